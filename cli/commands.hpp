@@ -1,0 +1,15 @@
+#pragma once
+/// The `zbatch` subcommands. Each takes the arguments after its own name and returns the process
+/// exit code; each parses its own options (CLI11) and prints its own errors.
+
+namespace zbatch::cli {
+
+int run_generate(int argc, char** argv);
+int run_mock(int argc, char** argv);
+
+/// Exit codes shared by every subcommand.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_partial = 1;  ///< Some work failed (images, thresholds, regressions).
+inline constexpr int exit_usage = 2;    ///< Bad usage or input; nothing was sent.
+
+}  // namespace zbatch::cli

@@ -1,0 +1,234 @@
+#include "protocol/messages.hpp"
+
+#include <array>
+#include <cmath>
+
+namespace zbatch::protocol {
+namespace {
+
+using nlohmann::json;
+
+field_error out_of_range(std::string field, const std::string& allowed) {
+  return {field, field + " is out of range (allowed " + allowed + ")"};
+}
+
+std::string format_range(double low, double high) {
+  auto text = [](double v) {
+    std::string s = std::to_string(v);
+    s.erase(s.find_last_not_of('0') + 1);
+    if (!s.empty() && s.back() == '.') {
+      s.pop_back();
+    }
+    return s;
+  };
+  return text(low) + ".." + text(high);
+}
+
+}  // namespace
+
+namespace texts {
+std::string dynamic_rate_limit(std::string_view model) {
+  return "We have to rate limit you for model " + std::string(model) +
+         ". Please try again later or reduce your request rate.";
+}
+std::string daily_quota(std::string_view model) {
+  return "You have exceeded today's quota for model " + std::string(model) +
+         ", please try again tomorrow";
+}
+}  // namespace texts
+
+std::size_t utf8_length(std::string_view text) {
+  std::size_t count = 0;
+  for (unsigned char c : text) {
+    if ((c & 0xC0) != 0x80) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+json to_json(const submit_request& request) {
+  json body{{"model", request.model}, {"prompt", request.prompt}};
+  if (request.negative_prompt) {
+    body["negative_prompt"] = *request.negative_prompt;
+  }
+  if (request.size) {
+    body["size"] = request.size->to_string();
+  }
+  if (request.seed) {
+    body["seed"] = *request.seed;
+  }
+  if (request.steps) {
+    body["steps"] = *request.steps;
+  }
+  if (request.guidance) {
+    body["guidance"] = *request.guidance;
+  }
+  return body;
+}
+
+std::optional<field_error> validate(const submit_request& request) {
+  if (request.model.empty()) {
+    return field_error{"model", "model is required"};
+  }
+  if (request.prompt.empty()) {
+    return field_error{"prompt", "prompt is required"};
+  }
+  if (utf8_length(request.prompt) > max_prompt_chars) {
+    return field_error{"prompt", "prompt is too long (" +
+                                     std::to_string(utf8_length(request.prompt)) +
+                                     " characters; allowed fewer than 2000)"};
+  }
+  if (request.negative_prompt && utf8_length(*request.negative_prompt) > max_prompt_chars) {
+    return field_error{"negative_prompt", "negative_prompt is too long (allowed fewer than 2000)"};
+  }
+  if (request.size) {
+    if (auto why = check_size(*request.size); !why.empty()) {
+      return field_error{"size", "size " + request.size->to_string() + ": " + why};
+    }
+  }
+  if (request.seed && (*request.seed < 0 || *request.seed > max_seed)) {
+    return out_of_range("seed", "0..2147483647");
+  }
+  if (request.steps && (*request.steps < min_steps || *request.steps > max_steps)) {
+    return out_of_range("steps", "1..100");
+  }
+  if (request.guidance && (!std::isfinite(*request.guidance) || *request.guidance < min_guidance ||
+                           *request.guidance > max_guidance)) {
+    return out_of_range("guidance", format_range(min_guidance, max_guidance));
+  }
+  return std::nullopt;
+}
+
+std::variant<submit_request, field_error> parse_submit_body(std::string_view body) {
+  auto parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return field_error{"body", "request body is not a JSON object"};
+  }
+  submit_request request;
+  request.model.clear();
+  auto string_field = [&](const char* name, std::string& out) -> std::optional<field_error> {
+    auto it = parsed.find(name);
+    if (it == parsed.end() || it->is_null()) {
+      return std::nullopt;
+    }
+    if (!it->is_string()) {
+      return field_error{name, std::string(name) + " must be a string"};
+    }
+    out = it->get<std::string>();
+    return std::nullopt;
+  };
+  if (auto e = string_field("model", request.model)) {
+    return *e;
+  }
+  if (auto e = string_field("prompt", request.prompt)) {
+    return *e;
+  }
+  if (parsed.contains("negative_prompt") && !parsed["negative_prompt"].is_null()) {
+    std::string negative;
+    if (auto e = string_field("negative_prompt", negative)) {
+      return *e;
+    }
+    request.negative_prompt = negative;
+  }
+  if (parsed.contains("size") && !parsed["size"].is_null()) {
+    std::string text;
+    if (auto e = string_field("size", text)) {
+      return *e;
+    }
+    std::string why;
+    auto size = parse_size(text, &why);
+    if (!size) {
+      return field_error{"size", why};
+    }
+    request.size = *size;
+  }
+  if (auto it = parsed.find("seed"); it != parsed.end() && !it->is_null()) {
+    if (!it->is_number_integer()) {
+      return field_error{"seed", "seed must be an integer (allowed 0..2147483647)"};
+    }
+    request.seed = it->get<std::int64_t>();
+  }
+  if (auto it = parsed.find("steps"); it != parsed.end() && !it->is_null()) {
+    if (!it->is_number_integer()) {
+      return field_error{"steps", "steps must be an integer (allowed 1..100)"};
+    }
+    const auto steps = it->get<std::int64_t>();
+    if (steps < min_steps || steps > max_steps) {
+      return out_of_range("steps", "1..100");
+    }
+    request.steps = static_cast<int>(steps);
+  }
+  if (auto it = parsed.find("guidance"); it != parsed.end() && !it->is_null()) {
+    if (!it->is_number()) {
+      return field_error{"guidance", "guidance must be a number (allowed 1.5..20)"};
+    }
+    request.guidance = it->get<double>();
+  }
+  if (auto error = validate(request)) {
+    return *error;
+  }
+  return request;
+}
+
+std::string_view to_string(task_status status) {
+  switch (status) {
+    case task_status::pending:
+      return "PENDING";
+    case task_status::running:
+      return "RUNNING";
+    case task_status::processing:
+      return "PROCESSING";
+    case task_status::succeed:
+      return "SUCCEED";
+    case task_status::failed:
+      return "FAILED";
+    case task_status::unknown:
+      return "UNKNOWN";
+  }
+  return "UNKNOWN";
+}
+
+task_status task_status_from_string(std::string_view text) {
+  static constexpr std::array<task_status, 5> known{task_status::pending, task_status::running,
+                                                    task_status::processing, task_status::succeed,
+                                                    task_status::failed};
+  for (auto status : known) {
+    if (to_string(status) == text) {
+      return status;
+    }
+  }
+  return task_status::unknown;
+}
+
+json to_json(const task_state& state) {
+  const std::string status =
+      state.raw_status.empty() ? std::string(to_string(state.status)) : state.raw_status;
+  if (state.status == task_status::failed) {
+    // The failed shape carries no task_id, as the service sends it.
+    return json{{"request_id", state.request_id},
+                {"task_status", status},
+                {"errors", {{"code", state.error_code}, {"message", state.error_message}}}};
+  }
+  if (state.status == task_status::succeed) {
+    return json{{"task_id", state.task_id},
+                {"request_id", state.request_id},
+                {"task_status", status},
+                {"output_images", state.output_images}};
+  }
+  return json{{"task_id", state.task_id},
+              {"request_id", state.request_id},
+              {"task_status", status},
+              {"outputs", json::object()}};
+}
+
+std::string error_body(int code, std::string_view message, std::string_view request_id) {
+  return json{{"errors", {{"code", code}, {"message", message}}}, {"request_id", request_id}}
+      .dump();
+}
+
+std::string openai_error_body(std::string_view message) {
+  return json{{"error", {{"message", message}}}}.dump();
+}
+
+}  // namespace zbatch::protocol

@@ -1,0 +1,108 @@
+#pragma once
+/// The messages of ModelScope's asynchronous image API, their JSON mapping and their rules.
+///
+/// Used by the client (to build and check requests, to read answers) and by the mock (to read
+/// requests, to reject bad ones with the service's texts and to write answers), so the two speak
+/// the same protocol by construction. See shared/docs/modelscope-protocol.md. Pure values.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "protocol/size.hpp"
+
+namespace zbatch::protocol {
+
+inline constexpr std::string_view default_base_url = "https://api-inference.modelscope.cn";
+inline constexpr std::string_view default_model = "Tongyi-MAI/Z-Image-Turbo";
+inline constexpr std::string_view submit_path = "/v1/images/generations";
+inline constexpr std::string_view task_path_prefix = "/v1/tasks/";
+inline constexpr std::string_view async_header = "X-ModelScope-Async-Mode";
+inline constexpr std::string_view task_type_header = "X-ModelScope-Task-Type";
+inline constexpr std::string_view task_type_image = "image_generation";
+
+inline constexpr std::size_t max_prompt_chars = 1999;  ///< "< 2000 characters" (code points).
+inline constexpr std::int64_t max_seed = 2147483647;   ///< 0..2^31-1; omit for a random seed.
+inline constexpr int min_steps = 1;
+inline constexpr int max_steps = 100;
+inline constexpr double min_guidance = 1.5;
+inline constexpr double max_guidance = 20.0;
+
+/// The service's own texts, shared by the mock (which sends them) and the tests.
+namespace texts {
+inline constexpr std::string_view sync_not_supported =
+    "image-gen task currently does not support synchronous calls. Please set the "
+    "X-ModelScope-Async-Mode header to true.";
+inline constexpr std::string_view task_not_found = "task not found";
+inline constexpr std::string_view server_busy = "Server is busy, please try again later";
+inline constexpr std::string_view moderation = "Output data may contain inappropriate content.";
+inline constexpr std::string_view request_limit_exceeded = "Request limit exceeded.";
+std::string dynamic_rate_limit(std::string_view model);  ///< "We have to rate limit you ..."
+std::string daily_quota(std::string_view model);  ///< "You have exceeded today's quota ..."
+}  // namespace texts
+
+/// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).
+std::size_t utf8_length(std::string_view text);
+
+/// POST /v1/images/generations body.
+struct submit_request {
+  std::string model{default_model};
+  std::string prompt;
+  std::optional<std::string> negative_prompt;
+  std::optional<image_size> size;
+  std::optional<std::int64_t> seed;
+  std::optional<int> steps;
+  std::optional<double> guidance;
+};
+
+nlohmann::json to_json(const submit_request& request);
+
+/// A rule a request broke: the JSON field and a sentence with the allowed range.
+struct field_error {
+  std::string field;
+  std::string message;
+};
+
+/// Checks every field against the protocol's limits; nullopt when the request is valid.
+std::optional<field_error> validate(const submit_request& request);
+
+/// Reads and validates a submit body as the service does (what the mock answers 400 to).
+std::variant<submit_request, field_error> parse_submit_body(std::string_view body);
+
+/// 200 answer to a submit: only means "accepted"; its task_status is ignored.
+struct submit_accepted {
+  std::string task_id;
+  std::string request_id;
+};
+
+enum class task_status { pending, running, processing, succeed, failed, unknown };
+std::string_view to_string(task_status status);
+/// Unknown values map to `unknown`, which clients treat as still running.
+task_status task_status_from_string(std::string_view text);
+
+/// GET /v1/tasks/{id} answer.
+struct task_state {
+  std::string task_id;
+  std::string request_id;
+  task_status status = task_status::pending;
+  std::string raw_status;  ///< As sent, e.g. "PROCESSING" or an unknown value.
+  std::vector<std::string> output_images;
+  int error_code = 0;         ///< errors.code of a FAILED task.
+  std::string error_message;  ///< errors.message of a FAILED task.
+  bool terminal() const { return status == task_status::succeed || status == task_status::failed; }
+};
+
+/// The body the service sends for a task in this state (running, done or failed shape).
+nlohmann::json to_json(const task_state& state);
+
+/// A JSON error body of the image/task endpoints: {"errors":{"code":N,"message":..},"request_id":..}.
+std::string error_body(int code, std::string_view message, std::string_view request_id);
+/// The OpenAI-style error body seen on newer 429s: {"error":{"message":..}}.
+std::string openai_error_body(std::string_view message);
+
+}  // namespace zbatch::protocol

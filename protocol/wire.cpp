@@ -1,0 +1,121 @@
+#include "protocol/wire.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+namespace zbatch::protocol {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+void header_list::set(std::string name, std::string value) {
+  fields_.erase(std::remove_if(fields_.begin(), fields_.end(),
+                               [&](const auto& field) { return iequals(field.first, name); }),
+                fields_.end());
+  fields_.emplace_back(std::move(name), std::move(value));
+}
+
+void header_list::add(std::string name, std::string value) {
+  fields_.emplace_back(std::move(name), std::move(value));
+}
+
+std::optional<std::string> header_list::get(std::string_view name) const {
+  for (const auto& [key, value] : fields_) {
+    if (iequals(key, name)) {
+      return value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string parsed_url::origin() const {
+  std::string out = scheme + "://" + host;
+  const bool default_port = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
+  if (!default_port) {
+    out += ":" + std::to_string(port);
+  }
+  return out;
+}
+
+std::optional<parsed_url> parse_url(std::string_view url, std::string* error) {
+  auto fail = [&](const char* why) -> std::optional<parsed_url> {
+    if (error != nullptr) {
+      *error = why;
+    }
+    return std::nullopt;
+  };
+  parsed_url out;
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return fail("expected an absolute URL starting with http:// or https://");
+  }
+  out.scheme = std::string(url.substr(0, scheme_end));
+  std::transform(out.scheme.begin(), out.scheme.end(), out.scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (out.scheme != "http" && out.scheme != "https") {
+    return fail("the scheme must be http or https");
+  }
+  auto rest = url.substr(scheme_end + 3);
+  const auto path_start = rest.find_first_of("/?");
+  auto authority = rest.substr(0, path_start);
+  out.target = path_start == std::string_view::npos ? "/" : std::string(rest.substr(path_start));
+  if (!out.target.empty() && out.target.front() == '?') {
+    out.target.insert(out.target.begin(), '/');
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    return fail("credentials in the URL are not supported");
+  }
+  out.port = out.scheme == "https" ? 443 : 80;
+  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return fail("unterminated IPv6 address");
+    }
+    out.host = std::string(authority.substr(1, close - 1));
+    authority = authority.substr(close + 1);
+    if (!authority.empty() && authority.front() != ':') {
+      return fail("unexpected text after the IPv6 address");
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    authority = colon == std::string_view::npos ? std::string_view{} : authority.substr(colon);
+  }
+  if (!authority.empty()) {  // ":port"
+    const auto digits = authority.substr(1);
+    if (digits.empty() || digits.size() > 5 ||
+        !std::all_of(digits.begin(), digits.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+      return fail("the port must be a number from 1 to 65535");
+    }
+    out.port = std::stoi(std::string(digits));
+    if (out.port < 1 || out.port > 65535) {
+      return fail("the port must be a number from 1 to 65535");
+    }
+  }
+  if (out.host.empty()) {
+    return fail("the URL has no host");
+  }
+  return out;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return iequals(host, "localhost") || host == "::1" || host.substr(0, 4) == "127.";
+}
+
+std::string redact(std::string text, std::string_view secret) {
+  if (secret.empty()) {
+    return text;
+  }
+  for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+    text.replace(pos, secret.size(), "[REDACTED]");
+    pos += 10;
+  }
+  return text;
+}
+
+}  // namespace zbatch::protocol
