@@ -1,0 +1,70 @@
+#pragma once
+/// What one run of one strategy produced, and the figures computed from it.
+///
+/// The runner fills a `run_record` per strategy and repetition (from the coordinator's results,
+/// the backend's request counts and the mock's stats); `compute_metrics` turns it into the
+/// figures of docs/results-schema.md; `summarize` aggregates repetitions. Pure functions.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zbatch::scenarios {
+
+struct trace_event {
+  std::int64_t t_ms = 0;
+  std::string event;  ///< queued, permit, submit, accepted, poll, 429, error, retry, ...
+  std::string detail;
+};
+
+struct image_record {
+  int index = 0;  ///< Position in the whole workload.
+  int batch = 0;
+  std::int64_t seed = 0;
+  std::string size;
+  bool delivered = false;
+  std::string error_class;  ///< protocol::to_string(error_class) when failed.
+  std::string message;
+  int attempts = 0;  ///< Submits made for this image.
+  std::int64_t queued_at_ms = 0;
+  std::int64_t finished_at_ms = 0;
+  std::vector<trace_event> trace;
+};
+
+struct run_record {
+  std::uint64_t seed = 0;
+  std::vector<image_record> images;
+  /// endpoint ("submit", "poll", "download") → HTTP status ("200", "429", "transport") → count.
+  std::map<std::string, std::map<std::string, std::int64_t>> requests;
+  std::int64_t http_429_dynamic = 0;
+  std::int64_t http_429_quota = 0;
+  std::int64_t retries = 0;
+  std::int64_t submits = 0;  ///< Submits that were accepted (each one costs credits).
+  double credits_used = 0;
+  std::int64_t makespan_ms = 0;  ///< From the first arrival to the last image settled.
+};
+
+struct latency_summary {
+  double p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+};
+
+/// Nearest-rank percentile of unsorted samples; 0 for none.
+double percentile(std::vector<double> samples, double p);
+
+/// Figures of one run, as the `runs[]` entries of results.json (ordered keys).
+nlohmann::ordered_json compute_metrics(const run_record& run, int repetition,
+                                       double bound_makespan_ms);
+
+/// One strategy over all its runs: the means at the top level, `spread`, `runs` and the first
+/// run's `image_records`, in the key order of docs/results-schema.md.
+nlohmann::ordered_json summarize(const std::string& label, const std::string& spec,
+                                 const std::vector<run_record>& runs, double bound_makespan_ms);
+
+/// The image records (with traces) of one run.
+nlohmann::ordered_json image_records_json(const run_record& run);
+
+}  // namespace zbatch::scenarios

@@ -1,0 +1,39 @@
+#pragma once
+/// k6-style thresholds: `<strategy>.<metric path> <op> <number>`, e.g.
+/// `adaptive.success_rate >= 0.99` or `adaptive.latency_ms.p95 < 9000`.
+///
+/// Parsed and checked against the scenario's strategy labels before a run; evaluated against
+/// the strategy summaries of results.json after it. Pure functions.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zbatch::scenarios {
+
+struct threshold {
+  std::string expr;      ///< As written.
+  std::string strategy;  ///< Label.
+  std::vector<std::string>
+      metric;      ///< Path inside the strategy summary, e.g. {"latency_ms","p95"}.
+  std::string op;  ///< <, <=, >, >=, ==, !=
+  double value = 0;
+};
+
+/// Parses one expression; on failure nullopt and `error` says what is wrong and what is allowed.
+std::optional<threshold> parse_threshold(const std::string& expr,
+                                         const std::vector<std::string>& strategy_labels,
+                                         std::string* error);
+
+struct threshold_result {
+  std::string expr;
+  bool passed = false;
+  std::optional<double> measured;  ///< nullopt when the metric has no value (e.g. no image).
+};
+
+/// Evaluates against `strategies` (the results.json array of strategy summaries).
+threshold_result evaluate(const threshold& t, const nlohmann::ordered_json& strategies);
+
+}  // namespace zbatch::scenarios

@@ -1,0 +1,128 @@
+#include "scenarios/scenario.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace zbatch::scenarios {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+  return json{{"version", 1},
+              {"name", "t"},
+              {"profile", "ideal"},
+              {"strategies", json::array({"serial", "adaptive"})}};
+}
+
+std::string error_of(const json& document) {
+  try {
+    parse_scenario(document, "t.json");
+  } catch (const scenario_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(scenario, minimal_document_gets_defaults) {
+  const auto s = parse_scenario(minimal(), "t.json");
+  EXPECT_EQ(s.name, "t");
+  EXPECT_EQ(s.profile.name, "ideal");
+  EXPECT_EQ(s.workload.total_images(), 4);
+  EXPECT_EQ(s.workload.sizes.at(0).to_string(), "1024x1024");
+  ASSERT_EQ(s.strategies.size(), 2u);
+  EXPECT_EQ(s.strategies[1].label, "adaptive");
+  EXPECT_EQ(s.repetitions, 1);
+}
+
+TEST(scenario, full_document) {
+  auto doc = minimal();
+  doc["profile"] = {{"name", "modelscope-free"}, {"overrides", {{"seed", 3}}}};
+  doc["workload"] = {{"batches", 3},
+                     {"images_per_batch", 2},
+                     {"sizes", {"512x512", "2048x1024"}},
+                     {"arrival", {{"kind", "poisson"}, {"batches_per_second", 0.5}}}};
+  doc["strategies"] = json::array({"serial", {{"label", "b4"}, {"spec", "inflight=4"}}});
+  doc["repetitions"] = 5;
+  doc["thresholds"] = {"b4.success_rate >= 0.9"};
+  doc["http"] = {{"time_scale", 0.02}};
+  const auto s = parse_scenario(doc, "t.json");
+  EXPECT_EQ(s.workload.total_images(), 6);
+  EXPECT_EQ(s.workload.arrival.kind, arrival_kind::poisson);
+  EXPECT_EQ(s.strategies[1].label, "b4");
+  EXPECT_EQ(s.strategies[1].spec, "inflight=4");
+  EXPECT_EQ(s.profile.overrides["seed"], 3);
+  EXPECT_DOUBLE_EQ(s.time_scale, 0.02);
+}
+
+TEST(scenario, errors_name_the_file_and_field_path) {
+  auto doc = minimal();
+  doc["workload"] = {{"images_per_batch", 0}};
+  EXPECT_EQ(error_of(doc),
+            "t.json: workload.images_per_batch: 0 is out of range (allowed 1..100000)");
+
+  doc = minimal();
+  doc["workload"] = {{"sizes", {"1024x1024", "100x100"}}};
+  EXPECT_NE(error_of(doc).find("t.json: workload.sizes[1]: size \"100x100\": width 100 is out of "
+                               "range (allowed 512..2048)"),
+            std::string::npos);
+
+  doc = minimal();
+  doc["workload"] = {{"arrival", {{"kind", "sometimes"}}}};
+  EXPECT_NE(error_of(doc).find("workload.arrival.kind: \"sometimes\" is not an arrival kind"),
+            std::string::npos);
+
+  doc = minimal();
+  doc["workload"] = {{"arrival", {{"kind", "fixed_rate"}}}};
+  EXPECT_NE(error_of(doc).find("batches_per_second is required"), std::string::npos);
+
+  doc = minimal();
+  doc["colour"] = "blue";
+  EXPECT_NE(error_of(doc).find("t.json: colour: unknown field"), std::string::npos);
+
+  doc = minimal();
+  doc.erase("strategies");
+  EXPECT_NE(error_of(doc).find("strategies is required"), std::string::npos);
+
+  doc = minimal();
+  doc["strategies"] = json::array({"serial", "serial"});
+  EXPECT_NE(error_of(doc).find("strategies[1]: label \"serial\" is used twice"), std::string::npos);
+
+  doc = minimal();
+  doc["version"] = 2;
+  EXPECT_NE(error_of(doc).find("t.json: version: 2 is out of range (allowed 1..1)"),
+            std::string::npos);
+
+  doc = minimal();
+  doc["repetitions"] = "three";
+  EXPECT_NE(error_of(doc).find("repetitions: must be an integer"), std::string::npos);
+}
+
+TEST(scenario, json_syntax_error_names_line_and_column) {
+  const auto file = std::filesystem::temp_directory_path() / "zbatch_bad_scenario.json";
+  {
+    std::ofstream out(file);
+    out << "{\n  \"version\": 1,\n  \"name\": oops\n}\n";
+  }
+  try {
+    load_scenario(file);
+    FAIL() << "expected a scenario_error";
+  } catch (const scenario_error& e) {
+    EXPECT_NE(std::string(e.what()).find(file.string() + ":3:"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(file);
+}
+
+TEST(scenario, missing_file_is_named) {
+  try {
+    load_scenario("/nonexistent/zbatch.json");
+    FAIL() << "expected a scenario_error";
+  } catch (const scenario_error& e) {
+    EXPECT_EQ(std::string(e.what()), "/nonexistent/zbatch.json: cannot be read");
+  }
+}
+
+}  // namespace
+}  // namespace zbatch::scenarios
