@@ -19,8 +19,8 @@ namespace zbatch::client {
 template <class T>
 class result {
  public:
-  result(T value) : state_(std::move(value)) {}                     // NOLINT: implicit by design
-  result(protocol::api_error error) : state_(std::move(error)) {}   // NOLINT: implicit by design
+  result(T value) : state_(std::move(value)) {}                    // NOLINT: implicit by design
+  result(protocol::api_error error) : state_(std::move(error)) {}  // NOLINT: implicit by design
   bool ok() const { return std::holds_alternative<T>(state_); }
   explicit operator bool() const { return ok(); }
   const T& value() const& { return std::get<T>(state_); }

@@ -26,11 +26,11 @@ result<downloaded_image> read_download(const protocol::wire_response& response);
 
 /// How a request can fail below HTTP.
 enum class transport_failure {
-  connect,       ///< Could not connect: the request never left.
-  reset,         ///< Connection reset or closed before a full answer.
-  timeout,       ///< No (complete) answer within the read time-out.
-  truncated,     ///< The body ended before its Content-Length.
-  tls,           ///< Certificate or handshake failure.
+  connect,    ///< Could not connect: the request never left.
+  reset,      ///< Connection reset or closed before a full answer.
+  timeout,    ///< No (complete) answer within the read time-out.
+  truncated,  ///< The body ended before its Content-Length.
+  tls,        ///< Certificate or handshake failure.
 };
 /// A server_transport error; `request_sent` marks it ambiguous (the service may have acted).
 protocol::api_error transport_error(transport_failure failure, bool request_sent,

@@ -43,7 +43,7 @@ inline constexpr std::string_view server_busy = "Server is busy, please try agai
 inline constexpr std::string_view moderation = "Output data may contain inappropriate content.";
 inline constexpr std::string_view request_limit_exceeded = "Request limit exceeded.";
 std::string dynamic_rate_limit(std::string_view model);  ///< "We have to rate limit you ..."
-std::string daily_quota(std::string_view model);  ///< "You have exceeded today's quota ..."
+std::string daily_quota(std::string_view model);         ///< "You have exceeded today's quota ..."
 }  // namespace texts
 
 /// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).
@@ -100,7 +100,8 @@ struct task_state {
 /// The body the service sends for a task in this state (running, done or failed shape).
 nlohmann::json to_json(const task_state& state);
 
-/// A JSON error body of the image/task endpoints: {"errors":{"code":N,"message":..},"request_id":..}.
+/// A JSON error body of the image/task endpoints:
+/// {"errors":{"code":N,"message":..},"request_id":..}.
 std::string error_body(int code, std::string_view message, std::string_view request_id);
 /// The OpenAI-style error body seen on newer 429s: {"error":{"message":..}}.
 std::string openai_error_body(std::string_view message);

@@ -7,9 +7,9 @@ namespace zbatch::protocol {
 namespace {
 
 std::optional<int> parse_positive(std::string_view digits) {
-  if (digits.empty() || digits.size() > 6 ||
-      !std::all_of(digits.begin(), digits.end(),
-                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (digits.empty() || digits.size() > 6 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
     return std::nullopt;
   }
   return std::stoi(std::string(digits));
@@ -77,8 +77,8 @@ std::optional<image_size> size_for_aspect(std::string_view ratio, int base_size,
     ratio_w = 16;
     ratio_h = 9;
   } else {
-    return fail<image_size>(error, "aspect \"" + std::string(ratio) +
-                                       "\" is not supported (allowed 1:1, 9:16, 16:9)");
+    return fail<image_size>(
+        error, "aspect \"" + std::string(ratio) + "\" is not supported (allowed 1:1, 9:16, 16:9)");
   }
   image_size size;
   if (ratio_w >= ratio_h) {

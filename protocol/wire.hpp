@@ -48,7 +48,7 @@ struct parsed_url {
   std::string scheme;  ///< "http" or "https"
   std::string host;
   int port = 0;
-  std::string target;  ///< Path and query, "/" when empty.
+  std::string target;          ///< Path and query, "/" when empty.
   std::string origin() const;  ///< scheme://host[:port] with the port only when not default.
 };
 
