@@ -1,0 +1,163 @@
+#include "generate/journal.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace zbatch::generate {
+namespace {
+
+using nlohmann::json;
+
+constexpr int journal_version = 1;
+
+std::string first_difference(const json& a, const json& b, const std::string& path = "") {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& item : a.items()) {
+      const auto sub = path.empty() ? item.key() : path + "." + item.key();
+      if (!b.contains(item.key())) {
+        return sub;
+      }
+      if (auto diff = first_difference(item.value(), b[item.key()], sub); !diff.empty()) {
+        return diff;
+      }
+    }
+    for (const auto& item : b.items()) {
+      if (!a.contains(item.key())) {
+        return path.empty() ? item.key() : path + "." + item.key();
+      }
+    }
+    return "";
+  }
+  return a == b ? "" : (path.empty() ? "(options)" : path);
+}
+
+}  // namespace
+
+journal::journal(const std::filesystem::path& dir, const json& options)
+    : path_(dir / "journal.jsonl") {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    throw journal_error(dir.string() + ": cannot create the output directory: " + ec.message());
+  }
+  bool have_header = false;
+  std::uintmax_t valid_bytes = 0;
+  if (std::filesystem::exists(path_)) {
+    std::ifstream in(path_, std::ios::binary);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    const auto text = buffer.str();
+    std::size_t start = 0;
+    int line_number = 0;
+    while (start < text.size()) {
+      const auto end = text.find('\n', start);
+      if (end == std::string::npos) {
+        break;  // A torn last line: the crash happened while writing it; drop it.
+      }
+      ++line_number;
+      const auto line = json::parse(text.substr(start, end - start), nullptr, false);
+      if (line.is_discarded() || !line.is_object()) {
+        throw journal_error(path_.string() + ":" + std::to_string(line_number) +
+                            ": not a journal line (the journal is damaged; move it away to "
+                            "start over)");
+      }
+      if (line.value("event", "") == "header") {
+        if (line.value("version", 0) != journal_version) {
+          throw journal_error(path_.string() + ": journal version " +
+                              std::to_string(line.value("version", 0)) +
+                              " is not supported (allowed 1)");
+        }
+        if (!have_header) {
+          if (auto diff = first_difference(line["options"], options); !diff.empty()) {
+            throw journal_error(dir.string() + ": holds a batch made with other options (\"" +
+                                diff +
+                                "\" differs): use another --out directory, or the same options");
+          }
+        }
+        have_header = true;
+        ++previous_runs_;
+      } else {
+        apply(line);
+      }
+      valid_bytes = end + 1;
+      start = end + 1;
+    }
+    if (valid_bytes < text.size()) {
+      std::filesystem::resize_file(path_, valid_bytes);
+    }
+  }
+  file_ = std::fopen(path_.c_str(), "ab");
+  if (file_ == nullptr) {
+    throw journal_error(path_.string() + ": cannot be opened for writing");
+  }
+  // Every run appends a header; the first one holds the options the others are checked against.
+  append(json{{"event", "header"}, {"version", journal_version}, {"options", options}});
+  if (!have_header) {
+    previous_runs_ = 0;
+  }
+}
+
+journal::~journal() {
+  if (file_ != nullptr) {
+    std::fclose(file_);
+  }
+}
+
+void journal::append(const json& line) {
+  const auto text = line.dump() + "\n";
+  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
+      ::fdatasync(fileno(file_)) != 0) {
+    throw journal_error(path_.string() + ": write failed (disk full?)");
+  }
+}
+
+void journal::apply(const json& line) {
+  const auto event = line.value("event", "");
+  const int index = line.value("index", -1);
+  if (index < 0) {
+    return;
+  }
+  auto& image = images_[index];
+  if (event == "submitted") {
+    image.last = journaled_image::state::submitted;
+    image.task_id = line.value("task_id", "");
+    ++image.submits;
+  } else if (event == "delivered") {
+    image.last = journaled_image::state::delivered;
+    image.task_id = line.value("task_id", "");
+    image.file = line.value("file", "");
+    image.sha256 = line.value("sha256", "");
+    image.bytes = line.value("bytes", std::int64_t{0});
+  } else if (event == "failed") {
+    image.last = journaled_image::state::failed;
+    image.task_id = line.value("task_id", "");
+    image.error_class = line.value("error_class", "");
+    image.message = line.value("message", "");
+  }
+}
+
+void journal::record_submitted(int index, std::int64_t seed, const std::string& task_id) {
+  json line{{"event", "submitted"}, {"index", index}, {"seed", seed}, {"task_id", task_id}};
+  append(line);
+  apply(line);
+}
+
+void journal::record_delivered(int index, const std::string& task_id, const std::string& file,
+                               const std::string& sha256, std::int64_t bytes) {
+  json line{{"event", "delivered"}, {"index", index},   {"task_id", task_id},
+            {"file", file},         {"sha256", sha256}, {"bytes", bytes}};
+  append(line);
+  apply(line);
+}
+
+void journal::record_failed(int index, const std::string& task_id, const std::string& error_class,
+                            const std::string& message, int attempts) {
+  json line{{"event", "failed"},          {"index", index},     {"task_id", task_id},
+            {"error_class", error_class}, {"message", message}, {"attempts", attempts}};
+  append(line);
+  apply(line);
+}
+
+}  // namespace zbatch::generate

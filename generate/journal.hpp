@@ -1,0 +1,73 @@
+#pragma once
+/// The crash-safe journal of a production batch (`DIR/journal.jsonl`).
+///
+/// One JSON object per line, appended and flushed to disk (fdatasync) before the effect it
+/// records is relied on: a task id is journaled before its task is waited on, so a rerun after a
+/// crash polls that task again instead of paying for a new one. The first line holds the batch's
+/// options (never the API key) so a rerun with other options is refused. A line torn by a crash
+/// (the last one, without its newline) is dropped on load. Not thread-safe: one writer.
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zbatch::generate {
+
+class journal_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What the journal knows about one image (the latest of its lines).
+struct journaled_image {
+  enum class state { none, submitted, delivered, failed };
+  state last = state::none;
+  std::string task_id;  ///< The latest accepted task (submitted, delivered or failed).
+  std::string file;     ///< When delivered: the file name inside the output directory.
+  std::string sha256;
+  std::int64_t bytes = 0;
+  std::string error_class;
+  std::string message;
+  int submits = 0;  ///< Accepted submits recorded for this image across all runs.
+};
+
+class journal {
+ public:
+  /// Opens (creating if needed) `dir/journal.jsonl`. When the file exists, its header must
+  /// carry the same `options`; otherwise journal_error names the first field that differs.
+  journal(const std::filesystem::path& dir, const nlohmann::json& options);
+  ~journal();
+  journal(const journal&) = delete;
+  journal& operator=(const journal&) = delete;
+
+  /// State per image index, as loaded plus everything recorded since.
+  const std::map<int, journaled_image>& images() const { return images_; }
+  /// Number of earlier runs that wrote to this journal (0 for a fresh one).
+  int previous_runs() const { return previous_runs_; }
+
+  void record_submitted(int index, std::int64_t seed, const std::string& task_id);
+  void record_delivered(int index, const std::string& task_id, const std::string& file,
+                        const std::string& sha256, std::int64_t bytes);
+  void record_failed(int index, const std::string& task_id, const std::string& error_class,
+                     const std::string& message, int attempts);
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void append(const nlohmann::json& line);
+  void apply(const nlohmann::json& line);
+
+  std::filesystem::path path_;
+  std::FILE* file_ = nullptr;
+  std::map<int, journaled_image> images_;
+  int previous_runs_ = 0;
+};
+
+}  // namespace zbatch::generate

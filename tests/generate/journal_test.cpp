@@ -1,0 +1,95 @@
+#include "generate/journal.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace zbatch::generate {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class journal_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("zbatch_journal_" + std::to_string(std::random_device{}()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  json options() const { return json{{"prompt", "a cat"}, {"count", 3}, {"size", "1024x1024"}}; }
+
+  fs::path dir_;
+};
+
+TEST_F(journal_test, records_survive_a_reopen) {
+  {
+    journal j(dir_, options());
+    EXPECT_EQ(j.previous_runs(), 0);
+    j.record_submitted(0, 10, "task-a");
+    j.record_delivered(0, "task-a", "0-10.png", "abc", 42);
+    j.record_submitted(1, 11, "task-b");
+    j.record_submitted(2, 12, "task-c");
+    j.record_failed(2, "task-c", "moderation", "inappropriate", 1);
+  }
+  journal j(dir_, options());
+  EXPECT_EQ(j.previous_runs(), 1);
+  const auto& images = j.images();
+  ASSERT_EQ(images.size(), 3u);
+  EXPECT_EQ(images.at(0).last, journaled_image::state::delivered);
+  EXPECT_EQ(images.at(0).file, "0-10.png");
+  EXPECT_EQ(images.at(0).sha256, "abc");
+  EXPECT_EQ(images.at(1).last, journaled_image::state::submitted);
+  EXPECT_EQ(images.at(1).task_id, "task-b");
+  EXPECT_EQ(images.at(2).last, journaled_image::state::failed);
+  EXPECT_EQ(images.at(2).error_class, "moderation");
+  EXPECT_EQ(images.at(2).submits, 1);
+}
+
+TEST_F(journal_test, a_torn_last_line_is_dropped) {
+  {
+    journal j(dir_, options());
+    j.record_submitted(0, 10, "task-a");
+  }
+  {
+    std::ofstream out(dir_ / "journal.jsonl", std::ios::app | std::ios::binary);
+    out << R"({"event":"submitted","index":1,"se)";  // the crash came mid-line
+  }
+  journal j(dir_, options());
+  EXPECT_EQ(j.images().size(), 1u);
+  j.record_submitted(1, 11, "task-b");
+  journal again(dir_, options());
+  EXPECT_EQ(again.images().at(1).task_id, "task-b");
+}
+
+TEST_F(journal_test, other_options_are_refused_naming_the_field) {
+  { journal j(dir_, options()); }
+  auto other = options();
+  other["size"] = "512x512";
+  try {
+    journal j(dir_, other);
+    FAIL() << "expected a journal_error";
+  } catch (const journal_error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"size\" differs"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(journal_test, a_damaged_line_is_an_error_with_its_line_number) {
+  { journal j(dir_, options()); }
+  {
+    std::ofstream out(dir_ / "journal.jsonl", std::ios::app | std::ios::binary);
+    out << "garbage\n";
+  }
+  try {
+    journal j(dir_, options());
+    FAIL() << "expected a journal_error";
+  } catch (const journal_error& e) {
+    EXPECT_NE(std::string(e.what()).find("journal.jsonl:2:"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace zbatch::generate
