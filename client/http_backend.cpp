@@ -1,0 +1,299 @@
+#include "client/http_backend.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include <httplib.h>
+
+#include "client/codec.hpp"
+#include "protocol/wire.hpp"
+
+namespace zbatch::client {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string trim(std::string text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    return {};
+  }
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+/// scheme://host:port as httplib parses it (IPv6 hosts in brackets).
+std::string client_origin(const protocol::parsed_url& url) {
+  const bool v6 = url.host.find(':') != std::string::npos;
+  return url.scheme + "://" + (v6 ? "[" + url.host + "]" : url.host) + ":" +
+         std::to_string(url.port);
+}
+
+}  // namespace
+
+std::string check_options(const http_options& options) {
+  std::string why;
+  auto url = protocol::parse_url(options.base_url, &why);
+  if (!url) {
+    return "base URL \"" + options.base_url + "\" is not usable: " + why;
+  }
+  const bool loopback = protocol::is_loopback_host(url->host);
+  if (!loopback && url->scheme != "https") {
+    return "base URL \"" + options.base_url +
+           "\": plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use "
+           "https:// so the API key is encrypted";
+  }
+  if (!loopback && options.api_key.empty()) {
+    return "no API key for " + url->host +
+           ": set MODELSCOPE_API_KEY (or pass --api-key-file); only loopback hosts may be used "
+           "without a key";
+  }
+  if (std::any_of(options.api_key.begin(), options.api_key.end(),
+                  [](unsigned char c) { return c < 0x21 || c == 0x7f; })) {
+    return "the API key contains whitespace or control characters";
+  }
+  if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0) {
+    return "connect and read time-outs must be positive";
+  }
+  if (url->scheme == "https" && !std::ifstream(options.ca_bundle).good()) {
+    return "CA bundle " + options.ca_bundle +
+           " is not readable (install the ca-certificates package); certificates are always "
+           "verified";
+  }
+  return {};
+}
+
+std::string api_key_from_environment() {
+  const char* value = std::getenv("MODELSCOPE_API_KEY");
+  return value == nullptr ? std::string{} : trim(value);
+}
+
+std::optional<std::string> read_api_key_file(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    if (error != nullptr) {
+      *error = "cannot read API key file " + path;
+    }
+    return std::nullopt;
+  }
+  std::string line;
+  std::getline(in, line);
+  line = trim(line);
+  if (line.empty()) {
+    if (error != nullptr) {
+      *error = "API key file " + path + " is empty (expected the key on its first line)";
+    }
+    return std::nullopt;
+  }
+  return line;
+}
+
+struct http_backend::impl {
+  http_options options;
+  protocol::parsed_url api;
+  std::string prefix;  // path of the base URL, without a trailing slash
+  std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+
+  httplib::Client& client_for(const protocol::parsed_url& url) {
+    const auto origin = client_origin(url);
+    auto& slot = clients[origin];
+    if (!slot) {
+      slot = std::make_unique<httplib::Client>(origin);
+      const auto connect_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(options.connect_timeout).count();
+      const auto read_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(options.read_timeout).count();
+      slot->set_keep_alive(true);
+      slot->set_tcp_nodelay(true);
+      slot->set_follow_location(false);
+      slot->set_connection_timeout(connect_us / 1'000'000, connect_us % 1'000'000);
+      slot->set_read_timeout(read_us / 1'000'000, read_us % 1'000'000);
+      slot->set_write_timeout(read_us / 1'000'000, read_us % 1'000'000);
+      if (url.scheme == "https") {
+        slot->set_ca_cert_path(options.ca_bundle);
+        slot->enable_server_certificate_verification(true);
+      }
+    }
+    return *slot;
+  }
+
+  /// Sends one request; an api_error for anything below HTTP. `submit` marks a lost answer as
+  /// ambiguous (the task may exist).
+  result<protocol::wire_response> send(const protocol::parsed_url& url,
+                                       const protocol::wire_request& request, bool submit) {
+    auto& client = client_for(url);
+    httplib::Request req;
+    req.method = request.method;
+    req.path = request.target;
+    for (const auto& [name, value] : request.headers.fields()) {
+      req.headers.emplace(name, value);
+    }
+    req.body = request.body;
+
+    protocol::wire_response out;
+    bool got_headers = false;
+    bool too_large = false;
+    auto last_progress = steady::now();
+    req.response_handler = [&](const httplib::Response& response) {
+      got_headers = true;
+      last_progress = steady::now();
+      out.status = response.status;
+      for (const auto& [name, value] : response.headers) {
+        out.headers.add(name, value);
+      }
+      return true;
+    };
+    req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t,
+                               std::uint64_t) {
+      last_progress = steady::now();
+      if (out.body.size() + size > options.max_image_bytes) {
+        too_large = true;
+        return false;
+      }
+      out.body.append(data, size);
+      return true;
+    };
+
+    httplib::Response response;
+    httplib::Error error = httplib::Error::Success;
+    if (client.send(req, response, error) && error == httplib::Error::Success) {
+      if (!got_headers) {  // no body-bearing path: take what httplib kept
+        out.status = response.status;
+        for (const auto& [name, value] : response.headers) {
+          out.headers.add(name, value);
+        }
+      }
+      return out;
+    }
+    // A failed connection is not reused: the next request starts a fresh one.
+    clients.erase(client_origin(url));
+    const std::string detail = httplib::to_string(error);
+    switch (error) {
+      case httplib::Error::Connection:
+      case httplib::Error::ConnectionTimeout:
+      case httplib::Error::BindIPAddress:
+        return transport_error(transport_failure::connect, false, detail);
+      case httplib::Error::SSLConnection:
+      case httplib::Error::SSLLoadingCerts:
+      case httplib::Error::SSLServerVerification:
+        return transport_error(transport_failure::tls, false, detail);
+      case httplib::Error::Write:
+        // The request did not get out whole, so the service cannot have acted on it.
+        return transport_error(transport_failure::reset, false, detail);
+      case httplib::Error::Canceled:
+        if (too_large) {
+          protocol::api_error e;
+          e.kind = protocol::error_class::malformed;
+          e.http_status = out.status;
+          e.message = "answer larger than " + std::to_string(options.max_image_bytes) + " bytes";
+          return e;
+        }
+        break;
+      default:
+        break;
+    }
+    if (got_headers) {
+      if (auto length = out.headers.get("Content-Length")) {
+        try {
+          if (out.body.size() < std::stoull(*length)) {
+            // Distinguish a stalled sender from one that closed early.
+            if (steady::now() - last_progress < options.read_timeout * 9 / 10) {
+              return transport_error(transport_failure::truncated, submit, detail);
+            }
+          }
+        } catch (...) {
+          // An unparseable Content-Length falls through to the generic reading below.
+        }
+      }
+    }
+    const bool stalled = steady::now() - last_progress >= options.read_timeout * 9 / 10;
+    return transport_error(stalled ? transport_failure::timeout : transport_failure::reset, submit,
+                           detail);
+  }
+};
+
+std::unique_ptr<http_backend> http_backend::create(http_options options, std::string* error) {
+  auto why = check_options(options);
+  if (!why.empty()) {
+    if (error != nullptr) {
+      *error = protocol::redact(std::move(why), options.api_key);
+    }
+    return nullptr;
+  }
+  return std::unique_ptr<http_backend>(new http_backend(std::move(options)));
+}
+
+http_backend::http_backend(http_options options)
+    : options_(std::move(options)), impl_(std::make_unique<impl>()) {
+  impl_->options = options_;
+  impl_->api = *protocol::parse_url(options_.base_url);
+  impl_->prefix = impl_->api.target;
+  while (!impl_->prefix.empty() && impl_->prefix.back() == '/') {
+    impl_->prefix.pop_back();
+  }
+}
+
+http_backend::~http_backend() = default;
+
+namespace {
+
+/// The key must never surface in anything a caller could print.
+protocol::api_error redacted(protocol::api_error error, const std::string& key) {
+  error.message = protocol::redact(std::move(error.message), key);
+  error.request_id = protocol::redact(std::move(error.request_id), key);
+  return error;
+}
+
+}  // namespace
+
+result<protocol::submit_accepted> http_backend::submit(const protocol::submit_request& request) {
+  auto wire = make_submit(request, options_.api_key);
+  wire.target = impl_->prefix + wire.target;
+  auto answer = impl_->send(impl_->api, wire, /*submit=*/true);
+  if (!answer) {
+    return redacted(answer.error(), options_.api_key);
+  }
+  auto accepted = read_submit(answer.value());
+  if (!accepted) {
+    return redacted(accepted.error(), options_.api_key);
+  }
+  return accepted;
+}
+
+result<protocol::task_state> http_backend::poll(const std::string& task_id) {
+  auto wire = make_poll(task_id, options_.api_key);
+  wire.target = impl_->prefix + wire.target;
+  auto answer = impl_->send(impl_->api, wire, /*submit=*/false);
+  if (!answer) {
+    return redacted(answer.error(), options_.api_key);
+  }
+  auto state = read_poll(answer.value(), task_id);
+  if (!state) {
+    return redacted(state.error(), options_.api_key);
+  }
+  return state;
+}
+
+result<downloaded_image> http_backend::download(const std::string& url) {
+  std::string why;
+  auto parsed = protocol::parse_url(url, &why);
+  if (!parsed) {
+    protocol::api_error error;
+    error.kind = protocol::error_class::malformed;
+    error.message = "output image URL is not usable: " + why;
+    return error;
+  }
+  // No Authorization header: the key must not go to the (possibly foreign) image host.
+  auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
+  if (!answer) {
+    return redacted(answer.error(), options_.api_key);
+  }
+  auto image = read_download(answer.value());
+  if (!image) {
+    return redacted(image.error(), options_.api_key);
+  }
+  return image;
+}
+
+}  // namespace zbatch::client

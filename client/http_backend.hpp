@@ -1,0 +1,62 @@
+#pragma once
+/// The backend that speaks HTTP(S): the real ModelScope service or `zbatch mock` over sockets.
+///
+/// One `httplib::Client` per origin (the image URL may live on another host than the API), kept
+/// alive between requests, TCP_NODELAY on, connect/read time-outs from `http_options`. HTTPS
+/// always verifies the server certificate against `ca_bundle`; plain HTTP is accepted only for
+/// loopback API hosts, so the key never travels in clear text. The API key goes only into the
+/// Authorization header and is redacted from every error text. Blocking; one thread at a time
+/// per instance (hold one backend per worker for concurrency).
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client/backend.hpp"
+
+namespace zbatch::client {
+
+struct http_options {
+  std::string base_url{protocol::default_base_url};  ///< scheme://host[:port] of the API.
+  std::string api_key;                               ///< Never printed, logged or written.
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds read_timeout{60'000};
+  std::size_t max_image_bytes = 64u << 20;  ///< A larger download is cut off as malformed.
+  std::string ca_bundle = "/etc/ssl/certs/ca-certificates.crt";
+};
+
+/// Checks the options before any request is sent: the base URL parses, a non-loopback host
+/// uses HTTPS and has an API key, the time-outs are positive. Returns an empty string when
+/// usable, otherwise a sentence naming what is wrong (never containing the key).
+std::string check_options(const http_options& options);
+
+/// The key from the MODELSCOPE_API_KEY environment variable (empty when unset).
+std::string api_key_from_environment();
+
+/// Reads a key from a file (first line, surrounding whitespace trimmed). On failure returns
+/// nullopt and sets `error` to a sentence naming the file (never its contents).
+std::optional<std::string> read_api_key_file(const std::string& path, std::string* error);
+
+class http_backend final : public backend {
+ public:
+  /// Builds a backend after `check_options`; returns nullptr and sets `error` when invalid.
+  static std::unique_ptr<http_backend> create(http_options options, std::string* error);
+  ~http_backend() override;
+  http_backend(const http_backend&) = delete;
+  http_backend& operator=(const http_backend&) = delete;
+
+  result<protocol::submit_accepted> submit(const protocol::submit_request& request) override;
+  result<protocol::task_state> poll(const std::string& task_id) override;
+  result<downloaded_image> download(const std::string& url) override;
+
+  const http_options& options() const { return options_; }
+
+ private:
+  explicit http_backend(http_options options);
+  struct impl;
+  http_options options_;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace zbatch::client
