@@ -4,16 +4,25 @@
 ///
 /// `mock_api/server.hpp` translates HTTP to `handle()` calls; the simulator in sim/ calls
 /// `handle()` directly in virtual time. `handle()` is thread-safe (one mutex) and, for the same
-/// config, seed and order of requests, deterministic.
+/// config, seed and order of requests (and the same clock readings), deterministic: ids, fates,
+/// latencies and injected faults come from independent seeded streams, so the fault sequence does
+/// not depend on timing. The model never sleeps: latencies and transport faults are returned in
+/// `reply` for the caller to enact (the HTTP shell sleeps, the simulator schedules virtual time).
 ///
-/// NOTE: this header is the agreed interface; the mock_api owner extends it (config, stats,
-/// admin) without changing the meaning of what is here.
+/// Routes: POST /v1/images/generations, GET /v1/tasks/{id}, GET /images/{id}.png (the URLs it
+/// hands out), GET /admin/stats, GET|PUT /admin/config, POST /admin/reset, GET /metrics; any other
+/// target gets 404 with the service's JSON error body. Every answer carries a `request_id`.
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "mock_api/clock.hpp"
+#include "mock_api/config.hpp"
+#include "protocol/size.hpp"
 #include "protocol/wire.hpp"
 
 namespace zbatch::mock {
@@ -22,9 +31,10 @@ namespace zbatch::mock {
 enum class transport_fault {
   none,
   reset,     ///< Close the connection without any answer (RST where possible).
-  hang,      ///< Never answer: hold the connection until the client gives up.
+  hang,      ///< Never answer: hold the connection until the client gives up (or `hold_max`).
   truncate,  ///< Send the headers and `truncate_at` bytes of the body, then close.
   slow,      ///< Send the body spread evenly over `dribble`.
+  close,     ///< Close the connection without any answer, gracefully (FIN).
 };
 
 struct reply {
@@ -33,6 +43,74 @@ struct reply {
   transport_fault fault = transport_fault::none;
   std::size_t truncate_at = 0;
   duration dribble{0};
+  duration hold_max{60'000'000};  ///< Upper bound of a `hang` (config faults.hang_max_ms).
+};
+
+/// Stable lower-case name of a transport fault ("reset", "hang", ...).
+std::string_view to_string(transport_fault fault);
+
+/// The label under which stats show an API key: never the key itself ("key-1a2b3c4d").
+std::string key_label(std::string_view token);
+
+/// Request headers that override the config for one request (Envoy style). See README.
+namespace fault_headers {
+inline constexpr std::string_view abort =
+    "x-zbatch-fault-abort";  ///< 500|502|503|busy|429|quota|<4xx/5xx>
+inline constexpr std::string_view delay_ms = "x-zbatch-fault-delay-ms";  ///< added response delay
+inline constexpr std::string_view transport =
+    "x-zbatch-fault-transport";  ///< reset|close|hang|truncate|malformed|slow
+inline constexpr std::string_view task =
+    "x-zbatch-fault-task";  ///< succeed|moderation|system|never
+inline constexpr std::string_view generation_ms =
+    "x-zbatch-fault-generation-ms";  ///< exact task time
+}  // namespace fault_headers
+
+/// Header that carries the admin token (as does `Authorization: Bearer <admin token>`).
+inline constexpr std::string_view admin_token_header = "x-zbatch-admin-token";
+
+class model {
+ public:
+  model(mock_config config, std::shared_ptr<const clock> clock, std::uint64_t seed);
+  ~model();
+  model(const model&) = delete;
+  model& operator=(const model&) = delete;
+
+  /// Answers one request. Thread-safe; never blocks on time.
+  reply handle(const protocol::wire_request& request);
+
+  /// Origin of the image URLs it hands out, e.g. "http://127.0.0.1:41234" (no trailing slash).
+  /// When empty, the request's Host header is used.
+  void set_public_base_url(std::string url);
+  std::string public_base_url() const;
+
+  /// When non-empty, /admin/* requires this token (Bearer or x-zbatch-admin-token).
+  void set_admin_token(std::string token);
+
+  /// Unix time (seconds) at the clock's origin: places the daily quota reset at local midnight of
+  /// `throttle.quota.reset_utc_offset_hours`. Default 0 (deterministic); `zbatch mock` sets now.
+  void set_clock_origin_unix(std::int64_t unix_seconds);
+
+  mock_config config() const;
+  /// Replaces the config live; tasks already submitted keep their decided fate and times.
+  void replace_config(mock_config config);
+
+  /// Snapshot of the counters (the body of GET /admin/stats).
+  nlohmann::json stats();
+  /// The same counters in Prometheus text format (the body of GET /metrics).
+  std::string metrics();
+  /// Forgets tasks, keys, quotas and counters and restarts the seeded streams (config kept).
+  void reset();
+
+  /// Accepted submits (tasks created, i.e. paid) for one image, for "never paid twice" checks.
+  std::uint64_t submits_for(std::string_view prompt, std::int64_t seed,
+                            const protocol::image_size& size) const;
+
+  std::uint64_t seed() const;
+  const clock& time_source() const;
+
+ private:
+  struct state;
+  std::unique_ptr<state> state_;
 };
 
 }  // namespace zbatch::mock

@@ -1,0 +1,98 @@
+// `zbatch mock`: runs the bundled mock ModelScope API until SIGINT/SIGTERM. The first stdout line
+// is the base URL, so scripts can read it.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "mock_api/config.hpp"
+#include "mock_api/model.hpp"
+#include "mock_api/server.hpp"
+
+namespace zbatch::cli {
+
+int run_mock(int argc, char** argv) {
+  CLI::App app{"Run the bundled mock ModelScope API server", "zbatch mock"};
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string config_file;
+  std::string profile = "ideal";
+  std::uint64_t seed = 1;
+  std::string admin_token;
+  std::size_t threads = 320;
+  app.add_option("--host", host, "address to bind (default 127.0.0.1)");
+  app.add_option("--port", port, "port to bind, 0 for any free port (default 0)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--config", config_file, "JSON config applied on top of the profile");
+  std::string profiles;
+  for (const auto& name : mock::profile_names()) {
+    profiles += (profiles.empty() ? "" : ", ") + name;
+  }
+  app.add_option("--profile", profile, "shipped profile: " + profiles + " (default ideal)");
+  app.add_option("--seed", seed, "seed of every random decision (default 1)");
+  app.add_option("--admin-token", admin_token,
+                 "token guarding /admin/* (required for a non-loopback --host)");
+  app.add_option("--threads", threads, "worker threads = concurrent connections (default 320)")
+      ->check(CLI::Range(1, 4096));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
+  }
+
+  mock::mock_config config;
+  try {
+    config = mock::load_config(
+        profile, config_file.empty() ? std::nullopt : std::optional<std::string>(config_file));
+  } catch (const mock::config_error& e) {
+    std::cerr << "zbatch mock: " << e.what() << "\n";
+    return exit_usage;
+  }
+
+  // Block the signals before any thread starts so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto model = std::make_shared<mock::model>(config, std::make_shared<mock::steady_clock>(), seed);
+  model->set_clock_origin_unix(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+  mock::server_options options;
+  options.host = host;
+  options.port = port;
+  options.admin_token = admin_token;
+  options.threads = threads;
+  std::unique_ptr<mock::server> server;
+  try {
+    server = std::make_unique<mock::server>(model, options);
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "zbatch mock: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "zbatch mock: --host/--port: " << e.what() << "\n";
+    return exit_usage;
+  }
+  std::cout << server->base_url() << std::endl;
+  std::cerr << "zbatch mock: profile " << profile << ", seed " << seed
+            << (config_file.empty() ? "" : ", config " + config_file) << "; stop with Ctrl-C\n";
+
+  int received = 0;
+  sigwait(&signals, &received);
+  std::cerr << "zbatch mock: stopping\n";
+  server->stop();
+  return exit_ok;
+}
+
+}  // namespace zbatch::cli

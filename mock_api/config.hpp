@@ -1,0 +1,177 @@
+#pragma once
+/// The mock's configuration: every knob of latency, throttling, quota and failure injection, as a
+/// plain struct read from JSON (a shipped profile, optionally extended by a user file).
+///
+/// Parsing validates every field and rejects unknown ones; a mistake throws `config_error` whose
+/// text names the source (file), the JSON field path (e.g. `throttle.in_flight_cap`) and what is
+/// allowed, or the line and column of a JSON syntax error. See mock_api/README.md for every knob.
+/// Plain values; no threading concerns.
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zbatch::mock {
+
+/// A bad config; `what()` is the full sentence to show the user.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A latency distribution: fixed, uniform(min, max) or lognormal given by median and p99.
+struct latency_spec {
+  enum class kind { fixed, uniform, lognormal };
+  kind type = kind::fixed;
+  double ms = 0;         ///< fixed
+  double min_ms = 0;     ///< uniform
+  double max_ms = 0;     ///< uniform
+  double median_ms = 0;  ///< lognormal
+  double p99_ms = 0;     ///< lognormal
+  static latency_spec fixed(double ms);
+  static latency_spec lognormal(double median_ms, double p99_ms);
+};
+
+struct generation_config {
+  latency_spec queue = latency_spec::fixed(200);  ///< Time spent PENDING.
+  latency_spec time = latency_spec::fixed(3000);  ///< Time spent RUNNING, at the reference size.
+  double reference_pixels = 1024.0 * 1024.0;      ///< Size at which `time` applies.
+  double size_exponent = 1.0;              ///< time *= (pixels / reference_pixels) ^ size_exponent.
+  std::string running_status = "RUNNING";  ///< "RUNNING" or "PROCESSING" while generating.
+};
+
+/// A window of the time schedule (seconds on the model's clock, repeating every period).
+struct capacity_window {
+  double from_s = 0;
+  double to_s = 0;
+  int capacity = 0;  ///< Extra tasks in flight allowed above `in_flight_cap` in this window.
+};
+
+struct dynamic_limit_config {
+  std::string mode = "off";           ///< "off", "load" (probabilistic) or "schedule".
+  double base_probability = 0.5;      ///< Refusal probability at the first task above the cap.
+  double per_task_probability = 0.2;  ///< Added per further task the key has in flight.
+  double per_global_task_probability = 0.0;  ///< Added per task in flight across all keys.
+  double max_probability = 0.95;
+  std::vector<capacity_window> schedule;
+  double schedule_period_s = 86400;
+};
+
+struct rate_config {
+  bool enabled = false;
+  double per_second = 1.0;        ///< Token refill rate.
+  double burst = 10.0;            ///< Bucket size.
+  std::string scope = "submits";  ///< "submits" or "all" (every request with a key counts).
+};
+
+struct quota_config {
+  bool enabled = false;
+  double daily_credits = 250;
+  double cost_per_task = 2;
+  bool refund_system_failures = true;
+  double reset_utc_offset_hours = 8;  ///< The reset is at local midnight of this UTC offset...
+  /// ...or, when set, first at this many seconds on the model's clock, then every 24 h.
+  std::optional<double> first_reset_s;
+  std::string message = "daily_quota";  ///< "daily_quota" or "request_limit".
+};
+
+struct throttle_config {
+  int in_flight_cap = 0;  ///< Tasks in flight guaranteed per key; 0 = no cap.
+  dynamic_limit_config dynamic;
+  rate_config rate;
+  quota_config quota;
+  std::string body_shape = "modelscope";  ///< 429 bodies: "modelscope" or "openai".
+  bool retry_after_header = false;
+  double retry_after_s = 5;        ///< Retry-After of a dynamic 429 (quota: time to the reset).
+  bool ratelimit_headers = false;  ///< modelscope-ratelimit-* headers on submits.
+};
+
+/// Per-request fault probabilities of one endpoint (each in 0..1, summing to at most 1).
+struct endpoint_faults {
+  double http_500 = 0;
+  double http_502 = 0;
+  double http_503 = 0;
+  double busy = 0;       ///< 503 with "Server is busy, please try again later".
+  double reset = 0;      ///< Connection reset (RST), no answer.
+  double close = 0;      ///< Connection closed (FIN), no answer.
+  double hang = 0;       ///< No answer until the client gives up (or hang_max_ms).
+  double malformed = 0;  ///< 200 with a body that is not JSON.
+  double truncate = 0;   ///< Headers and part of the body, then close.
+  double slow = 0;       ///< Body dribbled over slow_ms.
+  double total() const {
+    return http_500 + http_502 + http_503 + busy + reset + close + hang + malformed + truncate +
+           slow;
+  }
+};
+
+struct task_faults {
+  double moderation = 0;  ///< FAILED with 422.
+  double system = 0;      ///< FAILED with 500 (refunded).
+  double never = 0;       ///< Stays RUNNING forever.
+};
+
+struct fail_first_config {
+  int submit = 0;  ///< The first N submits fail with `status` (then behave normally).
+  int poll = 0;
+  int download = 0;
+  int status = 503;
+};
+
+struct outage_window {
+  double from_s = 0;
+  double to_s = 0;
+  double period_s = 0;  ///< 0: once; otherwise repeats every period.
+  int status = 503;
+};
+
+struct fault_config {
+  endpoint_faults submit;
+  endpoint_faults poll;
+  endpoint_faults download;
+  task_faults task;
+  fail_first_config fail_first;
+  std::vector<outage_window> outages;
+  bool transport_after_accept = true;  ///< A submit's transport fault hits after it was charged.
+  double hang_max_ms = 60000;
+  double slow_ms = 2000;
+  double truncate_fraction = 0.5;
+};
+
+struct image_config {
+  int cache_entries = 64;
+  int compression_level = 1;
+};
+
+struct mock_config {
+  std::vector<std::string> models{"Tongyi-MAI/Z-Image-Turbo"};
+  generation_config generation;
+  latency_spec response_delay = latency_spec::fixed(0);  ///< Every answer's added delay.
+  throttle_config throttle;
+  fault_config faults;
+  image_config images;
+};
+
+/// Parses a config document; `source` names it in errors (a file path, "profile ideal", ...).
+mock_config parse_config(std::string_view json_text, const std::string& source);
+/// Parses an already-read document (fields absent keep their defaults).
+mock_config config_from_json(const nlohmann::json& document, const std::string& source);
+nlohmann::json to_json(const mock_config& config);
+
+/// Parses JSON text, turning a syntax error into a config_error naming the source and line.
+nlohmann::json parse_json_document(std::string_view json_text, const std::string& source);
+
+/// Names of the shipped profiles: "ideal", "modelscope-free", "flaky", "brownout".
+std::vector<std::string> profile_names();
+/// The JSON text of a shipped profile; nullopt when there is no such profile.
+std::optional<std::string_view> profile_text(std::string_view name);
+
+/// A profile (default "ideal") extended by an optional config file (JSON merge patch: objects
+/// merge, arrays and values replace). Throws config_error for an unknown profile, a file that
+/// cannot be read or a document that does not validate.
+mock_config load_config(const std::string& profile, const std::optional<std::string>& file);
+
+}  // namespace zbatch::mock

@@ -1,0 +1,270 @@
+#include "mock_api/server.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+
+#include <httplib.h>
+
+namespace zbatch::mock {
+namespace {
+
+int port_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  }
+  if (address.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  }
+  return -1;
+}
+
+/// The accepted socket of this request. httplib 0.11 does not expose it, so find the open socket
+/// whose local and peer ports are the request's (only done when a fault needs the socket).
+int find_connection_socket(int local_port, int remote_port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return -1;
+  }
+  int found = -1;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
+      continue;
+    }
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_len = sizeof local;
+    socklen_t peer_len = sizeof peer;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+      continue;
+    }
+    if (port_of(local) == local_port && port_of(peer) == remote_port) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+/// Drops the connection without an answer. With `reset`, SO_LINGER 0 makes the close send RST;
+/// otherwise shutdown sends FIN. The descriptor is then atomically replaced by /dev/null (dup2),
+/// which closes the socket now while httplib keeps a valid descriptor number: its attempt to
+/// write the response fails harmlessly and its own close() cannot hit a reused descriptor.
+void drop_connection(int fd, bool reset) {
+  if (fd < 0) {
+    return;
+  }
+  if (reset) {
+    linger option{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, sizeof option);
+  } else {
+    shutdown(fd, SHUT_RDWR);
+  }
+  const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    dup2(null_fd, fd);
+    close(null_fd);
+  }
+}
+
+/// True when the peer has closed (or reset) its side.
+bool peer_gone(int fd) {
+  pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  if (poll(&p, 1, 0) <= 0) {
+    return false;
+  }
+  if ((p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+    return true;
+  }
+  char byte;
+  return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+}  // namespace
+
+server::server(mock_config config, std::uint64_t seed, server_options options)
+    : server(std::make_shared<model>(std::move(config), std::make_shared<steady_clock>(), seed),
+             std::move(options)) {}
+
+server::server(std::shared_ptr<model> mock, server_options options)
+    : model_(std::move(mock)),
+      options_(std::move(options)),
+      http_(std::make_unique<httplib::Server>()) {
+  const bool loopback = protocol::is_loopback_host(options_.host);
+  if (!loopback && options_.admin_token.empty()) {
+    throw std::invalid_argument(
+        "--admin-token is required when the mock binds to a non-loopback "
+        "address (--host " +
+        options_.host + ")");
+  }
+  model_->set_admin_token(options_.admin_token);
+
+  const std::size_t threads = std::max<std::size_t>(options_.threads, 1);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  http_->set_tcp_nodelay(true);
+  http_->set_keep_alive_max_count(1000000);
+  http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
+  http_->set_read_timeout(options_.read_timeout_s, 0);
+  http_->set_write_timeout(options_.read_timeout_s, 0);
+  http_->set_payload_max_length(16 * 1024 * 1024);
+
+  auto handler = [this](const httplib::Request& request, httplib::Response& response) {
+    handle(&request, &response);
+  };
+  http_->Get(".*", handler);
+  http_->Post(".*", handler);
+  http_->Put(".*", handler);
+  http_->Delete(".*", handler);
+  http_->Patch(".*", handler);
+
+  if (options_.port == 0) {
+    port_ = http_->bind_to_any_port(options_.host);
+  } else {
+    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  }
+  if (port_ <= 0) {
+    throw std::runtime_error("cannot listen on " + options_.host + ":" +
+                             std::to_string(options_.port) + " (address in use or not local?)");
+  }
+  const bool wildcard = options_.host == "0.0.0.0" || options_.host == "::";
+  // Behind a wildcard bind the model builds image URLs from the request's Host header instead.
+  if (!wildcard) {
+    model_->set_public_base_url(base_url());
+  }
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+server::~server() { stop(); }
+
+std::string server::base_url() const {
+  const bool v6 = options_.host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(port_);
+}
+
+void server::stop() {
+  std::lock_guard<std::mutex> guard(stop_mutex_);
+  if (stopped_) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  http_->stop();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  stopped_ = true;
+}
+
+void server::wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  wake_.wait(lock, [this] { return stopping_.load(); });
+  lock.unlock();
+  std::lock_guard<std::mutex> guard(stop_mutex_);  // stop() holds it until joined
+}
+
+bool server::sleep_interruptibly(duration how_long) {
+  if (how_long <= duration::zero()) {
+    return !stopping_;
+  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  return !wake_.wait_for(lock, how_long, [this] { return stopping_.load(); });
+}
+
+void server::handle(const void* raw_request, void* raw_response) {
+  const auto& request = *static_cast<const httplib::Request*>(raw_request);
+  auto& response = *static_cast<httplib::Response*>(raw_response);
+
+  protocol::wire_request wire;
+  wire.method = request.method;
+  wire.target = request.target.empty() ? request.path : request.target;
+  for (const auto& [name, value] : request.headers) {
+    wire.headers.add(name, value);
+  }
+  wire.body = request.body;
+
+  reply answer = model_->handle(wire);
+  sleep_interruptibly(answer.delay);
+
+  switch (answer.fault) {
+    case transport_fault::reset:
+    case transport_fault::close:
+      drop_connection(find_connection_socket(request.local_port, request.remote_port),
+                      answer.fault == transport_fault::reset);
+      response.status = 500;
+      return;
+    case transport_fault::hang: {
+      const int fd = find_connection_socket(request.local_port, request.remote_port);
+      const auto until = std::chrono::steady_clock::now() + answer.hold_max;
+      // Hold until the client gives up, the bound passes or the server stops.
+      while (!stopping_ && std::chrono::steady_clock::now() < until && fd >= 0 && !peer_gone(fd)) {
+        sleep_interruptibly(std::chrono::milliseconds(20));
+      }
+      drop_connection(fd, true);
+      response.status = 500;
+      return;
+    }
+    default:
+      break;
+  }
+
+  response.status = answer.response.status;
+  std::string content_type = "application/json";
+  for (const auto& [name, value] : answer.response.headers.fields()) {
+    if (protocol::iequals(name, "Content-Type")) {
+      content_type = value;
+    } else if (!protocol::iequals(name, "Content-Length")) {
+      response.set_header(name, value);
+    }
+  }
+  if (answer.fault == transport_fault::truncate) {
+    auto body = std::make_shared<std::string>(std::move(answer.response.body));
+    const std::size_t cut = std::min(answer.truncate_at, body->size());
+    // Content-Length announces the whole body; returning false after `cut` bytes closes the
+    // connection, so the client sees a short body.
+    response.set_content_provider(
+        body->size(), content_type,
+        [body, cut](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+          if (offset < cut) {
+            sink.write(body->data() + offset, cut - offset);
+            return true;
+          }
+          return false;
+        });
+    return;
+  }
+  if (answer.fault == transport_fault::slow) {
+    auto body = std::make_shared<std::string>(std::move(answer.response.body));
+    constexpr std::size_t pieces = 20;
+    const std::size_t piece = std::max<std::size_t>(1, (body->size() + pieces - 1) / pieces);
+    const duration pause = answer.dribble / static_cast<int>(pieces);
+    response.set_content_provider(
+        body->size(), content_type,
+        [this, body, piece, pause](std::size_t offset, std::size_t, httplib::DataSink& sink) {
+          if (offset > 0 && !sleep_interruptibly(pause)) {
+            return false;
+          }
+          const std::size_t n = std::min(piece, body->size() - offset);
+          sink.write(body->data() + offset, n);
+          return true;
+        });
+    return;
+  }
+  response.set_content(answer.response.body, content_type);
+}
+
+}  // namespace zbatch::mock

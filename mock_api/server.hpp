@@ -1,0 +1,79 @@
+#pragma once
+/// The mock's HTTP shell: a cpp-httplib server that turns each request into a `wire_request`,
+/// asks the model, then enacts the reply: sleeps the delay, writes the answer, or plays the
+/// transport fault (reset, close, hang, truncate, slow).
+///
+/// Lifecycle: the constructor binds (default 127.0.0.1, port 0 = any free port) and starts
+/// serving on an owned thread; `port()`/`base_url()` are valid as soon as it returns. `stop()`
+/// (also called by the destructor) releases delayed and held connections, stops accepting and
+/// joins the serving thread. Requests are served by a pool of `threads` workers (one per
+/// keep-alive connection), so at least that many connections can be open at once.
+/// Thread-safe: `stop()` may be called from any thread (e.g. a signal watcher).
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "mock_api/config.hpp"
+#include "mock_api/model.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace zbatch::mock {
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  int port = 0;  ///< 0: any free port (read it back with port()).
+  /// Required (non-empty) when `host` is not a loopback address; guards /admin/*.
+  std::string admin_token;
+  std::size_t threads = 320;  ///< Worker threads = concurrent keep-alive connections served.
+  int keep_alive_timeout_s = 5;
+  int read_timeout_s = 30;
+};
+
+class server {
+ public:
+  /// Serves an existing model (shared with the caller, e.g. a test that inspects its stats).
+  /// Throws std::runtime_error when the address cannot be bound, or std::invalid_argument for a
+  /// non-loopback host without an admin token.
+  explicit server(std::shared_ptr<model> model, server_options options = {});
+  /// Convenience: a model on the steady clock with this config and seed.
+  explicit server(mock_config config, std::uint64_t seed = 1, server_options options = {});
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  int port() const { return port_; }
+  /// "http://127.0.0.1:41234": what clients use and what image URLs start with.
+  std::string base_url() const;
+  model& mock_model() { return *model_; }
+  std::shared_ptr<model> shared_model() const { return model_; }
+
+  /// Stops serving and joins; idempotent.
+  void stop();
+  /// Blocks until stop() has been called and the serving thread ended.
+  void wait();
+
+ private:
+  void handle(const void* request, void* response);
+  bool sleep_interruptibly(duration how_long);
+
+  std::shared_ptr<model> model_;
+  server_options options_;
+  std::unique_ptr<httplib::Server> http_;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::mutex stop_mutex_;
+  bool stopped_ = false;
+};
+
+}  // namespace zbatch::mock
