@@ -103,8 +103,34 @@ std::optional<parsed_url> parse_url(std::string_view url, std::string* error) {
   return out;
 }
 
+namespace {
+
+/// True for a dotted-quad IPv4 literal (four decimal parts 0..255), nothing else.
+bool is_ipv4_literal(std::string_view host) {
+  int parts = 0;
+  while (true) {
+    const auto dot = host.find('.');
+    const auto part = host.substr(0, dot);
+    if (part.empty() || part.size() > 3 ||
+        !std::all_of(part.begin(), part.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+        std::stoi(std::string(part)) > 255) {
+      return false;
+    }
+    ++parts;
+    if (dot == std::string_view::npos) {
+      return parts == 4;
+    }
+    host = host.substr(dot + 1);
+  }
+}
+
+}  // namespace
+
 bool is_loopback_host(std::string_view host) {
-  return iequals(host, "localhost") || host == "::1" || host.substr(0, 4) == "127.";
+  // "127.example.com" is a DNS name anyone can point anywhere: only the literal counts.
+  return iequals(host, "localhost") || host == "::1" ||
+         (host.substr(0, 4) == "127." && is_ipv4_literal(host));
 }
 
 std::string redact(std::string text, std::string_view secret) {
