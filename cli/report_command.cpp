@@ -1,0 +1,109 @@
+// `zbatch report render|compare`: thin glue over the reports library.
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "reports/compare.hpp"
+#include "reports/render.hpp"
+#include "reports/results.hpp"
+
+namespace zbatch::cli {
+namespace {
+
+int render(const std::string& results_file, const std::string& out_dir) {
+  try {
+    const auto results = reports::load_results(results_file);
+    for (const auto& path : reports::render_all(results, out_dir)) {
+      std::cout << "wrote " << path.string() << "\n";
+    }
+    return exit_ok;
+  } catch (const reports::results_error& e) {
+    std::cerr << "zbatch report render: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    // Output directory or file not writable.
+    std::cerr << "zbatch report render: " << e.what() << "\n";
+    return exit_usage;
+  }
+}
+
+int compare(const std::string& base_file, const std::string& head_file,
+            const reports::compare_options& options, const std::string& markdown_file) {
+  std::string markdown;
+  int regressions = 0;
+  try {
+    const auto base = reports::load_results(base_file);
+    const auto head = reports::load_results(head_file);
+    const auto result = reports::compare_results(base, head, options, base_file, head_file);
+    markdown = reports::comparison_markdown(result);
+    regressions = result.regressions();
+  } catch (const reports::results_error& e) {
+    std::cerr << "zbatch report compare: " << e.what() << "\n";
+    return exit_usage;
+  }
+  std::cout << markdown;
+  if (!markdown_file.empty()) {
+    std::ofstream out(markdown_file, std::ios::binary | std::ios::trunc);
+    out << markdown;
+    out.close();
+    if (!out) {
+      std::cerr << "zbatch report compare: " << markdown_file << ": cannot be written\n";
+      return exit_usage;
+    }
+  }
+  return regressions > 0 ? exit_partial : exit_ok;
+}
+
+}  // namespace
+
+int run_report(int argc, char** argv) {
+  CLI::App app{"Render or compare scenario results (results.json)", "zbatch report"};
+  app.require_subcommand(1);
+
+  std::string results_file, out_dir;
+  auto* render_cmd = app.add_subcommand(
+      "render", "write report.md, report.html, results.csv and junit.xml from RESULTS.json");
+  render_cmd->add_option("results", results_file, "results.json of a scenario run")->required();
+  render_cmd->add_option("--out", out_dir, "directory for the report files (created if needed)")
+      ->required();
+
+  std::string base_file, head_file, markdown_file;
+  reports::compare_options options;
+  auto* compare_cmd = app.add_subcommand(
+      "compare",
+      "compare HEAD.json with BASE.json; exit 1 on a regression, 0 otherwise, 2 on bad input");
+  compare_cmd->add_option("base", base_file, "results.json of the baseline")->required();
+  compare_cmd->add_option("head", head_file, "results.json of the change")->required();
+  compare_cmd
+      ->add_option("--max-regression", options.max_regression_pct,
+                   "deterministic and single-run margin: a metric worse by more than PCT % "
+                   "regresses")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  compare_cmd
+      ->add_option("--min-effect", options.min_effect_pct,
+                   "with repetitions: the smallest median change (PCT %) that can regress")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  compare_cmd
+      ->add_option("--alpha", options.alpha, "with repetitions: Mann-Whitney significance level")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0001, 0.5));
+  compare_cmd->add_option("--markdown", markdown_file, "also write the Markdown summary to FILE");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+  if (render_cmd->parsed()) {
+    return render(results_file, out_dir);
+  }
+  return compare(base_file, head_file, options, markdown_file);
+}
+
+}  // namespace zbatch::cli

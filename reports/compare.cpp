@@ -1,0 +1,369 @@
+#include "reports/compare.hpp"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "reports/results.hpp"
+#include "reports/stats.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using nlohmann::json;
+
+enum class unit { ratio_percent, ms, count };
+
+struct compared_metric {
+  const char* path;
+  const char* label;
+  bool higher_is_better;
+  unit u;
+};
+
+const compared_metric compared_metrics[] = {
+    {"success_rate", "success rate", true, unit::ratio_percent},
+    {"makespan_ms", "makespan", false, unit::ms},
+    {"latency_ms.p50", "p50 latency", false, unit::ms},
+    {"latency_ms.p95", "p95 latency", false, unit::ms},
+    {"latency_ms.p99", "p99 latency", false, unit::ms},
+    {"time_to_first_image_ms", "time to first image", false, unit::ms},
+    {"submits_per_image", "submits per image", false, unit::count},
+    {"http_429.total", "HTTP 429 total", false, unit::count},
+    {"retries", "retries", false, unit::count},
+    {"efficiency", "efficiency", true, unit::ratio_percent},
+};
+
+const compared_metric* find_metric(const std::string& path) {
+  for (const auto& m : compared_metrics) {
+    if (path == m.path) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+std::string format_value(std::optional<double> v, unit u) {
+  if (!v) {
+    return "n/a";
+  }
+  switch (u) {
+    case unit::ratio_percent:
+      return format_decimal(*v * 100.0, 1) + "%";
+    case unit::ms:
+      return format_decimal(*v / 1000.0, 3) + " s";
+    case unit::count:
+      return format_decimal(*v, 3);
+  }
+  return "?";
+}
+
+std::optional<double> relative_change_pct(std::optional<double> base, std::optional<double> head) {
+  if (!base || !head) {
+    return std::nullopt;
+  }
+  if (*base == *head) {
+    return 0.0;
+  }
+  if (*base == 0) {
+    return *head > 0 ? std::numeric_limits<double>::infinity()
+                     : -std::numeric_limits<double>::infinity();
+  }
+  return (*head - *base) / std::fabs(*base) * 100.0;
+}
+
+// Positive when head is worse, in percent of base.
+double worsening(double change_pct, bool higher_is_better) {
+  return higher_is_better ? -change_pct : change_pct;
+}
+
+// The margin rule on two single values (deterministic and single-run methods).
+verdict margin_verdict(std::optional<double> base, std::optional<double> head,
+                       std::optional<double> change, bool higher_is_better, double margin_pct) {
+  if (!base && !head) {
+    return verdict::unchanged;
+  }
+  if (!head) {
+    return verdict::regression;  // It had a value and lost it (e.g. nothing delivered any more).
+  }
+  if (!base) {
+    return verdict::improvement;
+  }
+  if (*change == 0) {
+    return verdict::unchanged;
+  }
+  const double worse = worsening(*change, higher_is_better);
+  if (worse > margin_pct) {
+    return verdict::regression;
+  }
+  if (-worse > margin_pct) {
+    return verdict::improvement;
+  }
+  return verdict::within_margin;
+}
+
+std::vector<double> samples(const json& strategy, const std::string& path) {
+  std::vector<double> out;
+  for (const auto& run : strategy["runs"]) {
+    if (auto v = number_at(run, path)) {
+      out.push_back(*v);
+    }
+  }
+  return out;
+}
+
+const json* find_strategy(const json& results, const std::string& name) {
+  for (const auto& s : results["strategies"]) {
+    if (s["name"] == name) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* to_string(verdict v) {
+  switch (v) {
+    case verdict::unchanged:
+      return "unchanged";
+    case verdict::within_margin:
+      return "within margin";
+    case verdict::not_significant:
+      return "not significant (noise)";
+    case verdict::improvement:
+      return "improvement";
+    case verdict::regression:
+      return "regression";
+    case verdict::missing_in_head:
+      return "missing in head";
+    case verdict::new_in_head:
+      return "new in head";
+  }
+  return "?";
+}
+
+int comparison::regressions() const {
+  int n = 0;
+  for (const auto& c : changes) {
+    n += (c.result == verdict::regression || c.result == verdict::missing_in_head) ? 1 : 0;
+  }
+  return n;
+}
+
+int comparison::improvements() const {
+  int n = 0;
+  for (const auto& c : changes) {
+    n += c.result == verdict::improvement ? 1 : 0;
+  }
+  return n;
+}
+
+comparison compare_results(const nlohmann::json& base, const nlohmann::json& head,
+                           const compare_options& options, const std::string& base_name,
+                           const std::string& head_name) {
+  validate_results(base, base_name);
+  validate_results(head, head_name);
+  const std::string base_scenario = base["scenario"]["name"].get<std::string>();
+  const std::string head_scenario = head["scenario"]["name"].get<std::string>();
+  if (base_scenario != head_scenario) {
+    throw results_error("scenario.name differs: " + base_name + " has \"" + base_scenario + "\", " +
+                        head_name + " has \"" + head_scenario +
+                        "\" (compare runs of the same scenario)");
+  }
+  const std::string mode = base["mode"].get<std::string>();
+  if (head["mode"] != mode) {
+    throw results_error("mode differs: " + base_name + " is " + mode + ", " + head_name + " is " +
+                        head["mode"].get<std::string>() + " (compare runs of the same mode)");
+  }
+  comparison out;
+  out.scenario = base_scenario;
+  out.mode = mode;
+  out.options = options;
+
+  const bool same_seed = base["seed"] == head["seed"];
+  std::set<std::string> notes;
+  for (const auto& b : base["strategies"]) {
+    const std::string name = b["name"].get<std::string>();
+    const json* h = find_strategy(head, name);
+    if (h == nullptr) {
+      metric_change missing;
+      missing.strategy = name;
+      missing.label = "strategy";
+      missing.result = verdict::missing_in_head;
+      out.changes.push_back(missing);
+      continue;
+    }
+    const std::size_t base_runs = b["runs"].size(), head_runs = (*h)["runs"].size();
+    std::string method;
+    if (mode == "sim" && same_seed && base_runs == head_runs) {
+      method = "deterministic";
+    } else if (base_runs >= 2 && head_runs >= 2) {
+      method = "mann-whitney";
+      if (min_attainable_p(base_runs, head_runs) >= options.alpha) {
+        notes.insert(std::to_string(base_runs) + " and " + std::to_string(head_runs) +
+                     " repetitions cannot reach p < " + format_decimal(options.alpha, 3) +
+                     " (smallest possible p is " +
+                     format_decimal(min_attainable_p(base_runs, head_runs), 3) +
+                     "): no metric can fail; use more repetitions (9 or more recommended).");
+      }
+    } else {
+      method = "single-run";
+      notes.insert(
+          "One repetition outside deterministic sim mode: changes are judged on single "
+          "values by the " +
+          format_decimal(options.max_regression_pct, 2) +
+          "% margin without accounting for noise; use 2 or more repetitions.");
+    }
+    if (mode == "sim" && !same_seed) {
+      notes.insert("Seeds differ (" + base["seed"].dump() + " vs " + head["seed"].dump() +
+                   "), so sim results are not comparable value by value.");
+    }
+    for (const auto& m : compared_metrics) {
+      metric_change c;
+      c.strategy = name;
+      c.metric = m.path;
+      c.label = m.label;
+      c.higher_is_better = m.higher_is_better;
+      c.method = method;
+      if (method != "mann-whitney") {
+        c.base = number_at(b, m.path);
+        c.head = number_at(*h, m.path);
+        c.change_pct = relative_change_pct(c.base, c.head);
+        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
+                                  options.max_regression_pct);
+        out.changes.push_back(c);
+        continue;
+      }
+      const auto xs = samples(b, m.path), ys = samples(*h, m.path);
+      if (xs.size() < 2 || ys.size() < 2) {
+        // Too few runs with a value (e.g. runs that delivered nothing): judge the means.
+        c.method = "single-run";
+        c.base = number_at(b, m.path);
+        c.head = number_at(*h, m.path);
+        c.change_pct = relative_change_pct(c.base, c.head);
+        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
+                                  options.max_regression_pct);
+        out.changes.push_back(c);
+        continue;
+      }
+      c.base = median(xs);
+      c.head = median(ys);
+      c.change_pct = relative_change_pct(c.base, c.head);
+      const auto test = mann_whitney_u(xs, ys);
+      c.p_value = test.p_value;
+      const bool all_equal =
+          xs == ys || (std::set<double>(xs.begin(), xs.end()).size() == 1 &&
+                       std::set<double>(ys.begin(), ys.end()).size() == 1 && xs[0] == ys[0]);
+      if (all_equal) {
+        c.result = verdict::unchanged;
+      } else if (std::fabs(*c.change_pct) <= options.min_effect_pct) {
+        c.result = verdict::within_margin;
+      } else if (test.p_value >= options.alpha) {
+        c.result = verdict::not_significant;
+      } else {
+        c.result = worsening(*c.change_pct, m.higher_is_better) > 0 ? verdict::regression
+                                                                    : verdict::improvement;
+      }
+      out.changes.push_back(c);
+    }
+  }
+  for (const auto& h : head["strategies"]) {
+    const std::string name = h["name"].get<std::string>();
+    if (find_strategy(base, name) == nullptr) {
+      metric_change added;
+      added.strategy = name;
+      added.label = "strategy";
+      added.result = verdict::new_in_head;
+      out.changes.push_back(added);
+    }
+  }
+  out.notes.assign(notes.begin(), notes.end());
+  return out;
+}
+
+std::string comparison_markdown(const comparison& c) {
+  const int regressions = c.regressions();
+  const int improvements = c.improvements();
+  std::set<std::string> methods;
+  bool any_p = false;
+  for (const auto& change : c.changes) {
+    if (!change.method.empty()) {
+      methods.insert(change.method);
+    }
+    any_p = any_p || change.p_value.has_value();
+  }
+  std::string method_text;
+  for (const auto& m : methods) {
+    method_text += (method_text.empty() ? "" : ", ") + m;
+  }
+  std::string out = "### zbatch compare: " + markdown_escape(c.scenario) + " (" + c.mode + ")\n\n";
+  out += regressions > 0 ? "**❌ " + std::to_string(regressions) + " regression" +
+                               (regressions == 1 ? "" : "s") + "**"
+                         : std::string("**✅ no regression**");
+  out += ", " + std::to_string(improvements) + " improvement" + (improvements == 1 ? "" : "s") +
+         ". Method: " + (method_text.empty() ? "none" : method_text) + "; margin " +
+         format_decimal(c.options.max_regression_pct, 2) + "%";
+  if (methods.count("mann-whitney") > 0) {
+    out += ", alpha " + format_decimal(c.options.alpha, 3) + ", minimum effect " +
+           format_decimal(c.options.min_effect_pct, 2) + "%";
+  }
+  out += ".\n\n";
+  std::size_t hidden = 0;
+  std::string rows;
+  for (const auto& change : c.changes) {
+    if (change.result == verdict::unchanged) {
+      ++hidden;
+      continue;
+    }
+    const compared_metric* m = find_metric(change.metric);
+    const unit u = m ? m->u : unit::count;
+    std::string change_text = "";
+    if (change.change_pct) {
+      if (std::isinf(*change.change_pct)) {
+        change_text = "from 0";
+      } else {
+        change_text =
+            (*change.change_pct > 0 ? "+" : "") + format_fixed(*change.change_pct, 1) + "%";
+      }
+    }
+    std::string mark;
+    if (change.result == verdict::regression || change.result == verdict::missing_in_head) {
+      mark = "❌ **" + std::string(to_string(change.result)) + "**";
+    } else if (change.result == verdict::improvement) {
+      mark = "✅ improvement";
+    } else {
+      mark = to_string(change.result);
+    }
+    const bool is_strategy_row = change.metric.empty();
+    rows += "| " + markdown_escape(change.strategy) + " | " + change.label +
+            (is_strategy_row ? "" : (change.higher_is_better ? " ↑" : " ↓")) + " | " +
+            (is_strategy_row ? "" : format_value(change.base, u)) + " | " +
+            (is_strategy_row ? "" : format_value(change.head, u)) + " | " + change_text + " | ";
+    if (any_p) {
+      rows += (change.p_value ? format_fixed(*change.p_value, 3) : "") + " | ";
+    }
+    rows += mark + " |\n";
+  }
+  if (!rows.empty()) {
+    out += any_p ? "| Strategy | Metric | Base | Head | Change | p | Verdict |\n"
+                   "|---|---|---:|---:|---:|---:|---|\n"
+                 : "| Strategy | Metric | Base | Head | Change | Verdict |\n"
+                   "|---|---|---:|---:|---:|---|\n";
+    out += rows + "\n";
+  }
+  if (hidden > 0) {
+    out += std::to_string(hidden) + " metric(s) unchanged, not listed. ";
+  }
+  out += "↑ higher is better, ↓ lower is better";
+  out += any_p ? "; base and head are medians over repetitions, p from a two-sided Mann-Whitney U "
+                 "test.\n"
+               : "; values are means over repetitions.\n";
+  for (const auto& note : c.notes) {
+    out += "\n> " + markdown_escape(note) + "\n";
+  }
+  return out;
+}
+
+}  // namespace zbatch::reports

@@ -1,0 +1,77 @@
+#pragma once
+/// `zbatch report compare`: the change between two results.json files of the same scenario, per
+/// strategy and metric, and the decision a CI gate needs (regression or not).
+///
+/// Decision rules (docs/report-formats.md has the full text):
+/// - deterministic: both files are sim mode with the same seed and repetition count, so equal
+///   code gives byte-identical results; a metric that got worse by more than
+///   `max_regression_pct` (relative to base) is a regression.
+/// - mann-whitney: otherwise, when both sides have at least 2 repetitions, a metric regresses
+///   only if the two-sided Mann-Whitney U test on the per-repetition values has p < `alpha`
+///   AND the medians moved the bad way by more than `min_effect_pct`.
+/// - single-run: otherwise (one repetition, not deterministic), the margin rule on the single
+///   values, with a note that noise is not accounted for.
+/// A strategy of base missing from head is a regression; one new in head is reported only.
+/// Improvements are reported and never fail. Pure functions.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace zbatch::reports {
+
+struct compare_options {
+  double max_regression_pct = 5.0;  ///< Deterministic and single-run margin.
+  double min_effect_pct = 10.0;     ///< Mann-Whitney: smallest median change that can fail.
+  double alpha = 0.05;              ///< Mann-Whitney significance level.
+};
+
+enum class verdict {
+  unchanged,        ///< Identical values (or both without a value).
+  within_margin,    ///< Changed, by no more than the margin / minimum effect.
+  not_significant,  ///< Changed beyond the minimum effect, but p >= alpha: noise.
+  improvement,
+  regression,
+  missing_in_head,  ///< The strategy is in base only: counts as a regression.
+  new_in_head,      ///< The strategy is in head only: reported, never fails.
+};
+
+const char* to_string(verdict v);
+
+/// One compared metric of the lists in compare.cpp (success_rate, makespan_ms, ...).
+struct metric_change {
+  std::string strategy;
+  std::string metric;  ///< Path in the strategy summary, e.g. "latency_ms.p95".
+  std::string label;   ///< Human name, e.g. "p95 latency".
+  bool higher_is_better = false;
+  std::string method;                ///< deterministic | mann-whitney | single-run
+  std::optional<double> base, head;  ///< Means, or medians for mann-whitney.
+  std::optional<double> change_pct;  ///< (head - base) / |base| × 100; ±inf from a zero base.
+  std::optional<double> p_value;     ///< mann-whitney only.
+  verdict result = verdict::unchanged;
+};
+
+struct comparison {
+  std::string scenario;
+  std::string mode;
+  compare_options options;
+  std::vector<metric_change> changes;
+  std::vector<std::string> notes;  ///< E.g. "3 repetitions cannot reach p < 0.05".
+  int regressions() const;
+  int improvements() const;
+};
+
+/// Compares two validated documents. Throws results_error (naming `base_name`/`head_name`)
+/// when they cannot be compared: invalid, other scenario, other schema version or mode.
+comparison compare_results(const nlohmann::json& base, const nlohmann::json& head,
+                           const compare_options& options = {},
+                           const std::string& base_name = "base",
+                           const std::string& head_name = "head");
+
+/// A Markdown summary fit for a pull-request comment: the verdict first, then a table of every
+/// metric that changed or failed; unchanged metrics are counted, not listed.
+std::string comparison_markdown(const comparison& c);
+
+}  // namespace zbatch::reports

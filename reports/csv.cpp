@@ -1,0 +1,72 @@
+#include <string>
+
+#include "reports/render.hpp"
+#include "reports/results.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+
+std::string render_csv(const nlohmann::json& results) {
+  validate_results(results, "results");
+  // Columns: identification, then the run metrics in schema order, nested ones flattened.
+  const char* const metric_columns[][2] = {
+      {"images", "images"},
+      {"delivered", "delivered"},
+      {"failed", "failed"},
+      {"success_rate", "success_rate"},
+      {"makespan_ms", "makespan_ms"},
+      {"time_to_first_image_ms", "time_to_first_image_ms"},
+      {"latency_p50_ms", "latency_ms.p50"},
+      {"latency_p90_ms", "latency_ms.p90"},
+      {"latency_p95_ms", "latency_ms.p95"},
+      {"latency_p99_ms", "latency_ms.p99"},
+      {"latency_max_ms", "latency_ms.max"},
+      {"requests_total", "requests.total"},
+      {"http_429_dynamic", "http_429.dynamic"},
+      {"http_429_quota", "http_429.quota"},
+      {"http_429_total", "http_429.total"},
+      {"retries", "retries"},
+      {"submits", "submits"},
+      {"submits_per_image", "submits_per_image"},
+      {"credits_used", "credits_used"},
+      {"efficiency", "efficiency"},
+  };
+  const std::string eol = "\r\n";
+  std::string out = "scenario,mode,strategy,spec,repetition,seed";
+  for (const auto& column : metric_columns) {
+    out += ',';
+    out += column[0];
+  }
+  out += eol;
+  const std::string scenario = results["scenario"]["name"].get<std::string>();
+  const std::string mode = results["mode"].get<std::string>();
+  for (const auto& strategy : results["strategies"]) {
+    const std::string name = strategy["name"].get<std::string>();
+    const std::string spec = strategy.value("spec", "");
+    const auto& runs = strategy["runs"];
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      const auto& run = runs[r];
+      auto field = [&](const std::string& path) {
+        auto value = number_at(run, path);
+        return value ? format_exact(*value) : std::string();
+      };
+      const auto repetition = number_at(run, "repetition");
+      out += csv_field(scenario) + ',' + csv_field(mode) + ',' + csv_field(name) + ',' +
+             csv_field(spec) + ',' + (repetition ? format_exact(*repetition) : std::to_string(r)) +
+             ',' + field("seed");
+      for (const auto& column : metric_columns) {
+        out += ',';
+        if (std::string(column[0]) == "images" && !run.contains("images")) {
+          // The schema's example keeps `images` on the strategy only; runs inherit it.
+          out += format_exact(strategy["images"].get<double>());
+        } else {
+          out += field(column[1]);
+        }
+      }
+      out += eol;
+    }
+  }
+  return out;
+}
+
+}  // namespace zbatch::reports

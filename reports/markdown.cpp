@@ -1,0 +1,79 @@
+#include <string>
+
+#include "reports/render.hpp"
+#include "reports/results.hpp"
+#include "reports/summary.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+
+std::string render_markdown(const nlohmann::json& results) {
+  validate_results(results, "results");
+  const auto& scenario = results["scenario"];
+  const auto& strategies = results["strategies"];
+  std::string out = "# Scenario " + markdown_escape(scenario["name"].get<std::string>()) + "\n\n";
+  if (scenario.contains("description") && scenario["description"].is_string() &&
+      !scenario["description"].get<std::string>().empty()) {
+    out += markdown_escape(scenario["description"].get<std::string>()) + "\n\n";
+  }
+  std::string profile = "unknown";
+  if (results.contains("profile") && results["profile"].is_object() &&
+      results["profile"].contains("name") && results["profile"]["name"].is_string()) {
+    profile = results["profile"]["name"].get<std::string>();
+  }
+  out += "Mode **" + markdown_escape(results["mode"].get<std::string>()) + "**, seed " +
+         results["seed"].dump() + ", " + std::to_string(strategies[0]["runs"].size()) +
+         " repetition(s), profile " + markdown_escape(profile) +
+         ". Bound: " + format_seconds(results["bound"]["makespan_ms"].get<double>());
+  if (results["bound"].contains("explanation") && results["bound"]["explanation"].is_string()) {
+    out += " (" + markdown_escape(results["bound"]["explanation"].get<std::string>()) + ")";
+  }
+  out += ". Times are scenario time; values are means over repetitions.\n\n";
+
+  out += "## Strategies\n\n| Strategy | Delivered";
+  for (const auto& metric : summary_metrics()) {
+    out += " | " + std::string(metric.label);
+  }
+  out += " |\n|---|---:";
+  for (std::size_t i = 0; i < summary_metrics().size(); ++i) {
+    out += "|---:";
+  }
+  out += "|\n";
+  for (const auto& s : strategies) {
+    out += "| " + markdown_escape(s["name"].get<std::string>()) + " | " +
+           format_decimal(s["delivered"].get<double>(), 1) + "/" +
+           format_decimal(s["images"].get<double>(), 0);
+    for (const auto& metric : summary_metrics()) {
+      out += " | " + format_metric(number_at(s, metric.path), metric.unit);
+    }
+    out += " |\n";
+  }
+
+  out += "\n## Winner per metric\n\n| Metric | Best | Value |\n|---|---|---:|\n";
+  for (const auto& w : winners(results)) {
+    std::string names;
+    for (const auto& name : w.names) {
+      names += (names.empty() ? "" : ", ") + markdown_escape(name);
+    }
+    out += "| " + std::string(w.metric.label) +
+           (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)") + " | " +
+           (names.empty() ? "n/a" : names) + " | " + format_metric(w.value, w.metric.unit) + " |\n";
+  }
+
+  out += "\n## Findings\n\n";
+  for (const auto& sentence : findings(results)) {
+    out += "- " + markdown_escape(sentence) + "\n";
+  }
+
+  if (results.contains("thresholds") && !results["thresholds"].empty()) {
+    out += "\n## Thresholds\n\n| Threshold | Measured | Result |\n|---|---:|---|\n";
+    for (const auto& t : results["thresholds"]) {
+      out += "| " + markdown_escape(t["expr"].get<std::string>()) + " | " +
+             (t["value"].is_number() ? format_decimal(t["value"].get<double>(), 3) : "no value") +
+             " | " + (t["passed"].get<bool>() ? "pass" : "**FAIL**") + " |\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace zbatch::reports

@@ -1,0 +1,217 @@
+#include "reports/summary.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "reports/results.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using nlohmann::json;
+
+// Values equal after the schema's 3-decimal rounding count as ties.
+bool same(double a, double b) { return std::fabs(a - b) <= 1e-9 * std::max(1.0, std::fabs(a)); }
+
+std::string plural(double count, const std::string& one, const std::string& many) {
+  return format_decimal(count, 1) + " " + (same(count, 1) ? one : many);
+}
+
+std::string reason_text(const std::string& key) {
+  static const std::map<std::string, std::string> texts = {
+      {"dynamic_429", "429 (dynamic)"},
+      {"quota_429", "429 (quota)"},
+      {"server_transport", "server or transport errors"},
+      {"request_error", "request errors"},
+      {"moderation", "moderation"},
+      {"task_failed", "failed tasks"},
+      {"malformed", "malformed responses"},
+      {"deadline", "the deadline"},
+      {"cancelled", "cancellation"}};
+  auto it = texts.find(key);
+  return it == texts.end() ? key : it->second;
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& last_separator) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) {
+      out += (i + 1 == parts.size()) ? last_separator : ", ";
+    }
+    out += parts[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<metric_def>& summary_metrics() {
+  static const std::vector<metric_def> metrics = {
+      {"success rate", "success_rate", true, metric_unit::percent},
+      {"makespan", "makespan_ms", false, metric_unit::seconds},
+      {"efficiency vs bound", "efficiency", true, metric_unit::percent},
+      {"time to first image", "time_to_first_image_ms", false, metric_unit::seconds},
+      {"p50 latency", "latency_ms.p50", false, metric_unit::seconds},
+      {"p95 latency", "latency_ms.p95", false, metric_unit::seconds},
+      {"p99 latency", "latency_ms.p99", false, metric_unit::seconds},
+      {"HTTP 429", "http_429.total", false, metric_unit::count},
+      {"retries", "retries", false, metric_unit::count},
+      {"submits per image", "submits_per_image", false, metric_unit::ratio},
+      {"credits used", "credits_used", false, metric_unit::count},
+  };
+  return metrics;
+}
+
+std::string format_metric(std::optional<double> value, metric_unit unit) {
+  if (!value) {
+    return "n/a";
+  }
+  switch (unit) {
+    case metric_unit::seconds:
+      return format_seconds(value);
+    case metric_unit::percent:
+      return format_percent(value);
+    case metric_unit::count:
+      return format_decimal(*value, 1);
+    case metric_unit::ratio:
+      return format_decimal(*value, 2);
+  }
+  return "?";
+}
+
+std::vector<metric_winner> winners(const nlohmann::json& results) {
+  std::vector<metric_winner> out;
+  for (const auto& metric : summary_metrics()) {
+    metric_winner w{metric, {}, std::nullopt};
+    for (const auto& strategy : results["strategies"]) {
+      auto value = number_at(strategy, metric.path);
+      if (!value) {
+        continue;
+      }
+      const std::string name = strategy["name"].get<std::string>();
+      if (!w.value || same(*value, *w.value)) {
+        if (!w.value) {
+          w.value = value;
+        }
+        w.names.push_back(name);
+      } else if (metric.higher_is_better ? *value > *w.value : *value < *w.value) {
+        w.value = value;
+        w.names = {name};
+      }
+    }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::vector<std::string> findings(const nlohmann::json& results) {
+  std::vector<std::string> out;
+  const double bound = results["bound"]["makespan_ms"].get<double>();
+  const int repetitions = static_cast<int>(results["strategies"][0]["runs"].size());
+  const std::string mean_note =
+      repetitions > 1 ? " (mean of " + std::to_string(repetitions) + " repetitions)" : "";
+  for (const auto& s : results["strategies"]) {
+    const std::string name = s["name"].get<std::string>();
+    const double images = s["images"].get<double>();
+    const double failed = s["failed"].get<double>();
+    std::string sentence = name;
+    if (failed > 0) {
+      sentence +=
+          " lost " + format_decimal(failed, 1) + " of " + format_decimal(images, 0) + " images";
+      std::vector<std::string> reasons;
+      if (s.contains("failed_by_reason")) {
+        for (const auto& item : s["failed_by_reason"].items()) {
+          if (item.value().is_number() && item.value().get<double>() > 0) {
+            std::string reason = reason_text(item.key());
+            if (!same(item.value().get<double>(), failed)) {
+              reason = format_decimal(item.value().get<double>(), 1) + " to " + reason;
+            }
+            reasons.push_back(reason);
+          }
+        }
+      }
+      if (reasons.size() == 1 && reasons[0].find(" to ") == std::string::npos) {
+        sentence += " to " + reasons[0];
+      } else if (!reasons.empty()) {
+        sentence += " (" + join(reasons, " and ") + ")";
+      }
+    } else {
+      sentence += " delivered all " + format_decimal(images, 0) + " images";
+    }
+    const double makespan = s["makespan_ms"].get<double>();
+    sentence += "; it took " + format_seconds(makespan);
+    if (bound > 0) {
+      const double ratio = makespan / bound;
+      sentence += ratio < 1.05 ? ", within 5% of the bound (" + format_seconds(bound) + ")"
+                               : ", " + format_fixed(ratio, 1) + "× the bound (" +
+                                     format_seconds(bound) + ")";
+    }
+    sentence += mean_note + ".";
+    out.push_back(sentence);
+
+    const double http_429 = s["http_429"]["total"].get<double>();
+    const double retries = s["retries"].get<double>();
+    if (http_429 > 0 || retries > 0) {
+      std::string detail = name + " met " + plural(http_429, "HTTP 429", "HTTP 429s");
+      if (http_429 > 0) {
+        detail += " (" + format_decimal(s["http_429"]["dynamic"].get<double>(), 1) + " dynamic, " +
+                  format_decimal(s["http_429"]["quota"].get<double>(), 1) + " quota)";
+      }
+      detail += " and retried " + plural(retries, "time", "times");
+      auto per_image = number_at(s, "submits_per_image");
+      if (per_image && *per_image > 1.0) {
+        detail += ", submitting " + format_decimal(*per_image, 2) + " times per delivered image";
+      }
+      out.push_back(detail + ".");
+    }
+    if (s.contains("spread") && s["spread"].contains("makespan_ms")) {
+      auto mean = number_at(s["spread"]["makespan_ms"], "mean");
+      auto stddev = number_at(s["spread"]["makespan_ms"], "stddev");
+      if (mean && stddev && *mean > 0 && *stddev / *mean > 0.1) {
+        out.push_back(name + "'s makespan varied by ±" +
+                      format_decimal(100.0 * *stddev / *mean, 0) +
+                      "% (one standard deviation) across repetitions.");
+      }
+    }
+  }
+
+  // Recommendation: the most complete strategy, then the fastest among the most complete.
+  const json* best = nullptr;
+  for (const auto& s : results["strategies"]) {
+    if (best == nullptr) {
+      best = &s;
+      continue;
+    }
+    const double rate = s["success_rate"].get<double>();
+    const double best_rate = (*best)["success_rate"].get<double>();
+    if (rate > best_rate + 1e-9 ||
+        (same(rate, best_rate) &&
+         s["makespan_ms"].get<double>() < (*best)["makespan_ms"].get<double>())) {
+      best = &s;
+    }
+  }
+  const std::string best_name = (*best)["name"].get<std::string>();
+  if (same((*best)["success_rate"].get<double>(), 1.0)) {
+    out.push_back("Recommendation: " + best_name +
+                  ", the fastest strategy that delivered every image (" +
+                  format_seconds((*best)["makespan_ms"].get<double>()) + ").");
+  } else {
+    out.push_back("No strategy delivered every image; " + best_name + " delivered the most (" +
+                  format_percent((*best)["success_rate"].get<double>()) + ").");
+  }
+  if (results.contains("thresholds")) {
+    std::size_t failed = 0;
+    for (const auto& t : results["thresholds"]) {
+      failed += t["passed"].get<bool>() ? 0 : 1;
+    }
+    if (failed > 0) {
+      out.push_back(std::to_string(failed) + " of " + std::to_string(results["thresholds"].size()) +
+                    " thresholds failed.");
+    }
+  }
+  return out;
+}
+
+}  // namespace zbatch::reports
