@@ -79,6 +79,34 @@ void drop_connection(int fd, bool reset) {
   }
 }
 
+/// cpp-httplib 0.11 listens with a backlog of 5: a burst of connections (256 clients starting at
+/// once) overflows it and the kernel drops handshakes, stalling clients for a second or more.
+/// Calling listen() again on the listening socket raises the backlog in place.
+void raise_listen_backlog(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return;
+  }
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
+      continue;
+    }
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    sockaddr_storage local{};
+    socklen_t local_len = sizeof local;
+    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 &&
+        listening != 0 &&
+        getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
+        port_of(local) == port) {
+      listen(static_cast<int>(fd), SOMAXCONN);
+    }
+  }
+  closedir(dir);
+}
+
 /// True when the peer has closed (or reset) its side.
 bool peer_gone(int fd) {
   pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
@@ -138,6 +166,7 @@ server::server(std::shared_ptr<model> mock, server_options options)
     throw std::runtime_error("cannot listen on " + options_.host + ":" +
                              std::to_string(options_.port) + " (address in use or not local?)");
   }
+  raise_listen_backlog(port_);
   const bool wildcard = options_.host == "0.0.0.0" || options_.host == "::";
   // Behind a wildcard bind the model builds image URLs from the request's Host header instead.
   if (!wildcard) {

@@ -1,0 +1,154 @@
+// Config validation: one test per kind of mistake, each error naming the source, the field path
+// and what is allowed; the shipped profiles load and round-trip.
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "mock_api/config.hpp"
+
+namespace zbatch::mock {
+namespace {
+
+std::string error_of(const std::string& text, const std::string& source = "my.json") {
+  try {
+    parse_config(text, source);
+  } catch (const config_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void expect_contains(const std::string& text, std::initializer_list<const char*> parts) {
+  for (const char* part : parts) {
+    EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in: " << text;
+  }
+}
+
+TEST(mock_config, json_syntax_error_names_file_line_and_column) {
+  const auto e = error_of("{\n  \"throttle\": {\n    \"in_flight_cap\": 1,\n  }\n}\n");
+  expect_contains(e, {"my.json:4:", "JSON syntax error"});
+}
+
+TEST(mock_config, unknown_field_is_rejected_with_its_path) {
+  expect_contains(error_of(R"({"throttle": {"in_flight_capp": 1}})"),
+                  {"my.json", "throttle.in_flight_capp", "not a known setting", "in_flight_cap"});
+  expect_contains(error_of(R"({"fautls": {}})"), {"'fautls'", "faults"});
+}
+
+TEST(mock_config, wrong_type_names_the_expected_type) {
+  expect_contains(error_of(R"({"throttle": {"in_flight_cap": "one"}})"),
+                  {"throttle.in_flight_cap", "must be an integer", "allowed 0..1000000"});
+  expect_contains(error_of(R"({"throttle": {"rate": {"enabled": "yes"}}})"),
+                  {"throttle.rate.enabled", "true or false"});
+  expect_contains(error_of(R"({"faults": 3})"), {"'faults'", "JSON object"});
+}
+
+TEST(mock_config, out_of_range_names_the_allowed_range) {
+  expect_contains(error_of(R"({"throttle": {"in_flight_cap": -1}})"),
+                  {"throttle.in_flight_cap", "out of range", "allowed 0..1000000"});
+  expect_contains(error_of(R"({"faults": {"poll": {"http_500": 1.5}}})"),
+                  {"faults.poll.http_500", "allowed 0..1"});
+  expect_contains(error_of(R"({"throttle": {"quota": {"reset_utc_offset_hours": 20}}})"),
+                  {"throttle.quota.reset_utc_offset_hours", "allowed -12..14"});
+}
+
+TEST(mock_config, unknown_choice_lists_the_allowed_values) {
+  expect_contains(error_of(R"({"throttle": {"dynamic": {"mode": "sometimes"}}})"),
+                  {"throttle.dynamic.mode", "\"off\", \"load\", \"schedule\""});
+  expect_contains(error_of(R"({"generation": {"time": {"kind": "gaussian", "ms": 1}}})"),
+                  {"generation.time.kind", "\"fixed\", \"uniform\", \"lognormal\""});
+}
+
+TEST(mock_config, missing_required_parameter_is_named) {
+  expect_contains(error_of(R"({"generation": {"time": {"kind": "lognormal", "median_ms": 3000}}})"),
+                  {"generation.time", "median_ms and p99_ms"});
+  expect_contains(error_of(R"({"throttle": {"dynamic": {"mode": "schedule"}}})"),
+                  {"throttle.dynamic.schedule", "required"});
+}
+
+TEST(mock_config, inconsistent_values_are_rejected) {
+  expect_contains(
+      error_of(
+          R"({"generation": {"time": {"kind": "lognormal", "median_ms": 3000, "p99_ms": 100}}})"),
+      {"generation.time.p99_ms", "must not be below median_ms"});
+  expect_contains(error_of(R"({"response_delay": {"kind": "uniform", "min_ms": 5, "max_ms": 1}})"),
+                  {"response_delay.max_ms", "min_ms"});
+  expect_contains(error_of(R"({"faults": {"outages": [{"from_s": 10, "to_s": 5}]}})"),
+                  {"faults.outages[0].to_s", "after from_s"});
+}
+
+TEST(mock_config, probabilities_summing_above_one_are_rejected) {
+  expect_contains(error_of(R"({"faults": {"submit": {"http_500": 0.6, "reset": 0.6}}})"),
+                  {"faults.submit", "summing to 1.2", "at most 1"});
+  expect_contains(error_of(R"({"faults": {"task": {"moderation": 0.5, "system": 0.6}}})"),
+                  {"faults.task", "at most 1"});
+}
+
+TEST(mock_config, bad_array_element_is_named_by_index) {
+  expect_contains(error_of(R"({"models": ["a", 3]})"), {"models[1]", "non-empty string"});
+  expect_contains(
+      error_of(
+          R"({"throttle": {"dynamic": {"schedule": [{"from_s": 0, "to_s": 1, "capacity": -2}]}}})"),
+      {"throttle.dynamic.schedule[0].capacity", "allowed 0..1000000"});
+}
+
+TEST(mock_config, unknown_profile_lists_the_shipped_ones) {
+  try {
+    load_config("modelscope-paid", std::nullopt);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    expect_contains(e.what(), {"modelscope-paid", "ideal", "modelscope-free", "flaky", "brownout"});
+  }
+}
+
+TEST(mock_config, unreadable_file_is_named) {
+  try {
+    load_config("ideal", std::string("/nonexistent/mock.json"));
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    expect_contains(e.what(), {"/nonexistent/mock.json", "cannot read"});
+  }
+}
+
+TEST(mock_config, file_errors_name_the_file_and_the_file_extends_the_profile) {
+  const std::string path = ::testing::TempDir() + "mock_config_test.json";
+  { std::ofstream(path) << R"({"throttle": {"quota": {"daily_credits": 10}}})"; }
+  const auto config = load_config("modelscope-free", path);
+  EXPECT_EQ(config.throttle.quota.daily_credits, 10);
+  EXPECT_TRUE(config.throttle.quota.enabled);  // kept from the profile
+  EXPECT_EQ(config.throttle.in_flight_cap, 1);
+  { std::ofstream(path) << "{\"throttle\": {\"quota\": {\"daily_credits\": -10}}}"; }
+  try {
+    load_config("modelscope-free", path);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    expect_contains(e.what(), {path.c_str(), "throttle.quota.daily_credits"});
+  }
+  std::remove(path.c_str());
+}
+
+TEST(mock_config, shipped_profiles_load_and_round_trip) {
+  ASSERT_EQ(profile_names().size(), 4u);
+  for (const auto& name : profile_names()) {
+    const auto config = load_config(name, std::nullopt);
+    const auto again = config_from_json(to_json(config), "round trip");
+    EXPECT_EQ(to_json(again), to_json(config)) << name;
+  }
+  const auto free = load_config("modelscope-free", std::nullopt);
+  EXPECT_EQ(free.throttle.in_flight_cap, 1);
+  EXPECT_EQ(free.throttle.dynamic.mode, "load");
+  EXPECT_TRUE(free.throttle.quota.enabled);
+  EXPECT_NEAR(free.throttle.quota.daily_credits / free.throttle.quota.cost_per_task, 125, 1);
+  EXPECT_EQ(free.generation.time.type, latency_spec::kind::lognormal);
+  EXPECT_FALSE(load_config("brownout", std::nullopt).faults.outages.empty());
+}
+
+TEST(mock_config, bare_number_latency_is_fixed_milliseconds) {
+  const auto config = parse_config(R"({"response_delay": 100})", "x");
+  EXPECT_EQ(config.response_delay.type, latency_spec::kind::fixed);
+  EXPECT_EQ(config.response_delay.ms, 100);
+}
+
+}  // namespace
+}  // namespace zbatch::mock
