@@ -1,0 +1,174 @@
+#pragma once
+/// The batch coordinator: takes a batch (image jobs with arrival offsets, a strategy, a seed),
+/// owns every image's state, hands attempts to a pool of image workers under the rate limiter's
+/// permits, decides retries, and returns per-image results with a timestamped trace each.
+///
+/// Lifecycle: `spawn_batch` starts the coordinator at once; it ends by itself when every image is
+/// delivered or failed, or on `cancel_batch` (in-flight attempts are abandoned, images not yet
+/// finished are reported `cancelled`); either way it calls `on_done` once with the result and
+/// stops its workers before it quits, so nothing it spawned outlives it. Time is the actor
+/// system's clock: wall time normally, virtual time under CAF's test coordinator (see sim/).
+/// Callbacks run on the coordinator's thread; `batch_runner` wraps all this for blocking callers.
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/backend_actor.hpp"
+#include "actors/strategy.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/messages.hpp"
+
+namespace zbatch::actors {
+
+using cancel_atom = caf::atom_constant<caf::atom("zb_cancel")>;
+using subscribe_atom = caf::atom_constant<caf::atom("zb_subscr")>;
+
+/// One image to make. `arrival` is its offset from the batch start (open-loop workloads); 0 for
+/// all-at-once batches.
+struct image_job {
+  protocol::submit_request request;
+  millis arrival{0};
+  int batch = 0;  ///< Free label carried into the result (e.g. the workload's batch number).
+};
+
+/// Trace event kinds, named as in docs/results-schema.md.
+enum class trace_kind {
+  queued,
+  permit,
+  submit,
+  accepted,
+  poll,
+  http_429,
+  error,
+  retry,
+  download,
+  delivered,
+  failed,
+  cancelled
+};
+/// "queued", ..., "429" for http_429, ...
+std::string_view to_string(trace_kind kind);
+
+struct trace_event {
+  std::int64_t t_ms = 0;  ///< Since the batch start.
+  trace_kind kind = trace_kind::queued;
+  std::string detail;
+};
+
+/// The outcome of one image.
+struct image_result {
+  std::size_t index = 0;
+  int batch = 0;
+  bool delivered = false;
+  std::optional<protocol::error_class> error;  ///< Set when not delivered.
+  std::string message;                         ///< The last error's description.
+  int attempts = 0;                            ///< Submits made (each may cost credits).
+  int retries = 0;                             ///< Resubmits after a failed attempt (error or 429).
+  int http_429 = 0;        ///< 429 answers seen by this image (submits and polls).
+  bool ambiguous = false;  ///< An ambiguous submit failure happened to this image.
+  std::int64_t queued_at_ms = 0;
+  std::int64_t finished_at_ms = 0;
+  std::string task_id;  ///< Task of the delivering (or last accepted) attempt.
+  std::size_t bytes_size = 0;
+  std::string bytes;  ///< The image itself when the request asked to keep bytes.
+  std::string content_type;
+  std::vector<trace_event> trace;
+};
+
+struct batch_counters {
+  int submits = 0;
+  int accepted = 0;
+  int polls = 0;
+  int downloads = 0;
+  int http_429_dynamic = 0;
+  int http_429_quota = 0;
+  int retries = 0;
+  int ambiguous_submits = 0;
+  int circuit_openings = 0;
+  int max_in_flight = 0;  ///< Most attempts ever running at once.
+};
+
+struct batch_result {
+  std::vector<image_result> images;  ///< In job order.
+  std::int64_t makespan_ms = 0;      ///< Batch start to the last image's end.
+  bool cancelled = false;
+  bool quota_exhausted = false;  ///< A quota 429 stopped submissions (stop_on_quota).
+  double final_limit = 0;        ///< The in-flight limit at the end (0 = unbounded).
+  batch_counters counters;
+  std::size_t delivered() const;
+  std::size_t failed() const { return images.size() - delivered(); }
+};
+
+/// Published to subscribers on every image that finishes (and once more, `final`, at the end).
+struct progress_event {
+  std::size_t total = 0;
+  std::size_t delivered = 0;
+  std::size_t failed = 0;
+  std::size_t in_flight = 0;
+  std::size_t queued = 0;  ///< Arrived or waiting for a retry, not running.
+  int http_429 = 0;
+  int retries = 0;
+  std::int64_t elapsed_ms = 0;
+  std::optional<std::int64_t> eta_ms;  ///< From the throughput so far; none before any finish.
+  bool final = false;
+};
+
+using progress_callback = std::function<void(const progress_event&)>;
+
+struct batch_request {
+  std::vector<image_job> jobs;
+  strategy_spec strategy;   ///< Validated again at spawn (throws strategy_error).
+  std::uint64_t seed = 0;   ///< Seeds the jitter RNG: the same seed gives the same waits.
+  bool keep_bytes = false;  ///< Keep each image's bytes in its result (the CLI writes files).
+  bool trace = true;        ///< Record per-image traces.
+};
+
+struct batch_callbacks {
+  progress_callback on_progress;              ///< Optional.
+  std::function<void(batch_result)> on_done;  ///< Called exactly once.
+};
+
+/// Spawns the coordinator; the batch starts at once. Throws strategy_error for a bad spec and
+/// std::invalid_argument for an empty backend handle. Actors that send `(subscribe_atom, actor)`
+/// receive `progress_event` messages.
+caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
+                       batch_callbacks callbacks);
+
+/// Asks a coordinator to stop: in-flight work is abandoned and the result so far is delivered.
+void cancel_batch(const caf::actor& coordinator);
+
+/// A batch run for blocking callers (the CLI): start, optionally cancel from any thread (e.g. a
+/// signal handler's watcher), wait for the result.
+class batch_runner {
+ public:
+  batch_runner(caf::actor_system& system, batch_request request, backend_actor backend,
+               progress_callback on_progress = {});
+  batch_runner(const batch_runner&) = delete;
+  batch_runner& operator=(const batch_runner&) = delete;
+  ~batch_runner();  ///< Cancels and waits when the result was never taken.
+  void cancel();
+  batch_result wait();  ///< Blocks until the coordinator is done; call at most once.
+
+ private:
+  caf::actor coordinator_;
+  std::future<batch_result> result_;
+  bool taken_ = false;
+};
+
+/// Runs a batch to the end and returns its result (blocking; not for the testing scheduler).
+batch_result run_batch(caf::actor_system& system, batch_request request, backend_actor backend,
+                       progress_callback on_progress = {});
+
+}  // namespace zbatch::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::progress_event)

@@ -1,0 +1,262 @@
+#include "actors/rate_limiter.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace zbatch::actors {
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+millis to_millis(double ms) { return millis{static_cast<std::int64_t>(std::llround(ms))}; }
+
+}  // namespace
+
+jitter_rng::jitter_rng(std::uint64_t seed) {
+  for (auto& word : s_) {
+    word = splitmix64(seed);
+  }
+}
+
+std::uint64_t jitter_rng::next() {
+  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+  const std::uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = rotl(s_[3], 45);
+  return result;
+}
+
+double jitter_rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+millis backoff_delay(const retry_spec& spec, int n, millis previous, jitter_rng& rng) {
+  const double base = static_cast<double>(spec.base.count());
+  const double cap = static_cast<double>(spec.cap.count());
+  double raw = base;
+  switch (spec.backoff) {
+    case backoff_kind::constant:
+      raw = base;
+      break;
+    case backoff_kind::linear:
+      raw = base * (n + 1);
+      break;
+    case backoff_kind::exponential:
+      raw = base * std::ldexp(1.0, std::min(n, 62));
+      break;
+  }
+  const double capped = std::min(cap, raw);
+  switch (spec.jitter) {
+    case jitter_kind::none:
+      return to_millis(capped);
+    case jitter_kind::full:
+      return to_millis(rng.uniform() * capped);
+    case jitter_kind::equal:
+      return to_millis(capped / 2 + rng.uniform() * capped / 2);
+    case jitter_kind::decorrelated: {
+      const double prev = previous.count() > 0 ? static_cast<double>(previous.count()) : base;
+      const double high = std::max(base, 3 * prev);
+      return to_millis(std::min(cap, base + rng.uniform() * (high - base)));
+    }
+  }
+  return to_millis(capped);
+}
+
+rate_limiter::rate_limiter(const strategy_spec& spec, time_point start)
+    : spec_(spec),
+      last_decrease_(start),
+      refilled_at_(start),
+      pause_until_(start),
+      open_until_(start) {
+  limit_ = spec_.inflight.adaptive ? spec_.inflight.initial : spec_.inflight.limit;
+  tokens_bucket_ = spec_.pacing.burst;
+  tokens_ = spec_.budget.max_tokens;
+}
+
+int rate_limiter::effective_limit() const {
+  if (!spec_.inflight.adaptive && spec_.inflight.limit == 0) {
+    return std::numeric_limits<int>::max();
+  }
+  return std::max(1, static_cast<int>(std::floor(limit_ + 1e-9)));
+}
+
+void rate_limiter::refill(time_point now) {
+  if (now > refilled_at_) {
+    const double seconds = std::chrono::duration<double>(now - refilled_at_).count();
+    tokens_bucket_ = std::min(spec_.pacing.burst, tokens_bucket_ + seconds * spec_.pacing.rate);
+    refilled_at_ = now;
+  }
+}
+
+std::optional<time_point> rate_limiter::next_start(time_point now) {
+  if (quota_stopped_) {
+    return std::nullopt;
+  }
+  time_point earliest = std::max(now, pause_until_);
+  if (circuit_ == circuit::open) {
+    if (now >= open_until_) {
+      circuit_ = circuit::half_open;
+    } else {
+      earliest = std::max(earliest, open_until_);
+    }
+  }
+  if (circuit_ == circuit::half_open && probe_out_) {
+    return std::nullopt;
+  }
+  // Permits: those resting after their image (gap pacing) are not free yet.
+  while (!cooling_.empty() && cooling_.top() <= now) {
+    cooling_.pop();
+  }
+  const int limit = effective_limit();
+  if (in_flight_ >= limit) {
+    return std::nullopt;
+  }
+  if (in_flight_ + static_cast<int>(cooling_.size()) >= limit) {
+    // Only resting permits are missing: the first one is back when its rest ends.
+    earliest = std::max(earliest, cooling_.top());
+  }
+  switch (spec_.pacing.type) {
+    case pacing_spec::kind::none:
+    case pacing_spec::kind::gap:
+      break;
+    case pacing_spec::kind::spacing:
+      if (last_start_) {
+        earliest = std::max(earliest, *last_start_ + spec_.pacing.gap);
+      }
+      break;
+    case pacing_spec::kind::token: {
+      refill(now);
+      if (tokens_bucket_ < 1.0) {
+        const double wait_s = (1.0 - tokens_bucket_) / spec_.pacing.rate;
+        const auto wait =
+            std::chrono::duration_cast<duration>(std::chrono::duration<double>(wait_s));
+        // Round up so the bucket really holds a token when we come back.
+        earliest = std::max(earliest, now + wait + duration{1});
+      }
+      break;
+    }
+  }
+  return earliest;
+}
+
+bool rate_limiter::on_start(time_point now) {
+  ++in_flight_;
+  last_start_ = now;
+  if (spec_.pacing.type == pacing_spec::kind::token) {
+    refill(now);
+    tokens_bucket_ -= 1.0;
+  }
+  if (circuit_ == circuit::half_open) {
+    probe_out_ = true;
+  }
+  return in_flight_ >= effective_limit();
+}
+
+void rate_limiter::on_accepted(time_point submitted_at, bool saturated) {
+  if (spec_.inflight.adaptive && saturated && (!decreased_ || submitted_at >= last_decrease_)) {
+    // Additive increase of about one permit per round of accepted submits at the limit.
+    limit_ = std::min<double>(spec_.inflight.max, limit_ + 1.0 / effective_limit());
+  }
+  consecutive_failures_ = 0;
+  if (circuit_ == circuit::half_open) {
+    circuit_ = circuit::closed;
+    probe_out_ = false;
+  }
+}
+
+void rate_limiter::on_release(time_point now) {
+  --in_flight_;
+  if (spec_.pacing.type == pacing_spec::kind::gap && spec_.pacing.gap.count() > 0) {
+    cooling_.push(now + spec_.pacing.gap);
+  }
+  if (circuit_ == circuit::half_open && probe_out_ && in_flight_ == 0) {
+    // The probe ended without an acceptance (a failure reopened the circuit already, or it
+    // ended otherwise): allow another probe.
+    probe_out_ = false;
+  }
+}
+
+void rate_limiter::decrease(time_point now) {
+  limit_ = std::max<double>(spec_.inflight.min, limit_ * spec_.inflight.beta);
+  last_decrease_ = now;
+  decreased_ = true;
+}
+
+void rate_limiter::on_dynamic_429(time_point now, time_point submitted_at,
+                                  std::optional<millis> retry_after) {
+  // Only submits made after the last decrease speak about the current limit: several 429s of
+  // one round trip decrease it once (Resilience4j #1177).
+  if (spec_.inflight.adaptive && (!decreased_ || submitted_at >= last_decrease_)) {
+    decrease(now);
+  }
+  if (retry_after && spec_.retry.honour_retry_after) {
+    pause_until_ = std::max(pause_until_, now + *retry_after);
+  }
+}
+
+void rate_limiter::on_server_failure(time_point now) {
+  if (!spec_.circuit.enabled) {
+    return;
+  }
+  ++consecutive_failures_;
+  if (circuit_ == circuit::half_open ||
+      (circuit_ == circuit::closed && consecutive_failures_ >= spec_.circuit.threshold)) {
+    circuit_ = circuit::open;
+    open_until_ = now + spec_.circuit.open_for;
+    probe_out_ = false;
+    ++openings_;
+  }
+}
+
+void rate_limiter::on_success(time_point submitted_at, std::optional<duration> task_latency) {
+  consecutive_failures_ = 0;
+  if (circuit_ == circuit::half_open) {
+    circuit_ = circuit::closed;
+    probe_out_ = false;
+  }
+  if (!task_latency || !spec_.inflight.adaptive || spec_.inflight.latency_factor <= 0) {
+    return;
+  }
+  if (!min_latency_ || *task_latency < *min_latency_) {
+    min_latency_ = task_latency;
+    return;
+  }
+  const double ratio = std::chrono::duration<double>(*task_latency).count() /
+                       std::max(1e-9, std::chrono::duration<double>(*min_latency_).count());
+  if (ratio > spec_.inflight.latency_factor && (!decreased_ || submitted_at >= last_decrease_)) {
+    decrease(submitted_at + *task_latency);
+  }
+}
+
+bool rate_limiter::circuit_open(time_point now) const {
+  return circuit_ == circuit::open && now < open_until_;
+}
+
+bool rate_limiter::retry_allowed() const {
+  return !spec_.budget.enabled || tokens_ > spec_.budget.max_tokens / 2;
+}
+
+void rate_limiter::budget_failure() {
+  if (spec_.budget.enabled) {
+    tokens_ = std::max(0.0, tokens_ - 1.0);
+  }
+}
+
+void rate_limiter::budget_success() {
+  if (spec_.budget.enabled) {
+    tokens_ = std::min(spec_.budget.max_tokens, tokens_ + spec_.budget.token_ratio);
+  }
+}
+
+}  // namespace zbatch::actors

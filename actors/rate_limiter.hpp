@@ -1,0 +1,109 @@
+#pragma once
+/// The rate limiter: who may start an attempt now, and when the next start is allowed. Holds the
+/// in-flight permits (fixed, or adaptive by AIMD driven by dynamic 429s and task latency), the
+/// pacing (gap after an image, spacing between submits, or a token bucket), a global pause from
+/// Retry-After hints, the circuit breaker, the quota stop and the gRPC-style retry budget; plus
+/// the backoff computation with seeded jitter.
+///
+/// A plain state machine with the current time passed in, so it runs unchanged on the wall clock
+/// and in virtual time and is unit-tested without actors. The batch coordinator owns one and is
+/// its only caller (one actor, so no locking); a separate limiter actor would cost three messages
+/// per attempt for decisions that need the coordinator's queue anyway.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <queue>
+#include <vector>
+
+#include "actors/strategy.hpp"
+
+namespace zbatch::actors {
+
+using time_point = std::chrono::steady_clock::time_point;
+using duration = std::chrono::steady_clock::duration;
+
+/// splitmix64-seeded xoshiro256**: the same draws on every standard library.
+class jitter_rng {
+ public:
+  explicit jitter_rng(std::uint64_t seed = 0);
+  std::uint64_t next();
+  double uniform();  ///< [0, 1)
+
+ private:
+  std::uint64_t s_[4];
+};
+
+/// The wait before retry number `n` (0-based) under `spec`; `previous` is the previous wait of the
+/// same image (decorrelated jitter needs it; pass 0 for the first).
+millis backoff_delay(const retry_spec& spec, int n, millis previous, jitter_rng& rng);
+
+class rate_limiter {
+ public:
+  explicit rate_limiter(const strategy_spec& spec, time_point start);
+
+  /// When the next attempt may start: `now` or later, or nullopt while it must wait for a
+  /// running attempt to end (every permit taken, a half-open probe out, or quota stopped).
+  std::optional<time_point> next_start(time_point now);
+
+  /// An attempt starts now; returns true when it takes the last free permit (the limit is in
+  /// use, so its acceptance may raise an adaptive limit).
+  bool on_start(time_point now);
+  /// The attempt's submit was accepted (AIMD additive increase when `saturated`).
+  void on_accepted(time_point submitted_at, bool saturated);
+  /// The attempt ended (any outcome); its permit returns (after the gap, if pacing by gap).
+  void on_release(time_point now);
+  /// A dynamic 429 for a submit made at `submitted_at`; decreases an adaptive limit at most once
+  /// per round trip; a Retry-After hint pauses every start until it expires.
+  void on_dynamic_429(time_point now, time_point submitted_at, std::optional<millis> retry_after);
+  /// A server or transport failure (5xx, reset, time-out): counts towards opening the circuit.
+  void on_server_failure(time_point now);
+  /// A request succeeded: closes the circuit; `task_latency` (submit to terminal state) feeds
+  /// the adaptive limit's latency signal.
+  void on_success(time_point submitted_at, std::optional<duration> task_latency);
+  /// A quota 429 with stop_on_quota: no more starts.
+  void on_quota() { quota_stopped_ = true; }
+  bool quota_stopped() const { return quota_stopped_; }
+
+  /// Retry budget: whether an error retry may go ahead now.
+  bool retry_allowed() const;
+  void budget_failure();
+  void budget_success();
+  double budget_tokens() const { return tokens_; }
+
+  double limit() const { return limit_; }  ///< Current in-flight limit (0 = unbounded).
+  int in_flight() const { return in_flight_; }
+  bool circuit_open(time_point now) const;
+  int circuit_openings() const { return openings_; }
+
+ private:
+  int effective_limit() const;
+  void decrease(time_point now);
+  void refill(time_point now);
+
+  strategy_spec spec_;
+  double limit_ = 0;
+  int in_flight_ = 0;
+  time_point last_decrease_;
+  bool decreased_ = false;
+  std::optional<duration> min_latency_;
+  // Pacing.
+  std::priority_queue<time_point, std::vector<time_point>, std::greater<>> cooling_;
+  std::optional<time_point> last_start_;
+  double tokens_bucket_ = 0;
+  time_point refilled_at_;
+  time_point pause_until_;
+  // Circuit breaker.
+  enum class circuit { closed, open, half_open };
+  circuit circuit_ = circuit::closed;
+  int consecutive_failures_ = 0;
+  time_point open_until_;
+  bool probe_out_ = false;
+  int openings_ = 0;
+  bool quota_stopped_ = false;
+  // Retry budget.
+  double tokens_ = 0;
+};
+
+}  // namespace zbatch::actors

@@ -1,0 +1,801 @@
+#include "actors/strategy.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace zbatch::actors {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& knob, const std::string& what) {
+  throw strategy_error("strategy knob '" + knob + "': " + what);
+}
+
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto pos = text.find(sep, start);
+    out.emplace_back(text.substr(start, pos == std::string_view::npos ? pos : pos - start));
+    if (pos == std::string_view::npos) {
+      return out;
+    }
+    start = pos + 1;
+  }
+}
+
+std::string trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  const auto last = text.find_last_not_of(" \t");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+bool read_double(const std::string& text, double& out) {
+  if (text.empty()) {
+    return false;
+  }
+  char* end = nullptr;
+  out = std::strtod(text.c_str(), &end);
+  return end == text.c_str() + text.size() && std::isfinite(out);
+}
+
+int read_int(const std::string& knob, const std::string& text) {
+  double value = 0;
+  if (!read_double(text, value) || value != std::floor(value) || std::abs(value) > 1e9) {
+    fail(knob, "'" + text + "' is not a whole number");
+  }
+  return static_cast<int>(value);
+}
+
+double read_number(const std::string& knob, const std::string& text) {
+  double value = 0;
+  if (!read_double(text, value)) {
+    fail(knob, "'" + text + "' is not a number");
+  }
+  return value;
+}
+
+/// "500ms", "2s", "1.5s", "5m".
+millis read_duration(const std::string& knob, const std::string& text) {
+  std::size_t unit = text.find_first_not_of("0123456789.");
+  double value = 0;
+  if (unit == std::string::npos || unit == 0 || !read_double(text.substr(0, unit), value)) {
+    fail(knob, "'" + text + "' is not a duration; write it as 500ms, 2s or 1m");
+  }
+  const std::string suffix = text.substr(unit);
+  double ms = 0;
+  if (suffix == "ms") {
+    ms = value;
+  } else if (suffix == "s") {
+    ms = value * 1000;
+  } else if (suffix == "m") {
+    ms = value * 60000;
+  } else {
+    fail(knob, "'" + text + "' has unit '" + suffix + "'; allowed units are ms, s and m");
+  }
+  if (ms > 1e12) {
+    fail(knob, "'" + text + "' is too long");
+  }
+  return millis{static_cast<std::int64_t>(std::llround(ms))};
+}
+
+std::string format_duration(millis value) {
+  const auto ms = value.count();
+  if (ms != 0 && ms % 60000 == 0) {
+    return std::to_string(ms / 60000) + "m";
+  }
+  if (ms != 0 && ms % 1000 == 0) {
+    return std::to_string(ms / 1000) + "s";
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out.precision(12);
+  out << value;
+  return out.str();
+}
+
+void check_range(const std::string& knob, double value, double low, double high,
+                 const std::string& shown_range) {
+  if (!(value >= low && value <= high)) {
+    fail(knob, "value " + format_number(value) + " is out of range; allowed " + shown_range);
+  }
+}
+
+void check_ms(const std::string& knob, millis value, millis low, millis high) {
+  if (value < low || value > high) {
+    fail(knob, "value " + format_duration(value) + " is out of range; allowed " +
+                   format_duration(low) + ".." + format_duration(high));
+  }
+}
+
+/// Splits "key=value" (value may be empty when there is no '=').
+std::pair<std::string, std::string> key_value(const std::string& text) {
+  const auto pos = text.find('=');
+  if (pos == std::string::npos) {
+    return {trim(text), {}};
+  }
+  return {trim(text.substr(0, pos)), trim(text.substr(pos + 1))};
+}
+
+const char* backoff_name(backoff_kind kind) {
+  switch (kind) {
+    case backoff_kind::constant:
+      return "const";
+    case backoff_kind::linear:
+      return "linear";
+    case backoff_kind::exponential:
+      return "exp";
+  }
+  return "exp";
+}
+
+const char* jitter_name(jitter_kind kind) {
+  switch (kind) {
+    case jitter_kind::none:
+      return "none";
+    case jitter_kind::full:
+      return "full";
+    case jitter_kind::equal:
+      return "equal";
+    case jitter_kind::decorrelated:
+      return "decorrelated";
+  }
+  return "none";
+}
+
+backoff_kind backoff_from(const std::string& knob, const std::string& text) {
+  if (text == "const" || text == "constant") {
+    return backoff_kind::constant;
+  }
+  if (text == "linear") {
+    return backoff_kind::linear;
+  }
+  if (text == "exp" || text == "exponential") {
+    return backoff_kind::exponential;
+  }
+  fail(knob, "'" + text + "' is not a backoff; allowed const, linear, exp");
+}
+
+jitter_kind jitter_from(const std::string& knob, const std::string& text) {
+  if (text == "none") {
+    return jitter_kind::none;
+  }
+  if (text == "full") {
+    return jitter_kind::full;
+  }
+  if (text == "equal") {
+    return jitter_kind::equal;
+  }
+  if (text == "decorrelated") {
+    return jitter_kind::decorrelated;
+  }
+  fail(knob, "'" + text + "' is not a jitter; allowed none, full, equal, decorrelated");
+}
+
+void parse_inflight(const std::string& value, inflight_spec& out) {
+  const auto parts = split(value, ':');
+  if (parts[0] == "unbounded") {
+    out = inflight_spec{};
+    return;
+  }
+  if (parts[0] != "aimd") {
+    if (parts.size() != 1) {
+      fail("inflight", "'" + value + "'; expected N (1..10000), unbounded or aimd[:init=N]...");
+    }
+    out = inflight_spec{};
+    out.limit = read_int("inflight", parts[0]);
+    check_range("inflight", out.limit, 1, 10000, "1..10000 or unbounded");
+    return;
+  }
+  out.adaptive = true;
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const auto [key, text] = key_value(parts[i]);
+    if (key == "init") {
+      out.initial = read_int("inflight.init", text);
+    } else if (key == "min") {
+      out.min = read_int("inflight.min", text);
+    } else if (key == "max") {
+      out.max = read_int("inflight.max", text);
+    } else if (key == "beta") {
+      out.beta = read_number("inflight.beta", text);
+    } else if (key == "lat") {
+      out.latency_factor = read_number("inflight.lat", text);
+    } else {
+      fail("inflight", "unknown option '" + key + "'; allowed init, min, max, beta, lat");
+    }
+  }
+}
+
+void parse_pace(const std::string& value, pacing_spec& out) {
+  const auto parts = split(value, ':');
+  const std::string usage = "expected none, gap:DUR, spacing:DUR or token:RATE/s[:burst=N]";
+  if (parts[0] == "none" && parts.size() == 1) {
+    out = pacing_spec{};
+    return;
+  }
+  if ((parts[0] == "gap" || parts[0] == "spacing") && parts.size() == 2) {
+    out = pacing_spec{};
+    out.type = parts[0] == "gap" ? pacing_spec::kind::gap : pacing_spec::kind::spacing;
+    out.gap = read_duration("pace." + parts[0], parts[1]);
+    return;
+  }
+  if (parts[0] == "token" && parts.size() >= 2 && parts.size() <= 3) {
+    pacing_spec next;
+    next.type = pacing_spec::kind::token;
+    std::string rate = parts[1];
+    if (rate.size() > 2 && rate.compare(rate.size() - 2, 2, "/s") == 0) {
+      rate.resize(rate.size() - 2);
+    }
+    next.rate = read_number("pace.rate", rate);
+    if (parts.size() == 3) {
+      const auto [key, text] = key_value(parts[2]);
+      if (key != "burst") {
+        fail("pace", "'" + value + "'; " + usage);
+      }
+      next.burst = read_number("pace.burst", text);
+    }
+    out = next;
+    return;
+  }
+  fail("pace", "'" + value + "'; " + usage);
+}
+
+void parse_retry(const std::string& value, retry_spec& out) {
+  const auto parts = split(value, ':');
+  if (parts[0] == "none" && parts.size() == 1) {
+    out.max_retries = 0;
+    return;
+  }
+  out.max_retries = read_int("retry.max", parts[0]);
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const auto [key, text] = key_value(parts[i]);
+    if (text.empty()) {
+      out.backoff = backoff_from("retry.backoff", key);
+    } else if (key == "base") {
+      out.base = read_duration("retry.base", text);
+    } else if (key == "cap") {
+      out.cap = read_duration("retry.cap", text);
+    } else if (key == "jitter") {
+      out.jitter = jitter_from("retry.jitter", text);
+    } else {
+      fail("retry", "unknown option '" + key + "'; allowed const|linear|exp, base, cap, jitter");
+    }
+  }
+}
+
+void parse_poll(const std::string& value, poll_spec& out) {
+  const auto parts = split(value, ':');
+  out.interval = read_duration("poll.interval", parts[0]);
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    const auto [key, text] = key_value(parts[i]);
+    if (text.empty() && !key.empty() && key[0] == 'x') {
+      out.factor = read_number("poll.factor", key.substr(1));
+    } else if (key == "cap") {
+      out.cap = read_duration("poll.cap", text);
+    } else if (key == "deadline") {
+      out.deadline = read_duration("poll.deadline", text);
+    } else {
+      fail("poll", "unknown option '" + parts[i] + "'; allowed xFACTOR, cap=DUR, deadline=DUR");
+    }
+  }
+}
+
+bool read_choice(const std::string& knob, const std::string& text, const char* yes,
+                 const char* no) {
+  if (text == yes) {
+    return true;
+  }
+  if (text == no) {
+    return false;
+  }
+  fail(knob, "'" + text + "'; allowed " + yes + " or " + no);
+}
+
+void apply_clause(const std::string& key, const std::string& value, strategy_spec& spec) {
+  if (key == "inflight") {
+    parse_inflight(value, spec.inflight);
+  } else if (key == "pace") {
+    parse_pace(value, spec.pacing);
+  } else if (key == "retry") {
+    parse_retry(value, spec.retry);
+  } else if (key == "r429") {
+    spec.retry.max_429_retries = read_int("r429", value);
+  } else if (key == "retry_after") {
+    spec.retry.honour_retry_after = read_choice("retry_after", value, "honour", "ignore");
+  } else if (key == "ambiguous") {
+    spec.retry.resubmit_ambiguous = read_choice("ambiguous", value, "resubmit", "fail");
+  } else if (key == "budget") {
+    if (value == "none") {
+      spec.budget.enabled = false;
+    } else {
+      const auto parts = split(value, ':');
+      if (parts.size() != 2) {
+        fail("budget", "'" + value + "'; expected none or MAX_TOKENS:TOKEN_RATIO (e.g. 10:0.1)");
+      }
+      spec.budget.enabled = true;
+      spec.budget.max_tokens = read_number("budget.max_tokens", parts[0]);
+      spec.budget.token_ratio = read_number("budget.token_ratio", parts[1]);
+    }
+  } else if (key == "poll") {
+    parse_poll(value, spec.poll);
+  } else if (key == "circuit") {
+    if (value == "none") {
+      spec.circuit.enabled = false;
+    } else {
+      const auto parts = split(value, ':');
+      if (parts.size() != 2) {
+        fail("circuit", "'" + value + "'; expected none or FAILURES:OPEN_FOR (e.g. 5:10s)");
+      }
+      spec.circuit.enabled = true;
+      spec.circuit.threshold = read_int("circuit.threshold", parts[0]);
+      spec.circuit.open_for = read_duration("circuit.open_for", parts[1]);
+    }
+  } else if (key == "quota") {
+    spec.stop_on_quota = read_choice("quota", value, "stop", "continue");
+  } else {
+    fail(key,
+         "unknown knob; allowed inflight, pace, retry, r429, retry_after, ambiguous, "
+         "budget, poll, circuit, quota (or a preset name first)");
+  }
+}
+
+strategy_spec base_spec() {
+  strategy_spec spec;
+  spec.name = "custom";
+  return spec;
+}
+
+}  // namespace
+
+const std::vector<std::string>& preset_names() {
+  static const std::vector<std::string> names{"serial", "concurrent",   "bounded",
+                                              "retry",  "token-bucket", "adaptive"};
+  return names;
+}
+
+strategy_spec preset(std::string_view name) {
+  strategy_spec spec = base_spec();
+  spec.name = std::string(name);
+  // Shared by the review's presets: the reviewed client polls every second.
+  spec.poll = poll_spec{millis{1000}, 1.0, millis{1000}, millis{300000}};
+  if (name == "serial") {
+    spec.inflight.limit = 1;
+    spec.pacing.type = pacing_spec::kind::gap;
+    spec.pacing.gap = millis{2000};
+  } else if (name == "concurrent") {
+    spec.inflight.limit = 0;
+  } else if (name == "bounded") {
+    spec.inflight.limit = 2;
+  } else if (name == "retry") {
+    // The review's P2: serial loop, 2 retries sleeping 1.0 * (attempt + 1) s on any exception.
+    spec.inflight.limit = 1;
+    spec.retry.max_retries = 2;
+    spec.retry.backoff = backoff_kind::linear;
+    spec.retry.base = millis{1000};
+    spec.retry.cap = millis{2000};
+    spec.retry.jitter = jitter_kind::none;
+    spec.retry.resubmit_ambiguous = true;
+  } else if (name == "token-bucket") {
+    spec.inflight.limit = 0;
+    spec.pacing.type = pacing_spec::kind::token;
+    spec.pacing.rate = 0.5;
+    spec.pacing.burst = 2;
+  } else if (name == "adaptive") {
+    spec.inflight.adaptive = true;
+    spec.inflight.initial = 1;
+    spec.inflight.min = 1;
+    spec.inflight.max = 64;
+    spec.inflight.beta = 0.7;
+    spec.inflight.latency_factor = 3.0;
+    spec.retry.max_retries = 4;
+    spec.retry.backoff = backoff_kind::exponential;
+    spec.retry.base = millis{500};
+    spec.retry.cap = millis{16000};
+    spec.retry.jitter = jitter_kind::full;
+    spec.retry.max_429_retries = 20;
+    spec.retry.honour_retry_after = true;
+    spec.retry.resubmit_ambiguous = false;
+    spec.budget = budget_spec{true, 10, 0.1};
+    spec.poll = poll_spec{millis{1000}, 1.5, millis{5000}, millis{300000}};
+    spec.circuit = circuit_spec{true, 5, millis{10000}};
+    spec.stop_on_quota = true;
+  } else {
+    std::string names;
+    for (const auto& known : preset_names()) {
+      names += (names.empty() ? "" : ", ") + known;
+    }
+    throw strategy_error("unknown strategy preset '" + std::string(name) + "'; allowed " + names +
+                         " or a spec such as inflight=2,retry=2:linear:base=1s");
+  }
+  return spec;
+}
+
+void validate(const strategy_spec& spec) {
+  const auto& in = spec.inflight;
+  if (in.adaptive) {
+    check_range("inflight.init", in.initial, 1, 10000, "1..10000");
+    check_range("inflight.min", in.min, 1, in.initial, "1..inflight.init");
+    check_range("inflight.max", in.max, in.initial, 10000, "inflight.init..10000");
+    check_range("inflight.beta", in.beta, 0.1, 0.95, "0.1..0.95");
+    if (in.latency_factor != 0) {
+      check_range("inflight.lat", in.latency_factor, 1.1, 100, "0 (off) or 1.1..100");
+    }
+  } else {
+    check_range("inflight", in.limit, 0, 10000, "1..10000 or unbounded");
+  }
+  const auto& pace = spec.pacing;
+  if (pace.type == pacing_spec::kind::gap) {
+    check_ms("pace.gap", pace.gap, millis{0}, millis{3600000});
+  } else if (pace.type == pacing_spec::kind::spacing) {
+    check_ms("pace.spacing", pace.gap, millis{0}, millis{3600000});
+  } else if (pace.type == pacing_spec::kind::token) {
+    check_range("pace.rate", pace.rate, 0.001, 1000, "0.001..1000 per second");
+    check_range("pace.burst", pace.burst, 1, 10000, "1..10000");
+  }
+  const auto& retry = spec.retry;
+  check_range("retry.max", retry.max_retries, 0, 100, "0..100");
+  check_ms("retry.base", retry.base, millis{0}, millis{600000});
+  check_ms("retry.cap", retry.cap, retry.base, millis{3600000});
+  check_range("r429", retry.max_429_retries, 0, 1000, "0..1000");
+  if (spec.budget.enabled) {
+    check_range("budget.max_tokens", spec.budget.max_tokens, 1, 1000, "1..1000");
+    check_range("budget.token_ratio", spec.budget.token_ratio, 0, 1, "0..1");
+  }
+  const auto& poll = spec.poll;
+  check_ms("poll.interval", poll.interval, millis{10}, millis{600000});
+  check_range("poll.factor", poll.factor, 1, 10, "1..10");
+  check_ms("poll.cap", poll.cap, poll.interval, millis{600000});
+  check_ms("poll.deadline", poll.deadline, poll.interval, millis{86400000});
+  if (spec.circuit.enabled) {
+    check_range("circuit.threshold", spec.circuit.threshold, 1, 1000, "1..1000");
+    check_ms("circuit.open_for", spec.circuit.open_for, millis{100}, millis{3600000});
+  }
+}
+
+strategy_spec parse_strategy(std::string_view text) {
+  const auto clauses = split(text, ',');
+  strategy_spec spec = base_spec();
+  std::size_t first = 0;
+  const std::string head = trim(clauses[0]);
+  if (head.empty() && clauses.size() == 1) {
+    throw strategy_error("empty strategy; give a preset name or a spec such as inflight=2");
+  }
+  if (head.find('=') == std::string::npos) {
+    spec = preset(head);
+    first = 1;
+  }
+  for (std::size_t i = first; i < clauses.size(); ++i) {
+    const std::string clause = trim(clauses[i]);
+    const auto [key, value] = key_value(clause);
+    if (clause.find('=') == std::string::npos || value.empty()) {
+      fail(key.empty() ? "(empty)" : key,
+           "expected KNOB=VALUE (a preset name may only come first)");
+    }
+    apply_clause(key, value, spec);
+    spec.name = "custom";
+  }
+  validate(spec);
+  return spec;
+}
+
+std::string to_compact(const strategy_spec& spec) {
+  std::string out = "inflight=";
+  const auto& in = spec.inflight;
+  if (in.adaptive) {
+    out += "aimd:init=" + std::to_string(in.initial) + ":min=" + std::to_string(in.min) +
+           ":max=" + std::to_string(in.max) + ":beta=" + format_number(in.beta) +
+           ":lat=" + format_number(in.latency_factor);
+  } else if (in.limit == 0) {
+    out += "unbounded";
+  } else {
+    out += std::to_string(in.limit);
+  }
+  out += ",pace=";
+  switch (spec.pacing.type) {
+    case pacing_spec::kind::none:
+      out += "none";
+      break;
+    case pacing_spec::kind::gap:
+      out += "gap:" + format_duration(spec.pacing.gap);
+      break;
+    case pacing_spec::kind::spacing:
+      out += "spacing:" + format_duration(spec.pacing.gap);
+      break;
+    case pacing_spec::kind::token:
+      out += "token:" + format_number(spec.pacing.rate) +
+             "/s:burst=" + format_number(spec.pacing.burst);
+      break;
+  }
+  const auto& retry = spec.retry;
+  out += ",retry=" + std::to_string(retry.max_retries) + ":" + backoff_name(retry.backoff) +
+         ":base=" + format_duration(retry.base) + ":cap=" + format_duration(retry.cap) +
+         ":jitter=" + jitter_name(retry.jitter);
+  out += ",r429=" + std::to_string(retry.max_429_retries);
+  out += std::string(",retry_after=") + (retry.honour_retry_after ? "honour" : "ignore");
+  out += std::string(",ambiguous=") + (retry.resubmit_ambiguous ? "resubmit" : "fail");
+  out += ",budget=";
+  out += spec.budget.enabled
+             ? format_number(spec.budget.max_tokens) + ":" + format_number(spec.budget.token_ratio)
+             : std::string("none");
+  const auto& poll = spec.poll;
+  out += ",poll=" + format_duration(poll.interval) + ":x" + format_number(poll.factor) +
+         ":cap=" + format_duration(poll.cap) + ":deadline=" + format_duration(poll.deadline);
+  out += ",circuit=";
+  out += spec.circuit.enabled
+             ? std::to_string(spec.circuit.threshold) + ":" + format_duration(spec.circuit.open_for)
+             : std::string("none");
+  out += std::string(",quota=") + (spec.stop_on_quota ? "stop" : "continue");
+  return out;
+}
+
+// ---- JSON ---------------------------------------------------------------------------------------
+
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void json_fail(const std::string& path, const std::string& what) {
+  throw strategy_error("strategy field '" + path + "': " + what);
+}
+
+void only_keys(const json& object, const std::string& path,
+               std::initializer_list<const char*> allowed) {
+  if (!object.is_object()) {
+    json_fail(path, "must be an object");
+  }
+  for (const auto& item : object.items()) {
+    bool known = false;
+    std::string list;
+    for (const char* key : allowed) {
+      known = known || item.key() == key;
+      list += (list.empty() ? "" : ", ") + std::string(key);
+    }
+    if (!known) {
+      json_fail(path + "." + item.key(), "unknown field; allowed " + list);
+    }
+  }
+}
+
+double number_at(const json& object, const std::string& path, const char* key, double fallback) {
+  if (!object.contains(key)) {
+    return fallback;
+  }
+  const auto& value = object.at(key);
+  if (!value.is_number()) {
+    json_fail(path + "." + key, "must be a number");
+  }
+  return value.get<double>();
+}
+
+int int_at(const json& object, const std::string& path, const char* key, int fallback) {
+  const double value = number_at(object, path, key, fallback);
+  if (value != std::floor(value) || std::abs(value) > 1e9) {
+    json_fail(path + "." + key, "must be a whole number");
+  }
+  return static_cast<int>(value);
+}
+
+millis ms_at(const json& object, const std::string& path, const char* key, millis fallback) {
+  const double value = number_at(object, path, key, static_cast<double>(fallback.count()));
+  if (value < 0 || value > 1e12) {
+    json_fail(path + "." + key, "must be a number of milliseconds >= 0");
+  }
+  return millis{static_cast<std::int64_t>(std::llround(value))};
+}
+
+std::string string_at(const json& object, const std::string& path, const char* key,
+                      std::string fallback) {
+  if (!object.contains(key)) {
+    return fallback;
+  }
+  if (!object.at(key).is_string()) {
+    json_fail(path + "." + key, "must be a string");
+  }
+  return object.at(key).get<std::string>();
+}
+
+bool bool_at(const json& object, const std::string& path, const char* key, bool fallback) {
+  if (!object.contains(key)) {
+    return fallback;
+  }
+  if (!object.at(key).is_boolean()) {
+    json_fail(path + "." + key, "must be true or false");
+  }
+  return object.at(key).get<bool>();
+}
+
+/// Re-throws a compact-form error with the JSON path in front.
+template <class F>
+void with_path(const std::string& path, F&& body) {
+  try {
+    body();
+  } catch (const strategy_error& error) {
+    throw strategy_error(path + ": " + error.what());
+  }
+}
+
+}  // namespace
+
+strategy_spec strategy_from_json(const json& document, const std::string& where) {
+  if (document.is_string()) {
+    strategy_spec spec;
+    with_path(where, [&] { spec = parse_strategy(document.get<std::string>()); });
+    return spec;
+  }
+  only_keys(document, where,
+            {"name", "preset", "inflight", "pace", "retry", "budget", "poll", "circuit",
+             "stop_on_quota"});
+  strategy_spec spec = base_spec();
+  if (document.contains("preset")) {
+    with_path(where + ".preset", [&] { spec = preset(string_at(document, where, "preset", "")); });
+  }
+  bool changed = false;
+  if (document.contains("inflight")) {
+    changed = true;
+    const auto& in = document.at("inflight");
+    const std::string path = where + ".inflight";
+    if (in.is_number() || in.is_string()) {
+      with_path(path, [&] {
+        parse_inflight(in.is_string() ? in.get<std::string>() : in.dump(), spec.inflight);
+      });
+    } else {
+      only_keys(in, path, {"adaptive", "limit", "initial", "min", "max", "beta", "latency_factor"});
+      auto& out = spec.inflight;
+      out.adaptive = bool_at(in, path, "adaptive", out.adaptive);
+      out.limit = int_at(in, path, "limit", out.limit);
+      out.initial = int_at(in, path, "initial", out.initial);
+      out.min = int_at(in, path, "min", out.min);
+      out.max = int_at(in, path, "max", out.max);
+      out.beta = number_at(in, path, "beta", out.beta);
+      out.latency_factor = number_at(in, path, "latency_factor", out.latency_factor);
+    }
+  }
+  if (document.contains("pace")) {
+    changed = true;
+    const auto& pace = document.at("pace");
+    const std::string path = where + ".pace";
+    if (pace.is_string()) {
+      with_path(path, [&] { parse_pace(pace.get<std::string>(), spec.pacing); });
+    } else {
+      only_keys(pace, path, {"kind", "gap_ms", "rate", "burst"});
+      const std::string kind = string_at(pace, path, "kind", "none");
+      auto& out = spec.pacing;
+      if (kind == "none") {
+        out.type = pacing_spec::kind::none;
+      } else if (kind == "gap") {
+        out.type = pacing_spec::kind::gap;
+      } else if (kind == "spacing") {
+        out.type = pacing_spec::kind::spacing;
+      } else if (kind == "token") {
+        out.type = pacing_spec::kind::token;
+      } else {
+        json_fail(path + ".kind", "'" + kind + "'; allowed none, gap, spacing, token");
+      }
+      out.gap = ms_at(pace, path, "gap_ms", out.gap);
+      out.rate = number_at(pace, path, "rate", out.rate);
+      out.burst = number_at(pace, path, "burst", out.burst);
+    }
+  }
+  if (document.contains("retry")) {
+    changed = true;
+    const auto& retry = document.at("retry");
+    const std::string path = where + ".retry";
+    only_keys(retry, path,
+              {"max", "backoff", "base_ms", "cap_ms", "jitter", "max_429", "retry_after",
+               "resubmit_ambiguous"});
+    auto& out = spec.retry;
+    out.max_retries = int_at(retry, path, "max", out.max_retries);
+    if (retry.contains("backoff")) {
+      with_path(path, [&] {
+        out.backoff = backoff_from("retry.backoff", string_at(retry, path, "backoff", ""));
+      });
+    }
+    out.base = ms_at(retry, path, "base_ms", out.base);
+    out.cap = ms_at(retry, path, "cap_ms", out.cap);
+    if (retry.contains("jitter")) {
+      with_path(path, [&] {
+        out.jitter = jitter_from("retry.jitter", string_at(retry, path, "jitter", ""));
+      });
+    }
+    out.max_429_retries = int_at(retry, path, "max_429", out.max_429_retries);
+    out.honour_retry_after = bool_at(retry, path, "retry_after", out.honour_retry_after);
+    out.resubmit_ambiguous = bool_at(retry, path, "resubmit_ambiguous", out.resubmit_ambiguous);
+  }
+  if (document.contains("budget")) {
+    changed = true;
+    const auto& budget = document.at("budget");
+    const std::string path = where + ".budget";
+    if (budget.is_null()) {
+      spec.budget.enabled = false;
+    } else {
+      only_keys(budget, path, {"max_tokens", "token_ratio"});
+      spec.budget.enabled = true;
+      spec.budget.max_tokens = number_at(budget, path, "max_tokens", spec.budget.max_tokens);
+      spec.budget.token_ratio = number_at(budget, path, "token_ratio", spec.budget.token_ratio);
+    }
+  }
+  if (document.contains("poll")) {
+    changed = true;
+    const auto& poll = document.at("poll");
+    const std::string path = where + ".poll";
+    only_keys(poll, path, {"interval_ms", "factor", "cap_ms", "deadline_ms"});
+    auto& out = spec.poll;
+    out.interval = ms_at(poll, path, "interval_ms", out.interval);
+    out.factor = number_at(poll, path, "factor", out.factor);
+    out.cap = ms_at(poll, path, "cap_ms", out.cap);
+    out.deadline = ms_at(poll, path, "deadline_ms", out.deadline);
+  }
+  if (document.contains("circuit")) {
+    changed = true;
+    const auto& circuit = document.at("circuit");
+    const std::string path = where + ".circuit";
+    if (circuit.is_null()) {
+      spec.circuit.enabled = false;
+    } else {
+      only_keys(circuit, path, {"threshold", "open_ms"});
+      spec.circuit.enabled = true;
+      spec.circuit.threshold = int_at(circuit, path, "threshold", spec.circuit.threshold);
+      spec.circuit.open_for = ms_at(circuit, path, "open_ms", spec.circuit.open_for);
+    }
+  }
+  if (document.contains("stop_on_quota")) {
+    changed = true;
+    spec.stop_on_quota = bool_at(document, where, "stop_on_quota", spec.stop_on_quota);
+  }
+  if (changed) {
+    spec.name = "custom";
+  }
+  spec.name = string_at(document, where, "name", spec.name);
+  with_path(where, [&] { validate(spec); });
+  return spec;
+}
+
+json to_json(const strategy_spec& spec) {
+  json out = json::object();
+  out["name"] = spec.name;
+  const auto& in = spec.inflight;
+  if (in.adaptive) {
+    out["inflight"] = {{"adaptive", true}, {"initial", in.initial},
+                       {"min", in.min},    {"max", in.max},
+                       {"beta", in.beta},  {"latency_factor", in.latency_factor}};
+  } else if (in.limit == 0) {
+    out["inflight"] = "unbounded";
+  } else {
+    out["inflight"] = in.limit;
+  }
+  static const char* pace_names[] = {"none", "gap", "spacing", "token"};
+  out["pace"] = {{"kind", pace_names[static_cast<int>(spec.pacing.type)]},
+                 {"gap_ms", spec.pacing.gap.count()},
+                 {"rate", spec.pacing.rate},
+                 {"burst", spec.pacing.burst}};
+  const auto& retry = spec.retry;
+  out["retry"] = {{"max", retry.max_retries},
+                  {"backoff", backoff_name(retry.backoff)},
+                  {"base_ms", retry.base.count()},
+                  {"cap_ms", retry.cap.count()},
+                  {"jitter", jitter_name(retry.jitter)},
+                  {"max_429", retry.max_429_retries},
+                  {"retry_after", retry.honour_retry_after},
+                  {"resubmit_ambiguous", retry.resubmit_ambiguous}};
+  out["budget"] = spec.budget.enabled ? json{{"max_tokens", spec.budget.max_tokens},
+                                             {"token_ratio", spec.budget.token_ratio}}
+                                      : json(nullptr);
+  out["poll"] = {{"interval_ms", spec.poll.interval.count()},
+                 {"factor", spec.poll.factor},
+                 {"cap_ms", spec.poll.cap.count()},
+                 {"deadline_ms", spec.poll.deadline.count()}};
+  out["circuit"] = spec.circuit.enabled ? json{{"threshold", spec.circuit.threshold},
+                                               {"open_ms", spec.circuit.open_for.count()}}
+                                        : json(nullptr);
+  out["stop_on_quota"] = spec.stop_on_quota;
+  return out;
+}
+
+}  // namespace zbatch::actors

@@ -1,0 +1,191 @@
+#include "sim/backend.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <unordered_map>
+#include <utility>
+
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "client/codec.hpp"
+#include "protocol/wire.hpp"
+
+namespace zbatch::sim {
+
+actor_clock_adapter::actor_clock_adapter(caf::actor_system& system)
+    : system_(&system), origin_(system.clock().now()) {}
+
+mock::duration actor_clock_adapter::now() const {
+  return std::chrono::duration_cast<mock::duration>(system_->clock().now() - origin_);
+}
+
+namespace {
+
+using deliver_atom = caf::atom_constant<caf::atom("zb_deliver")>;
+
+using sim_actor = caf::typed_event_based_actor<
+    caf::replies_to<actors::submit_atom, protocol::submit_request>::with<actors::submit_outcome>,
+    caf::replies_to<actors::poll_atom, std::string>::with<actors::poll_outcome>,
+    caf::replies_to<actors::download_atom, std::string>::with<actors::download_outcome>,
+    caf::reacts_to<deliver_atom, std::uint64_t>>;
+
+struct sim_state {
+  std::shared_ptr<mock::model> model;
+  sim_backend_options options;
+  std::shared_ptr<request_counts> counts;
+  std::uint64_t next_id = 0;
+  /// Answers waiting for their simulated delay to pass.
+  std::unordered_map<std::uint64_t, std::function<void()>> held;
+};
+
+using sim_self = caf::stateful_actor<sim_state, sim_actor>;
+
+enum class endpoint { submit, poll, download };
+
+void count(sim_self* self, endpoint which, const mock::reply& reply) {
+  auto& counts = self->state.counts;
+  if (!counts) {
+    return;
+  }
+  auto& table = which == endpoint::submit ? counts->submit
+                : which == endpoint::poll ? counts->poll
+                                          : counts->download;
+  switch (reply.fault) {
+    case mock::transport_fault::none:
+    case mock::transport_fault::slow:
+      ++table[std::to_string(reply.response.status)];
+      break;
+    default:
+      ++table[std::string(mock::to_string(reply.fault))];
+      break;
+  }
+  ++counts->total;
+}
+
+/// Delivers `answer` to `promise` after `delay` (at once when zero).
+template <class Outcome>
+void answer_after(sim_self* self, caf::typed_response_promise<Outcome> promise, Outcome answer,
+                  mock::duration delay) {
+  if (delay.count() <= 0) {
+    promise.deliver(std::move(answer));
+    return;
+  }
+  const auto id = self->state.next_id++;
+  self->state.held.emplace(
+      id, [promise, answer = std::move(answer)]() mutable { promise.deliver(std::move(answer)); });
+  self->delayed_send(self, delay, deliver_atom::value, id);
+}
+
+/// Turns a model reply into the outcome a blocking client would have seen, and when.
+template <class Outcome, class Read>
+caf::typed_response_promise<Outcome> respond(sim_self* self, endpoint which,
+                                             const mock::reply& reply, Read read) {
+  count(self, which, reply);
+  auto promise = self->make_response_promise<Outcome>();
+  const auto timeout = std::chrono::duration_cast<mock::duration>(self->state.options.read_timeout);
+  switch (reply.fault) {
+    case mock::transport_fault::none:
+      answer_after(self, promise, Outcome{read(reply.response)}, reply.delay);
+      break;
+    case mock::transport_fault::slow:
+      answer_after(self, promise, Outcome{read(reply.response)}, reply.delay + reply.dribble);
+      break;
+    case mock::transport_fault::reset:
+    case mock::transport_fault::close:
+      answer_after(self, promise,
+                   Outcome{client::transport_error(client::transport_failure::reset, true,
+                                                   std::string(mock::to_string(reply.fault)))},
+                   mock::duration{0});
+      break;
+    case mock::transport_fault::truncate:
+      answer_after(self, promise,
+                   Outcome{client::transport_error(client::transport_failure::truncated, true)},
+                   reply.delay);
+      break;
+    case mock::transport_fault::hang:
+      if (reply.hold_max < timeout) {
+        // The server gives up first and closes the connection.
+        answer_after(self, promise,
+                     Outcome{client::transport_error(client::transport_failure::reset, true,
+                                                     "closed after hanging")},
+                     reply.hold_max);
+      } else {
+        answer_after(self, promise,
+                     Outcome{client::transport_error(client::transport_failure::timeout, true)},
+                     timeout);
+      }
+      break;
+  }
+  return promise;
+}
+
+sim_actor::behavior_type sim_backend(sim_self* self, std::shared_ptr<mock::model> model,
+                                     sim_backend_options options,
+                                     std::shared_ptr<request_counts> counts) {
+  self->state.model = std::move(model);
+  self->state.options = std::move(options);
+  self->state.counts = std::move(counts);
+  return {
+      [self](actors::submit_atom, const protocol::submit_request& request) {
+        auto& st = self->state;
+        const auto reply = st.model->handle(client::make_submit(request, st.options.api_key));
+        return respond<actors::submit_outcome>(
+            self, endpoint::submit, reply,
+            [](const protocol::wire_response& response) { return client::read_submit(response); });
+      },
+      [self](actors::poll_atom, const std::string& task_id) {
+        auto& st = self->state;
+        const auto reply = st.model->handle(client::make_poll(task_id, st.options.api_key));
+        return respond<actors::poll_outcome>(self, endpoint::poll, reply,
+                                             [&task_id](const protocol::wire_response& response) {
+                                               return client::read_poll(response, task_id);
+                                             });
+      },
+      [self](actors::download_atom, const std::string& url) {
+        auto& st = self->state;
+        std::string error;
+        const auto parsed = protocol::parse_url(url, &error);
+        if (!parsed) {
+          protocol::api_error failure;
+          failure.kind = protocol::error_class::malformed;
+          failure.message = "bad image URL '" + url + "': " + error;
+          auto promise = self->make_response_promise<actors::download_outcome>();
+          promise.deliver(actors::download_outcome{std::move(failure)});
+          return promise;
+        }
+        const auto reply = st.model->handle(client::make_download(parsed->target));
+        return respond<actors::download_outcome>(self, endpoint::download, reply,
+                                                 [](const protocol::wire_response& response) {
+                                                   return client::read_download(response);
+                                                 });
+      },
+      [self](deliver_atom, std::uint64_t id) {
+        auto& held = self->state.held;
+        auto it = held.find(id);
+        if (it != held.end()) {
+          auto deliver = std::move(it->second);
+          held.erase(it);
+          deliver();
+        }
+      },
+  };
+}
+
+}  // namespace
+
+actors::backend_actor spawn_sim_backend(caf::actor_system& system,
+                                        std::shared_ptr<mock::model> model,
+                                        sim_backend_options options,
+                                        std::shared_ptr<request_counts> counts) {
+  if (!model) {
+    throw std::invalid_argument("spawn_sim_backend: no model");
+  }
+  if (model->public_base_url().empty()) {
+    model->set_public_base_url("http://sim.invalid");
+  }
+  auto handle = system.spawn(sim_backend, std::move(model), std::move(options), std::move(counts));
+  return caf::actor_cast<actors::backend_actor>(handle);
+}
+
+}  // namespace zbatch::sim
