@@ -1,0 +1,93 @@
+#include "scenarios/profile.hpp"
+
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+namespace zbatch::scenarios {
+namespace {
+
+TEST(profile, every_builtin_scenario_loads_and_resolves) {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(ZBATCH_SCENARIO_DIR)) {
+    if (entry.path().extension() != ".json") {
+      continue;
+    }
+    SCOPED_TRACE(entry.path().string());
+    const auto s = load_scenario(entry.path());
+    EXPECT_EQ(s.name + ".json", entry.path().filename().string());
+    const auto config = resolve_profile(s);
+    const auto limits = limits_from_config(config);
+    EXPECT_GT(limits.image_ms(protocol::image_size{}), 0);
+    ++count;
+  }
+  EXPECT_EQ(count, 6);
+}
+
+TEST(profile, overrides_merge_over_the_shipped_profile) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": {"name": "modelscope-free",
+                  "overrides": {"throttle": {"quota": {"enabled": false}}}},
+      "strategies": ["serial"]})"),
+                          "t.json");
+  const auto config = resolve_profile(s);
+  EXPECT_FALSE(config.throttle.quota.enabled);
+  EXPECT_EQ(config.throttle.in_flight_cap, 1);  // kept from the profile
+}
+
+TEST(profile, bad_overrides_name_the_scenario_and_field) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": {"name": "modelscope-free",
+                  "overrides": {"throttle": {"in_flight_cap": -3}}},
+      "strategies": ["serial"]})"),
+                          "t.json");
+  s.file = "t.json";
+  try {
+    resolve_profile(s);
+    FAIL() << "expected a scenario_error";
+  } catch (const scenario_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("t.json"), std::string::npos) << what;
+    EXPECT_NE(what.find("throttle.in_flight_cap"), std::string::npos) << what;
+  }
+  s.profile.name = "nonesuch";
+  s.profile.overrides = nullptr;
+  try {
+    resolve_profile(s);
+    FAIL() << "expected a scenario_error";
+  } catch (const scenario_error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"nonesuch\" is not a shipped profile"),
+              std::string::npos);
+  }
+}
+
+// The bound for the free tier, worked by hand: 4 images, one slot guaranteed; each image takes
+// the median queue time (100..1500 uniform → 800 ms) + median generation 3000 ms + three median
+// response delays of 40 ms = 3920 ms; one at a time → 15680 ms. The token bucket (1/s, burst 8)
+// never binds here.
+TEST(profile, free_tier_bound_by_hand) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": "modelscope-free", "strategies": ["serial"]})"),
+                          "t.json");
+  const auto limits = limits_from_config(resolve_profile(s));
+  EXPECT_EQ(limits.in_flight_cap, 1);
+  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{}), 3920);
+  const auto bound = compute_bound(plan_images(s.workload, 1), limits);
+  EXPECT_DOUBLE_EQ(bound.makespan_ms, 15680);
+  // 2048x2048 has four times the pixels: 800 + 12000 + 120.
+  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{2048, 2048}), 12920);
+}
+
+TEST(profile, scaling_compresses_time_and_speeds_up_rates) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": "brownout", "strategies": ["serial"]})"),
+                          "t.json");
+  const auto config = resolve_profile(s);
+  const auto scaled = scale_config(config, 0.01);
+  EXPECT_DOUBLE_EQ(scaled.generation.time.median_ms, config.generation.time.median_ms * 0.01);
+  EXPECT_DOUBLE_EQ(scaled.faults.outages.at(0).from_s, config.faults.outages.at(0).from_s * 0.01);
+  EXPECT_DOUBLE_EQ(scaled.throttle.rate.per_second, config.throttle.rate.per_second * 100);
+}
+
+}  // namespace
+}  // namespace zbatch::scenarios
