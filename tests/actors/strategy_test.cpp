@@ -1,0 +1,125 @@
+#include "actors/strategy.hpp"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace zbatch::actors {
+namespace {
+
+std::string error_of(const std::string& text) {
+  try {
+    parse_strategy(text);
+  } catch (const strategy_error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST(strategy, presets_reproduce_the_review) {
+  const auto serial = preset("serial");
+  EXPECT_EQ(serial.inflight.limit, 1);
+  EXPECT_EQ(serial.pacing.type, pacing_spec::kind::gap);
+  EXPECT_EQ(serial.pacing.gap, millis{2000});
+  EXPECT_EQ(serial.retry.max_retries, 0);
+  EXPECT_EQ(preset("concurrent").inflight.limit, 0);
+  EXPECT_EQ(preset("bounded").inflight.limit, 2);
+  const auto retry = preset("retry");
+  EXPECT_EQ(retry.retry.max_retries, 2);
+  EXPECT_EQ(retry.retry.backoff, backoff_kind::linear);
+  EXPECT_EQ(retry.retry.base, millis{1000});
+  EXPECT_EQ(retry.retry.jitter, jitter_kind::none);
+  EXPECT_EQ(preset("token-bucket").pacing.type, pacing_spec::kind::token);
+  const auto adaptive = preset("adaptive");
+  EXPECT_TRUE(adaptive.inflight.adaptive);
+  EXPECT_TRUE(adaptive.budget.enabled);
+  EXPECT_TRUE(adaptive.circuit.enabled);
+  EXPECT_TRUE(adaptive.stop_on_quota);
+  EXPECT_EQ(adaptive.retry.jitter, jitter_kind::full);
+  for (const auto& name : preset_names()) {
+    EXPECT_NO_THROW(validate(preset(name))) << name;
+    EXPECT_EQ(parse_strategy(name).name, name);
+  }
+}
+
+TEST(strategy, compact_form_composes_knobs) {
+  const auto spec = parse_strategy(
+      "inflight=4,pace=token:2/s:burst=3,retry=3:exp:base=500ms:cap=8s:jitter=full,"
+      "budget=10:0.1,poll=1s:x1.5:cap=5s:deadline=300s,circuit=5:10s,quota=stop,r429=7,"
+      "ambiguous=resubmit,retry_after=ignore");
+  EXPECT_EQ(spec.inflight.limit, 4);
+  EXPECT_EQ(spec.pacing.type, pacing_spec::kind::token);
+  EXPECT_DOUBLE_EQ(spec.pacing.rate, 2);
+  EXPECT_DOUBLE_EQ(spec.pacing.burst, 3);
+  EXPECT_EQ(spec.retry.max_retries, 3);
+  EXPECT_EQ(spec.retry.cap, millis{8000});
+  EXPECT_EQ(spec.retry.max_429_retries, 7);
+  EXPECT_TRUE(spec.retry.resubmit_ambiguous);
+  EXPECT_FALSE(spec.retry.honour_retry_after);
+  EXPECT_TRUE(spec.budget.enabled);
+  EXPECT_DOUBLE_EQ(spec.poll.factor, 1.5);
+  EXPECT_EQ(spec.poll.deadline, millis{300000});
+  EXPECT_EQ(spec.circuit.threshold, 5);
+  EXPECT_TRUE(spec.stop_on_quota);
+  EXPECT_EQ(spec.name, "custom");
+}
+
+TEST(strategy, a_preset_can_be_overridden) {
+  const auto spec = parse_strategy("bounded,inflight=3");
+  EXPECT_EQ(spec.inflight.limit, 3);
+  EXPECT_EQ(spec.poll.interval, millis{1000});
+  const auto aimd = parse_strategy("adaptive,inflight=aimd:init=2:max=8:beta=0.5:lat=0");
+  EXPECT_TRUE(aimd.inflight.adaptive);
+  EXPECT_EQ(aimd.inflight.initial, 2);
+  EXPECT_EQ(aimd.inflight.max, 8);
+}
+
+TEST(strategy, compact_form_round_trips) {
+  for (const auto& name : preset_names()) {
+    const auto spec = preset(name);
+    const auto text = to_compact(spec);
+    EXPECT_EQ(to_compact(parse_strategy(text)), text) << name;
+  }
+}
+
+TEST(strategy, json_form_round_trips_and_accepts_strings) {
+  for (const auto& name : preset_names()) {
+    const auto spec = preset(name);
+    EXPECT_EQ(to_compact(strategy_from_json(to_json(spec))), to_compact(spec)) << name;
+  }
+  EXPECT_EQ(strategy_from_json(nlohmann::json("bounded")).inflight.limit, 2);
+  const auto spec = strategy_from_json(
+      nlohmann::json::parse(R"({"preset":"serial","retry":{"max":2,"backoff":"linear"}})"));
+  EXPECT_EQ(spec.retry.max_retries, 2);
+  EXPECT_EQ(spec.pacing.gap, millis{2000});
+}
+
+TEST(strategy, errors_name_the_knob_and_the_range) {
+  EXPECT_NE(error_of("inflight=0").find("'inflight'"), std::string::npos);
+  EXPECT_NE(error_of("inflight=0").find("1..10000"), std::string::npos);
+  EXPECT_NE(error_of("retry=500").find("'retry.max'"), std::string::npos);
+  EXPECT_NE(error_of("retry=500").find("0..100"), std::string::npos);
+  EXPECT_NE(error_of("pace=token:0/s").find("'pace.rate'"), std::string::npos);
+  EXPECT_NE(error_of("pace=token:0/s").find("0.001..1000"), std::string::npos);
+  EXPECT_NE(error_of("poll=5ms").find("'poll.interval'"), std::string::npos);
+  EXPECT_NE(error_of("poll=1s:x20").find("1..10"), std::string::npos);
+  EXPECT_NE(error_of("budget=10:2").find("'budget.token_ratio'"), std::string::npos);
+  EXPECT_NE(error_of("retry=2:exp:base=10s:cap=1s").find("'retry.cap'"), std::string::npos);
+  EXPECT_NE(error_of("poll=2").find("unit"), std::string::npos);
+  EXPECT_NE(error_of("speed=11").find("unknown knob"), std::string::npos);
+  EXPECT_NE(error_of("fastest").find("serial, concurrent"), std::string::npos);
+  EXPECT_NE(error_of("bounded,serial").find("preset name may only come first"),
+            std::string::npos);
+  EXPECT_NE(error_of("inflight=aimd:init=0").find("'inflight.init'"), std::string::npos);
+  EXPECT_NE(error_of("retry=2:jitter=some").find("none, full, equal, decorrelated"),
+            std::string::npos);
+  try {
+    strategy_from_json(nlohmann::json::parse(R"({"retry":{"maxx":2}})"), "strategies[1]");
+    FAIL() << "no error";
+  } catch (const strategy_error& error) {
+    EXPECT_NE(std::string(error.what()).find("strategies[1].retry.maxx"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace zbatch::actors
