@@ -403,7 +403,8 @@ strategy_spec preset(std::string_view name) {
     spec.retry.honour_retry_after = true;
     spec.retry.resubmit_ambiguous = false;
     spec.budget = budget_spec{true, 10, 0.1};
-    spec.poll = poll_spec{millis{1000}, 1.5, millis{5000}, millis{300000}};
+    // Grows slowly: Z-Image-Turbo takes seconds, and every poll may count against a limit.
+    spec.poll = poll_spec{millis{1000}, 1.1, millis{5000}, millis{300000}};
     spec.circuit = circuit_spec{true, 5, millis{10000}};
     spec.stop_on_quota = true;
   } else {

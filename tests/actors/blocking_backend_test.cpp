@@ -6,10 +6,10 @@
 #include <set>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
-#include <gtest/gtest.h>
 
 #include "actors/backend_actor.hpp"
 #include "actors/coordinator.hpp"
@@ -88,9 +88,9 @@ TEST(blocking_backend, rejects_bad_arguments) {
   caf::actor_system system(cfg);
   EXPECT_THROW(spawn_blocking_backend(system, {}, 1), std::invalid_argument);
   auto log = std::make_shared<fake_log>();
-  EXPECT_THROW(
-      spawn_blocking_backend(system, [log] { return std::make_unique<fake_backend>(log); }, 0),
-      std::invalid_argument);
+  EXPECT_THROW(spawn_blocking_backend(
+                   system, [log] { return std::make_unique<fake_backend>(log); }, 0),
+               std::invalid_argument);
   EXPECT_THROW(spawn_batch(system, batch_request{}, backend_actor{}, {}), std::invalid_argument);
 }
 

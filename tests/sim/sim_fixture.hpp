@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
 #include <caf/send.hpp>
-#include <gtest/gtest.h>
 
 #include "actors/coordinator.hpp"
 #include "mock_api/config.hpp"
@@ -62,8 +62,8 @@ class sim_test : public ::testing::Test {
 
   /// Builds the model and the backend; call once per test.
   void start_mock(mock::mock_config config, std::uint64_t seed = 7) {
-    model_ = std::make_shared<mock::model>(
-        std::move(config), std::make_shared<actor_clock_adapter>(system_), seed);
+    model_ = std::make_shared<mock::model>(std::move(config),
+                                           std::make_shared<actor_clock_adapter>(system_), seed);
     counts_ = std::make_shared<request_counts>();
     backend_ = spawn_sim_backend(system_, model_, sim_backend_options{}, counts_);
   }
