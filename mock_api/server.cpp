@@ -108,6 +108,32 @@ void raise_listen_backlog(int port) {
   closedir(dir);
 }
 
+/// Shuts down every connection accepted on `port` so that workers idling in keep-alive waits
+/// notice at once; without this, stop() waits out the keep-alive timeout of idle clients.
+void shutdown_connections(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) {
+    return;
+  }
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
+      continue;
+    }
+    sockaddr_storage local{};
+    sockaddr_storage peer{};
+    socklen_t local_len = sizeof local;
+    socklen_t peer_len = sizeof peer;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
+        port_of(local) == port &&
+        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+      shutdown(static_cast<int>(fd), SHUT_RDWR);
+    }
+  }
+  closedir(dir);
+}
+
 /// True when the peer has closed (or reset) its side.
 bool peer_gone(int fd) {
   pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
@@ -194,6 +220,7 @@ void server::stop() {
   }
   wake_.notify_all();
   http_->stop();
+  shutdown_connections(port_);
   if (thread_.joinable()) {
     thread_.join();
   }

@@ -448,3 +448,22 @@ TEST(server_bind, wildcard_bind_builds_image_urls_from_the_host_header) {
 
 }  // namespace
 }  // namespace zbatch::mock::testing
+
+namespace zbatch::mock::testing {
+namespace {
+
+TEST(server_stop, does_not_wait_for_idle_keep_alive_clients) {
+  server_options options;
+  options.keep_alive_timeout_s = 3600;  // were stop() to wait it out, ctest's timeout fails this
+  server s(quiet_config(), 1, options);
+  httplib::Client client("127.0.0.1", s.port());
+  client.set_keep_alive(true);
+  auto res = client.Get("/v1/tasks/none", poll_headers());
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  s.stop();  // the client's connection is still open and idle
+  EXPECT_FALSE(client.Get("/v1/tasks/none", poll_headers()));
+}
+
+}  // namespace
+}  // namespace zbatch::mock::testing
