@@ -1,0 +1,236 @@
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "reports/compare.hpp"
+#include "reports/results.hpp"
+#include "tests/reports/test_util.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using testing::read_fixture;
+
+const metric_change* find(const comparison& c, const std::string& strategy,
+                          const std::string& metric) {
+  for (const auto& change : c.changes) {
+    if (change.strategy == strategy && change.metric == metric) {
+      return &change;
+    }
+  }
+  return nullptr;
+}
+
+// Scales one metric of a strategy: the summary and every run, as a re-run would.
+void scale(nlohmann::json& results, std::size_t strategy, const nlohmann::json::json_pointer& p,
+           double factor) {
+  auto& s = results["strategies"][strategy];
+  s[p] = s[p].get<double>() * factor;
+  for (auto& run : s["runs"]) {
+    run[p] = run[p].get<double>() * factor;
+  }
+}
+
+TEST(compare, equal_sim_results_have_no_change) {
+  const auto base = read_fixture("results-mixed.json");
+  const auto c = compare_results(base, base);
+  EXPECT_EQ(c.regressions(), 0);
+  EXPECT_EQ(c.improvements(), 0);
+  ASSERT_EQ(c.changes.size(), 3u * 10u);
+  for (const auto& change : c.changes) {
+    EXPECT_EQ(change.result, verdict::unchanged) << change.strategy << " " << change.metric;
+    EXPECT_EQ(change.method, "deterministic");
+  }
+  const std::string md = comparison_markdown(c);
+  EXPECT_NE(md.find("no regression"), std::string::npos) << md;
+  EXPECT_NE(md.find("30 metric(s) unchanged"), std::string::npos) << md;
+}
+
+TEST(compare, worse_sim_result_beyond_the_margin_is_a_regression) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  scale(head, 2, "/makespan_ms"_json_pointer, 1.2);
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(c.regressions(), 1);
+  const auto* m = find(c, "adaptive", "makespan_ms");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->result, verdict::regression);
+  EXPECT_NEAR(*m->change_pct, 20.0, 1e-9);
+  EXPECT_EQ(find(c, "serial", "makespan_ms")->result, verdict::unchanged);
+  const std::string md = comparison_markdown(c);
+  EXPECT_NE(md.find("1 regression**"), std::string::npos) << md;
+  EXPECT_NE(md.find("| adaptive | makespan ↓ | 6.3 s | 7.56 s | +20.0% | ❌ **regression** |"),
+            std::string::npos)
+      << md;
+}
+
+TEST(compare, higher_is_better_metrics_regress_downwards) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  head["strategies"][0]["success_rate"] = 0.75;
+  head["strategies"][0]["efficiency"] = 0.6;  // Better than 0.484: an improvement.
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(find(c, "serial", "success_rate")->result, verdict::regression);
+  EXPECT_EQ(find(c, "serial", "efficiency")->result, verdict::improvement);
+  EXPECT_EQ(c.regressions(), 1);
+  EXPECT_EQ(c.improvements(), 1);
+}
+
+TEST(compare, better_sim_result_is_an_improvement_and_never_fails) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  scale(head, 2, "/makespan_ms"_json_pointer, 0.8);
+  scale(head, 2, "/http_429/total"_json_pointer, 0.0);
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(c.regressions(), 0);
+  EXPECT_EQ(c.improvements(), 2);
+  EXPECT_EQ(find(c, "adaptive", "http_429.total")->result, verdict::improvement);
+}
+
+TEST(compare, margin_is_configurable_and_a_zero_base_has_no_margin) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  scale(head, 0, "/makespan_ms"_json_pointer, 1.03);
+  EXPECT_EQ(find(compare_results(base, head), "serial", "makespan_ms")->result,
+            verdict::within_margin);
+  compare_options strict;
+  strict.max_regression_pct = 2;
+  EXPECT_EQ(find(compare_results(base, head, strict), "serial", "makespan_ms")->result,
+            verdict::regression);
+  // serial had no 429 at all: any 429 now is a regression, however small.
+  head = base;
+  head["strategies"][0]["http_429"]["total"] = 0.333;
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(find(c, "serial", "http_429.total")->result, verdict::regression);
+  EXPECT_NE(comparison_markdown(c).find("from 0"), std::string::npos);
+}
+
+TEST(compare, a_lost_value_regresses_and_a_new_one_improves) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  head["strategies"][1]["time_to_first_image_ms"] = nullptr;
+  EXPECT_EQ(find(compare_results(base, head), "concurrent", "time_to_first_image_ms")->result,
+            verdict::regression);
+  EXPECT_EQ(find(compare_results(head, base), "concurrent", "time_to_first_image_ms")->result,
+            verdict::improvement);
+}
+
+TEST(compare, missing_strategy_regresses_new_strategy_is_reported) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  head["strategies"][1]["name"] = "concurrent-8";
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(c.regressions(), 1);
+  bool missing = false, added = false;
+  for (const auto& change : c.changes) {
+    missing =
+        missing || (change.strategy == "concurrent" && change.result == verdict::missing_in_head);
+    added = added || (change.strategy == "concurrent-8" && change.result == verdict::new_in_head);
+  }
+  EXPECT_TRUE(missing);
+  EXPECT_TRUE(added);
+  const std::string md = comparison_markdown(c);
+  EXPECT_NE(md.find("missing in head"), std::string::npos);
+  EXPECT_NE(md.find("new in head"), std::string::npos);
+}
+
+TEST(compare, incompatible_inputs_are_errors) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  head["scenario"]["name"] = "other";
+  try {
+    compare_results(base, head, {}, "a.json", "b.json");
+    FAIL();
+  } catch (const results_error& e) {
+    EXPECT_NE(std::string(e.what()).find("a.json has \"preview-4\", b.json has \"other\""),
+              std::string::npos)
+        << e.what();
+  }
+  head = base;
+  head["schema_version"] = 2;
+  try {
+    compare_results(base, head, {}, "a.json", "b.json");
+    FAIL();
+  } catch (const results_error& e) {
+    EXPECT_NE(std::string(e.what()).find("b.json: schema_version"), std::string::npos);
+  }
+  EXPECT_THROW(compare_results(base, read_fixture("results-noisy-base.json")), results_error);
+}
+
+TEST(compare, noisy_equal_repetitions_do_not_fail) {
+  const auto c = compare_results(read_fixture("results-noisy-base.json"),
+                                 read_fixture("results-noisy-head.json"));
+  EXPECT_EQ(c.regressions(), 0);
+  EXPECT_EQ(c.improvements(), 0);
+  const auto* m = find(c, "adaptive", "makespan_ms");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->method, "mann-whitney");
+  ASSERT_TRUE(m->p_value.has_value());
+  EXPECT_GT(*m->p_value, 0.05);
+  // The same head judged by the deterministic margin rule would fail: noise is what saves it.
+  const auto* http_429 = find(c, "adaptive", "http_429.total");
+  EXPECT_GT(*http_429->change_pct, 5.0);
+  EXPECT_NE(http_429->result, verdict::regression);
+  EXPECT_NE(comparison_markdown(c).find("| p |"), std::string::npos);
+}
+
+TEST(compare, noisy_but_clearly_worse_repetitions_fail) {
+  const auto base = read_fixture("results-noisy-base.json");
+  auto head = read_fixture("results-noisy-head.json");
+  scale(head, 1, "/makespan_ms"_json_pointer, 1.3);
+  const auto c = compare_results(base, head);
+  const auto* m = find(c, "adaptive", "makespan_ms");
+  EXPECT_EQ(m->result, verdict::regression);
+  EXPECT_NEAR(*m->p_value, 2.0 / 252.0, 1e-9);  // Complete separation, 5 vs 5.
+  EXPECT_EQ(c.regressions(), 1);
+}
+
+TEST(compare, significant_but_small_effects_do_not_fail) {
+  const auto base = read_fixture("results-noisy-base.json");
+  auto head = base;
+  head["seed"] = 7;
+  // Every head run above every base run (significant), yet the median moves by only 8%.
+  for (auto& run : head["strategies"][0]["runs"]) {
+    run["makespan_ms"] = run["makespan_ms"].get<double>() + 1000;  // base max 12800 < 12900
+  }
+  const auto c = compare_results(base, head);
+  const auto* m = find(c, "serial", "makespan_ms");
+  EXPECT_LT(*m->p_value, 0.05);
+  EXPECT_LT(*m->change_pct, 10.0);
+  EXPECT_EQ(m->result, verdict::within_margin);
+  compare_options sensitive;
+  sensitive.min_effect_pct = 5;
+  EXPECT_EQ(find(compare_results(base, head, sensitive), "serial", "makespan_ms")->result,
+            verdict::regression);
+}
+
+TEST(compare, too_few_repetitions_are_noted) {
+  auto base = read_fixture("results-noisy-base.json");
+  for (auto& s : base["strategies"]) {
+    while (s["runs"].size() > 2) {
+      s["runs"].erase(s["runs"].size() - 1);
+    }
+  }
+  auto head = base;
+  head["seed"] = 1;
+  scale(head, 1, "/makespan_ms"_json_pointer, 2.0);
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(c.regressions(), 0);  // 2 vs 2 can never reach p < 0.05.
+  EXPECT_EQ(find(c, "adaptive", "makespan_ms")->result, verdict::not_significant);
+  ASSERT_FALSE(c.notes.empty());
+  EXPECT_NE(c.notes[0].find("cannot reach p < 0.05"), std::string::npos) << c.notes[0];
+}
+
+TEST(compare, single_http_runs_use_the_margin_with_a_note) {
+  auto base = read_fixture("results-single.json");
+  base["mode"] = "http";
+  auto head = base;
+  head["strategies"][0]["makespan_ms"] = 7000;
+  const auto c = compare_results(base, head);
+  EXPECT_EQ(find(c, "serial", "makespan_ms")->method, "single-run");
+  EXPECT_EQ(c.regressions(), 1);
+  ASSERT_EQ(c.notes.size(), 1u);
+}
+
+}  // namespace
+}  // namespace zbatch::reports

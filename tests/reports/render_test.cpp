@@ -1,0 +1,384 @@
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "reports/render.hpp"
+#include "reports/results.hpp"
+#include "tests/reports/test_util.hpp"
+#include "tests/reports/xml_check.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using testing::parse_xml;
+using testing::read_fixture;
+using testing::xml_node;
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// RFC 4180 reader for the checks: rows of fields, quotes undone, CRLF line ends required.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      EXPECT_TRUE(field.empty()) << "quote inside an unquoted field at " << i;
+      quoted = true;
+    } else if (c == ',') {
+      row.push_back(field);
+      field.clear();
+    } else if (c == '\r') {
+      EXPECT_LT(i + 1, text.size());
+      EXPECT_EQ(text[i + 1], '\n') << "CR without LF at " << i;
+      ++i;
+      row.push_back(field);
+      field.clear();
+      rows.push_back(row);
+      row.clear();
+    } else {
+      EXPECT_NE(c, '\n') << "bare LF outside quotes at " << i;
+      field += c;
+    }
+  }
+  EXPECT_FALSE(quoted);
+  EXPECT_TRUE(row.empty() && field.empty()) << "last row without CRLF";
+  return rows;
+}
+
+std::vector<const xml_node*> charts(const xml_node& root, const std::string& chart) {
+  return root.find_all(
+      [&](const xml_node& n) { return n.name == "svg" && n.attribute("data-chart") == chart; });
+}
+
+std::vector<const xml_node*> with_class(const xml_node& root, const std::string& cls) {
+  return root.find_all([&](const xml_node& n) {
+    const std::string c = n.attribute("class");
+    return c == cls || c.rfind(cls + " ", 0) == 0;
+  });
+}
+
+// The y coordinate (SVG: larger is lower) of a polyline's last point.
+double last_y(const xml_node& polyline) {
+  const std::string points = polyline.attribute("points");
+  const auto comma = points.rfind(',');
+  return std::stod(points.substr(comma + 1));
+}
+
+TEST(render_markdown, mixed_fixture_has_table_winners_findings_and_thresholds) {
+  const std::string md = render_markdown(read_fixture("results-mixed.json"));
+  EXPECT_NE(md.find("# Scenario preview-4"), std::string::npos);
+  // One table row per strategy.
+  EXPECT_NE(md.find("| serial | 4/4 | 100% | 12.4 s |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| concurrent | 2.3/4 | 58.3% | 3.2 s |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| adaptive | 4/4 | 100% | 6.3 s |"), std::string::npos) << md;
+  // Winners: ties listed together; lower-is-better metrics pick the smallest.
+  EXPECT_NE(md.find("| success rate (higher is better) | serial, adaptive | 100% |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| makespan (lower is better) | concurrent (delivered 58.3%) | 3.2 s |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| HTTP 429 (lower is better) | serial | 0 |"), std::string::npos);
+  // Findings computed from the data.
+  EXPECT_NE(md.find("concurrent lost 1.7 of 4 images to 429 (dynamic)"), std::string::npos) << md;
+  EXPECT_NE(md.find("serial delivered all 4 images; it took 12.4 s (mean of 3 repetitions), "
+                    "2.1× the bound of 6.0 s."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("it took 3.2 s (mean of 3 repetitions), under the bound of 6.0 s only "
+                    "because failed images end early."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("adaptive met 1.3 HTTP 429s (1.3 dynamic, 0 quota) and retried 1.7 times, "
+                    "submitting 1.08 times per delivered image"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Recommendation: adaptive, the fastest strategy that delivered every image"),
+            std::string::npos);
+  EXPECT_EQ(count(md, "**FAIL**"), 2u);
+  EXPECT_EQ(count(md, "| pass |"), 2u);
+}
+
+TEST(render_markdown, escapes_table_breaking_names) {
+  auto results = read_fixture("results-single.json");
+  results["strategies"][0]["name"] = "a|b *c*";
+  const std::string md = render_markdown(results);
+  EXPECT_NE(md.find("| a\\|b \\*c\\* | 2/2 |"), std::string::npos) << md;
+}
+
+TEST(render_html, is_well_formed_and_self_contained) {
+  const std::string html = render_html(read_fixture("results-mixed.json"));
+  ASSERT_NO_THROW(parse_xml(html));
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find(" src="), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("url("), std::string::npos);
+  // The only URLs are XML namespace names, which are never fetched.
+  std::size_t urls = count(html, "http://") + count(html, "https://");
+  EXPECT_EQ(urls, count(html, "xmlns=\"http://www.w3.org/"));
+}
+
+TEST(render_html, has_one_svg_per_chart_with_the_expected_series) {
+  const auto results = read_fixture("results-mixed.json");
+  const auto root = parse_xml(render_html(results));
+  std::vector<std::string> names;
+  for (const auto& s : results["strategies"]) {
+    names.push_back(s["name"]);
+  }
+
+  const auto cdf = charts(*root, "latency-cdf");
+  ASSERT_EQ(cdf.size(), 1u);
+  const auto lines = with_class(*cdf[0], "cdf-line");
+  ASSERT_EQ(lines.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(lines[i]->name, "polyline");
+    EXPECT_EQ(lines[i]->attribute("data-strategy"), names[i]);
+  }
+  // concurrent delivered 2 of 4 images in its first repetition: its curve ends lower (larger y)
+  // than serial's, which reaches 100%.
+  EXPECT_GT(last_y(*lines[1]), last_y(*lines[0]));
+  EXPECT_DOUBLE_EQ(last_y(*lines[0]), last_y(*lines[2]));
+  EXPECT_NE(cdf[0]->all_text().find("latency from queued to delivered (s)"), std::string::npos);
+
+  for (const char* chart : {"makespan", "success-rate", "efficiency"}) {
+    const auto svg = charts(*root, chart);
+    ASSERT_EQ(svg.size(), 1u) << chart;
+    const auto bars = with_class(*svg[0], "bar");
+    ASSERT_EQ(bars.size(), names.size()) << chart;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      EXPECT_EQ(bars[i]->attribute("data-strategy"), names[i]) << chart;
+    }
+    // The bound is marked on makespan and efficiency.
+    const bool marked = std::string(chart) != "success-rate";
+    EXPECT_EQ(with_class(*svg[0], "bound").size(), marked ? 1u : 0u) << chart;
+  }
+  // Bars are proportional: adaptive's makespan bar is about half serial's (6.3 s vs 12.4 s).
+  const auto makespan_bars = with_class(*charts(*root, "makespan")[0], "bar");
+  const double serial_width = std::stod(makespan_bars[0]->attribute("width"));
+  const double adaptive_width = std::stod(makespan_bars[2]->attribute("width"));
+  EXPECT_NEAR(adaptive_width / serial_width, 6300.0 / 12400.0, 0.01);
+  EXPECT_NE(charts(*root, "makespan")[0]->all_text().find("makespan (s)"), std::string::npos);
+  EXPECT_NE(charts(*root, "makespan")[0]->all_text().find("bound 6.0 s"), std::string::npos);
+
+  const auto timelines = charts(*root, "timeline");
+  ASSERT_EQ(timelines.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(timelines[i]->attribute("data-strategy"), names[i]);
+    EXPECT_NE(timelines[i]->all_text().find("scenario time (s)"), std::string::npos);
+  }
+  // Markers follow the traces (the legend draws one of each kind as well).
+  auto markers = [&](std::size_t strategy, const std::string& kind) {
+    return with_class(*timelines[strategy], kind).size() - 1;
+  };
+  EXPECT_EQ(markers(0, "m-submit"), 4u);
+  EXPECT_EQ(markers(0, "m-poll"), 12u);
+  EXPECT_EQ(markers(0, "m-download"), 4u);
+  EXPECT_EQ(markers(0, "m-429"), 0u);
+  EXPECT_EQ(markers(1, "m-429"), 2u);
+  EXPECT_EQ(markers(1, "m-failed"), 2u);
+  EXPECT_EQ(with_class(*timelines[1], "lane failed").size(), 2u);
+  EXPECT_EQ(markers(2, "m-submit"), 5u);
+  EXPECT_EQ(markers(2, "m-429"), 1u);
+  EXPECT_EQ(markers(2, "m-retry"), 1u);
+  EXPECT_EQ(markers(2, "retry-wait"), 1u);
+  EXPECT_EQ(markers(2, "m-failed"), 0u);
+  // One row label per image.
+  EXPECT_EQ(with_class(*timelines[2], "row-label").size(), 4u);
+}
+
+TEST(render_html, escapes_all_text) {
+  auto results = read_fixture("results-single.json");
+  const std::string evil = "fast <&> \"q\" 'x' </svg>";
+  results["strategies"][0]["name"] = evil;
+  results["scenario"]["name"] = "s<1>&";
+  results["strategies"][0]["image_records"][0]["trace"][1]["detail"] = "<b>&amp;";
+  const std::string html = render_html(results);
+  const auto root = parse_xml(html);  // Throws if anything leaked unescaped.
+  const auto cdf = with_class(*charts(*root, "latency-cdf")[0], "cdf-line");
+  ASSERT_EQ(cdf.size(), 1u);
+  EXPECT_EQ(cdf[0]->attribute("data-strategy"), evil);
+  EXPECT_NE(root->all_text().find("Scenario s<1>&"), std::string::npos);
+}
+
+TEST(render_html, handles_strategies_without_image_records) {
+  const auto root = parse_xml(render_html(read_fixture("results-noisy-base.json")));
+  EXPECT_EQ(with_class(*charts(*root, "latency-cdf")[0], "cdf-line").size(), 2u);
+  EXPECT_EQ(charts(*root, "timeline").size(), 2u);
+  EXPECT_NE(root->all_text().find("no image records"), std::string::npos);
+}
+
+TEST(render_csv, one_row_per_strategy_and_repetition) {
+  const auto rows = parse_csv(render_csv(read_fixture("results-mixed.json")));
+  ASSERT_EQ(rows.size(), 1u + 3u * 3u);
+  const auto& header = rows[0];
+  EXPECT_EQ(header[0], "scenario");
+  EXPECT_EQ(header[2], "strategy");
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.size(), header.size());
+  }
+  auto column = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  // concurrent, repetition 1: 3 of 4 delivered, one 429.
+  const auto& row = rows[5];
+  EXPECT_EQ(row[column("strategy")], "concurrent");
+  EXPECT_EQ(row[column("repetition")], "1");
+  EXPECT_EQ(row[column("seed")], "43");
+  EXPECT_EQ(row[column("images")], "4");
+  EXPECT_EQ(row[column("delivered")], "3");
+  EXPECT_EQ(row[column("success_rate")], "0.75");
+  EXPECT_EQ(row[column("http_429_total")], "1");
+  EXPECT_EQ(row[column("latency_p95_ms")], "3200");
+  EXPECT_EQ(rows[9][column("spec")], "adaptive,start=2,max=4");
+}
+
+TEST(render_csv, quotes_per_rfc_4180_and_leaves_nulls_empty) {
+  auto results = read_fixture("results-single.json");
+  results["strategies"][0]["name"] = "say \"hi\", twice\nplease";
+  results["strategies"][0]["runs"][0]["time_to_first_image_ms"] = nullptr;
+  const std::string csv = render_csv(results);
+  EXPECT_NE(csv.find("\"say \"\"hi\"\", twice\nplease\""), std::string::npos) << csv;
+  const auto rows = parse_csv(csv);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1][2], "say \"hi\", twice\nplease");
+  const auto ttfi = std::find(rows[0].begin(), rows[0].end(), "time_to_first_image_ms");
+  EXPECT_EQ(rows[1][static_cast<std::size_t>(ttfi - rows[0].begin())], "");
+}
+
+TEST(render_junit, one_testcase_per_threshold_failures_carry_values) {
+  const auto root = parse_xml(render_junit(read_fixture("results-mixed.json")));
+  EXPECT_EQ(root->name, "testsuites");
+  EXPECT_EQ(root->attribute("tests"), "4");
+  EXPECT_EQ(root->attribute("failures"), "2");
+  const auto cases = root->find_all("testcase");
+  ASSERT_EQ(cases.size(), 4u);
+  EXPECT_EQ(cases[0]->attribute("name"), "adaptive.success_rate >= 0.99");
+  const auto failures = root->find_all("failure");
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(failures[0]->attribute("message"),
+            "measured 0.583, expected concurrent.success_rate >= 0.99");
+  EXPECT_EQ(failures[1]->attribute("message"),
+            "measured 12400, expected serial.makespan_ms < 10000");
+  EXPECT_TRUE(cases[0]->find_all("failure").empty());
+}
+
+TEST(render_junit, no_value_and_no_thresholds) {
+  auto results = read_fixture("results-single.json");
+  results["thresholds"] = {
+      {{"expr", "serial.latency_ms.p95 < 1 & x"}, {"passed", false}, {"value", nullptr}}};
+  auto root = parse_xml(render_junit(results));
+  const auto failures = root->find_all("failure");
+  ASSERT_EQ(failures.size(), 1u);
+  EXPECT_EQ(failures[0]->attribute("message"),
+            "measured no value, expected serial.latency_ms.p95 < 1 & x");
+  results.erase("thresholds");
+  root = parse_xml(render_junit(results));
+  EXPECT_EQ(root->attribute("tests"), "0");
+  EXPECT_TRUE(root->find_all("testcase").empty());
+}
+
+TEST(render_all, writes_the_four_files) {
+  testing::temp_dir dir;
+  const auto out = dir.path() / "nested" / "report";
+  const auto written = render_all(read_fixture("results-mixed.json"), out);
+  ASSERT_EQ(written.size(), 4u);
+  for (const char* name : {"report.md", "report.html", "results.csv", "junit.xml"}) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(out / name)) << name;
+    EXPECT_GT(std::filesystem::file_size(out / name), 100u) << name;
+  }
+  EXPECT_EQ(testing::read_file(out / "report.html"),
+            render_html(read_fixture("results-mixed.json")));
+  // The ordered form the runner builds renders the same.
+  nlohmann::ordered_json ordered =
+      nlohmann::ordered_json::parse(testing::read_file(testing::fixture("results-mixed.json")));
+  const auto out2 = dir.path() / "ordered";
+  render_all(ordered, out2);
+  EXPECT_EQ(testing::read_file(out2 / "report.md"), testing::read_file(out / "report.md"));
+}
+
+TEST(render_all, bad_input_names_the_field_and_writes_nothing) {
+  testing::temp_dir dir;
+  auto results = read_fixture("results-mixed.json");
+  results["strategies"][1].erase("makespan_ms");
+  try {
+    render_all(results, dir.path() / "out");
+    FAIL() << "no error";
+  } catch (const results_error& e) {
+    EXPECT_NE(std::string(e.what()).find("strategies[1].makespan_ms: missing"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
+TEST(results, validation_errors_name_origin_and_field) {
+  auto expect_error = [](const nlohmann::json& doc, const std::string& needle) {
+    try {
+      validate_results(doc, "x.json");
+      ADD_FAILURE() << "accepted; expected " << needle;
+    } catch (const results_error& e) {
+      EXPECT_NE(std::string(e.what()).find("x.json: " + needle), std::string::npos) << e.what();
+    }
+  };
+  auto doc = read_fixture("results-single.json");
+  EXPECT_NO_THROW(validate_results(doc, "x.json"));
+  auto bad = doc;
+  bad["schema_version"] = 2;
+  expect_error(bad, "schema_version: is 2, this zbatch reads version 1");
+  bad = doc;
+  bad["mode"] = "fast";
+  expect_error(bad, "mode: is \"fast\" (allowed: sim, http, live)");
+  bad = doc;
+  bad["strategies"][0]["runs"][0]["latency_ms"]["p95"] = "slow";
+  expect_error(bad, "strategies[0].runs[0].latency_ms.p95: is string, a number or null expected");
+  bad = doc;
+  bad["strategies"][0]["image_records"][1]["trace"][2].erase("t_ms");
+  expect_error(bad, "strategies[0].image_records[1].trace[2].t_ms: missing");
+  bad = doc;
+  bad["strategies"] = nlohmann::json::array();
+  expect_error(bad, "strategies: is empty");
+  expect_error(nlohmann::json::array(), "(root): is array");
+}
+
+TEST(results, load_names_the_file) {
+  testing::temp_dir dir;
+  const auto missing = dir.path() / "missing.json";
+  try {
+    load_results(missing);
+    FAIL();
+  } catch (const results_error& e) {
+    EXPECT_NE(std::string(e.what()).find(missing.string() + ": cannot be read"), std::string::npos);
+  }
+  const auto broken = dir.path() / "broken.json";
+  testing::write_file(broken, "{\"schema_version\": 1,");
+  try {
+    load_results(broken);
+    FAIL();
+  } catch (const results_error& e) {
+    EXPECT_NE(std::string(e.what()).find(broken.string() + ": not valid JSON"), std::string::npos);
+  }
+  EXPECT_NO_THROW(load_results(testing::fixture("results-mixed.json")));
+}
+
+}  // namespace
+}  // namespace zbatch::reports
