@@ -191,7 +191,7 @@ std::string bar_chart(const std::string& chart, const std::string& title,
                       const std::string& axis_title, const std::vector<bar_item>& items,
                       double axis_max, const std::function<std::string(double)>& tick,
                       std::optional<std::pair<double, std::string>> marker) {
-  const double row = 30, left = 120, right = 340, top = 34, width = 400;
+  const double row = 30, left = 120, right = 290, top = 34, width = 400;
   const double bottom = top + row * static_cast<double>(items.size()) + 6;
   const double height = bottom + 50;
   const axis xa = nice_axis(axis_max, 4);
@@ -213,7 +213,10 @@ std::string bar_chart(const std::string& chart, const std::string& title,
              line(x(*item.low), y + 5, x(*item.low), y + 15, "whisker") +
              line(x(*item.high), y + 5, x(*item.high), y + 15, "whisker") + "\n";
     }
-    const double end = x(std::min(std::max(item.value, item.high.value_or(0)), xa.max));
+    double end = x(std::min(std::max(item.value, item.high.value_or(0)), xa.max));
+    if (marker && std::fabs(end - x(std::min(marker->first, xa.max))) < 30) {
+      end = std::max(end, x(std::min(marker->first, xa.max)));  // Keep the label off the line.
+    }
     out += text_at(std::min(end + 5, width - 2), y + 15, item.label, "value",
                    end + 5 > width - 50 ? "end" : "start") +
            "\n";
@@ -294,11 +297,11 @@ std::string marker(const std::string& kind, double x, double y, const std::strin
   const std::string title = tip.empty() ? "" : "<title>" + esc(tip) + "</title>";
   const std::string cls = "m-" + kind;
   if (kind == "submit") {
-    return "<rect x=\"" + px(x - 1) + "\" y=\"" + px(y - 6) +
-           "\" width=\"2.5\" height=\"12\" class=\"" + cls + "\">" + title + "</rect>";
+    return "<rect x=\"" + px(x - 1) + "\" y=\"" + px(y - 7) +
+           "\" width=\"2.5\" height=\"14\" class=\"" + cls + "\">" + title + "</rect>";
   }
   if (kind == "poll") {
-    return "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"2.2\" class=\"" + cls + "\">" +
+    return "<circle cx=\"" + px(x) + "\" cy=\"" + px(y) + "\" r=\"2.6\" class=\"" + cls + "\">" +
            title + "</circle>";
   }
   if (kind == "429") {
@@ -364,7 +367,7 @@ std::string timeline(const json& strategy, double end_ms) {
   const json records =
       strategy.contains("image_records") ? strategy["image_records"] : json::array();
   const std::size_t rows = std::min(records.size(), max_timeline_rows);
-  const double row = 16, left = 60, right = 1180, legend_h = 30, width = 1200;
+  const double row = 22, left = 60, right = 1180, legend_h = 30, width = 1200;
   const double top = legend_h + 10;
   const double bottom = top + row * static_cast<double>(std::max<std::size_t>(rows, 1)) + 4;
   const double height = bottom + 48;
@@ -409,7 +412,7 @@ std::string timeline(const json& strategy, double end_ms) {
     std::optional<double> open;
     auto close = [&](double t, bool ok) {
       if (open) {
-        bars += rect(x(*open), yc - 4, x(t) - x(*open), 8, ok ? "attempt" : "attempt rejected");
+        bars += rect(x(*open), yc - 5, x(t) - x(*open), 10, ok ? "attempt" : "attempt rejected");
         open.reset();
       }
     };
@@ -450,6 +453,14 @@ std::string timeline(const json& strategy, double end_ms) {
       }
     }
     close(record["finished_at_ms"].get<double>(), !failed);
+    if (failed) {
+      // Say why at the end of the row: markers at one instant overlap.
+      const std::string why = record.contains("error_class") && record["error_class"].is_string()
+                                  ? record["error_class"].get<std::string>()
+                                  : std::string("failed");
+      marks += text_at(x(record["finished_at_ms"].get<double>()) + 9, yc + 4, "failed: " + why,
+                       "fail-label");
+    }
     out += bars + marks + "\n";
   }
   if (records.size() > rows) {
@@ -473,7 +484,7 @@ h3 { font-size: 15px; margin: 18px 0 4px; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 th { background: #f4f4f4; }
-td.name, th.name { text-align: left; }
+td.name, th.name { text-align: left; white-space: nowrap; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
 .fail { color: #b00020; font-weight: bold; }
 .pass { color: #1b7f3b; }
@@ -487,6 +498,7 @@ svg .axis-title { font-size: 12px; fill: #333; }
 svg .note { font-size: 11px; fill: #777; }
 svg .value { font-size: 11px; }
 svg .row-label { font-size: 10px; fill: #666; }
+svg .fail-label { font-size: 10px; fill: #b00020; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .grid { stroke: #e6e6e6; stroke-width: 1; }
 svg .cdf-line { fill: none; stroke-width: 2.2; }
