@@ -1,0 +1,125 @@
+// http_backend's checks before any request, key loading, and failures below HTTP.
+#include "client/http_backend.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/client/temp_dir.hpp"
+
+namespace zbatch::client {
+namespace {
+
+http_options with(std::string url, std::string key) {
+  http_options options;
+  options.base_url = std::move(url);
+  options.api_key = std::move(key);
+  return options;
+}
+
+/// A loopback port nothing listens on: bound (so the kernel picked it), then closed.
+int closed_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ADD_FAILURE() << "cannot bind a loopback socket";
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+TEST(HttpOptions, LoopbackNeedsNoKey) {
+  EXPECT_EQ(check_options(with("http://127.0.0.1:8080", "")), "");
+  EXPECT_EQ(check_options(with("http://localhost:1", "")), "");
+  EXPECT_EQ(check_options(with("http://[::1]:9", "")), "");
+}
+
+TEST(HttpOptions, RemoteHostWithoutKeyIsRefused) {
+  std::string why;
+  auto api = http_backend::create(with("https://api-inference.modelscope.cn", ""), &why);
+  EXPECT_EQ(api, nullptr);
+  EXPECT_NE(why.find("MODELSCOPE_API_KEY"), std::string::npos) << why;
+  // A DNS name that merely starts with 127. is not loopback.
+  EXPECT_NE(check_options(with("https://127.example.com", "")), "");
+  // The default base URL is the real service.
+  EXPECT_NE(check_options(with(std::string(protocol::default_base_url), "")), "");
+  EXPECT_EQ(check_options(with(std::string(protocol::default_base_url), "ms-abc")), "");
+}
+
+TEST(HttpOptions, RemotePlainHttpIsRefusedAndKeyNeverEchoed) {
+  auto why = check_options(with("http://example.com", "ms-secret-key"));
+  EXPECT_NE(why.find("https"), std::string::npos) << why;
+  EXPECT_EQ(why.find("ms-secret-key"), std::string::npos);
+  auto bad_key = check_options(with("https://example.com", "ms-secret\r\nX-Evil: 1"));
+  EXPECT_NE(bad_key.find("control"), std::string::npos);
+  EXPECT_EQ(bad_key.find("ms-secret"), std::string::npos);
+}
+
+TEST(HttpOptions, BadUrlsAndTimeouts) {
+  EXPECT_NE(check_options(with("api-inference.modelscope.cn", "k")).find("not usable"),
+            std::string::npos);
+  EXPECT_NE(check_options(with("ftp://127.0.0.1", "k")), "");
+  auto options = with("http://127.0.0.1:1", "k");
+  options.read_timeout = std::chrono::milliseconds{0};
+  EXPECT_NE(check_options(options).find("time-out"), std::string::npos);
+  options = with("https://example.com", "k");
+  options.ca_bundle = "/nonexistent/ca.pem";
+  EXPECT_NE(check_options(options).find("/nonexistent/ca.pem"), std::string::npos);
+}
+
+TEST(ApiKey, FromFileTrimmed) {
+  test::temp_dir dir;
+  const auto path = (dir.path() / "key").string();
+  std::ofstream(path) << "  ms-from-file \nsecond line\n";
+  std::string why;
+  EXPECT_EQ(read_api_key_file(path, &why), "ms-from-file");
+  std::ofstream(path) << "\n";
+  EXPECT_EQ(read_api_key_file(path, &why), std::nullopt);
+  EXPECT_NE(why.find("empty"), std::string::npos);
+  EXPECT_EQ(read_api_key_file((dir.path() / "none").string(), &why), std::nullopt);
+  EXPECT_NE(why.find("none"), std::string::npos);
+}
+
+TEST(ApiKey, FromEnvironment) {
+  ::setenv("MODELSCOPE_API_KEY", " ms-env \n", 1);
+  EXPECT_EQ(api_key_from_environment(), "ms-env");
+  ::unsetenv("MODELSCOPE_API_KEY");
+  EXPECT_EQ(api_key_from_environment(), "");
+}
+
+TEST(HttpBackend, ClosedPortIsAConnectFailureNeverAmbiguous) {
+  const int port = closed_port();
+  std::string why;
+  auto api =
+      http_backend::create(with("http://127.0.0.1:" + std::to_string(port), "ms-key-1"), &why);
+  ASSERT_TRUE(api) << why;
+  protocol::submit_request request;
+  request.prompt = "p";
+  auto result = api->submit(request);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, protocol::error_class::server_transport);
+  EXPECT_FALSE(result.error().ambiguous);
+  EXPECT_NE(result.error().message.find("connect"), std::string::npos) << result.error().message;
+  EXPECT_EQ(result.error().describe().find("ms-key-1"), std::string::npos);
+}
+
+TEST(HttpBackend, UnusableImageUrlIsMalformed) {
+  std::string why;
+  auto api = http_backend::create(with("http://127.0.0.1:1", ""), &why);
+  ASSERT_TRUE(api) << why;
+  auto image = api->download("not a url");
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().kind, protocol::error_class::malformed);
+}
+
+}  // namespace
+}  // namespace zbatch::client
