@@ -144,8 +144,7 @@ struct http_backend::impl {
       }
       return true;
     };
-    req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t,
-                               std::uint64_t) {
+    req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
       last_progress = steady::now();
       if (out.body.size() + size > options.max_image_bytes) {
         too_large = true;

@@ -8,8 +8,8 @@
 namespace zbatch::client {
 namespace {
 
-using std::chrono::milliseconds;
 using protocol::error_class;
+using std::chrono::milliseconds;
 
 milliseconds until(job_clock::time_point deadline, job_clock::time_point now) {
   return std::max(milliseconds{0}, std::chrono::duration_cast<milliseconds>(deadline - now));
@@ -73,8 +73,7 @@ image_record run_image_job(backend& api, const protocol::submit_request& request
   auto finish = [&](std::optional<protocol::api_error> error) {
     record.error = std::move(error);
     record.delivered = !record.error.has_value();
-    record.latency_ms =
-        std::chrono::duration_cast<milliseconds>(clock.now() - start).count();
+    record.latency_ms = std::chrono::duration_cast<milliseconds>(clock.now() - start).count();
     return record;
   };
 

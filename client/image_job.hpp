@@ -52,14 +52,14 @@ struct image_record {
   std::string task_id;  ///< Empty when no submit was accepted.
   std::string image;    ///< The downloaded bytes when delivered.
   std::string content_type;
-  std::int64_t bytes = 0;  ///< Size of the downloaded image (kept when `image` is released).
-  std::string sha256;  ///< Hex digest of `image`.
+  std::int64_t bytes = 0;       ///< Size of the downloaded image (kept when `image` is released).
+  std::string sha256;           ///< Hex digest of `image`.
   std::int64_t latency_ms = 0;  ///< First submit to downloaded image (or to the failure).
   bool delivered = false;
   std::optional<protocol::api_error> error;  ///< Set when not delivered.
   std::string last_status;                   ///< Last task_status seen ("SUCCEED", ...).
-  int attempts = 0;  ///< Submit requests sent.
-  int polls = 0;     ///< Poll requests sent.
+  int attempts = 0;                          ///< Submit requests sent.
+  int polls = 0;                             ///< Poll requests sent.
 };
 
 /// Runs one image. `request.seed` should be set (the CLI always sets it, so a rerun is

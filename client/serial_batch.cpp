@@ -55,8 +55,8 @@ nlohmann::json manifest_json(const batch_spec& spec, const batch_outcome& outcom
   return nlohmann::json{
       {"prompt", spec.request.prompt},
       {"model", spec.request.model},
-      {"size", spec.request.size ? nlohmann::json(spec.request.size->to_string())
-                                 : nlohmann::json()},
+      {"size",
+       spec.request.size ? nlohmann::json(spec.request.size->to_string()) : nlohmann::json()},
       {"base_url", spec.base_url},
       {"base_seed", spec.base_seed},
       {"count", spec.count},
