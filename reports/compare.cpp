@@ -313,7 +313,10 @@ std::string comparison_markdown(const comparison& c) {
   std::size_t hidden = 0;
   std::string rows;
   for (const auto& change : c.changes) {
-    if (change.result == verdict::unchanged) {
+    // Medians can match while the samples differ: such rows say nothing in a PR comment.
+    const bool negligible = change.result == verdict::within_margin && change.change_pct &&
+                            std::fabs(*change.change_pct) < 0.05;
+    if (change.result == verdict::unchanged || negligible) {
       ++hidden;
       continue;
     }
@@ -354,7 +357,7 @@ std::string comparison_markdown(const comparison& c) {
     out += rows + "\n";
   }
   if (hidden > 0) {
-    out += std::to_string(hidden) + " metric(s) unchanged, not listed. ";
+    out += std::to_string(hidden) + " metric(s) unchanged (0.0%), not listed. ";
   }
   out += "↑ higher is better, ↓ lower is better";
   out += any_p ? "; base and head are medians over repetitions, p from a two-sided Mann-Whitney U "
