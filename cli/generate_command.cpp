@@ -29,7 +29,8 @@ namespace zbatch::cli {
 namespace {
 
 constexpr int max_count = 1000;
-/// A stand-in key for the bundled mock: the user's real key never goes to it.
+/// A stand-in key for the bundled mock (the user's real key never goes to it) and for loopback
+/// servers when no key is set.
 constexpr const char* mock_api_key = "zbatch-mock-key";
 
 /// Bad usage: the message names the option and what is allowed.
@@ -189,6 +190,10 @@ generate_plan make_plan(const raw_options& raw) {
     why = client::check_options(plan.http);
     if (!why.empty()) {
       throw usage_error{"--base-url: " + protocol::redact(why, plan.http.api_key)};
+    }
+    // A loopback server (`zbatch mock`, a local proxy) still wants a non-empty bearer token.
+    if (plan.http.api_key.empty()) {
+      plan.http.api_key = mock_api_key;
     }
   }
   return plan;

@@ -1,0 +1,288 @@
+// `zbatch generate` end to end: the bundled mock, a mock started here, every bad-usage path.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "client/digest.hpp"
+#include "mock_api/server.hpp"
+#include "tests/client/png_check.hpp"
+#include "tests/client/temp_dir.hpp"
+
+extern char** environ;
+
+namespace zbatch {
+namespace {
+
+std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+struct run_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs zbatch with these arguments; `key` sets MODELSCOPE_API_KEY (unset when empty).
+run_result run_zbatch(const std::vector<std::string>& args, const std::string& key = {}) {
+  test::temp_dir io;
+  const auto out_path = (io.path() / "stdout").string();
+  const auto err_path = (io.path() / "stderr").string();
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string(*e).rfind("MODELSCOPE_API_KEY=", 0) != 0) {
+      env_store.emplace_back(*e);
+    }
+  }
+  if (!key.empty()) {
+    env_store.push_back("MODELSCOPE_API_KEY=" + key);
+  }
+  std::vector<char*> env;
+  for (auto& entry : env_store) {
+    env.push_back(entry.data());
+  }
+  env.push_back(nullptr);
+  std::vector<std::string> argv_store{ZBATCH_EXE};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& arg : argv_store) {
+    argv.push_back(arg.data());
+  }
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  pid_t pid = 0;
+  run_result result;
+  const int spawned = posix_spawn(&pid, ZBATCH_EXE, &actions, nullptr, argv.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) {
+    ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
+    return result;
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_all(out_path);
+  result.err = read_all(err_path);
+  return result;
+}
+
+mock::mock_config fast_config() {
+  mock::mock_config config;
+  config.generation.queue = mock::latency_spec::fixed(10);
+  config.generation.time = mock::latency_spec::fixed(50);
+  return config;
+}
+
+void expect_manifest_matches_files(const std::filesystem::path& dir, int count,
+                                   std::int64_t first_seed) {
+  auto manifest = nlohmann::json::parse(read_all(dir / "manifest.json"));
+  ASSERT_EQ(manifest["images"].size(), static_cast<std::size_t>(count));
+  EXPECT_EQ(manifest["delivered"], count);
+  EXPECT_EQ(manifest["failed"], 0);
+  for (int i = 0; i < count; ++i) {
+    const auto& entry = manifest["images"][i];
+    EXPECT_EQ(entry["index"], i);
+    EXPECT_EQ(entry["seed"], first_seed + i);
+    EXPECT_EQ(entry["status"], "delivered");
+    EXPECT_TRUE(entry["error_class"].is_null());
+    EXPECT_TRUE(entry["task_id"].is_string());
+    EXPECT_TRUE(entry["latency_ms"].is_number_integer());
+    const auto file = entry["file"].get<std::string>();
+    EXPECT_EQ(file, std::to_string(i) + "-" + std::to_string(first_seed + i) + ".png");
+    const auto bytes = read_all(dir / file);
+    EXPECT_EQ(entry["bytes"], bytes.size());
+    EXPECT_EQ(entry["sha256"], client::sha256_hex(bytes));
+    auto png = test::check_png(bytes);
+    EXPECT_TRUE(png.ok) << png.problem;
+  }
+}
+
+TEST(GenerateCli, BundledMockEndToEnd) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  auto run =
+      run_zbatch({"generate", "--mock", "--prompt", "a red fox in snow", "--count", "4", "--seed",
+                  "1000", "--aspect", "16:9", "--poll-interval-ms", "100", "--out", out.string()},
+                 "ms-real-key-must-not-leak");
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("http://127.0.0.1:"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("delivered 4/4, failed 0"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("latency min/median/max"), std::string::npos) << run.out;
+  expect_manifest_matches_files(out, 4, 1000);
+  auto png = test::check_png(read_all(out / "0-1000.png"));
+  EXPECT_EQ(png.width, 1024);
+  EXPECT_EQ(png.height, 576);
+  for (const auto& text : {run.out, run.err, read_all(out / "manifest.json")}) {
+    EXPECT_EQ(text.find("ms-real-key-must-not-leak"), std::string::npos);
+  }
+}
+
+class GenerateAgainstMock : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mock::server_options options;
+    options.threads = 8;
+    server_ = std::make_unique<mock::server>(fast_config(), 3, options);
+  }
+  std::unique_ptr<mock::server> server_;
+};
+
+TEST_F(GenerateAgainstMock, RandomBaseSeedAndKeyFromFile) {
+  test::temp_dir dir;
+  const auto key_file = dir.path() / "key";
+  std::ofstream(key_file) << "ms-file-key\n";
+  const auto out = dir.path() / "out";
+  auto run = run_zbatch({"generate", "--base-url", server_->base_url(), "--prompt", "p", "--count",
+                         "2", "--size", "512x768", "--poll-interval-ms", "20", "--api-key-file",
+                         key_file.string(), "--out", out.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto manifest = nlohmann::json::parse(read_all(out / "manifest.json"));
+  const auto seed = manifest["base_seed"].get<std::int64_t>();
+  EXPECT_GE(seed, 0);
+  EXPECT_LE(seed, 2147483646);
+  expect_manifest_matches_files(out, 2, seed);
+  EXPECT_EQ(run.out.find("ms-file-key"), std::string::npos);
+}
+
+TEST_F(GenerateAgainstMock, FailedImagesExitOneWithTheirClass) {
+  auto config = fast_config();
+  config.faults.task.moderation = 1.0;
+  server_->mock_model().replace_config(config);
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  auto run = run_zbatch({"generate", "--base-url", server_->base_url(), "--prompt", "p", "--count",
+                         "2", "--seed", "5", "--poll-interval-ms", "20", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+  EXPECT_NE(run.out.find("moderation"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("delivered 0/2, failed 2"), std::string::npos) << run.out;
+  auto manifest = nlohmann::json::parse(read_all(out / "manifest.json"));
+  EXPECT_EQ(manifest["images"][1]["error_class"], "moderation");
+  EXPECT_EQ(manifest["images"][1]["status"], "failed");
+}
+
+TEST(GenerateCli, HelpListsTheOptions) {
+  auto run = run_zbatch({"generate", "--help"});
+  EXPECT_EQ(run.exit_code, 0);
+  for (const char* option :
+       {"--prompt", "--count", "--size", "--aspect", "--base-size", "--seed", "--base-url",
+        "--poll-interval-ms", "--deadline-s", "--mock", "--out"}) {
+    EXPECT_NE(run.out.find(option), std::string::npos) << option;
+  }
+}
+
+struct bad_usage {
+  bad_usage(std::vector<std::string> a, std::vector<std::string> e, std::string k = {})
+      : args(std::move(a)), expected(std::move(e)), key(std::move(k)) {}
+  std::vector<std::string> args;      ///< After "generate"; --out is added.
+  std::vector<std::string> expected;  ///< Substrings of stderr.
+  std::string key;                    ///< MODELSCOPE_API_KEY, unset when empty.
+};
+
+TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
+  const std::string long_prompt(2000, 'a');
+  const std::vector<bad_usage> cases{
+      {{"--prompt", "p", "--count", "1", "--bogus"}, {"--bogus"}},
+      {{"--count", "1"}, {"--prompt"}},
+      {{"--prompt", "p"}, {"--count"}},
+      {{"--prompt", "p", "--count", "0"}, {"--count must be an integer from 1 to 1000", "\"0\""}},
+      {{"--prompt", "p", "--count", "many"}, {"--count", "\"many\""}},
+      {{"--prompt", "p", "--count", "1", "--size", "100x100"}, {"--size", "512..2048"}},
+      {{"--prompt", "p", "--count", "1", "--size", "big"}, {"--size", "WIDTHxHEIGHT"}},
+      {{"--prompt", "p", "--count", "1", "--size", "1024x1024", "--aspect", "1:1"},
+       {"--size and --aspect are mutually exclusive"}},
+      {{"--prompt", "p", "--count", "1", "--aspect", "4:3"}, {"--aspect", "1:1, 9:16, 16:9"}},
+      {{"--prompt", "p", "--count", "1", "--aspect", "16:9", "--base-size", "800"},
+       {"--aspect", "800x450", "512..2048"}},
+      {{"--prompt", "p", "--count", "1", "--aspect", "16:9", "--base-size", "4096"},
+       {"--base-size", "512 to 2048"}},
+      {{"--prompt", "p", "--count", "1", "--base-size", "1024"}, {"--base-size needs --aspect"}},
+      {{"--prompt", "p", "--count", "1", "--seed", "-1"}, {"--seed", "0 to 2147483647"}},
+      {{"--prompt", "p", "--count", "2", "--seed", "2147483647"}, {"--seed", "0..2147483646"}},
+      {{"--prompt", long_prompt, "--count", "1"}, {"--prompt", "2000"}},
+      {{"--prompt", "", "--count", "1"}, {"--prompt", "required"}},
+      {{"--prompt", "p", "--count", "1", "--poll-interval-ms", "5"},
+       {"--poll-interval-ms", "10 to 600000"}},
+      {{"--prompt", "p", "--count", "1", "--deadline-s", "0"}, {"--deadline-s", "1 to 86400"}},
+      {{"--prompt", "p", "--count", "1", "--mock", "nope"}, {"--mock", "ideal"}},
+      {{"--prompt", "p", "--count", "1", "--mock", "--base-url", "http://127.0.0.1:1"},
+       {"--mock and --base-url are mutually exclusive"}},
+      {{"--prompt", "p", "--count", "1", "--base-url", "not a url"}, {"--base-url"}},
+      {{"--prompt", "p", "--count", "1", "--base-url", "http://example.com"},
+       {"--base-url", "https"},
+       "ms-key"},
+      {{"--prompt", "p", "--count", "1", "--api-key-file", "/nonexistent/key"},
+       {"--api-key-file", "/nonexistent/key"}},
+  };
+  for (const auto& c : cases) {
+    test::temp_dir dir;
+    const auto out = dir.path() / "out";
+    auto args = c.args;
+    args.insert(args.begin(), "generate");
+    args.insert(args.end(), {"--out", out.string()});
+    auto run = run_zbatch(args, c.key);
+    const std::string label = c.args.back().substr(0, 40);
+    EXPECT_EQ(run.exit_code, 2) << label << "\n" << run.out << run.err;
+    for (const auto& text : c.expected) {
+      EXPECT_NE(run.err.find(text), std::string::npos) << label << ": " << run.err;
+    }
+    EXPECT_FALSE(std::filesystem::exists(out)) << label;
+  }
+}
+
+TEST(GenerateCli, OutMustBeADirectory) {
+  test::temp_dir dir;
+  const auto file = dir.path() / "a-file";
+  std::ofstream(file) << "x";
+  auto run = run_zbatch({"generate", "--prompt", "p", "--count", "1", "--base-url",
+                         "http://127.0.0.1:1", "--out", file.string()});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("--out"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("not a directory"), std::string::npos) << run.err;
+}
+
+TEST(GenerateCli, RemoteHostWithoutKeyIsRefusedBeforeAnyRequest) {
+  // 192.0.2.1 (TEST-NET-1) never answers: a request would hang for the connect time-out, a
+  // refusal does not try. Either way no traffic leaves loopback when the check works.
+  for (const char* url : {"https://192.0.2.1", "https://api-inference.modelscope.cn", ""}) {
+    test::temp_dir dir;
+    const auto out = dir.path() / "out";
+    std::vector<std::string> args{"generate", "--prompt", "p",         "--count",
+                                  "1",        "--out",    out.string()};
+    if (*url != '\0') {
+      args.insert(args.end(), {"--base-url", url});
+    }
+    auto run = run_zbatch(args);
+    EXPECT_EQ(run.exit_code, 2) << url << run.out << run.err;
+    EXPECT_NE(run.err.find("MODELSCOPE_API_KEY"), std::string::npos) << run.err;
+    EXPECT_EQ(run.out, "") << url;
+    EXPECT_FALSE(std::filesystem::exists(out));
+  }
+}
+
+TEST(GenerateCli, NoArgumentsIsUsage) {
+  EXPECT_EQ(run_zbatch({"generate"}).exit_code, 2);
+  EXPECT_EQ(run_zbatch({}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace zbatch
