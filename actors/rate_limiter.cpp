@@ -165,8 +165,10 @@ bool rate_limiter::on_start(time_point now) {
 
 void rate_limiter::on_accepted(time_point submitted_at, bool saturated) {
   if (spec_.inflight.adaptive && saturated && (!decreased_ || submitted_at >= last_decrease_)) {
-    // Additive increase of about one permit per round of accepted submits at the limit.
-    limit_ = std::min<double>(spec_.inflight.max, limit_ + 1.0 / effective_limit());
+    // Slow start (+1 per acceptance, doubling per round) until the first congestion signal,
+    // then additive increase of about one permit per round of acceptances at the limit.
+    const double step = decreased_ ? 1.0 / effective_limit() : 1.0;
+    limit_ = std::min<double>(spec_.inflight.max, limit_ + step);
   }
   consecutive_failures_ = 0;
   if (circuit_ == circuit::half_open) {

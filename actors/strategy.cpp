@@ -391,7 +391,7 @@ strategy_spec preset(std::string_view name) {
     spec.inflight.adaptive = true;
     spec.inflight.initial = 1;
     spec.inflight.min = 1;
-    spec.inflight.max = 64;
+    spec.inflight.max = 256;
     spec.inflight.beta = 0.7;
     spec.inflight.latency_factor = 3.0;
     spec.retry.max_retries = 4;

@@ -45,23 +45,32 @@ TEST(rate_limiter, token_bucket_allows_a_burst_then_the_rate) {
   EXPECT_LE(*next, at_ms(501));
 }
 
-TEST(rate_limiter, aimd_grows_when_saturated_and_decreases_once_per_round_trip) {
+TEST(rate_limiter, aimd_slow_starts_then_decreases_once_per_round_trip) {
   rate_limiter limiter(parse_strategy("inflight=aimd:init=2:min=1:max=10:beta=0.5"), t0);
   EXPECT_DOUBLE_EQ(limiter.limit(), 2);
   limiter.on_start(t0);
   const bool saturated = limiter.on_start(t0);
   EXPECT_TRUE(saturated);
-  limiter.on_accepted(t0, saturated);
-  EXPECT_DOUBLE_EQ(limiter.limit(), 2.5);
-  limiter.on_accepted(t0, saturated);
+  limiter.on_accepted(t0, false);  // not at the limit: no evidence for more
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+  limiter.on_accepted(t0, saturated);  // slow start: +1 per acceptance
   EXPECT_DOUBLE_EQ(limiter.limit(), 3);
+  limiter.on_accepted(t0, saturated);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4);
   // Two 429s for submits made before the first decrease: one decrease only.
   limiter.on_dynamic_429(at_ms(100), at_ms(50), std::nullopt);
-  EXPECT_DOUBLE_EQ(limiter.limit(), 1.5);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
   limiter.on_dynamic_429(at_ms(110), at_ms(60), std::nullopt);
-  EXPECT_DOUBLE_EQ(limiter.limit(), 1.5);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+  // After a decrease, growth is additive: +1/limit per acceptance at the limit.
+  limiter.on_accepted(at_ms(150), true);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2.5);
+  limiter.on_accepted(at_ms(50), true);  // made before the decrease: ignored
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2.5);
   // A submit made after the decrease speaks for the new limit.
   limiter.on_dynamic_429(at_ms(300), at_ms(200), std::nullopt);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 1.25);
+  limiter.on_dynamic_429(at_ms(500), at_ms(400), std::nullopt);
   EXPECT_DOUBLE_EQ(limiter.limit(), 1);  // floored at min
 }
 
