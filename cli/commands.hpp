@@ -7,6 +7,7 @@ namespace zbatch::cli {
 int run_generate(int argc, char** argv);
 int run_mock(int argc, char** argv);
 int run_report(int argc, char** argv);
+int run_scenario(int argc, char** argv);
 
 /// Exit codes shared by every subcommand.
 inline constexpr int exit_ok = 0;

@@ -16,6 +16,7 @@ struct command {
 const command commands[] = {
     {"generate", "generate a batch of images (real API or a mock)", zbatch::cli::run_generate},
     {"mock", "run the bundled mock ModelScope API server", zbatch::cli::run_mock},
+    {"scenario", "compare strategies on a scenario (sim, http or live)", zbatch::cli::run_scenario},
     {"report", "render or compare scenario results", zbatch::cli::run_report},
 };
 

@@ -119,7 +119,10 @@ ordered_json compute_metrics(const run_record& run, int repetition, double bound
       delivered == 0 ? ordered_json(nullptr)
                      : ordered_json(round3(static_cast<double>(run.submits) / delivered));
   out["credits_used"] = round3(run.credits_used);
-  out["efficiency"] = makespan <= 0 ? 0.0 : round3(std::min(1.0, bound_makespan_ms / makespan));
+  // A strategy that loses images is not efficient however fast it failed: scale by success.
+  const double success = images == 0 ? 0.0 : static_cast<double>(delivered) / images;
+  out["efficiency"] =
+      makespan <= 0 ? 0.0 : round3(success * std::min(1.0, bound_makespan_ms / makespan));
   return out;
 }
 

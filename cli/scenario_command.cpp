@@ -1,0 +1,190 @@
+// `zbatch scenario run FILE`: one workload under every strategy of a scenario file, compared in
+// virtual time (sim), over loopback sockets (http) or against the real API (live). The runner
+// lives in scenarios/; this file parses options, prints the table and writes the results.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "client/http_backend.hpp"
+#include "protocol/wire.hpp"
+#include "reports/render.hpp"
+#include "scenarios/runner.hpp"
+#include "scenarios/scenario.hpp"
+
+namespace zbatch::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// A bare name ("preview-4") means the built-in scenario of that name.
+fs::path resolve_scenario_file(const std::string& argument) {
+  fs::path path(argument);
+  if (fs::exists(path) || path.has_extension() || argument.find('/') != std::string::npos) {
+    return path;
+  }
+  const fs::path builtin = fs::path(ZBATCH_SCENARIO_DIR) / (argument + ".json");
+  return fs::exists(builtin) ? builtin : path;
+}
+
+int list_builtins() {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(ZBATCH_SCENARIO_DIR)) {
+    if (entry.path().extension() == ".json") {
+      files.push_back(entry.path());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    try {
+      const auto s = scenarios::load_scenario(file);
+      std::cout << s.name << "\t" << s.workload.total_images() << " images, profile "
+                << s.profile.name << "\n    " << s.description << "\n";
+    } catch (const scenarios::scenario_error& e) {
+      std::cerr << "zbatch scenario list: " << e.what() << "\n";
+      return exit_usage;
+    }
+  }
+  return exit_ok;
+}
+
+void write_file(const fs::path& path, const std::string& text) {
+  const auto temporary = fs::path(path.string() + ".tmp");
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) {
+      throw std::runtime_error(path.string() + ": cannot be written");
+    }
+  }
+  fs::rename(temporary, path);
+}
+
+}  // namespace
+
+int run_scenario(int argc, char** argv) {
+  CLI::App app{"Play one workload under every strategy of a scenario and compare them.",
+               "zbatch scenario"};
+  app.require_subcommand(1);
+  auto* list = app.add_subcommand("list", "list the built-in scenarios");
+  auto* run = app.add_subcommand("run", "run a scenario file (or a built-in scenario by name)");
+  std::string file;
+  std::string mode = "sim";
+  std::optional<std::uint64_t> seed;
+  std::optional<int> repeat;
+  std::optional<double> time_scale;
+  std::string out_dir;
+  std::string base_url;
+  std::string api_key_file;
+  bool allow_cost = false;
+  int max_images = 0;
+  bool report = false;
+  bool quiet = false;
+  run->add_option("file", file, "scenario file, or the name of a built-in scenario")->required();
+  run->add_option("--mode", mode, "sim (virtual time), http (loopback mock) or live (real API)")
+      ->check(CLI::IsMember({"sim", "http", "live"}));
+  run->add_option("--seed", seed, "seed of the first repetition (overrides the scenario's)");
+  run->add_option("--repeat", repeat, "repetitions (overrides the scenario's)")
+      ->check(CLI::Range(1, 1000));
+  run->add_option("--time-scale", time_scale, "http: wall seconds per scenario second")
+      ->check(CLI::Range(0.0001, 10.0));
+  run->add_option("--out", out_dir, "directory for results.json (and the reports)")->required();
+  run->add_option("--base-url", base_url,
+                  "http: an already running `zbatch mock`; live: the API (default the real one)");
+  run->add_option("--api-key-file", api_key_file, "live: read the key from this file");
+  run->add_flag("--allow-cost", allow_cost, "live: accept that the run spends real credits");
+  run->add_option("--max-images", max_images, "live: hard cap on images per run")
+      ->check(CLI::Range(1, 1000));
+  run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
+  run->add_flag("--quiet", quiet, "print only the table");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_usage;
+  }
+  if (list->parsed()) {
+    return list_builtins();
+  }
+  try {
+    const auto s = scenarios::load_scenario(resolve_scenario_file(file));
+    scenarios::run_options options;
+    options.mode = mode == "sim"    ? scenarios::run_mode::sim
+                   : mode == "http" ? scenarios::run_mode::http
+                                    : scenarios::run_mode::live;
+    options.seed = seed;
+    options.repetitions = repeat;
+    options.time_scale = time_scale;
+    options.base_url = base_url;
+    options.allow_cost = allow_cost;
+    options.max_images = max_images;
+    if (options.mode == scenarios::run_mode::http && !base_url.empty()) {
+      const auto url = protocol::parse_url(base_url);
+      if (!url || !protocol::is_loopback_host(url->host)) {
+        std::cerr << "zbatch scenario: --base-url in http mode must be a zbatch mock on a "
+                     "loopback address (got \""
+                  << base_url << "\")\n";
+        return exit_usage;
+      }
+    }
+    if (options.mode == scenarios::run_mode::live) {
+      if (options.base_url.empty()) {
+        options.base_url = std::string(protocol::default_base_url);
+      }
+      if (!api_key_file.empty()) {
+        std::string error;
+        auto key = client::read_api_key_file(api_key_file, &error);
+        if (!key) {
+          std::cerr << "zbatch scenario: --api-key-file: " << error << "\n";
+          return exit_usage;
+        }
+        options.api_key = *key;
+      } else {
+        options.api_key = client::api_key_from_environment();
+      }
+      std::cout << "live mode: at most " << scenarios::live_cost_estimate(s, options)
+                << " credits (" << s.workload.total_images() << " images x " << s.strategies.size()
+                << " strategies x " << repeat.value_or(s.repetitions) << " repetitions)\n";
+    }
+    if (!quiet) {
+      options.on_line = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
+    }
+    scenarios::check_scenario(s);
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec) {
+      std::cerr << "zbatch scenario: --out " << out_dir << ": " << ec.message() << "\n";
+      return exit_usage;
+    }
+    const auto results = scenarios::run_scenario(s, options);
+    write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
+    std::cout << scenarios::comparison_table(results);
+    std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    if (report) {
+      for (const auto& path : reports::render_all(results, out_dir)) {
+        std::cout << "wrote " << path.string() << "\n";
+      }
+    }
+    for (const auto& t : results["thresholds"]) {
+      if (!t["passed"].get<bool>()) {
+        return exit_partial;
+      }
+    }
+    return exit_ok;
+  } catch (const scenarios::scenario_error& e) {
+    std::cerr << "zbatch scenario: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const scenarios::run_refused& e) {
+    std::cerr << "zbatch scenario: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "zbatch scenario: " << e.what() << "\n";
+    return 3;
+  }
+}
+
+}  // namespace zbatch::cli

@@ -1,0 +1,432 @@
+#include "scenarios/runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <memory>
+#include <sstream>
+
+#include <httplib.h>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/send.hpp>
+
+#include "actors/backend_actor.hpp"
+#include "actors/coordinator.hpp"
+#include "client/http_backend.hpp"
+#include "mock_api/model.hpp"
+#include "mock_api/server.hpp"
+#include "scenarios/metrics.hpp"
+#include "scenarios/profile.hpp"
+#include "scenarios/thresholds.hpp"
+#include "scenarios/workload.hpp"
+#include "sim/backend.hpp"
+#include "sim/driver.hpp"
+
+namespace zbatch::scenarios {
+namespace {
+
+using actors::millis;
+using nlohmann::ordered_json;
+
+constexpr int results_schema_version = 1;
+/// Per-image records (with traces) kept in results.json per strategy: enough for timelines,
+/// bounded so a 100,000-image scenario does not write a gigabyte.
+constexpr std::size_t max_image_records = 1000;
+/// Blocking I/O actors (each one connection) serving one http-mode run.
+constexpr int http_connections = 64;
+
+millis scaled(millis value, double factor) {
+  return millis(
+      static_cast<millis::rep>(std::llround(static_cast<double>(value.count()) * factor)));
+}
+
+std::vector<actors::image_job> make_jobs(const std::vector<planned_image>& plan, double scale) {
+  std::vector<actors::image_job> jobs;
+  jobs.reserve(plan.size());
+  for (const auto& image : plan) {
+    actors::image_job job;
+    job.request.prompt = image.prompt;
+    job.request.seed = image.seed;
+    job.request.size = image.size;
+    job.arrival = scaled(millis(image.arrival_ms), scale);
+    job.batch = image.batch;
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+/// Converts the coordinator's result (times in the run's clock) to a record in scenario time.
+run_record to_record(const actors::batch_result& result, const std::vector<planned_image>& plan,
+                     double to_scenario, std::uint64_t seed) {
+  auto ms = [to_scenario](std::int64_t t) {
+    return static_cast<std::int64_t>(std::llround(static_cast<double>(t) * to_scenario));
+  };
+  run_record record;
+  record.seed = seed;
+  record.images.reserve(result.images.size());
+  for (const auto& image : result.images) {
+    image_record out;
+    const auto& planned = plan.at(image.index);
+    out.index = static_cast<int>(image.index);
+    out.batch = planned.batch;
+    out.seed = planned.seed;
+    out.size = planned.size.to_string();
+    out.delivered = image.delivered;
+    if (image.error) {
+      out.error_class = std::string(protocol::to_string(*image.error));
+    }
+    out.message = image.message;
+    out.attempts = image.attempts;
+    out.queued_at_ms = ms(image.queued_at_ms);
+    out.finished_at_ms = ms(image.finished_at_ms);
+    if (image.index < max_image_records) {
+      out.trace.reserve(image.trace.size());
+      for (const auto& event : image.trace) {
+        out.trace.push_back(
+            {ms(event.t_ms), std::string(actors::to_string(event.kind)), event.detail});
+      }
+    }
+    record.images.push_back(std::move(out));
+  }
+  record.http_429_dynamic = result.counters.http_429_dynamic;
+  record.http_429_quota = result.counters.http_429_quota;
+  record.retries = result.counters.retries;
+  record.submits = result.counters.accepted;
+  record.makespan_ms = ms(result.makespan_ms);
+  return record;
+}
+
+/// Request counts and credits from the mock's /admin/stats document.
+void add_mock_stats(run_record& record, const nlohmann::json& stats) {
+  for (const char* endpoint : {"submit", "poll", "download"}) {
+    if (stats.contains("requests") && stats["requests"].contains(endpoint)) {
+      for (const auto& item : stats["requests"][endpoint].items()) {
+        record.requests[endpoint][item.key()] = item.value().get<std::int64_t>();
+      }
+    }
+  }
+  record.credits_used =
+      stats["credits"].value("used", 0.0) - stats["credits"].value("refunded", 0.0);
+}
+
+caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
+  if (testing) {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+  }
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  return cfg;
+}
+
+run_record run_sim(const mock::mock_config& config, const std::vector<planned_image>& plan,
+                   const actors::strategy_spec& spec, std::uint64_t seed) {
+  caf::actor_system_config cfg;
+  caf::actor_system system(quiet(cfg, true));
+  auto& scheduler = sim::testing_scheduler(system);
+  auto model = std::make_shared<mock::model>(
+      config, std::make_shared<sim::actor_clock_adapter>(system), seed);
+  model->set_public_base_url("http://sim.invalid");
+  model->set_placeholder_images(true);
+  auto backend = sim::spawn_sim_backend(system, model);
+  actors::batch_request request;
+  request.jobs = make_jobs(plan, 1.0);
+  request.strategy = spec;
+  request.seed = seed;
+  auto result = sim::run_batch_sim(system, std::move(request), backend);
+  caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+  sim::run_until_idle(scheduler, 1'000'000);
+  if (!result) {
+    throw std::runtime_error("the simulated batch did not finish within the step limit");
+  }
+  auto record = to_record(*result, plan, 1.0, seed);
+  add_mock_stats(record, model->stats());
+  return record;
+}
+
+nlohmann::json admin_call(const std::string& base_url, const std::string& method,
+                          const std::string& path) {
+  auto url = protocol::parse_url(base_url);
+  httplib::Client http(url->host, url->port);
+  http.set_tcp_nodelay(true);
+  auto response = method == "POST" ? http.Post(path.c_str()) : http.Get(path.c_str());
+  if (!response || response->status != 200) {
+    throw run_refused("the mock at " + base_url + " did not answer " + method + " " + path +
+                      " (is it a zbatch mock on loopback?)");
+  }
+  return nlohmann::json::parse(response->body, nullptr, false);
+}
+
+run_record run_over_http(const mock::mock_config& config, const std::vector<planned_image>& plan,
+                         const actors::strategy_spec& spec, std::uint64_t seed, double scale,
+                         const run_options& options) {
+  std::unique_ptr<mock::server> server;
+  std::string base_url = options.base_url;
+  std::string api_key = options.api_key;
+  const bool live = options.mode == run_mode::live;
+  if (!live) {
+    api_key = "zbatch-scenario";
+    if (base_url.empty()) {
+      server = std::make_unique<mock::server>(scale_config(config, scale), seed);
+      base_url = server->base_url();
+    } else {
+      admin_call(base_url, "POST", "/admin/reset");
+    }
+  }
+  caf::actor_system_config cfg;
+  caf::actor_system system(quiet(cfg, false));
+  const auto read_timeout = std::max(millis(250), scaled(millis(60'000), scale));
+  auto factory = [base_url, api_key, read_timeout]() -> std::unique_ptr<client::backend> {
+    client::http_options http;
+    http.base_url = base_url;
+    http.api_key = api_key;
+    http.read_timeout = read_timeout;
+    std::string error;
+    auto backend = client::http_backend::create(http, &error);
+    if (!backend) {
+      throw run_refused(error);
+    }
+    return backend;
+  };
+  auto backend = actors::spawn_blocking_backend(system, factory, http_connections);
+  actors::batch_request request;
+  request.jobs = make_jobs(plan, scale);
+  request.strategy = scale_strategy(spec, scale);
+  request.seed = seed;
+  auto result = actors::run_batch(system, std::move(request), backend);
+  caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+  auto record = to_record(result, plan, 1.0 / scale, seed);
+  if (server) {
+    add_mock_stats(record, server->mock_model().stats());
+  } else if (!live) {
+    add_mock_stats(record, admin_call(base_url, "GET", "/admin/stats"));
+  } else {
+    // The real API has no stats: count what the client sent.
+    record.requests["submit"]["sent"] = result.counters.submits;
+    record.requests["poll"]["sent"] = result.counters.polls;
+    record.requests["download"]["sent"] = result.counters.downloads;
+    record.credits_used =
+        static_cast<double>(result.counters.accepted) * config.throttle.quota.cost_per_task;
+  }
+  return record;
+}
+
+std::string seconds(const ordered_json& value) {
+  if (!value.is_number()) {
+    return "-";
+  }
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1) << value.get<double>() / 1000.0;
+  return out.str();
+}
+
+std::string number(const ordered_json& value, int precision) {
+  if (!value.is_number()) {
+    return "-";
+  }
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(precision) << value.get<double>();
+  return out.str();
+}
+
+}  // namespace
+
+std::string to_string(run_mode mode) {
+  switch (mode) {
+    case run_mode::sim:
+      return "sim";
+    case run_mode::http:
+      return "http";
+    case run_mode::live:
+      return "live";
+  }
+  return "sim";
+}
+
+actors::strategy_spec strategy_of(const strategy_entry& entry) {
+  if (!entry.spec_json.is_null()) {
+    return actors::strategy_from_json(entry.spec_json, "strategies." + entry.label);
+  }
+  return actors::parse_strategy(entry.spec);
+}
+
+void check_scenario(const scenario& s) {
+  const std::string origin = s.file.empty() ? s.name : s.file.string();
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
+    try {
+      strategy_of(s.strategies[i]);
+    } catch (const actors::strategy_error& e) {
+      throw scenario_error(origin + ": strategies[" + std::to_string(i) + "]: " + e.what());
+    }
+    labels.push_back(s.strategies[i].label);
+  }
+  for (std::size_t i = 0; i < s.thresholds.size(); ++i) {
+    std::string error;
+    if (!parse_threshold(s.thresholds[i], labels, &error)) {
+      throw scenario_error(origin + ": thresholds[" + std::to_string(i) + "]: " + error);
+    }
+  }
+  resolve_profile(s);
+}
+
+actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) {
+  spec.pacing.gap = scaled(spec.pacing.gap, factor);
+  spec.pacing.rate /= factor;
+  spec.retry.base = scaled(spec.retry.base, factor);
+  spec.retry.cap = scaled(spec.retry.cap, factor);
+  spec.poll.interval = std::max(millis(1), scaled(spec.poll.interval, factor));
+  spec.poll.cap = std::max(millis(1), scaled(spec.poll.cap, factor));
+  spec.poll.deadline = scaled(spec.poll.deadline, factor);
+  spec.circuit.open_for = scaled(spec.circuit.open_for, factor);
+  return spec;
+}
+
+double live_cost_estimate(const scenario& s, const run_options& options) {
+  const int repetitions = options.repetitions.value_or(s.repetitions);
+  const auto config = resolve_profile(s);
+  return static_cast<double>(s.workload.total_images()) * static_cast<double>(s.strategies.size()) *
+         repetitions * config.throttle.quota.cost_per_task;
+}
+
+ordered_json run_scenario(const scenario& s, const run_options& options) {
+  check_scenario(s);
+  const auto config = resolve_profile(s);
+  const std::uint64_t seed = options.seed.value_or(s.seed);
+  const int repetitions = options.repetitions.value_or(s.repetitions);
+  const double scale =
+      options.mode == run_mode::sim
+          ? 1.0
+          : options.time_scale.value_or(options.mode == run_mode::live ? 1.0 : s.time_scale);
+  if (options.mode == run_mode::live) {
+    const int cap = options.max_images > 0 ? options.max_images : s.live_max_images;
+    if (!options.allow_cost) {
+      throw run_refused(
+          "live mode sends real, paid requests: add --allow-cost to accept an "
+          "estimated " +
+          number(live_cost_estimate(s, options), 0) + " credits");
+    }
+    if (cap <= 0 || s.workload.total_images() > cap) {
+      throw run_refused("live mode: the workload has " + std::to_string(s.workload.total_images()) +
+                        " images per run, over the hard cap of " + std::to_string(cap) +
+                        " (set --max-images or the scenario's live.max_images)");
+    }
+    if (options.api_key.empty()) {
+      throw run_refused("live mode needs MODELSCOPE_API_KEY (or --api-key-file)");
+    }
+  }
+  const auto limits = limits_from_config(config);
+
+  ordered_json results;
+  results["schema_version"] = results_schema_version;
+  results["tool"] = "zbatch 0.1.0";
+  results["scenario"] = {
+      {"name", s.name}, {"description", s.description}, {"file", s.file.filename().string()}};
+  results["mode"] = to_string(options.mode);
+  results["seed"] = seed;
+  results["repetitions"] = repetitions;
+  results["time_scale"] = scale;
+  results["profile"] = {{"name", s.profile.name}};
+  ordered_json strategies = ordered_json::array();
+  std::optional<bound_result> bound;
+  std::vector<std::vector<run_record>> runs(s.strategies.size());
+  for (int rep = 0; rep < repetitions; ++rep) {
+    const std::uint64_t rep_seed = seed + static_cast<std::uint64_t>(rep);
+    const auto plan = plan_images(s.workload, rep_seed);
+    if (!bound) {
+      bound = compute_bound(plan, limits);
+    }
+    for (std::size_t i = 0; i < s.strategies.size(); ++i) {
+      const auto spec = strategy_of(s.strategies[i]);
+      auto record = options.mode == run_mode::sim
+                        ? run_sim(config, plan, spec, rep_seed)
+                        : run_over_http(config, plan, spec, rep_seed, scale, options);
+      if (options.on_line) {
+        std::int64_t delivered = 0;
+        for (const auto& image : record.images) {
+          delivered += image.delivered ? 1 : 0;
+        }
+        options.on_line(s.strategies[i].label + " rep " + std::to_string(rep + 1) + "/" +
+                        std::to_string(repetitions) + ": " + std::to_string(delivered) + "/" +
+                        std::to_string(record.images.size()) + " delivered in " +
+                        seconds(record.makespan_ms) + " s");
+      }
+      runs[i].push_back(std::move(record));
+    }
+  }
+  results["bound"] = {{"makespan_ms", std::llround(bound->makespan_ms)},
+                      {"explanation", bound->explanation}};
+  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
+    strategies.push_back(summarize(s.strategies[i].label,
+                                   actors::to_compact(strategy_of(s.strategies[i])), runs[i],
+                                   bound->makespan_ms));
+  }
+  std::vector<std::string> labels;
+  for (const auto& entry : s.strategies) {
+    labels.push_back(entry.label);
+  }
+  ordered_json thresholds = ordered_json::array();
+  for (const auto& expr : s.thresholds) {
+    const auto t = parse_threshold(expr, labels, nullptr);
+    const auto outcome = evaluate(*t, strategies);
+    thresholds.push_back(
+        {{"expr", expr},
+         {"passed", outcome.passed},
+         {"value", outcome.measured ? ordered_json(*outcome.measured) : ordered_json(nullptr)}});
+  }
+  results["strategies"] = std::move(strategies);
+  results["thresholds"] = std::move(thresholds);
+  return results;
+}
+
+std::string comparison_table(const ordered_json& results) {
+  std::ostringstream out;
+  out << "scenario " << results["scenario"]["name"].get<std::string>() << " ("
+      << results["mode"].get<std::string>() << ", seed " << results["seed"] << ", "
+      << results["repetitions"] << " repetition" << (results["repetitions"] == 1 ? "" : "s")
+      << ")\n";
+  out << "bound: " << seconds(results["bound"]["makespan_ms"]) << " s ("
+      << results["bound"]["explanation"].get<std::string>() << ")\n\n";
+  const char* header[] = {"strategy", "success",     "makespan s", "p50 s",   "p95 s",     "p99 s",
+                          "first s",  "submits/img", "429s",       "retries", "efficiency"};
+  std::vector<std::vector<std::string>> rows;
+  rows.emplace_back(std::begin(header), std::end(header));
+  for (const auto& s : results["strategies"]) {
+    rows.push_back(
+        {s["name"].get<std::string>(),
+         number(s["success_rate"].is_number() ? ordered_json(s["success_rate"].get<double>() * 100)
+                                              : s["success_rate"],
+                1) +
+             "%",
+         seconds(s["makespan_ms"]), seconds(s["latency_ms"]["p50"]),
+         seconds(s["latency_ms"]["p95"]), seconds(s["latency_ms"]["p99"]),
+         seconds(s["time_to_first_image_ms"]), number(s["submits_per_image"], 2),
+         number(s["http_429"]["total"], 1), number(s["retries"], 1), number(s["efficiency"], 2)});
+  }
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    for (std::size_t c = 0; c < rows[r].size(); ++c) {
+      if (c == 0) {
+        out << std::left << std::setw(static_cast<int>(widths[c])) << rows[r][c];
+      } else {
+        out << "  " << std::right << std::setw(static_cast<int>(widths[c])) << rows[r][c];
+      }
+    }
+    out << "\n";
+  }
+  if (!results["thresholds"].empty()) {
+    out << "\nthresholds:\n";
+    for (const auto& t : results["thresholds"]) {
+      out << "  " << (t["passed"].get<bool>() ? "pass" : "FAIL") << "  "
+          << t["expr"].get<std::string>() << "  (measured " << number(t["value"], 3) << ")\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace zbatch::scenarios

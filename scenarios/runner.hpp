@@ -1,0 +1,66 @@
+#pragma once
+/// Plays one scenario's workload under each of its strategies and measures the runs.
+///
+/// Modes: `sim` drives the real actors on CAF's test coordinator against the mock's model in
+/// process (virtual time: exact, deterministic, fast); `http` runs the same actors against the
+/// mock over loopback sockets on a compressed clock (`time_scale`), reporting scenario time;
+/// `live` runs against the real API and is refused unless cost was explicitly accepted and the
+/// workload fits the hard image cap. Every strategy of a repetition meets the same API behaviour
+/// (the same model seed). The result is the results.json document (docs/results-schema.md).
+/// Blocking; call from one thread.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/strategy.hpp"
+#include "scenarios/scenario.hpp"
+
+namespace zbatch::scenarios {
+
+enum class run_mode { sim, http, live };
+std::string to_string(run_mode mode);
+
+struct run_options {
+  run_mode mode = run_mode::sim;
+  std::optional<std::uint64_t> seed;  ///< Overrides the scenario's seed.
+  std::optional<int> repetitions;     ///< Overrides the scenario's repetitions.
+  std::optional<double> time_scale;   ///< http: overrides the scenario's time scale.
+  std::string base_url;               ///< http: an external `zbatch mock`; live: the API.
+  std::string api_key;                ///< live: the key (never printed or written).
+  bool allow_cost = false;            ///< live: the user accepted that runs cost credits.
+  int max_images = 0;                 ///< live: hard cap on images per run (0: scenario's).
+  /// Progress lines ("serial rep 1/3: 4/4 delivered in 18.0 s"); may be empty.
+  std::function<void(const std::string&)> on_line;
+};
+
+/// Thrown for a run that must not start (live without consent, over the cap, no key...).
+class run_refused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Checks strategies and thresholds of a loaded scenario; throws scenario_error naming the file
+/// and field path. `run_scenario` calls it first.
+void check_scenario(const scenario& s);
+
+/// The strategy of one scenario entry (preset, compact form or JSON object).
+actors::strategy_spec strategy_of(const strategy_entry& entry);
+
+/// Every duration of a strategy multiplied by `factor` (http mode's compressed clock).
+actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor);
+
+/// Credits a live run would spend at most: images × strategies × repetitions × cost per task.
+double live_cost_estimate(const scenario& s, const run_options& options);
+
+/// Runs everything and returns results.json. Throws scenario_error or run_refused.
+nlohmann::ordered_json run_scenario(const scenario& s, const run_options& options);
+
+/// The comparison table printed after a run (plain text, fixed-width).
+std::string comparison_table(const nlohmann::ordered_json& results);
+
+}  // namespace zbatch::scenarios
