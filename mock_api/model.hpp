@@ -83,6 +83,10 @@ class model {
   void set_public_base_url(std::string url);
   std::string public_base_url() const;
 
+  /// Serve one tiny placeholder PNG for every download instead of rendering each image: for the
+  /// simulator, where nobody looks at the pixels and deflating megapixels would dominate the run.
+  void set_placeholder_images(bool on);
+
   /// When non-empty, /admin/* requires this token (Bearer or x-zbatch-admin-token).
   void set_admin_token(std::string token);
 
