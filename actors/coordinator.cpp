@@ -194,7 +194,10 @@ void on_polled(worker_actor* self, poll_outcome& outcome) {
     } else if (error.kind == protocol::error_class::quota_429) {
       ++st.report.poll_429_quota;
     }
-    if (error.kind == protocol::error_class::request_error) {
+    // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
+    if (error.kind == protocol::error_class::request_error ||
+        error.kind == protocol::error_class::moderation ||
+        error.kind == protocol::error_class::task_failed) {
       fail_attempt(self, error);
     } else {
       // The task may still finish: a failed poll never ends the attempt before its deadline.
