@@ -1,6 +1,8 @@
 // `zbatch generate`: N variants of one prompt (seeds S, S+1, ...), one after another, against the
 // real API, any base URL, or the bundled mock started in process (--mock). Parsing and checking
 // of the options lives here; the loop lives in client/serial_batch.
+#include <signal.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
@@ -300,6 +302,8 @@ int run_generate(int argc, char** argv) {
     std::cerr << "zbatch generate: " << e.message << "\n";
     return exit_usage;
   }
+  // A peer that closes mid-write (TLS writes can raise it) must be an error value, not a kill.
+  signal(SIGPIPE, SIG_IGN);
   try {
     return run_plan(plan);
   } catch (const mock::config_error& e) {
