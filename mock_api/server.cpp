@@ -199,7 +199,16 @@ server::server(std::shared_ptr<model> mock, server_options options)
   if (!wildcard) {
     model_->set_public_base_url(base_url());
   }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  auto listen_returned = std::make_shared<std::atomic<bool>>(false);
+  thread_ = std::thread([this, listen_returned] {
+    http_->listen_after_bind();
+    *listen_returned = true;
+  });
+  // httplib's stop() does nothing until the accept loop runs: wait for it, so that a stop()
+  // right after construction cannot leave the serving thread blocked in accept() forever.
+  while (!http_->is_running() && !*listen_returned) {
+    std::this_thread::yield();
+  }
 }
 
 server::~server() { stop(); }
