@@ -479,7 +479,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; co
   max-width: 1240px; margin: 24px auto; padding: 0 16px; line-height: 1.4; }
 h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 18px 0 4px; }
+h3 { font-size: 15px; margin: 18px 0 4px; overflow-wrap: anywhere; }
 .meta { color: #555; margin-top: 0; }
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
