@@ -21,6 +21,11 @@ using run_atom = caf::atom_constant<caf::atom("zb_run")>;
 using tick_atom = caf::atom_constant<caf::atom("zb_tick")>;
 using wake_atom = caf::atom_constant<caf::atom("zb_wake")>;
 using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
+// Resume hook: poll a known task; journaling hook: accepted with its id, and the acknowledgement.
+using resume_atom = caf::atom_constant<caf::atom("zb_resume")>;
+using journal_atom = caf::atom_constant<caf::atom("zb_journl")>;
+using ack_atom = caf::atom_constant<caf::atom("zb_ack")>;
+using drain_atom = caf::atom_constant<caf::atom("zb_drain")>;
 
 }  // namespace
 
@@ -32,6 +37,8 @@ struct batch_context {
   time_point start;
   bool trace = true;
   bool keep_bytes = false;
+  bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
+  int max_submits = 0;
 };
 
 /// What a worker reports when an attempt ends (delivered or failed), with its trace.
@@ -291,6 +298,11 @@ void on_submitted(worker_actor* self, submit_outcome& outcome) {
   st.report.task_id = outcome.value().task_id;
   note(self, trace_kind::accepted, "task " + st.report.task_id);
   self->send(st.coordinator, accepted_atom::value, st.id, st.report.index);
+  if (st.ctx->ack_accepted) {
+    // The coordinator journals the task id first; polling starts on its ack.
+    self->send(st.coordinator, journal_atom::value, st.id, st.report.index, st.report.task_id);
+    return;
+  }
   const auto now = now_of(self);
   st.deadline = now + st.ctx->spec.poll.deadline;
   st.interval = st.ctx->spec.poll.interval;
@@ -319,6 +331,27 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
                     submit_outcome outcome{backend_failure(error)};
                     on_submitted(self, outcome);
                   });
+      },
+      [self](resume_atom, std::uint32_t index) {
+        // A task from an earlier run: poll it at once, no submit (and no cost).
+        auto& st = self->state;
+        st.report = attempt_report{};
+        st.report.worker = st.id;
+        st.report.index = index;
+        st.report.task_id = st.ctx->jobs[index].resume_task_id;
+        st.download_tries = 0;
+        st.downloading = false;
+        st.submitted_at = now_of(self);
+        note(self, trace_kind::accepted, "resumed task " + st.report.task_id);
+        st.deadline = st.submitted_at + st.ctx->spec.poll.deadline;
+        st.interval = st.ctx->spec.poll.interval;
+        start_poll(self);
+      },
+      [self](ack_atom) {
+        auto& st = self->state;
+        st.deadline = now_of(self) + st.ctx->spec.poll.deadline;
+        st.interval = st.ctx->spec.poll.interval;
+        schedule_poll(self);
       },
       [self](tick_atom) {
         if (self->state.downloading) {
@@ -363,6 +396,8 @@ struct coordinator_state {
   bool done = false;
   bool cancelled = false;
   bool quota_exhausted = false;
+  bool submit_capped = false;
+  bool draining = false;
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
@@ -413,6 +448,9 @@ void finish_image(coordinator_actor* self, std::uint32_t index, time_point now) 
   } else {
     ++st.failed;
   }
+  if (st.callbacks.on_image) {
+    st.callbacks.on_image(image.result);
+  }
 }
 
 void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
@@ -421,6 +459,7 @@ void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::ap
   image.result.delivered = false;
   image.result.error = error.kind;
   image.result.message = error.describe();
+  image.result.retry_after_ms = error.retry_after_ms;
   record(
       self, image,
       error.kind == protocol::error_class::cancelled ? trace_kind::cancelled : trace_kind::failed,
@@ -437,6 +476,8 @@ void finish_batch(coordinator_actor* self, time_point now) {
   batch_result result;
   result.cancelled = st.cancelled;
   result.quota_exhausted = st.quota_exhausted;
+  result.submit_capped = st.submit_capped;
+  result.drained = st.draining;
   result.final_limit = st.limiter->limit();
   result.counters = st.counters;
   result.counters.circuit_openings = st.limiter->circuit_openings();
@@ -476,8 +517,14 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   image.running = true;
   image.saturated = st.limiter->on_start(now);
   image.submitted_at = now;
-  ++image.result.attempts;
-  ++st.counters.submits;
+  const bool resume = !image.result.resumed && !st.ctx->jobs[index].resume_task_id.empty();
+  if (resume) {
+    image.result.resumed = true;  // Polls a known task: no submit, no cost.
+    image.result.task_id = st.ctx->jobs[index].resume_task_id;
+  } else {
+    ++image.result.attempts;
+    ++st.counters.submits;
+  }
   ++st.running;
   st.counters.max_in_flight = std::max<int>(st.counters.max_in_flight, st.running);
   record(self, image, trace_kind::permit, "", now);
@@ -490,7 +537,11 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
     worker = st.idle.back();
     st.idle.pop_back();
   }
-  self->send(st.workers[worker], run_atom::value, index);
+  if (resume) {
+    self->send(st.workers[worker], resume_atom::value, index);
+  } else {
+    self->send(st.workers[worker], run_atom::value, index);
+  }
 }
 
 void pump(coordinator_actor* self) {
@@ -507,6 +558,25 @@ void pump(coordinator_actor* self) {
       protocol::api_error error;
       error.kind = protocol::error_class::quota_429;
       error.message = "not submitted: the quota is exhausted";
+      fail_image(self, index, error, now);
+      continue;
+    }
+    if (st.draining) {
+      st.pending.pop();
+      protocol::api_error error;
+      error.kind = protocol::error_class::cancelled;
+      error.message = "not started: the batch is winding down";
+      fail_image(self, index, error, now);
+      continue;
+    }
+    if (st.ctx->max_submits > 0 && st.counters.submits >= st.ctx->max_submits &&
+        (st.images[index].result.resumed || st.ctx->jobs[index].resume_task_id.empty())) {
+      st.pending.pop();
+      st.submit_capped = true;
+      protocol::api_error error;
+      error.kind = protocol::error_class::cancelled;
+      error.message =
+          "not submitted: submit cap reached (" + std::to_string(st.ctx->max_submits) + " submits)";
       fail_image(self, index, error, now);
       continue;
     }
@@ -639,7 +709,16 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       // The service answered the submit: it is reachable, whatever became of the task.
       st.limiter->on_success(image.submitted_at, std::nullopt);
     }
-    on_attempt_failed(self, index, report, now);
+    if (image.result.resumed && image.result.attempts == 0 &&
+        report.error.kind != protocol::error_class::task_failed &&
+        report.error.kind != protocol::error_class::moderation) {
+      // The earlier run's task is unknown here or never finished: the image's first submit
+      // follows at once (a FAILED task instead goes through the strategy like any failure).
+      record(self, image, trace_kind::retry, "resume failed: " + report.error.describe(), now);
+      st.pending.emplace(now, index);
+    } else {
+      on_attempt_failed(self, index, report, now);
+    }
     if (image.finished) {
       image.result.message = report.error.describe();
     }
@@ -706,6 +785,28 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         st.limiter->on_accepted(image.submitted_at, image.saturated);
         pump(self);
       },
+      [self](journal_atom, std::uint32_t worker, std::uint32_t index, std::string& task_id) {
+        auto& st = self->state;
+        if (st.done) {
+          return;
+        }
+        // Known at once, so an attempt cancelled later still names its task (for a resume).
+        st.images[index].result.task_id = task_id;
+        if (st.callbacks.on_accepted) {
+          st.callbacks.on_accepted(index, task_id);
+        }
+        self->send(st.workers[worker], ack_atom::value);
+      },
+      [self](drain_atom, std::int64_t grace_ms) {
+        auto& st = self->state;
+        if (st.done || st.draining) {
+          return;
+        }
+        st.draining = true;
+        // Running attempts get the grace period; whatever is left then is cancelled.
+        self->delayed_send(self, millis{grace_ms}, cancel_atom::value);
+        pump(self);
+      },
       [self](attempt_report& report) { on_report(self, report); },
       [self](cancel_atom) { cancel(self); },
       [self](subscribe_atom, caf::actor subscriber) {
@@ -728,11 +829,17 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->backend = std::move(backend);
   ctx->trace = request.trace;
   ctx->keep_bytes = request.keep_bytes;
+  ctx->ack_accepted = static_cast<bool>(callbacks.on_accepted);
+  ctx->max_submits = request.max_submits;
   return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);
 }
 
 void cancel_batch(const caf::actor& coordinator) {
   caf::anon_send(coordinator, cancel_atom::value);
+}
+
+void drain_batch(const caf::actor& coordinator, millis grace) {
+  caf::anon_send(coordinator, drain_atom::value, static_cast<std::int64_t>(grace.count()));
 }
 
 batch_runner::batch_runner(caf::actor_system& system, batch_request request, backend_actor backend,
@@ -745,6 +852,14 @@ batch_runner::batch_runner(caf::actor_system& system, batch_request request, bac
   coordinator_ = spawn_batch(system, std::move(request), std::move(backend), std::move(callbacks));
 }
 
+batch_runner::batch_runner(caf::actor_system& system, batch_request request, backend_actor backend,
+                           batch_callbacks callbacks) {
+  auto promise = std::make_shared<std::promise<batch_result>>();
+  result_ = promise->get_future();
+  callbacks.on_done = [promise](batch_result result) { promise->set_value(std::move(result)); };
+  coordinator_ = spawn_batch(system, std::move(request), std::move(backend), std::move(callbacks));
+}
+
 batch_runner::~batch_runner() {
   if (!taken_ && result_.valid()) {
     cancel();
@@ -753,6 +868,8 @@ batch_runner::~batch_runner() {
 }
 
 void batch_runner::cancel() { cancel_batch(coordinator_); }
+
+void batch_runner::drain(millis grace) { drain_batch(coordinator_, grace); }
 
 batch_result batch_runner::wait() {
   taken_ = true;

@@ -39,6 +39,10 @@ struct image_job {
   protocol::submit_request request;
   millis arrival{0};
   int batch = 0;  ///< Free label carried into the result (e.g. the workload's batch number).
+  /// A task accepted in an earlier run (resume): the image's first attempt polls this task
+  /// instead of submitting (no new cost); if it turns out FAILED or unknown, the image goes back
+  /// to the strategy like any failed attempt.
+  std::string resume_task_id;
 };
 
 /// Trace event kinds, named as in docs/results-schema.md.
@@ -78,7 +82,9 @@ struct image_result {
   bool ambiguous = false;  ///< An ambiguous submit failure happened to this image.
   std::int64_t queued_at_ms = 0;
   std::int64_t finished_at_ms = 0;
-  std::string task_id;  ///< Task of the delivering (or last accepted) attempt.
+  std::string task_id;   ///< Task of the delivering (or last accepted) attempt.
+  bool resumed = false;  ///< The first attempt polled `image_job::resume_task_id` (no submit).
+  std::optional<std::int64_t> retry_after_ms;  ///< The last error's Retry-After hint, if any.
   std::size_t bytes_size = 0;
   std::string bytes;  ///< The image itself when the request asked to keep bytes.
   std::string content_type;
@@ -103,6 +109,8 @@ struct batch_result {
   std::int64_t makespan_ms = 0;      ///< Batch start to the last image's end.
   bool cancelled = false;
   bool quota_exhausted = false;  ///< A quota 429 stopped submissions (stop_on_quota).
+  bool submit_capped = false;    ///< `max_submits` kept images from being (re)submitted.
+  bool drained = false;          ///< `drain_batch` stopped new attempts.
   double final_limit = 0;        ///< The in-flight limit at the end (0 = unbounded).
   batch_counters counters;
   std::size_t delivered() const;
@@ -131,11 +139,21 @@ struct batch_request {
   std::uint64_t seed = 0;   ///< Seeds the jitter RNG: the same seed gives the same waits.
   bool keep_bytes = false;  ///< Keep each image's bytes in its result (the CLI writes files).
   bool trace = true;        ///< Record per-image traces.
+  /// Most submit requests to send (answered or not, so accepted tasks never exceed it); 0 =
+  /// no cap. Images that would need another submit fail `cancelled`, "submit cap reached".
+  int max_submits = 0;
 };
 
 struct batch_callbacks {
   progress_callback on_progress;              ///< Optional.
   std::function<void(batch_result)> on_done;  ///< Called exactly once.
+  /// Optional. A submit was accepted: (job index, task id). When set, the worker waits until
+  /// this returned before it polls the task, so a journal written here is on disk before the
+  /// task is waited on. Not called for resumed tasks.
+  std::function<void(std::size_t, const std::string&)> on_accepted;
+  /// Optional. An image finished (delivered, failed or cancelled); the callee may move `bytes`
+  /// out (e.g. after writing the file). Called before the progress event of that image.
+  std::function<void(image_result&)> on_image;
 };
 
 /// Spawns the coordinator; the batch starts at once. Throws strategy_error for a bad spec and
@@ -147,17 +165,26 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
 /// Asks a coordinator to stop: in-flight work is abandoned and the result so far is delivered.
 void cancel_batch(const caf::actor& coordinator);
 
+/// Asks a coordinator to wind down gracefully: no new attempt starts (queued images and retries
+/// fail `cancelled`), running attempts may finish within `grace`, then the rest is cancelled as
+/// by `cancel_batch`. The result has `drained` set.
+void drain_batch(const caf::actor& coordinator, millis grace);
+
 /// A batch run for blocking callers (the CLI): start, optionally cancel from any thread (e.g. a
 /// signal handler's watcher), wait for the result.
 class batch_runner {
  public:
   batch_runner(caf::actor_system& system, batch_request request, backend_actor backend,
                progress_callback on_progress = {});
+  /// With every callback; `callbacks.on_done` is replaced (the result comes from `wait`).
+  batch_runner(caf::actor_system& system, batch_request request, backend_actor backend,
+               batch_callbacks callbacks);
   batch_runner(const batch_runner&) = delete;
   batch_runner& operator=(const batch_runner&) = delete;
   ~batch_runner();  ///< Cancels and waits when the result was never taken.
   void cancel();
-  batch_result wait();  ///< Blocks until the coordinator is done; call at most once.
+  void drain(millis grace);  ///< See drain_batch; callable from any thread.
+  batch_result wait();       ///< Blocks until the coordinator is done; call at most once.
 
  private:
   caf::actor coordinator_;
