@@ -1,7 +1,8 @@
-// `zbatch generate`: N variants of one prompt (seeds S, S+1, ...), one after another, against the
-// real API, any base URL, or the bundled mock started in process (--mock). Parsing and checking
-// of the options lives here; the loop lives in client/serial_batch.
+// `zbatch generate`: a production batch against the real API, any base URL, or the bundled mock
+// started in process (--mock). This file parses and checks the options and maps the outcome to
+// an exit code; the work (journal, resume, images, manifest, progress) lives in generate/.
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -19,9 +20,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/strategy.hpp"
 #include "cli/commands.hpp"
 #include "client/http_backend.hpp"
-#include "client/serial_batch.hpp"
+#include "generate/inputs.hpp"
+#include "generate/interrupt.hpp"
+#include "generate/journal.hpp"
+#include "generate/progress.hpp"
+#include "generate/session.hpp"
 #include "mock_api/config.hpp"
 #include "mock_api/server.hpp"
 #include "protocol/messages.hpp"
@@ -30,7 +36,11 @@
 namespace zbatch::cli {
 namespace {
 
-constexpr int max_count = 1000;
+/// Exit codes of `zbatch generate` beyond the shared ones (documented in README.md).
+constexpr int exit_submit_cap = 3;     ///< --max-submits stopped the batch; images remain.
+constexpr int exit_quota = 4;          ///< The daily quota stopped the batch; images remain.
+constexpr int exit_interrupted = 130;  ///< SIGINT (or SIGTERM): stopped, manifest written.
+
 /// A stand-in key for the bundled mock (the user's real key never goes to it) and for loopback
 /// servers when no key is set.
 constexpr const char* mock_api_key = "zbatch-mock-key";
@@ -52,6 +62,22 @@ std::int64_t parse_integer(const std::string& option, const std::string& text, s
   return value;
 }
 
+double parse_number(const std::string& option, const std::string& text, double low, double high) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || !(value >= low && value <= high)) {
+    std::ostringstream range;
+    range << low << " to " << high;
+    throw usage_error{option + " must be a number from " + range.str() + " (got \"" + text + "\")"};
+  }
+  return value;
+}
+
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& item : items) {
@@ -66,38 +92,84 @@ std::string seconds(std::int64_t ms) {
   return out.str();
 }
 
-/// What the options say, checked.
-struct generate_plan {
-  client::batch_spec spec;
-  bool use_mock = false;
-  std::string mock_profile = "ideal";
-  client::http_options http;
-};
-
 struct raw_options {
   std::string prompt;
+  std::string batch;
   std::string count;
+  std::string negative_prompt;
+  bool negative_given = false;
+  std::string steps;
+  std::string guidance;
   std::string size;
   std::string aspect;
   std::string base_size;
   std::string seed;
   std::string model{protocol::default_model};
   std::string base_url;
-  std::string poll_interval_ms = "1000";
-  std::string deadline_s = "300";
+  std::string strategy = "adaptive";
+  std::string max_submits = "0";
+  std::string grace_s = "30";
+  std::string poll_interval_ms;
+  std::string deadline_s;
+  std::string connections = "16";
+  bool json = false;
   std::vector<std::string> mock;
   bool mock_given = false;
   std::string api_key_file;
   std::string out;
 };
 
-generate_plan make_plan(const raw_options& raw) {
-  generate_plan plan;
-  auto& spec = plan.spec;
-  spec.request.model = raw.model;
-  spec.request.prompt = raw.prompt;
-  spec.count = static_cast<int>(parse_integer("--count", raw.count, 1, max_count));
+/// What the options say, checked: nothing has been sent or written yet.
+struct generate_plan {
+  generate::session_config session;
+  bool use_mock = false;
+  std::string mock_profile = "ideal";
+  client::http_options http;
+  bool json = false;
+};
 
+std::vector<generate::image_spec> make_images(const raw_options& raw, nlohmann::json* options) {
+  if (!raw.batch.empty()) {
+    for (const auto& [given, name] :
+         std::vector<std::pair<bool, std::string>>{{!raw.prompt.empty(), "--prompt"},
+                                                   {!raw.count.empty(), "--count"},
+                                                   {!raw.seed.empty(), "--seed"},
+                                                   {!raw.size.empty(), "--size"},
+                                                   {!raw.aspect.empty(), "--aspect"},
+                                                   {!raw.base_size.empty(), "--base-size"},
+                                                   {raw.negative_given, "--negative-prompt"},
+                                                   {!raw.steps.empty(), "--steps"},
+                                                   {!raw.guidance.empty(), "--guidance"}}) {
+      if (given) {
+        throw usage_error{"--batch and " + name + " are mutually exclusive: with --batch, put " +
+                          name.substr(2) + " on each line of the batch file"};
+      }
+    }
+    auto images = generate::batch_file_images(raw.batch, raw.model);
+    *options = generate::options_json(images, true);
+    return images;
+  }
+  if (raw.prompt.empty()) {
+    throw usage_error{"--prompt (a non-empty string) or --batch FILE.jsonl is required"};
+  }
+  protocol::submit_request request;
+  request.model = raw.model;
+  request.prompt = raw.prompt;
+  const int count =
+      raw.count.empty()
+          ? 1
+          : static_cast<int>(parse_integer("--count", raw.count, 1, generate::max_count));
+  if (raw.negative_given) {
+    request.negative_prompt = raw.negative_prompt;
+  }
+  if (!raw.steps.empty()) {
+    request.steps = static_cast<int>(
+        parse_integer("--steps", raw.steps, protocol::min_steps, protocol::max_steps));
+  }
+  if (!raw.guidance.empty()) {
+    request.guidance =
+        parse_number("--guidance", raw.guidance, protocol::min_guidance, protocol::max_guidance);
+  }
   if (!raw.size.empty() && !raw.aspect.empty()) {
     throw usage_error{"--size and --aspect are mutually exclusive: give one of them"};
   }
@@ -107,8 +179,8 @@ generate_plan make_plan(const raw_options& raw) {
   }
   std::string why;
   if (!raw.size.empty()) {
-    spec.request.size = protocol::parse_size(raw.size, &why);
-    if (!spec.request.size) {
+    request.size = protocol::parse_size(raw.size, &why);
+    if (!request.size) {
       throw usage_error{"--size: " + why};
     }
   } else if (!raw.aspect.empty()) {
@@ -116,40 +188,48 @@ generate_plan make_plan(const raw_options& raw) {
                          ? protocol::default_base_size
                          : static_cast<int>(parse_integer("--base-size", raw.base_size,
                                                           protocol::min_side, protocol::max_side));
-    spec.request.size = protocol::size_for_aspect(raw.aspect, base, &why);
-    if (!spec.request.size) {
+    request.size = protocol::size_for_aspect(raw.aspect, base, &why);
+    if (!request.size) {
       throw usage_error{"--aspect: " + why};
     }
   } else {
-    spec.request.size = protocol::image_size{};
+    request.size = protocol::image_size{};
   }
 
   // Seeds S..S+N-1 must all be valid seeds.
-  const std::int64_t last_base = protocol::max_seed - (spec.count - 1);
+  const std::int64_t last_base = protocol::max_seed - (count - 1);
+  std::int64_t base_seed = 0;
   if (raw.seed.empty()) {
-    std::random_device device;
-    std::uniform_int_distribution<std::int64_t> pick(0, last_base);
-    spec.base_seed = pick(device);
+    // A rerun into the same directory continues the batch it started (same random seed).
+    const auto earlier = generate::journal_options(raw.out);
+    if (earlier && earlier->value("mode", "") == "prompt" && earlier->contains("seed") &&
+        (*earlier)["seed"].is_number_integer()) {
+      base_seed = (*earlier)["seed"].get<std::int64_t>();
+    } else {
+      std::random_device device;
+      std::uniform_int_distribution<std::int64_t> pick(0, last_base);
+      base_seed = pick(device);
+    }
   } else {
-    spec.base_seed = parse_integer("--seed", raw.seed, 0, protocol::max_seed);
-    if (spec.base_seed > last_base) {
-      throw usage_error{"--seed " + raw.seed + " with --count " + raw.count +
+    base_seed = parse_integer("--seed", raw.seed, 0, protocol::max_seed);
+    if (base_seed > last_base) {
+      throw usage_error{"--seed " + raw.seed + " with --count " + std::to_string(count) +
                         " would use seeds above 2147483647 (allowed --seed 0.." +
                         std::to_string(last_base) + " for this count)"};
     }
   }
-  auto check_request = spec.request;
-  check_request.seed = spec.base_seed;
-  if (auto error = protocol::validate(check_request)) {
+  auto check = request;
+  check.seed = base_seed;
+  if (auto error = protocol::validate(check)) {
     throw usage_error{"--" + error->field + ": " + error->message};
   }
+  auto images = generate::prompt_images(request, count, base_seed);
+  *options = generate::options_json(images, false, count);
+  return images;
+}
 
-  spec.job.poll_interval = std::chrono::milliseconds(
-      parse_integer("--poll-interval-ms", raw.poll_interval_ms, 10, 600'000));
-  spec.job.max_poll_interval = std::max(spec.job.max_poll_interval, spec.job.poll_interval);
-  spec.job.deadline =
-      std::chrono::seconds(parse_integer("--deadline-s", raw.deadline_s, 1, 86'400));
-
+generate_plan make_plan(const raw_options& raw) {
+  generate_plan plan;
   if (raw.out.empty()) {
     throw usage_error{"--out is required: the directory for the images and manifest.json"};
   }
@@ -157,9 +237,36 @@ generate_plan make_plan(const raw_options& raw) {
   if (std::filesystem::exists(raw.out, ec) && !std::filesystem::is_directory(raw.out, ec)) {
     throw usage_error{"--out " + raw.out + " exists and is not a directory"};
   }
-  spec.out_dir = raw.out;
+  auto& session = plan.session;
+  session.out_dir = raw.out;
+  session.images = make_images(raw, &session.options);
+
+  try {
+    session.strategy = actors::parse_strategy(raw.strategy);
+    if (!raw.poll_interval_ms.empty()) {
+      session.strategy.poll.interval = std::chrono::milliseconds(
+          parse_integer("--poll-interval-ms", raw.poll_interval_ms, 10, 600'000));
+      session.strategy.poll.cap =
+          std::max(session.strategy.poll.cap, session.strategy.poll.interval);
+    }
+    if (!raw.deadline_s.empty()) {
+      session.strategy.poll.deadline =
+          std::chrono::seconds(parse_integer("--deadline-s", raw.deadline_s, 1, 86'400));
+    }
+    actors::validate(session.strategy);
+  } catch (const actors::strategy_error& e) {
+    throw usage_error{"--strategy: " + std::string(e.what()) +
+                      " (presets: " + join(actors::preset_names()) + ")"};
+  }
+  session.max_submits =
+      static_cast<int>(parse_integer("--max-submits", raw.max_submits, 0, 1'000'000));
+  session.grace = std::chrono::seconds(parse_integer("--grace-s", raw.grace_s, 0, 3600));
+  session.connections = static_cast<int>(parse_integer("--connections", raw.connections, 1, 256));
+  session.seed = std::random_device{}();
+  plan.json = raw.json;
 
   plan.use_mock = raw.mock_given;
+  std::string why;
   if (plan.use_mock) {
     if (!raw.base_url.empty()) {
       throw usage_error{
@@ -201,89 +308,183 @@ generate_plan make_plan(const raw_options& raw) {
   return plan;
 }
 
+std::string summary_text(const generate::session_outcome& o, const generate_plan& plan) {
+  std::ostringstream out;
+  out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", remaining "
+      << o.remaining;
+  if (o.delivered_before > 0) {
+    out << " (" << o.delivered_before << " delivered in earlier runs)";
+  }
+  out << "; this run sent " << o.submit_requests << " submit(s); paid submits over all runs "
+      << o.submits_paid;
+  if (o.delivered > 0) {
+    out << " = " << std::fixed << std::setprecision(2)
+        << static_cast<double>(o.submits_paid) / static_cast<double>(o.delivered)
+        << " per delivered image";
+  }
+  auto latencies = o.latencies_ms;
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    out << "; latency min/median/max " << seconds(latencies.front()) << " / "
+        << seconds(latencies[latencies.size() / 2]) << " / " << seconds(latencies.back());
+  }
+  out << "\n";
+  switch (o.reason) {
+    case generate::stop_reason::quota:
+      out << "quota exhausted: " << o.remaining << " image(s) remain; the quota resets at "
+          << o.quota_reset.value_or("?")
+          << (o.quota_reset_from_service ? " (as the service said)"
+                                         : " (assumed: midnight UTC+8, the service gave no time)")
+          << "; rerun the same command after that to finish\n";
+      break;
+    case generate::stop_reason::submit_cap:
+      out << "submit cap reached (--max-submits " << plan.session.max_submits
+          << "): " << o.remaining << " image(s) remain; rerun the same command to continue\n";
+      break;
+    case generate::stop_reason::interrupted:
+      out << "interrupted: " << o.remaining
+          << " image(s) remain; tasks in flight are journaled and will be polled again, not "
+             "paid again, when you rerun the same command\n";
+      break;
+    default:
+      break;
+  }
+  out << "manifest: " << o.manifest.string() << "\n";
+  return out.str();
+}
+
+int exit_code(generate::stop_reason reason) {
+  switch (reason) {
+    case generate::stop_reason::complete:
+      return exit_ok;
+    case generate::stop_reason::failures:
+      return exit_partial;
+    case generate::stop_reason::submit_cap:
+      return exit_submit_cap;
+    case generate::stop_reason::quota:
+      return exit_quota;
+    case generate::stop_reason::interrupted:
+      return exit_interrupted;
+  }
+  return exit_partial;
+}
+
 int run_plan(generate_plan& plan) {
   std::unique_ptr<mock::server> mock_server;
   if (plan.use_mock) {
     mock::server_options options;  // 127.0.0.1, any free port
+    options.threads = 8;
     mock_server = std::make_unique<mock::server>(mock::load_config(plan.mock_profile, std::nullopt),
                                                  1, options);
     plan.http.base_url = mock_server->base_url();
   }
   std::string why;
-  auto api = client::http_backend::create(plan.http, &why);
-  if (!api) {
-    std::cerr << "zbatch generate: --base-url: " << why << "\n";
+  if (!client::http_backend::create(plan.http, &why)) {
+    std::cerr << "zbatch generate: --base-url: " << protocol::redact(why, plan.http.api_key)
+              << "\n";
     return exit_usage;
   }
-  auto& spec = plan.spec;
-  spec.base_url = plan.http.base_url;
+  plan.session.endpoint =
+      plan.http.base_url +
+      (plan.use_mock ? " (bundled mock, profile " + plan.mock_profile + ")" : std::string());
 
-  std::cout << "zbatch generate: " << spec.count << " variant(s) of \"" << spec.request.prompt
-            << "\" at " << spec.request.size->to_string() << ", seeds " << spec.base_seed << ".."
-            << spec.base_seed + spec.count - 1 << ", against " << spec.base_url
-            << (plan.use_mock ? " (bundled mock, profile " + plan.mock_profile + ")" : "") << "\n"
-            << std::flush;
-
-  client::wall_clock clock;
-  std::vector<std::int64_t> latencies;
-  auto report = [&](const client::batch_image& image) {
-    const auto& r = image.record;
-    std::cout << "  [" << image.index + 1 << "/" << spec.count << "] seed " << r.seed << "  ";
-    if (r.delivered) {
-      latencies.push_back(r.latency_ms);
-      std::cout << "delivered  " << seconds(r.latency_ms) << "  "
-                << (spec.out_dir / image.file).string() << " (" << r.bytes << " bytes)";
-    } else {
-      std::cout << "FAILED     " << seconds(r.latency_ms) << "  " << r.error->describe();
-    }
-    std::cout << "\n" << std::flush;
-  };
-  client::batch_outcome outcome;
+  const auto style = plan.json               ? generate::progress_style::json
+                     : isatty(STDOUT_FILENO) ? generate::progress_style::bar
+                                             : generate::progress_style::lines;
+  generate::progress_renderer progress(std::cout, style);
+  std::unique_ptr<generate::session> session;
   try {
-    outcome = client::run_serial_batch(*api, spec, clock, report);
-  } catch (const std::system_error& e) {
-    std::cerr << "zbatch generate: --out: cannot write: " << e.what() << "\n";
+    session = std::make_unique<generate::session>(plan.session, progress);
+  } catch (const generate::journal_error& e) {
+    std::cerr << "zbatch generate: --out: " << e.what() << "\n";
+    return exit_usage;
+  }
+  const auto grace = plan.session.grace;
+  generate::sigint_watcher watcher([&session, &progress, grace] {
+    progress.notice("interrupt", "interrupted: no new submits; tasks in flight get " +
+                                     std::to_string(grace.count() / 1000) +
+                                     " s to finish (press Ctrl-C again to quit at once)");
+    session->interrupt();
+  });
+  const auto http = plan.http;
+  auto factory = [http]() -> std::unique_ptr<client::backend> {
+    std::string error;
+    auto backend = client::http_backend::create(http, &error);
+    if (!backend) {
+      throw std::runtime_error(protocol::redact(error, http.api_key));
+    }
+    return backend;
+  };
+  generate::session_outcome outcome;
+  try {
+    outcome = session->run(factory);
+  } catch (const std::exception& e) {
+    std::cerr << "zbatch generate: " << protocol::redact(e.what(), plan.http.api_key) << "\n";
     return exit_partial;
   }
-
-  std::cout << "delivered " << outcome.delivered << "/" << spec.count << ", failed "
-            << outcome.failed << "; total " << seconds(outcome.total_ms);
-  if (!latencies.empty()) {
-    std::sort(latencies.begin(), latencies.end());
-    std::cout << "; latency min/median/max " << seconds(latencies.front()) << " / "
-              << seconds(latencies[latencies.size() / 2]) << " / " << seconds(latencies.back());
-  }
-  std::cout << "\nmanifest: " << (spec.out_dir / "manifest.json").string() << "\n";
-  return outcome.failed == 0 ? exit_ok : exit_partial;
+  nlohmann::json fields{
+      {"total", outcome.total},
+      {"delivered", outcome.delivered},
+      {"delivered_before", outcome.delivered_before},
+      {"failed", outcome.failed},
+      {"remaining", outcome.remaining},
+      {"submit_requests", outcome.submit_requests},
+      {"submits_paid", outcome.submits_paid},
+      {"quota_resets_at",
+       outcome.quota_reset ? nlohmann::json(*outcome.quota_reset) : nlohmann::json()},
+      {"exit_code", exit_code(outcome.reason)},
+      {"manifest", outcome.manifest.string()}};
+  progress.summary(fields, summary_text(outcome, plan));
+  return exit_code(outcome.reason);
 }
 
 }  // namespace
 
 int run_generate(int argc, char** argv) {
-  CLI::App app{"Generate N variants of one prompt (seeds S, S+1, ...), one after another",
-               "zbatch generate"};
+  CLI::App app{
+      "Generate images in a resumable, cost-aware batch: one prompt with --count variants (seeds "
+      "S, S+1, ...) or a JSON-lines --batch file",
+      "zbatch generate"};
   raw_options raw;
-  app.add_option("--prompt", raw.prompt, "the prompt (fewer than 2000 characters)")->required();
-  app.add_option("--count", raw.count, "number of variants, 1..1000")->required();
+  app.add_option("--prompt", raw.prompt, "the prompt (fewer than 2000 characters)");
+  app.add_option("--count", raw.count, "number of variants of --prompt, 1..1000 (default 1)");
+  app.add_option("--batch", raw.batch,
+                 "JSON-lines file, one object per line: prompt, negative_prompt, size | aspect "
+                 "[base_size], seed, count, steps, guidance");
+  app.add_option("--negative-prompt", raw.negative_prompt, "what to keep out of the image");
+  app.add_option("--steps", raw.steps, "inference steps, 1..100");
+  app.add_option("--guidance", raw.guidance, "guidance scale, 1.5..20");
   app.add_option("--size", raw.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)");
   app.add_option("--aspect", raw.aspect,
                  "aspect ratio instead of --size: " + join(protocol::aspect_ratios()));
   app.add_option("--base-size", raw.base_size, "long side for --aspect, 512..2048 (default 1024)");
-  app.add_option("--seed", raw.seed, "seed of the first variant, 0..2147483647 (default random)");
+  app.add_option("--seed", raw.seed,
+                 "seed of the first variant, 0..2147483647 (default random, kept on rerun)");
   app.add_option("--model", raw.model, "model id (default Tongyi-MAI/Z-Image-Turbo)");
   app.add_option("--base-url", raw.base_url,
                  "API base URL (default https://api-inference.modelscope.cn)");
+  app.add_option("--strategy", raw.strategy,
+                 "preset (" + join(actors::preset_names()) +
+                     ") or compact spec, e.g. bounded,inflight=3 (default adaptive)");
+  app.add_option("--max-submits", raw.max_submits,
+                 "most submit requests this run may send, 0..1000000 (default 0 = no cap)");
+  app.add_option("--grace-s", raw.grace_s,
+                 "after Ctrl-C, seconds in-flight tasks get to finish, 0..3600 (default 30)");
   app.add_option("--poll-interval-ms", raw.poll_interval_ms,
-                 "wait between task polls, 10..600000 (default 1000)");
+                 "first wait between task polls, 10..600000 (default: the strategy's)");
   app.add_option("--deadline-s", raw.deadline_s,
-                 "per-image deadline from submit to download, 1..86400 (default 300)");
+                 "per-task poll deadline, 1..86400 (default: the strategy's, 300)");
+  app.add_option("--connections", raw.connections, "HTTP connections, 1..256 (default 16)");
+  app.add_flag("--json", raw.json, "machine-readable progress: one JSON object per line");
   app.add_option("--mock", raw.mock,
                  "start the bundled mock in process and use it; optional profile: " +
                      join(mock::profile_names()) + " (default ideal)")
       ->expected(0, 1);
   app.add_option("--api-key-file", raw.api_key_file,
                  "read the API key from this file instead of MODELSCOPE_API_KEY");
-  app.add_option("--out", raw.out, "output directory for the images and manifest.json")->required();
+  app.add_option("--out", raw.out,
+                 "output directory: images, manifest.json, journal.jsonl (rerun to resume)")
+      ->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -294,12 +495,16 @@ int run_generate(int argc, char** argv) {
     return exit_usage;
   }
   raw.mock_given = app.count("--mock") > 0;
+  raw.negative_given = app.count("--negative-prompt") > 0;
 
   generate_plan plan;
   try {
     plan = make_plan(raw);
   } catch (const usage_error& e) {
     std::cerr << "zbatch generate: " << e.message << "\n";
+    return exit_usage;
+  } catch (const generate::input_error& e) {
+    std::cerr << "zbatch generate: " << e.what() << "\n";
     return exit_usage;
   }
   // A peer that closes mid-write (TLS writes can raise it) must be an error value, not a kill.
@@ -310,7 +515,7 @@ int run_generate(int argc, char** argv) {
     std::cerr << "zbatch generate: --mock: " << e.what() << "\n";
     return exit_usage;
   } catch (const std::exception& e) {
-    std::cerr << "zbatch generate: " << e.what() << "\n";
+    std::cerr << "zbatch generate: " << protocol::redact(e.what(), plan.http.api_key) << "\n";
     return exit_partial;
   }
 }

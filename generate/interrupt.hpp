@@ -1,0 +1,31 @@
+#pragma once
+/// SIGINT handling for `zbatch generate`: the first SIGINT calls `on_first` once, from a watcher
+/// thread (never from the signal handler); the second exits the process at once with 130 from
+/// the handler itself (`_exit`, async-signal-safe). Exiting at once is safe because every file
+/// zbatch writes is replaced atomically and the journal tolerates a torn last line.
+///
+/// Lifecycle: one instance at a time; construction installs the handler (SIGINT, and SIGTERM
+/// treated the same), destruction restores the previous handlers and joins the watcher.
+
+#include <functional>
+#include <thread>
+
+#include <signal.h>
+
+namespace zbatch::generate {
+
+class sigint_watcher {
+ public:
+  explicit sigint_watcher(std::function<void()> on_first);
+  ~sigint_watcher();
+  sigint_watcher(const sigint_watcher&) = delete;
+  sigint_watcher& operator=(const sigint_watcher&) = delete;
+
+ private:
+  std::function<void()> on_first_;
+  std::thread thread_;
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+}  // namespace zbatch::generate

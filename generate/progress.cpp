@@ -1,0 +1,182 @@
+#include "generate/progress.hpp"
+
+#include <iomanip>
+#include <sstream>
+
+namespace zbatch::generate {
+
+using nlohmann::json;
+
+std::string format_duration(std::int64_t ms) {
+  const std::int64_t s = std::max<std::int64_t>(0, ms) / 1000;
+  std::ostringstream out;
+  if (s >= 3600) {
+    out << s / 3600 << "h" << std::setw(2) << std::setfill('0') << (s % 3600) / 60 << "m";
+  } else if (s >= 60) {
+    out << s / 60 << "m" << std::setw(2) << std::setfill('0') << s % 60 << "s";
+  } else {
+    out << s << "s";
+  }
+  return out.str();
+}
+
+progress_renderer::progress_renderer(std::ostream& out, progress_style style)
+    : out_(out), style_(style), start_(std::chrono::steady_clock::now()) {}
+
+void progress_renderer::emit_json(json event) {
+  event["t_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - start_)
+                      .count();
+  out_ << event.dump() << "\n" << std::flush;
+}
+
+void progress_renderer::line(const std::string& text) {
+  if (style_ == progress_style::bar && bar_drawn_) {
+    out_ << "\r\x1b[K";
+  }
+  out_ << text << "\n";
+  if (style_ == progress_style::bar && have_last_) {
+    draw_bar();
+  }
+  out_ << std::flush;
+}
+
+void progress_renderer::draw_bar() {
+  const std::size_t done = done_before_ + last_.delivered;
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - start_)
+                           .count();
+  constexpr int width = 24;
+  const int filled = total_ == 0 ? width : static_cast<int>(width * (done + last_.failed) / total_);
+  std::ostringstream bar;
+  bar << "\r\x1b[K[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done
+      << "/" << total_ << " done";
+  if (last_.failed > 0) {
+    bar << ", " << last_.failed << " failed";
+  }
+  bar << ", " << last_.in_flight << " in flight, " << std::fixed << std::setprecision(1)
+      << (elapsed > 0 ? last_.delivered * 60000.0 / elapsed : 0.0) << " img/min, ETA "
+      << (last_.eta_ms ? format_duration(*last_.eta_ms) : std::string("-")) << ", 429s "
+      << last_.http_429 << ", retries " << last_.retries;
+  out_ << bar.str() << std::flush;
+  bar_drawn_ = true;
+}
+
+void progress_renderer::start(std::size_t total, std::size_t done_before, std::size_t resumed,
+                              std::size_t fresh, const std::string& endpoint,
+                              const std::string& strategy) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  total_ = total;
+  done_before_ = done_before;
+  start_ = std::chrono::steady_clock::now();
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "start"},
+                   {"total", total},
+                   {"done_before", done_before},
+                   {"resumed", resumed},
+                   {"to_submit", fresh},
+                   {"endpoint", endpoint},
+                   {"strategy", strategy}});
+    return;
+  }
+  std::ostringstream text;
+  text << "zbatch generate: " << total << " image(s) against " << endpoint << ", strategy "
+       << strategy;
+  if (done_before > 0 || resumed > 0) {
+    text << "; resuming: " << done_before << " already delivered, " << resumed
+         << " task(s) to poll again, " << fresh << " to submit";
+  }
+  line(text.str());
+}
+
+void progress_renderer::accepted(std::size_t index, std::int64_t seed, const std::string& task_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "accepted"}, {"index", index}, {"seed", seed}, {"task_id", task_id}});
+  } else if (style_ == progress_style::lines) {
+    line("  [" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] seed " +
+         std::to_string(seed) + "  accepted   task " + task_id);
+  }
+}
+
+void progress_renderer::delivered(std::size_t index, std::int64_t seed, const std::string& file,
+                                  std::size_t bytes, std::int64_t latency_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "delivered"},
+                   {"index", index},
+                   {"seed", seed},
+                   {"file", file},
+                   {"bytes", bytes},
+                   {"latency_ms", latency_ms}});
+  } else if (style_ == progress_style::lines) {
+    std::ostringstream text;
+    text << "  [" << index + 1 << "/" << total_ << "] seed " << seed << "  delivered  "
+         << std::fixed << std::setprecision(1) << latency_ms / 1000.0 << " s  " << file << " ("
+         << bytes << " bytes)";
+    line(text.str());
+  }
+}
+
+void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::string& error_class,
+                               const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "failed"},
+                   {"index", index},
+                   {"seed", seed},
+                   {"error_class", error_class},
+                   {"message", message}});
+    return;
+  }
+  line("  [" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] seed " +
+       std::to_string(seed) + "  FAILED     " + error_class + ": " + message);
+}
+
+void progress_renderer::progress(const actors::progress_event& event) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  last_ = event;
+  have_last_ = true;
+  if (style_ == progress_style::json) {
+    json out{{"event", "progress"},
+             {"done", done_before_ + event.delivered},
+             {"failed", event.failed},
+             {"total", total_},
+             {"in_flight", event.in_flight},
+             {"queued", event.queued},
+             {"http_429", event.http_429},
+             {"retries", event.retries},
+             {"eta_ms", event.eta_ms ? json(*event.eta_ms) : json()},
+             {"final", event.final}};
+    emit_json(std::move(out));
+  } else if (style_ == progress_style::bar) {
+    draw_bar();
+  }
+}
+
+void progress_renderer::notice(const std::string& kind, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "notice"}, {"kind", kind}, {"message", text}});
+    return;
+  }
+  line(text);
+}
+
+void progress_renderer::summary(const json& fields, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    auto event = fields;
+    event["event"] = "summary";
+    emit_json(std::move(event));
+    return;
+  }
+  if (style_ == progress_style::bar && bar_drawn_) {
+    out_ << "\n";
+    bar_drawn_ = false;
+  }
+  have_last_ = false;
+  out_ << text << std::flush;
+}
+
+}  // namespace zbatch::generate

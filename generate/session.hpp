@@ -1,0 +1,104 @@
+#pragma once
+/// One run of a production batch: plans it against the journal (skip delivered images whose
+/// file still matches its sha256, poll known tasks again, submit the rest), runs it on the batch
+/// coordinator, writes every delivered image atomically as it arrives, journals each accepted
+/// task before it is polled and each settled outcome, and rewrites `manifest.json` atomically
+/// at the end, whether the batch completed, hit the submit cap or the quota, or was interrupted.
+///
+/// Lifecycle: construct (opens the journal: throws journal_error when the directory holds a
+/// batch with other options), `run` once (blocking; owns its actor system), `interrupt` from any
+/// thread (e.g. a SIGINT watcher): the first call stops new attempts and gives running ones
+/// `grace`, then cancels them; their task ids stay journaled for the next run.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/backend_actor.hpp"
+#include "actors/coordinator.hpp"
+#include "actors/strategy.hpp"
+#include "generate/inputs.hpp"
+#include "generate/journal.hpp"
+#include "generate/progress.hpp"
+
+namespace zbatch::generate {
+
+struct session_config {
+  std::vector<image_spec> images;
+  nlohmann::json options;  ///< The journal header's options (see inputs.hpp); never the key.
+  std::filesystem::path out_dir;
+  actors::strategy_spec strategy;
+  int max_submits = 0;  ///< 0 = no cap.
+  std::chrono::milliseconds grace{30000};
+  std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
+  int connections = 16;  ///< Blocking HTTP connections (detached I/O actors).
+  std::uint64_t seed = 0;
+};
+
+/// Why a run ended; the CLI maps each to its exit code.
+enum class stop_reason { complete, failures, submit_cap, quota, interrupted };
+
+struct session_outcome {
+  stop_reason reason = stop_reason::complete;
+  std::size_t total = 0;
+  std::size_t delivered = 0;  ///< All runs.
+  std::size_t delivered_before = 0;
+  std::size_t failed = 0;     ///< Settled failures (not worth retrying by this strategy).
+  std::size_t remaining = 0;  ///< Not delivered: what a rerun would still try.
+  int submit_requests = 0;    ///< Submits sent in this run.
+  int submits_paid = 0;       ///< Accepted submits (tasks created) over all runs.
+  std::optional<std::string> quota_reset;  ///< ISO 8601 UTC, when the quota stopped the run.
+  bool quota_reset_from_service = false;   ///< From Retry-After rather than assumed.
+  std::filesystem::path manifest;
+  std::vector<std::int64_t> latencies_ms;  ///< Of the images delivered in this run.
+};
+
+/// Next midnight of UTC+8 after `now`, the documented working assumption for the daily reset.
+std::chrono::system_clock::time_point next_quota_reset(std::chrono::system_clock::time_point now);
+/// "2025-01-31T16:00:00Z".
+std::string iso_utc(std::chrono::system_clock::time_point at);
+
+class session {
+ public:
+  session(session_config config, progress_renderer& progress);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+  ~session();
+
+  /// Runs the batch to its end (blocking). Throws std::runtime_error when the journal or an
+  /// image cannot be written (disk full): the images and manifest written so far stay valid.
+  session_outcome run(const actors::backend_factory& factory);
+
+  /// Thread-safe; the first call starts the graceful drain (later calls do nothing).
+  void interrupt();
+
+  const journal& batch_journal() const { return *journal_; }
+
+ private:
+  struct image_state;
+  void on_accepted(std::size_t job, const std::string& task_id);
+  void on_image(actors::image_result& result);
+  void stop_with(std::string why);  ///< A fatal local error: cancel the batch.
+  nlohmann::json manifest(const session_outcome& outcome, const actors::batch_result* result,
+                          const std::string& stopped) const;
+
+  session_config config_;
+  progress_renderer& progress_;
+  std::unique_ptr<journal> journal_;
+  std::vector<image_state> states_;
+  std::vector<std::size_t> job_image_;  ///< Job index -> image index.
+  std::mutex mutex_;                    ///< Guards runner_ and the flags below.
+  actors::batch_runner* runner_ = nullptr;
+  bool interrupted_ = false;
+  bool cancel_pending_ = false;
+  std::string fatal_;
+};
+
+}  // namespace zbatch::generate
