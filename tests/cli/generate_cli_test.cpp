@@ -185,7 +185,8 @@ TEST(GenerateCli, HelpListsTheOptions) {
   EXPECT_EQ(run.exit_code, 0);
   for (const char* option :
        {"--prompt", "--count", "--size", "--aspect", "--base-size", "--seed", "--base-url",
-        "--poll-interval-ms", "--deadline-s", "--mock", "--out"}) {
+        "--poll-interval-ms", "--deadline-s", "--mock", "--out", "--batch", "--strategy",
+        "--max-submits", "--grace-s", "--json", "--api-key-file"}) {
     EXPECT_NE(run.out.find(option), std::string::npos) << option;
   }
 }
@@ -203,7 +204,7 @@ TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
   const std::vector<bad_usage> cases{
       {{"--prompt", "p", "--count", "1", "--bogus"}, {"--bogus"}},
       {{"--count", "1"}, {"--prompt"}},
-      {{"--prompt", "p"}, {"--count"}},
+      {{"--prompt", "p", "--count", "1001"}, {"--count must be an integer from 1 to 1000"}},
       {{"--prompt", "p", "--count", "0"}, {"--count must be an integer from 1 to 1000", "\"0\""}},
       {{"--prompt", "p", "--count", "many"}, {"--count", "\"many\""}},
       {{"--prompt", "p", "--count", "1", "--size", "100x100"}, {"--size", "512..2048"}},
@@ -232,6 +233,18 @@ TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
        "ms-key"},
       {{"--prompt", "p", "--count", "1", "--api-key-file", "/nonexistent/key"},
        {"--api-key-file", "/nonexistent/key"}},
+      {{"--prompt", "p", "--strategy", "bounded,inflight=0"},
+       {"--strategy", "inflight", "1..10000"}},
+      {{"--prompt", "p", "--strategy", "nope"}, {"--strategy", "adaptive"}},
+      {{"--prompt", "p", "--strategy", "retry=500"}, {"--strategy", "retry", "0..100"}},
+      {{"--prompt", "p", "--max-submits", "-1"}, {"--max-submits", "0 to 1000000"}},
+      {{"--prompt", "p", "--grace-s", "99999"}, {"--grace-s", "0 to 3600"}},
+      {{"--prompt", "p", "--connections", "0"}, {"--connections", "1 to 256"}},
+      {{"--prompt", "p", "--steps", "101"}, {"--steps", "1 to 100"}},
+      {{"--prompt", "p", "--guidance", "30"}, {"--guidance", "1.5 to 20"}},
+      {{"--batch", "/nonexistent/batch.jsonl"}, {"--batch", "/nonexistent/batch.jsonl"}},
+      {{"--batch", "/nonexistent/batch.jsonl", "--prompt", "p"},
+       {"--batch and --prompt are mutually exclusive"}},
   };
   for (const auto& c : cases) {
     test::temp_dir dir;

@@ -1,0 +1,405 @@
+// `zbatch generate` as a production tool, end to end against the mock on loopback: kill -9 and
+// resume without paying twice, the quota stop and its resume, SIGINT, the submit cap, batch
+// files, and the API key appearing nowhere.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "client/digest.hpp"
+#include "mock_api/server.hpp"
+#include "tests/cli/process.hpp"
+#include "tests/client/png_check.hpp"
+#include "tests/client/temp_dir.hpp"
+
+namespace zbatch {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::read_all;
+
+constexpr const char* prompt = "a lighthouse in fog";
+
+mock::mock_config config_with(int generation_ms) {
+  mock::mock_config config;
+  config.generation.queue = mock::latency_spec::fixed(10);
+  config.generation.time = mock::latency_spec::fixed(generation_ms);
+  return config;
+}
+
+/// Journal lines with this event, and the image indices they name.
+std::set<int> journaled(const fs::path& dir, const std::string& event) {
+  std::set<int> out;
+  std::ifstream in(dir / "journal.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto item = json::parse(line, nullptr, false);
+    if (!item.is_discarded() && item.value("event", "") == event) {
+      out.insert(item.value("index", -1));
+    }
+  }
+  return out;
+}
+
+std::size_t count_submitted(const fs::path& dir) {
+  std::ifstream in(dir / "journal.jsonl");
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    n += line.find("\"event\":\"submitted\"") != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+/// Every delivered entry's file exists, matches its sha256 and size and is a valid PNG; returns
+/// the number of delivered entries.
+int check_delivered(const fs::path& dir, const json& manifest) {
+  int delivered = 0;
+  for (const auto& entry : manifest["images"]) {
+    if (entry["status"] != "delivered") {
+      continue;
+    }
+    ++delivered;
+    const auto bytes = read_all(dir / entry["file"].get<std::string>());
+    EXPECT_EQ(entry["sha256"], client::sha256_hex(bytes)) << entry.dump();
+    EXPECT_EQ(entry["bytes"], bytes.size());
+    auto png = test::check_png(bytes);
+    EXPECT_TRUE(png.ok) << png.problem;
+  }
+  return delivered;
+}
+
+std::size_t png_files(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& item : fs::directory_iterator(dir)) {
+    n += item.path().extension() == ".png" ? 1 : 0;
+  }
+  return n;
+}
+
+class production : public ::testing::Test {
+ protected:
+  void start(mock::mock_config config) {
+    mock::server_options options;
+    options.threads = 16;
+    server_ = std::make_unique<mock::server>(std::move(config), 5, options);
+  }
+
+  std::vector<std::string> args(int count, const std::string& strategy,
+                                std::vector<std::string> extra = {}) const {
+    std::vector<std::string> out{"generate",
+                                 "--base-url",
+                                 server_->base_url(),
+                                 "--prompt",
+                                 prompt,
+                                 "--count",
+                                 std::to_string(count),
+                                 "--seed",
+                                 "100",
+                                 "--strategy",
+                                 strategy,
+                                 "--out",
+                                 out_.string()};
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+  std::uint64_t paid_for(int index) const {
+    return server_->mock_model().submits_for(prompt, 100 + index, protocol::image_size{});
+  }
+
+  json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }
+
+  /// Runs zbatch to its end in its own io directory.
+  int run(const std::vector<std::string>& a, std::string* out = nullptr,
+          const std::string& key = {}) {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path(), key);
+    EXPECT_TRUE(c.started());
+    const int code = c.wait();
+    if (out != nullptr) {
+      *out = c.out() + c.err();
+    }
+    return code;
+  }
+
+  test::temp_dir dir_;
+  fs::path out_ = dir_.path() / "out";
+  std::unique_ptr<mock::server> server_;
+};
+
+class kill_nine : public production, public ::testing::WithParamInterface<std::size_t> {};
+
+TEST_P(kill_nine, then_a_rerun_delivers_all_20_without_paying_twice_for_journaled_tasks) {
+  const std::size_t kill_after = GetParam();
+  start(config_with(400));
+  const auto a = args(20, "bounded,inflight=4,poll=50ms");
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(c.started());
+    ASSERT_TRUE(test::wait_for([&] { return count_submitted(out_) >= kill_after; }))
+        << c.out() << c.err();
+    c.signal(SIGKILL);
+    EXPECT_EQ(c.wait(), 128 + SIGKILL);
+  }
+  const auto tasks_journaled = journaled(out_, "submitted");
+  ASSERT_GE(tasks_journaled.size(), kill_after);
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"], 20);
+  EXPECT_EQ(m["remaining"], 0);
+  ASSERT_EQ(m["images"].size(), 20u);
+  EXPECT_EQ(check_delivered(out_, m), 20);
+  EXPECT_EQ(png_files(out_), 20u);
+  for (const int index : tasks_journaled) {
+    EXPECT_EQ(paid_for(index), 1u) << "image " << index << " was journaled and paid again";
+  }
+  for (int index = 0; index < 20; ++index) {
+    EXPECT_GE(paid_for(index), 1u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(at_several_points, kill_nine, ::testing::Values(1u, 7u, 14u, 20u));
+
+TEST_F(production, a_quota_stop_exits_4_and_a_rerun_after_the_reset_finishes) {
+  auto config = config_with(100);
+  config.throttle.quota.enabled = true;
+  config.throttle.quota.daily_credits = 10;  // 5 images at 2 credits each
+  config.throttle.quota.cost_per_task = 2;
+  start(config);
+  const auto a = args(8, "adaptive", {"--poll-interval-ms", "50"});
+  std::string log;
+  ASSERT_EQ(run(a, &log), 4) << log;
+  EXPECT_NE(log.find("quota exhausted: 3 image(s) remain"), std::string::npos) << log;
+  EXPECT_NE(log.find("the quota resets at "), std::string::npos) << log;
+  EXPECT_NE(log.find("assumed: midnight UTC+8"), std::string::npos) << log;
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 5);
+  EXPECT_EQ(m["remaining"], 3);
+  EXPECT_TRUE(m["quota_resets_at"].is_string());
+  EXPECT_EQ(check_delivered(out_, m), 5);
+
+  // The day's credits come back (a new quota), and the same command finishes the batch.
+  config.throttle.quota.daily_credits = 100;
+  server_->mock_model().replace_config(config);
+  ASSERT_EQ(run(a, &log), 0) << log;
+  m = manifest();
+  EXPECT_EQ(m["delivered"], 8);
+  EXPECT_EQ(check_delivered(out_, m), 8);
+  EXPECT_EQ(m["submits_paid"], 8);
+  EXPECT_EQ(m["submits_per_delivered_image"], 1.0);
+  for (int index = 0; index < 8; ++index) {
+    EXPECT_EQ(paid_for(index), 1u) << index;
+  }
+}
+
+TEST_F(production, a_quota_reset_time_from_the_service_is_reported_as_such) {
+  auto config = config_with(50);
+  config.throttle.quota.enabled = true;
+  config.throttle.quota.daily_credits = 2;
+  config.throttle.retry_after_header = true;
+  start(config);
+  std::string log;
+  ASSERT_EQ(run(args(3, "bounded,inflight=1,quota=stop,poll=50ms"), &log), 4) << log;
+  EXPECT_NE(log.find("(as the service said)"), std::string::npos) << log;
+  EXPECT_NE(log.find("2 image(s) remain"), std::string::npos) << log;
+}
+
+TEST_F(production, first_sigint_lets_in_flight_tasks_finish_and_exits_130) {
+  start(config_with(1500));
+  const auto a = args(6, "bounded,inflight=3,poll=50ms", {"--grace-s", "30"});
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(test::wait_for([&] { return count_submitted(out_) >= 3; })) << c.out();
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(), 130) << c.out() << c.err();
+    EXPECT_NE(c.out().find("interrupted: 3 image(s) remain"), std::string::npos) << c.out();
+  }
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "interrupted");
+  EXPECT_EQ(m["delivered"], 3);
+  EXPECT_EQ(check_delivered(out_, m), 3);
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  EXPECT_EQ(check_delivered(out_, manifest()), 6);
+  for (int index = 0; index < 6; ++index) {
+    EXPECT_EQ(paid_for(index), 1u) << index;
+  }
+}
+
+TEST_F(production, sigint_with_no_grace_journals_in_flight_tasks_for_the_rerun) {
+  start(config_with(2000));
+  const auto a = args(6, "bounded,inflight=3,poll=50ms", {"--grace-s", "0"});
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(test::wait_for([&] { return count_submitted(out_) >= 3; })) << c.out();
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(), 130) << c.out() << c.err();
+  }
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "interrupted");
+  int pending_with_task = 0;
+  for (const auto& entry : m["images"]) {
+    if (entry["status"] == "pending" && entry["task_id"].is_string()) {
+      ++pending_with_task;
+    }
+  }
+  EXPECT_EQ(pending_with_task + m["delivered"].get<int>(), 3);
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  EXPECT_EQ(check_delivered(out_, manifest()), 6);
+  for (int index = 0; index < 6; ++index) {
+    EXPECT_EQ(paid_for(index), 1u) << index;
+  }
+}
+
+TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_directory) {
+  start(config_with(4000));
+  const auto a = args(4, "bounded,inflight=4,poll=50ms", {"--grace-s", "600"});
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(test::wait_for([&] { return count_submitted(out_) >= 4; })) << c.out();
+    c.signal(SIGINT);
+    ASSERT_TRUE(test::wait_for([&] {
+      return c.out().find("interrupted: no new") != std::string::npos;
+    })) << c.out();
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(), 130);
+  }
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  EXPECT_EQ(check_delivered(out_, manifest()), 4);
+  for (int index = 0; index < 4; ++index) {
+    EXPECT_EQ(paid_for(index), 1u) << index;
+  }
+}
+
+TEST_F(production, the_submit_cap_exits_3_and_is_never_exceeded) {
+  start(config_with(50));
+  std::string log;
+  const auto a = args(4, "bounded,inflight=4,poll=50ms", {"--max-submits", "2"});
+  ASSERT_EQ(run(a, &log), 3) << log;
+  EXPECT_NE(log.find("submit cap reached (--max-submits 2): 2 image(s) remain"), std::string::npos)
+      << log;
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "submit_cap");
+  EXPECT_EQ(m["delivered"], 2);
+  std::uint64_t paid = 0;
+  for (int index = 0; index < 4; ++index) {
+    paid += paid_for(index);
+  }
+  EXPECT_EQ(paid, 2u);
+  ASSERT_EQ(run(a, &log), 0) << log;  // The cap is per run: the rerun finishes.
+  EXPECT_EQ(check_delivered(out_, manifest()), 4);
+}
+
+TEST_F(production, the_api_key_appears_in_no_output_and_no_file) {
+  const std::string key = "zb-secret-KEY-3f9a1c77e2d4";
+  auto config = config_with(50);
+  config.faults.task.moderation = 0.3;
+  config.throttle.quota.enabled = true;
+  config.throttle.quota.daily_credits = 8;
+  start(config);
+  std::vector<std::string> outputs;
+  std::string log;
+  run(args(6, "adaptive", {"--json", "--poll-interval-ms", "50"}), &log, key);
+  outputs.push_back(log);
+  const auto key_file = dir_.path() / "key";
+  std::ofstream(key_file) << key << "\n";
+  run(args(6, "adaptive", {"--poll-interval-ms", "50", "--api-key-file", key_file.string()}), &log);
+  outputs.push_back(log);
+  for (const auto& text : outputs) {
+    EXPECT_EQ(text.find(key), std::string::npos) << text;
+  }
+  int files = 0;
+  for (const auto& item : fs::recursive_directory_iterator(out_)) {
+    if (item.is_regular_file()) {
+      ++files;
+      EXPECT_EQ(read_all(item.path()).find(key), std::string::npos) << item.path();
+    }
+  }
+  EXPECT_GE(files, 3);  // journal, manifest, images
+}
+
+TEST_F(production, a_batch_file_runs_and_a_changed_one_is_refused_naming_the_field) {
+  start(config_with(50));
+  const auto file = dir_.path() / "batch.jsonl";
+  std::ofstream(file) << R"({"prompt": "a", "count": 2, "seed": 5, "aspect": "16:9"})"
+                      << "\n\n"
+                      << R"({"prompt": "b", "size": "512x512", "negative_prompt": "fog"})"
+                      << "\n";
+  const std::vector<std::string> a{"generate", "--base-url",  server_->base_url(),
+                                   "--batch",  file.string(), "--json",
+                                   "--out",    out_.string()};
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  auto m = manifest();
+  ASSERT_EQ(m["images"].size(), 3u);
+  EXPECT_EQ(m["images"][0]["seed"], 5);
+  EXPECT_EQ(m["images"][1]["seed"], 6);
+  EXPECT_EQ(m["images"][1]["size"], "1024x576");
+  EXPECT_EQ(m["images"][2]["line"], 3);
+  EXPECT_EQ(m["images"][2]["size"], "512x512");
+  EXPECT_EQ(check_delivered(out_, m), 3);
+  // Every stdout line is a JSON event.
+  std::istringstream lines(log.substr(0, log.find("zbatch generate:")));
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_FALSE(json::parse(line, nullptr, false).is_discarded()) << line;
+  }
+  std::ofstream(file) << R"({"prompt": "a", "count": 2, "seed": 5, "aspect": "16:9"})"
+                      << "\n\n"
+                      << R"({"prompt": "b", "size": "768x512", "negative_prompt": "fog"})"
+                      << "\n";
+  ASSERT_EQ(run(a, &log), 2) << log;
+  EXPECT_NE(log.find("images.2.size"), std::string::npos) << log;
+}
+
+TEST_F(production, bad_batch_lines_exit_2_naming_file_line_and_field) {
+  start(config_with(50));
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {R"({"prompt": "a", "sise": "1"})", {":1: \"sise\": unknown field", "negative_prompt"}},
+      {R"({"prompt": "a", "seed": -3})", {":1: \"seed\"", "0 to 2147483647"}},
+      {"{\"prompt\": \"a\"}\nnot json", {":2: not a JSON object"}},
+      {R"({"prompt": "a", "size": "1024x1024", "aspect": "1:1"})", {"mutually exclusive"}},
+      {R"({"count": 2})", {":1: \"prompt\": is required"}},
+      {R"({"prompt": "a", "steps": 0})", {"\"steps\"", "1 to 100"}},
+      {R"({"prompt": "a", "guidance": 50})", {"guidance"}},
+      {R"({"prompt": "a", "count": 1001})", {"\"count\"", "1 to 1000"}},
+      {R"({"prompt": "a", "size": "100x100"})", {"\"size\"", "512..2048"}},
+      {"", {"holds no image"}},
+  };
+  for (const auto& [text, expected] : cases) {
+    const auto file = dir_.path() / "bad.jsonl";
+    std::ofstream(file) << text << "\n";
+    std::string log;
+    EXPECT_EQ(run({"generate", "--base-url", server_->base_url(), "--batch", file.string(), "--out",
+                   out_.string()},
+                  &log),
+              2)
+        << text;
+    EXPECT_NE(log.find(file.string()), std::string::npos) << log;
+    for (const auto& piece : expected) {
+      EXPECT_NE(log.find(piece), std::string::npos) << text << "\n" << log;
+    }
+    EXPECT_FALSE(fs::exists(out_));
+  }
+  EXPECT_EQ(server_->mock_model().stats()["tasks"]["created"], 0);
+}
+
+}  // namespace
+}  // namespace zbatch
