@@ -1,0 +1,144 @@
+// Batch inputs, the quota-reset assumption and the progress styles.
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "generate/inputs.hpp"
+#include "generate/progress.hpp"
+#include "generate/session.hpp"
+
+namespace zbatch::generate {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class inputs_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("zbatch_inputs_" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& text) {
+    const auto path = dir_ / "batch.jsonl";
+    std::ofstream(path) << text;
+    return path;
+  }
+  fs::path dir_;
+};
+
+TEST_F(inputs_test, a_batch_file_expands_counts_and_keeps_its_lines) {
+  const auto file = write(
+      "{\"prompt\": \"a\", \"count\": 3, \"seed\": 7, \"steps\": 9, \"guidance\": 2.5}\n"
+      "\n"
+      "{\"prompt\": \"b\", \"aspect\": \"9:16\", \"base_size\": 1536}\r\n");
+  const auto images = batch_file_images(file, "m");
+  ASSERT_EQ(images.size(), 4u);
+  EXPECT_EQ(images[2].index, 2u);
+  EXPECT_EQ(images[2].request.seed, 9);
+  EXPECT_EQ(images[2].request.steps, 9);
+  EXPECT_EQ(images[0].request.guidance, 2.5);
+  EXPECT_EQ(images[3].line, 3u);
+  EXPECT_EQ(images[3].request.model, "m");
+  EXPECT_EQ(images[3].request.size->to_string(), "864x1536");
+  // No seed: derived from the prompt and line, the same on every read.
+  EXPECT_EQ(batch_file_images(file, "m")[3].request.seed, images[3].request.seed);
+  const auto options = options_json(images, true);
+  EXPECT_EQ(options["images"]["3"]["prompt"], "b");
+  EXPECT_EQ(options["mode"], "batch");
+}
+
+TEST_F(inputs_test, errors_name_file_line_and_field) {
+  const auto file =
+      write("{\"prompt\": \"a\"}\n{\"prompt\": \"a\", \"seed\": 2147483647, \"count\": 2}\n");
+  try {
+    batch_file_images(file, "m");
+    FAIL() << "expected an input_error";
+  } catch (const input_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(file.string() + ":2: \"seed\""), std::string::npos) << what;
+    EXPECT_NE(what.find("0..2147483646"), std::string::npos) << what;
+  }
+  EXPECT_THROW(batch_file_images(write("{\"prompt\": 3}\n"), "m"), input_error);
+  EXPECT_THROW(batch_file_images(write("[1]\n"), "m"), input_error);
+  EXPECT_THROW(batch_file_images(dir_ / "missing.jsonl", "m"), input_error);
+  EXPECT_THROW(batch_file_images(write("{\"prompt\": \"a\", \"base_size\": 1024}\n"), "m"),
+               input_error);
+}
+
+TEST_F(inputs_test, prompt_images_use_consecutive_seeds_and_refuse_overflow) {
+  protocol::submit_request request;
+  request.prompt = "p";
+  const auto images = prompt_images(request, 3, 10);
+  EXPECT_EQ(images[2].request.seed, 12);
+  EXPECT_EQ(image_file_name(images[2], "png"), "2-12.png");
+  EXPECT_THROW(prompt_images(request, 2, protocol::max_seed), input_error);
+  EXPECT_THROW(prompt_images(request, 0, 1), input_error);
+  EXPECT_EQ(options_json(images, false, 3)["seed"], 10);
+}
+
+TEST_F(inputs_test, journal_options_reads_the_first_header) {
+  EXPECT_FALSE(journal_options(dir_).has_value());
+  { journal j(dir_, json{{"seed", 42}}); }
+  EXPECT_EQ((*journal_options(dir_))["seed"], 42);
+}
+
+TEST(quota_reset, is_the_next_midnight_of_utc_plus_8) {
+  using namespace std::chrono;
+  // 2024-01-01T15:59:59Z is 23:59:59 in UTC+8: the reset is one second later.
+  const system_clock::time_point before{seconds(1704124799)};
+  EXPECT_EQ(iso_utc(next_quota_reset(before)), "2024-01-01T16:00:00Z");
+  // Exactly at the reset, the next one is a day later.
+  const system_clock::time_point at{seconds(1704124800)};
+  EXPECT_EQ(iso_utc(next_quota_reset(at)), "2024-01-02T16:00:00Z");
+  const system_clock::time_point morning{seconds(1704096000)};  // 08:00Z = 16:00 UTC+8
+  EXPECT_EQ(iso_utc(next_quota_reset(morning)), "2024-01-01T16:00:00Z");
+}
+
+TEST(progress, lines_and_json_styles) {
+  std::ostringstream lines_out;
+  progress_renderer lines(lines_out, progress_style::lines);
+  lines.start(2, 1, 0, 1, "http://127.0.0.1:1", "bounded");
+  lines.delivered(1, 11, "1-11.png", 100, 1500);
+  lines.failed(0, 10, "moderation", "no");
+  EXPECT_NE(lines_out.str().find("delivered  1.5 s  1-11.png (100 bytes)"), std::string::npos)
+      << lines_out.str();
+  EXPECT_NE(lines_out.str().find("FAILED     moderation: no"), std::string::npos);
+
+  std::ostringstream json_out;
+  progress_renderer events(json_out, progress_style::json);
+  events.start(2, 0, 0, 2, "e", "s");
+  actors::progress_event event;
+  event.total = 2;
+  event.delivered = 1;
+  event.in_flight = 1;
+  event.eta_ms = 2000;
+  events.progress(event);
+  events.notice("quota", "stop");
+  std::istringstream in(json_out.str());
+  std::string line;
+  std::vector<std::string> kinds;
+  while (std::getline(in, line)) {
+    const auto item = json::parse(line);
+    kinds.push_back(item["event"]);
+  }
+  EXPECT_EQ(kinds, (std::vector<std::string>{"start", "progress", "notice"}));
+
+  std::ostringstream bar_out;
+  progress_renderer bar(bar_out, progress_style::bar);
+  bar.start(4, 1, 0, 3, "e", "s");
+  event.total = 3;
+  event.http_429 = 2;
+  event.retries = 1;
+  bar.progress(event);
+  EXPECT_NE(bar_out.str().find("2/4 done, 1 in flight"), std::string::npos) << bar_out.str();
+  EXPECT_NE(bar_out.str().find("ETA 2s, 429s 2, retries 1"), std::string::npos) << bar_out.str();
+  EXPECT_EQ(format_duration(65000), "1m05s");
+}
+
+}  // namespace
+}  // namespace zbatch::generate
