@@ -36,6 +36,7 @@ struct batch_context {
   backend_actor backend;
   time_point start;
   bool trace = true;
+  std::size_t trace_limit = static_cast<std::size_t>(-1);  ///< Traced jobs: index below this.
   bool keep_bytes = false;
   bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
   int max_submits = 0;
@@ -137,7 +138,7 @@ time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
 
 void note(worker_actor* self, trace_kind kind, std::string detail) {
   auto& st = self->state;
-  if (st.ctx->trace) {
+  if (st.ctx->trace && st.report.index < st.ctx->trace_limit) {
     st.report.trace.push_back(
         trace_event{ms_since(st.ctx->start, now_of(self)), kind, std::move(detail)});
   }
@@ -373,6 +374,8 @@ struct image_state {
   millis last_wait{0};
   bool saturated = false;
   time_point submitted_at;
+  /// When this image first met a server failure it could not retry (see on_attempt_failed).
+  std::optional<time_point> outage_since;
   image_result result;
 };
 
@@ -404,7 +407,7 @@ using coordinator_actor = caf::stateful_actor<coordinator_state>;
 
 void record(coordinator_actor* self, image_state& image, trace_kind kind, std::string detail,
             time_point at) {
-  if (self->state.ctx->trace) {
+  if (self->state.ctx->trace && image.result.index < self->state.ctx->trace_limit) {
     image.result.trace.push_back(
         trace_event{ms_since(self->state.ctx->start, at), kind, std::move(detail)});
   }
@@ -654,6 +657,19 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
       ++image.error_retries;
     }
   }
+  if (!wait && error.kind == protocol::error_class::server_transport && !error.ambiguous &&
+      spec.circuit.enabled) {
+    // The service refused the request, so it cost nothing, and the open circuit already paces
+    // the probing: ride out an outage instead of failing the image once its retries (or the
+    // budget) are spent, for up to one poll deadline from the first unretried failure.
+    if (!image.outage_since) {
+      image.outage_since = now;
+    }
+    if (now - *image.outage_since < spec.poll.deadline) {
+      wait = std::max(spec.circuit.open_for,
+                      backoff_delay(spec.retry, image.error_retries, image.last_wait, st.rng));
+    }
+  }
   if (!wait) {
     fail_image(self, index, error, now);
     return;
@@ -828,6 +844,7 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->spec = std::move(request.strategy);
   ctx->backend = std::move(backend);
   ctx->trace = request.trace;
+  ctx->trace_limit = request.trace_limit;
   ctx->keep_bytes = request.keep_bytes;
   ctx->ack_accepted = static_cast<bool>(callbacks.on_accepted);
   ctx->max_submits = request.max_submits;
