@@ -492,6 +492,7 @@ void finish_batch(coordinator_actor* self, time_point now) {
   }
   result.makespan_ms = makespan;
   publish(self, now, true);
+  std::vector<image_state>().swap(st.images);  // Moved out: free it before on_done runs.
   // Workers hold no state worth keeping once the batch is decided; nothing they started may
   // outlive the batch (their pending backend answers are dropped with them).
   for (const auto& worker : st.workers) {

@@ -139,6 +139,9 @@ struct batch_request {
   std::uint64_t seed = 0;   ///< Seeds the jitter RNG: the same seed gives the same waits.
   bool keep_bytes = false;  ///< Keep each image's bytes in its result (the CLI writes files).
   bool trace = true;        ///< Record per-image traces.
+  /// With `trace`, only jobs whose index is below this get a trace (the scenario runner keeps
+  /// traces for the first images only; tracing 100,000 images would be most of a run's memory).
+  std::size_t trace_limit = static_cast<std::size_t>(-1);
   /// Most submit requests to send (answered or not, so accepted tasks never exceed it); 0 =
   /// no cap. Images that would need another submit fail `cancelled`, "submit cap reached".
   int max_submits = 0;

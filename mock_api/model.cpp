@@ -128,7 +128,91 @@ std::string bearer_token(const wire_request& request) {
 
 std::string fixed_json(const json& value) { return value.dump(); }
 
+/// Appends `text` as a JSON string. Plain printable ASCII (ids, URLs, our messages) is copied;
+/// anything else goes through nlohmann so escaping and UTF-8 handling stay exactly its own.
+void append_string(std::string& out, std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out += '"';
+    out += text;
+    out += '"';
+  } else {
+    out += json(std::string(text)).dump();
+  }
+}
+
 }  // namespace
+
+namespace wire_body {
+
+// Keys in the order nlohmann's std::map-backed objects dump them (sorted).
+std::string task_state(const protocol::task_state& state) {
+  const std::string_view status = state.raw_status.empty()
+                                      ? std::string_view(protocol::to_string(state.status))
+                                      : std::string_view(state.raw_status);
+  std::string out;
+  out.reserve(160);
+  if (state.status == protocol::task_status::failed) {
+    out += "{\"errors\":{\"code\":";
+    out += std::to_string(state.error_code);
+    out += ",\"message\":";
+    append_string(out, state.error_message);
+    out += "},\"request_id\":";
+    append_string(out, state.request_id);
+    out += ",\"task_status\":";
+    append_string(out, status);
+    out += '}';
+    return out;
+  }
+  if (state.status == protocol::task_status::succeed) {
+    out += "{\"output_images\":[";
+    for (std::size_t i = 0; i < state.output_images.size(); ++i) {
+      if (i > 0) {
+        out += ',';
+      }
+      append_string(out, state.output_images[i]);
+    }
+    out += "],\"request_id\":";
+  } else {
+    out += "{\"outputs\":{},\"request_id\":";
+  }
+  append_string(out, state.request_id);
+  out += ",\"task_id\":";
+  append_string(out, state.task_id);
+  out += ",\"task_status\":";
+  append_string(out, status);
+  out += '}';
+  return out;
+}
+
+std::string accepted(std::string_view task_id, std::string_view request_id) {
+  std::string out;
+  out.reserve(112);
+  out += "{\"request_id\":";
+  append_string(out, request_id);
+  out += ",\"task_id\":";
+  append_string(out, task_id);
+  out += ",\"task_status\":\"SUCCEED\"}";
+  return out;
+}
+
+std::string error(int code, std::string_view message, std::string_view request_id) {
+  std::string out;
+  out.reserve(96 + message.size());
+  out += "{\"errors\":{\"code\":";
+  out += std::to_string(code);
+  out += ",\"message\":";
+  append_string(out, message);
+  out += "},\"request_id\":";
+  append_string(out, request_id);
+  out += '}';
+  return out;
+}
+
+}  // namespace wire_body
 
 std::string_view to_string(transport_fault fault) {
   switch (fault) {
@@ -227,7 +311,7 @@ struct model::state {
 
   static wire_response error_response(int status, std::string_view message,
                                       const std::string& request_id) {
-    return json_response(status, protocol::error_body(status, message, request_id));
+    return json_response(status, wire_body::error(status, message, request_id));
   }
 
   /// The 5xx answer of a fault kind; the 502 looks like a gateway's HTML page, as in the wild.
@@ -352,10 +436,9 @@ struct model::state {
     } else {
       message = protocol::texts::dynamic_rate_limit(model_id);
     }
-    wire_response response =
-        t.body_shape == "openai"
-            ? json_response(429, protocol::openai_error_body(message))
-            : json_response(429, protocol::error_body(429, message, request_id));
+    wire_response response = t.body_shape == "openai"
+                                 ? json_response(429, protocol::openai_error_body(message))
+                                 : json_response(429, wire_body::error(429, message, request_id));
     if (t.retry_after_header) {
       const double seconds = kind == "quota" ? seconds_to_reset(now) : t.retry_after_s;
       response.headers.set("Retry-After",
@@ -763,9 +846,7 @@ struct model::state {
     record.size = size_text;
     ++record.submits;
 
-    out.response = json_response(
-        200, fixed_json(
-                 json{{"task_id", t.id}, {"request_id", request_id}, {"task_status", "SUCCEED"}}));
+    out.response = json_response(200, wire_body::accepted(t.id, request_id));
     add_ratelimit_headers(out.response, k);
     tasks.emplace(t.id, std::move(t));
   }
@@ -844,7 +925,7 @@ struct model::state {
       t.finish_counted = true;
       ++stats.tasks_finished[std::string(protocol::to_string(state.status))];
     }
-    out.response = json_response(200, protocol::to_json(state).dump());
+    out.response = json_response(200, wire_body::task_state(state));
     if (!drawn.empty()) {
       apply_transport(drawn, out, request_id);
     }
@@ -1112,6 +1193,19 @@ void model::replace_config(mock_config config) {
 nlohmann::json model::stats() {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->stats_json(state_->time->now());
+}
+
+model::request_totals model::totals() {
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  const duration now = state_->time->now();
+  for (auto& entry : state_->keys) {
+    state_->settle(entry.second, now);  // As stats() does: refunds due by now count.
+  }
+  request_totals out;
+  out.requests = state_->stats.requests;
+  out.credits_used = state_->stats.credits_used;
+  out.credits_refunded = state_->stats.credits_refunded;
+  return out;
 }
 
 std::string model::metrics() {

@@ -14,6 +14,7 @@
 /// target gets 404 with the service's JSON error body. Every answer carries a `request_id`.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@
 
 #include "mock_api/clock.hpp"
 #include "mock_api/config.hpp"
+#include "protocol/messages.hpp"
 #include "protocol/size.hpp"
 #include "protocol/wire.hpp"
 
@@ -65,6 +67,18 @@ inline constexpr std::string_view generation_ms =
     "x-zbatch-fault-generation-ms";  ///< exact task time
 }  // namespace fault_headers
 
+/// The JSON bodies of the hot paths (every poll, every accepted submit, every error), built by
+/// appending instead of through a JSON DOM: byte-identical to what the protocol library's DOM
+/// functions dump (tests/sim/wire_body_test.cpp holds them to that).
+namespace wire_body {
+/// `protocol::to_json(state).dump()`.
+std::string task_state(const protocol::task_state& state);
+/// `{"request_id":..,"task_id":..,"task_status":"SUCCEED"}`, the accepted submit.
+std::string accepted(std::string_view task_id, std::string_view request_id);
+/// `protocol::error_body(code, message, request_id)`.
+std::string error(int code, std::string_view message, std::string_view request_id);
+}  // namespace wire_body
+
 /// Header that carries the admin token (as does `Authorization: Bearer <admin token>`).
 inline constexpr std::string_view admin_token_header = "x-zbatch-admin-token";
 
@@ -100,6 +114,15 @@ class model {
 
   /// Snapshot of the counters (the body of GET /admin/stats).
   nlohmann::json stats();
+  /// Request counts and credits: the part of `stats()` a scenario run needs, without building
+  /// its per-key and per-image lists (cheap after a 100,000-image simulation).
+  struct request_totals {
+    /// endpoint ("submit", "poll", "download", ...) → status ("200", "429", "reset"...) → count.
+    std::map<std::string, std::map<std::string, std::uint64_t>> requests;
+    double credits_used = 0;
+    double credits_refunded = 0;  ///< Refunds that fell due by now (as in `stats()`).
+  };
+  request_totals totals();
   /// The same counters in Prometheus text format (the body of GET /metrics).
   std::string metrics();
   /// Forgets tasks, keys, quotas and counters and restarts the seeded streams (config kept).

@@ -126,9 +126,10 @@ ordered_json compute_metrics(const run_record& run, int repetition, double bound
   return out;
 }
 
-ordered_json image_records_json(const run_record& run) {
+ordered_json image_records_json(const run_record& run, std::size_t limit) {
   ordered_json records = ordered_json::array();
-  for (const auto& image : run.images) {
+  for (std::size_t i = 0; i < run.images.size() && i < limit; ++i) {
+    const auto& image = run.images[i];
     ordered_json trace = ordered_json::array();
     for (const auto& event : image.trace) {
       trace.push_back({{"t_ms", event.t_ms}, {"event", event.event}, {"detail", event.detail}});
@@ -151,7 +152,8 @@ ordered_json image_records_json(const run_record& run) {
 }
 
 ordered_json summarize(const std::string& label, const std::string& spec,
-                       const std::vector<run_record>& runs, double bound_makespan_ms) {
+                       const std::vector<run_record>& runs, double bound_makespan_ms,
+                       std::size_t max_image_records) {
   std::vector<ordered_json> per_run;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     per_run.push_back(compute_metrics(runs[i], static_cast<int>(i), bound_makespan_ms));
@@ -247,7 +249,11 @@ ordered_json summarize(const std::string& label, const std::string& spec,
              [](const ordered_json& r) -> const ordered_json& { return r["efficiency"]; });
   out["spread"] = spread;
   out["runs"] = per_run;
-  out["image_records"] = runs.empty() ? ordered_json::array() : image_records_json(runs.front());
+  out["image_records"] =
+      runs.empty() ? ordered_json::array() : image_records_json(runs.front(), max_image_records);
+  if (!runs.empty() && runs.front().images.size() > max_image_records) {
+    out["image_records_omitted"] = runs.front().images.size() - max_image_records;
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@
 /// the backend's request counts and the mock's stats); `compute_metrics` turns it into the
 /// figures of docs/results-schema.md; `summarize` aggregates repetitions. Pure functions.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -60,11 +61,15 @@ nlohmann::ordered_json compute_metrics(const run_record& run, int repetition,
                                        double bound_makespan_ms);
 
 /// One strategy over all its runs: the means at the top level, `spread`, `runs` and the first
-/// run's `image_records`, in the key order of docs/results-schema.md.
+/// run's `image_records`, in the key order of docs/results-schema.md. At most
+/// `max_image_records` records are written (the metrics still use every image); when some were
+/// left out, `image_records_omitted` follows with their number.
 nlohmann::ordered_json summarize(const std::string& label, const std::string& spec,
-                                 const std::vector<run_record>& runs, double bound_makespan_ms);
+                                 const std::vector<run_record>& runs, double bound_makespan_ms,
+                                 std::size_t max_image_records = static_cast<std::size_t>(-1));
 
-/// The image records (with traces) of one run.
-nlohmann::ordered_json image_records_json(const run_record& run);
+/// The image records (with traces) of one run: the first `limit` images.
+nlohmann::ordered_json image_records_json(const run_record& run,
+                                          std::size_t limit = static_cast<std::size_t>(-1));
 
 }  // namespace zbatch::scenarios

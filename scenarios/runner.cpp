@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <iomanip>
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include <httplib.h>
 #include <caf/actor_system.hpp>
@@ -81,7 +84,7 @@ run_record to_record(const actors::batch_result& result, const std::vector<plann
     out.attempts = image.attempts;
     out.queued_at_ms = ms(image.queued_at_ms);
     out.finished_at_ms = ms(image.finished_at_ms);
-    if (image.index < max_image_records) {
+    if (image.index < max_image_records) {  // The coordinator traced only these (trace_limit).
       out.trace.reserve(image.trace.size());
       for (const auto& event : image.trace) {
         out.trace.push_back(
@@ -96,6 +99,21 @@ run_record to_record(const actors::batch_result& result, const std::vector<plann
   record.submits = result.counters.accepted;
   record.makespan_ms = ms(result.makespan_ms);
   return record;
+}
+
+/// Request counts and credits from the model in process.
+void add_model_totals(run_record& record, mock::model& model) {
+  const auto totals = model.totals();
+  for (const char* endpoint : {"submit", "poll", "download"}) {
+    auto it = totals.requests.find(endpoint);
+    if (it == totals.requests.end()) {
+      continue;
+    }
+    for (const auto& [status, count] : it->second) {
+      record.requests[endpoint][status] = static_cast<std::int64_t>(count);
+    }
+  }
+  record.credits_used = totals.credits_used - totals.credits_refunded;
 }
 
 /// Request counts and credits from the mock's /admin/stats document.
@@ -133,6 +151,7 @@ run_record run_sim(const mock::mock_config& config, const std::vector<planned_im
   request.jobs = make_jobs(plan, 1.0);
   request.strategy = spec;
   request.seed = seed;
+  request.trace_limit = max_image_records;
   auto result = sim::run_batch_sim(system, std::move(request), backend);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   sim::run_until_idle(scheduler, 1'000'000);
@@ -140,7 +159,8 @@ run_record run_sim(const mock::mock_config& config, const std::vector<planned_im
     throw std::runtime_error("the simulated batch did not finish within the step limit");
   }
   auto record = to_record(*result, plan, 1.0, seed);
-  add_mock_stats(record, model->stats());
+  result.reset();
+  add_model_totals(record, *model);
   return record;
 }
 
@@ -193,11 +213,12 @@ run_record run_over_http(const mock::mock_config& config, const std::vector<plan
   request.jobs = make_jobs(plan, scale);
   request.strategy = scale_strategy(spec, scale);
   request.seed = seed;
+  request.trace_limit = max_image_records;
   auto result = actors::run_batch(system, std::move(request), backend);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   auto record = to_record(result, plan, 1.0 / scale, seed);
   if (server) {
-    add_mock_stats(record, server->mock_model().stats());
+    add_model_totals(record, server->mock_model());
   } else if (!live) {
     add_mock_stats(record, admin_call(base_url, "GET", "/admin/stats"));
   } else {
@@ -327,39 +348,104 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
   results["repetitions"] = repetitions;
   results["time_scale"] = scale;
   results["profile"] = {{"name", s.profile.name}};
-  ordered_json strategies = ordered_json::array();
-  std::optional<bound_result> bound;
-  std::vector<std::vector<run_record>> runs(s.strategies.size());
+  // Every (strategy, repetition) run is independent: each owns its actor system and model, so
+  // sim runs go to worker threads; results land in fixed slots, so the output does not depend on
+  // which thread ran what. A strategy is summarized as soon as its last repetition ends and its
+  // per-image data is freed then. Real-socket modes stay sequential: runs measure wall time.
+  std::vector<std::vector<planned_image>> plans;
+  plans.reserve(static_cast<std::size_t>(repetitions));
   for (int rep = 0; rep < repetitions; ++rep) {
-    const std::uint64_t rep_seed = seed + static_cast<std::uint64_t>(rep);
-    const auto plan = plan_images(s.workload, rep_seed);
-    if (!bound) {
-      bound = compute_bound(plan, limits);
-    }
-    for (std::size_t i = 0; i < s.strategies.size(); ++i) {
-      const auto spec = strategy_of(s.strategies[i]);
-      auto record = options.mode == run_mode::sim
-                        ? run_sim(config, plan, spec, rep_seed)
-                        : run_over_http(config, plan, spec, rep_seed, scale, options);
-      if (options.on_line) {
+    plans.push_back(plan_images(s.workload, seed + static_cast<std::uint64_t>(rep)));
+  }
+  const auto bound = compute_bound(plans.front(), limits);
+  results["bound"] = {{"makespan_ms", std::llround(bound.makespan_ms)},
+                      {"explanation", bound.explanation}};
+  const std::size_t strategy_count = s.strategies.size();
+  const std::size_t run_count = strategy_count * static_cast<std::size_t>(repetitions);
+  std::size_t threads = 1;
+  if (options.mode == run_mode::sim) {
+    threads = options.threads > 0 ? static_cast<std::size_t>(options.threads)
+                                  : std::max(1u, std::thread::hardware_concurrency());
+  }
+  threads = std::min(threads, run_count);
+  std::vector<std::vector<run_record>> runs(strategy_count);
+  std::vector<int> runs_left(strategy_count, repetitions);
+  for (auto& slot : runs) {
+    slot.resize(static_cast<std::size_t>(repetitions));
+  }
+  std::vector<ordered_json> summaries(strategy_count);
+  std::vector<std::exception_ptr> failures(run_count);
+  std::mutex mutex;  // Guards next_run, runs_left and on_line.
+  std::size_t next_run = 0;
+  auto work = [&]() {
+    while (true) {
+      std::size_t run = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (next_run == run_count) {
+          return;
+        }
+        run = next_run++;
+      }
+      const std::size_t i = run / static_cast<std::size_t>(repetitions);
+      const int rep = static_cast<int>(run % static_cast<std::size_t>(repetitions));
+      try {
+        const std::uint64_t rep_seed = seed + static_cast<std::uint64_t>(rep);
+        const auto& plan = plans[static_cast<std::size_t>(rep)];
+        const auto spec = strategy_of(s.strategies[i]);
+        auto record = options.mode == run_mode::sim
+                          ? run_sim(config, plan, spec, rep_seed)
+                          : run_over_http(config, plan, spec, rep_seed, scale, options);
         std::int64_t delivered = 0;
         for (const auto& image : record.images) {
           delivered += image.delivered ? 1 : 0;
         }
-        options.on_line(s.strategies[i].label + " rep " + std::to_string(rep + 1) + "/" +
-                        std::to_string(repetitions) + ": " + std::to_string(delivered) + "/" +
-                        std::to_string(record.images.size()) + " delivered in " +
-                        seconds(record.makespan_ms) + " s");
+        const std::string line = s.strategies[i].label + " rep " + std::to_string(rep + 1) + "/" +
+                                 std::to_string(repetitions) + ": " + std::to_string(delivered) +
+                                 "/" + std::to_string(record.images.size()) + " delivered in " +
+                                 seconds(record.makespan_ms) + " s";
+        bool last = false;
+        {
+          std::lock_guard<std::mutex> lock(mutex);
+          runs[i][static_cast<std::size_t>(rep)] = std::move(record);
+          last = --runs_left[i] == 0;
+          if (options.on_line) {
+            options.on_line(line);
+          }
+        }
+        if (last) {
+          // Only this thread touches runs[i] now: every repetition of strategy i is in.
+          summaries[i] =
+              summarize(s.strategies[i].label, actors::to_compact(strategy_of(s.strategies[i])),
+                        runs[i], bound.makespan_ms, max_image_records);
+          std::vector<run_record>().swap(runs[i]);
+        }
+      } catch (...) {
+        failures[run] = std::current_exception();
+        std::lock_guard<std::mutex> lock(mutex);
+        next_run = run_count;  // Start nothing new; the first failure is rethrown below.
       }
-      runs[i].push_back(std::move(record));
+    }
+  };
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t) {
+      pool.emplace_back(work);
+    }
+    for (auto& thread : pool) {
+      thread.join();
     }
   }
-  results["bound"] = {{"makespan_ms", std::llround(bound->makespan_ms)},
-                      {"explanation", bound->explanation}};
-  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
-    strategies.push_back(summarize(s.strategies[i].label,
-                                   actors::to_compact(strategy_of(s.strategies[i])), runs[i],
-                                   bound->makespan_ms));
+  for (const auto& failure : failures) {
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+  }
+  ordered_json strategies = ordered_json::array();
+  for (auto& summary : summaries) {
+    strategies.push_back(std::move(summary));
   }
   std::vector<std::string> labels;
   for (const auto& entry : s.strategies) {

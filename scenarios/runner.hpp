@@ -7,7 +7,8 @@
 /// `live` runs against the real API and is refused unless cost was explicitly accepted and the
 /// workload fits the hard image cap. Every strategy of a repetition meets the same API behaviour
 /// (the same model seed). The result is the results.json document (docs/results-schema.md).
-/// Blocking; call from one thread.
+/// Blocking; call from one thread (sim runs fan out to worker threads it joins before returning;
+/// `on_line` is then called from those threads, one call at a time).
 
 #include <cstdint>
 #include <functional>
@@ -34,6 +35,9 @@ struct run_options {
   std::string api_key;                ///< live: the key (never printed or written).
   bool allow_cost = false;            ///< live: the user accepted that runs cost credits.
   int max_images = 0;                 ///< live: hard cap on images per run (0: scenario's).
+  /// sim: runs (strategy × repetition) played at once on worker threads; 0 = one per core. The
+  /// results do not depend on it. http and live runs are always sequential.
+  int threads = 0;
   /// Progress lines ("serial rep 1/3: 4/4 delivered in 18.0 s"); may be empty.
   std::function<void(const std::string&)> on_line;
 };
