@@ -1,0 +1,209 @@
+// The scenario runner end to end: determinism in virtual time, sim vs http agreement, the bound
+// and efficiency of a scenario computed by hand, and the CLI's exit codes for thresholds and bad
+// input.
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "scenarios/runner.hpp"
+#include "scenarios/scenario.hpp"
+
+namespace zbatch::scenarios {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+/// The `ideal` profile made exact: no queueing, 3 s per image, no response delay, and `cap`
+/// tasks in flight per key (0: none; above it every submit is refused, no luck involved).
+json exact_profile(int cap) {
+  return json{{"name", "ideal"},
+              {"overrides",
+               {{"generation", {{"queue", {{"kind", "fixed"}, {"ms", 0}}}}},
+                {"throttle", {{"in_flight_cap", cap}}}}}};
+}
+
+scenario exact_scenario(int cap, int images, json strategies, json thresholds = json::array()) {
+  return parse_scenario(json{{"version", 1},
+                             {"name", "exact"},
+                             {"profile", exact_profile(cap)},
+                             {"workload", {{"batches", 1}, {"images_per_batch", images}}},
+                             {"strategies", std::move(strategies)},
+                             {"repetitions", 1},
+                             {"seed", 5},
+                             {"thresholds", std::move(thresholds)}},
+                        "exact.json");
+}
+
+const ordered_json& strategy(const ordered_json& results, const std::string& name) {
+  for (const auto& s : results["strategies"]) {
+    if (s["name"] == name) {
+      return s;
+    }
+  }
+  throw std::runtime_error("no strategy " + name);
+}
+
+TEST(runner, sim_results_are_byte_identical_for_the_same_file_and_seed) {
+  // flaky: random faults, retries and jitter, so any nondeterminism would show.
+  const auto s = load_scenario(fs::path(ZBATCH_SCENARIO_DIR) / "flaky.json");
+  run_options options;
+  options.repetitions = 2;
+  const auto first = run_scenario(s, options).dump(2);
+  const auto second = run_scenario(s, options).dump(2);
+  EXPECT_EQ(first, second);
+  options.threads = 1;  // Sequential runs must give the same bytes as the worker threads.
+  EXPECT_EQ(run_scenario(s, options).dump(2), first);
+  options.seed = s.seed + 100;  // ...and another seed a different run (the check can fail).
+  EXPECT_NE(run_scenario(s, options).dump(2), first);
+}
+
+TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
+  const auto s = exact_scenario(1, 4, json::array({"serial", "retry"}));
+  const auto results = run_scenario(s, run_options{});
+  // Bound: one slot, 4 images of 3 s each, back to back.
+  EXPECT_EQ(results["bound"]["makespan_ms"], 12000);
+  // serial: each image takes 3 s (polls at 1, 2, 3 s), then the preset waits 2 s before the
+  // next submit: 4 × 3 s + 3 × 2 s = 18 s, so efficiency = 12 / 18.
+  const auto& serial = strategy(results, "serial");
+  EXPECT_EQ(serial["success_rate"], 1.0);
+  EXPECT_EQ(serial["makespan_ms"], 18000);
+  EXPECT_EQ(serial["efficiency"], 0.667);
+  EXPECT_EQ(serial["latency_ms"]["p50"], 8000);  // All queued at 0; the 2nd ends at 3+2+3 s.
+  EXPECT_EQ(serial["submits_per_image"], 1.0);
+  // retry: serial without the gap, so it meets the bound exactly.
+  const auto& retry = strategy(results, "retry");
+  EXPECT_EQ(retry["makespan_ms"], 12000);
+  EXPECT_EQ(retry["efficiency"], 1.0);
+  EXPECT_EQ(retry["requests"]["poll"]["200"], 12.0);  // 3 polls per image.
+}
+
+TEST(runner, large_scenarios_keep_at_most_1000_image_records) {
+  const auto s = exact_scenario(0, 1500, json::array({"concurrent"}));
+  const auto results = run_scenario(s, run_options{});
+  const auto& concurrent = strategy(results, "concurrent");
+  EXPECT_EQ(concurrent["delivered"], 1500.0);            // Metrics use every image...
+  EXPECT_EQ(concurrent["image_records"].size(), 1000u);  // ...the records only the first 1000.
+  EXPECT_EQ(concurrent["image_records_omitted"], 500);
+  EXPECT_FALSE(concurrent["image_records"][999]["trace"].empty());
+}
+
+TEST(runner, sim_and_http_agree_on_a_fixed_latency_scenario) {
+  // No cap, fixed 3 s, no faults: serial takes 4 × 3 + 3 × 2 = 18 s, bounded (2 in flight)
+  // 2 × 3 = 6 s in virtual time. Over loopback at time scale 0.1 (3 s → 300 ms wall) the client's
+  // own time (HTTP round trips, actor hops, timer lateness) and the mock's (it renders a real
+  // 1024² PNG per download, 15-20 ms wall here) add to that, scaled up 10×: about 200 ms of
+  // scenario time per image on the critical path. Allowed: never faster than virtual time (less
+  // 10 ms for rounding), at most 10% slower plus one poll interval (1 s), since a late answer
+  // can push a task's completion past a poll.
+  const auto s = exact_scenario(0, 4, json::array({"serial", "bounded"}));
+  const auto sim = run_scenario(s, run_options{});
+  run_options http;
+  http.mode = run_mode::http;
+  http.time_scale = 0.1;
+  const auto real = run_scenario(s, http);
+  for (const char* name : {"serial", "bounded"}) {
+    SCOPED_TRACE(name);
+    const double virtual_ms = strategy(sim, name)["makespan_ms"].get<double>();
+    const double wall_ms = strategy(real, name)["makespan_ms"].get<double>();
+    EXPECT_EQ(strategy(sim, name)["success_rate"], 1.0);
+    EXPECT_EQ(strategy(real, name)["success_rate"], 1.0);
+    EXPECT_GE(wall_ms, virtual_ms - 10);
+    EXPECT_LE(wall_ms, virtual_ms * 1.10 + 1000);
+  }
+  EXPECT_EQ(strategy(sim, "serial")["makespan_ms"], 18000);
+  EXPECT_EQ(strategy(sim, "bounded")["makespan_ms"], 6000);
+}
+
+// ---- the CLI --------------------------------------------------------------------------------
+
+class cli_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("zbatch-runner-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write(const std::string& name, const json& document) {
+    const auto path = dir_ / name;
+    std::ofstream(path) << document.dump(2);
+    return path;
+  }
+
+  /// Runs `zbatch scenario run FILE --out DIR --quiet`; returns the exit code, keeps stderr.
+  int run(const fs::path& file) {
+    const auto command = std::string("'") + ZBATCH_BIN + "' scenario run '" + file.string() +
+                         "' --out '" + (dir_ / "out").string() + "' --quiet > '" +
+                         (dir_ / "stdout").string() + "' 2> '" + (dir_ / "stderr").string() + "'";
+    const int status = std::system(command.c_str());
+    std::ifstream in(dir_ / "stderr");
+    std::stringstream text;
+    text << in.rdbuf();
+    stderr_ = text.str();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  static json document(json thresholds) {
+    return json{{"version", 1},
+                {"name", "exact"},
+                {"profile", exact_profile(1)},
+                {"workload", {{"batches", 1}, {"images_per_batch", 2}}},
+                {"strategies", {"serial"}},
+                {"seed", 3},
+                {"thresholds", std::move(thresholds)}};
+  }
+
+  fs::path dir_;
+  std::string stderr_;
+};
+
+TEST_F(cli_test, passing_thresholds_exit_0_and_write_results) {
+  // serial, 2 images: 3 + 2 + 3 = 8 s.
+  const auto file =
+      write("pass.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms <= 8000"}));
+  EXPECT_EQ(run(file), 0) << stderr_;
+  const auto results = json::parse(std::ifstream(dir_ / "out" / "results.json"));
+  EXPECT_EQ(results["thresholds"][1]["passed"], true);
+  EXPECT_EQ(results["strategies"][0]["makespan_ms"], 8000);
+}
+
+TEST_F(cli_test, a_failing_threshold_exits_1) {
+  const auto file =
+      write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));
+  EXPECT_EQ(run(file), 1) << stderr_;
+  const auto results = json::parse(std::ifstream(dir_ / "out" / "results.json"));
+  EXPECT_EQ(results["thresholds"][0]["passed"], true);
+  EXPECT_EQ(results["thresholds"][1]["passed"], false);
+  EXPECT_EQ(results["thresholds"][1]["value"], 8000);
+}
+
+TEST_F(cli_test, bad_input_exits_2_naming_the_file_and_field) {
+  auto bad = document(json::array());
+  bad["workload"]["images_per_batch"] = 0;
+  const auto file = write("bad.json", bad);
+  EXPECT_EQ(run(file), 2);
+  EXPECT_NE(stderr_.find("bad.json"), std::string::npos) << stderr_;
+  EXPECT_NE(stderr_.find("workload.images_per_batch"), std::string::npos) << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+
+  const auto unknown_metric = write("metric.json", document({"serial.speed > 1"}));
+  EXPECT_EQ(run(unknown_metric), 2);
+  EXPECT_NE(stderr_.find("thresholds[0]"), std::string::npos) << stderr_;
+}
+
+}  // namespace
+}  // namespace zbatch::scenarios
