@@ -76,7 +76,18 @@ for name in "${names[@]}"; do
          "deterministic, so no baseline was written" >&2
     exit 2
   fi
-  cp "$work/$name-first/results.json" "$baseline_dir/$name.json" || exit 2
+  # The gate compares figures, never per-image records: keeping the traces out keeps the
+  # committed baselines small and their diffs readable.
+  python3 - "$work/$name-first/results.json" "$baseline_dir/$name.json" <<'PY' || exit 2
+import json, sys
+with open(sys.argv[1]) as f:
+    results = json.load(f)
+for strategy in results.get("strategies", []):
+    strategy["image_records"] = []
+with open(sys.argv[2], "w") as f:
+    json.dump(results, f, indent=2)
+    f.write("\n")
+PY
   echo "refresh-baseline: wrote $baseline_dir/$name.json" >&2
 done
 echo "refresh-baseline: review with 'git diff -- $baseline_dir' and commit" >&2
