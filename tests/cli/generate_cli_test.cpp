@@ -1,8 +1,4 @@
 // `zbatch generate` end to end: the bundled mock, a mock started here, every bad-usage path.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -16,20 +12,14 @@
 
 #include "client/digest.hpp"
 #include "mock_api/server.hpp"
+#include "tests/cli/process.hpp"
 #include "tests/client/png_check.hpp"
 #include "tests/client/temp_dir.hpp"
-
-extern char** environ;
 
 namespace zbatch {
 namespace {
 
-std::string read_all(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using test::read_all;
 
 struct run_result {
   int exit_code = -1;
@@ -37,52 +27,18 @@ struct run_result {
   std::string err;
 };
 
-/// Runs zbatch with these arguments; `key` sets MODELSCOPE_API_KEY (unset when empty).
+/// Runs zbatch with these arguments to the end; `key` sets MODELSCOPE_API_KEY (unset when empty).
 run_result run_zbatch(const std::vector<std::string>& args, const std::string& key = {}) {
   test::temp_dir io;
-  const auto out_path = (io.path() / "stdout").string();
-  const auto err_path = (io.path() / "stderr").string();
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string(*e).rfind("MODELSCOPE_API_KEY=", 0) != 0) {
-      env_store.emplace_back(*e);
-    }
-  }
-  if (!key.empty()) {
-    env_store.push_back("MODELSCOPE_API_KEY=" + key);
-  }
-  std::vector<char*> env;
-  for (auto& entry : env_store) {
-    env.push_back(entry.data());
-  }
-  env.push_back(nullptr);
-  std::vector<std::string> argv_store{ZBATCH_EXE};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& arg : argv_store) {
-    argv.push_back(arg.data());
-  }
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  pid_t pid = 0;
+  test::child process(ZBATCH_EXE, args, io.path(), key);
   run_result result;
-  const int spawned = posix_spawn(&pid, ZBATCH_EXE, &actions, nullptr, argv.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) {
+  if (!process.started()) {
     ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
     return result;
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = read_all(out_path);
-  result.err = read_all(err_path);
+  result.exit_code = process.wait();
+  result.out = process.out();
+  result.err = process.err();
   return result;
 }
 
