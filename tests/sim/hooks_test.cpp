@@ -18,8 +18,11 @@ using protocol::error_class;
 /// A backend in front of another that logs every poll ("poll <task>") into `log`.
 actors::backend_actor spawn_poll_logger(caf::actor_system& system, actors::backend_actor inner,
                                         std::shared_ptr<std::vector<std::string>> log) {
+  // inner and log travel as spawn arguments, not captures: CAF 0.17 binds a null tuple for a
+  // function actor spawned without arguments, which UBSan reports.
   return system.spawn(
-      [inner, log](actors::backend_actor::pointer self) -> actors::backend_actor::behavior_type {
+      [](actors::backend_actor::pointer self, actors::backend_actor inner,
+         std::shared_ptr<std::vector<std::string>> log) -> actors::backend_actor::behavior_type {
         return {
             [self, inner](actors::submit_atom atom, protocol::submit_request& request) {
               auto promise = self->make_response_promise<actors::submit_outcome>();
@@ -44,7 +47,8 @@ actors::backend_actor spawn_poll_logger(caf::actor_system& system, actors::backe
               return promise;
             },
         };
-      });
+      },
+      inner, log);
 }
 
 class hooks_test : public sim_test {
