@@ -28,34 +28,49 @@ int port_of(const sockaddr_storage& address) {
   return -1;
 }
 
-/// The accepted socket of this request. httplib 0.11 does not expose it, so find the open socket
-/// whose local and peer ports are the request's (only done when a fault needs the socket).
-int find_connection_socket(int local_port, int remote_port) {
+/// Calls `visit(fd, local_port, peer_port)` for every open socket of this process (peer_port is 0
+/// for a socket without a peer, such as a listening one) until it returns false. httplib 0.11
+/// exposes no sockets, so the server finds the ones it needs through /proc/self/fd (Linux).
+template <class Visit>
+void for_each_socket(Visit visit) {
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) {
-    return -1;
+    return;
   }
-  int found = -1;
   while (dirent* entry = readdir(dir)) {
     char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
+    const long number = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || number == dirfd(dir)) {
       continue;
     }
+    const int fd = static_cast<int>(number);
     sockaddr_storage local{};
-    sockaddr_storage peer{};
     socklen_t local_len = sizeof local;
-    socklen_t peer_len = sizeof peer;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
-        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
-      continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) {
+      continue;  // not a socket
     }
-    if (port_of(local) == local_port && port_of(peer) == remote_port) {
-      found = static_cast<int>(fd);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const int peer_port =
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0 ? port_of(peer) : 0;
+    if (!visit(fd, port_of(local), peer_port)) {
       break;
     }
   }
   closedir(dir);
+}
+
+/// The accepted socket of this request: the open socket whose local and peer ports are the
+/// request's (only looked up when a fault needs the socket).
+int find_connection_socket(int local_port, int remote_port) {
+  int found = -1;
+  for_each_socket([&](int fd, int local, int peer) {
+    if (local == local_port && peer == remote_port) {
+      found = fd;
+      return false;
+    }
+    return true;
+  });
   return found;
 }
 
@@ -84,54 +99,26 @@ void drop_connection(int fd, bool reset) {
 /// once) overflows it and the kernel drops handshakes, stalling clients for a second or more.
 /// Calling listen() again on the listening socket raises the backlog in place.
 void raise_listen_backlog(int port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
-    return;
-  }
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
-      continue;
-    }
+  for_each_socket([port](int fd, int local, int /*peer*/) {
     int listening = 0;
     socklen_t length = sizeof listening;
-    sockaddr_storage local{};
-    socklen_t local_len = sizeof local;
-    if (getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 &&
-        listening != 0 &&
-        getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
-        port_of(local) == port) {
-      listen(static_cast<int>(fd), SOMAXCONN);
+    if (local == port && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 &&
+        listening != 0) {
+      listen(fd, SOMAXCONN);
     }
-  }
-  closedir(dir);
+    return true;
+  });
 }
 
 /// Shuts down every connection accepted on `port` so that workers idling in keep-alive waits
 /// notice at once; without this, stop() waits out the keep-alive timeout of idle clients.
 void shutdown_connections(int port) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) {
-    return;
-  }
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) {
-      continue;
+  for_each_socket([port](int fd, int local, int peer) {
+    if (local == port && peer != 0) {
+      shutdown(fd, SHUT_RDWR);
     }
-    sockaddr_storage local{};
-    sockaddr_storage peer{};
-    socklen_t local_len = sizeof local;
-    socklen_t peer_len = sizeof peer;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &local_len) == 0 &&
-        port_of(local) == port &&
-        getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
-      shutdown(static_cast<int>(fd), SHUT_RDWR);
-    }
-  }
-  closedir(dir);
+    return true;
+  });
 }
 
 /// True when the peer has closed (or reset) its side.
