@@ -227,25 +227,24 @@ comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
       c.label = m.label;
       c.higher_is_better = m.higher_is_better;
       c.method = method;
-      if (method != "mann-whitney") {
+      // The margin rule on the means, for deterministic or single runs.
+      auto judge_by_margin = [&] {
         c.base = number_at(b, m.path);
         c.head = number_at(*h, m.path);
         c.change_pct = relative_change_pct(c.base, c.head);
         c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
                                   options.max_regression_pct);
         out.changes.push_back(c);
+      };
+      if (method != "mann-whitney") {
+        judge_by_margin();
         continue;
       }
       const auto xs = samples(b, m.path), ys = samples(*h, m.path);
       if (xs.size() < 2 || ys.size() < 2) {
         // Too few runs with a value (e.g. runs that delivered nothing): judge the means.
         c.method = "single-run";
-        c.base = number_at(b, m.path);
-        c.head = number_at(*h, m.path);
-        c.change_pct = relative_change_pct(c.base, c.head);
-        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
-                                  options.max_regression_pct);
-        out.changes.push_back(c);
+        judge_by_margin();
         continue;
       }
       c.base = median(xs);
