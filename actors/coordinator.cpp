@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <memory>
 #include <queue>
+#include <set>
 #include <stdexcept>
+#include <unordered_map>
 #include <utility>
 
 #include <caf/actor_system.hpp>
@@ -116,11 +118,15 @@ protocol::api_error backend_failure(const caf::error& error) {
 }
 
 // ---- image worker -------------------------------------------------------------------------------
+//
+// A worker carries many attempts at once (keyed by image index: an image has at most one attempt
+// running). Each attempt has exactly one thing outstanding at any time (a backend request, a
+// timer or the journal ack), so the worker never blocks and a handful of workers serve any
+// number of attempts: one actor per attempt cost ~1.5 KB each and 100,000 of them for an
+// unbounded batch.
 
-struct worker_state {
-  std::shared_ptr<const batch_context> ctx;
-  caf::actor coordinator;
-  std::uint32_t id = 0;
+struct attempt {
+  std::uint32_t serial = 0;  ///< Tells this attempt's timers from a finished one's.
   attempt_report report;
   time_point submitted_at;
   time_point deadline;
@@ -130,184 +136,220 @@ struct worker_state {
   int download_tries = 0;
 };
 
+struct worker_state {
+  std::shared_ptr<const batch_context> ctx;
+  caf::actor coordinator;
+  std::uint32_t id = 0;
+  std::uint32_t next_serial = 0;
+  std::unordered_map<std::uint32_t, attempt> attempts;
+};
+
 using worker_actor = caf::stateful_actor<worker_state>;
 
 constexpr int max_download_tries = 3;
 
 time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
 
-void note(worker_actor* self, trace_kind kind, std::string detail) {
-  auto& st = self->state;
-  if (st.ctx->trace && st.report.index < st.ctx->trace_limit) {
-    st.report.trace.push_back(
-        trace_event{ms_since(st.ctx->start, now_of(self)), kind, std::move(detail)});
+/// The running attempt of `index` when it is still the one numbered `serial`.
+attempt* find_attempt(worker_actor* self, std::uint32_t index, std::uint32_t serial) {
+  auto it = self->state.attempts.find(index);
+  return it != self->state.attempts.end() && it->second.serial == serial ? &it->second : nullptr;
+}
+
+void note(worker_actor* self, attempt& at, trace_kind kind, std::string detail) {
+  const auto& ctx = *self->state.ctx;
+  if (ctx.trace && at.report.index < ctx.trace_limit) {
+    at.report.trace.push_back(
+        trace_event{ms_since(ctx.start, now_of(self)), kind, std::move(detail)});
   }
 }
 
-void note_error(worker_actor* self, const protocol::api_error& error) {
+void note_error(worker_actor* self, attempt& at, const protocol::api_error& error) {
   if (error.kind == protocol::error_class::dynamic_429) {
-    note(self, trace_kind::http_429, "dynamic");
+    note(self, at, trace_kind::http_429, "dynamic");
   } else if (error.kind == protocol::error_class::quota_429) {
-    note(self, trace_kind::http_429, "quota");
+    note(self, at, trace_kind::http_429, "quota");
   } else {
-    note(self, trace_kind::error, error.describe());
+    note(self, at, trace_kind::error, error.describe());
   }
 }
 
-void finish_attempt(worker_actor* self) {
+void finish_attempt(worker_actor* self, attempt& at) {
   auto& st = self->state;
-  st.downloading = false;
-  self->send(st.coordinator, std::move(st.report));
-  st.report = attempt_report{};
+  const auto index = at.report.index;
+  self->send(st.coordinator, std::move(at.report));
+  st.attempts.erase(index);
 }
 
-void fail_attempt(worker_actor* self, protocol::api_error error) {
-  self->state.report.error = std::move(error);
-  finish_attempt(self);
+void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error) {
+  at.report.error = std::move(error);
+  finish_attempt(self, at);
 }
 
-void schedule_poll(worker_actor* self) {
-  auto& st = self->state;
+void schedule_tick(worker_actor* self, const attempt& at, duration delay) {
+  self->delayed_send(self, delay, tick_atom::value, at.report.index, at.serial);
+}
+
+void schedule_poll(worker_actor* self, attempt& at) {
   const auto now = now_of(self);
-  const auto at = std::min(now + st.interval, st.deadline);
-  self->delayed_send(self, at - now, tick_atom::value);
-  const auto& poll = st.ctx->spec.poll;
-  const auto grown = std::chrono::duration_cast<duration>(st.interval * poll.factor);
-  st.interval = std::min<duration>(grown, poll.cap);
+  schedule_tick(self, at, std::min(now + at.interval, at.deadline) - now);
+  const auto& poll = self->state.ctx->spec.poll;
+  const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
+  at.interval = std::min<duration>(grown, poll.cap);
 }
 
-void keep_polling(worker_actor* self) {
-  auto& st = self->state;
-  if (now_of(self) >= st.deadline) {
+void keep_polling(worker_actor* self, attempt& at) {
+  if (now_of(self) >= at.deadline) {
     protocol::api_error error;
     error.kind = protocol::error_class::deadline;
-    error.message = "task " + st.report.task_id + " still running at the poll deadline (" +
-                    std::to_string(st.ctx->spec.poll.deadline.count()) + " ms)";
-    note(self, trace_kind::error, error.describe());
-    fail_attempt(self, std::move(error));
+    error.message = "task " + at.report.task_id + " still running at the poll deadline (" +
+                    std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms)";
+    note(self, at, trace_kind::error, error.describe());
+    fail_attempt(self, at, std::move(error));
     return;
   }
-  schedule_poll(self);
+  schedule_poll(self, at);
 }
 
-void start_download(worker_actor* self);
+void start_polling(worker_actor* self, attempt& at) {
+  at.deadline = now_of(self) + self->state.ctx->spec.poll.deadline;
+  at.interval = self->state.ctx->spec.poll.interval;
+  schedule_poll(self, at);
+}
 
-void on_polled(worker_actor* self, poll_outcome& outcome) {
-  auto& st = self->state;
+void start_download(worker_actor* self, attempt& at);
+
+void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   if (!outcome.ok()) {
     const auto& error = outcome.error();
-    note_error(self, error);
+    note_error(self, at, error);
     if (error.kind == protocol::error_class::dynamic_429) {
-      ++st.report.poll_429_dynamic;
+      ++at.report.poll_429_dynamic;
     } else if (error.kind == protocol::error_class::quota_429) {
-      ++st.report.poll_429_quota;
+      ++at.report.poll_429_quota;
     }
     // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
     if (error.kind == protocol::error_class::request_error ||
         error.kind == protocol::error_class::moderation ||
         error.kind == protocol::error_class::task_failed) {
-      fail_attempt(self, error);
+      fail_attempt(self, at, error);
     } else {
       // The task may still finish: a failed poll never ends the attempt before its deadline.
-      keep_polling(self);
+      keep_polling(self, at);
     }
     return;
   }
   const auto& task = outcome.value();
-  note(self, trace_kind::poll,
+  note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {
-    st.report.task_latency = now_of(self) - st.submitted_at;
+    at.report.task_latency = now_of(self) - at.submitted_at;
     if (task.output_images.empty()) {
       protocol::api_error error;
       error.kind = protocol::error_class::malformed;
       error.message = "task SUCCEED without output_images";
       error.request_id = task.request_id;
-      note(self, trace_kind::error, error.describe());
-      fail_attempt(self, std::move(error));
+      note(self, at, trace_kind::error, error.describe());
+      fail_attempt(self, at, std::move(error));
       return;
     }
-    st.url = task.output_images.front();
-    start_download(self);
+    at.url = task.output_images.front();
+    start_download(self, at);
   } else if (task.status == protocol::task_status::failed) {
-    st.report.task_latency = now_of(self) - st.submitted_at;
+    at.report.task_latency = now_of(self) - at.submitted_at;
     auto error =
         protocol::classify_task_failure(task.error_code, task.error_message, task.request_id);
-    note(self, trace_kind::error, error.describe());
-    fail_attempt(self, std::move(error));
+    note(self, at, trace_kind::error, error.describe());
+    fail_attempt(self, at, std::move(error));
   } else {
-    keep_polling(self);
+    keep_polling(self, at);
   }
 }
 
-void start_poll(worker_actor* self) {
-  auto& st = self->state;
-  ++st.report.polls;
-  self->request(st.ctx->backend, caf::infinite, poll_atom::value, st.report.task_id)
-      .then([self](poll_outcome& outcome) { on_polled(self, outcome); },
-            [self](caf::error& error) {
-              poll_outcome outcome{backend_failure(error)};
-              on_polled(self, outcome);
-            });
+/// Sends `request` to the backend and hands the outcome (a CAF-level failure becomes a transport
+/// error) to `handler` if the attempt is still the same one by then.
+template <class Outcome, class... Ts, class Handler>
+void ask_backend(worker_actor* self, const attempt& at, Handler handler, Ts&&... request) {
+  const auto index = at.report.index;
+  const auto serial = at.serial;
+  self->request(self->state.ctx->backend, caf::infinite, std::forward<Ts>(request)...)
+      .then(
+          [self, index, serial, handler](Outcome& outcome) {
+            if (auto* current = find_attempt(self, index, serial)) {
+              handler(self, *current, outcome);
+            }
+          },
+          [self, index, serial, handler](caf::error& error) {
+            if (auto* current = find_attempt(self, index, serial)) {
+              Outcome outcome{backend_failure(error)};
+              handler(self, *current, outcome);
+            }
+          });
 }
 
-void on_downloaded(worker_actor* self, download_outcome& outcome) {
-  auto& st = self->state;
+void start_poll(worker_actor* self, attempt& at) {
+  ++at.report.polls;
+  ask_backend<poll_outcome>(self, at, on_polled, poll_atom::value, at.report.task_id);
+}
+
+void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
   if (outcome.ok()) {
     auto& image = outcome.value();
-    note(self, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
-    st.report.delivered = true;
-    st.report.bytes_size = image.bytes.size();
-    st.report.content_type = image.content_type;
-    if (st.ctx->keep_bytes) {
-      st.report.bytes = std::move(image.bytes);
+    note(self, at, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
+    at.report.delivered = true;
+    at.report.bytes_size = image.bytes.size();
+    at.report.content_type = image.content_type;
+    if (self->state.ctx->keep_bytes) {
+      at.report.bytes = std::move(image.bytes);
     }
-    finish_attempt(self);
+    finish_attempt(self, at);
     return;
   }
-  note_error(self, outcome.error());
-  if (st.download_tries >= max_download_tries ||
+  note_error(self, at, outcome.error());
+  if (at.download_tries >= max_download_tries ||
       outcome.error().kind == protocol::error_class::request_error) {
-    fail_attempt(self, outcome.error());
+    fail_attempt(self, at, outcome.error());
     return;
   }
   // Downloads cost nothing: try again after a poll interval rather than resubmitting.
-  self->delayed_send(self, st.ctx->spec.poll.interval, tick_atom::value);
+  schedule_tick(self, at, self->state.ctx->spec.poll.interval);
 }
 
-void start_download(worker_actor* self) {
-  auto& st = self->state;
-  st.downloading = true;
-  ++st.download_tries;
-  ++st.report.downloads;
-  self->request(st.ctx->backend, caf::infinite, download_atom::value, st.url)
-      .then([self](download_outcome& outcome) { on_downloaded(self, outcome); },
-            [self](caf::error& error) {
-              download_outcome outcome{backend_failure(error)};
-              on_downloaded(self, outcome);
-            });
+void start_download(worker_actor* self, attempt& at) {
+  at.downloading = true;
+  ++at.download_tries;
+  ++at.report.downloads;
+  ask_backend<download_outcome>(self, at, on_downloaded, download_atom::value, at.url);
 }
 
-void on_submitted(worker_actor* self, submit_outcome& outcome) {
+void on_submitted(worker_actor* self, attempt& at, submit_outcome& outcome) {
   auto& st = self->state;
   if (!outcome.ok()) {
-    note_error(self, outcome.error());
-    st.report.submit_failed = true;
-    fail_attempt(self, outcome.error());
+    note_error(self, at, outcome.error());
+    at.report.submit_failed = true;
+    fail_attempt(self, at, outcome.error());
     return;
   }
-  st.report.task_id = outcome.value().task_id;
-  note(self, trace_kind::accepted, "task " + st.report.task_id);
-  self->send(st.coordinator, accepted_atom::value, st.id, st.report.index);
+  at.report.task_id = outcome.value().task_id;
+  note(self, at, trace_kind::accepted, "task " + at.report.task_id);
+  self->send(st.coordinator, accepted_atom::value, st.id, at.report.index);
   if (st.ctx->ack_accepted) {
     // The coordinator journals the task id first; polling starts on its ack.
-    self->send(st.coordinator, journal_atom::value, st.id, st.report.index, st.report.task_id);
+    self->send(st.coordinator, journal_atom::value, st.id, at.report.index, at.report.task_id);
     return;
   }
-  const auto now = now_of(self);
-  st.deadline = now + st.ctx->spec.poll.deadline;
-  st.interval = st.ctx->spec.poll.interval;
-  schedule_poll(self);
+  start_polling(self, at);
+}
+
+attempt& begin_attempt(worker_actor* self, std::uint32_t index) {
+  auto& st = self->state;
+  auto& at = st.attempts[index];
+  at = attempt{};
+  at.serial = st.next_serial++;
+  at.report.worker = st.id;
+  at.report.index = index;
+  at.submitted_at = now_of(self);
+  return at;
 }
 
 caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_context> ctx,
@@ -317,48 +359,33 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
   self->state.id = id;
   return {
       [self](run_atom, std::uint32_t index) {
-        auto& st = self->state;
-        st.report = attempt_report{};
-        st.report.worker = st.id;
-        st.report.index = index;
-        st.download_tries = 0;
-        st.downloading = false;
-        st.submitted_at = now_of(self);
-        note(self, trace_kind::submit, "");
-        self->request(st.ctx->backend, caf::infinite, submit_atom::value,
-                      st.ctx->jobs[index].request)
-            .then([self](submit_outcome& outcome) { on_submitted(self, outcome); },
-                  [self](caf::error& error) {
-                    submit_outcome outcome{backend_failure(error)};
-                    on_submitted(self, outcome);
-                  });
+        auto& at = begin_attempt(self, index);
+        note(self, at, trace_kind::submit, "");
+        ask_backend<submit_outcome>(self, at, on_submitted, submit_atom::value,
+                                    self->state.ctx->jobs[index].request);
       },
       [self](resume_atom, std::uint32_t index) {
         // A task from an earlier run: poll it at once, no submit (and no cost).
-        auto& st = self->state;
-        st.report = attempt_report{};
-        st.report.worker = st.id;
-        st.report.index = index;
-        st.report.task_id = st.ctx->jobs[index].resume_task_id;
-        st.download_tries = 0;
-        st.downloading = false;
-        st.submitted_at = now_of(self);
-        note(self, trace_kind::accepted, "resumed task " + st.report.task_id);
-        st.deadline = st.submitted_at + st.ctx->spec.poll.deadline;
-        st.interval = st.ctx->spec.poll.interval;
-        start_poll(self);
+        auto& at = begin_attempt(self, index);
+        at.report.task_id = self->state.ctx->jobs[index].resume_task_id;
+        note(self, at, trace_kind::accepted, "resumed task " + at.report.task_id);
+        at.deadline = at.submitted_at + self->state.ctx->spec.poll.deadline;
+        at.interval = self->state.ctx->spec.poll.interval;
+        start_poll(self, at);
       },
-      [self](ack_atom) {
-        auto& st = self->state;
-        st.deadline = now_of(self) + st.ctx->spec.poll.deadline;
-        st.interval = st.ctx->spec.poll.interval;
-        schedule_poll(self);
+      [self](ack_atom, std::uint32_t index) {
+        auto it = self->state.attempts.find(index);
+        if (it != self->state.attempts.end()) {
+          start_polling(self, it->second);
+        }
       },
-      [self](tick_atom) {
-        if (self->state.downloading) {
-          start_download(self);
-        } else {
-          start_poll(self);
+      [self](tick_atom, std::uint32_t index, std::uint32_t serial) {
+        if (auto* at = find_attempt(self, index, serial)) {
+          if (at->downloading) {
+            start_download(self, *at);
+          } else {
+            start_poll(self, *at);
+          }
         }
       },
   };
@@ -366,17 +393,17 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
 
 // ---- batch coordinator --------------------------------------------------------------------------
 
+/// The coordinator's control data per image; its result lives in coordinator_state::results.
 struct image_state {
   bool running = false;
   bool finished = false;
+  bool saturated = false;
   int error_retries = 0;
   int retries_429 = 0;
   millis last_wait{0};
-  bool saturated = false;
   time_point submitted_at;
   /// When this image first met a server failure it could not retry (see on_attempt_failed).
   std::optional<time_point> outage_since;
-  image_result result;
 };
 
 struct coordinator_state {
@@ -385,10 +412,12 @@ struct coordinator_state {
   std::optional<rate_limiter> limiter;
   jitter_rng rng;
   std::vector<image_state> images;
+  std::vector<image_result> results;  ///< By job index; moved out whole at the end.
   using entry = std::pair<time_point, std::uint32_t>;
   std::priority_queue<entry, std::vector<entry>, std::greater<>> pending;
   std::vector<caf::actor> workers;
-  std::vector<std::uint32_t> idle;
+  std::vector<std::uint32_t> load;  ///< Running attempts per worker.
+  std::set<std::uint32_t> open;     ///< Workers with fewer than attempts_per_worker.
   std::size_t running = 0;
   std::size_t finished = 0;
   std::size_t delivered = 0;
@@ -405,10 +434,14 @@ struct coordinator_state {
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
 
-void record(coordinator_actor* self, image_state& image, trace_kind kind, std::string detail,
+/// Attempts one worker carries at most; more running attempts spread over more workers (and
+/// the scheduler's threads).
+constexpr std::uint32_t attempts_per_worker = 64;
+
+void record(coordinator_actor* self, std::uint32_t index, trace_kind kind, std::string detail,
             time_point at) {
-  if (self->state.ctx->trace && image.result.index < self->state.ctx->trace_limit) {
-    image.result.trace.push_back(
+  if (self->state.ctx->trace && index < self->state.ctx->trace_limit) {
+    self->state.results[index].trace.push_back(
         trace_event{ms_since(self->state.ctx->start, at), kind, std::move(detail)});
   }
 }
@@ -443,28 +476,29 @@ void publish(coordinator_actor* self, time_point now, bool final) {
 void finish_image(coordinator_actor* self, std::uint32_t index, time_point now) {
   auto& st = self->state;
   auto& image = st.images[index];
+  auto& result = st.results[index];
   image.finished = true;
-  image.result.finished_at_ms = ms_since(st.ctx->start, now);
+  result.finished_at_ms = ms_since(st.ctx->start, now);
   ++st.finished;
-  if (image.result.delivered) {
+  if (result.delivered) {
     ++st.delivered;
   } else {
     ++st.failed;
   }
   if (st.callbacks.on_image) {
-    st.callbacks.on_image(image.result);
+    st.callbacks.on_image(result);
   }
 }
 
 void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
                 time_point now) {
-  auto& image = self->state.images[index];
-  image.result.delivered = false;
-  image.result.error = error.kind;
-  image.result.message = error.describe();
-  image.result.retry_after_ms = error.retry_after_ms;
+  auto& result = self->state.results[index];
+  result.delivered = false;
+  result.error = error.kind;
+  result.message = error.describe();
+  result.retry_after_ms = error.retry_after_ms;
   record(
-      self, image,
+      self, index,
       error.kind == protocol::error_class::cancelled ? trace_kind::cancelled : trace_kind::failed,
       std::string(protocol::to_string(error.kind)), now);
   finish_image(self, index, now);
@@ -484,15 +518,14 @@ void finish_batch(coordinator_actor* self, time_point now) {
   result.final_limit = st.limiter->limit();
   result.counters = st.counters;
   result.counters.circuit_openings = st.limiter->circuit_openings();
-  result.images.reserve(st.images.size());
   std::int64_t makespan = st.cancelled ? ms_since(st.ctx->start, now) : 0;
-  for (auto& image : st.images) {
-    makespan = std::max(makespan, image.result.finished_at_ms);
-    result.images.push_back(std::move(image.result));
+  for (const auto& image : st.results) {
+    makespan = std::max(makespan, image.finished_at_ms);
   }
+  result.images = std::move(st.results);
   result.makespan_ms = makespan;
   publish(self, now, true);
-  std::vector<image_state>().swap(st.images);  // Moved out: free it before on_done runs.
+  std::vector<image_state>().swap(st.images);  // Free it before on_done runs.
   // Workers hold no state worth keeping once the batch is decided; nothing they started may
   // outlive the batch (their pending backend answers are dropped with them).
   for (const auto& worker : st.workers) {
@@ -515,32 +548,43 @@ void schedule_wake(coordinator_actor* self, time_point at, time_point now) {
                      static_cast<std::int64_t>(at.time_since_epoch().count()));
 }
 
+/// The lowest-numbered worker with room, else a new one. Filling workers in order keeps
+/// attempts started together in one mailbox, so the backend sees them in the order they started.
+std::uint32_t pick_worker(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.open.empty()) {
+    const auto fresh = static_cast<std::uint32_t>(st.workers.size());
+    st.workers.push_back(
+        self->spawn<caf::linked>(image_worker, st.ctx, caf::actor_cast<caf::actor>(self), fresh));
+    st.load.push_back(0);
+    st.open.insert(fresh);
+  }
+  const auto worker = *st.open.begin();
+  if (++st.load[worker] == attempts_per_worker) {
+    st.open.erase(st.open.begin());
+  }
+  return worker;
+}
+
 void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now) {
   auto& st = self->state;
   auto& image = st.images[index];
+  auto& result = st.results[index];
   image.running = true;
   image.saturated = st.limiter->on_start(now);
   image.submitted_at = now;
-  const bool resume = !image.result.resumed && !st.ctx->jobs[index].resume_task_id.empty();
+  const bool resume = !result.resumed && !st.ctx->jobs[index].resume_task_id.empty();
   if (resume) {
-    image.result.resumed = true;  // Polls a known task: no submit, no cost.
-    image.result.task_id = st.ctx->jobs[index].resume_task_id;
+    result.resumed = true;  // Polls a known task: no submit, no cost.
+    result.task_id = st.ctx->jobs[index].resume_task_id;
   } else {
-    ++image.result.attempts;
+    ++result.attempts;
     ++st.counters.submits;
   }
   ++st.running;
   st.counters.max_in_flight = std::max<int>(st.counters.max_in_flight, st.running);
-  record(self, image, trace_kind::permit, "", now);
-  std::uint32_t worker = 0;
-  if (st.idle.empty()) {
-    worker = static_cast<std::uint32_t>(st.workers.size());
-    st.workers.push_back(
-        self->spawn<caf::linked>(image_worker, st.ctx, caf::actor_cast<caf::actor>(self), worker));
-  } else {
-    worker = st.idle.back();
-    st.idle.pop_back();
-  }
+  record(self, index, trace_kind::permit, "", now);
+  const auto worker = pick_worker(self);
   if (resume) {
     self->send(st.workers[worker], resume_atom::value, index);
   } else {
@@ -574,7 +618,7 @@ void pump(coordinator_actor* self) {
       continue;
     }
     if (st.ctx->max_submits > 0 && st.counters.submits >= st.ctx->max_submits &&
-        (st.images[index].result.resumed || st.ctx->jobs[index].resume_task_id.empty())) {
+        (st.results[index].resumed || st.ctx->jobs[index].resume_task_id.empty())) {
       st.pending.pop();
       st.submit_capped = true;
       protocol::api_error error;
@@ -608,6 +652,7 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
                        time_point now) {
   auto& st = self->state;
   auto& image = st.images[index];
+  auto& result = st.results[index];
   const auto& spec = st.ctx->spec;
   const auto& error = report.error;
   std::optional<millis> hint;
@@ -619,7 +664,7 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
   switch (error.kind) {
     case protocol::error_class::dynamic_429:
       ++st.counters.http_429_dynamic;
-      ++image.result.http_429;
+      ++result.http_429;
       st.limiter->on_dynamic_429(now, image.submitted_at, hint);
       if (image.retries_429 < spec.retry.max_429_retries) {
         // A 429 slows the whole batch (the limiter) and is retried without using the image's
@@ -631,7 +676,7 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
       break;
     case protocol::error_class::quota_429:
       ++st.counters.http_429_quota;
-      ++image.result.http_429;
+      ++result.http_429;
       if (spec.stop_on_quota) {
         st.limiter->on_quota();
         st.quota_exhausted = true;
@@ -641,7 +686,7 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
       st.limiter->on_server_failure(now);
       if (error.ambiguous) {
         ++st.counters.ambiguous_submits;
-        image.result.ambiguous = true;
+        result.ambiguous = true;
         // The submit may have created (and charged) a task: resubmitting may pay twice.
         error_retry = error_retry && spec.retry.resubmit_ambiguous;
       }
@@ -679,9 +724,9 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
     wait = std::max(*wait, *hint);
   }
   image.last_wait = *wait;
-  ++image.result.retries;
+  ++result.retries;
   ++st.counters.retries;
-  record(self, image, trace_kind::retry, std::to_string(wait->count()) + "ms", now);
+  record(self, index, trace_kind::retry, std::to_string(wait->count()) + "ms", now);
   st.pending.emplace(now + *wait, index);
 }
 
@@ -693,51 +738,54 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   const auto now = now_of(self);
   const auto index = report.index;
   auto& image = st.images[index];
+  auto& result = st.results[index];
   image.running = false;
   --st.running;
-  st.idle.push_back(report.worker);
+  if (st.load[report.worker]-- == attempts_per_worker) {
+    st.open.insert(report.worker);
+  }
   st.limiter->on_release(now);
   st.counters.polls += report.polls;
   st.counters.downloads += report.downloads;
   st.counters.http_429_dynamic += report.poll_429_dynamic;
   st.counters.http_429_quota += report.poll_429_quota;
-  image.result.http_429 += report.poll_429_dynamic + report.poll_429_quota;
+  result.http_429 += report.poll_429_dynamic + report.poll_429_quota;
   if (!report.task_id.empty()) {
-    image.result.task_id = report.task_id;
+    result.task_id = report.task_id;
   }
   if (st.ctx->trace) {
-    auto& trace = image.result.trace;
+    auto& trace = result.trace;
     trace.insert(trace.end(), std::make_move_iterator(report.trace.begin()),
                  std::make_move_iterator(report.trace.end()));
   }
   if (report.delivered) {
     st.limiter->on_success(image.submitted_at, report.task_latency);
     st.limiter->budget_success();
-    image.result.delivered = true;
-    image.result.error.reset();
-    image.result.message.clear();
-    image.result.bytes_size = report.bytes_size;
-    image.result.bytes = std::move(report.bytes);
-    image.result.content_type = std::move(report.content_type);
-    record(self, image, trace_kind::delivered, std::to_string(report.bytes_size) + " bytes", now);
+    result.delivered = true;
+    result.error.reset();
+    result.message.clear();
+    result.bytes_size = report.bytes_size;
+    result.bytes = std::move(report.bytes);
+    result.content_type = std::move(report.content_type);
+    record(self, index, trace_kind::delivered, std::to_string(report.bytes_size) + " bytes", now);
     finish_image(self, index, now);
   } else {
     if (!report.submit_failed && report.error.kind != protocol::error_class::server_transport) {
       // The service answered the submit: it is reachable, whatever became of the task.
       st.limiter->on_success(image.submitted_at, std::nullopt);
     }
-    if (image.result.resumed && image.result.attempts == 0 &&
+    if (result.resumed && result.attempts == 0 &&
         report.error.kind != protocol::error_class::task_failed &&
         report.error.kind != protocol::error_class::moderation) {
       // The earlier run's task is unknown here or never finished: the image's first submit
       // follows at once (a FAILED task instead goes through the strategy like any failure).
-      record(self, image, trace_kind::retry, "resume failed: " + report.error.describe(), now);
+      record(self, index, trace_kind::retry, "resume failed: " + report.error.describe(), now);
       st.pending.emplace(now, index);
     } else {
       on_attempt_failed(self, index, report, now);
     }
     if (image.finished) {
-      image.result.message = report.error.describe();
+      result.message = report.error.describe();
     }
   }
   if (image.finished) {
@@ -773,13 +821,14 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.limiter.emplace(ctx->spec, ctx->start);
   st.rng = jitter_rng(seed);
   st.images.resize(ctx->jobs.size());
+  st.results.resize(ctx->jobs.size());
   for (std::uint32_t index = 0; index < ctx->jobs.size(); ++index) {
-    auto& image = st.images[index];
+    auto& result = st.results[index];
     const auto& job = ctx->jobs[index];
-    image.result.index = index;
-    image.result.batch = job.batch;
-    image.result.queued_at_ms = job.arrival.count();
-    record(self, image, trace_kind::queued, "", ctx->start + job.arrival);
+    result.index = index;
+    result.batch = job.batch;
+    result.queued_at_ms = job.arrival.count();
+    record(self, index, trace_kind::queued, "", ctx->start + job.arrival);
     st.pending.emplace(ctx->start + job.arrival, index);
   }
   // The first pump runs as a message so the spawner gets the handle before any callback.
@@ -808,11 +857,11 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           return;
         }
         // Known at once, so an attempt cancelled later still names its task (for a resume).
-        st.images[index].result.task_id = task_id;
+        st.results[index].task_id = task_id;
         if (st.callbacks.on_accepted) {
           st.callbacks.on_accepted(index, task_id);
         }
-        self->send(st.workers[worker], ack_atom::value);
+        self->send(st.workers[worker], ack_atom::value, index);
       },
       [self](drain_atom, std::int64_t grace_ms) {
         auto& st = self->state;
