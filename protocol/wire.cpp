@@ -5,10 +5,16 @@
 
 namespace zbatch::protocol {
 
+namespace {
+
+/// ASCII only, as HTTP field names and tokens are (and std::tolower's locale lookup is slow).
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
@@ -23,13 +29,18 @@ void header_list::add(std::string name, std::string value) {
   fields_.emplace_back(std::move(name), std::move(value));
 }
 
-std::optional<std::string> header_list::get(std::string_view name) const {
+const std::string* header_list::find(std::string_view name) const {
   for (const auto& [key, value] : fields_) {
     if (iequals(key, name)) {
-      return value;
+      return &value;
     }
   }
-  return std::nullopt;
+  return nullptr;
+}
+
+std::optional<std::string> header_list::get(std::string_view name) const {
+  const auto* value = find(name);
+  return value != nullptr ? std::optional<std::string>(*value) : std::nullopt;
 }
 
 std::string parsed_url::origin() const {

@@ -21,7 +21,9 @@ class header_list {
   void set(std::string name, std::string value);  ///< Replaces every field of that name.
   void add(std::string name, std::string value);  ///< Appends, keeping any earlier field.
   std::optional<std::string> get(std::string_view name) const;  ///< First field of that name.
-  bool has(std::string_view name) const { return get(name).has_value(); }
+  /// The first field of that name without a copy; null when absent. Valid until a change.
+  const std::string* find(std::string_view name) const;
+  bool has(std::string_view name) const { return find(name) != nullptr; }
   const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
 
  private:
