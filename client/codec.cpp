@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/errors_detail.hpp"
+#include "protocol/json_scan.hpp"
+
 namespace zbatch::client {
 namespace {
 
@@ -21,8 +24,9 @@ protocol::api_error malformed(int status, std::string message, std::string reque
 }
 
 /// A non-2xx answer: classified from its body, with Retry-After when the service sent one.
-protocol::api_error http_failure(const protocol::wire_response& response) {
-  auto error = protocol::classify_http_error(response.status, response.body);
+/// `error` is classify_http_error's answer (fast path) or its DOM twin's.
+protocol::api_error with_retry_after(protocol::api_error error,
+                                     const protocol::wire_response& response) {
   if (auto value = response.headers.get("Retry-After")) {
     error.retry_after_ms =
         protocol::parse_retry_after(*value, static_cast<std::int64_t>(std::time(nullptr)));
@@ -30,9 +34,89 @@ protocol::api_error http_failure(const protocol::wire_response& response) {
   return error;
 }
 
+protocol::api_error http_failure(const protocol::wire_response& response) {
+  return with_retry_after(protocol::classify_http_error(response.status, response.body), response);
+}
+
+protocol::api_error http_failure_dom(const protocol::wire_response& response) {
+  return with_retry_after(protocol::detail::classify_http_error_dom(response.status, response.body),
+                          response);
+}
+
 std::string string_field(const json& object, const char* key) {
   auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
+std::string scan_string_field(const protocol::json_scan::document& doc,
+                              const protocol::json_scan::node& object, std::string_view key) {
+  const auto* member = doc.find(object, key);
+  return member != nullptr && member->is_string() ? std::string(member->text()) : std::string{};
+}
+
+/// read_submit on a body json_scan handled: the same reading as the DOM code below.
+result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::document& doc,
+                                                   const protocol::wire_response& response) {
+  const auto& body = doc.root();
+  protocol::submit_accepted accepted;
+  accepted.task_id = scan_string_field(doc, body, "task_id");
+  accepted.request_id = scan_string_field(doc, body, "request_id");
+  if (accepted.task_id.empty()) {
+    auto text = protocol::extract_error_text(response.body);
+    return malformed(response.status, "submit answer has no task_id: " + text.message,
+                     accepted.request_id);
+  }
+  return accepted;
+}
+
+/// read_poll on a body json_scan handled: the same reading as the DOM code below.
+result<protocol::task_state> poll_from_scan(const protocol::json_scan::document& doc,
+                                            const protocol::wire_response& response,
+                                            std::string_view task_id) {
+  const auto& body = doc.root();
+  protocol::task_state state;
+  state.task_id = scan_string_field(doc, body, "task_id");
+  if (state.task_id.empty()) {
+    state.task_id = std::string(task_id);
+  }
+  state.request_id = scan_string_field(doc, body, "request_id");
+  const auto* status = doc.find(body, "task_status");
+  if (status == nullptr || !status->is_string()) {
+    return malformed(response.status, "task answer has no task_status", state.request_id);
+  }
+  state.raw_status = std::string(status->text());
+  state.status = protocol::task_status_from_string(state.raw_status);
+  if (state.status == protocol::task_status::failed) {
+    int code = 0;
+    std::string message;
+    if (const auto* errors = doc.find(body, "errors"); errors != nullptr && errors->is_object()) {
+      if (const auto* c = doc.find(*errors, "code"); c != nullptr && c->is_integer()) {
+        code = static_cast<int>(c->number);  // nlohmann's get<int>() is this same cast
+      }
+      message = scan_string_field(doc, *errors, "message");
+    }
+    if (message.empty()) {
+      message = "task " + state.task_id + " FAILED without a message";
+    }
+    return protocol::classify_task_failure(code, message, state.request_id);
+  }
+  if (state.status == protocol::task_status::succeed) {
+    const auto* images = doc.find(body, "output_images");
+    if (images == nullptr || !images->is_array() || images->size == 0) {
+      return malformed(response.status, "task " + state.task_id + " SUCCEED without output_images",
+                       state.request_id);
+    }
+    state.output_images.reserve(images->size);
+    for (const auto& url : doc.children(*images)) {
+      if (!url.is_string() || url.text_size == 0) {
+        return malformed(response.status,
+                         "task " + state.task_id + " has a non-string entry in output_images",
+                         state.request_id);
+      }
+      state.output_images.emplace_back(url.text());
+    }
+  }
+  return state;
 }
 
 void add_auth(protocol::header_list& headers, std::string_view api_key) {
@@ -76,6 +160,17 @@ result<protocol::submit_accepted> read_submit(const protocol::wire_response& res
   if (!is_success(response.status)) {
     return http_failure(response);
   }
+  protocol::json_scan::document doc;
+  if (doc.parse(response.body)) {
+    return submit_from_scan(doc, response);
+  }
+  return detail::read_submit_dom(response);
+}
+
+result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_response& response) {
+  if (!is_success(response.status)) {
+    return http_failure_dom(response);
+  }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
     return malformed(response.status, "submit answer is not a JSON object");
@@ -85,7 +180,7 @@ result<protocol::submit_accepted> read_submit(const protocol::wire_response& res
   accepted.request_id = string_field(body, "request_id");
   if (accepted.task_id.empty()) {
     // The body may still be an error envelope sent with a 200 status: keep its text.
-    auto text = protocol::extract_error_text(response.body);
+    auto text = protocol::detail::extract_error_text_dom(response.body);
     return malformed(response.status, "submit answer has no task_id: " + text.message,
                      accepted.request_id);
   }
@@ -97,6 +192,18 @@ result<protocol::task_state> read_poll(const protocol::wire_response& response,
                                        std::string_view task_id) {
   if (!is_success(response.status)) {
     return http_failure(response);
+  }
+  protocol::json_scan::document doc;
+  if (doc.parse(response.body)) {
+    return poll_from_scan(doc, response, task_id);
+  }
+  return detail::read_poll_dom(response, task_id);
+}
+
+result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response& response,
+                                                   std::string_view task_id) {
+  if (!is_success(response.status)) {
+    return http_failure_dom(response);
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {

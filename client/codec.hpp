@@ -36,4 +36,12 @@ enum class transport_failure {
 protocol::api_error transport_error(transport_failure failure, bool request_sent,
                                     std::string detail = {});
 
+namespace detail {
+/// `read_submit` and `read_poll` without the json_scan fast path: every body goes through the
+/// nlohmann DOM. For the equivalence tests and the codec benchmark only.
+result<protocol::submit_accepted> read_submit_dom(const protocol::wire_response& response);
+result<protocol::task_state> read_poll_dom(const protocol::wire_response& response,
+                                           std::string_view task_id);
+}  // namespace detail
+
 }  // namespace zbatch::client

@@ -7,6 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/errors_detail.hpp"
+#include "protocol/json_scan.hpp"
+
 namespace zbatch::protocol {
 namespace {
 
@@ -73,6 +76,83 @@ int code_at(const nlohmann::json& object) {
   return 0;
 }
 
+// The same reading on a json_scan document (only strings without escapes reach here, so a
+// string's raw bytes are its value).
+const json_scan::node* scan_string_at(const json_scan::document& doc, const json_scan::node& object,
+                                      std::string_view key) {
+  const auto* member = doc.find(object, key);  // nullptr when `object` is not an object
+  return member != nullptr && member->is_string() ? member : nullptr;
+}
+
+int scan_code_at(const json_scan::document& doc, const json_scan::node& object) {
+  const auto* code = doc.find(object, "code");
+  if (code == nullptr) {
+    return 0;
+  }
+  if (code->is_integer()) {
+    return static_cast<int>(code->number);  // nlohmann's get<int>() is this same cast
+  }
+  if (code->is_string()) {
+    try {
+      return std::stoi(std::string(code->text()));
+    } catch (...) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+/// extract_error_text on a handled document.
+error_text extract_scanned(const json_scan::document& doc, std::string_view body) {
+  error_text out;
+  const auto& root = doc.root();
+  if (const auto* id = scan_string_at(doc, root, "request_id")) {
+    out.request_id = std::string(id->text());
+  }
+  for (const char* envelope : {"errors", "error"}) {
+    const auto* it = doc.find(root, envelope);
+    if (it == nullptr) {
+      continue;
+    }
+    if (const auto* message = scan_string_at(doc, *it, "message")) {
+      out.message = std::string(message->text());
+      out.code = scan_code_at(doc, *it);
+      return out;
+    }
+  }
+  if (const auto* message = scan_string_at(doc, root, "message")) {
+    out.message = std::string(message->text());
+    out.code = scan_code_at(doc, root);
+    return out;
+  }
+  out.message = trimmed_raw(body);
+  return out;
+}
+
+api_error classify_text(int status, error_text text) {
+  api_error out;
+  out.http_status = status;
+  out.service_code = text.code;
+  out.message = std::move(text.message);
+  out.request_id = std::move(text.request_id);
+  if (status == 429) {
+    out.kind = is_quota_message(out.message) ? error_class::quota_429 : error_class::dynamic_429;
+  } else if (status >= 500) {
+    out.kind = error_class::server_transport;
+  } else if (status >= 400) {
+    // "Server is busy" has been seen with 4xx-looking gateways too; it is retryable either way.
+    out.kind = lower(out.message).find("server is busy") != std::string::npos
+                   ? error_class::server_transport
+                   : error_class::request_error;
+  } else {
+    out.kind = error_class::malformed;
+    if (out.message.empty()) {
+      out.message = "unexpected HTTP status " + std::to_string(status);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view to_string(error_class kind) {
@@ -124,6 +204,14 @@ std::string api_error::describe() const {
 }
 
 error_text extract_error_text(std::string_view body) {
+  json_scan::document doc;
+  if (doc.parse(body)) {
+    return extract_scanned(doc, body);
+  }
+  return detail::extract_error_text_dom(body);
+}
+
+error_text detail::extract_error_text_dom(std::string_view body) {
   error_text out;
   auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded() || !json.is_object()) {
@@ -163,28 +251,11 @@ bool is_quota_message(std::string_view message) {
 }
 
 api_error classify_http_error(int status, std::string_view body) {
-  const auto text = extract_error_text(body);
-  api_error out;
-  out.http_status = status;
-  out.service_code = text.code;
-  out.message = text.message;
-  out.request_id = text.request_id;
-  if (status == 429) {
-    out.kind = is_quota_message(text.message) ? error_class::quota_429 : error_class::dynamic_429;
-  } else if (status >= 500) {
-    out.kind = error_class::server_transport;
-  } else if (status >= 400) {
-    // "Server is busy" has been seen with 4xx-looking gateways too; it is retryable either way.
-    out.kind = lower(text.message).find("server is busy") != std::string::npos
-                   ? error_class::server_transport
-                   : error_class::request_error;
-  } else {
-    out.kind = error_class::malformed;
-    if (out.message.empty()) {
-      out.message = "unexpected HTTP status " + std::to_string(status);
-    }
-  }
-  return out;
+  return classify_text(status, extract_error_text(body));
+}
+
+api_error detail::classify_http_error_dom(int status, std::string_view body) {
+  return classify_text(status, detail::extract_error_text_dom(body));
 }
 
 api_error classify_task_failure(int code, std::string_view message, std::string request_id) {
