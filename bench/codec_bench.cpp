@@ -1,9 +1,10 @@
 // Reading the hot API answers: client::read_poll on the three poll shapes (running, done,
 // failed), client::read_submit on an accepted submit and protocol::classify_http_error on a 429
-// envelope, each with the json_scan fast path (`/fast`) and with the forced nlohmann DOM path it
-// falls back to (`/dom`), in the same run. The bodies are the mock's own (mock::wire_body), so
-// they are byte for byte what a simulation reads. items_per_second is answers read per second;
-// the fast/dom ratio of a pair is the speed-up.
+// envelope (plus writing and reading a submit body: make_submit, parse_submit_body), each with the
+// json_scan fast path (`/fast`) and with the forced nlohmann DOM path it falls back to (`/dom`), in
+// the same run. The bodies are the mock's own (mock::wire_body), so they are byte for byte what a
+// simulation reads. items_per_second is answers read per second; the fast/dom ratio of a pair is
+// the speed-up.
 #include <string>
 
 #include <benchmark/benchmark.h>
@@ -12,6 +13,7 @@
 #include "mock_api/model.hpp"
 #include "protocol/errors_detail.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/messages_detail.hpp"
 
 namespace {
 
@@ -76,6 +78,38 @@ void BM_classify_429(benchmark::State& state, bool fast) {
   state.SetItemsProcessed(state.iterations());
 }
 
+zbatch::protocol::submit_request sim_request() {
+  zbatch::protocol::submit_request request;  // what the simulator's jobs submit
+  request.prompt = "A seamless geometric pattern, two colors";
+  request.seed = 1042;
+  request.size = zbatch::protocol::image_size{1024, 1024};
+  return request;
+}
+
+void BM_make_submit(benchmark::State& state, bool fast) {
+  const auto request = sim_request();
+  for (auto _ : state) {
+    if (fast) {
+      auto wire = zbatch::client::make_submit(request, "ms-key");
+      benchmark::DoNotOptimize(wire);
+    } else {
+      auto body = zbatch::protocol::to_json(request).dump();  // what make_submit did before
+      benchmark::DoNotOptimize(body);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_parse_submit_body(benchmark::State& state, bool fast) {
+  const auto body = zbatch::protocol::to_json(sim_request()).dump();
+  for (auto _ : state) {
+    auto parsed = fast ? zbatch::protocol::parse_submit_body(body)
+                       : zbatch::protocol::detail::parse_submit_body_dom(body);
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 BENCHMARK_CAPTURE(BM_read_poll, running_fast, task_status::running, true);
 BENCHMARK_CAPTURE(BM_read_poll, running_dom, task_status::running, false);
 BENCHMARK_CAPTURE(BM_read_poll, succeed_fast, task_status::succeed, true);
@@ -86,6 +120,12 @@ BENCHMARK_CAPTURE(BM_read_submit, fast, true);
 BENCHMARK_CAPTURE(BM_read_submit, dom, false);
 BENCHMARK_CAPTURE(BM_classify_429, fast, true);
 BENCHMARK_CAPTURE(BM_classify_429, dom, false);
+// make_submit/dom is only the DOM dump, so the fast figure (the whole wire request, headers
+// included) is the conservative side of that ratio.
+BENCHMARK_CAPTURE(BM_make_submit, fast, true);
+BENCHMARK_CAPTURE(BM_make_submit, dom, false);
+BENCHMARK_CAPTURE(BM_parse_submit_body, fast, true);
+BENCHMARK_CAPTURE(BM_parse_submit_body, dom, false);
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "client/codec.hpp"
 
 #include <ctime>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -119,6 +120,62 @@ result<protocol::task_state> poll_from_scan(const protocol::json_scan::document&
   return state;
 }
 
+/// Printable ASCII without '"' or '\\': nlohmann dumps such a string as its bytes in quotes.
+bool plain_ascii(std::string_view text) {
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void append_plain(std::string& out, std::string_view key, std::string_view text) {
+  out += '"';
+  out += key;
+  out += "\":\"";
+  out += text;
+  out += '"';
+}
+
+/// `protocol::to_json(request).dump()`, byte for byte, built by appending: keys in the sorted
+/// order nlohmann's std::map objects dump them, integers as std::to_string writes them (as
+/// nlohmann does). Declines (nullopt) whatever it would have to escape or format differently:
+/// strings that are not plain ASCII and any guidance (a double, whose shortest form is nlohmann's
+/// own). The caller then dumps the DOM.
+std::optional<std::string> submit_body(const protocol::submit_request& request) {
+  if (request.guidance || !plain_ascii(request.model) || !plain_ascii(request.prompt) ||
+      (request.negative_prompt && !plain_ascii(*request.negative_prompt))) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(64 + request.model.size() + request.prompt.size() +
+              (request.negative_prompt ? request.negative_prompt->size() : 0));
+  out += '{';
+  append_plain(out, "model", request.model);
+  if (request.negative_prompt) {
+    out += ',';
+    append_plain(out, "negative_prompt", *request.negative_prompt);
+  }
+  out += ',';
+  append_plain(out, "prompt", request.prompt);
+  if (request.seed) {
+    out += ",\"seed\":";
+    out += std::to_string(*request.seed);
+  }
+  if (request.size) {
+    out += ',';
+    append_plain(out, "size", request.size->to_string());  // digits, 'x' and maybe '-'
+  }
+  if (request.steps) {
+    out += ",\"steps\":";
+    out += std::to_string(*request.steps);
+  }
+  out += '}';
+  return out;
+}
+
 void add_auth(protocol::header_list& headers, std::string_view api_key) {
   // An empty key sends no header at all (the mock answers 401 to that, as the service does).
   if (!api_key.empty()) {
@@ -136,7 +193,8 @@ protocol::wire_request make_submit(const protocol::submit_request& request,
   add_auth(out.headers, api_key);
   out.headers.set("Content-Type", "application/json");
   out.headers.set(std::string(protocol::async_header), "true");
-  out.body = protocol::to_json(request).dump();
+  auto body = submit_body(request);
+  out.body = body ? std::move(*body) : protocol::to_json(request).dump();
   return out;
 }
 

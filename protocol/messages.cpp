@@ -3,6 +3,9 @@
 #include <array>
 #include <cmath>
 
+#include "protocol/json_scan.hpp"
+#include "protocol/messages_detail.hpp"
+
 namespace zbatch::protocol {
 namespace {
 
@@ -100,7 +103,93 @@ std::optional<field_error> validate(const submit_request& request) {
   return std::nullopt;
 }
 
+namespace {
+
+/// parse_submit_body on a body json_scan handled: the same checks in the same order as the DOM
+/// code below (only strings without escapes and integers reach here).
+std::variant<submit_request, field_error> submit_from_scan(const json_scan::document& doc) {
+  const auto& root = doc.root();
+  submit_request request;
+  request.model.clear();
+  // nullptr when absent or null (both mean "not given").
+  auto given = [&](const char* name) -> const json_scan::node* {
+    const auto* member = doc.find(root, name);
+    return member != nullptr && member->type != json_scan::kind::null ? member : nullptr;
+  };
+  auto string_field = [&](const char* name, std::string& out) -> std::optional<field_error> {
+    const auto* member = given(name);
+    if (member == nullptr) {
+      return std::nullopt;
+    }
+    if (!member->is_string()) {
+      return field_error{name, std::string(name) + " must be a string"};
+    }
+    out = std::string(member->text());
+    return std::nullopt;
+  };
+  if (auto e = string_field("model", request.model)) {
+    return *e;
+  }
+  if (auto e = string_field("prompt", request.prompt)) {
+    return *e;
+  }
+  if (given("negative_prompt") != nullptr) {
+    std::string negative;
+    if (auto e = string_field("negative_prompt", negative)) {
+      return *e;
+    }
+    request.negative_prompt = negative;
+  }
+  if (given("size") != nullptr) {
+    std::string text;
+    if (auto e = string_field("size", text)) {
+      return *e;
+    }
+    std::string why;
+    auto size = parse_size(text, &why);
+    if (!size) {
+      return field_error{"size", why};
+    }
+    request.size = *size;
+  }
+  if (const auto* seed = given("seed")) {
+    if (!seed->is_integer()) {
+      return field_error{"seed", "seed must be an integer (allowed 0..2147483647)"};
+    }
+    request.seed = seed->number;
+  }
+  if (const auto* steps = given("steps")) {
+    if (!steps->is_integer()) {
+      return field_error{"steps", "steps must be an integer (allowed 1..100)"};
+    }
+    if (steps->number < min_steps || steps->number > max_steps) {
+      return out_of_range("steps", "1..100");
+    }
+    request.steps = static_cast<int>(steps->number);
+  }
+  if (const auto* guidance = given("guidance")) {
+    if (!guidance->is_integer()) {  // floats never reach here: json_scan declines them
+      return field_error{"guidance", "guidance must be a number (allowed 1.5..20)"};
+    }
+    request.guidance = static_cast<double>(guidance->number);  // as nlohmann's get<double>()
+  }
+  if (auto error = validate(request)) {
+    return *error;
+  }
+  return request;
+}
+
+}  // namespace
+
 std::variant<submit_request, field_error> parse_submit_body(std::string_view body) {
+  json_scan::document doc;
+  if (doc.parse(body)) {
+    return submit_from_scan(doc);
+  }
+  return detail::parse_submit_body_dom(body);
+}
+
+std::variant<submit_request, field_error> detail::parse_submit_body_dom(std::string_view body) {
   auto parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) {
     return field_error{"body", "request body is not a JSON object"};
