@@ -33,7 +33,7 @@ using drain_atom = caf::atom_constant<caf::atom("zb_drain")>;
 
 /// Shared, read-only after spawn: the jobs and the strategy every worker needs.
 struct batch_context {
-  std::vector<image_job> jobs;
+  std::shared_ptr<const std::vector<image_job>> jobs;
   strategy_spec spec;
   backend_actor backend;
   time_point start;
@@ -125,15 +125,24 @@ protocol::api_error backend_failure(const caf::error& error) {
 // number of attempts: one actor per attempt cost ~1.5 KB each and 100,000 of them for an
 // unbounded batch.
 
+/// A running attempt. Small on purpose (an unbounded batch holds one per image); the outcome
+/// fields of attempt_report are filled only when it ends.
 struct attempt {
   std::uint32_t serial = 0;  ///< Tells this attempt's timers from a finished one's.
-  attempt_report report;
+  std::uint32_t index = 0;
+  int polls = 0;
+  int downloads = 0;
+  int poll_429_dynamic = 0;
+  int poll_429_quota = 0;
+  int download_tries = 0;
+  bool downloading = false;
+  std::optional<duration> task_latency;
+  std::string task_id;
+  std::string url;
+  std::vector<trace_event> trace;
   time_point submitted_at;
   time_point deadline;
   duration interval{0};
-  bool downloading = false;
-  std::string url;
-  int download_tries = 0;
 };
 
 struct worker_state {
@@ -158,9 +167,8 @@ attempt* find_attempt(worker_actor* self, std::uint32_t index, std::uint32_t ser
 
 void note(worker_actor* self, attempt& at, trace_kind kind, std::string detail) {
   const auto& ctx = *self->state.ctx;
-  if (ctx.trace && at.report.index < ctx.trace_limit) {
-    at.report.trace.push_back(
-        trace_event{ms_since(ctx.start, now_of(self)), kind, std::move(detail)});
+  if (ctx.trace && at.index < ctx.trace_limit) {
+    at.trace.push_back(trace_event{ms_since(ctx.start, now_of(self)), kind, std::move(detail)});
   }
 }
 
@@ -174,20 +182,33 @@ void note_error(worker_actor* self, attempt& at, const protocol::api_error& erro
   }
 }
 
-void finish_attempt(worker_actor* self, attempt& at) {
+/// Ends the attempt: `report` carries the outcome, the attempt adds its counts and trace.
+void finish_attempt(worker_actor* self, attempt& at, attempt_report report) {
   auto& st = self->state;
-  const auto index = at.report.index;
-  self->send(st.coordinator, std::move(at.report));
+  const auto index = at.index;
+  report.worker = st.id;
+  report.index = index;
+  report.polls = at.polls;
+  report.downloads = at.downloads;
+  report.poll_429_dynamic = at.poll_429_dynamic;
+  report.poll_429_quota = at.poll_429_quota;
+  report.task_latency = at.task_latency;
+  report.task_id = std::move(at.task_id);
+  report.trace = std::move(at.trace);
+  self->send(st.coordinator, std::move(report));
   st.attempts.erase(index);
 }
 
-void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error) {
-  at.report.error = std::move(error);
-  finish_attempt(self, at);
+void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error,
+                  bool submit_failed = false) {
+  attempt_report report;
+  report.error = std::move(error);
+  report.submit_failed = submit_failed;
+  finish_attempt(self, at, std::move(report));
 }
 
 void schedule_tick(worker_actor* self, const attempt& at, duration delay) {
-  self->delayed_send(self, delay, tick_atom::value, at.report.index, at.serial);
+  self->delayed_send(self, delay, tick_atom::value, at.index, at.serial);
 }
 
 void schedule_poll(worker_actor* self, attempt& at) {
@@ -202,7 +223,7 @@ void keep_polling(worker_actor* self, attempt& at) {
   if (now_of(self) >= at.deadline) {
     protocol::api_error error;
     error.kind = protocol::error_class::deadline;
-    error.message = "task " + at.report.task_id + " still running at the poll deadline (" +
+    error.message = "task " + at.task_id + " still running at the poll deadline (" +
                     std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms)";
     note(self, at, trace_kind::error, error.describe());
     fail_attempt(self, at, std::move(error));
@@ -224,9 +245,9 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
     const auto& error = outcome.error();
     note_error(self, at, error);
     if (error.kind == protocol::error_class::dynamic_429) {
-      ++at.report.poll_429_dynamic;
+      ++at.poll_429_dynamic;
     } else if (error.kind == protocol::error_class::quota_429) {
-      ++at.report.poll_429_quota;
+      ++at.poll_429_quota;
     }
     // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
     if (error.kind == protocol::error_class::request_error ||
@@ -243,7 +264,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {
-    at.report.task_latency = now_of(self) - at.submitted_at;
+    at.task_latency = now_of(self) - at.submitted_at;
     if (task.output_images.empty()) {
       protocol::api_error error;
       error.kind = protocol::error_class::malformed;
@@ -256,7 +277,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
     at.url = task.output_images.front();
     start_download(self, at);
   } else if (task.status == protocol::task_status::failed) {
-    at.report.task_latency = now_of(self) - at.submitted_at;
+    at.task_latency = now_of(self) - at.submitted_at;
     auto error =
         protocol::classify_task_failure(task.error_code, task.error_message, task.request_id);
     note(self, at, trace_kind::error, error.describe());
@@ -270,7 +291,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
 /// error) to `handler` if the attempt is still the same one by then.
 template <class Outcome, class... Ts, class Handler>
 void ask_backend(worker_actor* self, const attempt& at, Handler handler, Ts&&... request) {
-  const auto index = at.report.index;
+  const auto index = at.index;
   const auto serial = at.serial;
   self->request(self->state.ctx->backend, caf::infinite, std::forward<Ts>(request)...)
       .then(
@@ -288,21 +309,22 @@ void ask_backend(worker_actor* self, const attempt& at, Handler handler, Ts&&...
 }
 
 void start_poll(worker_actor* self, attempt& at) {
-  ++at.report.polls;
-  ask_backend<poll_outcome>(self, at, on_polled, poll_atom::value, at.report.task_id);
+  ++at.polls;
+  ask_backend<poll_outcome>(self, at, on_polled, poll_atom::value, at.task_id);
 }
 
 void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
   if (outcome.ok()) {
     auto& image = outcome.value();
     note(self, at, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
-    at.report.delivered = true;
-    at.report.bytes_size = image.bytes.size();
-    at.report.content_type = image.content_type;
+    attempt_report report;
+    report.delivered = true;
+    report.bytes_size = image.bytes.size();
+    report.content_type = image.content_type;
     if (self->state.ctx->keep_bytes) {
-      at.report.bytes = std::move(image.bytes);
+      report.bytes = std::move(image.bytes);
     }
-    finish_attempt(self, at);
+    finish_attempt(self, at, std::move(report));
     return;
   }
   note_error(self, at, outcome.error());
@@ -318,7 +340,7 @@ void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
 void start_download(worker_actor* self, attempt& at) {
   at.downloading = true;
   ++at.download_tries;
-  ++at.report.downloads;
+  ++at.downloads;
   ask_backend<download_outcome>(self, at, on_downloaded, download_atom::value, at.url);
 }
 
@@ -326,16 +348,15 @@ void on_submitted(worker_actor* self, attempt& at, submit_outcome& outcome) {
   auto& st = self->state;
   if (!outcome.ok()) {
     note_error(self, at, outcome.error());
-    at.report.submit_failed = true;
-    fail_attempt(self, at, outcome.error());
+    fail_attempt(self, at, outcome.error(), /*submit_failed=*/true);
     return;
   }
-  at.report.task_id = outcome.value().task_id;
-  note(self, at, trace_kind::accepted, "task " + at.report.task_id);
-  self->send(st.coordinator, accepted_atom::value, st.id, at.report.index);
+  at.task_id = outcome.value().task_id;
+  note(self, at, trace_kind::accepted, "task " + at.task_id);
+  self->send(st.coordinator, accepted_atom::value, st.id, at.index);
   if (st.ctx->ack_accepted) {
     // The coordinator journals the task id first; polling starts on its ack.
-    self->send(st.coordinator, journal_atom::value, st.id, at.report.index, at.report.task_id);
+    self->send(st.coordinator, journal_atom::value, st.id, at.index, at.task_id);
     return;
   }
   start_polling(self, at);
@@ -346,8 +367,7 @@ attempt& begin_attempt(worker_actor* self, std::uint32_t index) {
   auto& at = st.attempts[index];
   at = attempt{};
   at.serial = st.next_serial++;
-  at.report.worker = st.id;
-  at.report.index = index;
+  at.index = index;
   at.submitted_at = now_of(self);
   return at;
 }
@@ -362,13 +382,13 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
         auto& at = begin_attempt(self, index);
         note(self, at, trace_kind::submit, "");
         ask_backend<submit_outcome>(self, at, on_submitted, submit_atom::value,
-                                    self->state.ctx->jobs[index].request);
+                                    (*self->state.ctx->jobs)[index].request);
       },
       [self](resume_atom, std::uint32_t index) {
         // A task from an earlier run: poll it at once, no submit (and no cost).
         auto& at = begin_attempt(self, index);
-        at.report.task_id = self->state.ctx->jobs[index].resume_task_id;
-        note(self, at, trace_kind::accepted, "resumed task " + at.report.task_id);
+        at.task_id = (*self->state.ctx->jobs)[index].resume_task_id;
+        note(self, at, trace_kind::accepted, "resumed task " + at.task_id);
         at.deadline = at.submitted_at + self->state.ctx->spec.poll.deadline;
         at.interval = self->state.ctx->spec.poll.interval;
         start_poll(self, at);
@@ -573,10 +593,10 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   image.running = true;
   image.saturated = st.limiter->on_start(now);
   image.submitted_at = now;
-  const bool resume = !result.resumed && !st.ctx->jobs[index].resume_task_id.empty();
+  const bool resume = !result.resumed && !(*st.ctx->jobs)[index].resume_task_id.empty();
   if (resume) {
     result.resumed = true;  // Polls a known task: no submit, no cost.
-    result.task_id = st.ctx->jobs[index].resume_task_id;
+    result.task_id = (*st.ctx->jobs)[index].resume_task_id;
   } else {
     ++result.attempts;
     ++st.counters.submits;
@@ -618,7 +638,7 @@ void pump(coordinator_actor* self) {
       continue;
     }
     if (st.ctx->max_submits > 0 && st.counters.submits >= st.ctx->max_submits &&
-        (st.results[index].resumed || st.ctx->jobs[index].resume_task_id.empty())) {
+        (st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty())) {
       st.pending.pop();
       st.submit_capped = true;
       protocol::api_error error;
@@ -820,11 +840,11 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.callbacks = std::move(callbacks);
   st.limiter.emplace(ctx->spec, ctx->start);
   st.rng = jitter_rng(seed);
-  st.images.resize(ctx->jobs.size());
-  st.results.resize(ctx->jobs.size());
-  for (std::uint32_t index = 0; index < ctx->jobs.size(); ++index) {
+  st.images.resize(ctx->jobs->size());
+  st.results.resize(ctx->jobs->size());
+  for (std::uint32_t index = 0; index < ctx->jobs->size(); ++index) {
     auto& result = st.results[index];
-    const auto& job = ctx->jobs[index];
+    const auto& job = (*ctx->jobs)[index];
     result.index = index;
     result.batch = job.batch;
     result.queued_at_ms = job.arrival.count();
@@ -890,7 +910,12 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
     throw std::invalid_argument("spawn_batch: no backend actor");
   }
   auto ctx = std::make_shared<batch_context>();
-  ctx->jobs = std::move(request.jobs);
+  if (request.shared_jobs && !request.jobs.empty()) {
+    throw std::invalid_argument("spawn_batch: both jobs and shared_jobs are set");
+  }
+  ctx->jobs = request.shared_jobs
+                  ? std::move(request.shared_jobs)
+                  : std::make_shared<const std::vector<image_job>>(std::move(request.jobs));
   ctx->spec = std::move(request.strategy);
   ctx->backend = std::move(backend);
   ctx->trace = request.trace;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -135,6 +136,9 @@ using progress_callback = std::function<void(const progress_event&)>;
 
 struct batch_request {
   std::vector<image_job> jobs;
+  /// Used instead of `jobs` when set: runs of one workload (one per strategy, say) share one
+  /// read-only copy rather than each holding its own (100,000 jobs are tens of megabytes).
+  std::shared_ptr<const std::vector<image_job>> shared_jobs;
   strategy_spec strategy;   ///< Validated again at spawn (throws strategy_error).
   std::uint64_t seed = 0;   ///< Seeds the jitter RNG: the same seed gives the same waits.
   bool keep_bytes = false;  ///< Keep each image's bytes in its result (the CLI writes files).
@@ -160,8 +164,8 @@ struct batch_callbacks {
 };
 
 /// Spawns the coordinator; the batch starts at once. Throws strategy_error for a bad spec and
-/// std::invalid_argument for an empty backend handle. Actors that send `(subscribe_atom, actor)`
-/// receive `progress_event` messages.
+/// std::invalid_argument for an empty backend handle or for both `jobs` and `shared_jobs` set.
+/// Actors that send `(subscribe_atom, actor)` receive `progress_event` messages.
 caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
                        batch_callbacks callbacks);
 

@@ -1,9 +1,8 @@
 #include "sim/backend.hpp"
 
 #include <cstdint>
-#include <functional>
-#include <unordered_map>
 #include <utility>
+#include <variant>
 
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -24,19 +23,35 @@ namespace {
 
 using deliver_atom = caf::atom_constant<caf::atom("zb_deliver")>;
 
+template <class Outcome>
+using promised = std::pair<caf::typed_response_promise<Outcome>, Outcome>;
+
+/// An answer waiting for its simulated delay to pass, carried by the delayed message itself
+/// (an unbounded batch holds 100,000 of them at once: no side table, one allocation each).
+struct held_answer {
+  std::variant<promised<actors::submit_outcome>, promised<actors::poll_outcome>,
+               promised<actors::download_outcome>>
+      answer;
+};
+
+}  // namespace
+}  // namespace zbatch::sim
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::sim::held_answer)
+
+namespace zbatch::sim {
+namespace {
+
 using sim_actor = caf::typed_event_based_actor<
     caf::replies_to<actors::submit_atom, protocol::submit_request>::with<actors::submit_outcome>,
     caf::replies_to<actors::poll_atom, std::string>::with<actors::poll_outcome>,
     caf::replies_to<actors::download_atom, std::string>::with<actors::download_outcome>,
-    caf::reacts_to<deliver_atom, std::uint64_t>>;
+    caf::reacts_to<deliver_atom, held_answer>>;
 
 struct sim_state {
   std::shared_ptr<mock::model> model;
   sim_backend_options options;
   std::shared_ptr<request_counts> counts;
-  std::uint64_t next_id = 0;
-  /// Answers waiting for their simulated delay to pass.
-  std::unordered_map<std::uint64_t, std::function<void()>> held;
 };
 
 using sim_self = caf::stateful_actor<sim_state, sim_actor>;
@@ -71,10 +86,8 @@ void answer_after(sim_self* self, caf::typed_response_promise<Outcome> promise, 
     promise.deliver(std::move(answer));
     return;
   }
-  const auto id = self->state.next_id++;
-  self->state.held.emplace(
-      id, [promise, answer = std::move(answer)]() mutable { promise.deliver(std::move(answer)); });
-  self->delayed_send(self, delay, deliver_atom::value, id);
+  self->delayed_send(self, delay, deliver_atom::value,
+                     held_answer{promised<Outcome>{std::move(promise), std::move(answer)}});
 }
 
 /// Turns a model reply into the outcome a blocking client would have seen, and when.
@@ -160,14 +173,9 @@ sim_actor::behavior_type sim_backend(sim_self* self, std::shared_ptr<mock::model
                                                    return client::read_download(response);
                                                  });
       },
-      [self](deliver_atom, std::uint64_t id) {
-        auto& held = self->state.held;
-        auto it = held.find(id);
-        if (it != held.end()) {
-          auto deliver = std::move(it->second);
-          held.erase(it);
-          deliver();
-        }
+      [](deliver_atom, held_answer& held) {
+        std::visit([](auto& answer) { answer.first.deliver(std::move(answer.second)); },
+                   held.answer);
       },
   };
 }
