@@ -46,10 +46,12 @@ duration from_ms(double ms) {
 }
 double to_s(duration d) { return static_cast<double>(d.count()) / 1e6; }
 
+struct image_record;
+
+/// A task, stored under its id. Lean on purpose: a simulated day holds 100,000 of them.
 struct task {
-  std::string id;
   std::string key;
-  std::string prompt;
+  const image_record* image = nullptr;  ///< Its entry in `images` (prompt, seed, size).
   std::int64_t seed = 0;
   protocol::image_size size;
   duration submitted{0};
@@ -823,9 +825,8 @@ struct model::state {
   void create_task(const protocol::submit_request& body, const std::string& label, key_state& k,
                    const overrides& o, duration now, const std::string& request_id, reply& out) {
     task t;
-    t.id = ids.uuid();
+    std::string id = ids.uuid();
     t.key = label;
-    t.prompt = body.prompt;
     t.seed = body.seed ? *body.seed : static_cast<std::int64_t>(ids.next() % 2147483648ULL);
     t.size = body.size.value_or(protocol::image_size{});
     t.submitted = now;
@@ -873,15 +874,16 @@ struct model::state {
     ++stats.tasks_created;
     ++stats.tasks_by_fate[std::string(fate_name(t.outcome))];
     const std::string size_text = t.size.to_string();
-    auto& record = images[image_key(t.prompt, t.seed, size_text)];
-    record.prompt = t.prompt;
+    auto& record = images[image_key(body.prompt, t.seed, size_text)];
+    record.prompt = body.prompt;
     record.seed = t.seed;
     record.size = size_text;
     ++record.submits;
 
-    out.response = json_response(200, wire_body::accepted(t.id, request_id));
+    t.image = &record;  // std::map entries stay put.
+    out.response = json_response(200, wire_body::accepted(id, request_id));
     add_ratelimit_headers(out.response, k);
-    tasks.emplace(t.id, std::move(t));
+    tasks.emplace(std::move(id), std::move(t));
   }
 
   std::string base_for(const wire_request& request) const {
@@ -936,7 +938,7 @@ struct model::state {
     }
     task& t = it->second;
     protocol::task_state state;
-    state.task_id = t.id;
+    state.task_id = id;
     state.request_id = request_id;
     if (now < t.running_at) {
       state.status = protocol::task_status::pending;
@@ -946,7 +948,7 @@ struct model::state {
                          : protocol::task_status::running;
     } else if (t.outcome == fate::succeed) {
       state.status = protocol::task_status::succeed;
-      state.output_images.push_back(base_for(request) + "/images/" + t.id + ".png");
+      state.output_images.push_back(base_for(request) + "/images/" + id + ".png");
     } else {
       state.status = protocol::task_status::failed;
       state.error_code = t.outcome == fate::moderation ? 422 : 500;
@@ -986,7 +988,7 @@ struct model::state {
       return;
     }
     const task& t = it->second;
-    const std::string key = image_key(t.prompt, t.seed, t.size.to_string());
+    const std::string key = image_key(t.image->prompt, t.seed, t.size.to_string());
     std::shared_ptr<const std::string> png;
     if (placeholder_images) {
       // Virtual time never looks at the pixels: one tiny image spares the deflate per download.
@@ -997,7 +999,7 @@ struct model::state {
       cache.splice(cache.begin(), cache, hit->second);
       png = hit->second->second;
     } else {
-      const std::string prompt = t.prompt;
+      const std::string prompt = t.image->prompt;
       const auto seed_value = t.seed;
       const auto size = t.size;
       const int level = config.images.compression_level;
