@@ -2,8 +2,9 @@
 
 #include <cstdint>
 #include <utility>
-#include <variant>
 
+#include <caf/mailbox_element.hpp>
+#include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -21,32 +22,10 @@ mock::duration actor_clock_adapter::now() const {
 
 namespace {
 
-using deliver_atom = caf::atom_constant<caf::atom("zb_deliver")>;
-
-template <class Outcome>
-using promised = std::pair<caf::typed_response_promise<Outcome>, Outcome>;
-
-/// An answer waiting for its simulated delay to pass, carried by the delayed message itself
-/// (an unbounded batch holds 100,000 of them at once: no side table, one allocation each).
-struct held_answer {
-  std::variant<promised<actors::submit_outcome>, promised<actors::poll_outcome>,
-               promised<actors::download_outcome>>
-      answer;
-};
-
-}  // namespace
-}  // namespace zbatch::sim
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::sim::held_answer)
-
-namespace zbatch::sim {
-namespace {
-
 using sim_actor = caf::typed_event_based_actor<
     caf::replies_to<actors::submit_atom, protocol::submit_request>::with<actors::submit_outcome>,
     caf::replies_to<actors::poll_atom, std::string>::with<actors::poll_outcome>,
-    caf::replies_to<actors::download_atom, std::string>::with<actors::download_outcome>,
-    caf::reacts_to<deliver_atom, held_answer>>;
+    caf::replies_to<actors::download_atom, std::string>::with<actors::download_outcome>>;
 
 struct sim_state {
   std::shared_ptr<mock::model> model;
@@ -78,16 +57,21 @@ void count(sim_self* self, endpoint which, const mock::reply& reply) {
   ++counts->total;
 }
 
-/// Delivers `answer` to `promise` after `delay` (at once when zero).
+/// Delivers `answer` to `promise` after `delay` (at once when zero). A delayed answer goes
+/// straight to the requester as a scheduled response message: a stop at this actor in between
+/// would add a message per request, the largest cost of a simulated run after the model.
 template <class Outcome>
 void answer_after(sim_self* self, caf::typed_response_promise<Outcome> promise, Outcome answer,
                   mock::duration delay) {
-  if (delay.count() <= 0) {
+  caf::response_promise& untyped = promise;
+  if (delay.count() <= 0 || !untyped.stages().empty() || !untyped.source()) {
     promise.deliver(std::move(answer));
     return;
   }
-  self->delayed_send(self, delay, deliver_atom::value,
-                     held_answer{promised<Outcome>{std::move(promise), std::move(answer)}});
+  auto& clock = self->clock();
+  clock.schedule_message(
+      clock.now() + delay, untyped.source(),
+      caf::make_mailbox_element(self->ctrl(), untyped.id().response_id(), {}, std::move(answer)));
 }
 
 /// Turns a model reply into the outcome a blocking client would have seen, and when.
@@ -172,10 +156,6 @@ sim_actor::behavior_type sim_backend(sim_self* self, std::shared_ptr<mock::model
                                                  [](const protocol::wire_response& response) {
                                                    return client::read_download(response);
                                                  });
-      },
-      [](deliver_atom, held_answer& held) {
-        std::visit([](auto& answer) { answer.first.deliver(std::move(answer.second)); },
-                   held.answer);
       },
   };
 }
