@@ -47,11 +47,12 @@ duration from_ms(double ms) {
 double to_s(duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 struct image_record;
+using image_entry = std::pair<const std::string, image_record>;
 
 /// A task, stored under its id. Lean on purpose: a simulated day holds 100,000 of them.
 struct task {
   std::string key;
-  const image_record* image = nullptr;  ///< Its entry in `images` (prompt, seed, size).
+  const image_entry* image = nullptr;  ///< Its entry in `images` (key: prompt, seed, size).
   std::int64_t seed = 0;
   protocol::image_size size;
   duration submitted{0};
@@ -79,10 +80,10 @@ struct key_state {
   std::uint64_t accepted = 0;  // tasks created (paid)
 };
 
+/// Per distinct image, stored under image_key(prompt, seed, size): the prompt and size are read
+/// back from the key rather than stored twice.
 struct image_record {
-  std::string prompt;
   std::int64_t seed = 0;
-  std::string size;
   std::uint64_t submits = 0;
 };
 
@@ -105,6 +106,13 @@ std::string image_key(std::string_view prompt, std::int64_t seed, const std::str
   key += size;
   return key;
 }
+
+/// The prompt and the size text of an image_key (the prompt may hold newlines; the rest not).
+std::string_view key_prompt(std::string_view key) {
+  const auto last = key.rfind('\n');
+  return key.substr(0, key.rfind('\n', last - 1));
+}
+std::string_view key_size(std::string_view key) { return key.substr(key.rfind('\n') + 1); }
 
 std::string trim(std::string text) {
   const auto first = text.find_first_not_of(" \t");
@@ -874,13 +882,10 @@ struct model::state {
     ++stats.tasks_created;
     ++stats.tasks_by_fate[std::string(fate_name(t.outcome))];
     const std::string size_text = t.size.to_string();
-    auto& record = images[image_key(body.prompt, t.seed, size_text)];
-    record.prompt = body.prompt;
-    record.seed = t.seed;
-    record.size = size_text;
-    ++record.submits;
-
-    t.image = &record;  // std::map entries stay put.
+    auto& entry = *images.try_emplace(image_key(body.prompt, t.seed, size_text)).first;
+    entry.second.seed = t.seed;
+    ++entry.second.submits;
+    t.image = &entry;  // std::map entries stay put.
     out.response = json_response(200, wire_body::accepted(id, request_id));
     add_ratelimit_headers(out.response, k);
     tasks.emplace(std::move(id), std::move(t));
@@ -988,7 +993,7 @@ struct model::state {
       return;
     }
     const task& t = it->second;
-    const std::string key = image_key(t.image->prompt, t.seed, t.size.to_string());
+    const std::string key = t.image->first;  // a copy: the lock is released while rendering
     std::shared_ptr<const std::string> png;
     if (placeholder_images) {
       // Virtual time never looks at the pixels: one tiny image spares the deflate per download.
@@ -999,7 +1004,7 @@ struct model::state {
       cache.splice(cache.begin(), cache, hit->second);
       png = hit->second->second;
     } else {
-      const std::string prompt = t.image->prompt;
+      const std::string prompt(key_prompt(key));
       const auto seed_value = t.seed;
       const auto size = t.size;
       const int level = config.images.compression_level;
@@ -1094,8 +1099,10 @@ struct model::state {
     json images_json = json::array();
     for (const auto& entry : images) {
       const auto& r = entry.second;
-      images_json.push_back(
-          {{"prompt", r.prompt}, {"seed", r.seed}, {"size", r.size}, {"submits", r.submits}});
+      images_json.push_back({{"prompt", key_prompt(entry.first)},
+                             {"seed", r.seed},
+                             {"size", key_size(entry.first)},
+                             {"submits", r.submits}});
     }
     return json{{"clock_s", to_s(now)},
                 {"seed", seed},

@@ -68,7 +68,7 @@ std::vector<actors::image_job> make_jobs(const std::vector<planned_image>& plan,
 
 /// Converts the coordinator's result (times in the run's clock) to a record in scenario time,
 /// moving its strings out (a 100,000-image result is tens of megabytes).
-run_record to_record(actors::batch_result&& result, const std::vector<planned_image>& plan,
+run_record to_record(actors::batch_result&& result, const std::vector<actors::image_job>& jobs,
                      double to_scenario, std::uint64_t seed) {
   auto ms = [to_scenario](std::int64_t t) {
     return static_cast<std::int64_t>(std::llround(static_cast<double>(t) * to_scenario));
@@ -78,11 +78,11 @@ run_record to_record(actors::batch_result&& result, const std::vector<planned_im
   record.images.reserve(result.images.size());
   for (auto& image : result.images) {
     image_record out;
-    const auto& planned = plan.at(image.index);
+    const auto& job = jobs.at(image.index);
     out.index = static_cast<int>(image.index);
-    out.batch = planned.batch;
-    out.seed = planned.seed;
-    out.size = planned.size.to_string();
+    out.batch = job.batch;
+    out.seed = job.request.seed.value_or(0);  // make_jobs sets both
+    out.size = job.request.size.value_or(protocol::image_size{}).to_string();
     out.delivered = image.delivered;
     if (image.error) {
       out.error_class = std::string(protocol::to_string(*image.error));
@@ -154,8 +154,8 @@ int starting_limit(const actors::strategy_spec& spec) {
   return spec.inflight.limit > 0 ? spec.inflight.limit : std::numeric_limits<int>::max();
 }
 
-run_record run_sim(const mock::mock_config& config, const std::vector<planned_image>& plan,
-                   const shared_jobs& jobs, const actors::strategy_spec& spec, std::uint64_t seed) {
+run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
+                   const actors::strategy_spec& spec, std::uint64_t seed) {
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, true));
   auto& scheduler = sim::testing_scheduler(system);
@@ -179,7 +179,7 @@ run_record run_sim(const mock::mock_config& config, const std::vector<planned_im
   run_record totals;
   add_model_totals(totals, *model);
   model.reset();
-  auto record = to_record(std::move(*result), plan, 1.0, seed);
+  auto record = to_record(std::move(*result), *jobs, 1.0, seed);
   result.reset();
   record.requests = std::move(totals.requests);
   record.credits_used = totals.credits_used;
@@ -199,9 +199,9 @@ nlohmann::json admin_call(const std::string& base_url, const std::string& method
   return nlohmann::json::parse(response->body, nullptr, false);
 }
 
-run_record run_over_http(const mock::mock_config& config, const std::vector<planned_image>& plan,
-                         const shared_jobs& jobs, const actors::strategy_spec& spec,
-                         std::uint64_t seed, double scale, const run_options& options) {
+run_record run_over_http(const mock::mock_config& config, const shared_jobs& jobs,
+                         const actors::strategy_spec& spec, std::uint64_t seed, double scale,
+                         const run_options& options) {
   std::unique_ptr<mock::server> server;
   std::string base_url = options.base_url;
   std::string api_key = options.api_key;
@@ -238,7 +238,7 @@ run_record run_over_http(const mock::mock_config& config, const std::vector<plan
   request.trace_limit = max_image_records;
   auto result = actors::run_batch(system, std::move(request), backend);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
-  auto record = to_record(std::move(result), plan, 1.0 / scale, seed);
+  auto record = to_record(std::move(result), *jobs, 1.0 / scale, seed);
   if (server) {
     add_model_totals(record, server->mock_model());
   } else if (!live) {
@@ -385,6 +385,7 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
     jobs.push_back(std::make_shared<const std::vector<actors::image_job>>(make_jobs(plan, scale)));
   }
   const auto bound = compute_bound(plans.front(), limits);
+  std::vector<std::vector<planned_image>>().swap(plans);  // The jobs carry all the runs need.
   results["bound"] = {{"makespan_ms", std::llround(bound.makespan_ms)},
                       {"explanation", bound.explanation}};
   const std::size_t strategy_count = s.strategies.size();
@@ -427,11 +428,10 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
       const int rep = static_cast<int>(run % static_cast<std::size_t>(repetitions));
       try {
         const std::uint64_t rep_seed = seed + static_cast<std::uint64_t>(rep);
-        const auto& plan = plans[static_cast<std::size_t>(rep)];
         const auto spec = strategy_of(s.strategies[i]);
         auto record = options.mode == run_mode::sim
-                          ? run_sim(config, plan, jobs[rep], spec, rep_seed)
-                          : run_over_http(config, plan, jobs[rep], spec, rep_seed, scale, options);
+                          ? run_sim(config, jobs[rep], spec, rep_seed)
+                          : run_over_http(config, jobs[rep], spec, rep_seed, scale, options);
 #if defined(__GLIBC__)
         // A finished run leaves its thread's malloc arena full of free pages that the next run
         // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
