@@ -8,8 +8,10 @@
 #include <unordered_map>
 #include <utility>
 
+#include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
+#include <caf/mailbox_element.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -20,7 +22,6 @@ namespace zbatch::actors {
 namespace {
 
 using run_atom = caf::atom_constant<caf::atom("zb_run")>;
-using tick_atom = caf::atom_constant<caf::atom("zb_tick")>;
 using wake_atom = caf::atom_constant<caf::atom("zb_wake")>;
 using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
 // Resume hook: poll a known task; journaling hook: accepted with its id, and the acknowledgement.
@@ -135,7 +136,6 @@ struct attempt {
   int poll_429_dynamic = 0;
   int poll_429_quota = 0;
   int download_tries = 0;
-  bool downloading = false;
   std::optional<duration> task_latency;
   std::string task_id;
   std::string url;
@@ -207,13 +207,11 @@ void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error,
   finish_attempt(self, at, std::move(report));
 }
 
-void schedule_tick(worker_actor* self, const attempt& at, duration delay) {
-  self->delayed_send(self, delay, tick_atom::value, at.index, at.serial);
-}
+void start_poll(worker_actor* self, attempt& at, duration delay);
 
 void schedule_poll(worker_actor* self, attempt& at) {
   const auto now = now_of(self);
-  schedule_tick(self, at, std::min(now + at.interval, at.deadline) - now);
+  start_poll(self, at, std::min(now + at.interval, at.deadline) - now);
   const auto& poll = self->state.ctx->spec.poll;
   const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
   at.interval = std::min<duration>(grown, poll.cap);
@@ -238,7 +236,7 @@ void start_polling(worker_actor* self, attempt& at) {
   schedule_poll(self, at);
 }
 
-void start_download(worker_actor* self, attempt& at);
+void start_download(worker_actor* self, attempt& at, duration delay);
 
 void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   if (!outcome.ok()) {
@@ -275,7 +273,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
       return;
     }
     at.url = task.output_images.front();
-    start_download(self, at);
+    start_download(self, at, duration{0});
   } else if (task.status == protocol::task_status::failed) {
     at.task_latency = now_of(self) - at.submitted_at;
     auto error =
@@ -287,30 +285,46 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   }
 }
 
-/// Sends `request` to the backend and hands the outcome (a CAF-level failure becomes a transport
-/// error) to `handler` if the attempt is still the same one by then.
+/// Sends `request` to the backend `delay` from now and hands the outcome (a CAF-level failure
+/// becomes a transport error) to `handler` if the attempt is still the same one by then.
+///
+/// A later request is scheduled on the actor clock as the request message itself, with its
+/// response handler registered now: the same as a timer message to this worker that then sends
+/// the request, one message fewer per poll (the largest part of a simulated run is messaging).
 template <class Outcome, class... Ts, class Handler>
-void ask_backend(worker_actor* self, const attempt& at, Handler handler, Ts&&... request) {
+void ask_backend(worker_actor* self, const attempt& at, duration delay, Handler handler,
+                 Ts&&... request) {
   const auto index = at.index;
   const auto serial = at.serial;
-  self->request(self->state.ctx->backend, caf::infinite, std::forward<Ts>(request)...)
-      .then(
-          [self, index, serial, handler](Outcome& outcome) {
-            if (auto* current = find_attempt(self, index, serial)) {
-              handler(self, *current, outcome);
-            }
-          },
-          [self, index, serial, handler](caf::error& error) {
-            if (auto* current = find_attempt(self, index, serial)) {
-              Outcome outcome{backend_failure(error)};
-              handler(self, *current, outcome);
-            }
-          });
+  auto on_outcome = [self, index, serial, handler](Outcome& outcome) {
+    if (auto* current = find_attempt(self, index, serial)) {
+      handler(self, *current, outcome);
+    }
+  };
+  auto on_failure = [self, index, serial, handler](caf::error& error) {
+    if (auto* current = find_attempt(self, index, serial)) {
+      Outcome outcome{backend_failure(error)};
+      handler(self, *current, outcome);
+    }
+  };
+  const auto& backend = self->state.ctx->backend;
+  if (delay.count() <= 0) {
+    self->request(backend, caf::infinite, std::forward<Ts>(request)...)
+        .then(std::move(on_outcome), std::move(on_failure));
+    return;
+  }
+  const auto id = self->new_request_id(caf::message_priority::normal);
+  auto& clock = self->clock();
+  clock.schedule_message(
+      clock.now() + delay, caf::actor_cast<caf::strong_actor_ptr>(backend),
+      caf::make_mailbox_element(self->ctrl(), id, {}, std::forward<Ts>(request)...));
+  self->add_multiplexed_response_handler(
+      id.response_id(), caf::behavior{std::move(on_outcome), std::move(on_failure)});
 }
 
-void start_poll(worker_actor* self, attempt& at) {
+void start_poll(worker_actor* self, attempt& at, duration delay) {
   ++at.polls;
-  ask_backend<poll_outcome>(self, at, on_polled, poll_atom::value, at.task_id);
+  ask_backend<poll_outcome>(self, at, delay, on_polled, poll_atom::value, at.task_id);
 }
 
 void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
@@ -334,14 +348,13 @@ void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
     return;
   }
   // Downloads cost nothing: try again after a poll interval rather than resubmitting.
-  schedule_tick(self, at, self->state.ctx->spec.poll.interval);
+  start_download(self, at, self->state.ctx->spec.poll.interval);
 }
 
-void start_download(worker_actor* self, attempt& at) {
-  at.downloading = true;
+void start_download(worker_actor* self, attempt& at, duration delay) {
   ++at.download_tries;
   ++at.downloads;
-  ask_backend<download_outcome>(self, at, on_downloaded, download_atom::value, at.url);
+  ask_backend<download_outcome>(self, at, delay, on_downloaded, download_atom::value, at.url);
 }
 
 void on_submitted(worker_actor* self, attempt& at, submit_outcome& outcome) {
@@ -381,7 +394,7 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
       [self](run_atom, std::uint32_t index) {
         auto& at = begin_attempt(self, index);
         note(self, at, trace_kind::submit, "");
-        ask_backend<submit_outcome>(self, at, on_submitted, submit_atom::value,
+        ask_backend<submit_outcome>(self, at, duration{0}, on_submitted, submit_atom::value,
                                     (*self->state.ctx->jobs)[index].request);
       },
       [self](resume_atom, std::uint32_t index) {
@@ -391,21 +404,12 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
         note(self, at, trace_kind::accepted, "resumed task " + at.task_id);
         at.deadline = at.submitted_at + self->state.ctx->spec.poll.deadline;
         at.interval = self->state.ctx->spec.poll.interval;
-        start_poll(self, at);
+        start_poll(self, at, duration{0});
       },
       [self](ack_atom, std::uint32_t index) {
         auto it = self->state.attempts.find(index);
         if (it != self->state.attempts.end()) {
           start_polling(self, it->second);
-        }
-      },
-      [self](tick_atom, std::uint32_t index, std::uint32_t serial) {
-        if (auto* at = find_attempt(self, index, serial)) {
-          if (at->downloading) {
-            start_download(self, *at);
-          } else {
-            start_poll(self, *at);
-          }
         }
       },
   };
