@@ -5,7 +5,6 @@
 #include <cmath>
 #include <exception>
 #include <iomanip>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <numeric>
@@ -146,12 +145,13 @@ caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
 
 using shared_jobs = std::shared_ptr<const std::vector<actors::image_job>>;
 
-/// Tasks a strategy lets run at once when it starts (unbounded: the most there is).
-int starting_limit(const actors::strategy_spec& spec) {
+/// Where a strategy's runs go in the start order (lower first): unbounded strategies, then the
+/// rest by the number of tasks they let run at once when they start, lowest first.
+int start_rank(const actors::strategy_spec& spec) {
   if (spec.inflight.adaptive) {
     return spec.inflight.initial;
   }
-  return spec.inflight.limit > 0 ? spec.inflight.limit : std::numeric_limits<int>::max();
+  return spec.inflight.limit > 0 ? spec.inflight.limit : 0;
 }
 
 run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
@@ -403,14 +403,16 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
   }
   std::vector<ordered_json> summaries(strategy_count);
   std::vector<std::exception_ptr> failures(run_count);
-  // Likely-long runs first, so the last one to start is a short one and no thread idles long at
-  // the end: a strategy that starts few tasks at once stays under the service's limits and
-  // delivers (polls, downloads) every image, while one above them loses images to 429s early.
+  // Start order, for the peak memory and the makespan of the whole comparison. An unbounded
+  // strategy puts every image in flight at once, so its memory peaks at its start: start those
+  // first, next to a run that has not grown yet (and they end early, losing images to 429s).
+  // Then the lowest limits first: they stay under the service's limits and deliver (poll,
+  // download) every image, so they are the long runs, and shorter ones fill the end.
   std::vector<std::size_t> order(run_count);
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return starting_limit(strategy_of(s.strategies[a / static_cast<std::size_t>(repetitions)])) <
-           starting_limit(strategy_of(s.strategies[b / static_cast<std::size_t>(repetitions)]));
+    return start_rank(strategy_of(s.strategies[a / static_cast<std::size_t>(repetitions)])) <
+           start_rank(strategy_of(s.strategies[b / static_cast<std::size_t>(repetitions)]));
   });
   std::mutex mutex;  // Guards next_run, runs_left and on_line.
   std::size_t next_run = 0;
