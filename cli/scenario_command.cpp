@@ -82,6 +82,7 @@ int run_scenario(int argc, char** argv) {
   std::string api_key_file;
   bool allow_cost = false;
   int max_images = 0;
+  int threads = 0;
   bool report = false;
   bool quiet = false;
   run->add_option("file", file, "scenario file, or the name of a built-in scenario")->required();
@@ -99,6 +100,9 @@ int run_scenario(int argc, char** argv) {
   run->add_flag("--allow-cost", allow_cost, "live: accept that the run spends real credits");
   run->add_option("--max-images", max_images, "live: hard cap on images per run")
       ->check(CLI::Range(1, 1000));
+  run->add_option("--threads", threads,
+                  "sim: runs played at once (default one per core; results do not depend on it)")
+      ->check(CLI::Range(1, 64));
   run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
   run->add_flag("--quiet", quiet, "print only the table");
   try {
@@ -122,6 +126,7 @@ int run_scenario(int argc, char** argv) {
     options.base_url = base_url;
     options.allow_cost = allow_cost;
     options.max_images = max_images;
+    options.threads = threads;
     if (options.mode == scenarios::run_mode::http && !base_url.empty()) {
       const auto url = protocol::parse_url(base_url);
       if (!url || !protocol::is_loopback_host(url->host)) {
