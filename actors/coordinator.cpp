@@ -550,8 +550,10 @@ void finish_batch(coordinator_actor* self, time_point now) {
   result.makespan_ms = makespan;
   publish(self, now, true);
   std::vector<image_state>().swap(st.images);  // Free it before on_done runs.
-  // Workers hold no state worth keeping once the batch is decided; nothing they started may
-  // outlive the batch (their pending backend answers are dropped with them).
+  // Workers hold no state worth keeping once the batch is decided; their pending backend
+  // answers are dropped with them. A poll or download already scheduled for a cancelled
+  // attempt still reaches the backend when due (CAF 0.17 cannot unschedule one): at most one
+  // free, idempotent request per attempt, never a submit (submits are never scheduled).
   for (const auto& worker : st.workers) {
     self->send_exit(worker, caf::exit_reason::user_shutdown);
   }
