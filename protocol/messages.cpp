@@ -105,73 +105,81 @@ std::optional<field_error> validate(const submit_request& request) {
 
 namespace {
 
-/// parse_submit_body on a body json_scan handled: the same checks in the same order as the DOM
-/// code below (only strings without escapes and integers reach here).
-std::variant<submit_request, field_error> submit_from_scan(const json_scan::document& doc) {
-  const auto& root = doc.root();
+/// One member of a submit body, as either reader sees it (`text` points into the parsed body).
+struct body_field {
+  enum class type { absent, string, integer, number, other };  ///< absent: missing or null
+  type kind = type::absent;
+  std::string_view text;
+  std::int64_t integer = 0;
+  double number = 0;
+};
+
+/// The submit body's rules, once for both readers: `field(name)` gives each member.
+template <class Field>
+std::variant<submit_request, field_error> read_submit_body(Field field) {
+  using type = body_field::type;
   submit_request request;
   request.model.clear();
-  // nullptr when absent or null (both mean "not given").
-  auto given = [&](const char* name) -> const json_scan::node* {
-    const auto* member = doc.find(root, name);
-    return member != nullptr && member->type != json_scan::kind::null ? member : nullptr;
-  };
-  auto string_field = [&](const char* name, std::string& out) -> std::optional<field_error> {
-    const auto* member = given(name);
-    if (member == nullptr) {
+  auto string_field = [&](const char* name,
+                          std::optional<std::string>& out) -> std::optional<field_error> {
+    const auto member = field(name);
+    if (member.kind == type::absent) {
       return std::nullopt;
     }
-    if (!member->is_string()) {
+    if (member.kind != type::string) {
       return field_error{name, std::string(name) + " must be a string"};
     }
-    out = std::string(member->text());
+    out = std::string(member.text);
     return std::nullopt;
   };
-  if (auto e = string_field("model", request.model)) {
+  std::optional<std::string> model;
+  std::optional<std::string> prompt;
+  std::optional<std::string> size_text;
+  if (auto e = string_field("model", model)) {
     return *e;
   }
-  if (auto e = string_field("prompt", request.prompt)) {
+  if (auto e = string_field("prompt", prompt)) {
     return *e;
   }
-  if (given("negative_prompt") != nullptr) {
-    std::string negative;
-    if (auto e = string_field("negative_prompt", negative)) {
-      return *e;
-    }
-    request.negative_prompt = negative;
+  if (auto e = string_field("negative_prompt", request.negative_prompt)) {
+    return *e;
   }
-  if (given("size") != nullptr) {
-    std::string text;
-    if (auto e = string_field("size", text)) {
-      return *e;
-    }
+  if (auto e = string_field("size", size_text)) {
+    return *e;
+  }
+  request.model = model.value_or("");
+  request.prompt = prompt.value_or("");
+  if (size_text) {
     std::string why;
-    auto size = parse_size(text, &why);
+    auto size = parse_size(*size_text, &why);
     if (!size) {
       return field_error{"size", why};
     }
     request.size = *size;
   }
-  if (const auto* seed = given("seed")) {
-    if (!seed->is_integer()) {
+  if (const auto seed = field("seed"); seed.kind != type::absent) {
+    if (seed.kind != type::integer) {
       return field_error{"seed", "seed must be an integer (allowed 0..2147483647)"};
     }
-    request.seed = seed->number;
+    request.seed = seed.integer;
   }
-  if (const auto* steps = given("steps")) {
-    if (!steps->is_integer()) {
+  if (const auto steps = field("steps"); steps.kind != type::absent) {
+    if (steps.kind != type::integer) {
       return field_error{"steps", "steps must be an integer (allowed 1..100)"};
     }
-    if (steps->number < min_steps || steps->number > max_steps) {
+    if (steps.integer < min_steps || steps.integer > max_steps) {
       return out_of_range("steps", "1..100");
     }
-    request.steps = static_cast<int>(steps->number);
+    request.steps = static_cast<int>(steps.integer);
   }
-  if (const auto* guidance = given("guidance")) {
-    if (!guidance->is_integer()) {  // floats never reach here: json_scan declines them
+  if (const auto guidance = field("guidance"); guidance.kind != type::absent) {
+    if (guidance.kind == type::integer) {
+      request.guidance = static_cast<double>(guidance.integer);  // as nlohmann's get<double>()
+    } else if (guidance.kind == type::number) {
+      request.guidance = guidance.number;
+    } else {
       return field_error{"guidance", "guidance must be a number (allowed 1.5..20)"};
     }
-    request.guidance = static_cast<double>(guidance->number);  // as nlohmann's get<double>()
   }
   if (auto error = validate(request)) {
     return *error;
@@ -183,10 +191,27 @@ std::variant<submit_request, field_error> submit_from_scan(const json_scan::docu
 
 std::variant<submit_request, field_error> parse_submit_body(std::string_view body) {
   json_scan::document doc;
-  if (doc.parse(body)) {
-    return submit_from_scan(doc);
+  if (!doc.parse(body)) {
+    return detail::parse_submit_body_dom(body);
   }
-  return detail::parse_submit_body_dom(body);
+  // json_scan hands out only strings without escapes, integers, booleans, null and containers.
+  return read_submit_body([&](const char* name) {
+    body_field out;
+    const auto* member = doc.find(doc.root(), name);
+    if (member == nullptr || member->type == json_scan::kind::null) {
+      return out;
+    }
+    if (member->is_string()) {
+      out.kind = body_field::type::string;
+      out.text = member->text();
+    } else if (member->is_integer()) {
+      out.kind = body_field::type::integer;
+      out.integer = member->number;
+    } else {
+      out.kind = body_field::type::other;
+    }
+    return out;
+  });
 }
 
 std::variant<submit_request, field_error> detail::parse_submit_body_dom(std::string_view body) {
@@ -194,70 +219,26 @@ std::variant<submit_request, field_error> detail::parse_submit_body_dom(std::str
   if (parsed.is_discarded() || !parsed.is_object()) {
     return field_error{"body", "request body is not a JSON object"};
   }
-  submit_request request;
-  request.model.clear();
-  auto string_field = [&](const char* name, std::string& out) -> std::optional<field_error> {
+  return read_submit_body([&](const char* name) {
+    body_field out;
     auto it = parsed.find(name);
     if (it == parsed.end() || it->is_null()) {
-      return std::nullopt;
+      return out;
     }
-    if (!it->is_string()) {
-      return field_error{name, std::string(name) + " must be a string"};
+    if (it->is_string()) {
+      out.kind = body_field::type::string;
+      out.text = it->get_ref<const std::string&>();
+    } else if (it->is_number_integer()) {
+      out.kind = body_field::type::integer;
+      out.integer = it->get<std::int64_t>();
+    } else if (it->is_number()) {
+      out.kind = body_field::type::number;
+      out.number = it->get<double>();
+    } else {
+      out.kind = body_field::type::other;
     }
-    out = it->get<std::string>();
-    return std::nullopt;
-  };
-  if (auto e = string_field("model", request.model)) {
-    return *e;
-  }
-  if (auto e = string_field("prompt", request.prompt)) {
-    return *e;
-  }
-  if (parsed.contains("negative_prompt") && !parsed["negative_prompt"].is_null()) {
-    std::string negative;
-    if (auto e = string_field("negative_prompt", negative)) {
-      return *e;
-    }
-    request.negative_prompt = negative;
-  }
-  if (parsed.contains("size") && !parsed["size"].is_null()) {
-    std::string text;
-    if (auto e = string_field("size", text)) {
-      return *e;
-    }
-    std::string why;
-    auto size = parse_size(text, &why);
-    if (!size) {
-      return field_error{"size", why};
-    }
-    request.size = *size;
-  }
-  if (auto it = parsed.find("seed"); it != parsed.end() && !it->is_null()) {
-    if (!it->is_number_integer()) {
-      return field_error{"seed", "seed must be an integer (allowed 0..2147483647)"};
-    }
-    request.seed = it->get<std::int64_t>();
-  }
-  if (auto it = parsed.find("steps"); it != parsed.end() && !it->is_null()) {
-    if (!it->is_number_integer()) {
-      return field_error{"steps", "steps must be an integer (allowed 1..100)"};
-    }
-    const auto steps = it->get<std::int64_t>();
-    if (steps < min_steps || steps > max_steps) {
-      return out_of_range("steps", "1..100");
-    }
-    request.steps = static_cast<int>(steps);
-  }
-  if (auto it = parsed.find("guidance"); it != parsed.end() && !it->is_null()) {
-    if (!it->is_number()) {
-      return field_error{"guidance", "guidance must be a number (allowed 1.5..20)"};
-    }
-    request.guidance = it->get<double>();
-  }
-  if (auto error = validate(request)) {
-    return *error;
-  }
-  return request;
+    return out;
+  });
 }
 
 std::string_view to_string(task_status status) {
