@@ -618,7 +618,9 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   }
 }
 
-void pump(coordinator_actor* self) {
+/// Starts what the strategy allows now. `announce`: an image just finished; its progress event
+/// goes out after the starts it made room for, so `in_flight` counts them.
+void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
   if (st.done) {
     return;
@@ -668,6 +670,9 @@ void pump(coordinator_actor* self) {
     }
     st.pending.pop();
     start_attempt(self, index, now);
+  }
+  if (announce) {
+    publish(self, now, false);
   }
   if (st.finished == st.images.size()) {
     finish_batch(self, now);
@@ -814,10 +819,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       result.message = report.error.describe();
     }
   }
-  if (image.finished) {
-    publish(self, now, false);
-  }
-  pump(self);
+  pump(self, image.finished);
 }
 
 void cancel(coordinator_actor* self) {

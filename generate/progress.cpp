@@ -1,5 +1,6 @@
 #include "generate/progress.hpp"
 
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
@@ -34,8 +35,9 @@ void progress_renderer::line(const std::string& text) {
   if (style_ == progress_style::bar && bar_drawn_) {
     out_ << "\r\x1b[K";
   }
+  const bool redraw = style_ == progress_style::bar && bar_drawn_;
   out_ << text << "\n";
-  if (style_ == progress_style::bar && have_last_) {
+  if (redraw) {
     draw_bar();
   }
   out_ << std::flush;
@@ -43,9 +45,11 @@ void progress_renderer::line(const std::string& text) {
 
 void progress_renderer::draw_bar() {
   const std::size_t done = done_before_ + last_.delivered;
-  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           std::chrono::steady_clock::now() - start_)
-                           .count();
+  const auto now = std::chrono::steady_clock::now();
+  const auto ms = [](auto duration) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
+  };
+  const auto elapsed = ms(now - start_);
   constexpr int width = 24;
   const int filled = total_ == 0 ? width : static_cast<int>(width * (done + last_.failed) / total_);
   std::ostringstream bar;
@@ -54,10 +58,19 @@ void progress_renderer::draw_bar() {
   if (last_.failed > 0) {
     bar << ", " << last_.failed << " failed";
   }
-  bar << ", " << last_.in_flight << " in flight, " << std::fixed << std::setprecision(1)
-      << (elapsed > 0 ? last_.delivered * 60000.0 / elapsed : 0.0) << " img/min, ETA "
-      << (last_.eta_ms ? format_duration(*last_.eta_ms) : std::string("-")) << ", 429s "
-      << last_.http_429 << ", retries " << last_.retries;
+  if (!have_last_) {
+    bar << ", " << format_duration(elapsed) << " elapsed";
+  } else {
+    // The ETA of the last event, counted down since it came.
+    std::string eta = "-";
+    if (last_.eta_ms) {
+      eta = format_duration(std::max<std::int64_t>(0, *last_.eta_ms - ms(now - last_at_)));
+    }
+    bar << ", " << last_.in_flight << " in flight, " << std::fixed << std::setprecision(1)
+        << (elapsed > 0 ? last_.delivered * 60000.0 / elapsed : 0.0) << " img/min, "
+        << format_duration(elapsed) << " elapsed, ETA " << eta << ", 429s " << last_.http_429
+        << ", retries " << last_.retries;
+  }
   out_ << bar.str() << std::flush;
   bar_drawn_ = true;
 }
@@ -69,6 +82,7 @@ void progress_renderer::start(std::size_t total, std::size_t done_before, std::s
   total_ = total;
   done_before_ = done_before;
   start_ = std::chrono::steady_clock::now();
+  started_ = true;
   if (style_ == progress_style::json) {
     emit_json(json{{"event", "start"},
                    {"total", total},
@@ -136,6 +150,7 @@ void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::
 void progress_renderer::progress(const actors::progress_event& event) {
   std::lock_guard<std::mutex> lock(mutex_);
   last_ = event;
+  last_at_ = std::chrono::steady_clock::now();
   have_last_ = true;
   if (style_ == progress_style::json) {
     json out{{"event", "progress"},
@@ -150,6 +165,13 @@ void progress_renderer::progress(const actors::progress_event& event) {
              {"final", event.final}};
     emit_json(std::move(out));
   } else if (style_ == progress_style::bar) {
+    draw_bar();
+  }
+}
+
+void progress_renderer::tick() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::bar && started_) {
     draw_bar();
   }
 }
@@ -176,6 +198,7 @@ void progress_renderer::summary(const json& fields, const std::string& text) {
     bar_drawn_ = false;
   }
   have_last_ = false;
+  started_ = false;
   out_ << text << std::flush;
 }
 

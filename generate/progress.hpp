@@ -37,6 +37,12 @@ class progress_renderer {
   void failed(std::size_t index, std::int64_t seed, const std::string& error_class,
               const std::string& message);
   void progress(const actors::progress_event& event);
+  /// Redraws the bar (elapsed time, ETA counting down) between events; the bar style only, and
+  /// only between `start` and `summary`. Images take seconds, so a bar drawn on events alone
+  /// would stand still.
+  void tick();
+  /// True for the bar style: the only one `tick` draws.
+  bool ticks() const { return style_ == progress_style::bar; }
   /// A sentence for the user (quota stop, interruption, ...); `kind` labels it in JSON.
   void notice(const std::string& kind, const std::string& text);
   /// The final summary; `fields` go into the JSON event, `text` is printed otherwise.
@@ -53,8 +59,10 @@ class progress_renderer {
   std::chrono::steady_clock::time_point start_;
   std::size_t total_ = 0;
   std::size_t done_before_ = 0;
+  std::chrono::steady_clock::time_point last_at_;  ///< When `last_` arrived.
   actors::progress_event last_;
   bool have_last_ = false;
+  bool started_ = false;  ///< Between start and summary.
   bool bar_drawn_ = false;
 };
 

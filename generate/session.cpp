@@ -1,10 +1,15 @@
 #include "generate/session.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <system_error>
+#include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -39,6 +44,36 @@ struct session::image_state {
 };
 
 namespace {
+
+/// Redraws the progress bar every `bar_refresh` from its own thread while it lives.
+class bar_ticker {
+ public:
+  static constexpr std::chrono::milliseconds bar_refresh{250};
+
+  explicit bar_ticker(progress_renderer& progress)
+      : thread_([this, &progress] {
+          std::unique_lock<std::mutex> lock(mutex_);
+          while (!stop_.wait_for(lock, bar_refresh, [this] { return over_; })) {
+            progress.tick();
+          }
+        }) {}
+  bar_ticker(const bar_ticker&) = delete;
+  bar_ticker& operator=(const bar_ticker&) = delete;
+  ~bar_ticker() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      over_ = true;
+    }
+    stop_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stop_;
+  bool over_ = false;
+  std::thread thread_;  // last: starts once the members above exist
+};
 
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -273,7 +308,12 @@ session_outcome session::run(const actors::backend_factory& factory) {
         runner.drain(config_.grace);
       }
     }
+    std::optional<bar_ticker> ticker;
+    if (progress_.ticks()) {
+      ticker.emplace(progress_);  // the bar moves between events until the batch is over
+    }
     auto done = runner.wait();
+    ticker.reset();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       runner_ = nullptr;
