@@ -11,7 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#if defined(__GLIBC__)
+// glibc's malloc_trim, not when a sanitizer owns the heap: under ASan, glibc's arenas are not the
+// allocator, and trimming them from a thread made glibc abort at that thread's exit.
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+#define ZBATCH_TRIM_MALLOC 1
 #include <malloc.h>
 #endif
 
@@ -434,7 +437,7 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
         auto record = options.mode == run_mode::sim
                           ? run_sim(config, jobs[rep], spec, rep_seed)
                           : run_over_http(config, jobs[rep], spec, rep_seed, scale, options);
-#if defined(__GLIBC__)
+#if defined(ZBATCH_TRIM_MALLOC)
         // A finished run leaves its thread's malloc arena full of free pages that the next run
         // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
         // 100,000-image comparison grows by a tenth.
