@@ -7,6 +7,7 @@
 
 #include "protocol/errors_detail.hpp"
 #include "protocol/json_scan.hpp"
+#include "protocol/json_text.hpp"
 
 namespace zbatch::client {
 namespace {
@@ -120,53 +121,39 @@ result<protocol::task_state> poll_from_scan(const protocol::json_scan::document&
   return state;
 }
 
-/// Printable ASCII without '"' or '\\': nlohmann dumps such a string as its bytes in quotes.
-bool plain_ascii(std::string_view text) {
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u >= 0x7f || c == '"' || c == '\\') {
-      return false;
-    }
-  }
-  return true;
-}
-
-void append_plain(std::string& out, std::string_view key, std::string_view text) {
+void append_member(std::string& out, std::string_view key, std::string_view text) {
   out += '"';
   out += key;
-  out += "\":\"";
-  out += text;
-  out += '"';
+  out += "\":";
+  protocol::append_json_string(out, text);
 }
 
 /// `protocol::to_json(request).dump()`, byte for byte, built by appending: keys in the sorted
-/// order nlohmann's std::map objects dump them, integers as std::to_string writes them (as
-/// nlohmann does). Declines (nullopt) whatever it would have to escape or format differently:
-/// strings that are not plain ASCII and any guidance (a double, whose shortest form is nlohmann's
-/// own). The caller then dumps the DOM.
+/// order nlohmann's std::map objects dump them, strings as nlohmann writes them, integers as
+/// std::to_string writes them (as nlohmann does). Declines (nullopt) any guidance: a double,
+/// whose shortest form is nlohmann's own. The caller then dumps the DOM.
 std::optional<std::string> submit_body(const protocol::submit_request& request) {
-  if (request.guidance || !plain_ascii(request.model) || !plain_ascii(request.prompt) ||
-      (request.negative_prompt && !plain_ascii(*request.negative_prompt))) {
+  if (request.guidance) {
     return std::nullopt;
   }
   std::string out;
   out.reserve(64 + request.model.size() + request.prompt.size() +
               (request.negative_prompt ? request.negative_prompt->size() : 0));
   out += '{';
-  append_plain(out, "model", request.model);
+  append_member(out, "model", request.model);
   if (request.negative_prompt) {
     out += ',';
-    append_plain(out, "negative_prompt", *request.negative_prompt);
+    append_member(out, "negative_prompt", *request.negative_prompt);
   }
   out += ',';
-  append_plain(out, "prompt", request.prompt);
+  append_member(out, "prompt", request.prompt);
   if (request.seed) {
     out += ",\"seed\":";
     out += std::to_string(*request.seed);
   }
   if (request.size) {
     out += ',';
-    append_plain(out, "size", request.size->to_string());  // digits, 'x' and maybe '-'
+    append_member(out, "size", request.size->to_string());
   }
   if (request.steps) {
     out += ",\"steps\":";

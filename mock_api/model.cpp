@@ -14,6 +14,7 @@
 
 #include "mock_api/png.hpp"
 #include "mock_api/rng.hpp"
+#include "protocol/json_text.hpp"
 #include "protocol/messages.hpp"
 
 namespace zbatch::mock {
@@ -148,22 +149,6 @@ std::string_view bearer_token(const wire_request& request) {
 
 std::string fixed_json(const json& value) { return value.dump(); }
 
-/// Appends `text` as a JSON string. Plain printable ASCII (ids, URLs, our messages) is copied;
-/// anything else goes through nlohmann so escaping and UTF-8 handling stay exactly its own.
-void append_string(std::string& out, std::string_view text) {
-  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
-    const auto u = static_cast<unsigned char>(c);
-    return u >= 0x20 && u < 0x7f && c != '"' && c != '\\';
-  });
-  if (plain) {
-    out += '"';
-    out += text;
-    out += '"';
-  } else {
-    out += json(std::string(text)).dump();
-  }
-}
-
 }  // namespace
 
 namespace wire_body {
@@ -179,11 +164,11 @@ std::string task_state(const protocol::task_state& state) {
     out += "{\"errors\":{\"code\":";
     out += std::to_string(state.error_code);
     out += ",\"message\":";
-    append_string(out, state.error_message);
+    protocol::append_json_string(out, state.error_message);
     out += "},\"request_id\":";
-    append_string(out, state.request_id);
+    protocol::append_json_string(out, state.request_id);
     out += ",\"task_status\":";
-    append_string(out, status);
+    protocol::append_json_string(out, status);
     out += '}';
     return out;
   }
@@ -193,17 +178,17 @@ std::string task_state(const protocol::task_state& state) {
       if (i > 0) {
         out += ',';
       }
-      append_string(out, state.output_images[i]);
+      protocol::append_json_string(out, state.output_images[i]);
     }
     out += "],\"request_id\":";
   } else {
     out += "{\"outputs\":{},\"request_id\":";
   }
-  append_string(out, state.request_id);
+  protocol::append_json_string(out, state.request_id);
   out += ",\"task_id\":";
-  append_string(out, state.task_id);
+  protocol::append_json_string(out, state.task_id);
   out += ",\"task_status\":";
-  append_string(out, status);
+  protocol::append_json_string(out, status);
   out += '}';
   return out;
 }
@@ -212,9 +197,9 @@ std::string accepted(std::string_view task_id, std::string_view request_id) {
   std::string out;
   out.reserve(112);
   out += "{\"request_id\":";
-  append_string(out, request_id);
+  protocol::append_json_string(out, request_id);
   out += ",\"task_id\":";
-  append_string(out, task_id);
+  protocol::append_json_string(out, task_id);
   out += ",\"task_status\":\"SUCCEED\"}";
   return out;
 }
@@ -225,9 +210,9 @@ std::string error(int code, std::string_view message, std::string_view request_i
   out += "{\"errors\":{\"code\":";
   out += std::to_string(code);
   out += ",\"message\":";
-  append_string(out, message);
+  protocol::append_json_string(out, message);
   out += "},\"request_id\":";
-  append_string(out, request_id);
+  protocol::append_json_string(out, request_id);
   out += '}';
   return out;
 }

@@ -330,7 +330,7 @@ TEST(CodecEquivalence, MutationsGiveIdenticalResults) {
 }
 
 TEST(CodecEquivalence, SubmitBodyIsTheDomDumpByteForByte) {
-  // make_submit appends the body for plain requests; it must be exactly what nlohmann dumps.
+  // make_submit appends the body unless it has a guidance; it must be exactly what nlohmann dumps.
   const std::vector<std::string> texts{"",
                                        "A seamless geometric pattern, two colors",
                                        "Tongyi-MAI/Z-Image-Turbo",
