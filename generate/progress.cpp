@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iomanip>
 #include <sstream>
+#include <utility>
 
 namespace zbatch::generate {
 
@@ -21,13 +22,11 @@ std::string format_duration(std::int64_t ms) {
   return out.str();
 }
 
-progress_renderer::progress_renderer(std::ostream& out, progress_style style)
-    : out_(out), style_(style), start_(std::chrono::steady_clock::now()) {}
+progress_renderer::progress_renderer(std::ostream& out, progress_style style, clock_fn now)
+    : out_(out), style_(style), now_(std::move(now)), start_(now_()) {}
 
 void progress_renderer::emit_json(json event) {
-  event["t_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start_)
-                      .count();
+  event["t_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now_() - start_).count();
   out_ << event.dump() << "\n" << std::flush;
 }
 
@@ -45,7 +44,7 @@ void progress_renderer::line(const std::string& text) {
 
 void progress_renderer::draw_bar() {
   const std::size_t done = done_before_ + last_.delivered;
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = now_();
   const auto ms = [](auto duration) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
   };
@@ -81,7 +80,7 @@ void progress_renderer::start(std::size_t total, std::size_t done_before, std::s
   std::lock_guard<std::mutex> lock(mutex_);
   total_ = total;
   done_before_ = done_before;
-  start_ = std::chrono::steady_clock::now();
+  start_ = now_();
   started_ = true;
   if (style_ == progress_style::json) {
     emit_json(json{{"event", "start"},
@@ -150,7 +149,7 @@ void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::
 void progress_renderer::progress(const actors::progress_event& event) {
   std::lock_guard<std::mutex> lock(mutex_);
   last_ = event;
-  last_at_ = std::chrono::steady_clock::now();
+  last_at_ = now_();
   have_last_ = true;
   if (style_ == progress_style::json) {
     json out{{"event", "progress"},

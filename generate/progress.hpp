@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -25,7 +26,11 @@ enum class progress_style { bar, lines, json };
 
 class progress_renderer {
  public:
-  progress_renderer(std::ostream& out, progress_style style);
+  /// Reads the time from `now` (the steady clock; tests pass their own).
+  using clock_fn = std::function<std::chrono::steady_clock::time_point()>;
+  progress_renderer(
+      std::ostream& out, progress_style style,
+      clock_fn now = [] { return std::chrono::steady_clock::now(); });
 
   /// The batch starts: `total` images, `done_before` delivered in earlier runs, `resumed` tasks
   /// to poll again, `fresh` to submit.
@@ -56,6 +61,7 @@ class progress_renderer {
   std::mutex mutex_;
   std::ostream& out_;
   progress_style style_;
+  clock_fn now_;
   std::chrono::steady_clock::time_point start_;
   std::size_t total_ = 0;
   std::size_t done_before_ = 0;
