@@ -39,12 +39,7 @@ struct pool_state {
   std::deque<std::function<void(std::size_t)>> waiting;
 };
 
-using pool_actor = caf::typed_event_based_actor<
-    caf::replies_to<submit_atom, protocol::submit_request>::with<submit_outcome>,
-    caf::replies_to<poll_atom, std::string>::with<poll_outcome>,
-    caf::replies_to<download_atom, std::string>::with<download_outcome>>;
-
-using pool_self = caf::stateful_actor<pool_state, pool_actor>;
+using pool_self = backend_actor::stateful_pointer<pool_state>;
 
 protocol::api_error io_failure(const caf::error& error) {
   protocol::api_error out;
@@ -53,7 +48,7 @@ protocol::api_error io_failure(const caf::error& error) {
   return out;
 }
 
-void release(pool_self* self, std::size_t io) {
+void release(pool_self self, std::size_t io) {
   auto& st = self->state;
   if (st.waiting.empty()) {
     st.idle.push_back(io);
@@ -65,7 +60,7 @@ void release(pool_self* self, std::size_t io) {
 }
 
 /// Runs `start` on a free I/O actor now (spawning one if allowed) or when one frees up.
-void dispatch(pool_self* self, std::function<void(std::size_t)> start) {
+void dispatch(pool_self self, std::function<void(std::size_t)> start) {
   auto& st = self->state;
   if (st.idle.empty() && st.io.size() < st.connections) {
     std::shared_ptr<client::backend> backend = st.factory();
@@ -82,7 +77,7 @@ void dispatch(pool_self* self, std::function<void(std::size_t)> start) {
 }
 
 template <class Outcome, class Atom, class Arg>
-caf::typed_response_promise<Outcome> forward(pool_self* self, Atom atom, Arg arg) {
+caf::typed_response_promise<Outcome> forward(pool_self self, Atom atom, Arg arg) {
   auto promise = self->make_response_promise<Outcome>();
   dispatch(self, [self, promise, atom, arg = std::move(arg)](std::size_t io) mutable {
     self->request(self->state.io[io], caf::infinite, atom, std::move(arg))
@@ -99,8 +94,8 @@ caf::typed_response_promise<Outcome> forward(pool_self* self, Atom atom, Arg arg
   return promise;
 }
 
-pool_actor::behavior_type pool(pool_self* self, caf::actor_system* system, backend_factory factory,
-                               int connections) {
+backend_actor::behavior_type pool(pool_self self, caf::actor_system* system,
+                                  backend_factory factory, int connections) {
   self->state.system = system;
   self->state.factory = std::move(factory);
   self->state.connections = static_cast<std::size_t>(connections);

@@ -15,60 +15,18 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/image_worker.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/retry_policy.hpp"
 
 namespace zbatch::actors {
 
 namespace {
 
-using run_atom = caf::atom_constant<caf::atom("zb_run")>;
 using wake_atom = caf::atom_constant<caf::atom("zb_wake")>;
-using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
-// Resume hook: poll a known task; journaling hook: accepted with its id, and the acknowledgement.
-using resume_atom = caf::atom_constant<caf::atom("zb_resume")>;
-using journal_atom = caf::atom_constant<caf::atom("zb_journl")>;
-using ack_atom = caf::atom_constant<caf::atom("zb_ack")>;
 using drain_atom = caf::atom_constant<caf::atom("zb_drain")>;
 
 }  // namespace
-
-/// Shared, read-only after spawn: the jobs and the strategy every worker needs.
-struct batch_context {
-  std::shared_ptr<const std::vector<image_job>> jobs;
-  strategy_spec spec;
-  backend_actor backend;
-  time_point start;
-  bool trace = true;
-  std::size_t trace_limit = static_cast<std::size_t>(-1);  ///< Traced jobs: index below this.
-  bool keep_bytes = false;
-  bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
-  int max_submits = 0;
-};
-
-/// What a worker reports when an attempt ends (delivered or failed), with its trace.
-struct attempt_report {
-  std::uint32_t worker = 0;
-  std::uint32_t index = 0;
-  bool delivered = false;
-  bool submit_failed = false;  ///< The error came from the submit: no task was created.
-  protocol::api_error error;
-  int polls = 0;
-  int downloads = 0;
-  int poll_429_dynamic = 0;
-  int poll_429_quota = 0;
-  std::optional<duration> task_latency;  ///< Submit to terminal task state.
-  std::string task_id;
-  std::string bytes;
-  std::size_t bytes_size = 0;
-  std::string content_type;
-  std::vector<trace_event> trace;
-};
-
-}  // namespace zbatch::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::attempt_report)
-
-namespace zbatch::actors {
 
 std::string_view to_string(trace_kind kind) {
   switch (kind) {
@@ -107,313 +65,7 @@ std::size_t batch_result::delivered() const {
 
 namespace {
 
-std::int64_t ms_since(time_point start, time_point now) {
-  return std::chrono::duration_cast<millis>(now - start).count();
-}
-
-protocol::api_error backend_failure(const caf::error& error) {
-  protocol::api_error out;
-  out.kind = protocol::error_class::server_transport;
-  out.message = "backend actor failed: " + caf::to_string(error);
-  return out;
-}
-
-// ---- image worker -------------------------------------------------------------------------------
-//
-// A worker carries many attempts at once (keyed by image index: an image has at most one attempt
-// running). Each attempt has exactly one thing outstanding at any time (a backend request, a
-// timer or the journal ack), so the worker never blocks and a handful of workers serve any
-// number of attempts: one actor per attempt cost ~1.5 KB each and 100,000 of them for an
-// unbounded batch.
-
-/// A running attempt. Small on purpose (an unbounded batch holds one per image); the outcome
-/// fields of attempt_report are filled only when it ends.
-struct attempt {
-  std::uint32_t serial = 0;  ///< Tells this attempt's timers from a finished one's.
-  std::uint32_t index = 0;
-  int polls = 0;
-  int downloads = 0;
-  int poll_429_dynamic = 0;
-  int poll_429_quota = 0;
-  int download_tries = 0;
-  std::optional<duration> task_latency;
-  std::string task_id;
-  std::string url;
-  std::vector<trace_event> trace;
-  time_point submitted_at;
-  time_point deadline;
-  duration interval{0};
-};
-
-struct worker_state {
-  std::shared_ptr<const batch_context> ctx;
-  caf::actor coordinator;
-  std::uint32_t id = 0;
-  std::uint32_t next_serial = 0;
-  std::unordered_map<std::uint32_t, attempt> attempts;
-};
-
-using worker_actor = caf::stateful_actor<worker_state>;
-
-constexpr int max_download_tries = 3;
-
 time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
-
-/// The running attempt of `index` when it is still the one numbered `serial`.
-attempt* find_attempt(worker_actor* self, std::uint32_t index, std::uint32_t serial) {
-  auto it = self->state.attempts.find(index);
-  return it != self->state.attempts.end() && it->second.serial == serial ? &it->second : nullptr;
-}
-
-void note(worker_actor* self, attempt& at, trace_kind kind, std::string detail) {
-  const auto& ctx = *self->state.ctx;
-  if (ctx.trace && at.index < ctx.trace_limit) {
-    at.trace.push_back(trace_event{ms_since(ctx.start, now_of(self)), kind, std::move(detail)});
-  }
-}
-
-void note_error(worker_actor* self, attempt& at, const protocol::api_error& error) {
-  if (error.kind == protocol::error_class::dynamic_429) {
-    note(self, at, trace_kind::http_429, "dynamic");
-  } else if (error.kind == protocol::error_class::quota_429) {
-    note(self, at, trace_kind::http_429, "quota");
-  } else {
-    note(self, at, trace_kind::error, error.describe());
-  }
-}
-
-/// Ends the attempt: `report` carries the outcome, the attempt adds its counts and trace.
-void finish_attempt(worker_actor* self, attempt& at, attempt_report report) {
-  auto& st = self->state;
-  const auto index = at.index;
-  report.worker = st.id;
-  report.index = index;
-  report.polls = at.polls;
-  report.downloads = at.downloads;
-  report.poll_429_dynamic = at.poll_429_dynamic;
-  report.poll_429_quota = at.poll_429_quota;
-  report.task_latency = at.task_latency;
-  report.task_id = std::move(at.task_id);
-  report.trace = std::move(at.trace);
-  self->send(st.coordinator, std::move(report));
-  st.attempts.erase(index);
-}
-
-void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error,
-                  bool submit_failed = false) {
-  attempt_report report;
-  report.error = std::move(error);
-  report.submit_failed = submit_failed;
-  finish_attempt(self, at, std::move(report));
-}
-
-void start_poll(worker_actor* self, attempt& at, duration delay);
-
-void schedule_poll(worker_actor* self, attempt& at) {
-  const auto now = now_of(self);
-  start_poll(self, at, std::min(now + at.interval, at.deadline) - now);
-  const auto& poll = self->state.ctx->spec.poll;
-  const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
-  at.interval = std::min<duration>(grown, poll.cap);
-}
-
-void keep_polling(worker_actor* self, attempt& at) {
-  if (now_of(self) >= at.deadline) {
-    protocol::api_error error;
-    error.kind = protocol::error_class::deadline;
-    error.message = "task " + at.task_id + " still running at the poll deadline (" +
-                    std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms)";
-    note(self, at, trace_kind::error, error.describe());
-    fail_attempt(self, at, std::move(error));
-    return;
-  }
-  schedule_poll(self, at);
-}
-
-void start_polling(worker_actor* self, attempt& at) {
-  at.deadline = now_of(self) + self->state.ctx->spec.poll.deadline;
-  at.interval = self->state.ctx->spec.poll.interval;
-  schedule_poll(self, at);
-}
-
-void start_download(worker_actor* self, attempt& at, duration delay);
-
-void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
-  if (!outcome.ok()) {
-    const auto& error = outcome.error();
-    note_error(self, at, error);
-    if (error.kind == protocol::error_class::dynamic_429) {
-      ++at.poll_429_dynamic;
-    } else if (error.kind == protocol::error_class::quota_429) {
-      ++at.poll_429_quota;
-    }
-    // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
-    if (error.kind == protocol::error_class::request_error ||
-        error.kind == protocol::error_class::moderation ||
-        error.kind == protocol::error_class::task_failed) {
-      fail_attempt(self, at, error);
-    } else {
-      // The task may still finish: a failed poll never ends the attempt before its deadline.
-      keep_polling(self, at);
-    }
-    return;
-  }
-  const auto& task = outcome.value();
-  note(self, at, trace_kind::poll,
-       task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
-  if (task.status == protocol::task_status::succeed) {
-    at.task_latency = now_of(self) - at.submitted_at;
-    if (task.output_images.empty()) {
-      protocol::api_error error;
-      error.kind = protocol::error_class::malformed;
-      error.message = "task SUCCEED without output_images";
-      error.request_id = task.request_id;
-      note(self, at, trace_kind::error, error.describe());
-      fail_attempt(self, at, std::move(error));
-      return;
-    }
-    at.url = task.output_images.front();
-    start_download(self, at, duration{0});
-  } else if (task.status == protocol::task_status::failed) {
-    at.task_latency = now_of(self) - at.submitted_at;
-    auto error =
-        protocol::classify_task_failure(task.error_code, task.error_message, task.request_id);
-    note(self, at, trace_kind::error, error.describe());
-    fail_attempt(self, at, std::move(error));
-  } else {
-    keep_polling(self, at);
-  }
-}
-
-/// Sends `request` to the backend `delay` from now and hands the outcome (a CAF-level failure
-/// becomes a transport error) to `handler` if the attempt is still the same one by then.
-///
-/// A later request is scheduled on the actor clock as the request message itself, with its
-/// response handler registered now: the same as a timer message to this worker that then sends
-/// the request, one message fewer per poll (the largest part of a simulated run is messaging).
-template <class Outcome, class... Ts, class Handler>
-void ask_backend(worker_actor* self, const attempt& at, duration delay, Handler handler,
-                 Ts&&... request) {
-  const auto index = at.index;
-  const auto serial = at.serial;
-  auto on_outcome = [self, index, serial, handler](Outcome& outcome) {
-    if (auto* current = find_attempt(self, index, serial)) {
-      handler(self, *current, outcome);
-    }
-  };
-  auto on_failure = [self, index, serial, handler](caf::error& error) {
-    if (auto* current = find_attempt(self, index, serial)) {
-      Outcome outcome{backend_failure(error)};
-      handler(self, *current, outcome);
-    }
-  };
-  const auto& backend = self->state.ctx->backend;
-  if (delay.count() <= 0) {
-    self->request(backend, caf::infinite, std::forward<Ts>(request)...)
-        .then(std::move(on_outcome), std::move(on_failure));
-    return;
-  }
-  const auto id = self->new_request_id(caf::message_priority::normal);
-  auto& clock = self->clock();
-  clock.schedule_message(
-      clock.now() + delay, caf::actor_cast<caf::strong_actor_ptr>(backend),
-      caf::make_mailbox_element(self->ctrl(), id, {}, std::forward<Ts>(request)...));
-  self->add_multiplexed_response_handler(
-      id.response_id(), caf::behavior{std::move(on_outcome), std::move(on_failure)});
-}
-
-void start_poll(worker_actor* self, attempt& at, duration delay) {
-  ++at.polls;
-  ask_backend<poll_outcome>(self, at, delay, on_polled, poll_atom::value, at.task_id);
-}
-
-void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
-  if (outcome.ok()) {
-    auto& image = outcome.value();
-    note(self, at, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
-    attempt_report report;
-    report.delivered = true;
-    report.bytes_size = image.bytes.size();
-    report.content_type = image.content_type;
-    if (self->state.ctx->keep_bytes) {
-      report.bytes = std::move(image.bytes);
-    }
-    finish_attempt(self, at, std::move(report));
-    return;
-  }
-  note_error(self, at, outcome.error());
-  if (at.download_tries >= max_download_tries ||
-      outcome.error().kind == protocol::error_class::request_error) {
-    fail_attempt(self, at, outcome.error());
-    return;
-  }
-  // Downloads cost nothing: try again after a poll interval rather than resubmitting.
-  start_download(self, at, self->state.ctx->spec.poll.interval);
-}
-
-void start_download(worker_actor* self, attempt& at, duration delay) {
-  ++at.download_tries;
-  ++at.downloads;
-  ask_backend<download_outcome>(self, at, delay, on_downloaded, download_atom::value, at.url);
-}
-
-void on_submitted(worker_actor* self, attempt& at, submit_outcome& outcome) {
-  auto& st = self->state;
-  if (!outcome.ok()) {
-    note_error(self, at, outcome.error());
-    fail_attempt(self, at, outcome.error(), /*submit_failed=*/true);
-    return;
-  }
-  at.task_id = outcome.value().task_id;
-  note(self, at, trace_kind::accepted, "task " + at.task_id);
-  self->send(st.coordinator, accepted_atom::value, st.id, at.index);
-  if (st.ctx->ack_accepted) {
-    // The coordinator journals the task id first; polling starts on its ack.
-    self->send(st.coordinator, journal_atom::value, st.id, at.index, at.task_id);
-    return;
-  }
-  start_polling(self, at);
-}
-
-attempt& begin_attempt(worker_actor* self, std::uint32_t index) {
-  auto& st = self->state;
-  auto& at = st.attempts[index];
-  at = attempt{};
-  at.serial = st.next_serial++;
-  at.index = index;
-  at.submitted_at = now_of(self);
-  return at;
-}
-
-caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_context> ctx,
-                           caf::actor coordinator, std::uint32_t id) {
-  self->state.ctx = std::move(ctx);
-  self->state.coordinator = std::move(coordinator);
-  self->state.id = id;
-  return {
-      [self](run_atom, std::uint32_t index) {
-        auto& at = begin_attempt(self, index);
-        note(self, at, trace_kind::submit, "");
-        ask_backend<submit_outcome>(self, at, duration{0}, on_submitted, submit_atom::value,
-                                    (*self->state.ctx->jobs)[index].request);
-      },
-      [self](resume_atom, std::uint32_t index) {
-        // A task from an earlier run: poll it at once, no submit (and no cost).
-        auto& at = begin_attempt(self, index);
-        at.task_id = (*self->state.ctx->jobs)[index].resume_task_id;
-        note(self, at, trace_kind::accepted, "resumed task " + at.task_id);
-        at.deadline = at.submitted_at + self->state.ctx->spec.poll.deadline;
-        at.interval = self->state.ctx->spec.poll.interval;
-        start_poll(self, at, duration{0});
-      },
-      [self](ack_atom, std::uint32_t index) {
-        auto it = self->state.attempts.find(index);
-        if (it != self->state.attempts.end()) {
-          start_polling(self, it->second);
-        }
-      },
-  };
-}
 
 // ---- batch coordinator --------------------------------------------------------------------------
 
@@ -422,12 +74,8 @@ struct image_state {
   bool running = false;
   bool finished = false;
   bool saturated = false;
-  int error_retries = 0;
-  int retries_429 = 0;
-  millis last_wait{0};
   time_point submitted_at;
-  /// When this image first met a server failure it could not retry (see on_attempt_failed).
-  std::optional<time_point> outage_since;
+  image_retry_state retry;  ///< What the retry decision reads and updates.
 };
 
 struct coordinator_state {
@@ -580,8 +228,7 @@ std::uint32_t pick_worker(coordinator_actor* self) {
   auto& st = self->state;
   if (st.open.empty()) {
     const auto fresh = static_cast<std::uint32_t>(st.workers.size());
-    st.workers.push_back(
-        self->spawn<caf::linked>(image_worker, st.ctx, caf::actor_cast<caf::actor>(self), fresh));
+    st.workers.push_back(spawn_image_worker(self, st.ctx, fresh));
     st.load.push_back(0);
     st.open.insert(fresh);
   }
@@ -679,36 +326,26 @@ void pump(coordinator_actor* self, bool announce = false) {
   }
 }
 
-void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_report& report,
-                       time_point now) {
+/// The limiter's and counters' share of a failure; the retry decision is retry_policy's.
+void observe_failure(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
+                     time_point now) {
   auto& st = self->state;
-  auto& image = st.images[index];
   auto& result = st.results[index];
-  const auto& spec = st.ctx->spec;
-  const auto& error = report.error;
-  std::optional<millis> hint;
-  if (error.retry_after_ms) {
-    hint = millis{*error.retry_after_ms};
-  }
-  std::optional<millis> wait;
-  bool error_retry = protocol::is_retryable(error.kind);
   switch (error.kind) {
-    case protocol::error_class::dynamic_429:
+    case protocol::error_class::dynamic_429: {
       ++st.counters.http_429_dynamic;
       ++result.http_429;
-      st.limiter->on_dynamic_429(now, image.submitted_at, hint);
-      if (image.retries_429 < spec.retry.max_429_retries) {
-        // A 429 slows the whole batch (the limiter) and is retried without using the image's
-        // error retries, up to its own cap.
-        wait = backoff_delay(spec.retry, image.retries_429, image.last_wait, st.rng);
-        ++image.retries_429;
-        error_retry = false;
+      std::optional<millis> hint;
+      if (error.retry_after_ms) {
+        hint = millis{*error.retry_after_ms};
       }
+      st.limiter->on_dynamic_429(now, st.images[index].submitted_at, hint);
       break;
+    }
     case protocol::error_class::quota_429:
       ++st.counters.http_429_quota;
       ++result.http_429;
-      if (spec.stop_on_quota) {
+      if (st.ctx->spec.stop_on_quota) {
         st.limiter->on_quota();
         st.quota_exhausted = true;
       }
@@ -718,47 +355,28 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
       if (error.ambiguous) {
         ++st.counters.ambiguous_submits;
         result.ambiguous = true;
-        // The submit may have created (and charged) a task: resubmitting may pay twice.
-        error_retry = error_retry && spec.retry.resubmit_ambiguous;
       }
       break;
     default:
       break;
   }
-  if (error_retry) {
-    if (error.kind != protocol::error_class::dynamic_429) {
-      st.limiter->budget_failure();
-    }
-    if (image.error_retries < spec.retry.max_retries && st.limiter->retry_allowed()) {
-      wait = backoff_delay(spec.retry, image.error_retries, image.last_wait, st.rng);
-      ++image.error_retries;
-    }
-  }
-  if (!wait && error.kind == protocol::error_class::server_transport && !error.ambiguous &&
-      spec.circuit.enabled) {
-    // The service refused the request, so it cost nothing, and the open circuit already paces
-    // the probing: ride out an outage instead of failing the image once its retries (or the
-    // budget) are spent, for up to one poll deadline from the first unretried failure.
-    if (!image.outage_since) {
-      image.outage_since = now;
-    }
-    if (now - *image.outage_since < spec.poll.deadline) {
-      wait = std::max(spec.circuit.open_for,
-                      backoff_delay(spec.retry, image.error_retries, image.last_wait, st.rng));
-    }
-  }
-  if (!wait) {
-    fail_image(self, index, error, now);
+}
+
+void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_report& report,
+                       time_point now) {
+  auto& st = self->state;
+  observe_failure(self, index, report.error, now);
+  const auto decision = decide_retry(st.ctx->spec, report.error, st.images[index].retry,
+                                     st.limiter->budget(), now, st.rng);
+  if (!decision.retry()) {
+    fail_image(self, index, report.error, now);
     return;
   }
-  if (hint && spec.retry.honour_retry_after) {
-    wait = std::max(*wait, *hint);
-  }
-  image.last_wait = *wait;
+  auto& result = st.results[index];
   ++result.retries;
   ++st.counters.retries;
-  record(self, index, trace_kind::retry, std::to_string(wait->count()) + "ms", now);
-  st.pending.emplace(now + *wait, index);
+  record(self, index, trace_kind::retry, std::to_string(decision.wait->count()) + "ms", now);
+  st.pending.emplace(now + *decision.wait, index);
 }
 
 void on_report(coordinator_actor* self, attempt_report& report) {
@@ -791,7 +409,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   }
   if (report.delivered) {
     st.limiter->on_success(image.submitted_at, report.task_latency);
-    st.limiter->budget_success();
+    st.limiter->budget().on_success();
     result.delivered = true;
     result.error.reset();
     result.message.clear();

@@ -78,10 +78,10 @@ rate_limiter::rate_limiter(const strategy_spec& spec, time_point start)
       last_decrease_(start),
       refilled_at_(start),
       pause_until_(start),
-      open_until_(start) {
+      open_until_(start),
+      budget_(spec.budget) {
   limit_ = spec_.inflight.adaptive ? spec_.inflight.initial : spec_.inflight.limit;
-  tokens_bucket_ = spec_.pacing.burst;
-  tokens_ = spec_.budget.max_tokens;
+  bucket_tokens_ = spec_.pacing.burst;
 }
 
 int rate_limiter::effective_limit() const {
@@ -94,7 +94,7 @@ int rate_limiter::effective_limit() const {
 void rate_limiter::refill(time_point now) {
   if (now > refilled_at_) {
     const double seconds = std::chrono::duration<double>(now - refilled_at_).count();
-    tokens_bucket_ = std::min(spec_.pacing.burst, tokens_bucket_ + seconds * spec_.pacing.rate);
+    bucket_tokens_ = std::min(spec_.pacing.burst, bucket_tokens_ + seconds * spec_.pacing.rate);
     refilled_at_ = now;
   }
 }
@@ -137,8 +137,8 @@ std::optional<time_point> rate_limiter::next_start(time_point now) {
       break;
     case pacing_spec::kind::token: {
       refill(now);
-      if (tokens_bucket_ < 1.0) {
-        const double wait_s = (1.0 - tokens_bucket_) / spec_.pacing.rate;
+      if (bucket_tokens_ < 1.0) {
+        const double wait_s = (1.0 - bucket_tokens_) / spec_.pacing.rate;
         const auto wait =
             std::chrono::duration_cast<duration>(std::chrono::duration<double>(wait_s));
         // Round up so the bucket really holds a token when we come back.
@@ -155,7 +155,7 @@ bool rate_limiter::on_start(time_point now) {
   last_start_ = now;
   if (spec_.pacing.type == pacing_spec::kind::token) {
     refill(now);
-    tokens_bucket_ -= 1.0;
+    bucket_tokens_ -= 1.0;
   }
   if (circuit_ == circuit::half_open) {
     probe_out_ = true;
@@ -243,22 +243,6 @@ void rate_limiter::on_success(time_point submitted_at, std::optional<duration> t
 
 bool rate_limiter::circuit_open(time_point now) const {
   return circuit_ == circuit::open && now < open_until_;
-}
-
-bool rate_limiter::retry_allowed() const {
-  return !spec_.budget.enabled || tokens_ > spec_.budget.max_tokens / 2;
-}
-
-void rate_limiter::budget_failure() {
-  if (spec_.budget.enabled) {
-    tokens_ = std::max(0.0, tokens_ - 1.0);
-  }
-}
-
-void rate_limiter::budget_success() {
-  if (spec_.budget.enabled) {
-    tokens_ = std::min(spec_.budget.max_tokens, tokens_ + spec_.budget.token_ratio);
-  }
 }
 
 }  // namespace zbatch::actors

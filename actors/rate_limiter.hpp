@@ -17,6 +17,7 @@
 #include <queue>
 #include <vector>
 
+#include "actors/retry_budget.hpp"
 #include "actors/strategy.hpp"
 
 namespace zbatch::actors {
@@ -66,11 +67,9 @@ class rate_limiter {
   void on_quota() { quota_stopped_ = true; }
   bool quota_stopped() const { return quota_stopped_; }
 
-  /// Retry budget: whether an error retry may go ahead now.
-  bool retry_allowed() const;
-  void budget_failure();
-  void budget_success();
-  double budget_tokens() const { return tokens_; }
+  /// The batch's retry budget (gRFC A6); the retry decision charges and consults it.
+  retry_budget& budget() { return budget_; }
+  const retry_budget& budget() const { return budget_; }
 
   double limit() const { return limit_; }  ///< Current in-flight limit (0 = unbounded).
   int in_flight() const { return in_flight_; }
@@ -91,7 +90,7 @@ class rate_limiter {
   // Pacing.
   std::priority_queue<time_point, std::vector<time_point>, std::greater<>> cooling_;
   std::optional<time_point> last_start_;
-  double tokens_bucket_ = 0;
+  double bucket_tokens_ = 0;  ///< Token-bucket pacing: submits that may start at once.
   time_point refilled_at_;
   time_point pause_until_;
   // Circuit breaker.
@@ -102,8 +101,7 @@ class rate_limiter {
   bool probe_out_ = false;
   int openings_ = 0;
   bool quota_stopped_ = false;
-  // Retry budget.
-  double tokens_ = 0;
+  retry_budget budget_;  ///< Its tokens are the budget tokens, apart from the bucket's.
 };
 
 }  // namespace zbatch::actors

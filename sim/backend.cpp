@@ -22,22 +22,17 @@ mock::duration actor_clock_adapter::now() const {
 
 namespace {
 
-using sim_actor = caf::typed_event_based_actor<
-    caf::replies_to<actors::submit_atom, protocol::submit_request>::with<actors::submit_outcome>,
-    caf::replies_to<actors::poll_atom, std::string>::with<actors::poll_outcome>,
-    caf::replies_to<actors::download_atom, std::string>::with<actors::download_outcome>>;
-
 struct sim_state {
   std::shared_ptr<mock::model> model;
   sim_backend_options options;
   std::shared_ptr<request_counts> counts;
 };
 
-using sim_self = caf::stateful_actor<sim_state, sim_actor>;
+using sim_self = actors::backend_actor::stateful_pointer<sim_state>;
 
 enum class endpoint { submit, poll, download };
 
-void count(sim_self* self, endpoint which, const mock::reply& reply) {
+void count(sim_self self, endpoint which, const mock::reply& reply) {
   auto& counts = self->state.counts;
   if (!counts) {
     return;
@@ -61,7 +56,7 @@ void count(sim_self* self, endpoint which, const mock::reply& reply) {
 /// straight to the requester as a scheduled response message: a stop at this actor in between
 /// would add a message per request, the largest cost of a simulated run after the model.
 template <class Outcome>
-void answer_after(sim_self* self, caf::typed_response_promise<Outcome> promise, Outcome answer,
+void answer_after(sim_self self, caf::typed_response_promise<Outcome> promise, Outcome answer,
                   mock::duration delay) {
   caf::response_promise& untyped = promise;
   if (delay.count() <= 0 || !untyped.stages().empty() || !untyped.source()) {
@@ -76,7 +71,7 @@ void answer_after(sim_self* self, caf::typed_response_promise<Outcome> promise, 
 
 /// Turns a model reply into the outcome a blocking client would have seen, and when.
 template <class Outcome, class Read>
-caf::typed_response_promise<Outcome> respond(sim_self* self, endpoint which,
+caf::typed_response_promise<Outcome> respond(sim_self self, endpoint which,
                                              const mock::reply& reply, Read read) {
   count(self, which, reply);
   auto promise = self->make_response_promise<Outcome>();
@@ -117,9 +112,9 @@ caf::typed_response_promise<Outcome> respond(sim_self* self, endpoint which,
   return promise;
 }
 
-sim_actor::behavior_type sim_backend(sim_self* self, std::shared_ptr<mock::model> model,
-                                     sim_backend_options options,
-                                     std::shared_ptr<request_counts> counts) {
+actors::backend_actor::behavior_type sim_backend(sim_self self, std::shared_ptr<mock::model> model,
+                                                 sim_backend_options options,
+                                                 std::shared_ptr<request_counts> counts) {
   self->state.model = std::move(model);
   self->state.options = std::move(options);
   self->state.counts = std::move(counts);

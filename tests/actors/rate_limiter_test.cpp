@@ -98,14 +98,14 @@ TEST(rate_limiter, budget_follows_grpc_throttling) {
   rate_limiter limiter(parse_strategy("budget=10:0.1"), t0);
   int allowed = 0;
   for (int i = 0; i < 10; ++i) {
-    limiter.budget_failure();
-    allowed += limiter.retry_allowed() ? 1 : 0;
+    limiter.budget().on_failure();
+    allowed += limiter.budget().allows_retry() ? 1 : 0;
   }
   EXPECT_EQ(allowed, 4);
   for (int i = 0; i < 10; ++i) {
-    limiter.budget_success();
+    limiter.budget().on_success();
   }
-  EXPECT_DOUBLE_EQ(limiter.budget_tokens(), 1.0);
+  EXPECT_DOUBLE_EQ(limiter.budget().tokens(), 1.0);
 }
 
 TEST(backoff, shapes_and_caps) {

@@ -1,0 +1,82 @@
+#pragma once
+/// The image worker: runs attempts (submit or resume, poll, download) for the batch coordinator
+/// and reports each attempt's end with its counts and trace. Internal to actors/: the coordinator
+/// (coordinator.cpp) is its only user, and the types here are the messages between them.
+///
+/// Lifecycle: the coordinator spawns workers linked to itself as attempts need them (up to 64
+/// attempts per worker) and sends them an exit message when the batch is decided. A worker never
+/// blocks: each attempt has exactly one thing outstanding (a backend request, a timer or the
+/// journal ack). Runs on CAF's scheduler like any event-based actor.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/backend_actor.hpp"
+#include "actors/coordinator.hpp"
+#include "actors/rate_limiter.hpp"
+#include "actors/strategy.hpp"
+#include "protocol/errors.hpp"
+
+namespace zbatch::actors {
+
+/// Coordinator -> worker: start an attempt at image `index` (submit).
+using run_atom = caf::atom_constant<caf::atom("zb_run")>;
+/// Coordinator -> worker: poll the image's task from an earlier run instead of submitting.
+using resume_atom = caf::atom_constant<caf::atom("zb_resume")>;
+/// Worker -> coordinator: a submit was accepted (the limiter's signal).
+using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
+/// Worker -> coordinator: journal this task id; coordinator -> worker: `ack_atom` once it is.
+using journal_atom = caf::atom_constant<caf::atom("zb_journl")>;
+using ack_atom = caf::atom_constant<caf::atom("zb_ack")>;
+
+/// Shared, read-only after spawn: the jobs and the strategy every worker needs.
+struct batch_context {
+  std::shared_ptr<const std::vector<image_job>> jobs;
+  strategy_spec spec;
+  backend_actor backend;
+  time_point start;
+  bool trace = true;
+  std::size_t trace_limit = static_cast<std::size_t>(-1);  ///< Traced jobs: index below this.
+  bool keep_bytes = false;
+  bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
+  int max_submits = 0;
+};
+
+/// What a worker reports when an attempt ends (delivered or failed), with its trace.
+struct attempt_report {
+  std::uint32_t worker = 0;
+  std::uint32_t index = 0;
+  bool delivered = false;
+  bool submit_failed = false;  ///< The error came from the submit: no task was created.
+  protocol::api_error error;
+  int polls = 0;
+  int downloads = 0;
+  int poll_429_dynamic = 0;
+  int poll_429_quota = 0;
+  std::optional<duration> task_latency;  ///< Submit to terminal task state.
+  std::string task_id;
+  std::string bytes;
+  std::size_t bytes_size = 0;
+  std::string content_type;
+  std::vector<trace_event> trace;
+};
+
+/// Milliseconds from `start` to `now`.
+std::int64_t ms_since(time_point start, time_point now);
+
+/// Spawns worker number `id`, linked to `coordinator`; its attempts report there.
+caf::actor spawn_image_worker(caf::event_based_actor* coordinator,
+                              std::shared_ptr<const batch_context> ctx, std::uint32_t id);
+
+}  // namespace zbatch::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::attempt_report)

@@ -1,0 +1,79 @@
+#include "actors/retry_policy.hpp"
+
+#include <algorithm>
+
+namespace zbatch::actors {
+
+namespace {
+
+using protocol::error_class;
+
+/// A dynamic 429 within its own cap: the wait, without touching the error retries.
+std::optional<millis> retry_429(const retry_spec& spec, image_retry_state& image, jitter_rng& rng) {
+  if (image.retries_429 >= spec.max_429_retries) {
+    return std::nullopt;
+  }
+  const auto wait = backoff_delay(spec, image.retries_429, image.last_wait, rng);
+  ++image.retries_429;
+  return wait;
+}
+
+/// An error retry: charges the budget (not for 429s), then waits if retries and budget allow.
+std::optional<millis> retry_error(const retry_spec& spec, const protocol::api_error& error,
+                                  image_retry_state& image, retry_budget& budget, jitter_rng& rng) {
+  if (error.kind != error_class::dynamic_429) {
+    budget.on_failure();
+  }
+  if (image.error_retries >= spec.max_retries || !budget.allows_retry()) {
+    return std::nullopt;
+  }
+  const auto wait = backoff_delay(spec, image.error_retries, image.last_wait, rng);
+  ++image.error_retries;
+  return wait;
+}
+
+/// The outage ride-out: the service refused the request, so it cost nothing, and the open
+/// circuit already paces the probing; keep the image for up to one poll deadline.
+std::optional<millis> ride_out(const strategy_spec& spec, image_retry_state& image, time_point now,
+                               jitter_rng& rng) {
+  if (!image.outage_since) {
+    image.outage_since = now;
+  }
+  if (now - *image.outage_since >= spec.poll.deadline) {
+    return std::nullopt;
+  }
+  return std::max(spec.circuit.open_for,
+                  backoff_delay(spec.retry, image.error_retries, image.last_wait, rng));
+}
+
+}  // namespace
+
+retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error& error,
+                            image_retry_state& image, retry_budget& budget, time_point now,
+                            jitter_rng& rng) {
+  retry_decision decision;
+  bool error_retry = protocol::is_retryable(error.kind);
+  if (error.kind == error_class::dynamic_429) {
+    decision.wait = retry_429(spec.retry, image, rng);
+    error_retry = error_retry && !decision.wait;
+  } else if (error.kind == error_class::server_transport && error.ambiguous) {
+    // The submit may have created (and charged) a task: resubmitting may pay twice.
+    error_retry = error_retry && spec.retry.resubmit_ambiguous;
+  }
+  if (error_retry) {
+    decision.wait = retry_error(spec.retry, error, image, budget, rng);
+  }
+  if (!decision.wait && error.kind == error_class::server_transport && !error.ambiguous &&
+      spec.circuit.enabled) {
+    decision.wait = ride_out(spec, image, now, rng);
+  }
+  if (decision.wait && error.retry_after_ms && spec.retry.honour_retry_after) {
+    decision.wait = std::max(*decision.wait, millis{*error.retry_after_ms});
+  }
+  if (decision.wait) {
+    image.last_wait = *decision.wait;
+  }
+  return decision;
+}
+
+}  // namespace zbatch::actors

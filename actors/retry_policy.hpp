@@ -1,0 +1,50 @@
+#pragma once
+/// The retry decision: after an attempt at an image failed, start another attempt (after how
+/// long) or fail the image with the error. One function of its inputs, with no actor in it, so
+/// every rule is unit-tested on its own (tests/actors/retry_policy_test.cpp).
+///
+/// Rules, in order (strategies.md, "Backoff and jitter", "Retry budgets", "Retry-After"):
+/// - a dynamic 429 is retried on its own cap (`max_429_retries`) without using the image's error
+///   retries; once that cap is spent it is an ordinary retryable error;
+/// - an ambiguous submit failure (the task may exist and be charged) is retried only with
+///   `resubmit_ambiguous` (a knowing double payment);
+/// - a retryable failure charges the retry budget (gRFC A6; a dynamic 429 does not) and is retried
+///   while the image has error retries left and the budget allows it;
+/// - with a circuit breaker, a server failure the service refused (free, not ambiguous) is ridden
+///   out for up to one poll deadline from the first unretried one;
+/// - the wait is max(own backoff, Retry-After) when the strategy honours Retry-After.
+///
+/// The caller passes every piece of state the decision reads or changes: the image's retry
+/// counts, the batch's retry budget, the jitter generator. Called on the coordinator's thread.
+
+#include <optional>
+
+#include "actors/rate_limiter.hpp"
+#include "actors/retry_budget.hpp"
+#include "actors/strategy.hpp"
+#include "protocol/errors.hpp"
+
+namespace zbatch::actors {
+
+/// What the coordinator keeps per image between attempts, for the retry decision.
+struct image_retry_state {
+  int error_retries = 0;  ///< Error retries used (5xx, transport, failed task, malformed).
+  int retries_429 = 0;    ///< Dynamic-429 retries used (they have their own cap).
+  millis last_wait{0};    ///< The previous wait (decorrelated jitter grows from it).
+  /// When the image first met a server failure it could not retry (outage ride-out).
+  std::optional<time_point> outage_since;
+};
+
+/// Start a new attempt after `wait`, or (no wait) fail the image with the error.
+struct retry_decision {
+  std::optional<millis> wait;
+  bool retry() const { return wait.has_value(); }
+};
+
+/// Decides what follows `error` for one image at `now`. Updates `image` (retries used, the wait
+/// chosen, the outage start), charges `budget` and draws jitter from `rng`; nothing else.
+retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error& error,
+                            image_retry_state& image, retry_budget& budget, time_point now,
+                            jitter_rng& rng);
+
+}  // namespace zbatch::actors
