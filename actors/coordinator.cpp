@@ -102,6 +102,10 @@ struct coordinator_state {
   bool quota_exhausted = false;
   bool submit_capped = false;
   bool draining = false;
+  std::optional<protocol::api_error> halted;  ///< See batch_result::halted_by.
+  int unsent_in_a_row = 0;       ///< Failures without a connection since the last answer.
+  int unknown_429_in_a_row = 0;  ///< Unknown-text 429s since the last accepted submit.
+  bool told_unsent = false;      ///< The "cannot reach" notice went out.
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
@@ -188,6 +192,7 @@ void finish_batch(coordinator_actor* self, time_point now) {
   result.submit_capped = st.submit_capped;
   result.drained = st.draining;
   result.final_limit = st.limiter->limit();
+  result.halted_by = st.halted;
   result.counters = st.counters;
   result.counters.circuit_openings = st.limiter->circuit_openings();
   std::int64_t makespan = st.cancelled ? ms_since(st.ctx->start, now) : 0;
@@ -284,6 +289,14 @@ void pump(coordinator_actor* self, bool announce = false) {
       fail_image(self, index, error, now);
       continue;
     }
+    if (st.halted) {
+      st.pending.pop();
+      protocol::api_error error;
+      error.kind = protocol::error_class::cancelled;
+      error.message = "not submitted: the batch stopped after " + st.halted->describe();
+      fail_image(self, index, error, now);
+      continue;
+    }
     if (st.draining) {
       st.pending.pop();
       protocol::api_error error;
@@ -355,6 +368,7 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       if (error.ambiguous) {
         ++st.counters.ambiguous_submits;
         result.ambiguous = true;
+        ++result.ambiguous_submits;
       }
       break;
     default:
@@ -362,10 +376,77 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
   }
 }
 
+void notify(coordinator_actor* self, const std::string& kind, const std::string& text) {
+  if (self->state.callbacks.on_notice) {
+    self->state.callbacks.on_notice(kind, text);
+  }
+}
+
+/// Stops every further submit: what is running finishes, what waits fails `cancelled`.
+void halt(coordinator_actor* self, const protocol::api_error& error) {
+  if (!self->state.halted) {
+    self->state.halted = error;
+  }
+}
+
+/// An answer no other image can get past: wrong key or account (401, 403), unknown model or
+/// path (404 on a submit).
+bool batch_fatal(const attempt_report& report) {
+  const auto status = report.error.http_status;
+  return report.submit_failed && report.error.kind == protocol::error_class::request_error &&
+         (status == 401 || status == 403 || status == 404);
+}
+
+/// The batch-level reading of a failure, before the image's retry decision: fatal answers,
+/// an unreachable service, unknown 429 texts and Retry-After hints longer than a batch waits.
+/// `error` may be rewritten (a too-long Retry-After becomes a quota stop).
+void screen_failure(coordinator_actor* self, const attempt_report& report,
+                    protocol::api_error& error) {
+  auto& st = self->state;
+  st.unsent_in_a_row = error.unsent ? st.unsent_in_a_row + 1 : 0;
+  if (error.unsent && !st.told_unsent) {
+    st.told_unsent = true;
+    notify(self, "unreachable", error.message);
+  }
+  if (error.unsent && st.counters.accepted == 0 && st.unsent_in_a_row >= max_unsent_in_a_row) {
+    halt(self, error);
+  }
+  if (batch_fatal(report)) {
+    halt(self, error);
+  }
+  if (error.unknown_429 && ++st.unknown_429_in_a_row >= max_unknown_429_in_a_row) {
+    halt(self, error);
+  }
+  const bool is_429 = error.kind == protocol::error_class::dynamic_429 ||
+                      error.kind == protocol::error_class::quota_429;
+  if (!is_429 || !error.retry_after_ms) {
+    return;
+  }
+  const millis hint{*error.retry_after_ms};
+  if (hint > max_retry_after) {
+    // Never a silent hour: stop like the quota, with the service's own time for the reset.
+    error.kind = protocol::error_class::quota_429;
+    error.message += " (Retry-After " + std::to_string(hint.count() / 1000) +
+                     " s is longer than a batch waits; stopping until then)";
+    st.limiter->on_quota();
+    st.quota_exhausted = true;
+  } else if (hint >= notice_retry_after) {
+    notify(self, "retry_after",
+           "the service asked to wait " + std::to_string(hint.count() / 1000) +
+               " s (Retry-After); waiting");
+  }
+}
+
 void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_report& report,
                        time_point now) {
   auto& st = self->state;
+  screen_failure(self, report, report.error);
+  st.images[index].retry.task_succeeded |= report.task_succeeded;
   observe_failure(self, index, report.error, now);
+  if (st.halted) {
+    fail_image(self, index, report.error, now);
+    return;
+  }
   const auto decision = decide_retry(st.ctx->spec, report.error, st.images[index].retry,
                                      st.limiter->budget(), now, st.rng);
   if (!decision.retry()) {
@@ -423,7 +504,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       // The service answered the submit: it is reachable, whatever became of the task.
       st.limiter->on_success(image.submitted_at, std::nullopt);
     }
-    if (result.resumed && result.attempts == 0 &&
+    if (result.resumed && result.attempts == 0 && !report.task_succeeded && !st.halted &&
         report.error.kind != protocol::error_class::task_failed &&
         report.error.kind != protocol::error_class::moderation) {
       // The earlier run's task is unknown here or never finished: the image's first submit
@@ -455,6 +536,7 @@ void cancel(coordinator_actor* self) {
       fail_image(self, index, error, now);
     }
   }
+  st.running = 0;  // Abandoned with their workers: the final progress shows none in flight.
   finish_batch(self, now);
 }
 
@@ -493,6 +575,8 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           return;
         }
         ++st.counters.accepted;
+        st.unknown_429_in_a_row = 0;
+        st.unsent_in_a_row = 0;
         const auto& image = st.images[index];
         st.limiter->on_accepted(image.submitted_at, image.saturated);
         pump(self);
@@ -549,6 +633,7 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->keep_bytes = request.keep_bytes;
   ctx->ack_accepted = static_cast<bool>(callbacks.on_accepted);
   ctx->max_submits = request.max_submits;
+  ctx->check_image_size = request.check_image_size;
   return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);
 }
 

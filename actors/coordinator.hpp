@@ -81,8 +81,9 @@ struct image_result {
   std::string message;                         ///< The last error's description.
   int attempts = 0;                            ///< Submits made (each may cost credits).
   int retries = 0;                             ///< Resubmits after a failed attempt (error or 429).
-  int http_429 = 0;        ///< 429 answers seen by this image (submits and polls).
-  bool ambiguous = false;  ///< An ambiguous submit failure happened to this image.
+  int http_429 = 0;           ///< 429 answers seen by this image (submits and polls).
+  bool ambiguous = false;     ///< An ambiguous submit failure happened to this image.
+  int ambiguous_submits = 0;  ///< Submits of this image whose answer was lost (possibly paid).
   std::int64_t queued_at_ms = 0;
   std::int64_t finished_at_ms = 0;
   std::string task_id;   ///< Task of the delivering (or last accepted) attempt.
@@ -115,6 +116,10 @@ struct batch_result {
   bool submit_capped = false;    ///< `max_submits` kept images from being (re)submitted.
   bool drained = false;          ///< `drain_batch` stopped new attempts.
   double final_limit = 0;        ///< The in-flight limit at the end (0 = unbounded).
+  /// The answer that stopped every further submit when it was not the quota: a batch-fatal
+  /// answer (401, 403, 404 on submit), a service unreachable before anything was accepted, or
+  /// a run of 429s whose text is neither known rate-limit nor known quota text.
+  std::optional<protocol::api_error> halted_by;
   batch_counters counters;
   std::size_t delivered() const;
   std::size_t failed() const { return images.size() - delivered(); }
@@ -151,7 +156,20 @@ struct batch_request {
   /// Most submit requests to send (answered or not, so accepted tasks never exceed it); 0 =
   /// no cap. Images that would need another submit fail `cancelled`, "submit cap reached".
   int max_submits = 0;
+  /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
+  /// whose placeholder images carry no size.
+  bool check_image_size = false;
 };
+
+/// Limits of the batch-level stops (protocol doc; issue "never pay twice").
+/// A Retry-After longer than this on any 429 stops the batch (like the quota) instead of waiting.
+inline constexpr millis max_retry_after{300'000};
+/// A Retry-After at least this long is announced (on_notice) before it is waited out.
+inline constexpr millis notice_retry_after{30'000};
+/// Failures in a row without a connection, with nothing accepted yet, that stop the batch.
+inline constexpr int max_unsent_in_a_row = 3;
+/// 429s in a row whose text is unknown (neither rate-limit nor quota) that stop the batch.
+inline constexpr int max_unknown_429_in_a_row = 5;
 
 struct batch_callbacks {
   progress_callback on_progress;              ///< Optional.
@@ -160,6 +178,10 @@ struct batch_callbacks {
   /// this returned before it polls the task, so a journal written here is on disk before the
   /// task is waited on. Not called for resumed tasks.
   std::function<void(std::size_t, const std::string&)> on_accepted;
+  /// Optional. Something the user should know at once, as (kind, text): "unreachable" (text:
+  /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
+  /// the coordinator's thread.
+  std::function<void(const std::string&, const std::string&)> on_notice;
   /// Optional. An image finished (delivered, failed or cancelled); the callee may move `bytes`
   /// out (e.g. after writing the file). Called before the progress event of that image.
   std::function<void(image_result&)> on_image;

@@ -8,6 +8,8 @@
 #include <caf/mailbox_element.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "client/image_probe.hpp"
+
 namespace zbatch::actors {
 
 std::int64_t ms_since(time_point start, time_point now) {
@@ -38,7 +40,8 @@ struct attempt {
   int downloads = 0;
   int poll_429_dynamic = 0;
   int poll_429_quota = 0;
-  int download_tries = 0;
+  int download_failures = 0;  ///< Consecutive failed downloads of a SUCCEEDed task.
+  bool succeeded = false;     ///< The task SUCCEEDed: it is paid, whatever happens next.
   std::optional<duration> task_latency;
   std::string task_id;
   std::string url;
@@ -58,7 +61,8 @@ struct worker_state {
 
 using worker_actor = caf::stateful_actor<worker_state>;
 
-constexpr int max_download_tries = 3;
+/// Failed downloads in a row after which the task is polled again for a fresh image URL.
+constexpr int downloads_per_poll = 3;
 
 time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
 
@@ -96,6 +100,7 @@ void finish_attempt(worker_actor* self, attempt& at, attempt_report report) {
   report.poll_429_dynamic = at.poll_429_dynamic;
   report.poll_429_quota = at.poll_429_quota;
   report.task_latency = at.task_latency;
+  report.task_succeeded = at.succeeded;
   report.task_id = std::move(at.task_id);
   report.trace = std::move(at.trace);
   self->send(st.coordinator, std::move(report));
@@ -140,6 +145,7 @@ void start_polling(worker_actor* self, attempt& at) {
 }
 
 void start_download(worker_actor* self, attempt& at, duration delay);
+void retry_download(worker_actor* self, attempt& at, const protocol::api_error& error);
 
 void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   if (!outcome.ok()) {
@@ -149,6 +155,10 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
       ++at.poll_429_dynamic;
     } else if (error.kind == protocol::error_class::quota_429) {
       ++at.poll_429_quota;
+    }
+    if (at.succeeded) {
+      retry_download(self, at, error);  // A re-poll for a fresh URL: the task is paid.
+      return;
     }
     // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
     if (error.kind == protocol::error_class::request_error ||
@@ -165,14 +175,17 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {
-    at.task_latency = now_of(self) - at.submitted_at;
+    if (!at.succeeded) {
+      at.task_latency = now_of(self) - at.submitted_at;
+    }
+    at.succeeded = true;
     if (task.output_images.empty()) {
       protocol::api_error error;
       error.kind = protocol::error_class::malformed;
-      error.message = "task SUCCEED without output_images";
+      error.message = "task " + at.task_id + " SUCCEED without output_images";
       error.request_id = task.request_id;
       note(self, at, trace_kind::error, error.describe());
-      fail_attempt(self, at, std::move(error));
+      retry_download(self, at, error);
       return;
     }
     at.url = task.output_images.front();
@@ -233,32 +246,97 @@ void start_poll(worker_actor* self, attempt& at, duration delay) {
   ask_backend<poll_outcome>(self, at, delay, on_polled, poll_atom::value, at.task_id);
 }
 
+/// Why downloaded bytes are not the image that was asked for, or nullopt when they are: a PNG,
+/// JPEG or WebP (by signature) of the requested size, when the request fixed one and the batch
+/// checks sizes. A uniformly smaller image of the same shape is accepted: the service clamps
+/// oversized requests silently (protocol doc, "Measured generation times").
+std::optional<std::string> image_problem(const client::downloaded_image& image,
+                                         const protocol::submit_request& request, bool check_size) {
+  const auto info = client::probe_image(image.bytes);
+  if (!info) {
+    return "not an image (" + std::to_string(image.bytes.size()) + " bytes" +
+           (image.content_type.empty() ? "" : ", " + image.content_type) + ")";
+  }
+  if (!check_size || !request.size) {
+    return std::nullopt;
+  }
+  const auto& want = *request.size;
+  const bool exact = info->width == want.width && info->height == want.height;
+  const bool clamped =
+      info->width < want.width && static_cast<std::int64_t>(info->width) * want.height ==
+                                      static_cast<std::int64_t>(info->height) * want.width;
+  if (exact || clamped) {
+    return std::nullopt;
+  }
+  return "a " + std::to_string(info->width) + "x" + std::to_string(info->height) +
+         " image, not the " + want.to_string() + " asked for";
+}
+
+/// The wait before download try `n` (1-based) of a SUCCEEDed task: the poll interval doubled
+/// per failure, capped at the poll cap. No jitter: downloads go to an object store, not to the
+/// rate-limited API.
+duration download_wait(const poll_spec& poll, int n) {
+  const auto wait = poll.interval * (std::int64_t{1} << std::min(n - 1, 16));
+  return std::min<duration>(wait, std::max(poll.cap, poll.interval));
+}
+
+/// A SUCCEEDed task's image could not be had: try again, every few failures after polling the
+/// task for a fresh URL, until the attempt's deadline. Never a resubmit: the task is paid.
+void retry_download(worker_actor* self, attempt& at, const protocol::api_error& error) {
+  const auto now = now_of(self);
+  if (now >= at.deadline) {
+    protocol::api_error out;
+    out.kind = protocol::error_class::deadline;
+    out.message = "task " + at.task_id +
+                  " SUCCEEDED (paid) but its image was not downloaded by the deadline; kept "
+                  "pending for the next run. Last failure: " +
+                  error.describe();
+    note(self, at, trace_kind::error, out.describe());
+    fail_attempt(self, at, std::move(out));
+    return;
+  }
+  ++at.download_failures;
+  const auto delay =
+      std::min(download_wait(self->state.ctx->spec.poll, at.download_failures), at.deadline - now);
+  // No link yet, a refused or expired one (4xx), or repeated failures: the task may hand out a
+  // fresh URL.
+  if (at.url.empty() || error.kind == protocol::error_class::request_error ||
+      at.download_failures % downloads_per_poll == 0) {
+    start_poll(self, at, delay);
+  } else {
+    start_download(self, at, delay);
+  }
+}
+
 void on_downloaded(worker_actor* self, attempt& at, download_outcome& outcome) {
   if (outcome.ok()) {
     auto& image = outcome.value();
-    note(self, at, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
-    attempt_report report;
-    report.delivered = true;
-    report.bytes_size = image.bytes.size();
-    report.content_type = image.content_type;
-    if (self->state.ctx->keep_bytes) {
-      report.bytes = std::move(image.bytes);
+    const auto& request = (*self->state.ctx->jobs)[at.index].request;
+    const auto problem = image_problem(image, request, self->state.ctx->check_image_size);
+    if (!problem) {
+      note(self, at, trace_kind::download, std::to_string(image.bytes.size()) + " bytes");
+      attempt_report report;
+      report.delivered = true;
+      report.bytes_size = image.bytes.size();
+      report.content_type = image.content_type;
+      if (self->state.ctx->keep_bytes) {
+        report.bytes = std::move(image.bytes);
+      }
+      finish_attempt(self, at, std::move(report));
+      return;
     }
-    finish_attempt(self, at, std::move(report));
+    protocol::api_error error;
+    error.kind = protocol::error_class::malformed;
+    error.message = "download of task " + at.task_id + " from " + at.url + ": " + *problem;
+    note_error(self, at, error);
+    retry_download(self, at, error);
     return;
   }
   note_error(self, at, outcome.error());
-  if (at.download_tries >= max_download_tries ||
-      outcome.error().kind == protocol::error_class::request_error) {
-    fail_attempt(self, at, outcome.error());
-    return;
-  }
-  // Downloads cost nothing: try again after a poll interval rather than resubmitting.
-  start_download(self, at, self->state.ctx->spec.poll.interval);
+  retry_download(self, at, outcome.error());
 }
 
 void start_download(worker_actor* self, attempt& at, duration delay) {
-  ++at.download_tries;
   ++at.downloads;
   ask_backend<download_outcome>(self, at, delay, on_downloaded, download_atom::value, at.url);
 }

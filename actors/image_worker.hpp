@@ -49,6 +49,9 @@ struct batch_context {
   bool keep_bytes = false;
   bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
   int max_submits = 0;
+  /// Downloads must match the requested size (production batches; the simulator's placeholder
+  /// images carry no size).
+  bool check_image_size = false;
 };
 
 /// What a worker reports when an attempt ends (delivered or failed), with its trace.
@@ -63,6 +66,7 @@ struct attempt_report {
   int poll_429_dynamic = 0;
   int poll_429_quota = 0;
   std::optional<duration> task_latency;  ///< Submit to terminal task state.
+  bool task_succeeded = false;  ///< The task SUCCEEDed (paid) even if its image was not had.
   std::string task_id;
   std::string bytes;
   std::size_t bytes_size = 0;

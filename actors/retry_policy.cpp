@@ -52,6 +52,9 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
                             image_retry_state& image, retry_budget& budget, time_point now,
                             jitter_rng& rng) {
   retry_decision decision;
+  if (image.task_succeeded) {
+    return decision;
+  }
   bool error_retry = protocol::is_retryable(error.kind);
   if (error.kind == error_class::dynamic_429) {
     decision.wait = retry_429(spec.retry, image, rng);

@@ -4,6 +4,7 @@
 /// every rule is unit-tested on its own (tests/actors/retry_policy_test.cpp).
 ///
 /// Rules, in order (strategies.md, "Backoff and jitter", "Retry budgets", "Retry-After"):
+/// - an image whose task SUCCEEDed is paid: it is never submitted again, whatever failed after;
 /// - a dynamic 429 is retried on its own cap (`max_429_retries`) without using the image's error
 ///   retries; once that cap is spent it is an ordinary retryable error;
 /// - an ambiguous submit failure (the task may exist and be charged) is retried only with
@@ -33,6 +34,9 @@ struct image_retry_state {
   millis last_wait{0};    ///< The previous wait (decorrelated jitter grows from it).
   /// When the image first met a server failure it could not retry (outage ride-out).
   std::optional<time_point> outage_since;
+  /// A task of this image SUCCEEDed: it is paid, so the image is never submitted again (a failed
+  /// download is the worker's to retry; at its deadline the image stays pending).
+  bool task_succeeded = false;
 };
 
 /// Start a new attempt after `wait`, or (no wait) fail the image with the error.

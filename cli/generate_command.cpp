@@ -310,13 +310,17 @@ generate_plan make_plan(const raw_options& raw) {
 
 std::string summary_text(const generate::session_outcome& o, const generate_plan& plan) {
   std::ostringstream out;
-  out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", remaining "
-      << o.remaining;
+  out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", pending "
+      << o.pending;
   if (o.delivered_before > 0) {
     out << " (" << o.delivered_before << " delivered in earlier runs)";
   }
   out << "; this run sent " << o.submit_requests << " submit(s); paid submits over all runs "
       << o.submits_paid;
+  if (o.submits_possibly_paid > 0) {
+    out << " (+" << o.submits_possibly_paid
+        << " possibly paid: submits whose answer was lost, never resubmitted blindly)";
+  }
   if (o.delivered > 0) {
     out << " = " << std::fixed << std::setprecision(2)
         << static_cast<double>(o.submits_paid) / static_cast<double>(o.delivered)
@@ -340,6 +344,10 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     case generate::stop_reason::submit_cap:
       out << "submit cap reached (--max-submits " << plan.session.max_submits
           << "): " << o.remaining << " image(s) remain; rerun the same command to continue\n";
+      break;
+    case generate::stop_reason::halted:
+      out << "stopped: nothing more was sent after " << o.halted_by << "; " << o.remaining
+          << " image(s) remain; fix the cause and rerun the same command\n";
       break;
     case generate::stop_reason::interrupted:
       out << "interrupted: " << o.remaining
@@ -365,6 +373,8 @@ int exit_code(generate::stop_reason reason) {
       return exit_quota;
     case generate::stop_reason::interrupted:
       return exit_interrupted;
+    case generate::stop_reason::halted:
+      return exit_partial;
   }
   return exit_partial;
 }
@@ -427,9 +437,13 @@ int run_plan(generate_plan& plan) {
       {"delivered", outcome.delivered},
       {"delivered_before", outcome.delivered_before},
       {"failed", outcome.failed},
+      {"pending", outcome.pending},
       {"remaining", outcome.remaining},
       {"submit_requests", outcome.submit_requests},
       {"submits_paid", outcome.submits_paid},
+      {"submits_possibly_paid", outcome.submits_possibly_paid},
+      {"halted_by",
+       outcome.halted_by.empty() ? nlohmann::json() : nlohmann::json(outcome.halted_by)},
       {"quota_resets_at",
        outcome.quota_reset ? nlohmann::json(*outcome.quota_reset) : nlohmann::json()},
       {"exit_code", exit_code(outcome.reason)},

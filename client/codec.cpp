@@ -339,6 +339,7 @@ protocol::api_error transport_error(transport_failure failure, bool request_sent
     error.message += " (" + detail + ")";
   }
   error.ambiguous = request_sent;
+  error.unsent = failure == transport_failure::connect || failure == transport_failure::tls;
   return error;
 }
 

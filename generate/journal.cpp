@@ -135,6 +135,8 @@ void journal::apply(const json& line) {
     image.task_id = line.value("task_id", "");
     image.error_class = line.value("error_class", "");
     image.message = line.value("message", "");
+  } else if (event == "possibly_paid") {
+    image.possibly_paid += line.value("count", 1);
   }
 }
 
@@ -156,6 +158,12 @@ void journal::record_failed(int index, const std::string& task_id, const std::st
                             const std::string& message, int attempts) {
   json line{{"event", "failed"},          {"index", index},     {"task_id", task_id},
             {"error_class", error_class}, {"message", message}, {"attempts", attempts}};
+  append(line);
+  apply(line);
+}
+
+void journal::record_possibly_paid(int index, int count, const std::string& message) {
+  json line{{"event", "possibly_paid"}, {"index", index}, {"count", count}, {"message", message}};
   append(line);
   apply(line);
 }

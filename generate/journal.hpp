@@ -36,6 +36,9 @@ struct journaled_image {
   std::string error_class;
   std::string message;
   int submits = 0;  ///< Accepted submits recorded for this image across all runs.
+  /// Submits whose answer was lost (time-out, dropped connection, a gateway's 5xx): the service
+  /// may have created and charged a task that nobody knows the id of.
+  int possibly_paid = 0;
 };
 
 class journal {
@@ -57,6 +60,8 @@ class journal {
                         const std::string& sha256, std::int64_t bytes);
   void record_failed(int index, const std::string& task_id, const std::string& error_class,
                      const std::string& message, int attempts);
+  /// `count` submits of image `index` ended ambiguously (see journaled_image::possibly_paid).
+  void record_possibly_paid(int index, int count, const std::string& message);
 
   const std::filesystem::path& path() const { return path_; }
 

@@ -50,12 +50,16 @@ void progress_renderer::draw_bar() {
   };
   const auto elapsed = ms(now - start_);
   constexpr int width = 24;
-  const int filled = total_ == 0 ? width : static_cast<int>(width * (done + last_.failed) / total_);
+  const std::size_t over = done + failed_ + pending_;
+  const int filled = total_ == 0 ? width : static_cast<int>(width * over / total_);
   std::ostringstream bar;
   bar << "\r\x1b[K[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done
       << "/" << total_ << " done";
-  if (last_.failed > 0) {
-    bar << ", " << last_.failed << " failed";
+  if (failed_ > 0) {
+    bar << ", " << failed_ << " failed";
+  }
+  if (pending_ > 0) {
+    bar << ", " << pending_ << " pending";
   }
   if (!have_last_) {
     bar << ", " << format_duration(elapsed) << " elapsed";
@@ -134,6 +138,7 @@ void progress_renderer::delivered(std::size_t index, std::int64_t seed, const st
 void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::string& error_class,
                                const std::string& message) {
   std::lock_guard<std::mutex> lock(mutex_);
+  ++failed_;
   if (style_ == progress_style::json) {
     emit_json(json{{"event", "failed"},
                    {"index", index},
@@ -146,21 +151,39 @@ void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::
        std::to_string(seed) + "  FAILED     " + error_class + ": " + message);
 }
 
+void progress_renderer::pending(std::size_t index, std::int64_t seed,
+                                const std::string& error_class, const std::string& message,
+                                const std::string& task_id, bool announce) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++pending_;
+  if (!announce) {
+    return;
+  }
+  if (style_ == progress_style::json) {
+    emit_json(json{{"event", "pending"},
+                   {"index", index},
+                   {"seed", seed},
+                   {"error_class", error_class},
+                   {"message", message},
+                   {"task_id", task_id.empty() ? json() : json(task_id)}});
+    return;
+  }
+  line("  [" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] seed " +
+       std::to_string(seed) + "  PENDING    " + error_class + ": " + message +
+       (task_id.empty() ? "" : " (task " + task_id + " journaled for the next run)"));
+}
+
 void progress_renderer::progress(const actors::progress_event& event) {
   std::lock_guard<std::mutex> lock(mutex_);
   last_ = event;
   last_at_ = now_();
   have_last_ = true;
   if (style_ == progress_style::json) {
-    json out{{"event", "progress"},
-             {"done", done_before_ + event.delivered},
-             {"failed", event.failed},
-             {"total", total_},
-             {"in_flight", event.in_flight},
-             {"queued", event.queued},
-             {"http_429", event.http_429},
-             {"retries", event.retries},
-             {"eta_ms", event.eta_ms ? json(*event.eta_ms) : json()},
+    json out{{"event", "progress"},      {"done", done_before_ + event.delivered},
+             {"failed", failed_},        {"pending", pending_},
+             {"total", total_},          {"in_flight", event.in_flight},
+             {"queued", event.queued},   {"http_429", event.http_429},
+             {"retries", event.retries}, {"eta_ms", event.eta_ms ? json(*event.eta_ms) : json()},
              {"final", event.final}};
     emit_json(std::move(out));
   } else if (style_ == progress_style::bar) {

@@ -3,7 +3,7 @@
 /// in place (for a terminal: done/total, in flight, images per minute, ETA, 429s, retries) and
 /// prints failures and notices above it; `lines` prints one plain line per event (for logs and
 /// pipes); `json` prints one JSON object per line per event (machine-readable; the `event` field
-/// names it: start, accepted, delivered, failed, progress, notice, summary).
+/// names it: start, accepted, delivered, failed, pending, progress, notice, summary).
 ///
 /// Thread-safe: events may come from the coordinator's thread, a signal watcher and the main
 /// thread; a mutex orders them. Never given the API key.
@@ -39,8 +39,15 @@ class progress_renderer {
   void accepted(std::size_t index, std::int64_t seed, const std::string& task_id);
   void delivered(std::size_t index, std::int64_t seed, const std::string& file, std::size_t bytes,
                  std::int64_t latency_ms);
+  /// A settled failure: a rerun with the same strategy would meet it again (moderation, a
+  /// refused request, failures past the retries).
   void failed(std::size_t index, std::int64_t seed, const std::string& error_class,
               const std::string& message);
+  /// An image left for the next run (interrupted, stopped, a task still running or not yet
+  /// downloaded at its deadline); `task_id` is its journaled task, if any. Counted always,
+  /// printed only when `announce` (an image that never started gets no line of its own).
+  void pending(std::size_t index, std::int64_t seed, const std::string& error_class,
+               const std::string& message, const std::string& task_id, bool announce);
   void progress(const actors::progress_event& event);
   /// Redraws the bar (elapsed time, ETA counting down) between events; the bar style only, and
   /// only between `start` and `summary`. Images take seconds, so a bar drawn on events alone
@@ -68,7 +75,9 @@ class progress_renderer {
   std::chrono::steady_clock::time_point last_at_;  ///< When `last_` arrived.
   actors::progress_event last_;
   bool have_last_ = false;
-  bool started_ = false;  ///< Between start and summary.
+  std::size_t failed_ = 0;   ///< Settled failures of this run (failed calls).
+  std::size_t pending_ = 0;  ///< Images left for the next run (pending calls).
+  bool started_ = false;     ///< Between start and summary.
   bool bar_drawn_ = false;
 };
 

@@ -177,6 +177,14 @@ void session::on_image(actors::image_result& result) {
   if (!result.task_id.empty()) {
     st.task_id = result.task_id;
   }
+  if (result.ambiguous_submits > 0) {
+    try {
+      journal_->record_possibly_paid(static_cast<int>(index), result.ambiguous_submits,
+                                     result.message);
+    } catch (const journal_error& e) {
+      stop_with(e.what());
+    }
+  }
   if (result.delivered) {
     st.file = image_file_name(image, image_extension(result.bytes));
     try {
@@ -199,15 +207,22 @@ void session::on_image(actors::image_result& result) {
   }
   st.error_class = result.error ? std::string(protocol::to_string(*result.error)) : "unknown";
   st.message = result.message;
-  if (settled_failure(st.error_class)) {
-    try {
+  const bool settled = settled_failure(st.error_class);
+  try {
+    if (settled) {
       journal_->record_failed(static_cast<int>(index), st.task_id, st.error_class, st.message,
                               st.attempts);
-    } catch (const journal_error& e) {
-      stop_with(e.what());
     }
+  } catch (const journal_error& e) {
+    stop_with(e.what());
   }
-  progress_.failed(index, seed, st.error_class, st.message);
+  if (settled) {
+    progress_.failed(index, seed, st.error_class, st.message);
+  } else {
+    // An image never started (the batch stopped first) has nothing worth a line of its own.
+    const bool started = result.attempts > 0 || result.resumed;
+    progress_.pending(index, seed, st.error_class, st.message, st.task_id, started);
+  }
 }
 
 session_outcome session::run(const actors::backend_factory& factory) {
@@ -290,7 +305,12 @@ session_outcome session::run(const actors::backend_factory& factory) {
     request.seed = config_.seed;
     request.keep_bytes = true;
     request.max_submits = config_.max_submits;
+    request.check_image_size = true;
     actors::batch_callbacks callbacks;
+    callbacks.on_notice = [this](const std::string& kind, const std::string& text) {
+      progress_.notice(
+          kind, kind == "unreachable" ? "cannot reach " + config_.endpoint + ": " + text : text);
+    };
     callbacks.on_accepted = [this](std::size_t job, const std::string& task_id) {
       on_accepted(job, task_id);
     };
@@ -336,8 +356,10 @@ session_outcome session::run(const actors::backend_factory& factory) {
     }
   }
   outcome.remaining = outcome.total - outcome.delivered;
+  outcome.pending = outcome.remaining - outcome.failed;
   for (const auto& item : journal_->images()) {
     outcome.submits_paid += item.second.submits;
+    outcome.submits_possibly_paid += item.second.possibly_paid;
   }
   std::string stopped = "complete";
   {
@@ -351,7 +373,11 @@ session_outcome session::run(const actors::backend_factory& factory) {
     }
   }
   if (outcome.reason != stop_reason::interrupted) {
-    if (result && result->quota_exhausted) {
+    if (result && result->halted_by) {
+      outcome.reason = stop_reason::halted;
+      outcome.halted_by = result->halted_by->describe();
+      stopped = "halted";
+    } else if (result && result->quota_exhausted) {
       outcome.reason = stop_reason::quota;
       stopped = "quota";
     } else if (result && result->submit_capped) {
@@ -388,6 +414,7 @@ json session::manifest(const session_outcome& outcome, const actors::batch_resul
     const auto& st = states_[index];
     const auto j = known.find(static_cast<int>(index));
     const int submits = j == known.end() ? 0 : j->second.submits;
+    const int possibly_paid = j == known.end() ? 0 : j->second.possibly_paid;
     json entry{
         {"index", index},
         {"prompt", spec.request.prompt},
@@ -405,6 +432,7 @@ json session::manifest(const session_outcome& outcome, const actors::batch_resul
         {"message", st.delivered || st.message.empty() ? json() : json(st.message)},
         {"attempts", st.attempts},
         {"submits", submits},
+        {"possibly_paid", possibly_paid},
         {"run", st.done_before ? "earlier" : (st.ran ? "this" : "none")},
     };
     if (spec.line > 0) {
@@ -436,7 +464,10 @@ json session::manifest(const session_outcome& outcome, const actors::batch_resul
       {"delivered", outcome.delivered},
       {"failed", outcome.failed},
       {"remaining", outcome.remaining},
+      {"pending", outcome.pending},
       {"submits_paid", outcome.submits_paid},
+      {"submits_possibly_paid", outcome.submits_possibly_paid},
+      {"halted_by", outcome.halted_by.empty() ? json() : json(outcome.halted_by)},
       {"submits_per_delivered_image", outcome.delivered == 0
                                           ? json()
                                           : json(static_cast<double>(outcome.submits_paid) /

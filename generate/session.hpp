@@ -42,8 +42,10 @@ struct session_config {
   std::uint64_t seed = 0;
 };
 
-/// Why a run ended; the CLI maps each to its exit code.
-enum class stop_reason { complete, failures, submit_cap, quota, interrupted };
+/// Why a run ended; the CLI maps each to its exit code. `halted`: an answer stopped every
+/// further submit (a wrong key, an unknown model, a service that cannot be reached, unknown
+/// 429 texts); nothing more was sent after it.
+enum class stop_reason { complete, failures, submit_cap, quota, interrupted, halted };
 
 struct session_outcome {
   stop_reason reason = stop_reason::complete;
@@ -51,9 +53,14 @@ struct session_outcome {
   std::size_t delivered = 0;  ///< All runs.
   std::size_t delivered_before = 0;
   std::size_t failed = 0;     ///< Settled failures (not worth retrying by this strategy).
-  std::size_t remaining = 0;  ///< Not delivered: what a rerun would still try.
+  std::size_t pending = 0;    ///< Neither delivered nor failed: a rerun finishes them.
+  std::size_t remaining = 0;  ///< Not delivered (failed + pending): what a rerun would still try.
   int submit_requests = 0;    ///< Submits sent in this run.
   int submits_paid = 0;       ///< Accepted submits (tasks created) over all runs.
+  /// Submits over all runs whose answer was lost (time-out, dropped connection, a gateway's
+  /// 5xx): the service may have charged them; paid is between submits_paid and the sum.
+  int submits_possibly_paid = 0;
+  std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
   std::optional<std::string> quota_reset;  ///< ISO 8601 UTC, when the quota stopped the run.
   bool quota_reset_from_service = false;   ///< From Retry-After rather than assumed.
   std::filesystem::path manifest;

@@ -43,6 +43,12 @@ struct api_error {
   /// True when the request may have reached the service even though no answer came back (a
   /// submit that timed out may have created a task): never blindly resubmit after this.
   bool ambiguous = false;
+  /// True when no connection was made (refused, DNS, TLS handshake or verification): the
+  /// request never left, so it cost nothing and the service may be unreachable altogether.
+  bool unsent = false;
+  /// A 429 whose text is neither a known rate-limit text nor a known quota text (classified as
+  /// dynamic_429; the coordinator stops the batch after a few in a row).
+  bool unknown_429 = false;
 
   std::string describe() const;  ///< "dynamic_429 (HTTP 429): We have to rate limit you ..."
 };

@@ -24,6 +24,13 @@ struct fake_log {
   std::atomic<int> made{0};
 };
 
+/// The signature and IHDR chunk of a 1x1 PNG: enough for the worker's image check, which reads
+/// headers only, so the bytes after it can say which URL they came from.
+std::string png_header() {
+  return std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0", 29) +
+         std::string(4, '\0');
+}
+
 class fake_backend final : public client::backend {
  public:
   explicit fake_backend(std::shared_ptr<fake_log> log) : log_(std::move(log)) { ++log_->made; }
@@ -43,7 +50,7 @@ class fake_backend final : public client::backend {
   }
   client::result<client::downloaded_image> download(const std::string& url) override {
     seen();
-    return client::downloaded_image{"bytes of " + url, "image/png"};
+    return client::downloaded_image{png_header() + "bytes of " + url, "image/png"};
   }
 
  private:
@@ -74,7 +81,7 @@ TEST(blocking_backend, run_batch_delivers_through_detached_io_actors) {
   const auto result =
       run_batch(system, std::move(request), backend, [&](const progress_event&) { ++progress; });
   EXPECT_EQ(result.delivered(), 6u);
-  EXPECT_EQ(result.images[3].bytes, "bytes of http://127.0.0.1:1/img/task-3.png");
+  EXPECT_EQ(result.images[3].bytes, png_header() + "bytes of http://127.0.0.1:1/img/task-3.png");
   EXPECT_EQ(result.images[3].task_id, "task-3");
   EXPECT_EQ(progress.load(), 7);
   EXPECT_EQ(log->submits.load(), 6);

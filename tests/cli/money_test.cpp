@@ -1,0 +1,289 @@
+// `zbatch generate` against a fake service that misbehaves the way public bug reports say the
+// service and the gateways in front of it do (tests/fakes). Each test asserts what the user paid
+// (the fake's own count of created tasks), what zbatch reported (manifest, summary), the exit
+// code and the files: after a task is accepted nothing may cause a second submit, an answer that
+// may hide a created task is never resubmitted blindly, and no paid image is lost.
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/process.hpp"
+#include "tests/client/png_check.hpp"
+#include "tests/client/temp_dir.hpp"
+#include "tests/fakes/fake_service.hpp"
+
+namespace zbatch {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::read_all;
+
+class money : public ::testing::Test {
+ protected:
+  /// The default strategy, polled fast; `extra` adds or overrides options.
+  std::vector<std::string> args(int count, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> out{"generate",
+                                 "--base-url",
+                                 fake_.base_url(),
+                                 "--prompt",
+                                 "a fox",
+                                 "--count",
+                                 std::to_string(count),
+                                 "--seed",
+                                 "7",
+                                 "--poll-interval-ms",
+                                 "20",
+                                 "--out",
+                                 out_.string()};
+    // A bounded run even when a test fails; a test may set its own deadline.
+    if (std::find(extra.begin(), extra.end(), "--deadline-s") == extra.end()) {
+      extra.insert(extra.end(), {"--deadline-s", "30"});
+    }
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+  /// Runs zbatch to its end; its stdout and stderr go to `output_`.
+  int run(const std::vector<std::string>& a) {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    EXPECT_TRUE(c.started());
+    const int code = c.wait();
+    output_ = c.out() + c.err();
+    return code;
+  }
+
+  json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }
+
+  /// Files in the output directory other than the journal and the manifest.
+  std::vector<fs::path> image_files() const {
+    std::vector<fs::path> out;
+    for (const auto& item : fs::directory_iterator(out_)) {
+      const auto name = item.path().filename().string();
+      if (name != "journal.jsonl" && name != "manifest.json") {
+        out.push_back(item.path());
+      }
+    }
+    return out;
+  }
+
+  /// The one delivered image is the fake's PNG of task "task-1".
+  void expect_delivered_task_1() {
+    const auto m = manifest();
+    ASSERT_EQ(m["delivered"], 1) << m.dump(2);
+    const auto& image = m["images"][0];
+    EXPECT_EQ(image["status"], "delivered");
+    EXPECT_EQ(image["task_id"], "task-1");
+    EXPECT_EQ(read_all(out_ / image["file"].get<std::string>()), fake_.image_of("task-1"));
+  }
+
+  test::fake::service fake_;
+  test::temp_dir dir_;
+  fs::path out_ = dir_.path() / "out";
+  std::string output_;
+};
+
+// ---- after a task SUCCEEDs it is paid
+// ------------------------------------------------------------
+
+TEST_F(money, a_redirected_image_is_followed_and_paid_once) {
+  fake_.queue(test::fake::redirect_to_file(2));
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+  EXPECT_EQ(fake_.counts().downloads_with_authorization, 0);
+}
+
+TEST_F(money, an_unreachable_image_host_leaves_the_image_pending_and_the_rerun_downloads_it) {
+  const int port = test::fake::closed_port();
+  test::fake::image_behaviour elsewhere;
+  elsewhere.url = "http://127.0.0.1:" + std::to_string(port) + "/task-1.png";
+  fake_.queue(elsewhere);
+  EXPECT_EQ(run(args(1, {"--deadline-s", "2"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  auto m = manifest();
+  EXPECT_EQ(m["delivered"], 0);
+  EXPECT_EQ(m["pending"], 1);
+  EXPECT_EQ(m["failed"], 0);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_TRUE(image_files().empty());
+
+  // The image host comes back: the rerun polls the journaled task and downloads, paying nothing.
+  httplib::Server host;
+  const auto png = fake_.image_of("task-1");
+  host.Get("/task-1.png", [&png](const httplib::Request&, httplib::Response& response) {
+    response.set_content(png, "image/png");
+  });
+  ASSERT_TRUE(host.bind_to_port("127.0.0.1", port));
+  std::thread serving([&host] { host.listen_after_bind(); });
+  const int code = run(args(1));
+  host.stop();
+  serving.join();
+  EXPECT_EQ(code, 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
+TEST_F(money, an_html_page_instead_of_the_image_is_never_delivered) {
+  fake_.queue(test::fake::html_instead_of_image());
+  EXPECT_EQ(run(args(1, {"--deadline-s", "2"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"], 0);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_TRUE(image_files().empty()) << "no .bin or other file for an HTML page";
+  EXPECT_NE(output_.find("not an image"), std::string::npos) << output_;
+}
+
+TEST_F(money, an_image_host_outage_is_ridden_out_without_a_second_task) {
+  fake_.queue(test::fake::image_host_status(503, 4));
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
+TEST_F(money, an_image_of_another_size_is_not_delivered) {
+  test::fake::image_behaviour wrong;
+  wrong.served_size = protocol::image_size{1024, 512};
+  fake_.queue(wrong);
+  EXPECT_EQ(run(args(1, {"--deadline-s", "2"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(manifest()["images"][0]["status"], "pending");
+  EXPECT_TRUE(image_files().empty());
+}
+
+// ---- answers that may hide a created task ------------------------------------------------------
+
+TEST_F(money, a_gateway_504_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
+  for (const bool html : {false, true}) {
+    SCOPED_TRACE(html ? "HTML page" : "JSON body");
+    test::temp_dir other;
+    out_ = other.path() / "out";
+    const int before = fake_.tasks_created();
+    fake_.queue(test::fake::gateway_after_create(504, html));
+    EXPECT_EQ(run(args(1)), 1) << output_;
+    EXPECT_EQ(fake_.tasks_created() - before, 1);
+    const auto m = manifest();
+    EXPECT_EQ(m["submits_paid"], 0);
+    EXPECT_EQ(m["submits_possibly_paid"], 1);
+    EXPECT_EQ(m["images"][0]["status"], "pending");
+    EXPECT_EQ(m["images"][0]["possibly_paid"], 1);
+    EXPECT_NE(output_.find("possibly paid"), std::string::npos) << output_;
+  }
+  EXPECT_EQ(fake_.submits_received(), 2);
+}
+
+TEST_F(money, the_services_own_busy_answer_is_free_and_retried) {
+  fake_.queue(test::fake::busy());
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(manifest()["submits_possibly_paid"], 0);
+}
+
+// ---- classification ----------------------------------------------------------------------------
+
+TEST_F(money, moderation_sent_as_a_text_code_or_a_string_422_is_final) {
+  fake_.queue(test::fake::moderated_text_code());
+  fake_.queue(test::fake::moderated_string_422());
+  EXPECT_EQ(run(args(2)), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  const auto m = manifest();
+  EXPECT_EQ(m["failed"], 2);
+  for (const auto& image : m["images"]) {
+    EXPECT_EQ(image["status"], "failed");
+    EXPECT_EQ(image["error_class"], "moderation");
+  }
+}
+
+TEST_F(money, a_batch_fatal_answer_stops_the_batch_after_the_first) {
+  fake_.set_default(test::fake::unauthorized());
+  EXPECT_EQ(run(args(5)), 1) << output_;
+  EXPECT_EQ(fake_.submits_received(), 1);
+  EXPECT_EQ(fake_.tasks_created(), 0);
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "halted");
+  EXPECT_EQ(m["delivered"], 0);
+  EXPECT_NE(output_.find("bind your Alibaba Cloud account"), std::string::npos) << output_;
+}
+
+TEST_F(money, unknown_429_texts_stop_the_batch_with_the_text_shown) {
+  fake_.set_default(test::fake::rate_limited(test::fake::unknown_429_text()));
+  EXPECT_EQ(run(args(2, {"--strategy", "adaptive,retry=4:exp:base=10ms:cap=20ms"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 0);
+  EXPECT_EQ(fake_.submits_received(), 5);
+  EXPECT_EQ(manifest()["stopped"], "halted");
+  EXPECT_NE(output_.find(test::fake::unknown_429_text()), std::string::npos) << output_;
+}
+
+TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_services_time) {
+  fake_.set_default(test::fake::rate_limited(test::fake::dynamic_429_text(), "7200"));
+  EXPECT_EQ(run(args(2)), 4) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 0);
+  EXPECT_EQ(fake_.submits_received(), 1);
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_FALSE(m["quota_resets_at"].is_null());
+  EXPECT_NE(output_.find("as the service said"), std::string::npos) << output_;
+}
+
+// ---- errors speak at once ----------------------------------------------------------------------
+
+TEST_F(money, a_closed_port_is_named_at_once_and_stops_the_batch_unpaid) {
+  const auto url = "http://127.0.0.1:" + std::to_string(test::fake::closed_port());
+  auto a = args(3);
+  a[2] = url;
+  EXPECT_EQ(run(a), 1) << output_;
+  EXPECT_NE(output_.find("cannot reach " + url), std::string::npos) << output_;
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "halted");
+  EXPECT_EQ(m["submits_paid"], 0);
+  EXPECT_EQ(m["pending"], 3);
+  EXPECT_LE(m["this_run"]["submit_requests"].get<int>(), 3);
+}
+
+// ---- counts add up -----------------------------------------------------------------------------
+
+TEST_F(money, summary_and_manifest_agree_on_every_count) {
+  // Image 0's submit meets a gateway 502 after its task (task-1) was created; image 1's task
+  // (task-2) is moderated; images 2 and 3 are delivered.
+  fake_.queue(test::fake::gateway_after_create(502, true));
+  fake_.queue(test::fake::task_behaviour{});
+  fake_.queue(test::fake::moderated_text_code());
+  EXPECT_EQ(run(args(4, {"--json"})), 1) << output_;
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"].get<int>() + m["failed"].get<int>() + m["pending"].get<int>(),
+            m["total"].get<int>());
+  EXPECT_EQ(m["remaining"].get<int>(), m["failed"].get<int>() + m["pending"].get<int>());
+  json summary;
+  for (std::size_t start = 0; start < output_.size();) {
+    const auto end = output_.find('\n', start);
+    const auto line = json::parse(output_.substr(start, end - start), nullptr, false);
+    if (!line.is_discarded() && line.value("event", "") == "summary") {
+      summary = line;
+    }
+    start = end == std::string::npos ? output_.size() : end + 1;
+  }
+  ASSERT_TRUE(summary.is_object()) << output_;
+  for (const char* field :
+       {"delivered", "failed", "pending", "remaining", "submits_paid", "submits_possibly_paid"}) {
+    EXPECT_EQ(summary[field], m[field]) << field;
+  }
+  EXPECT_EQ(m["delivered"], 2);
+  EXPECT_EQ(m["failed"], 1);
+  EXPECT_EQ(m["pending"], 1);
+  EXPECT_EQ(m["submits_paid"].get<int>() + m["submits_possibly_paid"].get<int>(),
+            fake_.tasks_created());
+}
+
+}  // namespace
+}  // namespace zbatch
