@@ -15,47 +15,35 @@ constexpr auto milliseconds = metric_unit::milliseconds;
 constexpr auto count = metric_unit::count;
 constexpr auto ratio = metric_unit::ratio;
 
-std::string format_report(metric_unit unit, double value) {
-  switch (unit) {
-    case metric_unit::percent:
-      return format_percent(value);
-    case metric_unit::milliseconds:
-      return format_seconds(value);
-    case metric_unit::count:
-      return format_decimal(value, 1);
-    case metric_unit::ratio:
-      return format_decimal(value, 2);
-  }
-  return "?";
-}
+// How a view writes a unit: the value's decimals, whether trailing zeros go ("1.5" rather than
+// "1.50"), and what follows the number.
+struct number_style {
+  int decimals;
+  bool trim_zeros;
+  const char* suffix;
+};
 
-// Up to 3 decimals: a PR comment shows small changes.
-std::string format_compare(metric_unit unit, double value) {
-  switch (unit) {
-    case metric_unit::percent:
-      return format_percent(value);
-    case metric_unit::milliseconds:
-      return format_decimal(value / 1000.0, 3) + " s";
-    case metric_unit::count:
-    case metric_unit::ratio:
-      return format_decimal(value, 3);
-  }
-  return "?";
-}
+// [view][unit], in the enums' order (percent, milliseconds, count, ratio). The compare step
+// shows up to 3 decimals so a PR comment shows small changes; the terminal fixed decimals so
+// its columns line up, with the unit of a duration in the column title.
+constexpr number_style styles[3][4] = {
+    /* report   */ {{1, true, "%"}, {1, false, " s"}, {1, true, ""}, {2, true, ""}},
+    /* compare  */ {{1, true, "%"}, {3, true, " s"}, {3, true, ""}, {3, true, ""}},
+    /* terminal */ {{1, false, "%"}, {1, false, ""}, {1, false, ""}, {2, false, ""}},
+};
 
-// Fixed decimals so the columns line up; the unit of a duration is in the column title.
-std::string format_terminal(metric_unit unit, double value) {
+// Percentages and seconds are what readers see of ratios and milliseconds.
+double shown(metric_unit unit, double value) {
   switch (unit) {
     case metric_unit::percent:
-      return format_fixed(value * 100.0, 1) + "%";
+      return value * 100.0;
     case metric_unit::milliseconds:
-      return format_fixed(value / 1000.0, 1);
+      return value / 1000.0;
     case metric_unit::count:
-      return format_fixed(value, 1);
     case metric_unit::ratio:
-      return format_fixed(value, 2);
+      return value;
   }
-  return "?";
+  return value;
 }
 
 unsigned view_bit(metric_view view) {
@@ -141,15 +129,13 @@ std::string format_metric(const metric& m, std::optional<double> value, metric_v
   if (!value) {
     return view == metric_view::terminal ? "-" : "n/a";
   }
-  switch (view) {
-    case metric_view::report:
-      return format_report(m.unit, *value);
-    case metric_view::compare:
-      return format_compare(m.unit, *value);
-    case metric_view::terminal:
-      return format_terminal(m.terminal_unit.value_or(m.unit), *value);
-  }
-  return "?";
+  const metric_unit unit =
+      view == metric_view::terminal ? m.terminal_unit.value_or(m.unit) : m.unit;
+  const number_style& style = styles[static_cast<int>(view)][static_cast<int>(unit)];
+  const double number = shown(unit, *value);
+  return (style.trim_zeros ? format_decimal(number, style.decimals)
+                           : format_fixed(number, style.decimals)) +
+         style.suffix;
 }
 
 }  // namespace zbatch::reports

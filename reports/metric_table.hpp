@@ -25,7 +25,8 @@
 
 namespace zbatch::reports {
 
-/// What a value is; each view formats a unit its own way (see `format_metric`).
+/// What a value is; each view formats a unit its own way (see `format_metric`). The order of
+/// this enum and of `metric_view` indexes the number styles in metric_table.cpp.
 enum class metric_unit {
   percent,       ///< A ratio 0..1 read as a percentage (success rate, efficiency).
   milliseconds,  ///< A duration, shown in seconds.
