@@ -13,6 +13,7 @@
 #include "client/http_backend.hpp"
 #include "protocol/wire.hpp"
 #include "reports/render.hpp"
+#include "reports/terminal.hpp"
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
 
@@ -167,7 +168,7 @@ int run_scenario(int argc, char** argv) {
     }
     const auto results = scenarios::run_scenario(s, options);
     write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
-    std::cout << scenarios::comparison_table(results);
+    std::cout << reports::terminal_table(results);
     std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
     if (report) {
       for (const auto& path : reports::render_all(results, out_dir)) {

@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "reports/metric_table.hpp"
 #include "reports/results.hpp"
 #include "reports/stats.hpp"
 #include "reports/text.hpp"
@@ -12,52 +13,6 @@ namespace zbatch::reports {
 namespace {
 
 using nlohmann::json;
-
-enum class unit { ratio_percent, ms, count };
-
-struct compared_metric {
-  const char* path;
-  const char* label;
-  bool higher_is_better;
-  unit u;
-};
-
-const compared_metric compared_metrics[] = {
-    {"success_rate", "success rate", true, unit::ratio_percent},
-    {"makespan_ms", "makespan", false, unit::ms},
-    {"latency_ms.p50", "p50 latency", false, unit::ms},
-    {"latency_ms.p95", "p95 latency", false, unit::ms},
-    {"latency_ms.p99", "p99 latency", false, unit::ms},
-    {"time_to_first_image_ms", "time to first image", false, unit::ms},
-    {"submits_per_image", "submits per image", false, unit::count},
-    {"http_429.total", "HTTP 429 total", false, unit::count},
-    {"retries", "retries", false, unit::count},
-    {"efficiency", "efficiency", true, unit::ratio_percent},
-};
-
-const compared_metric* find_metric(const std::string& path) {
-  for (const auto& m : compared_metrics) {
-    if (path == m.path) {
-      return &m;
-    }
-  }
-  return nullptr;
-}
-
-std::string format_value(std::optional<double> v, unit u) {
-  if (!v) {
-    return "n/a";
-  }
-  switch (u) {
-    case unit::ratio_percent:
-      return format_decimal(*v * 100.0, 1) + "%";
-    case unit::ms:
-      return format_decimal(*v / 1000.0, 3) + " s";
-    case unit::count:
-      return format_decimal(*v, 3);
-  }
-  return "?";
-}
 
 std::optional<double> relative_change_pct(std::optional<double> base, std::optional<double> head) {
   if (!base || !head) {
@@ -103,10 +58,10 @@ verdict margin_verdict(std::optional<double> base, std::optional<double> head,
   return verdict::within_margin;
 }
 
-std::vector<double> samples(const json& strategy, const std::string& path) {
+std::vector<double> samples(const json& strategy, const metric& m) {
   std::vector<double> out;
   for (const auto& run : strategy["runs"]) {
-    if (auto v = number_at(run, path)) {
+    if (auto v = metric_value(m, run)) {
       out.push_back(*v);
     }
   }
@@ -220,17 +175,17 @@ comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
       notes.insert("Seeds differ (" + base["seed"].dump() + " vs " + head["seed"].dump() +
                    "), so sim results are not comparable value by value.");
     }
-    for (const auto& m : compared_metrics) {
+    for (const auto& m : metrics_in(metric_view::compare)) {
       metric_change c;
       c.strategy = name;
       c.metric = m.path;
-      c.label = m.label;
+      c.label = name_in(m, metric_view::compare);
       c.higher_is_better = m.higher_is_better;
       c.method = method;
       // The margin rule on the means, for deterministic or single runs.
       auto judge_by_margin = [&] {
-        c.base = number_at(b, m.path);
-        c.head = number_at(*h, m.path);
+        c.base = metric_value(m, b);
+        c.head = metric_value(m, *h);
         c.change_pct = relative_change_pct(c.base, c.head);
         c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
                                   options.max_regression_pct);
@@ -240,7 +195,7 @@ comparison compare_results(const nlohmann::json& base, const nlohmann::json& hea
         judge_by_margin();
         continue;
       }
-      const auto xs = samples(b, m.path), ys = samples(*h, m.path);
+      const auto xs = samples(b, m), ys = samples(*h, m);
       if (xs.size() < 2 || ys.size() < 2) {
         // Too few runs with a value (e.g. runs that delivered nothing): judge the means.
         c.method = "single-run";
@@ -319,8 +274,11 @@ std::string comparison_markdown(const comparison& c) {
       ++hidden;
       continue;
     }
-    const compared_metric* m = find_metric(change.metric);
-    const unit u = m ? m->u : unit::count;
+    // Strategy rows (missing or new in head) name no metric and show no values.
+    const metric* m = find_metric(change.metric);
+    auto value_text = [&](std::optional<double> v) {
+      return m != nullptr ? format_metric(*m, v, metric_view::compare) : std::string();
+    };
     std::string change_text = "";
     if (change.change_pct) {
       if (std::isinf(*change.change_pct)) {
@@ -341,8 +299,7 @@ std::string comparison_markdown(const comparison& c) {
     const bool is_strategy_row = change.metric.empty();
     rows += "| " + markdown_escape(change.strategy) + " | " + change.label +
             (is_strategy_row ? "" : (change.higher_is_better ? " ↑" : " ↓")) + " | " +
-            (is_strategy_row ? "" : format_value(change.base, u)) + " | " +
-            (is_strategy_row ? "" : format_value(change.head, u)) + " | " + change_text + " | ";
+            value_text(change.base) + " | " + value_text(change.head) + " | " + change_text + " | ";
     if (any_p) {
       rows += (change.p_value ? format_fixed(*change.p_value, 3) : "") + " | ";
     }

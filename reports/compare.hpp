@@ -40,7 +40,7 @@ enum class verdict {
 
 const char* to_string(verdict v);
 
-/// One compared metric of the lists in compare.cpp (success_rate, makespan_ms, ...).
+/// One compared metric: the compare view of reports/metric_table.hpp (success_rate, ...).
 struct metric_change {
   std::string strategy;
   std::string metric;  ///< Path in the strategy summary, e.g. "latency_ms.p95".

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "reports/metric_table.hpp"
 #include "reports/render.hpp"
 #include "reports/results.hpp"
 #include "reports/summary.hpp"
@@ -554,8 +555,9 @@ std::string render_html(const nlohmann::json& results) {
 
   out +=
       "<h2>Strategies</h2>\n<table>\n<thead><tr><th class=\"name\">strategy</th><th>delivered</th>";
-  for (const auto& metric : summary_metrics()) {
-    out += "<th>" + esc(metric.label) + "</th>";
+  const auto metrics = metrics_in(metric_view::report);
+  for (const auto& metric : metrics) {
+    out += "<th>" + esc(name_in(metric, metric_view::report)) + "</th>";
   }
   out += "</tr></thead>\n<tbody>\n";
   for (std::size_t i = 0; i < strategies.size(); ++i) {
@@ -564,8 +566,9 @@ std::string render_html(const nlohmann::json& results) {
            "\"></span>" + esc(s["name"].get<std::string>()) + "</td><td>" +
            format_decimal(s["delivered"].get<double>(), 1) + "/" +
            format_decimal(s["images"].get<double>(), 0) + "</td>";
-    for (const auto& metric : summary_metrics()) {
-      out += "<td>" + esc(format_metric(number_at(s, metric.path), metric.unit)) + "</td>";
+    for (const auto& metric : metrics) {
+      out += "<td>" + esc(format_metric(metric, metric_value(metric, s), metric_view::report)) +
+             "</td>";
     }
     out += "</tr>\n";
   }
@@ -579,10 +582,10 @@ std::string render_html(const nlohmann::json& results) {
       names += (names.empty() ? "" : ", ") + n;
     }
     out += "<tr><td class=\"name\">" +
-           esc(std::string(w.metric.label) +
+           esc(name_in(w.metric, metric_view::report) +
                (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)")) +
            "</td><td class=\"name\">" + esc(names.empty() ? "n/a" : names) + "</td><td>" +
-           esc(format_metric(w.value, w.metric.unit)) + "</td></tr>\n";
+           esc(format_metric(w.metric, w.value, metric_view::report)) + "</td></tr>\n";
   }
   out += "</tbody>\n</table>\n";
 

@@ -1,5 +1,6 @@
 #include <string>
 
+#include "reports/metric_table.hpp"
 #include "reports/render.hpp"
 #include "reports/results.hpp"
 #include "reports/summary.hpp"
@@ -30,12 +31,13 @@ std::string render_markdown(const nlohmann::json& results) {
   }
   out += ". Times are scenario time; values are means over repetitions.\n\n";
 
+  const auto metrics = metrics_in(metric_view::report);
   out += "## Strategies\n\n| Strategy | Delivered";
-  for (const auto& metric : summary_metrics()) {
-    out += " | " + std::string(metric.label);
+  for (const auto& metric : metrics) {
+    out += " | " + name_in(metric, metric_view::report);
   }
   out += " |\n|---|---:";
-  for (std::size_t i = 0; i < summary_metrics().size(); ++i) {
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
     out += "|---:";
   }
   out += "|\n";
@@ -43,8 +45,8 @@ std::string render_markdown(const nlohmann::json& results) {
     out += "| " + markdown_escape(s["name"].get<std::string>()) + " | " +
            format_decimal(s["delivered"].get<double>(), 1) + "/" +
            format_decimal(s["images"].get<double>(), 0);
-    for (const auto& metric : summary_metrics()) {
-      out += " | " + format_metric(number_at(s, metric.path), metric.unit);
+    for (const auto& metric : metrics) {
+      out += " | " + format_metric(metric, metric_value(metric, s), metric_view::report);
     }
     out += " |\n";
   }
@@ -55,9 +57,10 @@ std::string render_markdown(const nlohmann::json& results) {
     for (const auto& name : w.names) {
       names += (names.empty() ? "" : ", ") + markdown_escape(name);
     }
-    out += "| " + std::string(w.metric.label) +
+    out += "| " + name_in(w.metric, metric_view::report) +
            (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)") + " | " +
-           (names.empty() ? "n/a" : names) + " | " + format_metric(w.value, w.metric.unit) + " |\n";
+           (names.empty() ? "n/a" : names) + " | " +
+           format_metric(w.metric, w.value, metric_view::report) + " |\n";
   }
 
   out += "\n## Findings\n\n";

@@ -47,46 +47,12 @@ std::string join(const std::vector<std::string>& parts, const std::string& last_
 
 }  // namespace
 
-const std::vector<metric_def>& summary_metrics() {
-  static const std::vector<metric_def> metrics = {
-      {"success rate", "success_rate", true, metric_unit::percent},
-      {"makespan", "makespan_ms", false, metric_unit::seconds},
-      {"efficiency vs bound", "efficiency", true, metric_unit::percent},
-      {"time to first image", "time_to_first_image_ms", false, metric_unit::seconds},
-      {"p50 latency", "latency_ms.p50", false, metric_unit::seconds},
-      {"p95 latency", "latency_ms.p95", false, metric_unit::seconds},
-      {"p99 latency", "latency_ms.p99", false, metric_unit::seconds},
-      {"HTTP 429", "http_429.total", false, metric_unit::count},
-      {"retries", "retries", false, metric_unit::count},
-      {"submits per image", "submits_per_image", false, metric_unit::ratio},
-      {"credits used", "credits_used", false, metric_unit::count},
-  };
-  return metrics;
-}
-
-std::string format_metric(std::optional<double> value, metric_unit unit) {
-  if (!value) {
-    return "n/a";
-  }
-  switch (unit) {
-    case metric_unit::seconds:
-      return format_seconds(value);
-    case metric_unit::percent:
-      return format_percent(value);
-    case metric_unit::count:
-      return format_decimal(*value, 1);
-    case metric_unit::ratio:
-      return format_decimal(*value, 2);
-  }
-  return "?";
-}
-
 std::vector<metric_winner> winners(const nlohmann::json& results) {
   std::vector<metric_winner> out;
-  for (const auto& metric : summary_metrics()) {
+  for (const auto& metric : metrics_in(metric_view::report)) {
     metric_winner w{metric, {}, std::nullopt};
     for (const auto& strategy : results["strategies"]) {
-      auto value = number_at(strategy, metric.path);
+      auto value = metric_value(metric, strategy);
       if (!value) {
         continue;
       }

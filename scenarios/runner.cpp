@@ -148,15 +148,6 @@ caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
 
 using shared_jobs = std::shared_ptr<const std::vector<actors::image_job>>;
 
-/// Where a strategy's runs go in the start order (lower first): unbounded strategies, then the
-/// rest by the number of tasks they let run at once when they start, lowest first.
-int start_rank(const actors::strategy_spec& spec) {
-  if (spec.inflight.adaptive) {
-    return spec.inflight.initial;
-  }
-  return spec.inflight.limit > 0 ? spec.inflight.limit : 0;
-}
-
 run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
                    const actors::strategy_spec& spec, std::uint64_t seed) {
   caf::actor_system_config cfg;
@@ -257,22 +248,304 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
   return record;
 }
 
-std::string seconds(const ordered_json& value) {
-  if (!value.is_number()) {
-    return "-";
-  }
+/// `value` with exactly `decimals` decimals ("18.0"), for progress lines and messages.
+std::string fixed(double value, int decimals) {
   std::ostringstream out;
-  out << std::fixed << std::setprecision(1) << value.get<double>() / 1000.0;
+  out << std::fixed << std::setprecision(decimals) << value;
   return out.str();
 }
 
-std::string number(const ordered_json& value, int precision) {
-  if (!value.is_number()) {
-    return "-";
+/// A scenario checked for a run: each strategy and threshold parsed once, in file order, and
+/// the mock config of its profile.
+struct checked_scenario {
+  std::vector<actors::strategy_spec> strategies;
+  std::vector<threshold> thresholds;
+  mock::mock_config config;
+};
+
+/// Throws scenario_error naming the file and the field (check_scenario's contract).
+checked_scenario check(const scenario& s) {
+  const std::string origin = s.file.empty() ? s.name : s.file.string();
+  checked_scenario out;
+  std::vector<std::string> labels;
+  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
+    try {
+      out.strategies.push_back(strategy_of(s.strategies[i]));
+    } catch (const actors::strategy_error& e) {
+      throw scenario_error(origin + ": strategies[" + std::to_string(i) + "]: " + e.what());
+    }
+    labels.push_back(s.strategies[i].label);
   }
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(precision) << value.get<double>();
-  return out.str();
+  for (std::size_t i = 0; i < s.thresholds.size(); ++i) {
+    std::string error;
+    auto parsed = parse_threshold(s.thresholds[i], labels, &error);
+    if (!parsed) {
+      throw scenario_error(origin + ": thresholds[" + std::to_string(i) + "]: " + error);
+    }
+    out.thresholds.push_back(std::move(*parsed));
+  }
+  out.config = resolve_profile(s);
+  return out;
+}
+
+/// The scenario's numbers after the options' overrides.
+struct run_settings {
+  std::uint64_t seed = 0;
+  int repetitions = 1;
+  double scale = 1.0;  ///< http mode's compressed clock; 1 in sim (virtual time) and live.
+};
+
+run_settings settings_of(const scenario& s, const run_options& options) {
+  run_settings out;
+  out.seed = options.seed.value_or(s.seed);
+  out.repetitions = options.repetitions.value_or(s.repetitions);
+  if (options.mode != run_mode::sim) {
+    out.scale = options.time_scale.value_or(options.mode == run_mode::live ? 1.0 : s.time_scale);
+  }
+  return out;
+}
+
+/// Throws run_refused unless the user accepted the cost, the workload fits the image cap and
+/// there is a key: a live run sends real, paid requests.
+void refuse_unaccepted_live_run(const scenario& s, const run_options& options) {
+  const int cap = options.max_images > 0 ? options.max_images : s.live_max_images;
+  if (!options.allow_cost) {
+    throw run_refused(
+        "live mode sends real, paid requests: add --allow-cost to accept an "
+        "estimated " +
+        fixed(live_cost_estimate(s, options), 0) + " credits");
+  }
+  if (cap <= 0 || s.workload.total_images() > cap) {
+    throw run_refused("live mode: the workload has " + std::to_string(s.workload.total_images()) +
+                      " images per run, over the hard cap of " + std::to_string(cap) +
+                      " (set --max-images or the scenario's live.max_images)");
+  }
+  if (options.api_key.empty()) {
+    throw run_refused("live mode needs MODELSCOPE_API_KEY (or --api-key-file)");
+  }
+}
+
+/// The fields of results.json that come before the bound (docs/results-schema.md's order).
+ordered_json results_header(const scenario& s, const run_options& options,
+                            const run_settings& settings) {
+  ordered_json results;
+  results["schema_version"] = results_schema_version;
+  results["tool"] = "zbatch 0.1.0";
+  results["scenario"] = {
+      {"name", s.name}, {"description", s.description}, {"file", s.file.filename().string()}};
+  results["mode"] = to_string(options.mode);
+  results["seed"] = settings.seed;
+  results["repetitions"] = settings.repetitions;
+  results["time_scale"] = settings.scale;
+  results["profile"] = {{"name", s.profile.name}};
+  return results;
+}
+
+/// What every strategy's runs play: the coordinator's jobs of each repetition (one read-only
+/// copy shared by all strategies) and the bound of the first repetition's images.
+struct prepared_workload {
+  std::vector<shared_jobs> jobs;
+  bound_result bound;
+};
+
+prepared_workload prepare_workload(const scenario& s, const run_settings& settings,
+                                   const api_limits& limits) {
+  prepared_workload out;
+  for (int rep = 0; rep < settings.repetitions; ++rep) {
+    // The plan itself is dropped here: the jobs carry all the runs need.
+    const auto plan = plan_images(s.workload, settings.seed + static_cast<std::uint64_t>(rep));
+    out.jobs.push_back(
+        std::make_shared<const std::vector<actors::image_job>>(make_jobs(plan, settings.scale)));
+    if (rep == 0) {
+      out.bound = compute_bound(plan, limits);
+    }
+  }
+  return out;
+}
+
+/// Where a strategy's runs go in the start order (lower first): unbounded strategies, then the
+/// rest by the number of tasks they let run at once when they start, lowest first.
+int start_rank(const actors::strategy_spec& spec) {
+  if (spec.inflight.adaptive) {
+    return spec.inflight.initial;
+  }
+  return spec.inflight.limit > 0 ? spec.inflight.limit : 0;
+}
+
+/// The runs (strategy × repetitions + repetition) in the order they start, for the peak memory
+/// and the makespan of the whole comparison. An unbounded strategy puts every image in flight at
+/// once, so its memory peaks at its start: start those first, next to a run that has not grown
+/// yet (and they end early, losing images to 429s). Then the lowest limits first: they stay under
+/// the service's limits and deliver (poll, download) every image, so they are the long runs, and
+/// shorter ones fill the end.
+std::vector<std::size_t> start_order(const std::vector<actors::strategy_spec>& strategies,
+                                     int repetitions) {
+  std::vector<int> rank;
+  for (const auto& spec : strategies) {
+    rank.push_back(start_rank(spec));
+  }
+  const auto per_strategy = static_cast<std::size_t>(repetitions);
+  std::vector<std::size_t> order(strategies.size() * per_strategy);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return rank[a / per_strategy] < rank[b / per_strategy];
+  });
+  return order;
+}
+
+/// "serial rep 1/3: 4/4 delivered in 18.0 s"
+std::string progress_line(const std::string& label, int rep, int repetitions,
+                          const run_record& record) {
+  std::int64_t delivered = 0;
+  for (const auto& image : record.images) {
+    delivered += image.delivered ? 1 : 0;
+  }
+  return label + " rep " + std::to_string(rep + 1) + "/" + std::to_string(repetitions) + ": " +
+         std::to_string(delivered) + "/" + std::to_string(record.images.size()) + " delivered in " +
+         fixed(static_cast<double>(record.makespan_ms) / 1000.0, 1) + " s";
+}
+
+/// Plays every (strategy, repetition) run of one comparison and summarizes each strategy as
+/// soon as its last repetition ends, freeing its per-image data then. Every run is independent
+/// (it owns its actor system and model), so sim runs go to worker threads; results land in
+/// fixed slots, so the output does not depend on which thread ran what. Real-socket modes stay
+/// sequential: their runs measure wall time. One object per comparison, used once.
+class comparison_runs {
+ public:
+  comparison_runs(const scenario& s, const run_options& options, const checked_scenario& checked,
+                  const run_settings& settings, const prepared_workload& workload)
+      : s_(s),
+        options_(options),
+        checked_(checked),
+        settings_(settings),
+        workload_(workload),
+        order_(start_order(checked.strategies, settings.repetitions)),
+        runs_(s.strategies.size(),
+              std::vector<run_record>(static_cast<std::size_t>(settings.repetitions))),
+        runs_left_(s.strategies.size(), settings.repetitions),
+        summaries_(s.strategies.size()),
+        failures_(order_.size()) {}
+
+  /// Plays all runs and returns one strategy summary per strategy, in file order. Rethrows the
+  /// first failure (after the runs already started have ended).
+  std::vector<ordered_json> play() {
+    const std::size_t threads = thread_count();
+    if (threads <= 1) {
+      work();
+    } else {
+      std::vector<std::thread> pool;
+      for (std::size_t t = 0; t < threads; ++t) {
+        pool.emplace_back([this] { work(); });
+      }
+      for (auto& thread : pool) {
+        thread.join();
+      }
+    }
+    for (const auto& failure : failures_) {
+      if (failure) {
+        std::rethrow_exception(failure);
+      }
+    }
+    return std::move(summaries_);
+  }
+
+ private:
+  std::size_t thread_count() const {
+    std::size_t threads = 1;
+    if (options_.mode == run_mode::sim) {
+      threads = options_.threads > 0 ? static_cast<std::size_t>(options_.threads)
+                                     : std::max(1u, std::thread::hardware_concurrency());
+    }
+    return std::min(threads, order_.size());
+  }
+
+  /// One worker: takes the next run in start order until none is left or one failed.
+  void work() {
+    while (true) {
+      std::size_t run = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (next_run_ == order_.size()) {
+          return;
+        }
+        run = order_[next_run_++];
+      }
+      const auto per_strategy = static_cast<std::size_t>(settings_.repetitions);
+      const std::size_t strategy = run / per_strategy;
+      const int rep = static_cast<int>(run % per_strategy);
+      try {
+        finish(strategy, rep, play_one(strategy, rep));
+      } catch (...) {
+        failures_[run] = std::current_exception();
+        std::lock_guard<std::mutex> lock(mutex_);
+        next_run_ = order_.size();  // Start nothing new; the first failure is rethrown.
+      }
+    }
+  }
+
+  run_record play_one(std::size_t strategy, int rep) const {
+    const std::uint64_t seed = settings_.seed + static_cast<std::uint64_t>(rep);
+    const auto& spec = checked_.strategies[strategy];
+    const auto& jobs = workload_.jobs[static_cast<std::size_t>(rep)];
+    auto record = options_.mode == run_mode::sim
+                      ? run_sim(checked_.config, jobs, spec, seed)
+                      : run_over_http(checked_.config, jobs, spec, seed, settings_.scale, options_);
+#if defined(ZBATCH_TRIM_MALLOC)
+    // A finished run leaves its thread's malloc arena full of free pages that the next run
+    // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
+    // 100,000-image comparison grows by a tenth.
+    malloc_trim(0);
+#endif
+    return record;
+  }
+
+  /// Files the run in its slot and reports it; the last repetition of a strategy summarizes it.
+  void finish(std::size_t strategy, int rep, run_record record) {
+    const auto& label = s_.strategies[strategy].label;
+    const std::string line = progress_line(label, rep, settings_.repetitions, record);
+    bool last = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      runs_[strategy][static_cast<std::size_t>(rep)] = std::move(record);
+      last = --runs_left_[strategy] == 0;
+      if (options_.on_line) {
+        options_.on_line(line);
+      }
+    }
+    if (last) {
+      // Only this thread touches runs_[strategy] now: every repetition of it is in.
+      summaries_[strategy] =
+          summarize(label, actors::to_compact(checked_.strategies[strategy]), runs_[strategy],
+                    workload_.bound.makespan_ms, max_image_records);
+      std::vector<run_record>().swap(runs_[strategy]);
+    }
+  }
+
+  const scenario& s_;
+  const run_options& options_;
+  const checked_scenario& checked_;
+  const run_settings& settings_;
+  const prepared_workload& workload_;
+  const std::vector<std::size_t> order_;
+  std::mutex mutex_;  // Guards next_run_, runs_left_ and options_.on_line.
+  std::size_t next_run_ = 0;
+  std::vector<std::vector<run_record>> runs_;  // [strategy][repetition]
+  std::vector<int> runs_left_;
+  std::vector<ordered_json> summaries_;
+  std::vector<std::exception_ptr> failures_;  // One slot per run.
+};
+
+/// The `thresholds` of results.json: each expression, passed or not, and the measured value.
+ordered_json threshold_results(const checked_scenario& checked, const ordered_json& strategies) {
+  ordered_json out = ordered_json::array();
+  for (const auto& t : checked.thresholds) {
+    const auto outcome = evaluate(t, strategies);
+    out.push_back(
+        {{"expr", t.expr},
+         {"passed", outcome.passed},
+         {"value", outcome.measured ? ordered_json(*outcome.measured) : ordered_json(nullptr)}});
+  }
+  return out;
 }
 
 }  // namespace
@@ -296,25 +569,7 @@ actors::strategy_spec strategy_of(const strategy_entry& entry) {
   return actors::parse_strategy(entry.spec);
 }
 
-void check_scenario(const scenario& s) {
-  const std::string origin = s.file.empty() ? s.name : s.file.string();
-  std::vector<std::string> labels;
-  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
-    try {
-      strategy_of(s.strategies[i]);
-    } catch (const actors::strategy_error& e) {
-      throw scenario_error(origin + ": strategies[" + std::to_string(i) + "]: " + e.what());
-    }
-    labels.push_back(s.strategies[i].label);
-  }
-  for (std::size_t i = 0; i < s.thresholds.size(); ++i) {
-    std::string error;
-    if (!parse_threshold(s.thresholds[i], labels, &error)) {
-      throw scenario_error(origin + ": thresholds[" + std::to_string(i) + "]: " + error);
-    }
-  }
-  resolve_profile(s);
-}
+void check_scenario(const scenario& s) { check(s); }
 
 actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) {
   spec.pacing.gap = scaled(spec.pacing.gap, factor);
@@ -336,230 +591,22 @@ double live_cost_estimate(const scenario& s, const run_options& options) {
 }
 
 ordered_json run_scenario(const scenario& s, const run_options& options) {
-  check_scenario(s);
-  const auto config = resolve_profile(s);
-  const std::uint64_t seed = options.seed.value_or(s.seed);
-  const int repetitions = options.repetitions.value_or(s.repetitions);
-  const double scale =
-      options.mode == run_mode::sim
-          ? 1.0
-          : options.time_scale.value_or(options.mode == run_mode::live ? 1.0 : s.time_scale);
+  const auto checked = check(s);
+  const auto settings = settings_of(s, options);
   if (options.mode == run_mode::live) {
-    const int cap = options.max_images > 0 ? options.max_images : s.live_max_images;
-    if (!options.allow_cost) {
-      throw run_refused(
-          "live mode sends real, paid requests: add --allow-cost to accept an "
-          "estimated " +
-          number(live_cost_estimate(s, options), 0) + " credits");
-    }
-    if (cap <= 0 || s.workload.total_images() > cap) {
-      throw run_refused("live mode: the workload has " + std::to_string(s.workload.total_images()) +
-                        " images per run, over the hard cap of " + std::to_string(cap) +
-                        " (set --max-images or the scenario's live.max_images)");
-    }
-    if (options.api_key.empty()) {
-      throw run_refused("live mode needs MODELSCOPE_API_KEY (or --api-key-file)");
-    }
+    refuse_unaccepted_live_run(s, options);
   }
-  const auto limits = limits_from_config(config);
-
-  ordered_json results;
-  results["schema_version"] = results_schema_version;
-  results["tool"] = "zbatch 0.1.0";
-  results["scenario"] = {
-      {"name", s.name}, {"description", s.description}, {"file", s.file.filename().string()}};
-  results["mode"] = to_string(options.mode);
-  results["seed"] = seed;
-  results["repetitions"] = repetitions;
-  results["time_scale"] = scale;
-  results["profile"] = {{"name", s.profile.name}};
-  // Every (strategy, repetition) run is independent: each owns its actor system and model, so
-  // sim runs go to worker threads; results land in fixed slots, so the output does not depend on
-  // which thread ran what. A strategy is summarized as soon as its last repetition ends and its
-  // per-image data is freed then. Real-socket modes stay sequential: runs measure wall time.
-  std::vector<std::vector<planned_image>> plans;
-  plans.reserve(static_cast<std::size_t>(repetitions));
-  for (int rep = 0; rep < repetitions; ++rep) {
-    plans.push_back(plan_images(s.workload, seed + static_cast<std::uint64_t>(rep)));
-  }
-  // The coordinator's jobs, one read-only copy per repetition shared by every strategy's run.
-  std::vector<shared_jobs> jobs;
-  for (const auto& plan : plans) {
-    jobs.push_back(std::make_shared<const std::vector<actors::image_job>>(make_jobs(plan, scale)));
-  }
-  const auto bound = compute_bound(plans.front(), limits);
-  std::vector<std::vector<planned_image>>().swap(plans);  // The jobs carry all the runs need.
-  results["bound"] = {{"makespan_ms", std::llround(bound.makespan_ms)},
-                      {"explanation", bound.explanation}};
-  const std::size_t strategy_count = s.strategies.size();
-  const std::size_t run_count = strategy_count * static_cast<std::size_t>(repetitions);
-  std::size_t threads = 1;
-  if (options.mode == run_mode::sim) {
-    threads = options.threads > 0 ? static_cast<std::size_t>(options.threads)
-                                  : std::max(1u, std::thread::hardware_concurrency());
-  }
-  threads = std::min(threads, run_count);
-  std::vector<std::vector<run_record>> runs(strategy_count);
-  std::vector<int> runs_left(strategy_count, repetitions);
-  for (auto& slot : runs) {
-    slot.resize(static_cast<std::size_t>(repetitions));
-  }
-  std::vector<ordered_json> summaries(strategy_count);
-  std::vector<std::exception_ptr> failures(run_count);
-  // Start order, for the peak memory and the makespan of the whole comparison. An unbounded
-  // strategy puts every image in flight at once, so its memory peaks at its start: start those
-  // first, next to a run that has not grown yet (and they end early, losing images to 429s).
-  // Then the lowest limits first: they stay under the service's limits and deliver (poll,
-  // download) every image, so they are the long runs, and shorter ones fill the end.
-  std::vector<std::size_t> order(run_count);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return start_rank(strategy_of(s.strategies[a / static_cast<std::size_t>(repetitions)])) <
-           start_rank(strategy_of(s.strategies[b / static_cast<std::size_t>(repetitions)]));
-  });
-  std::mutex mutex;  // Guards next_run, runs_left and on_line.
-  std::size_t next_run = 0;
-  auto work = [&]() {
-    while (true) {
-      std::size_t run = 0;
-      {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (next_run == run_count) {
-          return;
-        }
-        run = order[next_run++];
-      }
-      const std::size_t i = run / static_cast<std::size_t>(repetitions);
-      const int rep = static_cast<int>(run % static_cast<std::size_t>(repetitions));
-      try {
-        const std::uint64_t rep_seed = seed + static_cast<std::uint64_t>(rep);
-        const auto spec = strategy_of(s.strategies[i]);
-        auto record = options.mode == run_mode::sim
-                          ? run_sim(config, jobs[rep], spec, rep_seed)
-                          : run_over_http(config, jobs[rep], spec, rep_seed, scale, options);
-#if defined(ZBATCH_TRIM_MALLOC)
-        // A finished run leaves its thread's malloc arena full of free pages that the next run
-        // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
-        // 100,000-image comparison grows by a tenth.
-        malloc_trim(0);
-#endif
-        std::int64_t delivered = 0;
-        for (const auto& image : record.images) {
-          delivered += image.delivered ? 1 : 0;
-        }
-        const std::string line = s.strategies[i].label + " rep " + std::to_string(rep + 1) + "/" +
-                                 std::to_string(repetitions) + ": " + std::to_string(delivered) +
-                                 "/" + std::to_string(record.images.size()) + " delivered in " +
-                                 seconds(record.makespan_ms) + " s";
-        bool last = false;
-        {
-          std::lock_guard<std::mutex> lock(mutex);
-          runs[i][static_cast<std::size_t>(rep)] = std::move(record);
-          last = --runs_left[i] == 0;
-          if (options.on_line) {
-            options.on_line(line);
-          }
-        }
-        if (last) {
-          // Only this thread touches runs[i] now: every repetition of strategy i is in.
-          summaries[i] =
-              summarize(s.strategies[i].label, actors::to_compact(strategy_of(s.strategies[i])),
-                        runs[i], bound.makespan_ms, max_image_records);
-          std::vector<run_record>().swap(runs[i]);
-        }
-      } catch (...) {
-        failures[run] = std::current_exception();
-        std::lock_guard<std::mutex> lock(mutex);
-        next_run = run_count;  // Start nothing new; the first failure is rethrown below.
-      }
-    }
-  };
-  if (threads <= 1) {
-    work();
-  } else {
-    std::vector<std::thread> pool;
-    for (std::size_t t = 0; t < threads; ++t) {
-      pool.emplace_back(work);
-    }
-    for (auto& thread : pool) {
-      thread.join();
-    }
-  }
-  for (const auto& failure : failures) {
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
-  }
+  ordered_json results = results_header(s, options, settings);
+  const auto workload = prepare_workload(s, settings, limits_from_config(checked.config));
+  results["bound"] = {{"makespan_ms", std::llround(workload.bound.makespan_ms)},
+                      {"explanation", workload.bound.explanation}};
   ordered_json strategies = ordered_json::array();
-  for (auto& summary : summaries) {
+  for (auto& summary : comparison_runs(s, options, checked, settings, workload).play()) {
     strategies.push_back(std::move(summary));
   }
-  std::vector<std::string> labels;
-  for (const auto& entry : s.strategies) {
-    labels.push_back(entry.label);
-  }
-  ordered_json thresholds = ordered_json::array();
-  for (const auto& expr : s.thresholds) {
-    const auto t = parse_threshold(expr, labels, nullptr);
-    const auto outcome = evaluate(*t, strategies);
-    thresholds.push_back(
-        {{"expr", expr},
-         {"passed", outcome.passed},
-         {"value", outcome.measured ? ordered_json(*outcome.measured) : ordered_json(nullptr)}});
-  }
   results["strategies"] = std::move(strategies);
-  results["thresholds"] = std::move(thresholds);
+  results["thresholds"] = threshold_results(checked, results["strategies"]);
   return results;
-}
-
-std::string comparison_table(const ordered_json& results) {
-  std::ostringstream out;
-  out << "scenario " << results["scenario"]["name"].get<std::string>() << " ("
-      << results["mode"].get<std::string>() << ", seed " << results["seed"] << ", "
-      << results["repetitions"] << " repetition" << (results["repetitions"] == 1 ? "" : "s")
-      << ")\n";
-  out << "bound: " << seconds(results["bound"]["makespan_ms"]) << " s ("
-      << results["bound"]["explanation"].get<std::string>() << ")\n\n";
-  const char* header[] = {"strategy", "success",     "makespan s", "p50 s",   "p95 s",     "p99 s",
-                          "first s",  "submits/img", "429s",       "retries", "efficiency"};
-  std::vector<std::vector<std::string>> rows;
-  rows.emplace_back(std::begin(header), std::end(header));
-  for (const auto& s : results["strategies"]) {
-    rows.push_back(
-        {s["name"].get<std::string>(),
-         number(s["success_rate"].is_number() ? ordered_json(s["success_rate"].get<double>() * 100)
-                                              : s["success_rate"],
-                1) +
-             "%",
-         seconds(s["makespan_ms"]), seconds(s["latency_ms"]["p50"]),
-         seconds(s["latency_ms"]["p95"]), seconds(s["latency_ms"]["p99"]),
-         seconds(s["time_to_first_image_ms"]), number(s["submits_per_image"], 2),
-         number(s["http_429"]["total"], 1), number(s["retries"], 1), number(s["efficiency"], 2)});
-  }
-  std::vector<std::size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
-    }
-  }
-  for (std::size_t r = 0; r < rows.size(); ++r) {
-    for (std::size_t c = 0; c < rows[r].size(); ++c) {
-      if (c == 0) {
-        out << std::left << std::setw(static_cast<int>(widths[c])) << rows[r][c];
-      } else {
-        out << "  " << std::right << std::setw(static_cast<int>(widths[c])) << rows[r][c];
-      }
-    }
-    out << "\n";
-  }
-  if (!results["thresholds"].empty()) {
-    out << "\nthresholds:\n";
-    for (const auto& t : results["thresholds"]) {
-      out << "  " << (t["passed"].get<bool>() ? "pass" : "FAIL") << "  "
-          << t["expr"].get<std::string>() << "  (measured " << number(t["value"], 3) << ")\n";
-    }
-  }
-  return out.str();
 }
 
 }  // namespace zbatch::scenarios

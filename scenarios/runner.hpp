@@ -64,7 +64,4 @@ double live_cost_estimate(const scenario& s, const run_options& options);
 /// Runs everything and returns results.json. Throws scenario_error or run_refused.
 nlohmann::ordered_json run_scenario(const scenario& s, const run_options& options);
 
-/// The comparison table printed after a run (plain text, fixed-width).
-std::string comparison_table(const nlohmann::ordered_json& results);
-
 }  // namespace zbatch::scenarios

@@ -1,0 +1,141 @@
+#include "reports/metric_table.hpp"
+
+#include <algorithm>
+
+#include "reports/results.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+constexpr bool higher = true;
+constexpr bool lower = false;
+constexpr auto percent = metric_unit::percent;
+constexpr auto milliseconds = metric_unit::milliseconds;
+constexpr auto count = metric_unit::count;
+constexpr auto ratio = metric_unit::ratio;
+
+// How a view writes a unit: the value's decimals, whether trailing zeros go ("1.5" rather than
+// "1.50"), and what follows the number.
+struct number_style {
+  int decimals;
+  bool trim_zeros;
+  const char* suffix;
+};
+
+// [view][unit], in the enums' order (percent, milliseconds, count, ratio). The compare step
+// shows up to 3 decimals so a PR comment shows small changes; the terminal fixed decimals so
+// its columns line up, with the unit of a duration in the column title.
+constexpr number_style styles[3][4] = {
+    /* report   */ {{1, true, "%"}, {1, false, " s"}, {1, true, ""}, {2, true, ""}},
+    /* compare  */ {{1, true, "%"}, {3, true, " s"}, {3, true, ""}, {3, true, ""}},
+    /* terminal */ {{1, false, "%"}, {1, false, ""}, {1, false, ""}, {2, false, ""}},
+};
+
+// Percentages and seconds are what readers see of ratios and milliseconds.
+double shown(metric_unit unit, double value) {
+  switch (unit) {
+    case metric_unit::percent:
+      return value * 100.0;
+    case metric_unit::milliseconds:
+      return value / 1000.0;
+    case metric_unit::count:
+    case metric_unit::ratio:
+      return value;
+  }
+  return value;
+}
+
+unsigned view_bit(metric_view view) {
+  switch (view) {
+    case metric_view::report:
+      return in_report;
+    case metric_view::compare:
+      return in_compare;
+    case metric_view::terminal:
+      return in_terminal;
+  }
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<metric>& metric_table() {
+  // clang-format off
+  static const std::vector<metric> table = {
+    // path                     label                  column         better  unit          report rank
+    {"success_rate",           "success rate",        "success",     higher, percent,      10},
+    {"makespan_ms",            "makespan",            "makespan s",  lower,  milliseconds, 20},
+    {"latency_ms.p50",         "p50 latency",         "p50 s",       lower,  milliseconds, 50},
+    {"latency_ms.p95",         "p95 latency",         "p95 s",       lower,  milliseconds, 60},
+    {"latency_ms.p99",         "p99 latency",         "p99 s",       lower,  milliseconds, 70},
+    {"time_to_first_image_ms", "time to first image", "first s",     lower,  milliseconds, 40},
+    {"submits_per_image",      "submits per image",   "submits/img", lower,  ratio,        100},
+    {"http_429.total",         "HTTP 429",            "429s",        lower,  count,        80,
+     in_all_views, "HTTP 429 total"},
+    {"retries",                "retries",             "retries",     lower,  count,        90},
+    // The terminal shows the ratio (README's table), the reports a percentage.
+    {"efficiency",             "efficiency vs bound", "efficiency",  higher, percent,      30,
+     in_all_views, "efficiency", ratio},
+    // In the reports only: the gate does not judge it and the runner does not print it.
+    {"credits_used",           "credits used",        "credits",     lower,  count,        110,
+     in_report},
+  };
+  // clang-format on
+  return table;
+}
+
+std::vector<metric> metrics_in(metric_view view) {
+  std::vector<metric> out;
+  for (const auto& m : metric_table()) {
+    if ((m.views & view_bit(view)) != 0) {
+      out.push_back(m);
+    }
+  }
+  if (view == metric_view::report) {
+    std::stable_sort(out.begin(), out.end(), [](const metric& a, const metric& b) {
+      return a.report_rank < b.report_rank;
+    });
+  }
+  return out;
+}
+
+const metric* find_metric(const std::string& path) {
+  for (const auto& m : metric_table()) {
+    if (path == m.path) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+std::string name_in(const metric& m, metric_view view) {
+  switch (view) {
+    case metric_view::report:
+      return m.label;
+    case metric_view::compare:
+      return m.compare_label != nullptr ? m.compare_label : m.label;
+    case metric_view::terminal:
+      return m.column;
+  }
+  return m.label;
+}
+
+std::optional<double> metric_value(const metric& m, const nlohmann::json& strategy_or_run) {
+  return number_at(strategy_or_run, m.path);
+}
+
+std::string format_metric(const metric& m, std::optional<double> value, metric_view view) {
+  if (!value) {
+    return view == metric_view::terminal ? "-" : "n/a";
+  }
+  const metric_unit unit =
+      view == metric_view::terminal ? m.terminal_unit.value_or(m.unit) : m.unit;
+  const number_style& style = styles[static_cast<int>(view)][static_cast<int>(unit)];
+  const double number = shown(unit, *value);
+  return (style.trim_zeros ? format_decimal(number, style.decimals)
+                           : format_fixed(number, style.decimals)) +
+         style.suffix;
+}
+
+}  // namespace zbatch::reports

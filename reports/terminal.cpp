@@ -1,0 +1,94 @@
+#include "reports/terminal.hpp"
+
+#include <algorithm>
+#include <iomanip>
+#include <sstream>
+#include <vector>
+
+#include "reports/metric_table.hpp"
+#include "reports/text.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using nlohmann::json;
+
+// A number with fixed decimals, or "-" when it is null or absent.
+std::string fixed_or_dash(const json& value, int decimals) {
+  return value.is_number() ? format_fixed(value.get<double>(), decimals) : "-";
+}
+
+std::string header(const json& results) {
+  std::ostringstream out;
+  out << "scenario " << results["scenario"]["name"].get<std::string>() << " ("
+      << results["mode"].get<std::string>() << ", seed " << results["seed"] << ", "
+      << results["repetitions"] << " repetition" << (results["repetitions"] == 1 ? "" : "s")
+      << ")\n";
+  const json& makespan_ms = results["bound"]["makespan_ms"];
+  out << "bound: "
+      << (makespan_ms.is_number() ? format_fixed(makespan_ms.get<double>() / 1000.0, 1) : "-")
+      << " s (" << results["bound"]["explanation"].get<std::string>() << ")\n\n";
+  return out.str();
+}
+
+// The first column left-aligned, the others right-aligned, two spaces apart.
+std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  }
+  std::ostringstream out;
+  for (const auto& row : rows) {
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (c == 0) {
+        out << std::left << std::setw(static_cast<int>(widths[c])) << row[c];
+      } else {
+        out << "  " << std::right << std::setw(static_cast<int>(widths[c])) << row[c];
+      }
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string strategy_rows(const json& results) {
+  const auto metrics = metrics_in(metric_view::terminal);
+  std::vector<std::vector<std::string>> rows(1, {"strategy"});
+  for (const auto& m : metrics) {
+    rows.front().push_back(name_in(m, metric_view::terminal));
+  }
+  for (const auto& s : results["strategies"]) {
+    std::vector<std::string> row{s["name"].get<std::string>()};
+    for (const auto& m : metrics) {
+      row.push_back(format_metric(m, metric_value(m, s), metric_view::terminal));
+    }
+    rows.push_back(std::move(row));
+  }
+  return aligned(rows);
+}
+
+std::string threshold_lines(const json& results) {
+  if (!results.contains("thresholds") || results["thresholds"].empty()) {
+    return "";
+  }
+  std::string out = "\nthresholds:\n";
+  for (const auto& t : results["thresholds"]) {
+    out += "  " + std::string(t["passed"].get<bool>() ? "pass" : "FAIL") + "  " +
+           t["expr"].get<std::string>() + "  (measured " + fixed_or_dash(t["value"], 3) + ")\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string terminal_table(const nlohmann::json& results) {
+  return header(results) + strategy_rows(results) + threshold_lines(results);
+}
+
+std::string terminal_table(const nlohmann::ordered_json& results) {
+  return terminal_table(nlohmann::json::parse(results.dump()));
+}
+
+}  // namespace zbatch::reports

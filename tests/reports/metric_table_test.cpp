@@ -1,0 +1,125 @@
+// The metric table: every row reads a value from real results, each view lists and formats the
+// metrics as it did before the table, and the terminal table prints exactly what
+// `zbatch scenario run` printed.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "reports/metric_table.hpp"
+#include "reports/terminal.hpp"
+#include "tests/reports/test_util.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using testing::read_fixture;
+
+std::vector<std::string> names(metric_view view) {
+  std::vector<std::string> out;
+  for (const auto& m : metrics_in(view)) {
+    out.push_back(name_in(m, view));
+  }
+  return out;
+}
+
+TEST(metric_table, every_metric_reads_a_number_from_each_strategy_and_run) {
+  const auto results = read_fixture("results-mixed.json");
+  for (const auto& m : metric_table()) {
+    for (const auto& strategy : results["strategies"]) {
+      EXPECT_TRUE(metric_value(m, strategy)) << m.path;
+      for (const auto& run : strategy["runs"]) {
+        EXPECT_TRUE(metric_value(m, run)) << m.path;
+      }
+    }
+  }
+}
+
+TEST(metric_table, paths_are_unique_and_found_by_path) {
+  for (const auto& m : metric_table()) {
+    EXPECT_EQ(find_metric(m.path), &m) << m.path;
+  }
+  EXPECT_EQ(find_metric("latency_ms.p90"), nullptr);
+  EXPECT_EQ(find_metric(""), nullptr);
+}
+
+TEST(metric_table, each_view_lists_its_metrics_in_its_order) {
+  EXPECT_EQ(
+      names(metric_view::report),
+      (std::vector<std::string>{"success rate", "makespan", "efficiency vs bound",
+                                "time to first image", "p50 latency", "p95 latency", "p99 latency",
+                                "HTTP 429", "retries", "submits per image", "credits used"}));
+  EXPECT_EQ(names(metric_view::compare),
+            (std::vector<std::string>{"success rate", "makespan", "p50 latency", "p95 latency",
+                                      "p99 latency", "time to first image", "submits per image",
+                                      "HTTP 429 total", "retries", "efficiency"}));
+  EXPECT_EQ(names(metric_view::terminal),
+            (std::vector<std::string>{"success", "makespan s", "p50 s", "p95 s", "p99 s", "first s",
+                                      "submits/img", "429s", "retries", "efficiency"}));
+}
+
+TEST(metric_table, each_view_formats_a_unit_its_own_way) {
+  const metric& success = *find_metric("success_rate");
+  const metric& makespan = *find_metric("makespan_ms");
+  const metric& http_429 = *find_metric("http_429.total");
+  const metric& per_image = *find_metric("submits_per_image");
+  const metric& efficiency = *find_metric("efficiency");
+  const auto report = metric_view::report, compare = metric_view::compare,
+             terminal = metric_view::terminal;
+
+  EXPECT_EQ(format_metric(success, 0.75, report), "75%");
+  EXPECT_EQ(format_metric(success, 0.75, compare), "75%");
+  EXPECT_EQ(format_metric(success, 0.75, terminal), "75.0%");
+  EXPECT_EQ(format_metric(makespan, 18012.0, report), "18.0 s");
+  EXPECT_EQ(format_metric(makespan, 18012.0, compare), "18.012 s");
+  EXPECT_EQ(format_metric(makespan, 18012.0, terminal), "18.0");
+  EXPECT_EQ(format_metric(http_429, 1.6667, report), "1.7");
+  EXPECT_EQ(format_metric(http_429, 1.6667, compare), "1.667");
+  EXPECT_EQ(format_metric(http_429, 2.0, terminal), "2.0");
+  EXPECT_EQ(format_metric(per_image, 1.0833, report), "1.08");
+  EXPECT_EQ(format_metric(per_image, 1.0833, compare), "1.083");
+  EXPECT_EQ(format_metric(per_image, 1.0, terminal), "1.00");
+  // The terminal shows efficiency as a ratio, the other views as a percentage.
+  EXPECT_EQ(format_metric(efficiency, 0.954, report), "95.4%");
+  EXPECT_EQ(format_metric(efficiency, 0.954, terminal), "0.95");
+
+  EXPECT_EQ(format_metric(makespan, std::nullopt, report), "n/a");
+  EXPECT_EQ(format_metric(makespan, std::nullopt, compare), "n/a");
+  EXPECT_EQ(format_metric(makespan, std::nullopt, terminal), "-");
+}
+
+TEST(terminal_table, prints_the_header_one_row_per_strategy_and_the_thresholds) {
+  EXPECT_EQ(
+      terminal_table(read_fixture("results-mixed.json")),
+      "scenario preview-4 (sim, seed 42, 3 repetitions)\n"
+      "bound: 6.0 s (4 images, at most 2 in flight guaranteed, 3000 ms median generation)\n"
+      "\n"
+      "strategy    success  makespan s  p50 s  p95 s  p99 s  first s  submits/img  429s  retries  "
+      "efficiency\n"
+      "serial       100.0%        12.4    6.2   12.4   12.4      3.1         1.00   0.0      0.0  "
+      "      0.48\n"
+      "concurrent    58.3%         3.2    3.0    3.2    3.2      3.0         1.00   1.7      0.0  "
+      "      1.00\n"
+      "adaptive     100.0%         6.3    3.0    6.3    6.3      3.0         1.08   1.3      1.7  "
+      "      0.95\n"
+      "\n"
+      "thresholds:\n"
+      "  pass  adaptive.success_rate >= 0.99  (measured 1.000)\n"
+      "  FAIL  concurrent.success_rate >= 0.99  (measured 0.583)\n"
+      "  FAIL  serial.makespan_ms < 10000  (measured 12400.000)\n"
+      "  pass  adaptive.latency_ms.p95 < 9000  (measured 6300.000)\n");
+}
+
+TEST(terminal_table, shows_a_dash_for_a_missing_value) {
+  auto results = read_fixture("results-mixed.json");
+  results["strategies"][0]["time_to_first_image_ms"] = nullptr;
+  results["thresholds"] = {
+      {{"expr", "serial.submits_per_image < 2"}, {"passed", false}, {"value", nullptr}}};
+  const auto text = terminal_table(nlohmann::ordered_json::parse(results.dump()));
+  EXPECT_NE(text.find("12.4   12.4        -         1.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("FAIL  serial.submits_per_image < 2  (measured -)\n"), std::string::npos)
+      << text;
+}
+
+}  // namespace
+}  // namespace zbatch::reports
