@@ -1,16 +1,13 @@
 // http_backend's checks before any request, key loading, and failures below HTTP.
 #include "client/http_backend.hpp"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "tests/client/temp_dir.hpp"
+#include "tests/fakes/fake_service.hpp"
 
 namespace zbatch::client {
 namespace {
@@ -20,21 +17,6 @@ http_options with(std::string url, std::string key) {
   options.base_url = std::move(url);
   options.api_key = std::move(key);
   return options;
-}
-
-/// A loopback port nothing listens on: bound (so the kernel picked it), then closed.
-int closed_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    ADD_FAILURE() << "cannot bind a loopback socket";
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
 }
 
 TEST(HttpOptions, LoopbackNeedsNoKey) {
@@ -97,7 +79,7 @@ TEST(ApiKey, FromEnvironment) {
 }
 
 TEST(HttpBackend, ClosedPortIsAConnectFailureNeverAmbiguous) {
-  const int port = closed_port();
+  const int port = test::fake::closed_port();
   std::string why;
   auto api =
       http_backend::create(with("http://127.0.0.1:" + std::to_string(port), "ms-key-1"), &why);
