@@ -1,10 +1,12 @@
 #include "client/codec.hpp"
 
+#include <algorithm>
 #include <ctime>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "client/image_probe.hpp"
 #include "protocol/errors_detail.hpp"
 #include "protocol/json_scan.hpp"
 #include "protocol/json_text.hpp"
@@ -163,6 +165,56 @@ std::optional<std::string> submit_body(const protocol::submit_request& request) 
   return out;
 }
 
+/// Why a 2xx download is not delivered: what it was instead, with a short printable excerpt.
+std::string not_an_image(const std::string& body, const std::string& content_type) {
+  if (body.empty()) {
+    return "image download returned an empty body";
+  }
+  std::string out = "answer is not a PNG, JPEG or WebP image (" +
+                    (content_type.empty() ? std::string("no Content-Type") : content_type) + ", " +
+                    std::to_string(body.size()) + " bytes";
+  constexpr std::size_t excerpt = 80;
+  const auto head = std::string_view(body).substr(0, excerpt);
+  if (std::all_of(head.begin(), head.end(),
+                  [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
+    out += ": " + std::string(head) + (body.size() > excerpt ? "..." : "");
+  }
+  return out + ")";
+}
+
+/// RFC 3986 reference resolution, enough for Location headers: `base` is an absolute URL.
+std::string resolve_reference(std::string_view base, std::string_view ref) {
+  ref = ref.substr(0, ref.find('#'));
+  const auto trimmed = ref.find_first_not_of(" \t");
+  ref = trimmed == std::string_view::npos ? std::string_view{} : ref.substr(trimmed);
+  ref = ref.substr(0, ref.find_last_not_of(" \t") + 1);
+  const auto scheme_end = ref.find("://");
+  if (scheme_end != std::string_view::npos && ref.find_first_of("/?") > scheme_end) {
+    return std::string(ref);  // absolute
+  }
+  base = base.substr(0, base.find('#'));
+  const auto authority = base.find("://") + 3;
+  const auto path_start = std::min(base.find_first_of("/?", authority), base.size());
+  const std::string_view origin = base.substr(0, path_start);
+  const std::string_view path = base.substr(path_start, base.find('?', path_start) - path_start);
+  if (ref.substr(0, 2) == "//") {
+    return std::string(base.substr(0, authority - 2)) + std::string(ref);
+  }
+  if (ref.empty()) {
+    return std::string(base);
+  }
+  if (ref.front() == '/') {
+    return std::string(origin) + std::string(ref);
+  }
+  if (ref.front() == '?') {
+    return std::string(origin) + std::string(path.empty() ? "/" : path) + std::string(ref);
+  }
+  const auto slash = path.rfind('/');
+  const std::string directory =
+      slash == std::string_view::npos ? "/" : std::string(path.substr(0, slash + 1));
+  return std::string(origin) + directory + std::string(ref);
+}
+
 void add_auth(protocol::header_list& headers, std::string_view api_key) {
   // An empty key sends no header at all (the mock answers 401 to that, as the service does).
   if (!api_key.empty()) {
@@ -303,13 +355,27 @@ result<downloaded_image> read_download(const protocol::wire_response& response) 
   if (!is_success(response.status)) {
     return http_failure(response);
   }
-  if (response.body.empty()) {
-    return malformed(response.status, "image download returned an empty body");
-  }
   downloaded_image image;
-  image.bytes = response.body;
   image.content_type = response.headers.get("Content-Type").value_or("");
+  image.info = probe_image(response.body);
+  if (!image.info) {
+    return malformed(response.status, not_an_image(response.body, image.content_type));
+  }
+  image.bytes = response.body;
   return image;
+}
+
+std::optional<std::string> redirect_target(const protocol::wire_response& response,
+                                           std::string_view from) {
+  const int s = response.status;
+  if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) {
+    return std::nullopt;
+  }
+  const auto* location = response.headers.find("Location");
+  if (location == nullptr) {
+    return std::nullopt;
+  }
+  return resolve_reference(from, *location);
 }
 
 protocol::api_error transport_error(transport_failure failure, bool request_sent,

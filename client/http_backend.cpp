@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include <httplib.h>
 
@@ -275,24 +276,49 @@ result<protocol::task_state> http_backend::poll(const std::string& task_id) {
 }
 
 result<downloaded_image> http_backend::download(const std::string& url) {
-  std::string why;
-  auto parsed = protocol::parse_url(url, &why);
-  if (!parsed) {
+  // Object storage may answer with a redirect to the file; follow it, up to a bound, naming both
+  // ends in every failure. No Authorization header on any hop: the key stays with the API host.
+  std::string current = url;
+  std::vector<std::string> visited{url};
+  auto failed = [&](protocol::api_error error) {
+    error.message = "downloading " + current +
+                    (current == url ? std::string{} : " (redirected from " + url + ")") + ": " +
+                    error.message;
+    error.ambiguous = false;  // a GET creates nothing
+    return redacted(std::move(error), options_.api_key);
+  };
+  for (int hop = 0;; ++hop) {
+    std::string why;
+    auto parsed = protocol::parse_url(current, &why);
+    if (!parsed) {
+      protocol::api_error error;
+      error.kind = protocol::error_class::malformed;
+      error.message = "image URL is not usable: " + why;
+      return failed(std::move(error));
+    }
+    auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
+    if (!answer) {
+      return failed(answer.error());
+    }
+    auto next = redirect_target(answer.value(), current);
+    if (!next) {
+      auto image = read_download(answer.value());
+      return image ? std::move(image) : result<downloaded_image>(failed(image.error()));
+    }
     protocol::api_error error;
     error.kind = protocol::error_class::malformed;
-    error.message = "output image URL is not usable: " + why;
-    return error;
+    error.http_status = answer.value().status;
+    if (std::find(visited.begin(), visited.end(), *next) != visited.end()) {
+      error.message = "redirect loop back to " + *next;
+      return failed(std::move(error));
+    }
+    if (hop == max_download_redirects) {
+      error.message = "more than " + std::to_string(max_download_redirects) + " redirects";
+      return failed(std::move(error));
+    }
+    visited.push_back(*next);
+    current = std::move(*next);
   }
-  // No Authorization header: the key must not go to the (possibly foreign) image host.
-  auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto image = read_download(answer.value());
-  if (!image) {
-    return redacted(image.error(), options_.api_key);
-  }
-  return image;
 }
 
 }  // namespace zbatch::client

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "mock_api/png.hpp"
+
 namespace zbatch::client {
 namespace {
 
@@ -148,15 +150,69 @@ TEST(Codec, PollMalformedAndHttpErrors) {
 }
 
 TEST(Codec, Download) {
-  auto response = answer(200, "\x89PNG....");
+  const auto png = mock::render_png("p", 1, 24, 16);
+  auto response = answer(200, png);
   response.headers.set("Content-Type", "image/png");
   auto image = read_download(response);
   ASSERT_TRUE(image);
   EXPECT_EQ(image.value().content_type, "image/png");
-  EXPECT_EQ(image.value().bytes, "\x89PNG....");
+  EXPECT_EQ(image.value().bytes, png);
+  ASSERT_TRUE(image.value().info);
+  EXPECT_EQ(image.value().info->format, image_format::png);
+  EXPECT_EQ(image.value().info->width, 24);
+  EXPECT_EQ(image.value().info->height, 16);
   EXPECT_EQ(read_download(answer(200, "")).error().kind, error_class::malformed);
   EXPECT_EQ(read_download(answer(404, "NoSuchKey")).error().kind, error_class::request_error);
   EXPECT_EQ(read_download(answer(503, "")).error().kind, error_class::server_transport);
+}
+
+TEST(Codec, DownloadThatIsNotAnImageIsMalformed) {
+  // What issue 12 saw saved as 0-1.bin: a page served with 200.
+  auto page = answer(200, "<html><body>Welcome to nginx!</body></html>");
+  page.headers.set("Content-Type", "text/html");
+  auto html = read_download(page);
+  ASSERT_FALSE(html);
+  EXPECT_EQ(html.error().kind, error_class::malformed);
+  EXPECT_EQ(html.error().http_status, 200);
+  EXPECT_NE(html.error().message.find("text/html"), std::string::npos) << html.error().message;
+  EXPECT_NE(html.error().message.find("Welcome to nginx"), std::string::npos);
+  // The PNG signature alone (or a PNG whose header is cut) is not an image either.
+  auto cut = read_download(answer(200, mock::render_png("p", 1, 8, 8).substr(0, 20)));
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().kind, error_class::malformed);
+  EXPECT_NE(cut.error().message.find("no Content-Type"), std::string::npos);
+}
+
+TEST(Codec, RedirectTargets) {
+  auto redirect = [](int status, const char* location) {
+    auto response = answer(status, "");
+    if (location != nullptr) {
+      response.headers.set("Location", location);
+    }
+    return response;
+  };
+  const std::string from = "http://127.0.0.1:81/images/a/x.png?sig=1#frag";
+  for (int status : {301, 302, 303, 307, 308}) {
+    EXPECT_EQ(redirect_target(redirect(status, "https://cdn.example/y.png"), from),
+              "https://cdn.example/y.png")
+        << status;
+  }
+  EXPECT_EQ(redirect_target(redirect(302, "/b/y.png?s=2"), from),
+            "http://127.0.0.1:81/b/y.png?s=2");
+  EXPECT_EQ(redirect_target(redirect(302, "y.png"), from), "http://127.0.0.1:81/images/a/y.png");
+  EXPECT_EQ(redirect_target(redirect(302, "?sig=3"), from),
+            "http://127.0.0.1:81/images/a/x.png?sig=3");
+  EXPECT_EQ(redirect_target(redirect(302, "//other.example:8080/z.png#top"), from),
+            "http://other.example:8080/z.png");
+  EXPECT_EQ(redirect_target(redirect(302, " /spaced.png "), from),
+            "http://127.0.0.1:81/spaced.png");
+  EXPECT_EQ(redirect_target(redirect(302, "/next?to=http://x/y"), from),
+            "http://127.0.0.1:81/next?to=http://x/y");
+  EXPECT_EQ(redirect_target(redirect(302, "y.png"), "http://[::1]:9"), "http://[::1]:9/y.png");
+  // Not a redirect: other statuses, or no Location.
+  EXPECT_EQ(redirect_target(redirect(302, nullptr), from), std::nullopt);
+  EXPECT_EQ(redirect_target(redirect(200, "/x"), from), std::nullopt);
+  EXPECT_EQ(redirect_target(redirect(304, "/x"), from), std::nullopt);
 }
 
 TEST(Codec, TransportErrors) {
