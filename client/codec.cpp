@@ -1,6 +1,7 @@
 #include "client/codec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <optional>
 
@@ -27,24 +28,59 @@ protocol::api_error malformed(int status, std::string message, std::string reque
   return error;
 }
 
-/// A non-2xx answer: classified from its body, with Retry-After when the service sent one.
-/// `error` is classify_http_error's answer (fast path) or its DOM twin's.
-protocol::api_error with_retry_after(protocol::api_error error,
-                                     const protocol::wire_response& response) {
-  if (auto value = response.headers.get("Retry-After")) {
-    error.retry_after_ms =
-        protocol::parse_retry_after(*value, static_cast<std::int64_t>(std::time(nullptr)));
+/// An unknown 429 text settled by the service's rate-limit headers (protocol doc: a 429 while
+/// `remaining` is above 0 is the dynamic limit, at 0 the quota). Known texts are never overruled.
+void settle_unknown_429(protocol::api_error& error, const protocol::wire_response& response) {
+  if (!error.unknown_429) {
+    return;
   }
+  bool seen = false;
+  for (const char* name : {"modelscope-ratelimit-model-requests-remaining",
+                           "modelscope-ratelimit-requests-remaining"}) {
+    const auto* value = response.headers.find(name);
+    if (value == nullptr || value->empty() ||
+        !std::all_of(value->begin(), value->end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; })) {
+      continue;
+    }
+    seen = true;
+    if (value->find_first_not_of('0') == std::string::npos) {
+      error.kind = protocol::error_class::quota_429;
+      break;
+    }
+  }
+  error.unknown_429 = !seen;
+}
+
+/// A non-2xx answer: classified from its body, with what its headers add (Retry-After and the
+/// time it names, the rate-limit headers). `error` is classify_http_error's answer (fast path)
+/// or its DOM twin's.
+protocol::api_error with_headers(protocol::api_error error,
+                                 const protocol::wire_response& response) {
+  if (auto value = response.headers.get("Retry-After")) {
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    error.retry_after_ms = protocol::parse_retry_after(*value, now);
+    if (error.retry_after_ms) {
+      error.retry_at_unix_s = now + (*error.retry_after_ms + 999) / 1000;
+    }
+  }
+  settle_unknown_429(error, response);
   return error;
 }
 
 protocol::api_error http_failure(const protocol::wire_response& response) {
-  return with_retry_after(protocol::classify_http_error(response.status, response.body), response);
+  return with_headers(protocol::classify_http_error(response.status, response.body), response);
 }
 
 protocol::api_error http_failure_dom(const protocol::wire_response& response) {
-  return with_retry_after(protocol::detail::classify_http_error_dom(response.status, response.body),
-                          response);
+  return with_headers(protocol::detail::classify_http_error_dom(response.status, response.body),
+                      response);
+}
+
+/// A refused submit: one that a gateway answered may hide a task the origin created and charged.
+protocol::api_error submit_failure(protocol::api_error error) {
+  error.ambiguous = error.from_gateway;
+  return error;
 }
 
 std::string string_field(const json& object, const char* key) {
@@ -66,6 +102,9 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
   accepted.task_id = scan_string_field(doc, body, "task_id");
   accepted.request_id = scan_string_field(doc, body, "request_id");
   if (accepted.task_id.empty()) {
+    if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
+      return *error;
+    }
     auto text = protocol::extract_error_text(response.body);
     return malformed(response.status, "submit answer has no task_id: " + text.message,
                      accepted.request_id);
@@ -86,23 +125,28 @@ result<protocol::task_state> poll_from_scan(const protocol::json_scan::document&
   state.request_id = scan_string_field(doc, body, "request_id");
   const auto* status = doc.find(body, "task_status");
   if (status == nullptr || !status->is_string()) {
+    if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
+      return *error;
+    }
     return malformed(response.status, "task answer has no task_status", state.request_id);
   }
   state.raw_status = std::string(status->text());
   state.status = protocol::task_status_from_string(state.raw_status);
   if (state.status == protocol::task_status::failed) {
-    int code = 0;
+    protocol::error_code code;
     std::string message;
     if (const auto* errors = doc.find(body, "errors"); errors != nullptr && errors->is_object()) {
       if (const auto* c = doc.find(*errors, "code"); c != nullptr && c->is_integer()) {
-        code = static_cast<int>(c->number);  // nlohmann's get<int>() is this same cast
+        code.number = static_cast<int>(c->number);  // nlohmann's get<int>() is this same cast
+      } else if (c != nullptr && c->is_string()) {
+        code = protocol::error_code_from_string(c->text());
       }
       message = scan_string_field(doc, *errors, "message");
     }
     if (message.empty()) {
       message = "task " + state.task_id + " FAILED without a message";
     }
-    return protocol::classify_task_failure(code, message, state.request_id);
+    return protocol::classify_task_failure(code.number, message, state.request_id, code.name);
   }
   if (state.status == protocol::task_status::succeed) {
     const auto* images = doc.find(body, "output_images");
@@ -255,7 +299,7 @@ protocol::wire_request make_download(std::string_view target) {
 
 result<protocol::submit_accepted> read_submit(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return http_failure(response);
+    return submit_failure(http_failure(response));
   }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
@@ -266,7 +310,7 @@ result<protocol::submit_accepted> read_submit(const protocol::wire_response& res
 
 result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return http_failure_dom(response);
+    return submit_failure(http_failure_dom(response));
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
@@ -276,7 +320,11 @@ result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_r
   accepted.task_id = string_field(body, "task_id");
   accepted.request_id = string_field(body, "request_id");
   if (accepted.task_id.empty()) {
-    // The body may still be an error envelope sent with a 200 status: keep its text.
+    // The body may be an error envelope sent with a 200 status: classified by its content.
+    if (auto error =
+            protocol::detail::classify_error_in_success_dom(response.status, response.body)) {
+      return *error;
+    }
     auto text = protocol::detail::extract_error_text_dom(response.body);
     return malformed(response.status, "submit answer has no task_id: " + text.message,
                      accepted.request_id);
@@ -314,23 +362,29 @@ result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response
   state.request_id = string_field(body, "request_id");
   auto status_it = body.find("task_status");
   if (status_it == body.end() || !status_it->is_string()) {
+    if (auto error =
+            protocol::detail::classify_error_in_success_dom(response.status, response.body)) {
+      return *error;
+    }
     return malformed(response.status, "task answer has no task_status", state.request_id);
   }
   state.raw_status = status_it->get<std::string>();
   state.status = protocol::task_status_from_string(state.raw_status);
   if (state.status == protocol::task_status::failed) {
-    int code = 0;
+    protocol::error_code code;
     std::string message;
     if (auto errors = body.find("errors"); errors != body.end() && errors->is_object()) {
       if (auto c = errors->find("code"); c != errors->end() && c->is_number_integer()) {
-        code = c->get<int>();
+        code.number = c->get<int>();
+      } else if (c != errors->end() && c->is_string()) {
+        code = protocol::error_code_from_string(c->get<std::string>());
       }
       message = string_field(*errors, "message");
     }
     if (message.empty()) {
       message = "task " + state.task_id + " FAILED without a message";
     }
-    return protocol::classify_task_failure(code, message, state.request_id);
+    return protocol::classify_task_failure(code.number, message, state.request_id, code.name);
   }
   if (state.status == protocol::task_status::succeed) {
     auto images = body.find("output_images");

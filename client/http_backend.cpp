@@ -24,6 +24,13 @@ std::string trim(std::string text) {
   return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
 }
 
+/// The key must never surface in anything a caller could print.
+protocol::api_error redacted(protocol::api_error error, const std::string& key) {
+  error.message = protocol::redact(std::move(error.message), key);
+  error.request_id = protocol::redact(std::move(error.request_id), key);
+  return error;
+}
+
 /// scheme://host:port as httplib parses it (IPv6 hosts in brackets).
 std::string client_origin(const protocol::parsed_url& url) {
   const bool v6 = url.host.find(':') != std::string::npos;
@@ -211,6 +218,25 @@ struct http_backend::impl {
     return transport_error(stalled ? transport_failure::timeout : transport_failure::reset, submit,
                            detail);
   }
+
+  /// One API request: the base URL's path prefixed, sent, its answer read by `read`. A failure
+  /// below HTTP names the method and URL, so "connection refused" says where.
+  template <class Read>
+  auto call(protocol::wire_request wire, bool submit, Read read)
+      -> decltype(read(protocol::wire_response{})) {
+    wire.target = prefix + wire.target;
+    auto answer = send(api, wire, submit);
+    if (!answer) {
+      auto error = answer.error();
+      error.message = wire.method + " " + client_origin(api) + wire.target + ": " + error.message;
+      return redacted(std::move(error), options.api_key);
+    }
+    auto out = read(answer.value());
+    if (!out) {
+      return redacted(out.error(), options.api_key);
+    }
+    return out;
+  }
 };
 
 std::unique_ptr<http_backend> http_backend::create(http_options options, std::string* error) {
@@ -236,43 +262,15 @@ http_backend::http_backend(http_options options)
 
 http_backend::~http_backend() = default;
 
-namespace {
-
-/// The key must never surface in anything a caller could print.
-protocol::api_error redacted(protocol::api_error error, const std::string& key) {
-  error.message = protocol::redact(std::move(error.message), key);
-  error.request_id = protocol::redact(std::move(error.request_id), key);
-  return error;
-}
-
-}  // namespace
-
 result<protocol::submit_accepted> http_backend::submit(const protocol::submit_request& request) {
-  auto wire = make_submit(request, options_.api_key);
-  wire.target = impl_->prefix + wire.target;
-  auto answer = impl_->send(impl_->api, wire, /*submit=*/true);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto accepted = read_submit(answer.value());
-  if (!accepted) {
-    return redacted(accepted.error(), options_.api_key);
-  }
-  return accepted;
+  return impl_->call(make_submit(request, options_.api_key), /*submit=*/true,
+                     [](const protocol::wire_response& answer) { return read_submit(answer); });
 }
 
 result<protocol::task_state> http_backend::poll(const std::string& task_id) {
-  auto wire = make_poll(task_id, options_.api_key);
-  wire.target = impl_->prefix + wire.target;
-  auto answer = impl_->send(impl_->api, wire, /*submit=*/false);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto state = read_poll(answer.value(), task_id);
-  if (!state) {
-    return redacted(state.error(), options_.api_key);
-  }
-  return state;
+  return impl_->call(
+      make_poll(task_id, options_.api_key), /*submit=*/false,
+      [&task_id](const protocol::wire_response& answer) { return read_poll(answer, task_id); });
 }
 
 result<downloaded_image> http_backend::download(const std::string& url) {

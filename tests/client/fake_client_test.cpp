@@ -190,5 +190,155 @@ TEST_F(FakeClient, MissingImageIsARequestError) {
   expect_names_url_and_not_key(image.error(), url_);
 }
 
+// ---- submits: what may hide a paid task, and what is a free refusal ----------------------------
+
+TEST_F(FakeClient, GatewayAnswersAfterACreatedTaskAreAmbiguous) {
+  service_.queue(fake::gateway_after_create(504, /*html=*/false, 20ms));
+  service_.queue(fake::gateway_after_create(502, /*html=*/true));
+  service_.queue(fake::gateway_after_create(524, /*html=*/true));
+  auto api = backend();
+  for (int status : {504, 502, 524}) {
+    auto result = api->submit(request());
+    ASSERT_FALSE(result) << status;
+    EXPECT_EQ(result.error().kind, error_class::server_transport);
+    EXPECT_EQ(result.error().http_status, status);
+    EXPECT_TRUE(result.error().ambiguous) << status;
+    EXPECT_TRUE(result.error().from_gateway);
+  }
+  EXPECT_EQ(service_.tasks_created(), 3);  // each was paid, though no task id came back
+}
+
+TEST_F(FakeClient, SubmitTimeOutAfterACreatedTaskIsAmbiguous) {
+  service_.queue(fake::hang_after_create());
+  auto api = backend(300ms);
+  auto result = api->submit(request());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, error_class::server_transport);
+  EXPECT_TRUE(result.error().ambiguous);
+  EXPECT_NE(result.error().message.find("timed out"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find(service_.base_url()), std::string::npos);
+  EXPECT_EQ(service_.tasks_created(), 1);
+}
+
+TEST_F(FakeClient, DroppedSubmitAfterACreatedTaskIsAmbiguous) {
+  service_.queue(fake::drop_after_create());
+  auto api = backend();
+  auto result = api->submit(request());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, error_class::server_transport);
+  EXPECT_TRUE(result.error().ambiguous) << result.error().message;
+  EXPECT_EQ(service_.tasks_created(), 1);
+}
+
+TEST_F(FakeClient, BusyIsAFreeRefusal) {
+  service_.queue(fake::busy());
+  auto api = backend();
+  auto result = api->submit(request());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, error_class::server_transport);
+  EXPECT_FALSE(result.error().ambiguous);
+  EXPECT_FALSE(result.error().from_gateway);
+  EXPECT_EQ(service_.tasks_created(), 0);
+}
+
+TEST_F(FakeClient, BatchFatalRefusalsAreRequestErrorsAndFree) {
+  service_.queue(fake::unauthorized());
+  service_.queue(fake::forbidden());
+  service_.queue(fake::unknown_model());
+  auto api = backend();
+  for (int status : {401, 403, 404}) {
+    auto result = api->submit(request());
+    ASSERT_FALSE(result) << status;
+    EXPECT_EQ(result.error().kind, error_class::request_error) << status;
+    EXPECT_EQ(result.error().http_status, status);
+    EXPECT_FALSE(result.error().ambiguous);
+    EXPECT_EQ(result.error().describe().find(key), std::string::npos);
+  }
+  EXPECT_EQ(service_.tasks_created(), 0);
+}
+
+TEST_F(FakeClient, ClosedApiPortNamesTheUrlAndIsNeverAmbiguous) {
+  http_options options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(fake::closed_port());
+  std::string why;
+  auto api = http_backend::create(options, &why);
+  ASSERT_TRUE(api) << why;
+  auto result = api->submit(request());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, error_class::server_transport);
+  EXPECT_FALSE(result.error().ambiguous);
+  EXPECT_NE(result.error().message.find("POST " + options.base_url + "/v1/images/generations"),
+            std::string::npos)
+      << result.error().message;
+  EXPECT_NE(result.error().message.find("could not connect"), std::string::npos);
+}
+
+// ---- 429s: only the service's known texts decide -----------------------------------------------
+
+TEST_F(FakeClient, TooManyRequestsByKnownAndUnknownTexts) {
+  service_.queue(fake::rate_limited(fake::dynamic_429_text(), "3"));
+  for (const auto& text : fake::quota_429_texts()) {
+    service_.queue(fake::rate_limited(text, std::nullopt, /*openai_shape=*/true));
+  }
+  service_.queue(fake::rate_limited(fake::unknown_429_text(), "7200"));
+  auto api = backend();
+  auto dynamic = api->submit(request());
+  ASSERT_FALSE(dynamic);
+  EXPECT_EQ(dynamic.error().kind, error_class::dynamic_429);
+  EXPECT_FALSE(dynamic.error().unknown_429);
+  EXPECT_EQ(dynamic.error().retry_after_ms, 3'000);
+  for (const auto& text : fake::quota_429_texts()) {
+    auto quota = api->submit(request());
+    ASSERT_FALSE(quota) << text;
+    EXPECT_EQ(quota.error().kind, error_class::quota_429) << text;
+    EXPECT_EQ(quota.error().retry_after_ms, std::nullopt);
+  }
+  auto unknown = api->submit(request());
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, error_class::dynamic_429);  // though its text says "quota"
+  EXPECT_TRUE(unknown.error().unknown_429);
+  EXPECT_EQ(unknown.error().message, fake::unknown_429_text());
+  EXPECT_EQ(unknown.error().retry_after_ms, 7'200'000);  // as sent, for the caller to stop on
+  EXPECT_TRUE(unknown.error().retry_at_unix_s);
+  EXPECT_EQ(service_.tasks_created(), 0);
+}
+
+TEST_F(FakeClient, ErrorInsideHttp200IsClassifiedByItsContent) {
+  service_.queue(fake::error_in_200(429, fake::dynamic_429_text()));
+  service_.queue(fake::error_in_200(401, "Please bind your Alibaba Cloud account before use."));
+  auto api = backend();
+  auto limited = api->submit(request());
+  ASSERT_FALSE(limited);
+  EXPECT_EQ(limited.error().kind, error_class::dynamic_429);
+  EXPECT_EQ(limited.error().http_status, 200);
+  auto unbound = api->submit(request());
+  ASSERT_FALSE(unbound);
+  EXPECT_EQ(unbound.error().kind, error_class::request_error);
+  EXPECT_EQ(service_.tasks_created(), 0);
+}
+
+// ---- task outcomes -----------------------------------------------------------------------------
+
+TEST_F(FakeClient, ModerationWithATextCodeOrTheString422) {
+  service_.queue(fake::moderated_text_code());
+  service_.queue(fake::moderated_string_422());
+  auto api = backend();
+  for (int image = 0; image < 2; ++image) {
+    auto outcome = image_url(*api);
+    ASSERT_FALSE(outcome) << image;
+    EXPECT_EQ(outcome.error().kind, error_class::moderation) << outcome.error().describe();
+  }
+  EXPECT_EQ(service_.tasks_created(), 2);
+}
+
+TEST_F(FakeClient, PollAnsweredWithAnErrorInside200) {
+  service_.queue(fake::poll_error_in_200(429, fake::dynamic_429_text()));
+  auto api = backend();
+  auto outcome = image_url(*api);
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().kind, error_class::dynamic_429);
+  EXPECT_FALSE(outcome.error().ambiguous);
+}
+
 }  // namespace
 }  // namespace zbatch::client
