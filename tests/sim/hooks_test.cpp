@@ -284,8 +284,6 @@ TEST_F(hooks_test, finished_images_reach_on_image_with_their_bytes) {
   EXPECT_TRUE(result.images[0].bytes.empty());
 }
 
-}  // namespace
-}  // namespace zbatch::sim::testing
 
 // A cancel while submits are on their way: the answers are awaited so accepted task ids are
 // journaled (on_accepted) before the batch ends; none is polled.
@@ -350,3 +348,6 @@ TEST_F(hooks_test, a_cancel_counts_unanswered_submits_as_possibly_paid) {
   }
   EXPECT_EQ(result->makespan_ms, 10'500);
 }
+
+}  // namespace
+}  // namespace zbatch::sim::testing
