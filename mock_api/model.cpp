@@ -1,6 +1,7 @@
 #include "mock_api/model.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -14,7 +15,6 @@
 
 #include "mock_api/png.hpp"
 #include "mock_api/rng.hpp"
-#include "protocol/json_text.hpp"
 #include "protocol/messages.hpp"
 
 namespace zbatch::mock {
@@ -25,27 +25,6 @@ using protocol::wire_request;
 using protocol::wire_response;
 
 constexpr double day_s = 86400.0;
-
-enum class fate { succeed, moderation, system, never };
-
-std::string_view fate_name(fate f) {
-  switch (f) {
-    case fate::succeed:
-      return "succeed";
-    case fate::moderation:
-      return "moderation";
-    case fate::system:
-      return "system";
-    case fate::never:
-      return "never";
-  }
-  return "succeed";
-}
-
-duration from_ms(double ms) {
-  return duration{static_cast<duration::rep>(std::llround(ms * 1000))};
-}
-double to_s(duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 struct image_record;
 using image_entry = std::pair<const std::string, image_record>;
@@ -59,7 +38,7 @@ struct task {
   duration submitted{0};
   duration running_at{0};
   duration done_at{0};
-  fate outcome = fate::succeed;
+  task_fate outcome = task_fate::succeed;
   bool finish_counted = false;
 };
 
@@ -115,24 +94,6 @@ std::string_view key_prompt(std::string_view key) {
 }
 std::string_view key_size(std::string_view key) { return key.substr(key.rfind('\n') + 1); }
 
-std::string trim(std::string text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string::npos) {
-    return {};
-  }
-  const auto last = text.find_last_not_of(" \t");
-  return text.substr(first, last - first + 1);
-}
-
-std::string_view trim_view(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t");
-  if (first == std::string_view::npos) {
-    return {};
-  }
-  const auto last = text.find_last_not_of(" \t");
-  return text.substr(first, last - first + 1);
-}
-
 /// The bearer token (a view into the request), or empty when the header is missing, not
 /// Bearer, or blank.
 std::string_view bearer_token(const wire_request& request) {
@@ -140,102 +101,41 @@ std::string_view bearer_token(const wire_request& request) {
   if (value == nullptr) {
     return {};
   }
-  const auto text = trim_view(*value);
+  const auto text = trim_blanks(*value);
   if (text.size() < 7 || !protocol::iequals(text.substr(0, 7), "bearer ")) {
     return {};
   }
-  return trim_view(text.substr(7));
+  return trim_blanks(text.substr(7));
 }
 
-std::string fixed_json(const json& value) { return value.dump(); }
+/// Whether a header is present with this value (spaces and tabs around it ignored).
+bool header_is(const wire_request& request, std::string_view name, std::string_view value,
+               bool ignore_case) {
+  const auto* field = request.headers.find(name);
+  if (field == nullptr) {
+    return false;
+  }
+  const auto text = trim_blanks(*field);
+  return ignore_case ? protocol::iequals(text, value) : text == value;
+}
+
+endpoint endpoint_of(std::string_view path) {
+  if (path == protocol::submit_path) {
+    return endpoint::submit;
+  }
+  if (path.rfind(protocol::task_path_prefix, 0) == 0) {
+    return endpoint::poll;
+  }
+  if (path.rfind("/images/", 0) == 0) {
+    return endpoint::download;
+  }
+  if (path.rfind("/admin/", 0) == 0) {
+    return endpoint::admin;
+  }
+  return path == "/metrics" ? endpoint::metrics : endpoint::other;
+}
 
 }  // namespace
-
-namespace wire_body {
-
-// Keys in the order nlohmann's std::map-backed objects dump them (sorted).
-std::string task_state(const protocol::task_state& state) {
-  const std::string_view status = state.raw_status.empty()
-                                      ? std::string_view(protocol::to_string(state.status))
-                                      : std::string_view(state.raw_status);
-  std::string out;
-  out.reserve(160);
-  if (state.status == protocol::task_status::failed) {
-    out += "{\"errors\":{\"code\":";
-    out += std::to_string(state.error_code);
-    out += ",\"message\":";
-    protocol::append_json_string(out, state.error_message);
-    out += "},\"request_id\":";
-    protocol::append_json_string(out, state.request_id);
-    out += ",\"task_status\":";
-    protocol::append_json_string(out, status);
-    out += '}';
-    return out;
-  }
-  if (state.status == protocol::task_status::succeed) {
-    out += "{\"output_images\":[";
-    for (std::size_t i = 0; i < state.output_images.size(); ++i) {
-      if (i > 0) {
-        out += ',';
-      }
-      protocol::append_json_string(out, state.output_images[i]);
-    }
-    out += "],\"request_id\":";
-  } else {
-    out += "{\"outputs\":{},\"request_id\":";
-  }
-  protocol::append_json_string(out, state.request_id);
-  out += ",\"task_id\":";
-  protocol::append_json_string(out, state.task_id);
-  out += ",\"task_status\":";
-  protocol::append_json_string(out, status);
-  out += '}';
-  return out;
-}
-
-std::string accepted(std::string_view task_id, std::string_view request_id) {
-  std::string out;
-  out.reserve(112);
-  out += "{\"request_id\":";
-  protocol::append_json_string(out, request_id);
-  out += ",\"task_id\":";
-  protocol::append_json_string(out, task_id);
-  out += ",\"task_status\":\"SUCCEED\"}";
-  return out;
-}
-
-std::string error(int code, std::string_view message, std::string_view request_id) {
-  std::string out;
-  out.reserve(96 + message.size());
-  out += "{\"errors\":{\"code\":";
-  out += std::to_string(code);
-  out += ",\"message\":";
-  protocol::append_json_string(out, message);
-  out += "},\"request_id\":";
-  protocol::append_json_string(out, request_id);
-  out += '}';
-  return out;
-}
-
-}  // namespace wire_body
-
-std::string_view to_string(transport_fault fault) {
-  switch (fault) {
-    case transport_fault::none:
-      return "none";
-    case transport_fault::reset:
-      return "reset";
-    case transport_fault::hang:
-      return "hang";
-    case transport_fault::truncate:
-      return "truncate";
-    case transport_fault::slow:
-      return "slow";
-    case transport_fault::close:
-      return "close";
-  }
-  return "none";
-}
 
 std::string key_label(std::string_view token) {
   char text[20];
@@ -263,9 +163,8 @@ struct model::state {
   std::unordered_map<std::string, task> tasks;
   std::map<std::string, key_state> keys;  // by key label
   std::map<std::string, image_record> images;
-  std::uint64_t submits_seen = 0;
-  std::uint64_t polls_seen = 0;
-  std::uint64_t downloads_seen = 0;
+  /// Requests that reached each endpoint (for faults.fail_first).
+  std::array<std::uint64_t, endpoint_count> seen{};
   counters stats;
 
   // The last token's label: nearly every request carries the same key, and hashing and
@@ -319,40 +218,6 @@ struct model::state {
     ++stats.requests[endpoint][status];
   }
 
-  static wire_response json_response(int status, std::string body) {
-    wire_response response;
-    response.status = status;
-    response.headers.set("Content-Type", "application/json");
-    response.body = std::move(body);
-    return response;
-  }
-
-  static wire_response error_response(int status, std::string_view message,
-                                      const std::string& request_id) {
-    return json_response(status, wire_body::error(status, message, request_id));
-  }
-
-  /// The 5xx answer of a fault kind; the 502 looks like a gateway's HTML page, as in the wild.
-  static wire_response server_error(const std::string& kind, int status,
-                                    const std::string& request_id) {
-    if (kind == "busy") {
-      return error_response(503, protocol::texts::server_busy, request_id);
-    }
-    if (status == 502) {
-      wire_response response;
-      response.status = 502;
-      response.headers.set("Content-Type", "text/html");
-      response.body =
-          "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
-          "Gateway</h1></center></body></html>";
-      return response;
-    }
-    const char* text = status == 500   ? "Internal Server Error"
-                       : status == 503 ? "Service Unavailable"
-                                       : "Injected failure";
-    return error_response(status, text, request_id);
-  }
-
   // ---- quota and throttling --------------------------------------------------------------
 
   double first_reset_s() const {
@@ -367,13 +232,13 @@ struct model::state {
   }
 
   std::int64_t day_index(duration now) const {
-    const double t = to_s(now) - first_reset_s();
+    const double t = to_seconds(now) - first_reset_s();
     return t < 0 ? 0 : static_cast<std::int64_t>(std::floor(t / day_s)) + 1;
   }
 
   double seconds_to_reset(duration now) const {
     const double first = first_reset_s();
-    const double t = to_s(now);
+    const double t = to_seconds(now);
     if (t < first) {
       return first - t;
     }
@@ -417,7 +282,7 @@ struct model::state {
       k.tokens = r.burst;
       k.last_refill = now;
     }
-    k.tokens = std::min(r.burst, k.tokens + to_s(now - k.last_refill) * r.per_second);
+    k.tokens = std::min(r.burst, k.tokens + to_seconds(now - k.last_refill) * r.per_second);
     k.last_refill = now;
     if (k.tokens < 1.0) {
       return false;
@@ -465,36 +330,9 @@ struct model::state {
     return response;
   }
 
-  bool in_outage(duration now) const {
-    const double t = to_s(now);
-    for (const auto& o : config.faults.outages) {
-      if (o.period_s > 0) {
-        if (t >= o.from_s && std::fmod(t - o.from_s, o.period_s) < o.to_s - o.from_s) {
-          return true;
-        }
-      } else if (t >= o.from_s && t < o.to_s) {
-        return true;
-      }
-    }
-    return false;
-  }
-
-  int outage_status(duration now) const {
-    const double t = to_s(now);
-    for (const auto& o : config.faults.outages) {
-      const bool inside =
-          o.period_s > 0 ? t >= o.from_s && std::fmod(t - o.from_s, o.period_s) < o.to_s - o.from_s
-                         : t >= o.from_s && t < o.to_s;
-      if (inside) {
-        return o.status;
-      }
-    }
-    return 503;
-  }
-
   int schedule_capacity(duration now) const {
     const auto& d = config.throttle.dynamic;
-    const double t = std::fmod(to_s(now), d.schedule_period_s);
+    const double t = std::fmod(to_seconds(now), d.schedule_period_s);
     for (const auto& w : d.schedule) {
       if (t >= w.from_s && t < w.to_s) {
         return w.capacity;
@@ -503,122 +341,12 @@ struct model::state {
     return 0;
   }
 
-  /// Draws the endpoint's fault from one uniform; "" for none.
-  static std::string pick_fault(const endpoint_faults& f, double u) {
-    const std::pair<const char*, double> kinds[] = {
-        {"http_500", f.http_500}, {"http_502", f.http_502},   {"http_503", f.http_503},
-        {"busy", f.busy},         {"reset", f.reset},         {"close", f.close},
-        {"hang", f.hang},         {"malformed", f.malformed}, {"truncate", f.truncate},
-        {"slow", f.slow}};
-    double edge = 0;
-    for (const auto& [name, p] : kinds) {
-      edge += p;
-      if (u < edge) {
-        return name;
-      }
-    }
-    return {};
-  }
-
   // ---- request handling ----------------------------------------------------------------
 
-  struct overrides {
-    std::optional<std::string> abort;
-    double delay_ms = 0;
-    std::optional<std::string> transport;
-    std::optional<std::string> task;
-    std::optional<double> generation_ms;
-    std::string error;  // non-empty: a bad override header (answered 400)
-  };
-
-  static overrides read_overrides(const wire_request& request) {
-    overrides o;
-    // Nearly every request carries no fault header: one pass over the names spares five
-    // case-insensitive lookups.
-    constexpr std::string_view prefix = "x-zbatch-fault-";
-    const auto& fields = request.headers.fields();
-    if (std::none_of(fields.begin(), fields.end(), [&](const auto& field) {
-          return field.first.size() > prefix.size() &&
-                 protocol::iequals(std::string_view(field.first).substr(0, prefix.size()), prefix);
-        })) {
-      return o;
-    }
-    auto bad = [&](std::string_view header, const std::string& value, const char* allowed) {
-      o.error = std::string(header) + ": unknown value '" + value + "' (allowed " + allowed + ")";
-    };
-    auto number = [&](std::string_view header, double& out) {
-      if (auto v = request.headers.get(header)) {
-        try {
-          std::size_t used = 0;
-          out = std::stod(*v, &used);
-          if (used != v->size() || out < 0 || out > 3'600'000) {
-            throw std::invalid_argument("range");
-          }
-        } catch (const std::exception&) {
-          bad(header, *v, "milliseconds 0..3600000");
-        }
-        return true;
-      }
-      return false;
-    };
-    if (auto v = request.headers.get(fault_headers::abort)) {
-      o.abort = trim(*v);
-      const std::string& a = *o.abort;
-      bool ok = a == "busy" || a == "quota";
-      if (!ok && a.size() == 3 && std::all_of(a.begin(), a.end(), ::isdigit)) {
-        const int code = std::stoi(a);
-        ok = code >= 400 && code <= 599;
-      }
-      if (!ok) {
-        bad(fault_headers::abort, a, "a status 400..599, busy, quota");
-      }
-    }
-    number(fault_headers::delay_ms, o.delay_ms);
-    double generation = 0;
-    if (number(fault_headers::generation_ms, generation)) {
-      o.generation_ms = generation;
-    }
-    if (auto v = request.headers.get(fault_headers::transport)) {
-      o.transport = trim(*v);
-      const std::string& t = *o.transport;
-      if (t != "reset" && t != "close" && t != "hang" && t != "truncate" && t != "malformed" &&
-          t != "slow") {
-        bad(fault_headers::transport, t, "reset, close, hang, truncate, malformed, slow");
-      }
-    }
-    if (auto v = request.headers.get(fault_headers::task)) {
-      o.task = trim(*v);
-      const std::string& t = *o.task;
-      if (t != "succeed" && t != "moderation" && t != "system" && t != "never") {
-        bad(fault_headers::task, t, "succeed, moderation, system, never");
-      }
-    }
-    return o;
-  }
-
-  /// Applies a transport-level fault (reset, close, hang, truncate, malformed, slow) to `out`.
-  void apply_transport(const std::string& kind, reply& out, const std::string& request_id) {
-    ++stats.faults[kind];
-    out.hold_max = from_ms(config.faults.hang_max_ms);
-    if (kind == "reset") {
-      out.fault = transport_fault::reset;
-    } else if (kind == "close") {
-      out.fault = transport_fault::close;
-    } else if (kind == "hang") {
-      out.fault = transport_fault::hang;
-    } else if (kind == "truncate") {
-      out.fault = transport_fault::truncate;
-      out.truncate_at = static_cast<std::size_t>(static_cast<double>(out.response.body.size()) *
-                                                 config.faults.truncate_fraction);
-    } else if (kind == "slow") {
-      out.fault = transport_fault::slow;
-      out.dribble = from_ms(config.faults.slow_ms);
-    } else if (kind == "malformed") {
-      // A 200 whose body is not JSON: what a confused gateway or a cut upstream produces.
-      out.response.status = 200;
-      out.response.headers.set("Content-Type", "application/json");
-      out.response.body = "{\"request_id\": \"" + request_id + "\", \"task_status\": RUNNING, ";
-    }
+  /// Applies a drawn or requested transport-level fault to the endpoint's answer, counted.
+  void apply(fault_kind kind, body_kind body, const std::string& request_id, reply& out) {
+    ++stats.faults[std::string(to_string(kind))];
+    apply_fault(kind, config.faults, body, request_id, out);
   }
 
   static std::string status_label(const reply& out) {
@@ -636,28 +364,15 @@ struct model::state {
     const duration now = time->now();
     const std::string request_id = ids.uuid();
     std::string path = request.target.substr(0, request.target.find('?'));
+    const endpoint where = endpoint_of(path);
     reply out;
-
-    std::string endpoint = "other";
-    if (path == protocol::submit_path) {
-      endpoint = "submit";
-    } else if (path.rfind(protocol::task_path_prefix, 0) == 0) {
-      endpoint = "poll";
-    } else if (path.rfind("/images/", 0) == 0) {
-      endpoint = "download";
-    } else if (path.rfind("/admin/", 0) == 0) {
-      endpoint = "admin";
-    } else if (path == "/metrics") {
-      endpoint = "metrics";
-    }
-
-    if (endpoint == "submit" || endpoint == "poll" || endpoint == "download") {
+    if (where == endpoint::submit || where == endpoint::poll || where == endpoint::download) {
       const double fault_draw =
           faults.uniform();  // always one draw: fault sequence = request order
-      if (request.method != (endpoint == "submit" ? "POST" : "GET")) {
+      if (request.method != (where == endpoint::submit ? "POST" : "GET")) {
         out.response = error_response(405, "Method Not Allowed", request_id);
       } else {
-        const overrides o = read_overrides(request);
+        const fault_overrides o = read_fault_overrides(request);
         if (!o.error.empty()) {
           out.response = error_response(400, o.error, request_id);
         } else {
@@ -665,18 +380,18 @@ struct model::state {
           if (o.delay_ms > 0) {
             ++stats.faults["delay"];
           }
-          if (endpoint == "submit") {
+          if (where == endpoint::submit) {
             submit(request, o, fault_draw, now, request_id, out);
-          } else if (endpoint == "poll") {
+          } else if (where == endpoint::poll) {
             poll(request, path, o, fault_draw, now, request_id, out);
           } else {
-            download(request, path, o, fault_draw, now, request_id, out, lock);
+            download(path, o, fault_draw, now, request_id, out, lock);
           }
         }
       }
-    } else if (endpoint == "admin") {
+    } else if (where == endpoint::admin) {
       admin(request, path, request_id, out);
-    } else if (endpoint == "metrics" && request.method == "GET") {
+    } else if (where == endpoint::metrics && request.method == "GET") {
       out.response.status = 200;
       out.response.headers.set("Content-Type", "text/plain; version=0.0.4");
       out.response.body = metrics_text(now);
@@ -686,7 +401,7 @@ struct model::state {
     if (!out.response.headers.has("x-request-id")) {
       out.response.headers.set("x-request-id", request_id);
     }
-    count_request(endpoint, status_label(out));
+    count_request(std::string(to_string(where)), status_label(out));
     return out;
   }
 
@@ -702,47 +417,29 @@ struct model::state {
   }
 
   /// Config-driven and override faults that answer instead of the endpoint; true when one did.
-  bool early_fault(const std::string& endpoint, std::uint64_t seen, int fail_first_count,
-                   const overrides& o, const std::string& drawn, duration now,
-                   const std::string& model_id, const std::string& request_id, reply& out) {
-    if (o.abort) {
-      ++stats.faults["abort"];
-      if (*o.abort == "quota") {
-        out.response = too_many("quota", model_id, request_id, now);
-      } else if (*o.abort == "429") {
-        out.response = too_many("dynamic", model_id, request_id, now);
-      } else if (*o.abort == "busy") {
-        out.response = server_error("busy", 503, request_id);
-      } else {
-        const int status = std::stoi(*o.abort);
-        out.response = status >= 500 ? server_error("", status, request_id)
-                                     : error_response(status, "Injected failure", request_id);
-      }
-      return true;
+  bool early_fault(endpoint where, const fault_overrides& o, std::optional<fault_kind> drawn,
+                   duration now, std::string_view model_id, const std::string& request_id,
+                   reply& out) {
+    const auto early =
+        early_fault_of(config.faults, where, seen[static_cast<std::size_t>(where)], o, drawn, now);
+    if (!early) {
+      return false;
     }
-    if (seen <= static_cast<std::uint64_t>(fail_first_count)) {
-      ++stats.faults["fail_first"];
-      out.response = server_error("", config.faults.fail_first.status, request_id);
-      return true;
+    ++stats.faults[std::string(to_string(early->kind))];
+    using abort_kind = fault_overrides::abort_kind;
+    if (early->kind == fault_kind::abort &&
+        (o.abort == abort_kind::rate_limited || o.abort == abort_kind::quota)) {
+      out.response = too_many(o.abort == abort_kind::quota ? "quota" : "dynamic",
+                              std::string(model_id), request_id, now);
+    } else {
+      out.response = early_fault_answer(*early, o, request_id);
     }
-    if (endpoint == "submit" && in_outage(now)) {
-      ++stats.faults["outage"];
-      out.response = server_error("busy", outage_status(now), request_id);
-      out.response.status = outage_status(now);
-      return true;
-    }
-    if (drawn == "http_500" || drawn == "http_502" || drawn == "http_503" || drawn == "busy") {
-      ++stats.faults[drawn];
-      const int status = drawn == "http_500" ? 500 : drawn == "http_502" ? 502 : 503;
-      out.response = server_error(drawn, status, request_id);
-      return true;
-    }
-    return false;
+    return true;
   }
 
-  void submit(const wire_request& request, const overrides& o, double fault_draw, duration now,
-              const std::string& request_id, reply& out) {
-    ++submits_seen;
+  void submit(const wire_request& request, const fault_overrides& o, double fault_draw,
+              duration now, const std::string& request_id, reply& out) {
+    ++seen[static_cast<std::size_t>(endpoint::submit)];
     if (reject_unauthorised(request, request_id, out)) {
       return;
     }
@@ -750,8 +447,7 @@ struct model::state {
     key_state& k = keys[label];
     ++k.submits;
     settle(k, now);
-    const auto async = request.headers.get(protocol::async_header);
-    if (!async || !protocol::iequals(trim(*async), "true")) {
+    if (!header_is(request, protocol::async_header, "true", true)) {
       out.response = error_response(400, protocol::texts::sync_not_supported, request_id);
       return;
     }
@@ -766,17 +462,12 @@ struct model::state {
       out.response = error_response(404, "Model not found: " + body.model, request_id);
       return;
     }
-    std::string drawn = pick_fault(config.faults.submit, fault_draw);
-    if (o.transport) {
-      drawn = *o.transport;
-    }
-    if (early_fault("submit", submits_seen, config.faults.fail_first.submit, o, drawn, now,
-                    body.model, request_id, out)) {
+    const auto drawn = draw_fault(config.faults, endpoint::submit, fault_draw, o);
+    if (early_fault(endpoint::submit, o, drawn, now, body.model, request_id, out)) {
       return;
     }
-    const bool transport_fault_kind = drawn == "reset" || drawn == "close" || drawn == "hang";
-    if (transport_fault_kind && !config.faults.transport_after_accept) {
-      apply_transport(drawn, out, request_id);
+    if (drawn && drops_connection(*drawn) && !config.faults.transport_after_accept) {
+      apply(*drawn, body_kind::json, request_id, out);
       return;
     }
     const auto& t = config.throttle;
@@ -810,35 +501,23 @@ struct model::state {
       }
     }
     create_task(body, label, k, o, now, request_id, out);
-    if (!drawn.empty()) {
-      apply_transport(drawn, out, request_id);
+    if (drawn) {
+      apply(*drawn, body_kind::json, request_id, out);
     }
   }
 
   void create_task(const protocol::submit_request& body, const std::string& label, key_state& k,
-                   const overrides& o, duration now, const std::string& request_id, reply& out) {
+                   const fault_overrides& o, duration now, const std::string& request_id,
+                   reply& out) {
     task t;
     std::string id = ids.uuid();
     t.key = label;
     t.seed = body.seed ? *body.seed : static_cast<std::int64_t>(ids.next() % 2147483648ULL);
     t.size = body.size.value_or(protocol::image_size{});
     t.submitted = now;
-    const double fate_draw = fates.uniform();
-    const auto& tf = config.faults.task;
-    if (o.task) {
-      t.outcome = *o.task == "moderation" ? fate::moderation
-                  : *o.task == "system"   ? fate::system
-                  : *o.task == "never"    ? fate::never
-                                          : fate::succeed;
-    } else if (fate_draw < tf.moderation) {
-      t.outcome = fate::moderation;
-    } else if (fate_draw < tf.moderation + tf.system) {
-      t.outcome = fate::system;
-    } else if (fate_draw < tf.moderation + tf.system + tf.never) {
-      t.outcome = fate::never;
-    }
-    if (t.outcome != fate::succeed) {
-      ++stats.faults["task_" + std::string(fate_name(t.outcome))];
+    t.outcome = draw_fate(config.faults.task, fates.uniform(), o);
+    if (const auto fault = fault_of(t.outcome)) {
+      ++stats.faults[std::string(to_string(*fault))];
     }
     if (o.generation_ms) {
       t.running_at = now;
@@ -850,7 +529,7 @@ struct model::state {
       t.running_at = now + from_ms(sample_ms(g.queue));
       t.done_at = t.running_at + from_ms(sample_ms(g.time) * scale);
     }
-    if (t.outcome != fate::never) {
+    if (t.outcome != task_fate::never) {
       // Slots free in completion order; keep the deque sorted.
       k.in_flight.insert(std::upper_bound(k.in_flight.begin(), k.in_flight.end(), t.done_at),
                          t.done_at);
@@ -859,13 +538,13 @@ struct model::state {
     if (q.enabled) {
       k.used += q.cost_per_task;
       stats.credits_used += q.cost_per_task;
-      if (t.outcome == fate::system && q.refund_system_failures) {
+      if (t.outcome == task_fate::system && q.refund_system_failures) {
         k.refunds.push_back({t.done_at, k.day, q.cost_per_task});
       }
     }
     ++k.accepted;
     ++stats.tasks_created;
-    ++stats.tasks_by_fate[std::string(fate_name(t.outcome))];
+    ++stats.tasks_by_fate[std::string(to_string(t.outcome))];
     const std::string size_text = t.size.to_string();
     auto& entry = *images.try_emplace(image_key(body.prompt, t.seed, size_text)).first;
     entry.second.seed = t.seed;
@@ -884,32 +563,27 @@ struct model::state {
     return "http://" + (host ? *host : std::string("127.0.0.1"));
   }
 
-  void poll(const wire_request& request, const std::string& path, const overrides& o,
+  void poll(const wire_request& request, const std::string& path, const fault_overrides& o,
             double fault_draw, duration now, const std::string& request_id, reply& out) {
-    ++polls_seen;
+    ++seen[static_cast<std::size_t>(endpoint::poll)];
     if (reject_unauthorised(request, request_id, out)) {
       return;
     }
     const std::string label = label_of(bearer_token(request));  // short: no allocation
     key_state& k = keys[label];
     settle(k, now);
-    const auto type = request.headers.get(protocol::task_type_header);
-    if (!type || trim(*type) != protocol::task_type_image) {
+    if (!header_is(request, protocol::task_type_header, protocol::task_type_image, false)) {
       // What the service answers when the task-type header is missing: a FAILED "task not found".
       out.response = json_response(
-          200,
-          fixed_json(json{{"errors", {{"code", 500}, {"message", protocol::texts::task_not_found}}},
-                          {"task_status", "FAILED"},
-                          {"request_id", request_id}}));
+          200, json{{"errors", {{"code", 500}, {"message", protocol::texts::task_not_found}}},
+                    {"task_status", "FAILED"},
+                    {"request_id", request_id}}
+                   .dump());
       return;
     }
-    std::string drawn = pick_fault(config.faults.poll, fault_draw);
-    if (o.transport) {
-      drawn = *o.transport;
-    }
+    const auto drawn = draw_fault(config.faults, endpoint::poll, fault_draw, o);
     const std::string& model_id = config.models.front();
-    if (early_fault("poll", polls_seen, config.faults.fail_first.poll, o, drawn, now, model_id,
-                    request_id, out)) {
+    if (early_fault(endpoint::poll, o, drawn, now, model_id, request_id, out)) {
       return;
     }
     if (config.throttle.rate.enabled && config.throttle.rate.scope == "all" &&
@@ -921,28 +595,34 @@ struct model::state {
     auto it = tasks.find(id);
     if (id.empty() || it == tasks.end()) {
       out.response = error_response(404, "Task not found: " + id, request_id);
-      if (!drawn.empty()) {
-        apply_transport(drawn, out, request_id);
-      }
-      return;
+    } else {
+      out.response = json_response(
+          200, wire_body::task_state(task_state_of(it->second, id, request, now, request_id)));
     }
-    task& t = it->second;
+    if (drawn) {
+      apply(*drawn, body_kind::json, request_id, out);
+    }
+  }
+
+  /// What a poll at `now` reports of a task; counts its terminal state the first time.
+  protocol::task_state task_state_of(task& t, const std::string& id, const wire_request& request,
+                                     duration now, const std::string& request_id) {
     protocol::task_state state;
     state.task_id = id;
     state.request_id = request_id;
     if (now < t.running_at) {
       state.status = protocol::task_status::pending;
-    } else if (t.outcome == fate::never || now < t.done_at) {
+    } else if (t.outcome == task_fate::never || now < t.done_at) {
       state.status = config.generation.running_status == "PROCESSING"
                          ? protocol::task_status::processing
                          : protocol::task_status::running;
-    } else if (t.outcome == fate::succeed) {
+    } else if (t.outcome == task_fate::succeed) {
       state.status = protocol::task_status::succeed;
       state.output_images.push_back(base_for(request) + "/images/" + id + ".png");
     } else {
       state.status = protocol::task_status::failed;
-      state.error_code = t.outcome == fate::moderation ? 422 : 500;
-      state.error_message = t.outcome == fate::moderation
+      state.error_code = t.outcome == task_fate::moderation ? 422 : 500;
+      state.error_message = t.outcome == task_fate::moderation
                                 ? std::string(protocol::texts::moderation)
                                 : std::string("Task failed: internal error during generation");
     }
@@ -950,83 +630,71 @@ struct model::state {
       t.finish_counted = true;
       ++stats.tasks_finished[std::string(protocol::to_string(state.status))];
     }
-    out.response = json_response(200, wire_body::task_state(state));
-    if (!drawn.empty()) {
-      apply_transport(drawn, out, request_id);
-    }
+    return state;
   }
 
-  void download(const wire_request& request, const std::string& path, const overrides& o,
-                double fault_draw, duration now, const std::string& request_id, reply& out,
-                std::unique_lock<std::mutex>& lock) {
-    (void)request;
-    ++downloads_seen;
-    std::string drawn = pick_fault(config.faults.download, fault_draw);
-    if (o.transport) {
-      drawn = *o.transport;
-    }
-    if (early_fault("download", downloads_seen, config.faults.fail_first.download, o, drawn, now,
-                    config.models.front(), request_id, out)) {
+  void download(const std::string& path, const fault_overrides& o, double fault_draw, duration now,
+                const std::string& request_id, reply& out, std::unique_lock<std::mutex>& lock) {
+    ++seen[static_cast<std::size_t>(endpoint::download)];
+    const auto drawn = draw_fault(config.faults, endpoint::download, fault_draw, o);
+    if (early_fault(endpoint::download, o, drawn, now, config.models.front(), request_id, out)) {
       return;
     }
     const std::string name = path.substr(std::string_view("/images/").size());
     const auto dot = name.rfind(".png");
     auto it = dot == std::string::npos || dot + 4 != name.size() ? tasks.end()
                                                                  : tasks.find(name.substr(0, dot));
-    if (it == tasks.end() || it->second.outcome != fate::succeed || now < it->second.done_at) {
+    if (it == tasks.end() || it->second.outcome != task_fate::succeed || now < it->second.done_at) {
       out.response = error_response(404, "Image not found: " + name, request_id);
       return;
     }
-    const task& t = it->second;
-    const std::string key = t.image->first;  // a copy: the lock is released while rendering
-    std::shared_ptr<const std::string> png;
+    out.response.status = 200;
+    out.response.headers.set("Content-Type", "image/png");
+    out.response.body = *png_of(it->second, lock);
+    if (drawn) {
+      apply(*drawn, body_kind::image, request_id, out);
+    }
+  }
+
+  /// The task's image: the placeholder, a cached one, or rendered (outside the lock).
+  std::shared_ptr<const std::string> png_of(const task& t, std::unique_lock<std::mutex>& lock) {
     if (placeholder_images) {
       // Virtual time never looks at the pixels: one tiny image spares the deflate per download.
       static const auto placeholder =
           std::make_shared<const std::string>(render_png("zbatch placeholder", 0, 8, 8, 1));
-      png = placeholder;
-    } else if (auto hit = cache_index.find(key); hit != cache_index.end()) {
+      return placeholder;
+    }
+    const std::string key = t.image->first;  // a copy: the lock is released while rendering
+    if (auto hit = cache_index.find(key); hit != cache_index.end()) {
       cache.splice(cache.begin(), cache, hit->second);
-      png = hit->second->second;
-    } else {
-      const std::string prompt(key_prompt(key));
-      const auto seed_value = t.seed;
-      const auto size = t.size;
-      const int level = config.images.compression_level;
-      const auto limit = static_cast<std::size_t>(config.images.cache_entries);
-      // Render outside the lock: it is the only slow step and depends on nothing shared.
-      lock.unlock();
-      png = std::make_shared<const std::string>(
-          render_png(prompt, seed_value, size.width, size.height, level));
-      lock.lock();
-      if (limit > 0 && cache_index.find(key) == cache_index.end()) {
-        cache.emplace_front(key, png);
-        cache_index[key] = cache.begin();
-        while (cache.size() > limit) {
-          cache_index.erase(cache.back().first);
-          cache.pop_back();
-        }
+      return hit->second->second;
+    }
+    const std::string prompt(key_prompt(key));
+    const auto seed_value = t.seed;
+    const auto size = t.size;
+    const int level = config.images.compression_level;
+    const auto limit = static_cast<std::size_t>(config.images.cache_entries);
+    // Render outside the lock: it is the only slow step and depends on nothing shared.
+    lock.unlock();
+    auto png = std::make_shared<const std::string>(
+        render_png(prompt, seed_value, size.width, size.height, level));
+    lock.lock();
+    if (limit > 0 && cache_index.find(key) == cache_index.end()) {
+      cache.emplace_front(key, png);
+      cache_index[key] = cache.begin();
+      while (cache.size() > limit) {
+        cache_index.erase(cache.back().first);
+        cache.pop_back();
       }
     }
-    out.response.status = 200;
-    out.response.headers.set("Content-Type", "image/png");
-    out.response.body = *png;
-    if (!drawn.empty()) {
-      if (drawn == "malformed") {
-        // A "malformed" image: the right headers around bytes that are not a PNG.
-        ++stats.faults[drawn];
-        out.response.body = "not a png: upstream storage error";
-      } else {
-        apply_transport(drawn, out, request_id);
-      }
-    }
+    return png;
   }
 
   bool admin_allowed(const wire_request& request) const {
     if (admin_token.empty()) {
       return true;
     }
-    if (auto v = request.headers.get(admin_token_header); v && trim(*v) == admin_token) {
+    if (header_is(request, admin_token_header, admin_token, false)) {
       return true;
     }
     return bearer_token(request) == admin_token;
@@ -1052,8 +720,7 @@ struct model::state {
       }
     } else if (path == "/admin/reset" && request.method == "POST") {
       reset_all();
-      out.response =
-          json_response(200, fixed_json(json{{"reset", true}, {"request_id", request_id}}));
+      out.response = json_response(200, json{{"reset", true}, {"request_id", request_id}}.dump());
     } else if (path == "/admin/stats" || path == "/admin/config" || path == "/admin/reset") {
       out.response = error_response(405, "Method Not Allowed", request_id);
     } else {
@@ -1065,7 +732,7 @@ struct model::state {
     tasks.clear();
     keys.clear();
     images.clear();
-    submits_seen = polls_seen = downloads_seen = 0;
+    seen = {};
     stats = counters{};
     reseed();
   }
@@ -1089,7 +756,7 @@ struct model::state {
                              {"size", key_size(entry.first)},
                              {"submits", r.submits}});
     }
-    return json{{"clock_s", to_s(now)},
+    return json{{"clock_s", to_seconds(now)},
                 {"seed", seed},
                 {"requests", stats.requests},
                 {"faults", stats.faults},
