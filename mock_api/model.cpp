@@ -4,7 +4,6 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -15,6 +14,7 @@
 
 #include "mock_api/png.hpp"
 #include "mock_api/rng.hpp"
+#include "mock_api/throttle.hpp"
 #include "protocol/messages.hpp"
 
 namespace zbatch::mock {
@@ -24,7 +24,14 @@ using nlohmann::json;
 using protocol::wire_request;
 using protocol::wire_response;
 
-constexpr double day_s = 86400.0;
+/// The seeded streams, one per kind of decision, so that one kind's draws never shift another's.
+enum stream : std::uint64_t {
+  ids_stream = 1,
+  fault_stream = 2,
+  throttle_stream = 3,
+  latency_stream = 4,
+  fate_stream = 5,
+};
 
 struct image_record;
 using image_entry = std::pair<const std::string, image_record>;
@@ -42,24 +49,6 @@ struct task {
   bool finish_counted = false;
 };
 
-struct refund {
-  duration at{0};
-  std::int64_t day = 0;
-  double credits = 0;
-};
-
-struct key_state {
-  std::deque<duration> in_flight;  // done times of tasks that hold a slot
-  double tokens = 0;
-  duration last_refill{0};
-  bool bucket_started = false;
-  std::int64_t day = -1;
-  double used = 0;
-  std::vector<refund> refunds;
-  std::uint64_t submits = 0;   // submit attempts that reached the model with this key
-  std::uint64_t accepted = 0;  // tasks created (paid)
-};
-
 /// Per distinct image, stored under image_key(prompt, seed, size): the prompt and size are read
 /// back from the key rather than stored twice.
 struct image_record {
@@ -74,8 +63,6 @@ struct counters {
   std::map<std::string, std::uint64_t> tasks_by_fate;
   std::map<std::string, std::uint64_t> tasks_finished;  // observed terminal states
   std::uint64_t tasks_created = 0;
-  double credits_used = 0;
-  double credits_refunded = 0;
 };
 
 std::string image_key(std::string_view prompt, std::int64_t seed, const std::string& size) {
@@ -135,6 +122,18 @@ endpoint endpoint_of(std::string_view path) {
   return path == "/metrics" ? endpoint::metrics : endpoint::other;
 }
 
+/// The 429 an abort override asks for (x-zbatch-fault-abort: 429 or quota), if it does.
+std::optional<refusal> abort_refusal(const fault_overrides& o) {
+  switch (o.abort) {
+    case fault_overrides::abort_kind::rate_limited:
+      return refusal::dynamic;
+    case fault_overrides::abort_kind::quota:
+      return refusal::quota;
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::string key_label(std::string_view token) {
@@ -152,20 +151,18 @@ struct model::state {
   std::string base_url;
   std::string admin_token;
   bool placeholder_images = false;
-  std::int64_t origin_unix = 0;
 
   rng ids;
-  rng faults;
-  rng throttle;
+  rng fault_draws;
   rng latency;
-  rng fates;
+  rng fate_draws;
+  throttle limits;
+  counters stats;
 
   std::unordered_map<std::string, task> tasks;
-  std::map<std::string, key_state> keys;  // by key label
   std::map<std::string, image_record> images;
   /// Requests that reached each endpoint (for faults.fail_first).
   std::array<std::uint64_t, endpoint_count> seen{};
-  counters stats;
 
   // The last token's label: nearly every request carries the same key, and hashing and
   // formatting it twice per request showed in profiles.
@@ -177,16 +174,23 @@ struct model::state {
   std::unordered_map<std::string, decltype(cache)::iterator> cache_index;
 
   state(mock_config c, std::shared_ptr<const clock> t, std::uint64_t s)
-      : config(std::move(c)), time(std::move(t)), seed(s) {
+      : config(std::move(c)),
+        time(std::move(t)),
+        seed(s),
+        limits(config.throttle, rng(seed, throttle_stream)) {
     reseed();
   }
 
   void reseed() {
-    ids.reseed(seed, 1);
-    faults.reseed(seed, 2);
-    throttle.reseed(seed, 3);
-    latency.reseed(seed, 4);
-    fates.reseed(seed, 5);
+    ids.reseed(seed, ids_stream);
+    fault_draws.reseed(seed, fault_stream);
+    latency.reseed(seed, latency_stream);
+    fate_draws.reseed(seed, fate_stream);
+  }
+
+  void set_config(mock_config c) {
+    config = std::move(c);
+    limits.configure(config.throttle);
   }
 
   // ---- small helpers -------------------------------------------------------------------------
@@ -214,140 +218,20 @@ struct model::state {
     return 0;
   }
 
-  void count_request(const std::string& endpoint, const std::string& status) {
-    ++stats.requests[endpoint][status];
+  /// The throttle's 429, counted.
+  wire_response refused(refusal why, std::string_view model_id, const std::string& request_id,
+                        duration now) {
+    ++stats.rate_limited[std::string(to_string(why))];
+    return limits.refusal_answer(why, model_id, request_id, now);
   }
-
-  // ---- quota and throttling --------------------------------------------------------------
-
-  double first_reset_s() const {
-    const auto& q = config.throttle.quota;
-    if (q.first_reset_s) {
-      return *q.first_reset_s;
-    }
-    const auto offset = static_cast<std::int64_t>(std::llround(q.reset_utc_offset_hours * 3600));
-    const std::int64_t local = origin_unix + offset;
-    const std::int64_t day = static_cast<std::int64_t>(day_s);
-    return static_cast<double>(((day - (local % day + day) % day)) % day);
-  }
-
-  std::int64_t day_index(duration now) const {
-    const double t = to_seconds(now) - first_reset_s();
-    return t < 0 ? 0 : static_cast<std::int64_t>(std::floor(t / day_s)) + 1;
-  }
-
-  double seconds_to_reset(duration now) const {
-    const double first = first_reset_s();
-    const double t = to_seconds(now);
-    if (t < first) {
-      return first - t;
-    }
-    return day_s - std::fmod(t - first, day_s);
-  }
-
-  /// Brings a key up to `now`: frees finished slots, applies due refunds, rolls the quota day.
-  void settle(key_state& k, duration now) {
-    while (!k.in_flight.empty() && k.in_flight.front() <= now) {
-      k.in_flight.pop_front();
-    }
-    auto due = std::stable_partition(k.refunds.begin(), k.refunds.end(),
-                                     [&](const refund& r) { return r.at > now; });
-    for (auto it = due; it != k.refunds.end(); ++it) {
-      stats.credits_refunded += it->credits;
-      if (it->day == k.day) {
-        k.used = std::max(0.0, k.used - it->credits);
-      }
-    }
-    k.refunds.erase(due, k.refunds.end());
-    const std::int64_t day = day_index(now);
-    if (day != k.day) {
-      k.day = day;
-      k.used = 0;
-    }
-  }
-
-  std::size_t global_in_flight() const {
-    std::size_t total = 0;
-    for (const auto& entry : keys) {
-      total += entry.second.in_flight.size();
-    }
-    return total;
-  }
-
-  /// Token bucket: true when a token was available (and takes it).
-  bool take_token(key_state& k, duration now) {
-    const auto& r = config.throttle.rate;
-    if (!k.bucket_started) {
-      k.bucket_started = true;
-      k.tokens = r.burst;
-      k.last_refill = now;
-    }
-    k.tokens = std::min(r.burst, k.tokens + to_seconds(now - k.last_refill) * r.per_second);
-    k.last_refill = now;
-    if (k.tokens < 1.0) {
-      return false;
-    }
-    k.tokens -= 1.0;
-    return true;
-  }
-
-  void add_ratelimit_headers(wire_response& response, const key_state& k) const {
-    const auto& q = config.throttle.quota;
-    if (!config.throttle.ratelimit_headers || !q.enabled || q.cost_per_task <= 0) {
-      return;
-    }
-    const auto limit = static_cast<long long>(q.daily_credits / q.cost_per_task);
-    const auto remaining =
-        static_cast<long long>(std::max(0.0, (q.daily_credits - k.used) / q.cost_per_task));
-    response.headers.set("modelscope-ratelimit-requests-limit", std::to_string(limit));
-    response.headers.set("modelscope-ratelimit-requests-remaining", std::to_string(remaining));
-    response.headers.set("modelscope-ratelimit-model-requests-limit", std::to_string(limit));
-    response.headers.set("modelscope-ratelimit-model-requests-remaining",
-                         std::to_string(remaining));
-  }
-
-  /// A 429 of the given kind ("dynamic", "rate" or "quota") with the service's texts.
-  wire_response too_many(const std::string& kind, const std::string& model_id,
-                         const std::string& request_id, duration now) {
-    ++stats.rate_limited[kind];
-    const auto& t = config.throttle;
-    std::string message;
-    if (kind == "quota") {
-      message = t.quota.message == "request_limit"
-                    ? std::string(protocol::texts::request_limit_exceeded)
-                    : protocol::texts::daily_quota(model_id);
-    } else {
-      message = protocol::texts::dynamic_rate_limit(model_id);
-    }
-    wire_response response = t.body_shape == "openai"
-                                 ? json_response(429, protocol::openai_error_body(message))
-                                 : json_response(429, wire_body::error(429, message, request_id));
-    if (t.retry_after_header) {
-      const double seconds = kind == "quota" ? seconds_to_reset(now) : t.retry_after_s;
-      response.headers.set("Retry-After",
-                           std::to_string(static_cast<long long>(std::ceil(seconds))));
-    }
-    return response;
-  }
-
-  int schedule_capacity(duration now) const {
-    const auto& d = config.throttle.dynamic;
-    const double t = std::fmod(to_seconds(now), d.schedule_period_s);
-    for (const auto& w : d.schedule) {
-      if (t >= w.from_s && t < w.to_s) {
-        return w.capacity;
-      }
-    }
-    return 0;
-  }
-
-  // ---- request handling ----------------------------------------------------------------
 
   /// Applies a drawn or requested transport-level fault to the endpoint's answer, counted.
   void apply(fault_kind kind, body_kind body, const std::string& request_id, reply& out) {
     ++stats.faults[std::string(to_string(kind))];
     apply_fault(kind, config.faults, body, request_id, out);
   }
+
+  // ---- request handling ----------------------------------------------------------------
 
   static std::string status_label(const reply& out) {
     switch (out.fault) {
@@ -368,7 +252,7 @@ struct model::state {
     reply out;
     if (where == endpoint::submit || where == endpoint::poll || where == endpoint::download) {
       const double fault_draw =
-          faults.uniform();  // always one draw: fault sequence = request order
+          fault_draws.uniform();  // always one draw: fault sequence = request order
       if (request.method != (where == endpoint::submit ? "POST" : "GET")) {
         out.response = error_response(405, "Method Not Allowed", request_id);
       } else {
@@ -401,7 +285,7 @@ struct model::state {
     if (!out.response.headers.has("x-request-id")) {
       out.response.headers.set("x-request-id", request_id);
     }
-    count_request(std::string(to_string(where)), status_label(out));
+    ++stats.requests[std::string(to_string(where))][status_label(out)];
     return out;
   }
 
@@ -426,14 +310,9 @@ struct model::state {
       return false;
     }
     ++stats.faults[std::string(to_string(early->kind))];
-    using abort_kind = fault_overrides::abort_kind;
-    if (early->kind == fault_kind::abort &&
-        (o.abort == abort_kind::rate_limited || o.abort == abort_kind::quota)) {
-      out.response = too_many(o.abort == abort_kind::quota ? "quota" : "dynamic",
-                              std::string(model_id), request_id, now);
-    } else {
-      out.response = early_fault_answer(*early, o, request_id);
-    }
+    const auto as_429 = early->kind == fault_kind::abort ? abort_refusal(o) : std::nullopt;
+    out.response = as_429 ? refused(*as_429, model_id, request_id, now)
+                          : early_fault_answer(*early, o, request_id);
     return true;
   }
 
@@ -444,9 +323,7 @@ struct model::state {
       return;
     }
     const std::string label = label_of(bearer_token(request));  // short: no allocation
-    key_state& k = keys[label];
-    ++k.submits;
-    settle(k, now);
+    key_state& key = limits.settle_submit(label, now);
     if (!header_is(request, protocol::async_header, "true", true)) {
       out.response = error_response(400, protocol::texts::sync_not_supported, request_id);
       return;
@@ -470,43 +347,18 @@ struct model::state {
       apply(*drawn, body_kind::json, request_id, out);
       return;
     }
-    const auto& t = config.throttle;
-    if (t.rate.enabled && !take_token(k, now)) {
-      out.response = too_many("rate", body.model, request_id, now);
-      add_ratelimit_headers(out.response, k);
+    if (const auto why = limits.admit_submit(key, now)) {
+      out.response = refused(*why, body.model, request_id, now);
+      limits.add_ratelimit_headers(out.response, key);
       return;
     }
-    if (t.quota.enabled && k.used + t.quota.cost_per_task > t.quota.daily_credits + 1e-9) {
-      out.response = too_many("quota", body.model, request_id, now);
-      add_ratelimit_headers(out.response, k);
-      return;
-    }
-    if (t.in_flight_cap > 0 && k.in_flight.size() >= static_cast<std::size_t>(t.in_flight_cap)) {
-      bool refuse = true;
-      const auto above = static_cast<double>(k.in_flight.size() - t.in_flight_cap);
-      if (t.dynamic.mode == "load") {
-        const double p = std::min(
-            t.dynamic.max_probability,
-            t.dynamic.base_probability + t.dynamic.per_task_probability * above +
-                t.dynamic.per_global_task_probability * static_cast<double>(global_in_flight()));
-        refuse = throttle.uniform() < p;
-      } else if (t.dynamic.mode == "schedule") {
-        refuse = k.in_flight.size() >=
-                 static_cast<std::size_t>(t.in_flight_cap + schedule_capacity(now));
-      }
-      if (refuse) {
-        out.response = too_many("dynamic", body.model, request_id, now);
-        add_ratelimit_headers(out.response, k);
-        return;
-      }
-    }
-    create_task(body, label, k, o, now, request_id, out);
+    create_task(body, label, key, o, now, request_id, out);
     if (drawn) {
       apply(*drawn, body_kind::json, request_id, out);
     }
   }
 
-  void create_task(const protocol::submit_request& body, const std::string& label, key_state& k,
+  void create_task(const protocol::submit_request& body, const std::string& label, key_state& key,
                    const fault_overrides& o, duration now, const std::string& request_id,
                    reply& out) {
     task t;
@@ -515,7 +367,7 @@ struct model::state {
     t.seed = body.seed ? *body.seed : static_cast<std::int64_t>(ids.next() % 2147483648ULL);
     t.size = body.size.value_or(protocol::image_size{});
     t.submitted = now;
-    t.outcome = draw_fate(config.faults.task, fates.uniform(), o);
+    t.outcome = draw_fate(config.faults.task, fate_draws.uniform(), o);
     if (const auto fault = fault_of(t.outcome)) {
       ++stats.faults[std::string(to_string(*fault))];
     }
@@ -529,20 +381,7 @@ struct model::state {
       t.running_at = now + from_ms(sample_ms(g.queue));
       t.done_at = t.running_at + from_ms(sample_ms(g.time) * scale);
     }
-    if (t.outcome != task_fate::never) {
-      // Slots free in completion order; keep the deque sorted.
-      k.in_flight.insert(std::upper_bound(k.in_flight.begin(), k.in_flight.end(), t.done_at),
-                         t.done_at);
-    }
-    const auto& q = config.throttle.quota;
-    if (q.enabled) {
-      k.used += q.cost_per_task;
-      stats.credits_used += q.cost_per_task;
-      if (t.outcome == task_fate::system && q.refund_system_failures) {
-        k.refunds.push_back({t.done_at, k.day, q.cost_per_task});
-      }
-    }
-    ++k.accepted;
+    limits.accept(key, {t.done_at, t.outcome != task_fate::never, t.outcome == task_fate::system});
     ++stats.tasks_created;
     ++stats.tasks_by_fate[std::string(to_string(t.outcome))];
     const std::string size_text = t.size.to_string();
@@ -551,7 +390,7 @@ struct model::state {
     ++entry.second.submits;
     t.image = &entry;  // std::map entries stay put.
     out.response = json_response(200, wire_body::accepted(id, request_id));
-    add_ratelimit_headers(out.response, k);
+    limits.add_ratelimit_headers(out.response, key);
     tasks.emplace(std::move(id), std::move(t));
   }
 
@@ -570,8 +409,7 @@ struct model::state {
       return;
     }
     const std::string label = label_of(bearer_token(request));  // short: no allocation
-    key_state& k = keys[label];
-    settle(k, now);
+    key_state& key = limits.settle(label, now);
     if (!header_is(request, protocol::task_type_header, protocol::task_type_image, false)) {
       // What the service answers when the task-type header is missing: a FAILED "task not found".
       out.response = json_response(
@@ -586,9 +424,8 @@ struct model::state {
     if (early_fault(endpoint::poll, o, drawn, now, model_id, request_id, out)) {
       return;
     }
-    if (config.throttle.rate.enabled && config.throttle.rate.scope == "all" &&
-        !take_token(k, now)) {
-      out.response = too_many("rate", model_id, request_id, now);
+    if (const auto why = limits.admit_request(key, now)) {
+      out.response = refused(*why, model_id, request_id, now);
       return;
     }
     const std::string id = path.substr(protocol::task_path_prefix.size());
@@ -713,7 +550,7 @@ struct model::state {
       out.response = json_response(200, to_json(config).dump(2));
     } else if (path == "/admin/config" && request.method == "PUT") {
       try {
-        config = parse_config(request.body, "PUT /admin/config");
+        set_config(parse_config(request.body, "PUT /admin/config"));
         out.response = json_response(200, to_json(config).dump(2));
       } catch (const config_error& e) {
         out.response = error_response(400, e.what(), request_id);
@@ -730,19 +567,17 @@ struct model::state {
 
   void reset_all() {
     tasks.clear();
-    keys.clear();
     images.clear();
     seen = {};
     stats = counters{};
+    limits.reset(rng(seed, throttle_stream));
     reseed();
   }
 
   json stats_json(duration now) {
-    for (auto& entry : keys) {
-      settle(entry.second, now);
-    }
+    limits.settle_all(now);
     json keys_json = json::object();
-    for (const auto& [label, k] : keys) {
+    for (const auto& [label, k] : limits.keys()) {
       keys_json[label] = {{"submits", k.submits},
                           {"accepted", k.accepted},
                           {"in_flight", k.in_flight.size()},
@@ -756,19 +591,20 @@ struct model::state {
                              {"size", key_size(entry.first)},
                              {"submits", r.submits}});
     }
-    return json{{"clock_s", to_seconds(now)},
-                {"seed", seed},
-                {"requests", stats.requests},
-                {"faults", stats.faults},
-                {"rate_limited", stats.rate_limited},
-                {"tasks",
-                 {{"created", stats.tasks_created},
-                  {"by_fate", stats.tasks_by_fate},
-                  {"finished", stats.tasks_finished},
-                  {"in_flight", global_in_flight()}}},
-                {"credits", {{"used", stats.credits_used}, {"refunded", stats.credits_refunded}}},
-                {"keys", keys_json},
-                {"images", images_json}};
+    return json{
+        {"clock_s", to_seconds(now)},
+        {"seed", seed},
+        {"requests", stats.requests},
+        {"faults", stats.faults},
+        {"rate_limited", stats.rate_limited},
+        {"tasks",
+         {{"created", stats.tasks_created},
+          {"by_fate", stats.tasks_by_fate},
+          {"finished", stats.tasks_finished},
+          {"in_flight", limits.in_flight()}}},
+        {"credits", {{"used", limits.credits_charged()}, {"refunded", limits.credits_refunded()}}},
+        {"keys", keys_json},
+        {"images", images_json}};
   }
 
   static std::string escape_label(const std::string& value) {
@@ -783,9 +619,7 @@ struct model::state {
   }
 
   std::string metrics_text(duration now) {
-    for (auto& entry : keys) {
-      settle(entry.second, now);
-    }
+    limits.settle_all(now);
     std::ostringstream m;
     m << "# HELP zbatch_mock_requests_total Requests by endpoint and status (or transport fault).\n"
          "# TYPE zbatch_mock_requests_total counter\n";
@@ -820,16 +654,16 @@ struct model::state {
     }
     m << "# HELP zbatch_mock_tasks_in_flight Tasks holding an in-flight slot.\n"
          "# TYPE zbatch_mock_tasks_in_flight gauge\n"
-      << "zbatch_mock_tasks_in_flight " << global_in_flight() << "\n";
+      << "zbatch_mock_tasks_in_flight " << limits.in_flight() << "\n";
     m << "# HELP zbatch_mock_credits_used_total Credits charged.\n"
          "# TYPE zbatch_mock_credits_used_total counter\n"
-      << "zbatch_mock_credits_used_total " << stats.credits_used << "\n";
+      << "zbatch_mock_credits_used_total " << limits.credits_charged() << "\n";
     m << "# HELP zbatch_mock_credits_refunded_total Credits refunded for system failures.\n"
          "# TYPE zbatch_mock_credits_refunded_total counter\n"
-      << "zbatch_mock_credits_refunded_total " << stats.credits_refunded << "\n";
+      << "zbatch_mock_credits_refunded_total " << limits.credits_refunded() << "\n";
     m << "# HELP zbatch_mock_submits_total Submits by API key label.\n"
          "# TYPE zbatch_mock_submits_total counter\n";
-    for (const auto& [label, k] : keys) {
+    for (const auto& [label, k] : limits.keys()) {
       m << "zbatch_mock_submits_total{key=\"" << escape_label(label) << "\"} " << k.submits << "\n";
     }
     return m.str();
@@ -871,7 +705,7 @@ void model::set_admin_token(std::string token) {
 
 void model::set_clock_origin_unix(std::int64_t unix_seconds) {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->origin_unix = unix_seconds;
+  state_->limits.set_clock_origin_unix(unix_seconds);
 }
 
 mock_config model::config() const {
@@ -881,7 +715,7 @@ mock_config model::config() const {
 
 void model::replace_config(mock_config config) {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  state_->config = std::move(config);
+  state_->set_config(std::move(config));
 }
 
 nlohmann::json model::stats() {
@@ -891,14 +725,11 @@ nlohmann::json model::stats() {
 
 model::request_totals model::totals() {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  const duration now = state_->time->now();
-  for (auto& entry : state_->keys) {
-    state_->settle(entry.second, now);  // As stats() does: refunds due by now count.
-  }
+  state_->limits.settle_all(state_->time->now());  // As stats() does: refunds due by now count.
   request_totals out;
   out.requests = state_->stats.requests;
-  out.credits_used = state_->stats.credits_used;
-  out.credits_refunded = state_->stats.credits_refunded;
+  out.credits_used = state_->limits.credits_charged();
+  out.credits_refunded = state_->limits.credits_refunded();
   return out;
 }
 

@@ -13,8 +13,9 @@
 /// hands out), GET /admin/stats, GET|PUT /admin/config, POST /admin/reset, GET /metrics; any other
 /// target gets 404 with the service's JSON error body. Every answer carries a `request_id`.
 ///
-/// Failure injection is its own part, mock_api/fault.hpp (fault kinds, overrides, drawing,
-/// applying); mock_api/reply.hpp holds what the model answers.
+/// The model keeps the tasks and images and orchestrates its parts: mock_api/fault.hpp (fault
+/// kinds, overrides, drawing, applying) and mock_api/throttle.hpp (per-key limits, quota,
+/// refunds); mock_api/reply.hpp holds what it answers.
 
 #include <cstdint>
 #include <map>
