@@ -8,12 +8,12 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <unordered_map>
 #include <vector>
 
 #include "mock_api/png.hpp"
 #include "mock_api/rng.hpp"
+#include "mock_api/stats.hpp"
 #include "mock_api/throttle.hpp"
 #include "protocol/messages.hpp"
 
@@ -54,15 +54,6 @@ struct task {
 struct image_record {
   std::int64_t seed = 0;
   std::uint64_t submits = 0;
-};
-
-struct counters {
-  std::map<std::string, std::map<std::string, std::uint64_t>> requests;  // endpoint → status
-  std::map<std::string, std::uint64_t> faults;
-  std::map<std::string, std::uint64_t> rate_limited;  // dynamic, rate, quota
-  std::map<std::string, std::uint64_t> tasks_by_fate;
-  std::map<std::string, std::uint64_t> tasks_finished;  // observed terminal states
-  std::uint64_t tasks_created = 0;
 };
 
 std::string image_key(std::string_view prompt, std::int64_t seed, const std::string& size) {
@@ -157,7 +148,7 @@ struct model::state {
   rng latency;
   rng fate_draws;
   throttle limits;
-  counters stats;
+  statistics stats;
 
   std::unordered_map<std::string, task> tasks;
   std::map<std::string, image_record> images;
@@ -221,28 +212,17 @@ struct model::state {
   /// The throttle's 429, counted.
   wire_response refused(refusal why, std::string_view model_id, const std::string& request_id,
                         duration now) {
-    ++stats.rate_limited[std::string(to_string(why))];
+    stats.count(why);
     return limits.refusal_answer(why, model_id, request_id, now);
   }
 
   /// Applies a drawn or requested transport-level fault to the endpoint's answer, counted.
   void apply(fault_kind kind, body_kind body, const std::string& request_id, reply& out) {
-    ++stats.faults[std::string(to_string(kind))];
+    stats.count(kind);
     apply_fault(kind, config.faults, body, request_id, out);
   }
 
   // ---- request handling ----------------------------------------------------------------
-
-  static std::string status_label(const reply& out) {
-    switch (out.fault) {
-      case transport_fault::reset:
-      case transport_fault::close:
-      case transport_fault::hang:
-        return std::string(to_string(out.fault));
-      default:
-        return std::to_string(out.response.status);
-    }
-  }
 
   reply handle(const wire_request& request, std::unique_lock<std::mutex>& lock) {
     const duration now = time->now();
@@ -262,7 +242,7 @@ struct model::state {
         } else {
           out.delay = from_ms(sample_ms(config.response_delay) + o.delay_ms);
           if (o.delay_ms > 0) {
-            ++stats.faults["delay"];
+            stats.count(fault_kind::delay);
           }
           if (where == endpoint::submit) {
             submit(request, o, fault_draw, now, request_id, out);
@@ -285,7 +265,7 @@ struct model::state {
     if (!out.response.headers.has("x-request-id")) {
       out.response.headers.set("x-request-id", request_id);
     }
-    ++stats.requests[std::string(to_string(where))][status_label(out)];
+    stats.count_request(where, out);
     return out;
   }
 
@@ -309,7 +289,7 @@ struct model::state {
     if (!early) {
       return false;
     }
-    ++stats.faults[std::string(to_string(early->kind))];
+    stats.count(early->kind);
     const auto as_429 = early->kind == fault_kind::abort ? abort_refusal(o) : std::nullopt;
     out.response = as_429 ? refused(*as_429, model_id, request_id, now)
                           : early_fault_answer(*early, o, request_id);
@@ -369,7 +349,7 @@ struct model::state {
     t.submitted = now;
     t.outcome = draw_fate(config.faults.task, fate_draws.uniform(), o);
     if (const auto fault = fault_of(t.outcome)) {
-      ++stats.faults[std::string(to_string(*fault))];
+      stats.count(*fault);
     }
     if (o.generation_ms) {
       t.running_at = now;
@@ -382,8 +362,7 @@ struct model::state {
       t.done_at = t.running_at + from_ms(sample_ms(g.time) * scale);
     }
     limits.accept(key, {t.done_at, t.outcome != task_fate::never, t.outcome == task_fate::system});
-    ++stats.tasks_created;
-    ++stats.tasks_by_fate[std::string(to_string(t.outcome))];
+    stats.count_created(t.outcome);
     const std::string size_text = t.size.to_string();
     auto& entry = *images.try_emplace(image_key(body.prompt, t.seed, size_text)).first;
     entry.second.seed = t.seed;
@@ -465,7 +444,7 @@ struct model::state {
     }
     if (state.terminal() && !t.finish_counted) {
       t.finish_counted = true;
-      ++stats.tasks_finished[std::string(protocol::to_string(state.status))];
+      stats.count_finished(state.status);
     }
     return state;
   }
@@ -569,104 +548,24 @@ struct model::state {
     tasks.clear();
     images.clear();
     seen = {};
-    stats = counters{};
+    stats.clear();
     limits.reset(rng(seed, throttle_stream));
     reseed();
   }
 
   json stats_json(duration now) {
     limits.settle_all(now);
-    json keys_json = json::object();
-    for (const auto& [label, k] : limits.keys()) {
-      keys_json[label] = {{"submits", k.submits},
-                          {"accepted", k.accepted},
-                          {"in_flight", k.in_flight.size()},
-                          {"credits_used_today", k.used}};
+    std::vector<image_report> listed;
+    listed.reserve(images.size());
+    for (const auto& [key, record] : images) {
+      listed.push_back({key_prompt(key), record.seed, key_size(key), record.submits});
     }
-    json images_json = json::array();
-    for (const auto& entry : images) {
-      const auto& r = entry.second;
-      images_json.push_back({{"prompt", key_prompt(entry.first)},
-                             {"seed", r.seed},
-                             {"size", key_size(entry.first)},
-                             {"submits", r.submits}});
-    }
-    return json{
-        {"clock_s", to_seconds(now)},
-        {"seed", seed},
-        {"requests", stats.requests},
-        {"faults", stats.faults},
-        {"rate_limited", stats.rate_limited},
-        {"tasks",
-         {{"created", stats.tasks_created},
-          {"by_fate", stats.tasks_by_fate},
-          {"finished", stats.tasks_finished},
-          {"in_flight", limits.in_flight()}}},
-        {"credits", {{"used", limits.credits_charged()}, {"refunded", limits.credits_refunded()}}},
-        {"keys", keys_json},
-        {"images", images_json}};
-  }
-
-  static std::string escape_label(const std::string& value) {
-    std::string out;
-    for (char c : value) {
-      if (c == '\\' || c == '"') {
-        out.push_back('\\');
-      }
-      out.push_back(c == '\n' ? ' ' : c);
-    }
-    return out;
+    return stats.to_json(now, seed, limits, listed);
   }
 
   std::string metrics_text(duration now) {
     limits.settle_all(now);
-    std::ostringstream m;
-    m << "# HELP zbatch_mock_requests_total Requests by endpoint and status (or transport fault).\n"
-         "# TYPE zbatch_mock_requests_total counter\n";
-    for (const auto& [endpoint, by_status] : stats.requests) {
-      for (const auto& [status, count] : by_status) {
-        m << "zbatch_mock_requests_total{endpoint=\"" << endpoint << "\",status=\"" << status
-          << "\"} " << count << "\n";
-      }
-    }
-    m << "# HELP zbatch_mock_faults_total Faults injected by kind.\n"
-         "# TYPE zbatch_mock_faults_total counter\n";
-    for (const auto& [kind, count] : stats.faults) {
-      m << "zbatch_mock_faults_total{kind=\"" << kind << "\"} " << count << "\n";
-    }
-    m << "# HELP zbatch_mock_rate_limited_total 429 answers by kind.\n"
-         "# TYPE zbatch_mock_rate_limited_total counter\n";
-    for (const auto& [kind, count] : stats.rate_limited) {
-      m << "zbatch_mock_rate_limited_total{kind=\"" << kind << "\"} " << count << "\n";
-    }
-    m << "# HELP zbatch_mock_tasks_created_total Tasks created (paid submits).\n"
-         "# TYPE zbatch_mock_tasks_created_total counter\n"
-      << "zbatch_mock_tasks_created_total " << stats.tasks_created << "\n";
-    m << "# HELP zbatch_mock_tasks_total Tasks by the fate decided at submit.\n"
-         "# TYPE zbatch_mock_tasks_total counter\n";
-    for (const auto& [f, count] : stats.tasks_by_fate) {
-      m << "zbatch_mock_tasks_total{fate=\"" << f << "\"} " << count << "\n";
-    }
-    m << "# HELP zbatch_mock_tasks_finished_total Terminal states first reported to a poll.\n"
-         "# TYPE zbatch_mock_tasks_finished_total counter\n";
-    for (const auto& [s, count] : stats.tasks_finished) {
-      m << "zbatch_mock_tasks_finished_total{state=\"" << s << "\"} " << count << "\n";
-    }
-    m << "# HELP zbatch_mock_tasks_in_flight Tasks holding an in-flight slot.\n"
-         "# TYPE zbatch_mock_tasks_in_flight gauge\n"
-      << "zbatch_mock_tasks_in_flight " << limits.in_flight() << "\n";
-    m << "# HELP zbatch_mock_credits_used_total Credits charged.\n"
-         "# TYPE zbatch_mock_credits_used_total counter\n"
-      << "zbatch_mock_credits_used_total " << limits.credits_charged() << "\n";
-    m << "# HELP zbatch_mock_credits_refunded_total Credits refunded for system failures.\n"
-         "# TYPE zbatch_mock_credits_refunded_total counter\n"
-      << "zbatch_mock_credits_refunded_total " << limits.credits_refunded() << "\n";
-    m << "# HELP zbatch_mock_submits_total Submits by API key label.\n"
-         "# TYPE zbatch_mock_submits_total counter\n";
-    for (const auto& [label, k] : limits.keys()) {
-      m << "zbatch_mock_submits_total{key=\"" << escape_label(label) << "\"} " << k.submits << "\n";
-    }
-    return m.str();
+    return stats.prometheus(limits);
   }
 };
 
@@ -727,7 +626,7 @@ model::request_totals model::totals() {
   std::lock_guard<std::mutex> lock(state_->mutex);
   state_->limits.settle_all(state_->time->now());  // As stats() does: refunds due by now count.
   request_totals out;
-  out.requests = state_->stats.requests;
+  out.requests = state_->stats.requests();
   out.credits_used = state_->limits.credits_charged();
   out.credits_refunded = state_->limits.credits_refunded();
   return out;

@@ -14,8 +14,8 @@
 /// target gets 404 with the service's JSON error body. Every answer carries a `request_id`.
 ///
 /// The model keeps the tasks and images and orchestrates its parts: mock_api/fault.hpp (fault
-/// kinds, overrides, drawing, applying) and mock_api/throttle.hpp (per-key limits, quota,
-/// refunds); mock_api/reply.hpp holds what it answers.
+/// kinds, overrides, drawing, applying), mock_api/throttle.hpp (per-key limits, quota, refunds)
+/// and mock_api/stats.hpp (counters and their reports); mock_api/reply.hpp holds what it answers.
 
 #include <cstdint>
 #include <map>
