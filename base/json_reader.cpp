@@ -107,6 +107,11 @@ void json_reader::fail(const std::string& problem) const {
   throw json_error(message);
 }
 
+void json_reader::fail_expected(const std::string& what) const {
+  require(what);
+  fail("must be " + what + ", got " + quote(*node_));
+}
+
 void json_reader::require(const std::string& what) const {
   if (!present()) {
     fail("is required: " + what);
@@ -172,26 +177,23 @@ void json_reader::expect_fields(const std::vector<std::string>& allowed) {
 }
 
 void json_reader::expect_object() const {
-  require("a JSON object");
-  if (!node_->is_object()) {
-    fail("must be a JSON object, got " + quote(*node_));
+  if (!present() || !node_->is_object()) {
+    fail_expected("a JSON object");
   }
 }
 
 std::size_t json_reader::array(const std::string& what, bool non_empty) const {
   const std::string expected = (non_empty ? "a non-empty array of " : "an array of ") + what;
-  require(expected);
-  if (!node_->is_array() || (non_empty && node_->empty())) {
-    fail("must be " + expected + ", got " + quote(*node_));
+  if (!present() || !node_->is_array() || (non_empty && node_->empty())) {
+    fail_expected(expected);
   }
   return node_->size();
 }
 
 std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
   const std::string expected = "an integer (" + range(low, high) + ")";
-  require(expected);
-  if (!node_->is_number_integer()) {
-    fail("must be " + expected + ", got " + quote(*node_));
+  if (!present() || !node_->is_number_integer()) {
+    fail_expected(expected);
   }
   // Above INT64_MAX nlohmann holds an unsigned that get<int64_t> would wrap to a negative.
   const bool too_big = node_->is_number_unsigned() &&
@@ -206,9 +208,8 @@ std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
 
 double json_reader::number(double low, double high) const {
   const std::string expected = "a number (" + range(low, high) + ")";
-  require(expected);
-  if (!node_->is_number()) {
-    fail("must be " + expected + ", got " + quote(*node_));
+  if (!present() || !node_->is_number()) {
+    fail_expected(expected);
   }
   const auto value = node_->get<double>();
   if (!std::isfinite(value) || value < low || value > high) {
@@ -218,9 +219,8 @@ double json_reader::number(double low, double high) const {
 }
 
 double json_reader::number() const {
-  require("a number");
-  if (!node_->is_number()) {
-    fail("must be a number, got " + quote(*node_));
+  if (!present() || !node_->is_number()) {
+    fail_expected("a number");
   }
   return node_->get<double>();
 }
@@ -233,31 +233,28 @@ std::optional<double> json_reader::number_or_null() const {
     return std::nullopt;
   }
   if (!node_->is_number()) {
-    fail("must be a number or null, got " + quote(*node_));
+    fail_expected("a number or null");
   }
   return node_->get<double>();
 }
 
 bool json_reader::boolean() const {
-  require("true or false");
-  if (!node_->is_boolean()) {
-    fail("must be true or false, got " + quote(*node_));
+  if (!present() || !node_->is_boolean()) {
+    fail_expected("true or false");
   }
   return node_->get<bool>();
 }
 
 std::string json_reader::string() const {
-  require("a non-empty string");
-  if (!node_->is_string() || node_->get_ref<const std::string&>().empty()) {
-    fail("must be a non-empty string, got " + quote(*node_));
+  if (!present() || !node_->is_string() || node_->get_ref<const std::string&>().empty()) {
+    fail_expected("a non-empty string");
   }
   return node_->get<std::string>();
 }
 
 std::string json_reader::string_or_empty() const {
-  require("a string");
-  if (!node_->is_string()) {
-    fail("must be a string, got " + quote(*node_));
+  if (!present() || !node_->is_string()) {
+    fail_expected("a string");
   }
   return node_->get<std::string>();
 }

@@ -80,6 +80,9 @@ class json_reader {
   bool present() const { return node_ != nullptr && !node_->is_null(); }
   /// Raises "ORIGIN: PATH: problem".
   [[noreturn]] void fail(const std::string& problem) const;
+  /// Raises "is required: WHAT" when absent, else "must be WHAT, got VALUE": for values that
+  /// may take several shapes (a name or an object), checked by the caller.
+  [[noreturn]] void fail_expected(const std::string& what) const;
 
   // ---- Children ----------------------------------------------------------------------------
   /// The value at `key` of this object (absent when this is not an object or lacks the key).

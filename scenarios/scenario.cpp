@@ -77,8 +77,7 @@ profile_spec parse_profile(reader r) {
     return out;
   }
   if (!r.node().is_object()) {
-    r.fail(std::string(r.present() ? "must be" : "is required:") +
-           " a shipped profile name or a JSON object");
+    r.fail_expected("a shipped profile name or a JSON object");
   }
   r.expect_fields({"name", "overrides", "inline"});
   if (r.has("inline")) {
@@ -114,8 +113,7 @@ strategy_entry parse_strategy_entry(reader item) {
   } else if (spec.node().is_object()) {
     entry.spec_json = spec.node();
   } else {
-    spec.fail(std::string(spec.present() ? "must be" : "is required:") +
-              " a preset name, a compact spec string or a JSON strategy object");
+    spec.fail_expected("a preset name, a compact spec string or a JSON strategy object");
   }
   return entry;
 }

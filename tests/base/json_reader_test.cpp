@@ -73,6 +73,13 @@ TEST(json_reader, wrong_types_name_the_expected_type_and_the_value) {
             "f.json: (root): must be a JSON object, got [1]");
 }
 
+TEST(json_reader, values_of_several_shapes_fail_as_the_typed_getters_do) {
+  EXPECT_EQ(error_of(R"({"p": 3})", [](json_reader& r) { r.field("p").fail_expected("a name"); }),
+            "f.json: p: must be a name, got 3");
+  EXPECT_EQ(error_of("{}", [](json_reader& r) { r.field("p").fail_expected("a name"); }),
+            "f.json: p: is required: a name");
+}
+
 TEST(json_reader, out_of_range_values_name_the_range) {
   EXPECT_EQ(error_of(R"({"n": 0})", [](json_reader& r) { r.field("n").integer(1, 100000); }),
             "f.json: n: 0 is out of range (allowed 1..100000)");
