@@ -74,48 +74,6 @@ void read_endpoint_faults(reader& parent, const char* key, endpoint_faults& out)
   check_sum(*r, out.total());
 }
 
-json latency_to_json(const latency_spec& spec) {
-  switch (spec.type) {
-    case latency_spec::kind::fixed:
-      return json{{"kind", "fixed"}, {"ms", spec.ms}};
-    case latency_spec::kind::uniform:
-      return json{{"kind", "uniform"}, {"min_ms", spec.min_ms}, {"max_ms", spec.max_ms}};
-    case latency_spec::kind::lognormal:
-      return json{{"kind", "lognormal"}, {"median_ms", spec.median_ms}, {"p99_ms", spec.p99_ms}};
-  }
-  return json{};
-}
-
-json endpoint_faults_to_json(const endpoint_faults& f) {
-  return json{{"http_500", f.http_500}, {"http_502", f.http_502},   {"http_503", f.http_503},
-              {"busy", f.busy},         {"reset", f.reset},         {"close", f.close},
-              {"hang", f.hang},         {"malformed", f.malformed}, {"truncate", f.truncate},
-              {"slow", f.slow}};
-}
-
-}  // namespace
-
-latency_spec latency_spec::fixed(double ms) {
-  latency_spec spec;
-  spec.type = kind::fixed;
-  spec.ms = ms;
-  return spec;
-}
-
-latency_spec latency_spec::lognormal(double median_ms, double p99_ms) {
-  latency_spec spec;
-  spec.type = kind::lognormal;
-  spec.median_ms = median_ms;
-  spec.p99_ms = p99_ms;
-  return spec;
-}
-
-json parse_json_document(std::string_view json_text, const std::string& source) {
-  return base::parse_json(json_text, source, base::raise_as<config_error>);
-}
-
-namespace {
-
 void read_generation(reader& root, generation_config& out) {
   auto r = root.object("generation");
   if (!r) {
@@ -255,7 +213,45 @@ void read_faults(reader& root, fault_config& f) {
   r->reject_unknown_fields();
 }
 
+json latency_to_json(const latency_spec& spec) {
+  switch (spec.type) {
+    case latency_spec::kind::fixed:
+      return json{{"kind", "fixed"}, {"ms", spec.ms}};
+    case latency_spec::kind::uniform:
+      return json{{"kind", "uniform"}, {"min_ms", spec.min_ms}, {"max_ms", spec.max_ms}};
+    case latency_spec::kind::lognormal:
+      return json{{"kind", "lognormal"}, {"median_ms", spec.median_ms}, {"p99_ms", spec.p99_ms}};
+  }
+  return json{};
+}
+
+json endpoint_faults_to_json(const endpoint_faults& f) {
+  return json{{"http_500", f.http_500}, {"http_502", f.http_502},   {"http_503", f.http_503},
+              {"busy", f.busy},         {"reset", f.reset},         {"close", f.close},
+              {"hang", f.hang},         {"malformed", f.malformed}, {"truncate", f.truncate},
+              {"slow", f.slow}};
+}
+
 }  // namespace
+
+latency_spec latency_spec::fixed(double ms) {
+  latency_spec spec;
+  spec.type = kind::fixed;
+  spec.ms = ms;
+  return spec;
+}
+
+latency_spec latency_spec::lognormal(double median_ms, double p99_ms) {
+  latency_spec spec;
+  spec.type = kind::lognormal;
+  spec.median_ms = median_ms;
+  spec.p99_ms = p99_ms;
+  return spec;
+}
+
+json parse_json_document(std::string_view json_text, const std::string& source) {
+  return base::parse_json(json_text, source, base::raise_as<config_error>);
+}
 
 mock_config config_from_json(const json& document, const std::string& source) {
   mock_config config;
