@@ -284,7 +284,6 @@ TEST_F(hooks_test, finished_images_reach_on_image_with_their_bytes) {
   EXPECT_TRUE(result.images[0].bytes.empty());
 }
 
-
 // A cancel while submits are on their way: the answers are awaited so accepted task ids are
 // journaled (on_accepted) before the batch ends; none is polled.
 TEST_F(hooks_test, a_cancel_journals_the_tasks_of_submits_already_sent) {
