@@ -260,7 +260,8 @@ json read_json_file(const std::filesystem::path& file) {
 scenario parse_scenario(const json& document, const std::string& origin) {
   const reader root(document, origin, "");
   root.expect_object({"version", "name", "description", "profile", "workload", "strategies",
-                      "repetitions", "seed", "thresholds", "http", "live", "$comment"});
+                      "repetitions", "seed", "thresholds", "http", "live", "hindsight",
+                      "$comment"});
   scenario out;
   if (!root.has("version")) {
     root.fail("version is required (allowed 1)");
@@ -307,6 +308,13 @@ scenario parse_scenario(const json& document, const std::string& origin) {
     const auto live = root.at("live");
     live.expect_object({"max_images"});
     out.live_max_images = static_cast<int>(live.at("max_images").as_int(1, 1000));
+  }
+  if (root.has("hindsight")) {
+    const auto hindsight = root.at("hindsight");
+    hindsight.expect_object({"max_429_per_image"});
+    if (hindsight.has("max_429_per_image")) {
+      out.max_429_per_image = hindsight.at("max_429_per_image").as_number(0, 1000, "0..1000");
+    }
   }
   return out;
 }
