@@ -96,6 +96,22 @@ class validator {
     }
   }
 
+  // The references beside the bound: absent (older files) or null (not run), else objects.
+  void references(const json& doc) const {
+    if (doc.contains("hindsight") && !doc["hindsight"].is_null()) {
+      const json& hindsight = require(doc, "", "hindsight", kind::object);
+      if (hindsight.contains("best") && !hindsight["best"].is_null()) {
+        const json& best = require(hindsight, "hindsight", "best", kind::object);
+        require(best, "hindsight.best", "name", kind::string);
+        require(best, "hindsight.best", "makespan_ms", kind::number);
+      }
+    }
+    if (doc.contains("clairvoyant") && !doc["clairvoyant"].is_null()) {
+      const json& clairvoyant = require(doc, "", "clairvoyant", kind::object);
+      require(clairvoyant, "clairvoyant", "makespan_ms", kind::number);
+    }
+  }
+
   void image_record(const json& record, const std::string& path) const {
     require(record, path, "index", kind::number);
     const json& status = require(record, path, "status", kind::string);
@@ -136,6 +152,7 @@ class validator {
     require(doc, "", "repetitions", kind::number);
     const json& bound = require(doc, "", "bound", kind::object);
     require(bound, "bound", "makespan_ms", kind::number);
+    references(doc);
     const json& strategies = require(doc, "", "strategies", kind::array);
     if (strategies.empty()) {
       fail("strategies", "is empty (at least one strategy expected)");
