@@ -149,8 +149,10 @@ caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
 
 using shared_jobs = std::shared_ptr<const std::vector<actors::image_job>>;
 
+/// One run in virtual time; the coordinator traces the first `trace_limit` images (the records
+/// results.json keeps; none for the hindsight grid).
 run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
-                   const actors::strategy_spec& spec, std::uint64_t seed) {
+                   const actors::strategy_spec& spec, std::uint64_t seed, std::size_t trace_limit) {
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, true));
   auto& scheduler = sim::testing_scheduler(system);
@@ -163,7 +165,7 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   request.shared_jobs = jobs;
   request.strategy = spec;
   request.seed = seed;
-  request.trace_limit = max_image_records;
+  request.trace_limit = trace_limit;
   auto result = sim::run_batch_sim(system, std::move(request), backend);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   sim::run_until_idle(scheduler, 1'000'000);
@@ -509,7 +511,7 @@ class comparison_runs {
     const auto& spec = set_.specs[strategy];
     const auto& jobs = (*set_.jobs)[static_cast<std::size_t>(rep)];
     auto record = set_.mode == run_mode::sim
-                      ? run_sim(config_, jobs, spec, seed)
+                      ? run_sim(config_, jobs, spec, seed, set_.image_records)
                       : run_over_http(config_, jobs, spec, seed, settings_.scale, options_);
 #if defined(ZBATCH_TRIM_MALLOC)
     // A finished run leaves its thread's malloc arena full of free pages that the next run
