@@ -25,6 +25,11 @@ namespace {
 
 using wake_atom = caf::atom_constant<caf::atom("zb_wake")>;
 using drain_atom = caf::atom_constant<caf::atom("zb_drain")>;
+using give_up_atom = caf::atom_constant<caf::atom("zb_giveup")>;
+
+/// How long a cancelled batch waits for the answers of submits already sent (so accepted task
+/// ids are journaled); a little more than a loaded service takes to answer a submit.
+constexpr millis submit_answer_wait{10'000};
 
 }  // namespace
 
@@ -76,6 +81,7 @@ struct image_state {
   bool saturated = false;
   time_point submitted_at;
   image_retry_state retry;  ///< What the retry decision reads and updates.
+  bool submit_out = false;  ///< A submit was sent and its answer has not come back yet.
 };
 
 struct coordinator_state {
@@ -106,6 +112,10 @@ struct coordinator_state {
   int unsent_in_a_row = 0;       ///< Failures without a connection since the last answer.
   int unknown_429_in_a_row = 0;  ///< Unknown-text 429s since the last accepted submit.
   bool told_unsent = false;      ///< The "cannot reach" notice went out.
+  /// Cancelled, but waiting for the answers of submits already sent: an accepted task id is
+  /// journaled before the batch ends (issue "money under interruption").
+  bool cancelling = false;
+  std::size_t submits_out = 0;  ///< Images with image_state::submit_out.
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
@@ -258,6 +268,8 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   } else {
     ++result.attempts;
     ++st.counters.submits;
+    image.submit_out = true;
+    ++st.submits_out;
   }
   ++st.running;
   st.counters.max_in_flight = std::max<int>(st.counters.max_in_flight, st.running);
@@ -460,6 +472,32 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
   st.pending.emplace(now + *decision.wait, index);
 }
 
+/// The submit of `index` was answered (accepted or not).
+void submit_answered(coordinator_actor* self, std::uint32_t index) {
+  auto& st = self->state;
+  if (st.images[index].submit_out) {
+    st.images[index].submit_out = false;
+    --st.submits_out;
+  }
+}
+
+/// While cancelling: the image whose submit answer just came (and was journaled) ends now;
+/// the batch ends with the last one.
+void settle_cancelled(coordinator_actor* self, std::uint32_t index, const std::string& why) {
+  auto& st = self->state;
+  const auto now = now_of(self);
+  if (!st.images[index].finished) {
+    protocol::api_error error;
+    error.kind = protocol::error_class::cancelled;
+    error.message = why;
+    fail_image(self, index, error, now);
+  }
+  if (st.submits_out == 0) {
+    st.running = 0;
+    finish_batch(self, now);
+  }
+}
+
 void on_report(coordinator_actor* self, attempt_report& report) {
   auto& st = self->state;
   if (st.done) {
@@ -469,6 +507,14 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   const auto index = report.index;
   auto& image = st.images[index];
   auto& result = st.results[index];
+  submit_answered(self, index);
+  if (st.cancelling) {
+    if (!image.finished && report.submit_failed && report.error.ambiguous) {
+      ++result.ambiguous_submits;
+    }
+    settle_cancelled(self, index, "the batch was cancelled; " + report.error.describe());
+    return;
+  }
   image.running = false;
   --st.running;
   if (st.load[report.worker]-- == attempts_per_worker) {
@@ -527,17 +573,43 @@ void cancel(coordinator_actor* self) {
     return;
   }
   const auto now = now_of(self);
+  if (st.cancelling) {
+    return;
+  }
   st.cancelled = true;
   protocol::api_error error;
   error.kind = protocol::error_class::cancelled;
   error.message = "the batch was cancelled";
   for (std::uint32_t index = 0; index < st.images.size(); ++index) {
-    if (!st.images[index].finished) {
+    if (!st.images[index].finished && !st.images[index].submit_out) {
       fail_image(self, index, error, now);
     }
   }
-  st.running = 0;  // Abandoned with their workers: the final progress shows none in flight.
-  finish_batch(self, now);
+  if (st.submits_out == 0) {
+    st.running = 0;  // Abandoned with their workers: the final progress shows none in flight.
+    finish_batch(self, now);
+    return;
+  }
+  // A submit already sent may be accepted (and charged): wait for its answer so the task id is
+  // journaled, for at most `submit_answer_wait`; what is still unanswered then is possibly paid.
+  st.cancelling = true;
+  self->delayed_send(self, submit_answer_wait, give_up_atom::value);
+}
+
+/// The submits still unanswered when cancelling gave up on them: possibly paid.
+void give_up_submits(coordinator_actor* self) {
+  auto& st = self->state;
+  if (st.done || !st.cancelling) {
+    return;
+  }
+  for (std::uint32_t index = 0; index < st.images.size(); ++index) {
+    if (st.images[index].submit_out) {
+      ++st.results[index].ambiguous_submits;
+      submit_answered(self, index);
+      settle_cancelled(self, index,
+                       "the batch was cancelled before the submit was answered (possibly paid)");
+    }
+  }
 }
 
 caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_context> ctx,
@@ -577,6 +649,14 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         ++st.counters.accepted;
         st.unknown_429_in_a_row = 0;
         st.unsent_in_a_row = 0;
+        if (st.cancelling) {
+          if (!st.ctx->ack_accepted) {  // no journal step follows
+            submit_answered(self, index);
+            settle_cancelled(self, index, "the batch was cancelled after the task was accepted");
+          }
+          return;
+        }
+        submit_answered(self, index);
         const auto& image = st.images[index];
         st.limiter->on_accepted(image.submitted_at, image.saturated);
         pump(self);
@@ -590,6 +670,13 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         st.results[index].task_id = task_id;
         if (st.callbacks.on_accepted) {
           st.callbacks.on_accepted(index, task_id);
+        }
+        if (st.cancelling) {
+          // Journaled: the next run polls this task instead of paying for another.
+          submit_answered(self, index);
+          settle_cancelled(self, index,
+                           "the batch was cancelled; task " + task_id + " is journaled");
+          return;
         }
         self->send(st.workers[worker], ack_atom::value, index);
       },
@@ -605,6 +692,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
       },
       [self](attempt_report& report) { on_report(self, report); },
       [self](cancel_atom) { cancel(self); },
+      [self](give_up_atom) { give_up_submits(self); },
       [self](subscribe_atom, caf::actor subscriber) {
         self->state.subscribers.push_back(std::move(subscriber));
       },

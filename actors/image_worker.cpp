@@ -252,7 +252,7 @@ void start_poll(worker_actor* self, attempt& at, duration delay) {
 /// oversized requests silently (protocol doc, "Measured generation times").
 std::optional<std::string> image_problem(const client::downloaded_image& image,
                                          const protocol::submit_request& request, bool check_size) {
-  const auto info = client::probe_image(image.bytes);
+  const auto info = image.info ? image.info : client::probe_image(image.bytes);
   if (!info) {
     return "not an image (" + std::to_string(image.bytes.size()) + " bytes" +
            (image.content_type.empty() ? "" : ", " + image.content_type) + ")";

@@ -8,38 +8,9 @@ namespace zbatch::actors {
 
 namespace {
 
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 millis to_millis(double ms) { return millis{static_cast<std::int64_t>(std::llround(ms))}; }
 
 }  // namespace
-
-jitter_rng::jitter_rng(std::uint64_t seed) {
-  for (auto& word : s_) {
-    word = splitmix64(seed);
-  }
-}
-
-std::uint64_t jitter_rng::next() {
-  const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
-  const std::uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = rotl(s_[3], 45);
-  return result;
-}
-
-double jitter_rng::uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
 millis backoff_delay(const retry_spec& spec, int n, millis previous, jitter_rng& rng) {
   const double base = static_cast<double>(spec.base.count());

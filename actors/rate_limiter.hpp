@@ -19,22 +19,16 @@
 
 #include "actors/retry_budget.hpp"
 #include "actors/strategy.hpp"
+#include "base/rng.hpp"
 
 namespace zbatch::actors {
 
 using time_point = std::chrono::steady_clock::time_point;
 using duration = std::chrono::steady_clock::duration;
 
-/// splitmix64-seeded xoshiro256**: the same draws on every standard library.
-class jitter_rng {
- public:
-  explicit jitter_rng(std::uint64_t seed = 0);
-  std::uint64_t next();
-  double uniform();  ///< [0, 1)
-
- private:
-  std::uint64_t s_[4];
-};
+/// The backoff jitter's generator: the project's seeded xoshiro256** (base/rng.hpp), the same
+/// draws on every standard library.
+using jitter_rng = base::rng;
 
 /// The wait before retry number `n` (0-based) under `spec`; `previous` is the previous wait of the
 /// same image (decorrelated jitter needs it; pass 0 for the first).

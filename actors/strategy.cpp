@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "base/json_reader.hpp"
+
 namespace zbatch::actors {
 
 namespace {
@@ -541,220 +543,172 @@ std::string to_compact(const strategy_spec& spec) {
 namespace {
 
 using json = nlohmann::json;
+using reader = base::json_reader;
 
-[[noreturn]] void json_fail(const std::string& path, const std::string& what) {
-  throw strategy_error("strategy field '" + path + "': " + what);
-}
-
-void only_keys(const json& object, const std::string& path,
-               std::initializer_list<const char*> allowed) {
-  if (!object.is_object()) {
-    json_fail(path, "must be an object");
-  }
-  for (const auto& item : object.items()) {
-    bool known = false;
-    std::string list;
-    for (const char* key : allowed) {
-      known = known || item.key() == key;
-      list += (list.empty() ? "" : ", ") + std::string(key);
-    }
-    if (!known) {
-      json_fail(path + "." + item.key(), "unknown field; allowed " + list);
-    }
-  }
-}
-
-double number_at(const json& object, const std::string& path, const char* key, double fallback) {
-  if (!object.contains(key)) {
+/// A whole number, also written as a float (3.0), as in the compact form; validate() checks
+/// the range with the knob's name.
+int whole_number(reader& object, const char* key, int fallback) {
+  const auto value = object.field(key);
+  if (!value.present()) {
     return fallback;
   }
-  const auto& value = object.at(key);
-  if (!value.is_number()) {
-    json_fail(path + "." + key, "must be a number");
+  const double number = value.number();
+  if (number != std::floor(number) || std::abs(number) > 1e9) {
+    value.fail_expected("a whole number");
   }
-  return value.get<double>();
+  return static_cast<int>(number);
 }
 
-int int_at(const json& object, const std::string& path, const char* key, int fallback) {
-  const double value = number_at(object, path, key, fallback);
-  if (value != std::floor(value) || std::abs(value) > 1e9) {
-    json_fail(path + "." + key, "must be a whole number");
-  }
-  return static_cast<int>(value);
-}
-
-millis ms_at(const json& object, const std::string& path, const char* key, millis fallback) {
-  const double value = number_at(object, path, key, static_cast<double>(fallback.count()));
-  if (value < 0 || value > 1e12) {
-    json_fail(path + "." + key, "must be a number of milliseconds >= 0");
-  }
-  return millis{static_cast<std::int64_t>(std::llround(value))};
-}
-
-std::string string_at(const json& object, const std::string& path, const char* key,
-                      std::string fallback) {
-  if (!object.contains(key)) {
+millis milliseconds(reader& object, const char* key, millis fallback) {
+  const auto value = object.field(key);
+  if (!value.present()) {
     return fallback;
   }
-  if (!object.at(key).is_string()) {
-    json_fail(path + "." + key, "must be a string");
-  }
-  return object.at(key).get<std::string>();
+  return millis{static_cast<std::int64_t>(std::llround(value.number(0, 1e12)))};
 }
 
-bool bool_at(const json& object, const std::string& path, const char* key, bool fallback) {
-  if (!object.contains(key)) {
-    return fallback;
-  }
-  if (!object.at(key).is_boolean()) {
-    json_fail(path + "." + key, "must be true or false");
-  }
-  return object.at(key).get<bool>();
-}
-
-/// Re-throws a compact-form error with the JSON path in front.
+/// Runs a compact-form parse, re-raising its error at `at` so it names the JSON path.
 template <class F>
-void with_path(const std::string& path, F&& body) {
+void with_path(const reader& at, F&& body) {
   try {
     body();
   } catch (const strategy_error& error) {
-    throw strategy_error(path + ": " + error.what());
+    at.fail(error.what());
   }
+}
+
+void read_inflight(reader in, inflight_spec& out) {
+  if (in.node().is_number() || in.node().is_string()) {
+    const auto text = in.node().is_string() ? in.node().get<std::string>() : in.node().dump();
+    with_path(in, [&] { parse_inflight(text, out); });
+    return;
+  }
+  in.expect_fields({"adaptive", "limit", "initial", "min", "max", "beta", "latency_factor"});
+  in.read("adaptive", out.adaptive);
+  out.limit = whole_number(in, "limit", out.limit);
+  out.initial = whole_number(in, "initial", out.initial);
+  out.min = whole_number(in, "min", out.min);
+  out.max = whole_number(in, "max", out.max);
+  in.read("beta", out.beta);
+  in.read("latency_factor", out.latency_factor);
+}
+
+void read_pace(reader pace, pacing_spec& out) {
+  if (pace.node().is_string()) {
+    with_path(pace, [&] { parse_pace(pace.node().get<std::string>(), out); });
+    return;
+  }
+  pace.expect_fields({"kind", "gap_ms", "rate", "burst"});
+  out.type = pacing_spec::kind::none;
+  if (const auto kind = pace.field("kind"); kind.present()) {
+    out.type = static_cast<pacing_spec::kind>(kind.one_of({"none", "gap", "spacing", "token"}));
+  }
+  out.gap = milliseconds(pace, "gap_ms", out.gap);
+  pace.read("rate", out.rate);
+  pace.read("burst", out.burst);
+}
+
+void read_retry(reader retry, retry_spec& out) {
+  retry.expect_fields({"max", "backoff", "base_ms", "cap_ms", "jitter", "max_429", "retry_after",
+                       "resubmit_ambiguous"});
+  out.max_retries = whole_number(retry, "max", out.max_retries);
+  if (const auto backoff = retry.field("backoff"); backoff.present()) {
+    const auto name = backoff.string_or_empty();
+    with_path(retry, [&] { out.backoff = backoff_from("retry.backoff", name); });
+  }
+  out.base = milliseconds(retry, "base_ms", out.base);
+  out.cap = milliseconds(retry, "cap_ms", out.cap);
+  if (const auto jitter = retry.field("jitter"); jitter.present()) {
+    const auto name = jitter.string_or_empty();
+    with_path(retry, [&] { out.jitter = jitter_from("retry.jitter", name); });
+  }
+  out.max_429_retries = whole_number(retry, "max_429", out.max_429_retries);
+  retry.read("retry_after", out.honour_retry_after);
+  retry.read("resubmit_ambiguous", out.resubmit_ambiguous);
+}
+
+/// `budget`: null turns the retry budget off, an object turns it on.
+void read_budget(reader budget, budget_spec& out) {
+  out.enabled = budget.present();
+  if (out.enabled) {
+    budget.expect_fields({"max_tokens", "token_ratio"});
+    budget.read("max_tokens", out.max_tokens);
+    budget.read("token_ratio", out.token_ratio);
+  }
+}
+
+void read_poll(reader poll, poll_spec& out) {
+  poll.expect_fields({"interval_ms", "factor", "cap_ms", "deadline_ms"});
+  out.interval = milliseconds(poll, "interval_ms", out.interval);
+  poll.read("factor", out.factor);
+  out.cap = milliseconds(poll, "cap_ms", out.cap);
+  out.deadline = milliseconds(poll, "deadline_ms", out.deadline);
+}
+
+/// `circuit`: null turns the circuit breaker off, an object turns it on.
+void read_circuit(reader circuit, circuit_spec& out) {
+  out.enabled = circuit.present();
+  if (out.enabled) {
+    circuit.expect_fields({"threshold", "open_ms"});
+    out.threshold = whole_number(circuit, "threshold", out.threshold);
+    out.open_for = milliseconds(circuit, "open_ms", out.open_for);
+  }
+}
+
+/// Reads the sections given in `r` into `spec`; returns whether any was given.
+bool read_sections(reader& r, strategy_spec& spec) {
+  bool changed = false;
+  if (const auto in = r.field("inflight"); in.present()) {
+    changed = true;
+    read_inflight(in, spec.inflight);
+  }
+  if (const auto pace = r.field("pace"); pace.present()) {
+    changed = true;
+    read_pace(pace, spec.pacing);
+  }
+  if (const auto retry = r.field("retry"); retry.present()) {
+    changed = true;
+    read_retry(retry, spec.retry);
+  }
+  if (const auto budget = r.field("budget"); budget.exists()) {
+    changed = true;
+    read_budget(budget, spec.budget);
+  }
+  if (const auto poll = r.field("poll"); poll.present()) {
+    changed = true;
+    read_poll(poll, spec.poll);
+  }
+  if (const auto circuit = r.field("circuit"); circuit.exists()) {
+    changed = true;
+    read_circuit(circuit, spec.circuit);
+  }
+  if (const auto quota = r.field("stop_on_quota"); quota.present()) {
+    changed = true;
+    spec.stop_on_quota = quota.boolean();
+  }
+  return changed;
 }
 
 }  // namespace
 
 strategy_spec strategy_from_json(const json& document, const std::string& where) {
+  reader r(document, "", base::raise_as<strategy_error>, where);
+  strategy_spec spec = base_spec();
   if (document.is_string()) {
-    strategy_spec spec;
-    with_path(where, [&] { spec = parse_strategy(document.get<std::string>()); });
+    with_path(r, [&] { spec = parse_strategy(document.get<std::string>()); });
     return spec;
   }
-  only_keys(document, where,
-            {"name", "preset", "inflight", "pace", "retry", "budget", "poll", "circuit",
-             "stop_on_quota"});
-  strategy_spec spec = base_spec();
-  if (document.contains("preset")) {
-    with_path(where + ".preset", [&] { spec = preset(string_at(document, where, "preset", "")); });
+  r.expect_fields({"name", "preset", "inflight", "pace", "retry", "budget", "poll", "circuit",
+                   "stop_on_quota"});
+  if (const auto name = r.field("preset"); name.present()) {
+    const auto text = name.string_or_empty();
+    with_path(name, [&] { spec = preset(text); });
   }
-  bool changed = false;
-  if (document.contains("inflight")) {
-    changed = true;
-    const auto& in = document.at("inflight");
-    const std::string path = where + ".inflight";
-    if (in.is_number() || in.is_string()) {
-      with_path(path, [&] {
-        parse_inflight(in.is_string() ? in.get<std::string>() : in.dump(), spec.inflight);
-      });
-    } else {
-      only_keys(in, path, {"adaptive", "limit", "initial", "min", "max", "beta", "latency_factor"});
-      auto& out = spec.inflight;
-      out.adaptive = bool_at(in, path, "adaptive", out.adaptive);
-      out.limit = int_at(in, path, "limit", out.limit);
-      out.initial = int_at(in, path, "initial", out.initial);
-      out.min = int_at(in, path, "min", out.min);
-      out.max = int_at(in, path, "max", out.max);
-      out.beta = number_at(in, path, "beta", out.beta);
-      out.latency_factor = number_at(in, path, "latency_factor", out.latency_factor);
-    }
-  }
-  if (document.contains("pace")) {
-    changed = true;
-    const auto& pace = document.at("pace");
-    const std::string path = where + ".pace";
-    if (pace.is_string()) {
-      with_path(path, [&] { parse_pace(pace.get<std::string>(), spec.pacing); });
-    } else {
-      only_keys(pace, path, {"kind", "gap_ms", "rate", "burst"});
-      const std::string kind = string_at(pace, path, "kind", "none");
-      auto& out = spec.pacing;
-      if (kind == "none") {
-        out.type = pacing_spec::kind::none;
-      } else if (kind == "gap") {
-        out.type = pacing_spec::kind::gap;
-      } else if (kind == "spacing") {
-        out.type = pacing_spec::kind::spacing;
-      } else if (kind == "token") {
-        out.type = pacing_spec::kind::token;
-      } else {
-        json_fail(path + ".kind", "'" + kind + "'; allowed none, gap, spacing, token");
-      }
-      out.gap = ms_at(pace, path, "gap_ms", out.gap);
-      out.rate = number_at(pace, path, "rate", out.rate);
-      out.burst = number_at(pace, path, "burst", out.burst);
-    }
-  }
-  if (document.contains("retry")) {
-    changed = true;
-    const auto& retry = document.at("retry");
-    const std::string path = where + ".retry";
-    only_keys(retry, path,
-              {"max", "backoff", "base_ms", "cap_ms", "jitter", "max_429", "retry_after",
-               "resubmit_ambiguous"});
-    auto& out = spec.retry;
-    out.max_retries = int_at(retry, path, "max", out.max_retries);
-    if (retry.contains("backoff")) {
-      with_path(path, [&] {
-        out.backoff = backoff_from("retry.backoff", string_at(retry, path, "backoff", ""));
-      });
-    }
-    out.base = ms_at(retry, path, "base_ms", out.base);
-    out.cap = ms_at(retry, path, "cap_ms", out.cap);
-    if (retry.contains("jitter")) {
-      with_path(path, [&] {
-        out.jitter = jitter_from("retry.jitter", string_at(retry, path, "jitter", ""));
-      });
-    }
-    out.max_429_retries = int_at(retry, path, "max_429", out.max_429_retries);
-    out.honour_retry_after = bool_at(retry, path, "retry_after", out.honour_retry_after);
-    out.resubmit_ambiguous = bool_at(retry, path, "resubmit_ambiguous", out.resubmit_ambiguous);
-  }
-  if (document.contains("budget")) {
-    changed = true;
-    const auto& budget = document.at("budget");
-    const std::string path = where + ".budget";
-    if (budget.is_null()) {
-      spec.budget.enabled = false;
-    } else {
-      only_keys(budget, path, {"max_tokens", "token_ratio"});
-      spec.budget.enabled = true;
-      spec.budget.max_tokens = number_at(budget, path, "max_tokens", spec.budget.max_tokens);
-      spec.budget.token_ratio = number_at(budget, path, "token_ratio", spec.budget.token_ratio);
-    }
-  }
-  if (document.contains("poll")) {
-    changed = true;
-    const auto& poll = document.at("poll");
-    const std::string path = where + ".poll";
-    only_keys(poll, path, {"interval_ms", "factor", "cap_ms", "deadline_ms"});
-    auto& out = spec.poll;
-    out.interval = ms_at(poll, path, "interval_ms", out.interval);
-    out.factor = number_at(poll, path, "factor", out.factor);
-    out.cap = ms_at(poll, path, "cap_ms", out.cap);
-    out.deadline = ms_at(poll, path, "deadline_ms", out.deadline);
-  }
-  if (document.contains("circuit")) {
-    changed = true;
-    const auto& circuit = document.at("circuit");
-    const std::string path = where + ".circuit";
-    if (circuit.is_null()) {
-      spec.circuit.enabled = false;
-    } else {
-      only_keys(circuit, path, {"threshold", "open_ms"});
-      spec.circuit.enabled = true;
-      spec.circuit.threshold = int_at(circuit, path, "threshold", spec.circuit.threshold);
-      spec.circuit.open_for = ms_at(circuit, path, "open_ms", spec.circuit.open_for);
-    }
-  }
-  if (document.contains("stop_on_quota")) {
-    changed = true;
-    spec.stop_on_quota = bool_at(document, where, "stop_on_quota", spec.stop_on_quota);
-  }
-  if (changed) {
+  if (read_sections(r, spec)) {
     spec.name = "custom";
   }
-  spec.name = string_at(document, where, "name", spec.name);
-  with_path(where, [&] { validate(spec); });
+  r.read("name", spec.name);
+  with_path(r, [&] { validate(spec); });
   return spec;
 }
 

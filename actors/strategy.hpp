@@ -120,7 +120,10 @@ strategy_spec parse_strategy(std::string_view text);
 std::string to_compact(const strategy_spec& spec);
 
 /// Reads a JSON spec: a string (preset or compact form) or an object (see README); `where` is
-/// the JSON path used in errors (e.g. "strategies[2]"). Throws strategy_error.
+/// the JSON path used in errors (e.g. "strategies[2]"), which read as every JSON input's do
+/// (base/json_reader.hpp): "strategies[2].retry.maxx: unknown field (allowed ...)". Null
+/// `budget` or `circuit` turns that part off; any other null field counts as absent. Throws
+/// strategy_error.
 strategy_spec strategy_from_json(const nlohmann::json& document,
                                  const std::string& where = "strategy");
 nlohmann::json to_json(const strategy_spec& spec);

@@ -1,21 +1,18 @@
 // `zbatch generate`: a production batch against the real API, any base URL, or the bundled mock
-// started in process (--mock). This file parses and checks the options and maps the outcome to
-// an exit code; the work (journal, resume, images, manifest, progress) lives in generate/.
+// started in process (--mock). This file parses the options, checks the connection ones (the
+// other input rules are generate/cli_inputs.hpp) and maps the outcome to an exit code; the work
+// (journal, resume, images, manifest, progress) lives in generate/.
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdint>
-#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -23,6 +20,7 @@
 #include "actors/strategy.hpp"
 #include "cli/commands.hpp"
 #include "client/http_backend.hpp"
+#include "generate/cli_inputs.hpp"
 #include "generate/inputs.hpp"
 #include "generate/interrupt.hpp"
 #include "generate/journal.hpp"
@@ -45,78 +43,20 @@ constexpr int exit_interrupted = 130;  ///< SIGINT (or SIGTERM): stopped, manife
 /// servers when no key is set.
 constexpr const char* mock_api_key = "zbatch-mock-key";
 
-/// Bad usage: the message names the option and what is allowed.
-struct usage_error {
-  std::string message;
-};
-
-std::int64_t parse_integer(const std::string& option, const std::string& text, std::int64_t low,
-                           std::int64_t high) {
-  std::int64_t value = 0;
-  const auto* end = text.data() + text.size();
-  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end || value < low || value > high) {
-    throw usage_error{option + " must be an integer from " + std::to_string(low) + " to " +
-                      std::to_string(high) + " (got \"" + text + "\")"};
-  }
-  return value;
-}
-
-double parse_number(const std::string& option, const std::string& text, double low, double high) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || !(value >= low && value <= high)) {
-    std::ostringstream range;
-    range << low << " to " << high;
-    throw usage_error{option + " must be a number from " + range.str() + " (got \"" + text + "\")"};
-  }
-  return value;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) {
-    out += (out.empty() ? "" : ", ") + item;
-  }
-  return out;
-}
-
 std::string seconds(std::int64_t ms) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(1) << static_cast<double>(ms) / 1000.0 << " s";
   return out.str();
 }
 
+/// The options as typed: the session's (checked in generate/cli_inputs) and the connection's.
 struct raw_options {
-  std::string prompt;
-  std::string batch;
-  std::string count;
-  std::string negative_prompt;
-  bool negative_given = false;
-  std::string steps;
-  std::string guidance;
-  std::string size;
-  std::string aspect;
-  std::string base_size;
-  std::string seed;
-  std::string model{protocol::default_model};
+  generate::cli_inputs inputs;
   std::string base_url;
-  std::string strategy = "adaptive";
-  std::string max_submits = "0";
-  std::string grace_s = "30";
-  std::string poll_interval_ms;
-  std::string deadline_s;
-  std::string connections = "16";
   bool json = false;
   std::vector<std::string> mock;
   bool mock_given = false;
   std::string api_key_file;
-  std::string out;
 };
 
 /// What the options say, checked: nothing has been sent or written yet.
@@ -128,150 +68,15 @@ struct generate_plan {
   bool json = false;
 };
 
-std::vector<generate::image_spec> make_images(const raw_options& raw, nlohmann::json* options) {
-  if (!raw.batch.empty()) {
-    for (const auto& [given, name] :
-         std::vector<std::pair<bool, std::string>>{{!raw.prompt.empty(), "--prompt"},
-                                                   {!raw.count.empty(), "--count"},
-                                                   {!raw.seed.empty(), "--seed"},
-                                                   {!raw.size.empty(), "--size"},
-                                                   {!raw.aspect.empty(), "--aspect"},
-                                                   {!raw.base_size.empty(), "--base-size"},
-                                                   {raw.negative_given, "--negative-prompt"},
-                                                   {!raw.steps.empty(), "--steps"},
-                                                   {!raw.guidance.empty(), "--guidance"}}) {
-      if (given) {
-        throw usage_error{"--batch and " + name + " are mutually exclusive: with --batch, put " +
-                          name.substr(2) + " on each line of the batch file"};
-      }
-    }
-    auto images = generate::batch_file_images(raw.batch, raw.model);
-    *options = generate::options_json(images, true);
-    return images;
-  }
-  if (raw.prompt.empty()) {
-    throw usage_error{"--prompt (a non-empty string) or --batch FILE.jsonl is required"};
-  }
-  protocol::submit_request request;
-  request.model = raw.model;
-  request.prompt = raw.prompt;
-  const int count =
-      raw.count.empty()
-          ? 1
-          : static_cast<int>(parse_integer("--count", raw.count, 1, generate::max_count));
-  if (raw.negative_given) {
-    request.negative_prompt = raw.negative_prompt;
-  }
-  if (!raw.steps.empty()) {
-    request.steps = static_cast<int>(
-        parse_integer("--steps", raw.steps, protocol::min_steps, protocol::max_steps));
-  }
-  if (!raw.guidance.empty()) {
-    request.guidance =
-        parse_number("--guidance", raw.guidance, protocol::min_guidance, protocol::max_guidance);
-  }
-  if (!raw.size.empty() && !raw.aspect.empty()) {
-    throw usage_error{"--size and --aspect are mutually exclusive: give one of them"};
-  }
-  if (!raw.base_size.empty() && raw.aspect.empty()) {
-    throw usage_error{"--base-size needs --aspect (allowed " + join(protocol::aspect_ratios()) +
-                      ")"};
-  }
-  std::string why;
-  if (!raw.size.empty()) {
-    request.size = protocol::parse_size(raw.size, &why);
-    if (!request.size) {
-      throw usage_error{"--size: " + why};
-    }
-  } else if (!raw.aspect.empty()) {
-    const int base = raw.base_size.empty()
-                         ? protocol::default_base_size
-                         : static_cast<int>(parse_integer("--base-size", raw.base_size,
-                                                          protocol::min_side, protocol::max_side));
-    request.size = protocol::size_for_aspect(raw.aspect, base, &why);
-    if (!request.size) {
-      throw usage_error{"--aspect: " + why};
-    }
-  } else {
-    request.size = protocol::image_size{};
-  }
-
-  // Seeds S..S+N-1 must all be valid seeds.
-  const std::int64_t last_base = protocol::max_seed - (count - 1);
-  std::int64_t base_seed = 0;
-  if (raw.seed.empty()) {
-    // A rerun into the same directory continues the batch it started (same random seed).
-    const auto earlier = generate::journal_options(raw.out);
-    if (earlier && earlier->value("mode", "") == "prompt" && earlier->contains("seed") &&
-        (*earlier)["seed"].is_number_integer()) {
-      base_seed = (*earlier)["seed"].get<std::int64_t>();
-    } else {
-      std::random_device device;
-      std::uniform_int_distribution<std::int64_t> pick(0, last_base);
-      base_seed = pick(device);
-    }
-  } else {
-    base_seed = parse_integer("--seed", raw.seed, 0, protocol::max_seed);
-    if (base_seed > last_base) {
-      throw usage_error{"--seed " + raw.seed + " with --count " + std::to_string(count) +
-                        " would use seeds above 2147483647 (allowed --seed 0.." +
-                        std::to_string(last_base) + " for this count)"};
-    }
-  }
-  auto check = request;
-  check.seed = base_seed;
-  if (auto error = protocol::validate(check)) {
-    throw usage_error{"--" + error->field + ": " + error->message};
-  }
-  auto images = generate::prompt_images(request, count, base_seed);
-  *options = generate::options_json(images, false, count);
-  return images;
-}
-
-generate_plan make_plan(const raw_options& raw) {
-  generate_plan plan;
-  if (raw.out.empty()) {
-    throw usage_error{"--out is required: the directory for the images and manifest.json"};
-  }
-  std::error_code ec;
-  if (std::filesystem::exists(raw.out, ec) && !std::filesystem::is_directory(raw.out, ec)) {
-    throw usage_error{"--out " + raw.out + " exists and is not a directory"};
-  }
-  auto& session = plan.session;
-  session.out_dir = raw.out;
-  session.images = make_images(raw, &session.options);
-
-  try {
-    session.strategy = actors::parse_strategy(raw.strategy);
-    if (!raw.poll_interval_ms.empty()) {
-      session.strategy.poll.interval = std::chrono::milliseconds(
-          parse_integer("--poll-interval-ms", raw.poll_interval_ms, 10, 600'000));
-      session.strategy.poll.cap =
-          std::max(session.strategy.poll.cap, session.strategy.poll.interval);
-    }
-    if (!raw.deadline_s.empty()) {
-      session.strategy.poll.deadline =
-          std::chrono::seconds(parse_integer("--deadline-s", raw.deadline_s, 1, 86'400));
-    }
-    actors::validate(session.strategy);
-  } catch (const actors::strategy_error& e) {
-    throw usage_error{"--strategy: " + std::string(e.what()) +
-                      " (presets: " + join(actors::preset_names()) + ")"};
-  }
-  session.max_submits =
-      static_cast<int>(parse_integer("--max-submits", raw.max_submits, 0, 1'000'000));
-  session.grace = std::chrono::seconds(parse_integer("--grace-s", raw.grace_s, 0, 3600));
-  session.connections = static_cast<int>(parse_integer("--connections", raw.connections, 1, 256));
-  session.seed = std::random_device{}();
-  plan.json = raw.json;
-
+/// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Throws
+/// generate::input_error naming the option.
+void check_connection(const raw_options& raw, generate_plan& plan) {
   plan.use_mock = raw.mock_given;
   std::string why;
   if (plan.use_mock) {
     if (!raw.base_url.empty()) {
-      throw usage_error{
-          "--mock and --base-url are mutually exclusive: --mock starts its own "
-          "server"};
+      throw generate::input_error(
+          "--mock and --base-url are mutually exclusive: --mock starts its own server");
     }
     // A bare --mock reaches us as no value or as one empty value, depending on CLI11's version.
     if (!raw.mock.empty() && !raw.mock.front().empty()) {
@@ -279,32 +84,39 @@ generate_plan make_plan(const raw_options& raw) {
     }
     const auto names = mock::profile_names();
     if (std::find(names.begin(), names.end(), plan.mock_profile) == names.end()) {
-      throw usage_error{"--mock: unknown profile \"" + plan.mock_profile + "\" (allowed " +
-                        join(names) + ")"};
+      throw generate::input_error("--mock: unknown profile \"" + plan.mock_profile +
+                                  "\" (allowed " + generate::allowed_list(names) + ")");
     }
     plan.http.api_key = mock_api_key;
-  } else {
-    plan.http.base_url =
-        raw.base_url.empty() ? std::string(protocol::default_base_url) : raw.base_url;
-    if (!raw.api_key_file.empty()) {
-      auto key = client::read_api_key_file(raw.api_key_file, &why);
-      if (!key) {
-        throw usage_error{"--api-key-file: " + why};
-      }
-      plan.http.api_key = *key;
-    } else {
-      plan.http.api_key = client::api_key_from_environment();
-    }
-    // Checked here, before anything is sent: a remote host needs HTTPS and a key.
-    why = client::check_options(plan.http);
-    if (!why.empty()) {
-      throw usage_error{"--base-url: " + protocol::redact(why, plan.http.api_key)};
-    }
-    // A loopback server (`zbatch mock`, a local proxy) still wants a non-empty bearer token.
-    if (plan.http.api_key.empty()) {
-      plan.http.api_key = mock_api_key;
-    }
+    return;
   }
+  plan.http.base_url =
+      raw.base_url.empty() ? std::string(protocol::default_base_url) : raw.base_url;
+  if (!raw.api_key_file.empty()) {
+    auto key = client::read_api_key_file(raw.api_key_file, &why);
+    if (!key) {
+      throw generate::input_error("--api-key-file: " + why);
+    }
+    plan.http.api_key = *key;
+  } else {
+    plan.http.api_key = client::api_key_from_environment();
+  }
+  // Checked here, before anything is sent: a remote host needs HTTPS and a key.
+  why = client::check_options(plan.http);
+  if (!why.empty()) {
+    throw generate::input_error("--base-url: " + protocol::redact(why, plan.http.api_key));
+  }
+  // A loopback server (`zbatch mock`, a local proxy) still wants a non-empty bearer token.
+  if (plan.http.api_key.empty()) {
+    plan.http.api_key = mock_api_key;
+  }
+}
+
+generate_plan make_plan(const raw_options& raw) {
+  generate_plan plan;
+  plan.session = generate::session_config_from(raw.inputs);
+  plan.json = raw.json;
+  check_connection(raw, plan);
   return plan;
 }
 
@@ -460,43 +272,45 @@ int run_generate(int argc, char** argv) {
       "S, S+1, ...) or a JSON-lines --batch file",
       "zbatch generate"};
   raw_options raw;
-  app.add_option("--prompt", raw.prompt, "the prompt (fewer than 2000 characters)");
-  app.add_option("--count", raw.count, "number of variants of --prompt, 1..1000 (default 1)");
-  app.add_option("--batch", raw.batch,
+  auto& in = raw.inputs;
+  app.add_option("--prompt", in.prompt, "the prompt (fewer than 2000 characters)");
+  app.add_option("--count", in.count, "number of variants of --prompt, 1..1000 (default 1)");
+  app.add_option("--batch", in.batch,
                  "JSON-lines file, one object per line: prompt, negative_prompt, size | aspect "
                  "[base_size], seed, count, steps, guidance");
-  app.add_option("--negative-prompt", raw.negative_prompt, "what to keep out of the image");
-  app.add_option("--steps", raw.steps, "inference steps, 1..100");
-  app.add_option("--guidance", raw.guidance, "guidance scale, 1.5..20");
-  app.add_option("--size", raw.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)");
-  app.add_option("--aspect", raw.aspect,
-                 "aspect ratio instead of --size: " + join(protocol::aspect_ratios()));
-  app.add_option("--base-size", raw.base_size, "long side for --aspect, 512..2048 (default 1024)");
-  app.add_option("--seed", raw.seed,
+  app.add_option("--negative-prompt", in.negative_prompt, "what to keep out of the image");
+  app.add_option("--steps", in.steps, "inference steps, 1..100");
+  app.add_option("--guidance", in.guidance, "guidance scale, 1.5..20");
+  app.add_option("--size", in.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)");
+  app.add_option(
+      "--aspect", in.aspect,
+      "aspect ratio instead of --size: " + generate::allowed_list(protocol::aspect_ratios()));
+  app.add_option("--base-size", in.base_size, "long side for --aspect, 512..2048 (default 1024)");
+  app.add_option("--seed", in.seed,
                  "seed of the first variant, 0..2147483647 (default random, kept on rerun)");
-  app.add_option("--model", raw.model, "model id (default Tongyi-MAI/Z-Image-Turbo)");
+  app.add_option("--model", in.model, "model id (default Tongyi-MAI/Z-Image-Turbo)");
   app.add_option("--base-url", raw.base_url,
                  "API base URL (default https://api-inference.modelscope.cn)");
-  app.add_option("--strategy", raw.strategy,
-                 "preset (" + join(actors::preset_names()) +
+  app.add_option("--strategy", in.strategy,
+                 "preset (" + generate::allowed_list(actors::preset_names()) +
                      ") or compact spec, e.g. bounded,inflight=3 (default adaptive)");
-  app.add_option("--max-submits", raw.max_submits,
+  app.add_option("--max-submits", in.max_submits,
                  "most submit requests this run may send, 0..1000000 (default 0 = no cap)");
-  app.add_option("--grace-s", raw.grace_s,
+  app.add_option("--grace-s", in.grace_s,
                  "after Ctrl-C, seconds in-flight tasks get to finish, 0..3600 (default 30)");
-  app.add_option("--poll-interval-ms", raw.poll_interval_ms,
+  app.add_option("--poll-interval-ms", in.poll_interval_ms,
                  "first wait between task polls, 10..600000 (default: the strategy's)");
-  app.add_option("--deadline-s", raw.deadline_s,
+  app.add_option("--deadline-s", in.deadline_s,
                  "per-task poll deadline, 1..86400 (default: the strategy's, 300)");
-  app.add_option("--connections", raw.connections, "HTTP connections, 1..256 (default 16)");
+  app.add_option("--connections", in.connections, "HTTP connections, 1..256 (default 16)");
   app.add_flag("--json", raw.json, "machine-readable progress: one JSON object per line");
   app.add_option("--mock", raw.mock,
                  "start the bundled mock in process and use it; optional profile: " +
-                     join(mock::profile_names()) + " (default ideal)")
+                     generate::allowed_list(mock::profile_names()) + " (default ideal)")
       ->expected(0, 1);
   app.add_option("--api-key-file", raw.api_key_file,
                  "read the API key from this file instead of MODELSCOPE_API_KEY");
-  app.add_option("--out", raw.out,
+  app.add_option("--out", in.out,
                  "output directory: images, manifest.json, journal.jsonl (rerun to resume)")
       ->required();
   try {
@@ -509,14 +323,11 @@ int run_generate(int argc, char** argv) {
     return exit_usage;
   }
   raw.mock_given = app.count("--mock") > 0;
-  raw.negative_given = app.count("--negative-prompt") > 0;
+  in.negative_given = app.count("--negative-prompt") > 0;
 
   generate_plan plan;
   try {
     plan = make_plan(raw);
-  } catch (const usage_error& e) {
-    std::cerr << "zbatch generate: " << e.message << "\n";
-    return exit_usage;
   } catch (const generate::input_error& e) {
     std::cerr << "zbatch generate: " << e.what() << "\n";
     return exit_usage;

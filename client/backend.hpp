@@ -6,10 +6,12 @@
 /// `protocol::api_error` already classified, never as an exception. One instance is used by one
 /// thread at a time (callers that need concurrency hold one backend per worker).
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include "client/image_probe.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
 
@@ -34,6 +36,9 @@ class result {
 struct downloaded_image {
   std::string bytes;
   std::string content_type;
+  /// Format and size read from `bytes` (client::read_download sets it; a backend that does not
+  /// probe leaves nullopt).
+  std::optional<image_info> info = std::nullopt;  // "= nullopt": {bytes, type} stays warning-free
 };
 
 class backend {
@@ -43,7 +48,8 @@ class backend {
   virtual result<protocol::submit_accepted> submit(const protocol::submit_request& request) = 0;
   /// GET /v1/tasks/{task_id} with the task-type header.
   virtual result<protocol::task_state> poll(const std::string& task_id) = 0;
-  /// GET of an output image URL (absolute), without the Authorization header.
+  /// GET of an output image URL (absolute), without the Authorization header. Succeeds only
+  /// with the bytes of an image (see client::read_download).
   virtual result<downloaded_image> download(const std::string& url) = 0;
 };
 

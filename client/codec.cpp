@@ -1,10 +1,13 @@
 #include "client/codec.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <optional>
 
 #include <nlohmann/json.hpp>
 
+#include "client/image_probe.hpp"
 #include "protocol/errors_detail.hpp"
 #include "protocol/json_scan.hpp"
 #include "protocol/json_text.hpp"
@@ -25,24 +28,59 @@ protocol::api_error malformed(int status, std::string message, std::string reque
   return error;
 }
 
-/// A non-2xx answer: classified from its body, with Retry-After when the service sent one.
-/// `error` is classify_http_error's answer (fast path) or its DOM twin's.
-protocol::api_error with_retry_after(protocol::api_error error,
-                                     const protocol::wire_response& response) {
-  if (auto value = response.headers.get("Retry-After")) {
-    error.retry_after_ms =
-        protocol::parse_retry_after(*value, static_cast<std::int64_t>(std::time(nullptr)));
+/// An unknown 429 text settled by the service's rate-limit headers (protocol doc: a 429 while
+/// `remaining` is above 0 is the dynamic limit, at 0 the quota). Known texts are never overruled.
+void settle_unknown_429(protocol::api_error& error, const protocol::wire_response& response) {
+  if (!error.unknown_429) {
+    return;
   }
+  bool seen = false;
+  for (const char* name : {"modelscope-ratelimit-model-requests-remaining",
+                           "modelscope-ratelimit-requests-remaining"}) {
+    const auto* value = response.headers.find(name);
+    if (value == nullptr || value->empty() ||
+        !std::all_of(value->begin(), value->end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; })) {
+      continue;
+    }
+    seen = true;
+    if (value->find_first_not_of('0') == std::string::npos) {
+      error.kind = protocol::error_class::quota_429;
+      break;
+    }
+  }
+  error.unknown_429 = !seen;
+}
+
+/// A non-2xx answer: classified from its body, with what its headers add (Retry-After and the
+/// time it names, the rate-limit headers). `error` is classify_http_error's answer (fast path)
+/// or its DOM twin's.
+protocol::api_error with_headers(protocol::api_error error,
+                                 const protocol::wire_response& response) {
+  if (auto value = response.headers.get("Retry-After")) {
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    error.retry_after_ms = protocol::parse_retry_after(*value, now);
+    if (error.retry_after_ms) {
+      error.retry_at_unix_s = now + (*error.retry_after_ms + 999) / 1000;
+    }
+  }
+  settle_unknown_429(error, response);
   return error;
 }
 
 protocol::api_error http_failure(const protocol::wire_response& response) {
-  return with_retry_after(protocol::classify_http_error(response.status, response.body), response);
+  return with_headers(protocol::classify_http_error(response.status, response.body), response);
 }
 
 protocol::api_error http_failure_dom(const protocol::wire_response& response) {
-  return with_retry_after(protocol::detail::classify_http_error_dom(response.status, response.body),
-                          response);
+  return with_headers(protocol::detail::classify_http_error_dom(response.status, response.body),
+                      response);
+}
+
+/// A refused submit: one that a gateway answered may hide a task the origin created and charged.
+protocol::api_error submit_failure(protocol::api_error error) {
+  error.ambiguous = error.from_gateway;
+  return error;
 }
 
 std::string string_field(const json& object, const char* key) {
@@ -64,6 +102,9 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
   accepted.task_id = scan_string_field(doc, body, "task_id");
   accepted.request_id = scan_string_field(doc, body, "request_id");
   if (accepted.task_id.empty()) {
+    if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
+      return *error;
+    }
     auto text = protocol::extract_error_text(response.body);
     return malformed(response.status, "submit answer has no task_id: " + text.message,
                      accepted.request_id);
@@ -84,23 +125,28 @@ result<protocol::task_state> poll_from_scan(const protocol::json_scan::document&
   state.request_id = scan_string_field(doc, body, "request_id");
   const auto* status = doc.find(body, "task_status");
   if (status == nullptr || !status->is_string()) {
+    if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
+      return *error;
+    }
     return malformed(response.status, "task answer has no task_status", state.request_id);
   }
   state.raw_status = std::string(status->text());
   state.status = protocol::task_status_from_string(state.raw_status);
   if (state.status == protocol::task_status::failed) {
-    int code = 0;
+    protocol::error_code code;
     std::string message;
     if (const auto* errors = doc.find(body, "errors"); errors != nullptr && errors->is_object()) {
       if (const auto* c = doc.find(*errors, "code"); c != nullptr && c->is_integer()) {
-        code = static_cast<int>(c->number);  // nlohmann's get<int>() is this same cast
+        code.number = static_cast<int>(c->number);  // nlohmann's get<int>() is this same cast
+      } else if (c != nullptr && c->is_string()) {
+        code = protocol::error_code_from_string(c->text());
       }
       message = scan_string_field(doc, *errors, "message");
     }
     if (message.empty()) {
       message = "task " + state.task_id + " FAILED without a message";
     }
-    return protocol::classify_task_failure(code, message, state.request_id);
+    return protocol::classify_task_failure(code.number, message, state.request_id, code.name);
   }
   if (state.status == protocol::task_status::succeed) {
     const auto* images = doc.find(body, "output_images");
@@ -163,6 +209,56 @@ std::optional<std::string> submit_body(const protocol::submit_request& request) 
   return out;
 }
 
+/// Why a 2xx download is not delivered: what it was instead, with a short printable excerpt.
+std::string not_an_image(const std::string& body, const std::string& content_type) {
+  if (body.empty()) {
+    return "image download returned an empty body";
+  }
+  std::string out = "answer is not a PNG, JPEG or WebP image (" +
+                    (content_type.empty() ? std::string("no Content-Type") : content_type) + ", " +
+                    std::to_string(body.size()) + " bytes";
+  constexpr std::size_t excerpt = 80;
+  const auto head = std::string_view(body).substr(0, excerpt);
+  if (std::all_of(head.begin(), head.end(),
+                  [](unsigned char c) { return c >= 0x20 && c < 0x7f; })) {
+    out += ": " + std::string(head) + (body.size() > excerpt ? "..." : "");
+  }
+  return out + ")";
+}
+
+/// RFC 3986 reference resolution, enough for Location headers: `base` is an absolute URL.
+std::string resolve_reference(std::string_view base, std::string_view ref) {
+  ref = ref.substr(0, ref.find('#'));
+  const auto trimmed = ref.find_first_not_of(" \t");
+  ref = trimmed == std::string_view::npos ? std::string_view{} : ref.substr(trimmed);
+  ref = ref.substr(0, ref.find_last_not_of(" \t") + 1);
+  const auto scheme_end = ref.find("://");
+  if (scheme_end != std::string_view::npos && ref.find_first_of("/?") > scheme_end) {
+    return std::string(ref);  // absolute
+  }
+  base = base.substr(0, base.find('#'));
+  const auto authority = base.find("://") + 3;
+  const auto path_start = std::min(base.find_first_of("/?", authority), base.size());
+  const std::string_view origin = base.substr(0, path_start);
+  const std::string_view path = base.substr(path_start, base.find('?', path_start) - path_start);
+  if (ref.substr(0, 2) == "//") {
+    return std::string(base.substr(0, authority - 2)) + std::string(ref);
+  }
+  if (ref.empty()) {
+    return std::string(base);
+  }
+  if (ref.front() == '/') {
+    return std::string(origin) + std::string(ref);
+  }
+  if (ref.front() == '?') {
+    return std::string(origin) + std::string(path.empty() ? "/" : path) + std::string(ref);
+  }
+  const auto slash = path.rfind('/');
+  const std::string directory =
+      slash == std::string_view::npos ? "/" : std::string(path.substr(0, slash + 1));
+  return std::string(origin) + directory + std::string(ref);
+}
+
 void add_auth(protocol::header_list& headers, std::string_view api_key) {
   // An empty key sends no header at all (the mock answers 401 to that, as the service does).
   if (!api_key.empty()) {
@@ -203,7 +299,7 @@ protocol::wire_request make_download(std::string_view target) {
 
 result<protocol::submit_accepted> read_submit(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return http_failure(response);
+    return submit_failure(http_failure(response));
   }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
@@ -214,7 +310,7 @@ result<protocol::submit_accepted> read_submit(const protocol::wire_response& res
 
 result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return http_failure_dom(response);
+    return submit_failure(http_failure_dom(response));
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
@@ -224,7 +320,11 @@ result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_r
   accepted.task_id = string_field(body, "task_id");
   accepted.request_id = string_field(body, "request_id");
   if (accepted.task_id.empty()) {
-    // The body may still be an error envelope sent with a 200 status: keep its text.
+    // The body may be an error envelope sent with a 200 status: classified by its content.
+    if (auto error =
+            protocol::detail::classify_error_in_success_dom(response.status, response.body)) {
+      return *error;
+    }
     auto text = protocol::detail::extract_error_text_dom(response.body);
     return malformed(response.status, "submit answer has no task_id: " + text.message,
                      accepted.request_id);
@@ -262,23 +362,29 @@ result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response
   state.request_id = string_field(body, "request_id");
   auto status_it = body.find("task_status");
   if (status_it == body.end() || !status_it->is_string()) {
+    if (auto error =
+            protocol::detail::classify_error_in_success_dom(response.status, response.body)) {
+      return *error;
+    }
     return malformed(response.status, "task answer has no task_status", state.request_id);
   }
   state.raw_status = status_it->get<std::string>();
   state.status = protocol::task_status_from_string(state.raw_status);
   if (state.status == protocol::task_status::failed) {
-    int code = 0;
+    protocol::error_code code;
     std::string message;
     if (auto errors = body.find("errors"); errors != body.end() && errors->is_object()) {
       if (auto c = errors->find("code"); c != errors->end() && c->is_number_integer()) {
-        code = c->get<int>();
+        code.number = c->get<int>();
+      } else if (c != errors->end() && c->is_string()) {
+        code = protocol::error_code_from_string(c->get<std::string>());
       }
       message = string_field(*errors, "message");
     }
     if (message.empty()) {
       message = "task " + state.task_id + " FAILED without a message";
     }
-    return protocol::classify_task_failure(code, message, state.request_id);
+    return protocol::classify_task_failure(code.number, message, state.request_id, code.name);
   }
   if (state.status == protocol::task_status::succeed) {
     auto images = body.find("output_images");
@@ -303,13 +409,27 @@ result<downloaded_image> read_download(const protocol::wire_response& response) 
   if (!is_success(response.status)) {
     return http_failure(response);
   }
-  if (response.body.empty()) {
-    return malformed(response.status, "image download returned an empty body");
-  }
   downloaded_image image;
-  image.bytes = response.body;
   image.content_type = response.headers.get("Content-Type").value_or("");
+  image.info = probe_image(response.body);
+  if (!image.info) {
+    return malformed(response.status, not_an_image(response.body, image.content_type));
+  }
+  image.bytes = response.body;
   return image;
+}
+
+std::optional<std::string> redirect_target(const protocol::wire_response& response,
+                                           std::string_view from) {
+  const int s = response.status;
+  if (s != 301 && s != 302 && s != 303 && s != 307 && s != 308) {
+    return std::nullopt;
+  }
+  const auto* location = response.headers.find("Location");
+  if (location == nullptr) {
+    return std::nullopt;
+  }
+  return resolve_reference(from, *location);
 }
 
 protocol::api_error transport_error(transport_failure failure, bool request_sent,

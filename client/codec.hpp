@@ -5,6 +5,7 @@
 /// the mock's model directly. Keeping this in one place means both backends classify the same
 /// answer the same way. Pure functions; the API key only ever goes into the Authorization header.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,7 +23,18 @@ protocol::wire_request make_download(std::string_view target);
 result<protocol::submit_accepted> read_submit(const protocol::wire_response& response);
 result<protocol::task_state> read_poll(const protocol::wire_response& response,
                                        std::string_view task_id);
+/// A download's answer: the image when the status is 2xx and the bytes are a PNG, JPEG or WebP
+/// (`probe_image`; its format and size go into `downloaded_image::info`). A non-image body (an
+/// HTML page served with 200, an empty body) is `malformed`; a non-2xx answer is classified as
+/// `classify_http_error` does (5xx server_transport, 4xx request_error).
 result<downloaded_image> read_download(const protocol::wire_response& response);
+
+/// Where a redirect answer (301, 302, 303, 307 or 308 with a Location) sends a GET of `from` (an
+/// absolute URL): the Location resolved as a URL reference (absolute, "//host/..", "/path",
+/// "?query" or a relative path; any fragment dropped; dot segments are left to the server).
+/// nullopt when the answer is not such a redirect.
+std::optional<std::string> redirect_target(const protocol::wire_response& response,
+                                           std::string_view from);
 
 /// How a request can fail below HTTP.
 enum class transport_failure {

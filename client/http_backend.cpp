@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include <httplib.h>
 
@@ -21,6 +22,13 @@ std::string trim(std::string text) {
     return {};
   }
   return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+/// The key must never surface in anything a caller could print.
+protocol::api_error redacted(protocol::api_error error, const std::string& key) {
+  error.message = protocol::redact(std::move(error.message), key);
+  error.request_id = protocol::redact(std::move(error.request_id), key);
+  return error;
 }
 
 /// scheme://host:port as httplib parses it (IPv6 hosts in brackets).
@@ -210,6 +218,25 @@ struct http_backend::impl {
     return transport_error(stalled ? transport_failure::timeout : transport_failure::reset, submit,
                            detail);
   }
+
+  /// One API request: the base URL's path prefixed, sent, its answer read by `read`. A failure
+  /// below HTTP names the method and URL, so "connection refused" says where.
+  template <class Read>
+  auto call(protocol::wire_request wire, bool submit, Read read)
+      -> decltype(read(protocol::wire_response{})) {
+    wire.target = prefix + wire.target;
+    auto answer = send(api, wire, submit);
+    if (!answer) {
+      auto error = answer.error();
+      error.message = wire.method + " " + client_origin(api) + wire.target + ": " + error.message;
+      return redacted(std::move(error), options.api_key);
+    }
+    auto out = read(answer.value());
+    if (!out) {
+      return redacted(out.error(), options.api_key);
+    }
+    return out;
+  }
 };
 
 std::unique_ptr<http_backend> http_backend::create(http_options options, std::string* error) {
@@ -235,64 +262,61 @@ http_backend::http_backend(http_options options)
 
 http_backend::~http_backend() = default;
 
-namespace {
-
-/// The key must never surface in anything a caller could print.
-protocol::api_error redacted(protocol::api_error error, const std::string& key) {
-  error.message = protocol::redact(std::move(error.message), key);
-  error.request_id = protocol::redact(std::move(error.request_id), key);
-  return error;
-}
-
-}  // namespace
-
 result<protocol::submit_accepted> http_backend::submit(const protocol::submit_request& request) {
-  auto wire = make_submit(request, options_.api_key);
-  wire.target = impl_->prefix + wire.target;
-  auto answer = impl_->send(impl_->api, wire, /*submit=*/true);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto accepted = read_submit(answer.value());
-  if (!accepted) {
-    return redacted(accepted.error(), options_.api_key);
-  }
-  return accepted;
+  return impl_->call(make_submit(request, options_.api_key), /*submit=*/true,
+                     [](const protocol::wire_response& answer) { return read_submit(answer); });
 }
 
 result<protocol::task_state> http_backend::poll(const std::string& task_id) {
-  auto wire = make_poll(task_id, options_.api_key);
-  wire.target = impl_->prefix + wire.target;
-  auto answer = impl_->send(impl_->api, wire, /*submit=*/false);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto state = read_poll(answer.value(), task_id);
-  if (!state) {
-    return redacted(state.error(), options_.api_key);
-  }
-  return state;
+  return impl_->call(
+      make_poll(task_id, options_.api_key), /*submit=*/false,
+      [&task_id](const protocol::wire_response& answer) { return read_poll(answer, task_id); });
 }
 
 result<downloaded_image> http_backend::download(const std::string& url) {
-  std::string why;
-  auto parsed = protocol::parse_url(url, &why);
-  if (!parsed) {
+  // Object storage may answer with a redirect to the file; follow it, up to a bound, naming both
+  // ends in every failure. No Authorization header on any hop: the key stays with the API host.
+  std::string current = url;
+  std::vector<std::string> visited{url};
+  auto failed = [&](protocol::api_error error) {
+    error.message = "downloading " + current +
+                    (current == url ? std::string{} : " (redirected from " + url + ")") + ": " +
+                    error.message;
+    error.ambiguous = false;  // a GET creates nothing
+    return redacted(std::move(error), options_.api_key);
+  };
+  for (int hop = 0;; ++hop) {
+    std::string why;
+    auto parsed = protocol::parse_url(current, &why);
+    if (!parsed) {
+      protocol::api_error error;
+      error.kind = protocol::error_class::malformed;
+      error.message = "image URL is not usable: " + why;
+      return failed(std::move(error));
+    }
+    auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
+    if (!answer) {
+      return failed(answer.error());
+    }
+    auto next = redirect_target(answer.value(), current);
+    if (!next) {
+      auto image = read_download(answer.value());
+      return image ? std::move(image) : result<downloaded_image>(failed(image.error()));
+    }
     protocol::api_error error;
     error.kind = protocol::error_class::malformed;
-    error.message = "output image URL is not usable: " + why;
-    return error;
+    error.http_status = answer.value().status;
+    if (std::find(visited.begin(), visited.end(), *next) != visited.end()) {
+      error.message = "redirect loop back to " + *next;
+      return failed(std::move(error));
+    }
+    if (hop == max_download_redirects) {
+      error.message = "more than " + std::to_string(max_download_redirects) + " redirects";
+      return failed(std::move(error));
+    }
+    visited.push_back(*next);
+    current = std::move(*next);
   }
-  // No Authorization header: the key must not go to the (possibly foreign) image host.
-  auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
-  if (!answer) {
-    return redacted(answer.error(), options_.api_key);
-  }
-  auto image = read_download(answer.value());
-  if (!image) {
-    return redacted(image.error(), options_.api_key);
-  }
-  return image;
 }
 
 }  // namespace zbatch::client

@@ -17,6 +17,9 @@
 
 namespace zbatch::client {
 
+/// Redirects a download follows (301/302/303/307/308) before it fails as `malformed`.
+inline constexpr int max_download_redirects = 5;
+
 struct http_options {
   std::string base_url{protocol::default_base_url};  ///< scheme://host[:port] of the API.
   std::string api_key;                               ///< Never printed, logged or written.
@@ -48,6 +51,11 @@ class http_backend final : public backend {
 
   result<protocol::submit_accepted> submit(const protocol::submit_request& request) override;
   result<protocol::task_state> poll(const std::string& task_id) override;
+  /// Follows up to `max_download_redirects` redirects (absolute or relative Location), never
+  /// sending the Authorization header. Every failure names the URL (and the first URL when
+  /// redirected) and its cause: transport failures and 5xx are server_transport, 4xx
+  /// request_error, a redirect loop, too many hops or bytes that are not an image malformed.
+  /// Never ambiguous (a GET creates nothing).
   result<downloaded_image> download(const std::string& url) override;
 
   const http_options& options() const { return options_; }

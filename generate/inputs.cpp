@@ -1,23 +1,15 @@
 #include "generate/inputs.hpp"
 
-#include <algorithm>
 #include <fstream>
-#include <set>
-#include <sstream>
 
+#include "base/json_reader.hpp"
+#include "base/rng.hpp"
 #include "protocol/size.hpp"
 
 namespace zbatch::generate {
 namespace {
 
 using nlohmann::json;
-
-const std::vector<std::string>& batch_fields() {
-  static const std::vector<std::string> fields{"prompt", "negative_prompt", "size",
-                                               "aspect", "base_size",       "seed",
-                                               "count",  "steps",           "guidance"};
-  return fields;
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -27,116 +19,72 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-/// FNV-1a: a seed that depends only on the line's prompt and number, so reruns agree.
+/// A seed that depends only on the line's prompt and number, so reruns agree. The FNV offset
+/// basis here lacks the reference value's last digit; batches journaled with it resume only
+/// with the same seeds, so it stays.
 std::int64_t derived_seed(const std::string& prompt, std::size_t line) {
-  std::uint64_t hash = 1469598103934665603ULL;
-  const auto text = prompt + "\n" + std::to_string(line);
-  for (const unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
+  const auto hash = base::fnv1a(prompt + "\n" + std::to_string(line), 1469598103934665603ULL);
   return static_cast<std::int64_t>(hash % 2000000000ULL);
 }
 
-struct line_reader {
-  std::string where;  ///< "file:line"
-  const json& item;
-
-  [[noreturn]] void fail(const std::string& field, const std::string& message) const {
-    throw input_error(where + ": \"" + field + "\": " + message);
+/// "size" or "aspect" (with "base_size") of a line; 1024x1024 when neither is given.
+protocol::image_size read_size(base::json_reader& in) {
+  auto size = in.field("size");
+  auto aspect = in.field("aspect");
+  auto base_size = in.field("base_size");
+  if (size.present() && aspect.present()) {
+    size.fail("\"size\" and \"aspect\" are mutually exclusive: give one of them");
   }
-
-  std::optional<std::int64_t> integer(const std::string& field, std::int64_t low,
-                                      std::int64_t high) const {
-    if (!item.contains(field)) {
-      return std::nullopt;
-    }
-    const auto& value = item[field];
-    if (!value.is_number_integer()) {
-      fail(field, "must be an integer from " + std::to_string(low) + " to " + std::to_string(high) +
-                      " (got " + value.dump() + ")");
-    }
-    const auto number = value.get<std::int64_t>();
-    if (number < low || number > high) {
-      fail(field, "must be an integer from " + std::to_string(low) + " to " + std::to_string(high) +
-                      " (got " + value.dump() + ")");
-    }
-    return number;
+  if (base_size.present() && !aspect.present()) {
+    base_size.fail("needs \"aspect\" (allowed " + join(protocol::aspect_ratios()) + ")");
   }
-
-  std::optional<std::string> text(const std::string& field) const {
-    if (!item.contains(field)) {
-      return std::nullopt;
-    }
-    if (!item[field].is_string()) {
-      fail(field, "must be a string (got " + item[field].dump() + ")");
-    }
-    return item[field].get<std::string>();
+  std::string why;
+  std::optional<protocol::image_size> out = protocol::image_size{};
+  if (size.present()) {
+    out = protocol::parse_size(size.string_or_empty(), &why);
+  } else if (aspect.present()) {
+    const auto side = base_size.present()
+                          ? base_size.integer(protocol::min_side, protocol::max_side)
+                          : protocol::default_base_size;
+    out = protocol::size_for_aspect(aspect.string_or_empty(), static_cast<int>(side), &why);
   }
-};
+  if (!out) {
+    (size.present() ? size : aspect).fail(why);
+  }
+  return *out;
+}
 
-std::vector<image_spec> parse_line(const line_reader& in, const std::string& model,
+std::vector<image_spec> parse_line(base::json_reader& in, const std::string& model,
                                    std::size_t line_number) {
-  for (const auto& field : in.item.items()) {
-    const auto& allowed = batch_fields();
-    if (std::find(allowed.begin(), allowed.end(), field.key()) == allowed.end()) {
-      in.fail(field.key(), "unknown field (allowed " + join(allowed) + ")");
-    }
-  }
+  in.expect_fields({"prompt", "negative_prompt", "size", "aspect", "base_size", "seed", "count",
+                    "steps", "guidance"});
   protocol::submit_request request;
   request.model = model;
-  auto prompt = in.text("prompt");
-  if (!prompt || prompt->empty()) {
-    in.fail("prompt", "is required (a non-empty string of fewer than 2000 characters)");
+  request.prompt = in.field("prompt").string();
+  if (const auto negative = in.field("negative_prompt"); negative.present()) {
+    request.negative_prompt = negative.string_or_empty();
   }
-  request.prompt = *prompt;
-  request.negative_prompt = in.text("negative_prompt");
-  const auto size = in.text("size");
-  const auto aspect = in.text("aspect");
-  const auto base_size = in.integer("base_size", protocol::min_side, protocol::max_side);
-  std::string why;
-  if (size && aspect) {
-    in.fail("size", "\"size\" and \"aspect\" are mutually exclusive: give one of them");
+  request.size = read_size(in);
+  if (const auto steps = in.field("steps"); steps.present()) {
+    request.steps = static_cast<int>(steps.integer(protocol::min_steps, protocol::max_steps));
   }
-  if (base_size && !aspect) {
-    in.fail("base_size", "needs \"aspect\" (allowed " + join(protocol::aspect_ratios()) + ")");
+  if (const auto guidance = in.field("guidance"); guidance.present()) {
+    request.guidance = guidance.number(protocol::min_guidance, protocol::max_guidance);
   }
-  if (size) {
-    request.size = protocol::parse_size(*size, &why);
-    if (!request.size) {
-      in.fail("size", why);
-    }
-  } else if (aspect) {
-    request.size = protocol::size_for_aspect(
-        *aspect, base_size ? static_cast<int>(*base_size) : protocol::default_base_size, &why);
-    if (!request.size) {
-      in.fail("aspect", why);
-    }
-  } else {
-    request.size = protocol::image_size{};
-  }
-  if (auto steps = in.integer("steps", protocol::min_steps, protocol::max_steps)) {
-    request.steps = static_cast<int>(*steps);
-  }
-  if (in.item.contains("guidance")) {
-    const auto& value = in.item["guidance"];
-    if (!value.is_number()) {
-      in.fail("guidance", "must be a number from 1.5 to 20 (got " + value.dump() + ")");
-    }
-    request.guidance = value.get<double>();
-  }
-  const int count = static_cast<int>(in.integer("count", 1, max_count).value_or(1));
-  const auto seed = in.integer("seed", 0, protocol::max_seed);
-  const std::int64_t base = seed ? *seed : derived_seed(request.prompt, line_number);
+  int count = 1;
+  in.read("count", count, 1, max_count);
+  const auto seed = in.field("seed");
+  const std::int64_t base = seed.present() ? seed.integer(0, protocol::max_seed)
+                                           : derived_seed(request.prompt, line_number);
   if (base + count - 1 > protocol::max_seed) {
-    in.fail("seed", "with \"count\" " + std::to_string(count) +
-                        " would use seeds above 2147483647 (allowed 0.." +
-                        std::to_string(protocol::max_seed - (count - 1)) + " for this count)");
+    seed.fail("with \"count\" " + std::to_string(count) +
+              " would use seeds above 2147483647 (allowed 0.." +
+              std::to_string(protocol::max_seed - (count - 1)) + " for this count)");
   }
   auto check = request;
   check.seed = base;
   if (auto error = protocol::validate(check)) {
-    in.fail(error->field, error->message);
+    in.field(error->field).fail(error->message);
   }
   std::vector<image_spec> out;
   for (int i = 0; i < count; ++i) {
@@ -213,7 +161,8 @@ std::vector<image_spec> batch_file_images(const std::filesystem::path& file,
                         ": not a JSON object (one object per line, e.g. "
                         "{\"prompt\": \"a red fox\", \"count\": 2})");
     }
-    auto images = parse_line(line_reader{where, item}, model, line_number);
+    base::json_reader in(item, where, base::raise_as<input_error>);
+    auto images = parse_line(in, model, line_number);
     for (auto& image : images) {
       image.index = out.size();
       out.push_back(std::move(image));

@@ -7,8 +7,10 @@
 /// `prompt` (required), `negative_prompt`, `size` ("WxH") or `aspect` (+ `base_size`), `seed`,
 /// `count` (variants, seeds seed..seed+count-1), `steps`, `guidance`. Unknown fields, wrong types
 /// and out-of-range values are `input_error`s naming `file:line`, the field and the allowed
-/// range. A line without `seed` gets one derived from its prompt and line number (stable across
-/// reruns, so a resume finds the same images). Pure functions; no threading concerns.
+/// range, worded as every JSON input of the project words them (base/json_reader.hpp), e.g.
+/// `b.jsonl:2: seed: -3 is out of range (allowed 0..2147483647)`; null counts as absent. A line
+/// without `seed` gets one derived from its prompt and line number (stable across reruns, so a
+/// resume finds the same images). Pure functions; no threading concerns.
 
 #include <cstdint>
 #include <filesystem>

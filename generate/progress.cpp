@@ -22,6 +22,19 @@ std::string format_duration(std::int64_t ms) {
   return out.str();
 }
 
+namespace {
+
+/// "class: message", without saying the class twice when the message already starts with it
+/// (messages are api_error::describe(): "deadline: task ...").
+std::string class_and_message(const std::string& error_class, const std::string& message) {
+  if (message.rfind(error_class, 0) == 0) {
+    return message;
+  }
+  return error_class + ": " + message;
+}
+
+}  // namespace
+
 progress_renderer::progress_renderer(std::ostream& out, progress_style style, clock_fn now)
     : out_(out), style_(style), now_(std::move(now)), start_(now_()) {}
 
@@ -148,7 +161,7 @@ void progress_renderer::failed(std::size_t index, std::int64_t seed, const std::
     return;
   }
   line("  [" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] seed " +
-       std::to_string(seed) + "  FAILED     " + error_class + ": " + message);
+       std::to_string(seed) + "  FAILED     " + class_and_message(error_class, message));
 }
 
 void progress_renderer::pending(std::size_t index, std::int64_t seed,
@@ -169,7 +182,7 @@ void progress_renderer::pending(std::size_t index, std::int64_t seed,
     return;
   }
   line("  [" + std::to_string(index + 1) + "/" + std::to_string(total_) + "] seed " +
-       std::to_string(seed) + "  PENDING    " + error_class + ": " + message +
+       std::to_string(seed) + "  PENDING    " + class_and_message(error_class, message) +
        (task_id.empty() ? "" : " (task " + task_id + " journaled for the next run)"));
 }
 

@@ -1,10 +1,10 @@
 #include "generate/session.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <fstream>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -88,6 +88,17 @@ bool settled_failure(const std::string& error_class) {
   return error_class != "cancelled" && error_class != "deadline" &&
          error_class != "server_transport" && error_class != "dynamic_429" &&
          error_class != "quota_429";
+}
+
+/// The journal says delivered and the file is there with the journaled sha256.
+bool delivered_file_intact(const std::filesystem::path& dir, const journaled_image& j) {
+  if (j.last != journaled_image::state::delivered || j.file.empty()) {
+    return false;
+  }
+  const auto path = dir / j.file;
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) &&
+         client::sha256_hex(read_file(path)) == j.sha256;
 }
 
 std::int64_t latency_of(const actors::image_result& result) {
@@ -225,133 +236,173 @@ void session::on_image(actors::image_result& result) {
   }
 }
 
+struct session::batch_plan {
+  std::vector<actors::image_job> jobs;  ///< Every image not delivered before, in index order.
+  std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
+  std::size_t delivered_before = 0;
+};
+
+const char* to_string(stop_reason reason) {
+  switch (reason) {
+    case stop_reason::complete:
+      return "complete";
+    case stop_reason::failures:
+      return "failures";
+    case stop_reason::submit_cap:
+      return "submit_cap";
+    case stop_reason::quota:
+      return "quota";
+    case stop_reason::interrupted:
+      return "interrupted";
+    case stop_reason::halted:
+      return "halted";
+  }
+  return "complete";
+}
+
 session_outcome session::run(const actors::backend_factory& factory) {
   session_outcome outcome;
   outcome.total = config_.images.size();
   outcome.manifest = config_.out_dir / "manifest.json";
   states_.assign(config_.images.size(), image_state{});
-
-  // Earlier manifest entries keep the latencies of images delivered before.
-  std::map<std::size_t, json> earlier;
-  {
-    const auto text = read_file(outcome.manifest);
-    const auto old = json::parse(text, nullptr, false);
-    if (!old.is_discarded() && old.is_object() && old.contains("images") &&
-        old["images"].is_array()) {
-      for (const auto& entry : old["images"]) {
-        if (entry.is_object() && entry.contains("index") && entry["index"].is_number_unsigned()) {
-          earlier[entry["index"].get<std::size_t>()] = entry;
-        }
-      }
-    }
+  auto plan = plan_against_journal(earlier_manifest_entries(outcome.manifest));
+  outcome.delivered_before = plan.delivered_before;
+  progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
+                  plan.jobs.size() - plan.resumed, config_.endpoint,
+                  actors::to_compact(config_.strategy));
+  std::optional<actors::batch_result> result;
+  if (!plan.jobs.empty()) {
+    result = run_batch(std::move(plan.jobs), factory);
+    outcome.submit_requests = result->counters.submits;
   }
+  tally(outcome);
+  decide_stop_reason(result ? &*result : nullptr, outcome);
+  if (result && result->quota_exhausted) {
+    quota_reset(outcome);
+  }
+  write_manifest(outcome, result ? &*result : nullptr);
+  return outcome;
+}
 
-  // Plan against the journal.
-  std::vector<actors::image_job> jobs;
-  std::size_t resumed = 0;
+/// Skips images delivered before whose file still matches its sha256 (keeping their earlier
+/// manifest entry for its latency), resumes journaled tasks, submits the rest.
+session::batch_plan session::plan_against_journal(const std::map<std::size_t, json>& earlier) {
+  batch_plan plan;
   const auto& known = journal_->images();
   for (std::size_t index = 0; index < config_.images.size(); ++index) {
     auto& st = states_[index];
-    const auto it = known.find(static_cast<int>(index));
-    if (it != known.end()) {
+    if (const auto it = known.find(static_cast<int>(index)); it != known.end()) {
       const auto& j = it->second;
       st.task_id = j.task_id;
-      if (j.last == journaled_image::state::delivered) {
-        const auto path = config_.out_dir / j.file;
-        std::error_code ec;
-        if (!j.file.empty() && std::filesystem::is_regular_file(path, ec) &&
-            client::sha256_hex(read_file(path)) == j.sha256) {
-          st.done_before = true;
-          st.delivered = true;
-          st.file = j.file;
-          st.sha256 = j.sha256;
-          st.bytes = j.bytes;
-          if (auto e = earlier.find(index);
-              e != earlier.end() && e->second.value("sha256", "") == j.sha256) {
-            st.earlier = e->second;
-          }
-          continue;
+      if (delivered_file_intact(config_.out_dir, j)) {
+        st.done_before = true;
+        st.delivered = true;
+        st.file = j.file;
+        st.sha256 = j.sha256;
+        st.bytes = j.bytes;
+        if (auto e = earlier.find(index);
+            e != earlier.end() && e->second.value("sha256", "") == j.sha256) {
+          st.earlier = e->second;
         }
+        ++plan.delivered_before;
+        continue;
       }
       // Submitted (or delivered but the file is gone or altered): poll that task again.
       if ((j.last == journaled_image::state::submitted ||
            j.last == journaled_image::state::delivered) &&
           !j.task_id.empty()) {
         st.resume_task_id = j.task_id;
-        ++resumed;
+        ++plan.resumed;
       }
     }
     actors::image_job job;
     job.request = config_.images[index].request;
     job.resume_task_id = st.resume_task_id;
     job_image_.push_back(index);
-    jobs.push_back(std::move(job));
+    plan.jobs.push_back(std::move(job));
   }
+  return plan;
+}
+
+actors::batch_result session::run_batch(std::vector<actors::image_job> jobs,
+                                        const actors::backend_factory& factory) {
+  caf::actor_system_config cfg;
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  caf::actor_system system(cfg);
+  auto backend = actors::spawn_blocking_backend(system, factory, config_.connections);
+  actors::batch_runner runner(system, batch_request(std::move(jobs)), backend, callbacks());
+  attach(runner);
+  std::optional<bar_ticker> ticker;
+  if (progress_.ticks()) {
+    ticker.emplace(progress_);  // the bar moves between events until the batch is over
+  }
+  auto done = runner.wait();
+  ticker.reset();
+  detach();
+  caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+  return done;
+}
+
+actors::batch_request session::batch_request(std::vector<actors::image_job> jobs) const {
+  actors::batch_request request;
+  request.jobs = std::move(jobs);
+  request.strategy = config_.strategy;
+  request.seed = config_.seed;
+  request.keep_bytes = true;
+  request.max_submits = config_.max_submits;
+  request.check_image_size = true;
+  return request;
+}
+
+actors::batch_callbacks session::callbacks() {
+  actors::batch_callbacks callbacks;
+  callbacks.on_notice = [this](const std::string& kind, const std::string& text) {
+    progress_.notice(
+        kind, kind == "unreachable" ? "cannot reach " + config_.endpoint + ": " + text : text);
+  };
+  callbacks.on_accepted = [this](std::size_t job, const std::string& task_id) {
+    on_accepted(job, task_id);
+  };
+  callbacks.on_image = [this](actors::image_result& image) { on_image(image); };
+  callbacks.on_progress = [this](const actors::progress_event& event) {
+    progress_.progress(event);
+  };
+  return callbacks;
+}
+
+void session::attach(actors::batch_runner& runner) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  runner_ = &runner;
+  // A fatal error or an interrupt that came before the runner existed applies now.
+  if (cancel_pending_) {
+    runner.cancel();
+  } else if (interrupted_) {
+    runner.drain(config_.grace);
+  }
+}
+
+void session::detach() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  runner_ = nullptr;
+}
+
+image_status session::status_of(const image_state& st) {
+  if (st.delivered) {
+    return image_status::delivered;
+  }
+  return st.ran && settled_failure(st.error_class) ? image_status::failed : image_status::pending;
+}
+
+/// Counts over every image of the batch, earlier runs included.
+void session::tally(session_outcome& outcome) const {
   for (const auto& st : states_) {
-    outcome.delivered_before += st.done_before ? 1 : 0;
-  }
-  progress_.start(outcome.total, outcome.delivered_before, resumed, jobs.size() - resumed,
-                  config_.endpoint, actors::to_compact(config_.strategy));
-
-  std::optional<actors::batch_result> result;
-  if (!jobs.empty()) {
-    caf::actor_system_config cfg;
-    cfg.set("logger.verbosity", caf::atom("quiet"));
-    caf::actor_system system(cfg);
-    auto backend = actors::spawn_blocking_backend(system, factory, config_.connections);
-    actors::batch_request request;
-    request.jobs = std::move(jobs);
-    request.strategy = config_.strategy;
-    request.seed = config_.seed;
-    request.keep_bytes = true;
-    request.max_submits = config_.max_submits;
-    request.check_image_size = true;
-    actors::batch_callbacks callbacks;
-    callbacks.on_notice = [this](const std::string& kind, const std::string& text) {
-      progress_.notice(
-          kind, kind == "unreachable" ? "cannot reach " + config_.endpoint + ": " + text : text);
-    };
-    callbacks.on_accepted = [this](std::size_t job, const std::string& task_id) {
-      on_accepted(job, task_id);
-    };
-    callbacks.on_image = [this](actors::image_result& image) { on_image(image); };
-    callbacks.on_progress = [this](const actors::progress_event& event) {
-      progress_.progress(event);
-    };
-    actors::batch_runner runner(system, std::move(request), backend, std::move(callbacks));
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      runner_ = &runner;
-      if (cancel_pending_) {
-        runner.cancel();
-      } else if (interrupted_) {
-        runner.drain(config_.grace);
-      }
-    }
-    std::optional<bar_ticker> ticker;
-    if (progress_.ticks()) {
-      ticker.emplace(progress_);  // the bar moves between events until the batch is over
-    }
-    auto done = runner.wait();
-    ticker.reset();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      runner_ = nullptr;
-    }
-    caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
-    result = std::move(done);
-    outcome.submit_requests = result->counters.submits;
-  }
-
-  // Tally over every image of the batch, earlier runs included.
-  for (std::size_t index = 0; index < states_.size(); ++index) {
-    const auto& st = states_[index];
-    if (st.delivered) {
+    const auto status = status_of(st);
+    if (status == image_status::delivered) {
       ++outcome.delivered;
       if (st.latency_ms) {
         outcome.latencies_ms.push_back(*st.latency_ms);
       }
-    } else if (st.ran && settled_failure(st.error_class)) {
+    } else if (status == image_status::failed) {
       ++outcome.failed;
     }
   }
@@ -361,7 +412,10 @@ session_outcome session::run(const actors::backend_factory& factory) {
     outcome.submits_paid += item.second.submits;
     outcome.submits_possibly_paid += item.second.possibly_paid;
   }
-  std::string stopped = "complete";
+}
+
+/// An interrupt wins over what the batch reported; a fatal local error is thrown instead.
+void session::decide_stop_reason(const actors::batch_result* result, session_outcome& outcome) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!fatal_.empty()) {
@@ -369,131 +423,81 @@ session_outcome session::run(const actors::backend_factory& factory) {
     }
     if (interrupted_) {
       outcome.reason = stop_reason::interrupted;
-      stopped = "interrupted";
+      return;
     }
   }
-  if (outcome.reason != stop_reason::interrupted) {
-    if (result && result->halted_by) {
-      outcome.reason = stop_reason::halted;
-      outcome.halted_by = result->halted_by->describe();
-      stopped = "halted";
-    } else if (result && result->quota_exhausted) {
-      outcome.reason = stop_reason::quota;
-      stopped = "quota";
-    } else if (result && result->submit_capped) {
-      outcome.reason = stop_reason::submit_cap;
-      stopped = "submit_cap";
-    } else if (outcome.remaining > 0) {
-      outcome.reason = stop_reason::failures;
-      stopped = "failures";
-    }
+  if (result && result->halted_by) {
+    outcome.reason = stop_reason::halted;
+    outcome.halted_by = result->halted_by->describe();
+  } else if (result && result->quota_exhausted) {
+    outcome.reason = stop_reason::quota;
+  } else if (result && result->submit_capped) {
+    outcome.reason = stop_reason::submit_cap;
+  } else if (outcome.remaining > 0) {
+    outcome.reason = stop_reason::failures;
   }
-  if (result && result->quota_exhausted) {
-    std::optional<system_time> reset;
-    for (const auto& st : states_) {
-      if (st.ran && st.error_class == "quota_429" && st.retry_after_ms) {
-        const auto at = st.finished_at + std::chrono::milliseconds(*st.retry_after_ms);
-        reset = reset ? std::max(*reset, at) : at;
-      }
-    }
-    outcome.quota_reset_from_service = reset.has_value();
-    outcome.quota_reset =
-        iso_utc(reset ? *reset : next_quota_reset(std::chrono::system_clock::now()));
-  }
-  client::write_file_atomic(outcome.manifest,
-                            manifest(outcome, result ? &*result : nullptr, stopped).dump(2) + "\n");
-  return outcome;
 }
 
-json session::manifest(const session_outcome& outcome, const actors::batch_result* result,
-                       const std::string& stopped) const {
-  json images = json::array();
-  const auto& known = journal_->images();
+/// The latest reset a quota 429's Retry-After named, else the assumed next midnight UTC+8.
+void session::quota_reset(session_outcome& outcome) const {
+  std::optional<system_time> reset;
+  for (const auto& st : states_) {
+    if (st.ran && st.error_class == "quota_429" && st.retry_after_ms) {
+      const auto at = st.finished_at + std::chrono::milliseconds(*st.retry_after_ms);
+      reset = reset ? std::max(*reset, at) : at;
+    }
+  }
+  outcome.quota_reset_from_service = reset.has_value();
+  outcome.quota_reset =
+      iso_utc(reset ? *reset : next_quota_reset(std::chrono::system_clock::now()));
+}
+
+void session::write_manifest(const session_outcome& outcome,
+                             const actors::batch_result* result) const {
+  manifest_input in;
   for (std::size_t index = 0; index < config_.images.size(); ++index) {
-    const auto& spec = config_.images[index];
-    const auto& st = states_[index];
-    const auto j = known.find(static_cast<int>(index));
-    const int submits = j == known.end() ? 0 : j->second.submits;
-    const int possibly_paid = j == known.end() ? 0 : j->second.possibly_paid;
-    json entry{
-        {"index", index},
-        {"prompt", spec.request.prompt},
-        {"seed", spec.request.seed ? json(*spec.request.seed) : json()},
-        {"size", spec.request.size ? json(spec.request.size->to_string()) : json()},
-        {"task_id", st.task_id.empty() ? json() : json(st.task_id)},
-        {"file", st.delivered ? json(st.file) : json()},
-        {"bytes", st.delivered ? json(st.bytes) : json()},
-        {"sha256", st.delivered ? json(st.sha256) : json()},
-        {"latency_ms", st.latency_ms ? json(*st.latency_ms) : json()},
-        {"status", st.delivered                                  ? "delivered"
-                   : (st.ran && settled_failure(st.error_class)) ? "failed"
-                                                                 : "pending"},
-        {"error_class", st.delivered || st.error_class.empty() ? json() : json(st.error_class)},
-        {"message", st.delivered || st.message.empty() ? json() : json(st.message)},
-        {"attempts", st.attempts},
-        {"submits", submits},
-        {"possibly_paid", possibly_paid},
-        {"run", st.done_before ? "earlier" : (st.ran ? "this" : "none")},
-    };
-    if (spec.line > 0) {
-      entry["line"] = spec.line;
-    }
-    if (spec.request.negative_prompt) {
-      entry["negative_prompt"] = *spec.request.negative_prompt;
-    }
-    if (spec.request.steps) {
-      entry["steps"] = *spec.request.steps;
-    }
-    if (spec.request.guidance) {
-      entry["guidance"] = *spec.request.guidance;
-    }
-    if (st.done_before && st.earlier.is_object()) {
-      entry["latency_ms"] = st.earlier.value("latency_ms", json());
-      entry["attempts"] = st.earlier.value("attempts", json(0));
-    }
-    images.push_back(std::move(entry));
+    in.images.push_back(manifest_entry(index));
   }
-  json out{
-      {"version", 2},
-      {"model", config_.images.empty() ? "" : config_.images.front().request.model},
-      {"endpoint", config_.endpoint},
-      {"strategy", actors::to_compact(config_.strategy)},
-      {"max_submits", config_.max_submits},
-      {"stopped", stopped},
-      {"total", outcome.total},
-      {"delivered", outcome.delivered},
-      {"failed", outcome.failed},
-      {"remaining", outcome.remaining},
-      {"pending", outcome.pending},
-      {"submits_paid", outcome.submits_paid},
-      {"submits_possibly_paid", outcome.submits_possibly_paid},
-      {"halted_by", outcome.halted_by.empty() ? json() : json(outcome.halted_by)},
-      {"submits_per_delivered_image", outcome.delivered == 0
-                                          ? json()
-                                          : json(static_cast<double>(outcome.submits_paid) /
-                                                 static_cast<double>(outcome.delivered))},
-      {"runs", journal_->previous_runs() + 1},
-      {"quota_resets_at", outcome.quota_reset ? json(*outcome.quota_reset) : json()},
-      {"images", images},
-  };
+  in.options = config_.options;
+  in.endpoint = config_.endpoint;
+  in.strategy = actors::to_compact(config_.strategy);
+  in.max_submits = config_.max_submits;
+  in.stopped = to_string(outcome.reason);
+  in.delivered = outcome.delivered;
+  in.failed = outcome.failed;
+  in.remaining = outcome.remaining;
+  in.pending = outcome.pending;
+  in.submits_paid = outcome.submits_paid;
+  in.submits_possibly_paid = outcome.submits_possibly_paid;
+  in.halted_by = outcome.halted_by;
+  in.quota_reset = outcome.quota_reset;
+  in.runs = journal_->previous_runs() + 1;
   if (result != nullptr) {
-    out["this_run"] =
-        json{{"submit_requests", result->counters.submits},
-             {"accepted", result->counters.accepted},
-             {"polls", result->counters.polls},
-             {"downloads", result->counters.downloads},
-             {"http_429", result->counters.http_429_dynamic + result->counters.http_429_quota},
-             {"retries", result->counters.retries},
-             {"makespan_ms", result->makespan_ms}};
+    in.this_run = manifest_run{result->counters, result->makespan_ms};
   }
-  // One prompt: its options as given (the seed of the first variant as base_seed).
-  const auto& options = config_.options;
-  if (options.value("mode", "") == "prompt") {
-    out["prompt"] = options.value("prompt", "");
-    out["count"] = options.value("count", 0);
-    out["base_seed"] = options.value("seed", json());
-    out["size"] = options.value("size", json());
+  client::write_file_atomic(outcome.manifest, manifest_json(in).dump(2) + "\n");
+}
+
+manifest_image session::manifest_entry(std::size_t index) const {
+  const auto& st = states_[index];
+  manifest_image out;
+  out.spec = config_.images[index];
+  out.status = status_of(st);
+  out.run = st.done_before ? image_run::earlier : (st.ran ? image_run::this_run : image_run::none);
+  out.task_id = st.task_id;
+  out.file = st.file;
+  out.sha256 = st.sha256;
+  out.bytes = st.bytes;
+  out.latency_ms = st.latency_ms;
+  out.error_class = st.error_class;
+  out.message = st.message;
+  out.attempts = st.attempts;
+  if (const auto j = journal_->images().find(static_cast<int>(index));
+      j != journal_->images().end()) {
+    out.submits = j->second.submits;
+    out.possibly_paid = j->second.possibly_paid;
   }
+  out.earlier = st.earlier;
   return out;
 }
 

@@ -2,8 +2,9 @@
 /// One run of a production batch: plans it against the journal (skip delivered images whose
 /// file still matches its sha256, poll known tasks again, submit the rest), runs it on the batch
 /// coordinator, writes every delivered image atomically as it arrives, journals each accepted
-/// task before it is polled and each settled outcome, and rewrites `manifest.json` atomically
-/// at the end, whether the batch completed, hit the submit cap or the quota, or was interrupted.
+/// task before it is polled and each settled outcome, and rewrites `manifest.json` (manifest.hpp)
+/// atomically at the end, whether the batch completed, hit the submit cap or the quota, or was
+/// interrupted.
 ///
 /// Lifecycle: construct (opens the journal: throws journal_error when the directory holds a
 /// batch with other options), `run` once (blocking; owns its actor system), `interrupt` from any
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +28,7 @@
 #include "actors/strategy.hpp"
 #include "generate/inputs.hpp"
 #include "generate/journal.hpp"
+#include "generate/manifest.hpp"
 #include "generate/progress.hpp"
 
 namespace zbatch::generate {
@@ -46,6 +49,10 @@ struct session_config {
 /// further submit (a wrong key, an unknown model, a service that cannot be reached, unknown
 /// 429 texts); nothing more was sent after it.
 enum class stop_reason { complete, failures, submit_cap, quota, interrupted, halted };
+
+/// The manifest's spelling of a stop reason: "complete", "failures", "submit_cap", "quota",
+/// "interrupted", "halted".
+const char* to_string(stop_reason reason);
 
 struct session_outcome {
   stop_reason reason = stop_reason::complete;
@@ -90,11 +97,27 @@ class session {
 
  private:
   struct image_state;
+  struct batch_plan;
+
+  // The steps of `run`, in order.
+  batch_plan plan_against_journal(const std::map<std::size_t, nlohmann::json>& earlier);
+  actors::batch_result run_batch(std::vector<actors::image_job> jobs,
+                                 const actors::backend_factory& factory);
+  void tally(session_outcome& outcome) const;
+  void decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
+  void quota_reset(session_outcome& outcome) const;
+  void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
+
+  actors::batch_request batch_request(std::vector<actors::image_job> jobs) const;
+  actors::batch_callbacks callbacks();
+  void attach(actors::batch_runner& runner);
+  void detach();
+  static image_status status_of(const image_state& st);
+  manifest_image manifest_entry(std::size_t index) const;
+
   void on_accepted(std::size_t job, const std::string& task_id);
   void on_image(actors::image_result& result);
   void stop_with(std::string why);  ///< A fatal local error: cancel the batch.
-  nlohmann::json manifest(const session_outcome& outcome, const actors::batch_result* result,
-                          const std::string& stopped) const;
 
   session_config config_;
   progress_renderer& progress_;

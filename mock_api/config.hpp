@@ -3,8 +3,10 @@
 /// plain struct read from JSON (a shipped profile, optionally extended by a user file).
 ///
 /// Parsing validates every field and rejects unknown ones; a mistake throws `config_error` whose
-/// text names the source (file), the JSON field path (e.g. `throttle.in_flight_cap`) and what is
-/// allowed, or the line and column of a JSON syntax error. See mock_api/README.md for every knob.
+/// text names the source (file), the JSON field path and what is allowed, worded as every JSON
+/// input of the project words it (base/json_reader.hpp), e.g. `my.json: throttle.in_flight_cap:
+/// -1 is out of range (allowed 0..1000000)`, or the line and column of a JSON syntax error. See
+/// mock_api/README.md for every knob.
 /// Plain values; no threading concerns.
 
 #include <optional>

@@ -12,6 +12,10 @@
 /// Routes: POST /v1/images/generations, GET /v1/tasks/{id}, GET /images/{id}.png (the URLs it
 /// hands out), GET /admin/stats, GET|PUT /admin/config, POST /admin/reset, GET /metrics; any other
 /// target gets 404 with the service's JSON error body. Every answer carries a `request_id`.
+///
+/// The model keeps the tasks and images and orchestrates its parts: mock_api/fault.hpp (fault
+/// kinds, overrides, drawing, applying), mock_api/throttle.hpp (per-key limits, quota, refunds)
+/// and mock_api/stats.hpp (counters and their reports); mock_api/reply.hpp holds what it answers.
 
 #include <cstdint>
 #include <map>
@@ -23,61 +27,16 @@
 
 #include "mock_api/clock.hpp"
 #include "mock_api/config.hpp"
+#include "mock_api/fault.hpp"
+#include "mock_api/reply.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/size.hpp"
 #include "protocol/wire.hpp"
 
 namespace zbatch::mock {
 
-/// What the transport must do besides (or instead of) sending the response.
-enum class transport_fault {
-  none,
-  reset,     ///< Close the connection without any answer (RST where possible).
-  hang,      ///< Never answer: hold the connection until the client gives up (or `hold_max`).
-  truncate,  ///< Send the headers and `truncate_at` bytes of the body, then close.
-  slow,      ///< Send the body spread evenly over `dribble`.
-  close,     ///< Close the connection without any answer, gracefully (FIN).
-};
-
-struct reply {
-  protocol::wire_response response;
-  duration delay{0};  ///< Hold the answer this long (simulated network + server time).
-  transport_fault fault = transport_fault::none;
-  std::size_t truncate_at = 0;
-  duration dribble{0};
-  duration hold_max{60'000'000};  ///< Upper bound of a `hang` (config faults.hang_max_ms).
-};
-
-/// Stable lower-case name of a transport fault ("reset", "hang", ...).
-std::string_view to_string(transport_fault fault);
-
 /// The label under which stats show an API key: never the key itself ("key-1a2b3c4d").
 std::string key_label(std::string_view token);
-
-/// Request headers that override the config for one request (Envoy style). See README.
-namespace fault_headers {
-inline constexpr std::string_view abort =
-    "x-zbatch-fault-abort";  ///< 500|502|503|busy|429|quota|<4xx/5xx>
-inline constexpr std::string_view delay_ms = "x-zbatch-fault-delay-ms";  ///< added response delay
-inline constexpr std::string_view transport =
-    "x-zbatch-fault-transport";  ///< reset|close|hang|truncate|malformed|slow
-inline constexpr std::string_view task =
-    "x-zbatch-fault-task";  ///< succeed|moderation|system|never
-inline constexpr std::string_view generation_ms =
-    "x-zbatch-fault-generation-ms";  ///< exact task time
-}  // namespace fault_headers
-
-/// The JSON bodies of the hot paths (every poll, every accepted submit, every error), built by
-/// appending instead of through a JSON DOM: byte-identical to what the protocol library's DOM
-/// functions dump (tests/sim/wire_body_test.cpp holds them to that).
-namespace wire_body {
-/// `protocol::to_json(state).dump()`.
-std::string task_state(const protocol::task_state& state);
-/// `{"request_id":..,"task_id":..,"task_status":"SUCCEED"}`, the accepted submit.
-std::string accepted(std::string_view task_id, std::string_view request_id);
-/// `protocol::error_body(code, message, request_id)`.
-std::string error(int code, std::string_view message, std::string_view request_id);
-}  // namespace wire_body
 
 /// Header that carries the admin token (as does `Authorization: Bearer <admin token>`).
 inline constexpr std::string_view admin_token_header = "x-zbatch-admin-token";

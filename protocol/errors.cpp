@@ -55,25 +55,25 @@ const nlohmann::json* string_at(const nlohmann::json& object, const char* key) {
   return it != object.end() && it->is_string() ? &*it : nullptr;
 }
 
-int code_at(const nlohmann::json& object) {
+void code_from_string(std::string_view text, error_text& out) {
+  auto code = error_code_from_string(text);
+  out.code = code.number;
+  out.code_name = std::move(code.name);
+}
+
+void read_code(const nlohmann::json& object, error_text& out) {
   if (!object.is_object()) {
-    return 0;
+    return;
   }
   auto it = object.find("code");
   if (it == object.end()) {
-    return 0;
+    return;
   }
   if (it->is_number_integer()) {
-    return it->get<int>();
+    out.code = it->get<int>();
+  } else if (it->is_string()) {
+    code_from_string(it->get<std::string>(), out);
   }
-  if (it->is_string()) {  // some gateways send "429"
-    try {
-      return std::stoi(it->get<std::string>());
-    } catch (...) {
-      return 0;
-    }
-  }
-  return 0;
 }
 
 // The same reading on a json_scan document (only strings without escapes reach here, so a
@@ -84,22 +84,17 @@ const json_scan::node* scan_string_at(const json_scan::document& doc, const json
   return member != nullptr && member->is_string() ? member : nullptr;
 }
 
-int scan_code_at(const json_scan::document& doc, const json_scan::node& object) {
+void scan_read_code(const json_scan::document& doc, const json_scan::node& object,
+                    error_text& out) {
   const auto* code = doc.find(object, "code");
   if (code == nullptr) {
-    return 0;
+    return;
   }
   if (code->is_integer()) {
-    return static_cast<int>(code->number);  // nlohmann's get<int>() is this same cast
+    out.code = static_cast<int>(code->number);  // nlohmann's get<int>() is this same cast
+  } else if (code->is_string()) {
+    code_from_string(code->text(), out);
   }
-  if (code->is_string()) {
-    try {
-      return std::stoi(std::string(code->text()));
-    } catch (...) {
-      return 0;
-    }
-  }
-  return 0;
 }
 
 /// extract_error_text on a handled document.
@@ -116,40 +111,92 @@ error_text extract_scanned(const json_scan::document& doc, std::string_view body
     }
     if (const auto* message = scan_string_at(doc, *it, "message")) {
       out.message = std::string(message->text());
-      out.code = scan_code_at(doc, *it);
+      out.envelope = true;
+      scan_read_code(doc, *it, out);
       return out;
     }
   }
   if (const auto* message = scan_string_at(doc, root, "message")) {
     out.message = std::string(message->text());
-    out.code = scan_code_at(doc, root);
+    scan_read_code(doc, root, out);
     return out;
   }
   out.message = trimmed_raw(body);
   return out;
 }
 
-api_error classify_text(int status, error_text text) {
+bool contains(std::string_view lowered_text, std::string_view phrase) {
+  return lowered_text.find(phrase) != std::string_view::npos;
+}
+
+bool is_busy_message(std::string_view message) {
+  return contains(lower(message), "server is busy");
+}
+
+/// The gateways' statuses: bad gateway, gateway time-out, Cloudflare's "a timeout occurred".
+bool is_gateway_status(int status) { return status == 502 || status == 504 || status == 524; }
+
+api_error from_text(int status, error_text text) {
   api_error out;
   out.http_status = status;
   out.service_code = text.code;
+  out.code_name = std::move(text.code_name);
   out.message = std::move(text.message);
   out.request_id = std::move(text.request_id);
+  return out;
+}
+
+/// Sets kind, unknown_429 and from_gateway for an answer with this (HTTP or envelope) status
+/// from the text already in `out`; `envelope`: the text came in the service's error shape.
+void classify_status(int status, bool envelope, api_error& out) {
   if (status == 429) {
     out.kind = is_quota_message(out.message) ? error_class::quota_429 : error_class::dynamic_429;
+    out.unknown_429 =
+        out.kind == error_class::dynamic_429 && !is_dynamic_limit_message(out.message);
   } else if (status >= 500) {
     out.kind = error_class::server_transport;
+    out.from_gateway = is_gateway_status(status) || (!envelope && !is_busy_message(out.message));
   } else if (status >= 400) {
     // "Server is busy" has been seen with 4xx-looking gateways too; it is retryable either way.
-    out.kind = lower(out.message).find("server is busy") != std::string::npos
-                   ? error_class::server_transport
-                   : error_class::request_error;
+    out.kind = is_moderation(out.service_code, out.code_name, out.message) ? error_class::moderation
+               : is_busy_message(out.message) ? error_class::server_transport
+                                              : error_class::request_error;
   } else {
     out.kind = error_class::malformed;
-    if (out.message.empty()) {
-      out.message = "unexpected HTTP status " + std::to_string(status);
-    }
   }
+}
+
+api_error classify_text(int status, error_text text) {
+  const bool envelope = text.envelope;
+  auto out = from_text(status, std::move(text));
+  classify_status(status, envelope, out);
+  if (out.kind == error_class::malformed && out.message.empty()) {
+    out.message = "unexpected HTTP status " + std::to_string(status);
+  }
+  return out;
+}
+
+/// classify_error_in_success on an extracted text.
+std::optional<api_error> classify_success_text(int status, error_text text) {
+  if (!text.envelope && text.code == 0 && text.code_name.empty()) {
+    return std::nullopt;
+  }
+  const bool envelope = text.envelope;
+  auto out = from_text(status, std::move(text));
+  if (out.service_code >= 400 && out.service_code <= 599) {
+    classify_status(out.service_code, envelope, out);
+    out.from_gateway = false;  // the service's own envelope, whatever its code says
+  } else if (is_moderation(out.service_code, out.code_name, out.message)) {
+    out.kind = error_class::moderation;
+  } else if (is_quota_message(out.message)) {
+    out.kind = error_class::quota_429;
+  } else if (is_dynamic_limit_message(out.message)) {
+    out.kind = error_class::dynamic_429;
+  } else {
+    out.kind =
+        is_busy_message(out.message) ? error_class::server_transport : error_class::malformed;
+  }
+  out.message = "error inside HTTP " + std::to_string(status) + ": " + out.message;
   return out;
 }
 
@@ -203,6 +250,16 @@ std::string api_error::describe() const {
   return out;
 }
 
+error_code error_code_from_string(std::string_view text) {
+  error_code out;
+  try {
+    out.number = std::stoi(std::string(text));
+  } catch (...) {
+    out.name = std::string(text);
+  }
+  return out;
+}
+
 error_text extract_error_text(std::string_view body) {
   json_scan::document doc;
   if (doc.parse(body)) {
@@ -228,13 +285,14 @@ error_text detail::extract_error_text_dom(std::string_view body) {
     }
     if (const auto* message = string_at(*it, "message")) {
       out.message = message->get<std::string>();
-      out.code = code_at(*it);
+      out.envelope = true;
+      read_code(*it, out);
       return out;
     }
   }
   if (const auto* message = string_at(json, "message")) {
     out.message = message->get<std::string>();
-    out.code = code_at(json);
+    read_code(json, out);
     return out;
   }
   out.message = trimmed_raw(body);
@@ -243,11 +301,27 @@ error_text detail::extract_error_text_dom(std::string_view body) {
 
 bool is_quota_message(std::string_view message) {
   const auto text = lower(message);
-  return text.find("exceeded today's quota") != std::string::npos ||
-         text.find("request limit exceeded") != std::string::npos ||
-         text.find("insufficient balance") != std::string::npos ||
-         text.find("quota") != std::string::npos ||
-         message.find("免费使用额度已用完") != std::string_view::npos;
+  return contains(text, "request limit exceeded") || contains(text, "exceeded today's quota") ||
+         contains(text, "insufficient balance") || contains(message, "免费使用额度已用完");
+}
+
+bool is_dynamic_limit_message(std::string_view message) {
+  return contains(lower(message), "we have to rate limit you");
+}
+
+bool is_moderation(int code, std::string_view code_name, std::string_view message) {
+  if (code == 422 || contains(lower(message), "inappropriate content")) {
+    return true;
+  }
+  // "InternalError.Algo.DataInspectionFailed" -> "datainspectionfailed"; so is
+  // "data_inspection_failed". ("InvalidParameter.DataInspection" is a media download failure.)
+  std::string name;
+  for (char c : code_name.substr(code_name.rfind('.') + 1)) {
+    if (c != '_') {
+      name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return name == "datainspectionfailed" || name == "ipinfringementsuspect";
 }
 
 api_error classify_http_error(int status, std::string_view body) {
@@ -258,17 +332,32 @@ api_error detail::classify_http_error_dom(int status, std::string_view body) {
   return classify_text(status, detail::extract_error_text_dom(body));
 }
 
-api_error classify_task_failure(int code, std::string_view message, std::string request_id) {
+std::optional<api_error> classify_error_in_success(int status, std::string_view body) {
+  return classify_success_text(status, extract_error_text(body));
+}
+
+std::optional<api_error> detail::classify_error_in_success_dom(int status, std::string_view body) {
+  return classify_success_text(status, detail::extract_error_text_dom(body));
+}
+
+api_error classify_task_failure(int code, std::string_view message, std::string request_id,
+                                std::string_view code_name) {
   api_error out;
   out.service_code = code;
+  out.code_name = std::string(code_name);
   out.message = std::string(message);
   out.request_id = std::move(request_id);
-  out.kind = code == 422 ? error_class::moderation : error_class::task_failed;
+  if (code == 429) {
+    // A rate limit answered inside the poll: the task itself may still be running.
+    classify_status(429, /*envelope=*/true, out);
+    return out;
+  }
+  out.kind =
+      is_moderation(code, code_name, message) ? error_class::moderation : error_class::task_failed;
   return out;
 }
 
-std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_unix_s,
-                                              std::int64_t cap_ms) {
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_unix_s) {
   const auto first = value.find_first_not_of(' ');
   if (first == std::string_view::npos) {
     return std::nullopt;
@@ -276,10 +365,10 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64
   value = value.substr(first, value.find_last_not_of(' ') - first + 1);
   if (std::all_of(value.begin(), value.end(),
                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-    if (value.size() > 9) {
-      return cap_ms;
+    if (value.size() > 9) {  // beyond 30 days anyway; also keeps stoll and * 1000 in range
+      return max_retry_after_ms;
     }
-    return std::min<std::int64_t>(std::stoll(std::string(value)) * 1000, cap_ms);
+    return std::min<std::int64_t>(std::stoll(std::string(value)) * 1000, max_retry_after_ms);
   }
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   std::tm tm{};
@@ -299,7 +388,8 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64
   tm.tm_mon = static_cast<int>(it - months.begin());
   tm.tm_year -= 1900;
   const auto when = static_cast<std::int64_t>(timegm(&tm));
-  return std::clamp<std::int64_t>((when - now_unix_s) * 1000, 0, cap_ms);
+  // Clamped in seconds first, so an absurd year cannot overflow the multiplication.
+  return std::clamp<std::int64_t>(when - now_unix_s, 0, max_retry_after_ms / 1000) * 1000;
 }
 
 }  // namespace zbatch::protocol

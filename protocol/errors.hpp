@@ -32,7 +32,8 @@ std::optional<error_class> error_class_from_string(std::string_view name);
 /// Whether a fresh attempt at the same image may succeed.
 bool is_retryable(error_class kind);
 
-/// One failure, as much as the service said about it.
+/// One failure, as much as the service said about it. Fields added later keep defaults, so
+/// `api_error{}` and designated code elsewhere stay valid.
 struct api_error {
   error_class kind = error_class::malformed;
   int http_status = 0;     ///< 0 when no HTTP answer arrived (transport) or for task failures.
@@ -46,9 +47,19 @@ struct api_error {
   /// True when no connection was made (refused, DNS, TLS handshake or verification): the
   /// request never left, so it cost nothing and the service may be unreachable altogether.
   bool unsent = false;
-  /// A 429 whose text is neither a known rate-limit text nor a known quota text (classified as
-  /// dynamic_429; the coordinator stops the batch after a few in a row).
+  /// `errors.code` when it was a name rather than a number ("DataInspectionFailed").
+  std::string code_name;
+  /// A dynamic_429 whose text is neither a known dynamic nor a known quota text of the service
+  /// (nor settled by its rate-limit headers): treated as dynamic, but the caller should bound
+  /// how often it retries it and then stop, showing the text.
   bool unknown_429 = false;
+  /// The answer came from something in front of the service (HTTP 502, 504, 524, or a 5xx whose
+  /// body is not the service's JSON error and not its "Server is busy"). On a submit this makes
+  /// the error `ambiguous`: the origin may have created and charged the task.
+  bool from_gateway = false;
+  /// When Retry-After says to come back, as Unix seconds (the receive time plus the delay, or
+  /// the HTTP-date itself); set with `retry_after_ms`.
+  std::optional<std::int64_t> retry_at_unix_s;
 
   std::string describe() const;  ///< "dynamic_429 (HTTP 429): We have to rate limit you ..."
 };
@@ -58,22 +69,65 @@ struct api_error {
 struct error_text {
   std::string message;
   std::string request_id;
-  int code = 0;
+  int code = 0;           ///< The envelope's `code`: a number, or a string holding a number.
+  std::string code_name;  ///< The envelope's `code` when it is a string that is not a number.
+  /// The message came from an `errors` or `error` object: the service's own error shapes.
+  bool envelope = false;
 };
 error_text extract_error_text(std::string_view body);
 
-/// True when a 429 message means the quota is spent rather than a dynamic limit.
+/// An `errors.code` sent as a JSON string: the number it holds ("422", as some gateways send),
+/// else 0 and the string as the code's name ("DataInspectionFailed").
+struct error_code {
+  int number = 0;
+  std::string name;
+};
+error_code error_code_from_string(std::string_view text);
+
+/// True when a 429 text is one of the service's quota texts (protocol doc: "Request limit
+/// exceeded.", "You have exceeded today's quota for model ...", "insufficient balance",
+/// "免费使用额度已用完"). Whole phrases only: an unknown text that merely contains "quota" is not.
 bool is_quota_message(std::string_view message);
 
-/// Classifies a non-2xx HTTP answer from the submit or task endpoint.
+/// True when a 429 text is the service's dynamic limit ("We have to rate limit you ...").
+bool is_dynamic_limit_message(std::string_view message);
+
+/// True for content moderation: `code` 422, a known moderation code name
+/// (DataInspectionFailed, IPInfringementSuspect, in CamelCase or snake_case, with or without a
+/// dotted prefix such as "InternalError.Algo."), or a message saying "inappropriate content"
+/// (the service's and DashScope's moderation texts). Sources: the protocol doc, QwenLM/qwen-code
+/// #3145, DashScope's image-generation docs.
+bool is_moderation(int code, std::string_view code_name, std::string_view message);
+
+/// Classifies a non-2xx HTTP answer from the submit or task endpoint (or an image download).
+/// 429: quota or dynamic by the known texts only; any other text is dynamic with `unknown_429`.
+/// 5xx: server_transport, with `from_gateway` as documented on api_error (the caller of a submit
+/// turns that into `ambiguous`). 4xx: moderation when `is_moderation` says so, server_transport
+/// for "Server is busy", otherwise request_error.
 api_error classify_http_error(int status, std::string_view body);
 
-/// Classifies a task that reached FAILED with the given `errors` code and message.
-api_error classify_task_failure(int code, std::string_view message, std::string request_id = {});
+/// An error envelope that came with a 2xx status (`{"errors":{"code":..,"message":..}}` and its
+/// shapes), classified by its content: by `code` when it is an HTTP status (400..599) as
+/// classify_http_error would, otherwise by the texts (moderation, quota, dynamic limit, busy),
+/// else malformed. `http_status` keeps the real status. nullopt when the body is no error
+/// envelope (no `errors`/`error` object with a message and no `code`).
+std::optional<api_error> classify_error_in_success(int status, std::string_view body);
 
-/// Parses a Retry-After value: delta-seconds, or an HTTP-date relative to `now_unix_s`.
-/// Absurd values are capped at `cap_ms`. Returns nullopt for anything unparseable.
-std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_unix_s,
-                                              std::int64_t cap_ms = 3'600'000);
+/// Classifies a task that reached FAILED with the given `errors` code and message (`code_name`
+/// when the code was a non-numeric string): moderation per `is_moderation`, else task_failed;
+/// a code 429 is a rate limit answered inside the poll (the task may still run), classified as
+/// an HTTP 429 with this text would be.
+api_error classify_task_failure(int code, std::string_view message, std::string request_id = {},
+                                std::string_view code_name = {});
+
+/// The longest Retry-After `parse_retry_after` returns: 30 days. Longer values (and numbers too
+/// large to hold) come back as this bound, which any caller treats as "stop" anyway.
+inline constexpr std::int64_t max_retry_after_ms = 30LL * 24 * 3600 * 1000;
+
+/// Parses a Retry-After value, in milliseconds: delta-seconds, or an HTTP-date relative to
+/// `now_unix_s` (a date in the past is 0). The value is returned as sent, not capped: a long wait
+/// is the caller's to turn into a stop. Only values beyond `max_retry_after_ms` are clamped to
+/// it. Returns nullopt for anything unparseable.
+std::optional<std::int64_t> parse_retry_after(std::string_view value, std::int64_t now_unix_s);
 
 }  // namespace zbatch::protocol

@@ -6,6 +6,7 @@
 /// path, so equivalence tests and the codec benchmark can compare both on the same input. Not
 /// for production callers. Pure functions, thread-safe.
 
+#include <optional>
 #include <string_view>
 
 #include "protocol/errors.hpp"
@@ -17,5 +18,8 @@ error_text extract_error_text_dom(std::string_view body);
 
 /// `classify_http_error` without the fast path.
 api_error classify_http_error_dom(int status, std::string_view body);
+
+/// `classify_error_in_success` without the fast path.
+std::optional<api_error> classify_error_in_success_dom(int status, std::string_view body);
 
 }  // namespace zbatch::protocol::detail

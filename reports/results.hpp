@@ -3,8 +3,9 @@
 ///
 /// `load_results` reads and parses a file and `validate_results` checks a parsed document
 /// against the fields the reports use, before anything is rendered: every error names the
-/// origin (a file, or "results" for an in-memory document), the field path and what is allowed.
-/// Unknown keys are ignored, as the schema promises. Pure functions, no shared state.
+/// origin (a file, or "results" for an in-memory document), the field path and what is allowed,
+/// worded as every JSON input of the project words it (base/json_reader.hpp). Unknown keys are
+/// ignored, as the schema promises. Pure functions, no shared state.
 
 #include <filesystem>
 #include <optional>

@@ -3,7 +3,8 @@
 ///
 /// A scenario is JSON (schema `version` 1, documented in scenarios/README.md). `load_scenario`
 /// reads and validates a file completely before anything runs; every error names the file, the
-/// field path and what is allowed. Plain values, no threading concerns.
+/// field path and what is allowed, worded as every JSON input of the project words it
+/// (base/json_reader.hpp). Plain values, no threading concerns.
 
 #include <cstdint>
 #include <filesystem>

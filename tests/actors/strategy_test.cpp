@@ -120,5 +120,45 @@ TEST(strategy, errors_name_the_knob_and_the_range) {
   }
 }
 
+std::string json_error_of(const char* text) {
+  try {
+    strategy_from_json(nlohmann::json::parse(text), "strategies[1]");
+  } catch (const strategy_error& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST(strategy, json_errors_name_the_path_and_what_is_allowed) {
+  EXPECT_EQ(json_error_of(R"({"pace":{"kind":"fast"}})"),
+            "strategies[1].pace.kind: has an unknown value \"fast\" (allowed \"none\", \"gap\", "
+            "\"spacing\", \"token\")");
+  EXPECT_EQ(json_error_of(R"({"retry":{"max":2.5}})"),
+            "strategies[1].retry.max: must be a whole number, got 2.5");
+  EXPECT_EQ(json_error_of(R"({"poll":{"interval_ms":-1}})"),
+            "strategies[1].poll.interval_ms: -1 is out of range (allowed 0..1e+12)");
+  EXPECT_EQ(json_error_of(R"({"stop_on_quota":"yes"})"),
+            "strategies[1].stop_on_quota: must be true or false, got \"yes\"");
+  EXPECT_EQ(json_error_of("3"), "strategies[1]: must be a JSON object, got 3");
+  // Compact-form and range errors keep their knob names behind the JSON path.
+  const auto starts_with = [](const std::string& text, const std::string& head) {
+    return text.rfind(head, 0) == 0;
+  };
+  EXPECT_TRUE(
+      starts_with(json_error_of(R"({"pace":"warp"})"), "strategies[1].pace: strategy knob 'pace'"))
+      << json_error_of(R"({"pace":"warp"})");
+  EXPECT_TRUE(starts_with(json_error_of(R"({"retry":{"max":500}})"),
+                          "strategies[1]: strategy knob 'retry.max'"));
+}
+
+TEST(strategy, json_whole_numbers_may_be_written_as_floats_and_null_turns_parts_off) {
+  const auto spec = strategy_from_json(nlohmann::json::parse(
+      R"({"preset":"adaptive","retry":{"max":3.0},"budget":null,"circuit":null})"));
+  EXPECT_EQ(spec.retry.max_retries, 3);
+  EXPECT_FALSE(spec.budget.enabled);
+  EXPECT_FALSE(spec.circuit.enabled);
+  EXPECT_EQ(spec.name, "custom");
+}
+
 }  // namespace
 }  // namespace zbatch::actors

@@ -142,7 +142,7 @@ TEST_F(money, an_html_page_instead_of_the_image_is_never_delivered) {
   EXPECT_EQ(m["images"][0]["status"], "pending");
   EXPECT_EQ(m["images"][0]["task_id"], "task-1");
   EXPECT_TRUE(image_files().empty()) << "no .bin or other file for an HTML page";
-  EXPECT_NE(output_.find("not an image"), std::string::npos) << output_;
+  EXPECT_NE(output_.find("not a PNG, JPEG or WebP image"), std::string::npos) << output_;
 }
 
 TEST_F(money, an_image_host_outage_is_ridden_out_without_a_second_task) {

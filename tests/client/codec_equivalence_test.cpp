@@ -32,10 +32,16 @@ protocol::wire_response answer(int status, std::string body) {
 // ---- comparing results ------------------------------------------------------------------------
 
 std::string describe(const protocol::api_error& e) {
+  // retry_at_unix_s only by presence: each path reads the clock itself.
   return std::string(protocol::to_string(e.kind)) + "|" + std::to_string(e.http_status) + "|" +
-         std::to_string(e.service_code) + "|" + e.message + "|" + e.request_id + "|" +
-         (e.retry_after_ms ? std::to_string(*e.retry_after_ms) : "-") + "|" +
-         (e.ambiguous ? "ambiguous" : "sure");
+         std::to_string(e.service_code) + "|" + e.code_name + "|" + e.message + "|" + e.request_id +
+         "|" + (e.retry_after_ms ? std::to_string(*e.retry_after_ms) : "-") + "|" +
+         (e.retry_at_unix_s ? "at" : "-") + "|" + (e.ambiguous ? "ambiguous" : "sure") + "|" +
+         (e.unknown_429 ? "unknown" : "known") + "|" + (e.from_gateway ? "gateway" : "origin");
+}
+
+std::string describe(const std::optional<protocol::api_error>& e) {
+  return e ? describe(*e) : "none";
 }
 
 std::string describe(const result<protocol::task_state>& r) {
@@ -58,7 +64,8 @@ std::string describe(const result<protocol::submit_accepted>& r) {
 }
 
 std::string describe(const protocol::error_text& t) {
-  return t.message + "|" + t.request_id + "|" + std::to_string(t.code);
+  return t.message + "|" + t.request_id + "|" + std::to_string(t.code) + "|" + t.code_name + "|" +
+         (t.envelope ? "envelope" : "bare");
 }
 
 /// Checks every reader on `body`; returns whether json_scan handled it (for coverage counts).
@@ -70,8 +77,11 @@ bool expect_same(const std::string& body) {
         << "read_poll " << status << " on: " << body;
     EXPECT_EQ(describe(read_submit(response)), describe(detail::read_submit_dom(response)))
         << "read_submit " << status << " on: " << body;
+    EXPECT_EQ(describe(protocol::classify_error_in_success(status, body)),
+              describe(protocol::detail::classify_error_in_success_dom(status, body)))
+        << "classify_error_in_success " << status << " on: " << body;
   }
-  for (int status : {429, 400, 403, 503, 302}) {
+  for (int status : {429, 400, 403, 503, 502, 302}) {
     auto response = answer(status, body);
     response.headers.set("Retry-After", "3");
     EXPECT_EQ(describe(read_poll(response, "t")), describe(detail::read_poll_dom(response, "t")))
@@ -214,6 +224,15 @@ std::vector<std::string> corpus() {
           R"({"errors":{"message":"x","code":429},"request_id":"r"})",
           R"({"error":{"message":"We have to rate limit you"}})",
           "Server is busy, please try again later",
+          // Issue 12: text codes, moderation texts, gateways, errors inside a 200.
+          R"({"request_id":"r","task_status":"FAILED","errors":{"code":"DataInspectionFailed","message":"Output data may contain inappropriate content."}})",
+          R"({"task_status":"FAILED","errors":{"code":"InternalError.Algo.DataInspectionFailed","message":"Input text data may contain inappropriate content."}})",
+          R"({"task_status":"FAILED","errors":{"code":"data_inspection_failed","message":"m"}})",
+          R"({"task_status":"FAILED","errors":{"code":429,"message":"We have to rate limit you"}})",
+          R"({"errors":{"code":"429","message":"Too many requests for this quota group"}})",
+          R"({"error":{"code":"IPInfringementSuspect","message":"m"},"request_id":"r"})",
+          R"({"message":"Endpoint request timed out"})",
+          "<html><head><title>524: A timeout occurred</title></head></html>",
       }) {
     bodies.emplace_back(body);
   }

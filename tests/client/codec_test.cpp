@@ -1,7 +1,11 @@
 // The codec: requests it builds, and how it reads every answer shape of the protocol doc.
 #include "client/codec.hpp"
 
+#include <ctime>
+
 #include <gtest/gtest.h>
+
+#include "mock_api/png.hpp"
 
 namespace zbatch::client {
 namespace {
@@ -88,6 +92,101 @@ TEST(Codec, RetryAfterHeaderIsRead) {
   EXPECT_EQ(read_submit(answer(429, "")).error().retry_after_ms, std::nullopt);
 }
 
+TEST(Codec, SubmitAnsweredByAGatewayIsAmbiguous) {
+  // Issue 12: the origin may have created and charged the task behind these.
+  for (int status : {502, 504, 524}) {
+    for (const std::string& body : {std::string("<html><head><title>Gateway</title></head></html>"),
+                                    std::string(R"({"message":"Endpoint request timed out"})"),
+                                    protocol::error_body(status, "Gateway Timeout", "r")}) {
+      auto result = read_submit(answer(status, body));
+      ASSERT_FALSE(result);
+      EXPECT_EQ(result.error().kind, error_class::server_transport);
+      EXPECT_TRUE(result.error().ambiguous) << status << " " << body;
+      EXPECT_TRUE(result.error().from_gateway);
+    }
+  }
+  EXPECT_TRUE(read_submit(answer(500, "<html>500</html>")).error().ambiguous);
+  // The service's own refusals are free: resubmitting them pays nothing twice.
+  EXPECT_FALSE(
+      read_submit(answer(503, protocol::error_body(503, protocol::texts::server_busy, "r")))
+          .error()
+          .ambiguous);
+  EXPECT_FALSE(read_submit(answer(500, protocol::error_body(500, "Internal Server Error", "r")))
+                   .error()
+                   .ambiguous);
+  EXPECT_FALSE(
+      read_submit(answer(503, std::string(protocol::texts::server_busy))).error().ambiguous);
+  EXPECT_FALSE(read_submit(answer(429, "<html>429</html>")).error().ambiguous);
+  // A poll creates nothing: never ambiguous, though a gateway answered.
+  auto poll = read_poll(answer(504, "<html>504</html>"), "t");
+  EXPECT_TRUE(poll.error().from_gateway);
+  EXPECT_FALSE(poll.error().ambiguous);
+}
+
+TEST(Codec, LongRetryAfterIsKeptWithItsTime) {
+  auto response = answer(429, protocol::error_body(429, protocol::texts::daily_quota("m"), "r"));
+  response.headers.set("Retry-After", "7200");
+  const auto before = static_cast<std::int64_t>(std::time(nullptr));
+  auto result = read_submit(response);
+  const auto after = static_cast<std::int64_t>(std::time(nullptr));
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, error_class::quota_429);
+  EXPECT_EQ(result.error().retry_after_ms, 7'200'000);  // not capped at an hour
+  ASSERT_TRUE(result.error().retry_at_unix_s);
+  EXPECT_GE(*result.error().retry_at_unix_s, before + 7200);
+  EXPECT_LE(*result.error().retry_at_unix_s, after + 7200);
+  EXPECT_EQ(read_submit(answer(429, "")).error().retry_at_unix_s, std::nullopt);
+}
+
+TEST(Codec, RateLimitHeadersSettleOnlyUnknownTexts) {
+  const std::string unknown = protocol::openai_error_body("Too many requests for this quota group");
+  auto with = [&](const std::string& body, const char* name, const char* value) {
+    auto response = answer(429, body);
+    response.headers.set(name, value);
+    return read_submit(response).error();
+  };
+  const char* model = "modelscope-ratelimit-model-requests-remaining";
+  const char* account = "modelscope-ratelimit-requests-remaining";
+  auto no_header = read_submit(answer(429, unknown)).error();
+  EXPECT_EQ(no_header.kind, error_class::dynamic_429);
+  EXPECT_TRUE(no_header.unknown_429);
+  auto spent = with(unknown, model, "0");
+  EXPECT_EQ(spent.kind, error_class::quota_429);
+  EXPECT_FALSE(spent.unknown_429);
+  EXPECT_EQ(with(unknown, account, "0").kind, error_class::quota_429);
+  auto left = with(unknown, model, "37");
+  EXPECT_EQ(left.kind, error_class::dynamic_429);
+  EXPECT_FALSE(left.unknown_429);
+  EXPECT_TRUE(with(unknown, model, "n/a").unknown_429);
+  // A known text wins over the headers.
+  const auto dynamic = protocol::error_body(429, protocol::texts::dynamic_rate_limit("m"), "r");
+  EXPECT_EQ(with(dynamic, model, "0").kind, error_class::dynamic_429);
+}
+
+TEST(Codec, ErrorInsideHttp200IsClassifiedByContent) {
+  auto submit = read_submit(
+      answer(200, protocol::error_body(429, protocol::texts::dynamic_rate_limit("m"), "r")));
+  ASSERT_FALSE(submit);
+  EXPECT_EQ(submit.error().kind, error_class::dynamic_429);
+  EXPECT_EQ(submit.error().http_status, 200);
+  EXPECT_FALSE(submit.error().ambiguous);
+  EXPECT_EQ(
+      read_submit(answer(200, protocol::openai_error_body("免费使用额度已用完"))).error().kind,
+      error_class::quota_429);
+  EXPECT_EQ(read_submit(answer(200, protocol::error_body(401, "bad token", "r"))).error().kind,
+            error_class::request_error);
+  auto poll =
+      read_poll(answer(200, protocol::error_body(503, protocol::texts::server_busy, "r")), "t");
+  ASSERT_FALSE(poll);
+  EXPECT_EQ(poll.error().kind, error_class::server_transport);
+  EXPECT_EQ(
+      read_poll(answer(200, protocol::openai_error_body(protocol::texts::request_limit_exceeded)),
+                "t")
+          .error()
+          .kind,
+      error_class::quota_429);
+}
+
 TEST(Codec, PollRunningStatesAndUnknownValues) {
   for (const char* status : {"PENDING", "RUNNING", "PROCESSING", "QUEUED_SOMEWHERE"}) {
     auto state = read_poll(answer(200, std::string(R"({"task_id":"t","request_id":"r",)") +
@@ -138,6 +237,30 @@ TEST(Codec, PollFailedIsClassifiedByCode) {
   EXPECT_EQ(not_found.error().message, "task not found");
 }
 
+TEST(Codec, PollFailedModerationAsTextCodes) {
+  auto failed = [](const std::string& code, const std::string& message) {
+    return read_poll(answer(200, R"({"request_id":"r","task_status":"FAILED","errors":{"code":)" +
+                                     code + R"(,"message":")" + message + R"("}})"),
+                     "t");
+  };
+  auto named =
+      failed(R"("DataInspectionFailed")", "Output data may contain inappropriate content.");
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().kind, error_class::moderation);
+  EXPECT_EQ(named.error().code_name, "DataInspectionFailed");
+  EXPECT_EQ(named.error().service_code, 0);
+  auto quoted = failed(R"("422")", "blocked");
+  EXPECT_EQ(quoted.error().kind, error_class::moderation);
+  EXPECT_EQ(quoted.error().service_code, 422);
+  EXPECT_EQ(failed(R"("InternalError.Algo.DataInspectionFailed")", "m").error().kind,
+            error_class::moderation);
+  EXPECT_EQ(failed("500", "Input data may contain inappropriate content.").error().kind,
+            error_class::moderation);
+  EXPECT_EQ(failed(R"("InternalError")", "m").error().kind, error_class::task_failed);
+  // A rate limit inside the poll leaves the task alone (it may still run).
+  EXPECT_EQ(failed("429", "We have to rate limit you").error().kind, error_class::dynamic_429);
+}
+
 TEST(Codec, PollMalformedAndHttpErrors) {
   EXPECT_EQ(read_poll(answer(200, "<html>"), "t").error().kind, error_class::malformed);
   EXPECT_EQ(read_poll(answer(200, R"({"task_id":"t"})"), "t").error().kind, error_class::malformed);
@@ -148,15 +271,69 @@ TEST(Codec, PollMalformedAndHttpErrors) {
 }
 
 TEST(Codec, Download) {
-  auto response = answer(200, "\x89PNG....");
+  const auto png = mock::render_png("p", 1, 24, 16);
+  auto response = answer(200, png);
   response.headers.set("Content-Type", "image/png");
   auto image = read_download(response);
   ASSERT_TRUE(image);
   EXPECT_EQ(image.value().content_type, "image/png");
-  EXPECT_EQ(image.value().bytes, "\x89PNG....");
+  EXPECT_EQ(image.value().bytes, png);
+  ASSERT_TRUE(image.value().info);
+  EXPECT_EQ(image.value().info->format, image_format::png);
+  EXPECT_EQ(image.value().info->width, 24);
+  EXPECT_EQ(image.value().info->height, 16);
   EXPECT_EQ(read_download(answer(200, "")).error().kind, error_class::malformed);
   EXPECT_EQ(read_download(answer(404, "NoSuchKey")).error().kind, error_class::request_error);
   EXPECT_EQ(read_download(answer(503, "")).error().kind, error_class::server_transport);
+}
+
+TEST(Codec, DownloadThatIsNotAnImageIsMalformed) {
+  // What issue 12 saw saved as 0-1.bin: a page served with 200.
+  auto page = answer(200, "<html><body>Welcome to nginx!</body></html>");
+  page.headers.set("Content-Type", "text/html");
+  auto html = read_download(page);
+  ASSERT_FALSE(html);
+  EXPECT_EQ(html.error().kind, error_class::malformed);
+  EXPECT_EQ(html.error().http_status, 200);
+  EXPECT_NE(html.error().message.find("text/html"), std::string::npos) << html.error().message;
+  EXPECT_NE(html.error().message.find("Welcome to nginx"), std::string::npos);
+  // The PNG signature alone (or a PNG whose header is cut) is not an image either.
+  auto cut = read_download(answer(200, mock::render_png("p", 1, 8, 8).substr(0, 20)));
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().kind, error_class::malformed);
+  EXPECT_NE(cut.error().message.find("no Content-Type"), std::string::npos);
+}
+
+TEST(Codec, RedirectTargets) {
+  auto redirect = [](int status, const char* location) {
+    auto response = answer(status, "");
+    if (location != nullptr) {
+      response.headers.set("Location", location);
+    }
+    return response;
+  };
+  const std::string from = "http://127.0.0.1:81/images/a/x.png?sig=1#frag";
+  for (int status : {301, 302, 303, 307, 308}) {
+    EXPECT_EQ(redirect_target(redirect(status, "https://cdn.example/y.png"), from),
+              "https://cdn.example/y.png")
+        << status;
+  }
+  EXPECT_EQ(redirect_target(redirect(302, "/b/y.png?s=2"), from),
+            "http://127.0.0.1:81/b/y.png?s=2");
+  EXPECT_EQ(redirect_target(redirect(302, "y.png"), from), "http://127.0.0.1:81/images/a/y.png");
+  EXPECT_EQ(redirect_target(redirect(302, "?sig=3"), from),
+            "http://127.0.0.1:81/images/a/x.png?sig=3");
+  EXPECT_EQ(redirect_target(redirect(302, "//other.example:8080/z.png#top"), from),
+            "http://other.example:8080/z.png");
+  EXPECT_EQ(redirect_target(redirect(302, " /spaced.png "), from),
+            "http://127.0.0.1:81/spaced.png");
+  EXPECT_EQ(redirect_target(redirect(302, "/next?to=http://x/y"), from),
+            "http://127.0.0.1:81/next?to=http://x/y");
+  EXPECT_EQ(redirect_target(redirect(302, "y.png"), "http://[::1]:9"), "http://[::1]:9/y.png");
+  // Not a redirect: other statuses, or no Location.
+  EXPECT_EQ(redirect_target(redirect(302, nullptr), from), std::nullopt);
+  EXPECT_EQ(redirect_target(redirect(200, "/x"), from), std::nullopt);
+  EXPECT_EQ(redirect_target(redirect(304, "/x"), from), std::nullopt);
 }
 
 TEST(Codec, TransportErrors) {

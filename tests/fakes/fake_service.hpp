@@ -158,7 +158,8 @@ class service {
 /// A task is created and charged, then `delay` later a gateway answers `status` (502, 504, 524)
 /// as the gateway's HTML page (`html`) or as a small JSON body without the service's shape.
 submit_behaviour gateway_after_create(int status, bool html, std::chrono::milliseconds delay = {});
-/// A task is created, then no answer ever comes (the client's read time-out fires).
+/// A task is created, then no answer ever comes (the client's read time-out fires: give the
+/// client a short one, e.g. 300 ms; the held request is released when the fake stops).
 submit_behaviour hang_after_create();
 /// A task is created, then the connection closes after the headers.
 submit_behaviour drop_after_create();

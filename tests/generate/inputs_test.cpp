@@ -45,7 +45,9 @@ TEST_F(inputs_test, a_batch_file_expands_counts_and_keeps_its_lines) {
   EXPECT_EQ(images[3].line, 3u);
   EXPECT_EQ(images[3].request.model, "m");
   EXPECT_EQ(images[3].request.size->to_string(), "864x1536");
-  // No seed: derived from the prompt and line, the same on every read.
+  // No seed: derived from the prompt and line, the same on every read and every version (a
+  // journaled batch resumes only with the same seeds).
+  EXPECT_EQ(images[3].request.seed, 1615024536);
   EXPECT_EQ(batch_file_images(file, "m")[3].request.seed, images[3].request.seed);
   const auto options = options_json(images, true);
   EXPECT_EQ(options["images"]["3"]["prompt"], "b");
@@ -60,10 +62,18 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
     FAIL() << "expected an input_error";
   } catch (const input_error& e) {
     const std::string what = e.what();
-    EXPECT_NE(what.find(file.string() + ":2: \"seed\""), std::string::npos) << what;
+    EXPECT_NE(what.find(file.string() + ":2: seed:"), std::string::npos) << what;
     EXPECT_NE(what.find("0..2147483646"), std::string::npos) << what;
   }
   EXPECT_THROW(batch_file_images(write("{\"prompt\": 3}\n"), "m"), input_error);
+  try {
+    batch_file_images(write("{\"prompt\": \"a\", \"steps\": \"nine\"}\n"), "m");
+    FAIL() << "expected an input_error";
+  } catch (const input_error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              (dir_ / "batch.jsonl").string() +
+                  ":1: steps: must be an integer (allowed 1..100), got \"nine\"");
+  }
   EXPECT_THROW(batch_file_images(write("[1]\n"), "m"), input_error);
   EXPECT_THROW(batch_file_images(dir_ / "missing.jsonl", "m"), input_error);
   EXPECT_THROW(batch_file_images(write("{\"prompt\": \"a\", \"base_size\": 1024}\n"), "m"),

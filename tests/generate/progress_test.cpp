@@ -88,5 +88,31 @@ TEST(progress_tick, no_tick_after_the_summary_or_in_other_styles) {
   }
 }
 
+TEST(progress_counts, failed_and_pending_are_counted_apart_and_unstarted_images_stay_quiet) {
+  std::ostringstream out;
+  progress_renderer lines(out, progress_style::lines);
+  lines.start(4, 0, 0, 4, "e", "s");
+  lines.failed(0, 7, "moderation", "moderation: inappropriate content");
+  lines.pending(1, 8, "deadline", "deadline: task t-2 still running", "t-2", true);
+  lines.pending(2, 9, "cancelled", "cancelled: not started", "", false);
+  const auto text = out.str();
+  EXPECT_NE(text.find("FAILED     moderation: inappropriate content"), std::string::npos) << text;
+  EXPECT_EQ(text.find("moderation: moderation"), std::string::npos) << "the class once: " << text;
+  EXPECT_NE(text.find("PENDING    deadline: task t-2 still running (task t-2 journaled"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("not started"), std::string::npos) << text;
+
+  std::ostringstream bar_out;
+  progress_renderer bar(bar_out, progress_style::bar);
+  bar.start(4, 0, 0, 4, "e", "s");
+  bar.failed(0, 7, "moderation", "m");
+  bar.pending(1, 8, "cancelled", "c", "", false);
+  bar.pending(2, 9, "cancelled", "c", "", false);
+  bar.tick();
+  EXPECT_NE(bar_out.str().find("0/4 done, 1 failed, 2 pending"), std::string::npos)
+      << bar_out.str();
+}
+
 }  // namespace
 }  // namespace zbatch::generate

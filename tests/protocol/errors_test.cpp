@@ -69,6 +69,21 @@ TEST(QuotaMessages, AllQuotaTextsOfTheProtocolDoc) {
   EXPECT_TRUE(is_quota_message(texts::daily_quota(default_model)));
 }
 
+TEST(QuotaMessages, OnlyKnownPhrasesNeverABareWord) {
+  // Issue 12: an unknown text is not quota because it says "quota".
+  EXPECT_FALSE(is_quota_message("Too many requests for this quota group, slow down"));
+  EXPECT_FALSE(is_quota_message("quota"));
+  EXPECT_FALSE(is_quota_message("Model id : x , has no provider supported"));
+  EXPECT_TRUE(is_quota_message("REQUEST LIMIT EXCEEDED"));
+}
+
+TEST(QuotaMessages, DynamicLimitText) {
+  EXPECT_TRUE(is_dynamic_limit_message(texts::dynamic_rate_limit(default_model)));
+  EXPECT_TRUE(is_dynamic_limit_message("We have to rate limit you"));
+  EXPECT_FALSE(is_dynamic_limit_message("Too many requests"));
+  EXPECT_FALSE(is_dynamic_limit_message(texts::request_limit_exceeded));
+}
+
 TEST(QuotaMessages, DynamicLimitIsNotQuota) {
   EXPECT_FALSE(is_quota_message(
       "We have to rate limit you for model Tongyi-MAI/Z-Image-Turbo. Please try again later."));
@@ -91,6 +106,123 @@ TEST(ClassifyHttpError, TooManyRequestsSplitsByMessage) {
   }
   // A 429 without any text is a dynamic limit: backing off is the safe reading.
   EXPECT_EQ(classify_http_error(429, "").kind, error_class::dynamic_429);
+}
+
+TEST(ClassifyHttpError, UnknownTooManyRequestsIsDynamicButMarked) {
+  for (const std::string& text :
+       {std::string("Too many requests for this quota group"),
+        std::string("Model id : x , has no provider supported"), std::string("")}) {
+    auto error = classify_http_error(429, openai_error_body(text));
+    EXPECT_EQ(error.kind, error_class::dynamic_429) << text;
+    EXPECT_TRUE(error.unknown_429) << text;
+  }
+  EXPECT_EQ(classify_http_error(429, "").kind, error_class::dynamic_429);
+  EXPECT_TRUE(classify_http_error(429, "").unknown_429);
+  EXPECT_FALSE(
+      classify_http_error(429, error_body(429, texts::dynamic_rate_limit("m"), "r")).unknown_429);
+  EXPECT_FALSE(
+      classify_http_error(429, openai_error_body(texts::request_limit_exceeded)).unknown_429);
+  EXPECT_FALSE(classify_http_error(503, "x").unknown_429);
+}
+
+TEST(ClassifyHttpError, GatewayAnswersAreMarkedTheServiceOwnAreNot) {
+  // 502, 504 and 524 come from gateways, in any shape.
+  for (int status : {502, 504, 524}) {
+    for (const std::string& body :
+         {std::string("<html><head><title>504 Gateway Time-out</title></head></html>"),
+          std::string(R"({"message":"Endpoint request timed out"})"),
+          error_body(status, "Gateway Timeout", "r"), std::string()}) {
+      auto error = classify_http_error(status, body);
+      EXPECT_EQ(error.kind, error_class::server_transport) << status << body;
+      EXPECT_TRUE(error.from_gateway) << status << body;
+      EXPECT_FALSE(error.ambiguous);  // a submit's reader decides that
+    }
+  }
+  // Any other 5xx whose body is not the service's JSON error is a gateway's too.
+  EXPECT_TRUE(classify_http_error(500, "<html>Internal Server Error</html>").from_gateway);
+  EXPECT_TRUE(classify_http_error(503, R"({"message":"Service Unavailable"})").from_gateway);
+  EXPECT_TRUE(classify_http_error(520, "").from_gateway);
+  // The service's own JSON errors and its "Server is busy" are free refusals.
+  EXPECT_FALSE(
+      classify_http_error(500, error_body(500, "Internal Server Error", "r")).from_gateway);
+  EXPECT_FALSE(classify_http_error(503, error_body(503, texts::server_busy, "r")).from_gateway);
+  EXPECT_FALSE(classify_http_error(503, openai_error_body("Service Unavailable")).from_gateway);
+  EXPECT_FALSE(classify_http_error(503, std::string(texts::server_busy)).from_gateway);
+  EXPECT_FALSE(classify_http_error(429, "<html>Too Many Requests</html>").from_gateway);
+  EXPECT_FALSE(classify_http_error(404, "<html>Not Found</html>").from_gateway);
+}
+
+TEST(ClassifyHttpError, ModerationOnSubmitByCodeOrText) {
+  auto text_code = classify_http_error(
+      400, R"({"errors":{"code":"DataInspectionFailed","message":"Input data may contain )"
+           R"(inappropriate content."},"request_id":"r"})");
+  EXPECT_EQ(text_code.kind, error_class::moderation);
+  EXPECT_EQ(text_code.code_name, "DataInspectionFailed");
+  EXPECT_EQ(text_code.service_code, 0);
+  EXPECT_EQ(classify_http_error(400, openai_error_body("<400> InternalError.Algo."
+                                                       "DataInspectionFailed: Input text data "
+                                                       "may contain inappropriate content."))
+                .kind,
+            error_class::moderation);
+  EXPECT_EQ(classify_http_error(400, R"({"errors":{"code":"422","message":"m"}})").kind,
+            error_class::moderation);
+  EXPECT_EQ(classify_http_error(400, error_body(400, "bad size", "r")).kind,
+            error_class::request_error);
+}
+
+TEST(ClassifyErrorInSuccess, ClassifiedByContent) {
+  auto dynamic =
+      classify_error_in_success(200, error_body(429, texts::dynamic_rate_limit("m"), "r"));
+  ASSERT_TRUE(dynamic);
+  EXPECT_EQ(dynamic->kind, error_class::dynamic_429);
+  EXPECT_EQ(dynamic->http_status, 200);
+  EXPECT_EQ(dynamic->service_code, 429);
+  EXPECT_EQ(dynamic->request_id, "r");
+  EXPECT_NE(dynamic->message.find("inside HTTP 200"), std::string::npos);
+  EXPECT_EQ(classify_error_in_success(200, R"({"errors":{"code":"429","message":"?"}})")->kind,
+            error_class::dynamic_429);
+  EXPECT_TRUE(
+      classify_error_in_success(200, R"({"errors":{"code":"429","message":"?"}})")->unknown_429);
+  EXPECT_EQ(classify_error_in_success(200, openai_error_body(texts::request_limit_exceeded))->kind,
+            error_class::quota_429);
+  EXPECT_EQ(classify_error_in_success(200, openai_error_body(texts::dynamic_rate_limit("m")))->kind,
+            error_class::dynamic_429);
+  EXPECT_EQ(classify_error_in_success(200, error_body(401, "bad token", "r"))->kind,
+            error_class::request_error);
+  EXPECT_EQ(classify_error_in_success(200, error_body(503, texts::server_busy, "r"))->kind,
+            error_class::server_transport);
+  EXPECT_FALSE(classify_error_in_success(200, error_body(502, "x", "r"))->from_gateway);
+  EXPECT_EQ(classify_error_in_success(
+                200, R"({"errors":{"code":"DataInspectionFailed","message":"Input data may )"
+                     R"(contain inappropriate content."}})")
+                ->kind,
+            error_class::moderation);
+  EXPECT_EQ(classify_error_in_success(200, openai_error_body(texts::server_busy))->kind,
+            error_class::server_transport);
+  EXPECT_EQ(classify_error_in_success(200, openai_error_body("something else"))->kind,
+            error_class::malformed);
+  EXPECT_EQ(classify_error_in_success(200, R"({"message":"m","code":"Throttling"})")->code_name,
+            "Throttling");
+  // Not error envelopes.
+  for (const char* body :
+       {R"({"task_id":"t","request_id":"r","task_status":"SUCCEED"})", R"({"request_id":"r"})",
+        "not json", "", "[]", R"({"status_code":200,"code":"","message":""})"}) {
+    EXPECT_FALSE(classify_error_in_success(200, body)) << body;
+  }
+}
+
+TEST(ErrorCode, NumbersNumericStringsAndNames) {
+  EXPECT_EQ(error_code_from_string("422").number, 422);
+  EXPECT_EQ(error_code_from_string("422").name, "");
+  EXPECT_EQ(error_code_from_string("DataInspectionFailed").number, 0);
+  EXPECT_EQ(error_code_from_string("DataInspectionFailed").name, "DataInspectionFailed");
+  EXPECT_EQ(error_code_from_string("").name, "");
+  auto text = extract_error_text(R"({"errors":{"code":"DataInspectionFailed","message":"m"}})");
+  EXPECT_EQ(text.code, 0);
+  EXPECT_EQ(text.code_name, "DataInspectionFailed");
+  EXPECT_TRUE(text.envelope);
+  EXPECT_FALSE(extract_error_text(R"({"message":"m"})").envelope);
+  EXPECT_FALSE(extract_error_text("<html>").envelope);
 }
 
 TEST(ClassifyHttpError, RequestErrorsAreFatal) {
@@ -135,6 +267,35 @@ TEST(ClassifyTaskFailure, ModerationVersusSystem) {
   EXPECT_TRUE(is_retryable(system.kind));
 }
 
+TEST(ClassifyTaskFailure, ModerationByTextCodesAndTexts) {
+  // Issue 12: the code as text, and 422 as a string, are moderation too.
+  for (const char* name :
+       {"DataInspectionFailed", "data_inspection_failed", "InternalError.Algo.DataInspectionFailed",
+        "IPInfringementSuspect", "datainspectionfailed"}) {
+    auto error = classify_task_failure(0, "blocked", "r", name);
+    EXPECT_EQ(error.kind, error_class::moderation) << name;
+    EXPECT_EQ(error.code_name, name);
+  }
+  EXPECT_EQ(classify_task_failure(0, "Output data may contain inappropriate content.").kind,
+            error_class::moderation);
+  EXPECT_EQ(classify_task_failure(500, "Input data may contain Inappropriate Content").kind,
+            error_class::moderation);
+  // A media download failure is not moderation, whatever its name resembles.
+  EXPECT_EQ(classify_task_failure(0, "cannot fetch", "", "InvalidParameter.DataInspection").kind,
+            error_class::task_failed);
+  EXPECT_EQ(classify_task_failure(0, "m", "", "InternalError").kind, error_class::task_failed);
+  EXPECT_TRUE(is_moderation(422, "", ""));
+  EXPECT_FALSE(is_moderation(400, "", "bad request"));
+}
+
+TEST(ClassifyTaskFailure, RateLimitInsideThePollIsA429) {
+  auto dynamic = classify_task_failure(429, texts::dynamic_rate_limit("m"), "r");
+  EXPECT_EQ(dynamic.kind, error_class::dynamic_429);
+  EXPECT_FALSE(dynamic.unknown_429);
+  EXPECT_EQ(classify_task_failure(429, texts::request_limit_exceeded).kind, error_class::quota_429);
+  EXPECT_TRUE(classify_task_failure(429, "slow down").unknown_429);
+}
+
 TEST(ErrorClass, NamesRoundTripAndRetryability) {
   const error_class all[] = {
       error_class::dynamic_429,   error_class::quota_429,  error_class::server_transport,
@@ -162,15 +323,23 @@ TEST(RetryAfter, DeltaSeconds) {
   EXPECT_EQ(parse_retry_after("120", 0), 120'000);
   EXPECT_EQ(parse_retry_after(" 5 ", 0), 5'000);
   EXPECT_EQ(parse_retry_after("0", 0), 0);
-  EXPECT_EQ(parse_retry_after("99999999999999", 0), 3'600'000);  // capped, no overflow
-  EXPECT_EQ(parse_retry_after("7200", 0, 60'000), 60'000);
+  // Issue 12: a long wait comes back as sent (it was silently capped at an hour), so the
+  // caller can turn it into a stop; only beyond 30 days is it clamped, and never overflows.
+  EXPECT_EQ(parse_retry_after("7200", 0), 7'200'000);
+  EXPECT_EQ(parse_retry_after("86400", 0), 86'400'000);
+  EXPECT_EQ(parse_retry_after("2592000", 0), max_retry_after_ms);  // exactly 30 days
+  EXPECT_EQ(parse_retry_after("2592001", 0), max_retry_after_ms);
+  EXPECT_EQ(parse_retry_after("99999999999999", 0), max_retry_after_ms);
+  EXPECT_EQ(max_retry_after_ms, 2'592'000'000);
 }
 
 TEST(RetryAfter, HttpDate) {
   const std::int64_t date = 784111777;  // Sun, 06 Nov 1994 08:49:37 GMT
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date - 30), 30'000);
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date + 100), 0);  // past
-  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date - 86400), 3'600'000);
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", date - 86400), 86'400'000);
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 0), max_retry_after_ms);
+  EXPECT_EQ(parse_retry_after("Sun, 06 Nov 2147483000 08:49:37 GMT", 0), max_retry_after_ms);
 }
 
 TEST(RetryAfter, GarbageIsRejected) {

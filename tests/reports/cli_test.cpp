@@ -77,7 +77,7 @@ TEST(report_cli, render_bad_input_exits_2_naming_the_file) {
                     quote((dir.path() / "o").string()),
                 dir, nullptr, &err),
             2);
-  EXPECT_NE(err.find(broken.string() + ": not valid JSON"), std::string::npos) << err;
+  EXPECT_NE(err.find(broken.string() + ":1:3: not valid JSON"), std::string::npos) << err;
   EXPECT_EQ(run(zbatch() + " report render " + quote(broken.string()), dir), 2);  // no --out
   EXPECT_EQ(run(zbatch() + " report", dir), 2);
   EXPECT_EQ(run(zbatch() + " report --help", dir), 0);

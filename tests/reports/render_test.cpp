@@ -325,7 +325,8 @@ TEST(render_all, bad_input_names_the_field_and_writes_nothing) {
     render_all(results, dir.path() / "out");
     FAIL() << "no error";
   } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find("strategies[1].makespan_ms: missing"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("strategies[1].makespan_ms: is required"),
+              std::string::npos)
         << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
@@ -347,17 +348,17 @@ TEST(results, validation_errors_name_origin_and_field) {
   expect_error(bad, "schema_version: is 2, this zbatch reads version 1");
   bad = doc;
   bad["mode"] = "fast";
-  expect_error(bad, "mode: is \"fast\" (allowed: sim, http, live)");
+  expect_error(bad, "mode: has an unknown value \"fast\" (allowed \"sim\", \"http\", \"live\")");
   bad = doc;
   bad["strategies"][0]["runs"][0]["latency_ms"]["p95"] = "slow";
-  expect_error(bad, "strategies[0].runs[0].latency_ms.p95: is string, a number or null expected");
+  expect_error(bad, "strategies[0].runs[0].latency_ms.p95: must be a number or null, got \"slow\"");
   bad = doc;
   bad["strategies"][0]["image_records"][1]["trace"][2].erase("t_ms");
-  expect_error(bad, "strategies[0].image_records[1].trace[2].t_ms: missing");
+  expect_error(bad, "strategies[0].image_records[1].trace[2].t_ms: is required");
   bad = doc;
   bad["strategies"] = nlohmann::json::array();
   expect_error(bad, "strategies: is empty");
-  expect_error(nlohmann::json::array(), "(root): is array");
+  expect_error(nlohmann::json::array(), "(root): must be a JSON object");
 }
 
 TEST(results, load_names_the_file) {
@@ -375,7 +376,9 @@ TEST(results, load_names_the_file) {
     load_results(broken);
     FAIL();
   } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find(broken.string() + ": not valid JSON"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(broken.string() + ":1:22: not valid JSON"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_NO_THROW(load_results(testing::fixture("results-mixed.json")));
 }

@@ -205,5 +205,13 @@ TEST_F(cli_test, bad_input_exits_2_naming_the_file_and_field) {
   EXPECT_NE(stderr_.find("thresholds[0]"), std::string::npos) << stderr_;
 }
 
+// Issue 17: a file with only a version exited 3 with a raw library exception.
+TEST_F(cli_test, a_missing_field_exits_2_naming_the_file_and_field) {
+  const auto file = write("version-only.json", json{{"version", 1}});
+  EXPECT_EQ(run(file), 2) << stderr_;
+  EXPECT_NE(stderr_.find(file.string() + ": name: is required"), std::string::npos) << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+}
+
 }  // namespace
 }  // namespace zbatch::scenarios

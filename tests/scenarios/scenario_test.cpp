@@ -71,7 +71,8 @@ TEST(scenario, errors_name_the_file_and_field_path) {
 
   doc = minimal();
   doc["workload"] = {{"arrival", {{"kind", "sometimes"}}}};
-  EXPECT_NE(error_of(doc).find("workload.arrival.kind: \"sometimes\" is not an arrival kind"),
+  EXPECT_NE(error_of(doc).find("workload.arrival.kind: has an unknown value \"sometimes\" (allowed "
+                               "\"all_at_once\", \"fixed_rate\", \"poisson\")"),
             std::string::npos);
 
   doc = minimal();
@@ -84,7 +85,7 @@ TEST(scenario, errors_name_the_file_and_field_path) {
 
   doc = minimal();
   doc.erase("strategies");
-  EXPECT_NE(error_of(doc).find("strategies is required"), std::string::npos);
+  EXPECT_NE(error_of(doc).find("t.json: strategies: is required"), std::string::npos);
 
   doc = minimal();
   doc["strategies"] = json::array({"serial", "serial"});
@@ -98,6 +99,24 @@ TEST(scenario, errors_name_the_file_and_field_path) {
   doc = minimal();
   doc["repetitions"] = "three";
   EXPECT_NE(error_of(doc).find("repetitions: must be an integer"), std::string::npos);
+}
+
+// Missing fields are named, not a library exception (issue 17: {"version": 1} exited 3).
+TEST(scenario, missing_fields_name_the_file_and_field) {
+  EXPECT_EQ(error_of(json{{"version", 1}}), "t.json: name: is required: a non-empty string");
+  EXPECT_EQ(error_of(json::object()), "t.json: version: is required: an integer (allowed 1..1)");
+  auto doc = minimal();
+  doc["strategies"] = json::array({{{"label", "x"}}});
+  EXPECT_EQ(error_of(doc),
+            "t.json: strategies[0].spec: is required: a preset name, a compact spec string or a "
+            "JSON strategy object");
+  doc = minimal();
+  doc["live"] = json::object();
+  EXPECT_EQ(error_of(doc), "t.json: live.max_images: is required: an integer (allowed 1..1000)");
+  doc = minimal();
+  doc["workload"] = {{"arrival", json::object()}};
+  EXPECT_NE(error_of(doc).find("t.json: workload.arrival.kind: is required: one of"),
+            std::string::npos);
 }
 
 TEST(scenario, json_syntax_error_names_line_and_column) {

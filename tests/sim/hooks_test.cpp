@@ -284,5 +284,70 @@ TEST_F(hooks_test, finished_images_reach_on_image_with_their_bytes) {
   EXPECT_TRUE(result.images[0].bytes.empty());
 }
 
+
+// A cancel while submits are on their way: the answers are awaited so accepted task ids are
+// journaled (on_accepted) before the batch ends; none is polled.
+TEST_F(hooks_test, a_cancel_journals_the_tasks_of_submits_already_sent) {
+  auto config = exact_config(0);
+  config.response_delay = mock::latency_spec::fixed(2000);
+  start_mock(config);
+  auto log = std::make_shared<std::vector<std::string>>();
+  auto backend = spawn_poll_logger(system_, backend_, log);
+  std::vector<std::string> journaled;
+  actors::batch_callbacks callbacks;
+  callbacks.on_accepted = [&journaled](std::size_t, const std::string& task_id) {
+    journaled.push_back(task_id);
+  };
+  actors::batch_request req = request("concurrent", 3);
+  std::optional<actors::batch_result> result;
+  callbacks.on_done = [&result](actors::batch_result done) { result = std::move(done); };
+  *coordinator_ = actors::spawn_batch(system_, std::move(req), backend, std::move(callbacks));
+  caf::delayed_anon_send(*coordinator_, std::chrono::milliseconds(500), actors::cancel_atom::value);
+  for (int i = 0; i < 1'000 && !result; ++i) {
+    scheduler_.run();
+    if (result || !scheduler_.has_pending_timeout()) {
+      break;
+    }
+    scheduler_.trigger_timeout();
+  }
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->cancelled);
+  EXPECT_EQ(journaled.size(), 3u);
+  for (const auto& image : result->images) {
+    EXPECT_FALSE(image.delivered);
+    EXPECT_FALSE(image.task_id.empty()) << image.index;
+    EXPECT_EQ(image.ambiguous_submits, 0);
+  }
+  EXPECT_TRUE(log->empty()) << "no task is polled after the cancel";
+  EXPECT_EQ(result->makespan_ms, 2000);
+}
+
+// Answers slower than the cancel waits for: the submits count as possibly paid.
+TEST_F(hooks_test, a_cancel_counts_unanswered_submits_as_possibly_paid) {
+  auto config = exact_config(0);
+  config.response_delay = mock::latency_spec::fixed(60'000);
+  start_mock(config);
+  actors::batch_callbacks callbacks;
+  callbacks.on_accepted = [](std::size_t, const std::string&) {};
+  std::optional<actors::batch_result> result;
+  callbacks.on_done = [&result](actors::batch_result done) { result = std::move(done); };
+  *coordinator_ =
+      actors::spawn_batch(system_, request("concurrent", 2), backend_, std::move(callbacks));
+  caf::delayed_anon_send(*coordinator_, std::chrono::milliseconds(500), actors::cancel_atom::value);
+  for (int i = 0; i < 1'000 && !result; ++i) {
+    scheduler_.run();
+    if (result || !scheduler_.has_pending_timeout()) {
+      break;
+    }
+    scheduler_.trigger_timeout();
+  }
+  ASSERT_TRUE(result.has_value());
+  for (const auto& image : result->images) {
+    EXPECT_EQ(image.ambiguous_submits, 1) << image.index;
+    EXPECT_NE(image.message.find("possibly paid"), std::string::npos) << image.message;
+  }
+  EXPECT_EQ(result->makespan_ms, 10'500);
+}
+
 }  // namespace
 }  // namespace zbatch::sim::testing

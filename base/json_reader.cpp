@@ -1,0 +1,317 @@
+#include "base/json_reader.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace zbatch::base {
+namespace {
+
+using nlohmann::json;
+
+/// The value as the message quotes it; long values are cut, the message is about where they are.
+std::string quote(const json& value) {
+  constexpr std::size_t longest = 60;
+  std::string text = value.dump();
+  if (text.size() > longest) {
+    text = text.substr(0, longest) + "...";
+  }
+  return text;
+}
+
+std::string range(std::int64_t low, std::int64_t high) {
+  return "allowed " + std::to_string(low) + ".." + std::to_string(high);
+}
+
+std::string range(double low, double high) {
+  return "allowed " + format_number(low) + ".." + format_number(high);
+}
+
+std::string quoted_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "\"" : ", \"") + item + "\"";
+  }
+  return out;
+}
+
+const json& null_value() {
+  static const json null;
+  return null;
+}
+
+}  // namespace
+
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+json parse_json(std::string_view text, const std::string& origin, raise_fn raise) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    // The byte offset as line:column, which is what an editor jumps to.
+    std::size_t line = 1;
+    std::size_t column = 1;
+    const std::size_t end = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    for (std::size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    // nlohmann's text after its own "[json.exception...] parse error at line L, column C: ".
+    std::string reason = e.what();
+    if (const auto pos = reason.find(": "); pos != std::string::npos) {
+      reason = reason.substr(pos + 2);
+    }
+    const std::string message = origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                                ": not valid JSON: " + reason;
+    raise(message);
+    throw json_error(message);
+  }
+}
+
+json read_json_file(const std::filesystem::path& file, raise_fn raise) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    const std::string message = file.string() + ": cannot be read";
+    raise(message);
+    throw json_error(message);
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_json(text.str(), file.string(), raise);
+}
+
+json_reader::json_reader(const json& document, std::string origin, raise_fn raise, std::string path)
+    : node_(&document), origin_(std::move(origin)), raise_(raise), path_(std::move(path)) {}
+
+json_reader::json_reader(const json* node, const json_reader& parent, std::string path)
+    : node_(node), origin_(parent.origin_), raise_(parent.raise_), path_(std::move(path)) {}
+
+const json& json_reader::node() const { return node_ != nullptr ? *node_ : null_value(); }
+
+void json_reader::fail(const std::string& problem) const {
+  std::string message = origin_.empty() ? std::string() : origin_ + ": ";
+  message += (path_.empty() ? "(root)" : path_) + ": " + problem;
+  if (raise_ != nullptr) {
+    raise_(message);
+  }
+  throw json_error(message);
+}
+
+void json_reader::fail_expected(const std::string& what) const {
+  require(what);
+  fail("must be " + what + ", got " + quote(*node_));
+}
+
+void json_reader::require(const std::string& what) const {
+  if (!present()) {
+    fail("is required: " + what);
+  }
+}
+
+json_reader json_reader::field(const std::string& key) {
+  if (std::find(asked_.begin(), asked_.end(), key) == asked_.end()) {
+    asked_.push_back(key);
+  }
+  const json* child = nullptr;
+  if (node_ != nullptr && node_->is_object()) {
+    if (const auto it = node_->find(key); it != node_->end()) {
+      child = &*it;
+    }
+  }
+  return json_reader(child, *this, path_.empty() ? key : path_ + "." + key);
+}
+
+json_reader json_reader::element(std::size_t index) const {
+  const json* child = nullptr;
+  if (node_ != nullptr && node_->is_array() && index < node_->size()) {
+    child = &(*node_)[index];
+  }
+  return json_reader(child, *this, path_ + "[" + std::to_string(index) + "]");
+}
+
+std::optional<json_reader> json_reader::object(const std::string& key) {
+  auto child = field(key);
+  if (!child.present()) {
+    return std::nullopt;
+  }
+  child.expect_object();
+  return child;
+}
+
+void json_reader::reject_unknown_fields() const {
+  if (node_ == nullptr || !node_->is_object()) {
+    return;
+  }
+  for (const auto& item : node_->items()) {
+    if (std::find(asked_.begin(), asked_.end(), item.key()) == asked_.end()) {
+      auto known = asked_;
+      std::sort(known.begin(), known.end());
+      std::string list;
+      for (const auto& key : known) {
+        list += (list.empty() ? "" : ", ") + key;
+      }
+      json_reader(&item.value(), *this, path_.empty() ? item.key() : path_ + "." + item.key())
+          .fail("unknown field (allowed " + list + ")");
+    }
+  }
+}
+
+void json_reader::expect_fields(const std::vector<std::string>& allowed) {
+  expect_object();
+  for (const auto& key : allowed) {
+    if (std::find(asked_.begin(), asked_.end(), key) == asked_.end()) {
+      asked_.push_back(key);
+    }
+  }
+  reject_unknown_fields();
+}
+
+void json_reader::expect_object() const {
+  if (!present() || !node_->is_object()) {
+    fail_expected("a JSON object");
+  }
+}
+
+std::size_t json_reader::array(const std::string& what, bool non_empty) const {
+  const std::string expected = (non_empty ? "a non-empty array of " : "an array of ") + what;
+  if (!present() || !node_->is_array() || (non_empty && node_->empty())) {
+    fail_expected(expected);
+  }
+  return node_->size();
+}
+
+std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
+  const std::string expected = "an integer (" + range(low, high) + ")";
+  if (!present() || !node_->is_number_integer()) {
+    fail_expected(expected);
+  }
+  // Above INT64_MAX nlohmann holds an unsigned that get<int64_t> would wrap to a negative.
+  const bool too_big = node_->is_number_unsigned() &&
+                       node_->get<std::uint64_t>() >
+                           static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  const auto value = node_->get<std::int64_t>();
+  if (too_big || value < low || value > high) {
+    fail(node_->dump() + " is out of range (" + range(low, high) + ")");
+  }
+  return value;
+}
+
+double json_reader::number(double low, double high) const {
+  const std::string expected = "a number (" + range(low, high) + ")";
+  if (!present() || !node_->is_number()) {
+    fail_expected(expected);
+  }
+  const auto value = node_->get<double>();
+  if (!std::isfinite(value) || value < low || value > high) {
+    fail(node_->dump() + " is out of range (" + range(low, high) + ")");
+  }
+  return value;
+}
+
+double json_reader::number() const {
+  if (!present() || !node_->is_number()) {
+    fail_expected("a number");
+  }
+  return node_->get<double>();
+}
+
+std::optional<double> json_reader::number_or_null() const {
+  if (node_ == nullptr) {
+    fail("is required: a number or null");
+  }
+  if (node_->is_null()) {
+    return std::nullopt;
+  }
+  if (!node_->is_number()) {
+    fail_expected("a number or null");
+  }
+  return node_->get<double>();
+}
+
+bool json_reader::boolean() const {
+  if (!present() || !node_->is_boolean()) {
+    fail_expected("true or false");
+  }
+  return node_->get<bool>();
+}
+
+std::string json_reader::string() const {
+  if (!present() || !node_->is_string() || node_->get_ref<const std::string&>().empty()) {
+    fail_expected("a non-empty string");
+  }
+  return node_->get<std::string>();
+}
+
+std::string json_reader::string_or_empty() const {
+  if (!present() || !node_->is_string()) {
+    fail_expected("a string");
+  }
+  return node_->get<std::string>();
+}
+
+std::size_t json_reader::one_of(const std::vector<std::string>& allowed) const {
+  require("one of " + quoted_list(allowed));
+  if (node_->is_string()) {
+    const auto& text = node_->get_ref<const std::string&>();
+    if (const auto it = std::find(allowed.begin(), allowed.end(), text); it != allowed.end()) {
+      return static_cast<std::size_t>(it - allowed.begin());
+    }
+  }
+  fail("has an unknown value " + quote(*node_) + " (allowed " + quoted_list(allowed) + ")");
+}
+
+void json_reader::read(const std::string& key, int& out, int low, int high) {
+  if (const auto value = field(key); value.present()) {
+    out = static_cast<int>(value.integer(low, high));
+  }
+}
+
+void json_reader::read(const std::string& key, double& out, double low, double high) {
+  if (const auto value = field(key); value.present()) {
+    out = value.number(low, high);
+  }
+}
+
+void json_reader::read(const std::string& key, double& out) {
+  if (const auto value = field(key); value.present()) {
+    out = value.number();
+  }
+}
+
+void json_reader::read(const std::string& key, std::optional<double>& out, double low,
+                       double high) {
+  if (const auto value = field(key); value.present()) {
+    out = value.number(low, high);
+  }
+}
+
+void json_reader::read(const std::string& key, bool& out) {
+  if (const auto value = field(key); value.present()) {
+    out = value.boolean();
+  }
+}
+
+void json_reader::read(const std::string& key, std::string& out) {
+  if (const auto value = field(key); value.present()) {
+    out = value.string_or_empty();
+  }
+}
+
+void json_reader::read(const std::string& key, std::string& out,
+                       const std::vector<std::string>& allowed) {
+  if (const auto value = field(key); value.present()) {
+    out = allowed[value.one_of(allowed)];
+  }
+}
+
+}  // namespace zbatch::base

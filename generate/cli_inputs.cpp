@@ -1,0 +1,218 @@
+#include "generate/cli_inputs.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include "actors/strategy.hpp"
+#include "protocol/size.hpp"
+
+namespace zbatch::generate {
+namespace {
+
+/// With --batch, every per-image option belongs on the batch file's lines.
+void check_batch_alone(const cli_inputs& in) {
+  for (const auto& [given, name] :
+       std::vector<std::pair<bool, std::string>>{{!in.prompt.empty(), "--prompt"},
+                                                 {!in.count.empty(), "--count"},
+                                                 {!in.seed.empty(), "--seed"},
+                                                 {!in.size.empty(), "--size"},
+                                                 {!in.aspect.empty(), "--aspect"},
+                                                 {!in.base_size.empty(), "--base-size"},
+                                                 {in.negative_given, "--negative-prompt"},
+                                                 {!in.steps.empty(), "--steps"},
+                                                 {!in.guidance.empty(), "--guidance"}}) {
+    if (given) {
+      throw input_error("--batch and " + name + " are mutually exclusive: with --batch, put " +
+                        name.substr(2) + " on each line of the batch file");
+    }
+  }
+}
+
+/// --size, or --aspect with --base-size, or the default size.
+protocol::image_size image_size_of(const cli_inputs& in) {
+  if (!in.size.empty() && !in.aspect.empty()) {
+    throw input_error("--size and --aspect are mutually exclusive: give one of them");
+  }
+  if (!in.base_size.empty() && in.aspect.empty()) {
+    throw input_error("--base-size needs --aspect (allowed " +
+                      allowed_list(protocol::aspect_ratios()) + ")");
+  }
+  std::string why;
+  if (!in.size.empty()) {
+    const auto size = protocol::parse_size(in.size, &why);
+    if (!size) {
+      throw input_error("--size: " + why);
+    }
+    return *size;
+  }
+  if (!in.aspect.empty()) {
+    const int base =
+        in.base_size.empty()
+            ? protocol::default_base_size
+            : static_cast<int>(parse_integer_option("--base-size", in.base_size, protocol::min_side,
+                                                    protocol::max_side));
+    const auto size = protocol::size_for_aspect(in.aspect, base, &why);
+    if (!size) {
+      throw input_error("--aspect: " + why);
+    }
+    return *size;
+  }
+  return protocol::image_size{};
+}
+
+/// The request every variant shares (its seed comes later).
+protocol::submit_request prompt_request(const cli_inputs& in) {
+  protocol::submit_request request;
+  request.model = in.model;
+  request.prompt = in.prompt;
+  if (in.negative_given) {
+    request.negative_prompt = in.negative_prompt;
+  }
+  if (!in.steps.empty()) {
+    request.steps = static_cast<int>(
+        parse_integer_option("--steps", in.steps, protocol::min_steps, protocol::max_steps));
+  }
+  if (!in.guidance.empty()) {
+    request.guidance = parse_number_option("--guidance", in.guidance, protocol::min_guidance,
+                                           protocol::max_guidance);
+  }
+  request.size = image_size_of(in);
+  return request;
+}
+
+/// Seeds S..S+count-1 must all be valid seeds. Without --seed, a rerun into the same directory
+/// continues the batch it started (same random seed).
+std::int64_t base_seed_of(const cli_inputs& in, int count) {
+  const std::int64_t last_base = protocol::max_seed - (count - 1);
+  if (in.seed.empty()) {
+    const auto earlier = journal_options(in.out);
+    if (earlier && earlier->value("mode", "") == "prompt" && earlier->contains("seed") &&
+        (*earlier)["seed"].is_number_integer()) {
+      return (*earlier)["seed"].get<std::int64_t>();
+    }
+    std::random_device device;
+    std::uniform_int_distribution<std::int64_t> pick(0, last_base);
+    return pick(device);
+  }
+  const auto base_seed = parse_integer_option("--seed", in.seed, 0, protocol::max_seed);
+  if (base_seed > last_base) {
+    throw input_error("--seed " + in.seed + " with --count " + std::to_string(count) +
+                      " would use seeds above 2147483647 (allowed --seed 0.." +
+                      std::to_string(last_base) + " for this count)");
+  }
+  return base_seed;
+}
+
+std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options) {
+  if (!in.batch.empty()) {
+    check_batch_alone(in);
+    auto images = batch_file_images(in.batch, in.model);
+    *options = options_json(images, true);
+    return images;
+  }
+  if (in.prompt.empty()) {
+    throw input_error("--prompt (a non-empty string) or --batch FILE.jsonl is required");
+  }
+  const int count = in.count.empty()
+                        ? 1
+                        : static_cast<int>(parse_integer_option("--count", in.count, 1, max_count));
+  const auto request = prompt_request(in);
+  const auto base_seed = base_seed_of(in, count);
+  auto check = request;
+  check.seed = base_seed;
+  if (auto error = protocol::validate(check)) {
+    throw input_error("--" + error->field + ": " + error->message);
+  }
+  auto images = prompt_images(request, count, base_seed);
+  *options = options_json(images, false, count);
+  return images;
+}
+
+/// --strategy with the poll overrides; a bad one names the presets.
+actors::strategy_spec strategy_of(const cli_inputs& in) {
+  try {
+    auto strategy = actors::parse_strategy(in.strategy);
+    if (!in.poll_interval_ms.empty()) {
+      strategy.poll.interval = std::chrono::milliseconds(
+          parse_integer_option("--poll-interval-ms", in.poll_interval_ms, 10, 600'000));
+      strategy.poll.cap = std::max(strategy.poll.cap, strategy.poll.interval);
+    }
+    if (!in.deadline_s.empty()) {
+      strategy.poll.deadline =
+          std::chrono::seconds(parse_integer_option("--deadline-s", in.deadline_s, 1, 86'400));
+    }
+    actors::validate(strategy);
+    return strategy;
+  } catch (const actors::strategy_error& e) {
+    throw input_error("--strategy: " + std::string(e.what()) +
+                      " (presets: " + allowed_list(actors::preset_names()) + ")");
+  }
+}
+
+}  // namespace
+
+std::int64_t parse_integer_option(const std::string& option, const std::string& text,
+                                  std::int64_t low, std::int64_t high) {
+  std::int64_t value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end || value < low || value > high) {
+    throw input_error(option + " must be an integer from " + std::to_string(low) + " to " +
+                      std::to_string(high) + " (got \"" + text + "\")");
+  }
+  return value;
+}
+
+double parse_number_option(const std::string& option, const std::string& text, double low,
+                           double high) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || !(value >= low && value <= high)) {
+    std::ostringstream range;
+    range << low << " to " << high;
+    throw input_error(option + " must be a number from " + range.str() + " (got \"" + text + "\")");
+  }
+  return value;
+}
+
+std::string allowed_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) {
+    out += (out.empty() ? "" : ", ") + item;
+  }
+  return out;
+}
+
+session_config session_config_from(const cli_inputs& in) {
+  if (in.out.empty()) {
+    throw input_error("--out is required: the directory for the images and manifest.json");
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(in.out, ec) && !std::filesystem::is_directory(in.out, ec)) {
+    throw input_error("--out " + in.out + " exists and is not a directory");
+  }
+  session_config config;
+  config.out_dir = in.out;
+  config.images = images_of(in, &config.options);
+  config.strategy = strategy_of(in);
+  config.max_submits =
+      static_cast<int>(parse_integer_option("--max-submits", in.max_submits, 0, 1'000'000));
+  config.grace = std::chrono::seconds(parse_integer_option("--grace-s", in.grace_s, 0, 3600));
+  config.connections =
+      static_cast<int>(parse_integer_option("--connections", in.connections, 1, 256));
+  config.seed = std::random_device{}();
+  return config;
+}
+
+}  // namespace zbatch::generate

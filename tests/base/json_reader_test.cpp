@@ -1,0 +1,214 @@
+// The JSON reader: one wording per kind of mistake, each naming the origin, the JSON path and
+// what is allowed; optional fields keep their defaults; unknown fields are caught.
+#include "base/json_reader.hpp"
+
+#include <cstdio>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace zbatch::base {
+namespace {
+
+using nlohmann::json;
+
+class custom_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// What reading `text` with `body` raised, or "(no error)".
+template <class Body>
+std::string error_of(const std::string& text, Body body) {
+  const json document = json::parse(text);
+  json_reader reader(document, "f.json");
+  try {
+    body(reader);
+  } catch (const json_error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(json_reader, values_are_read_with_their_paths) {
+  const json document = json::parse(R"({"a": {"n": 3, "x": [1.5, "s"]}, "b": true})");
+  json_reader root(document, "f.json");
+  auto a = root.field("a");
+  EXPECT_EQ(a.path(), "a");
+  EXPECT_EQ(a.field("n").integer(0, 5), 3);
+  EXPECT_EQ(a.field("x").array("items"), 2u);
+  EXPECT_EQ(a.field("x").element(0).number(0, 2), 1.5);
+  EXPECT_EQ(a.field("x").element(1).path(), "a.x[1]");
+  EXPECT_EQ(a.field("x").element(1).string(), "s");
+  EXPECT_TRUE(root.field("b").boolean());
+  EXPECT_FALSE(root.has("c"));
+}
+
+TEST(json_reader, missing_values_are_required_with_what_is_allowed) {
+  EXPECT_EQ(error_of("{}", [](json_reader& r) { r.field("n").integer(1, 9); }),
+            "f.json: n: is required: an integer (allowed 1..9)");
+  EXPECT_EQ(error_of(R"({"n": null})", [](json_reader& r) { r.field("n").string(); }),
+            "f.json: n: is required: a non-empty string");
+  EXPECT_EQ(error_of("{}",
+                     [](json_reader& r) {
+                       r.field("k").one_of({"a", "b"});
+                     }),
+            "f.json: k: is required: one of \"a\", \"b\"");
+}
+
+TEST(json_reader, wrong_types_name_the_expected_type_and_the_value) {
+  EXPECT_EQ(error_of(R"({"n": "one"})", [](json_reader& r) { r.field("n").integer(0, 100); }),
+            "f.json: n: must be an integer (allowed 0..100), got \"one\"");
+  EXPECT_EQ(error_of(R"({"n": 1.5})", [](json_reader& r) { r.field("n").integer(0, 100); }),
+            "f.json: n: must be an integer (allowed 0..100), got 1.5");
+  EXPECT_EQ(error_of(R"({"b": 1})", [](json_reader& r) { r.field("b").boolean(); }),
+            "f.json: b: must be true or false, got 1");
+  EXPECT_EQ(error_of(R"({"s": ""})", [](json_reader& r) { r.field("s").string(); }),
+            "f.json: s: must be a non-empty string, got \"\"");
+  EXPECT_EQ(error_of(R"({"o": [1]})", [](json_reader& r) { r.object("o"); }),
+            "f.json: o: must be a JSON object, got [1]");
+  EXPECT_EQ(error_of(R"({"l": []})", [](json_reader& r) { r.field("l").array("names", true); }),
+            "f.json: l: must be a non-empty array of names, got []");
+  EXPECT_EQ(error_of("[1]", [](json_reader& r) { r.expect_object(); }),
+            "f.json: (root): must be a JSON object, got [1]");
+}
+
+TEST(json_reader, values_of_several_shapes_fail_as_the_typed_getters_do) {
+  EXPECT_EQ(error_of(R"({"p": 3})", [](json_reader& r) { r.field("p").fail_expected("a name"); }),
+            "f.json: p: must be a name, got 3");
+  EXPECT_EQ(error_of("{}", [](json_reader& r) { r.field("p").fail_expected("a name"); }),
+            "f.json: p: is required: a name");
+}
+
+TEST(json_reader, out_of_range_values_name_the_range) {
+  EXPECT_EQ(error_of(R"({"n": 0})", [](json_reader& r) { r.field("n").integer(1, 100000); }),
+            "f.json: n: 0 is out of range (allowed 1..100000)");
+  EXPECT_EQ(error_of(R"({"p": 1.5})", [](json_reader& r) { r.field("p").number(0, 1); }),
+            "f.json: p: 1.5 is out of range (allowed 0..1)");
+  EXPECT_EQ(error_of(R"({"p": 2e6})", [](json_reader& r) { r.field("p").number(0.001, 1e6); }),
+            "f.json: p: 2000000.0 is out of range (allowed 0.001..1e+06)");
+  // Above INT64_MAX: out of range, not wrapped to a negative number.
+  EXPECT_EQ(error_of(R"({"n": 18446744073709551615})",
+                     [](json_reader& r) { r.field("n").integer(0, 9223372036854775807); }),
+            "f.json: n: 18446744073709551615 is out of range (allowed 0..9223372036854775807)");
+}
+
+TEST(json_reader, unknown_choices_list_the_allowed_ones) {
+  EXPECT_EQ(error_of(R"({"k": "c"})",
+                     [](json_reader& r) {
+                       r.field("k").one_of({"a", "b"});
+                     }),
+            "f.json: k: has an unknown value \"c\" (allowed \"a\", \"b\")");
+  const json document = json::parse(R"({"k": "b"})");
+  EXPECT_EQ(json_reader(document, "f").field("k").one_of({"a", "b"}), 1u);
+}
+
+TEST(json_reader, unknown_fields_are_the_keys_nobody_asked_for) {
+  const auto body = [](json_reader& r) {
+    auto o = r.object("o");
+    int n = 0;
+    o->read("n", n, 0, 9);
+    o->has("m");
+    o->reject_unknown_fields();
+  };
+  EXPECT_EQ(error_of(R"({"o": {"n": 1, "m": null}})", body), "(no error)");
+  EXPECT_EQ(error_of(R"({"o": {"n": 1, "nn": 2}})", body),
+            "f.json: o.nn: unknown field (allowed m, n)");
+}
+
+TEST(json_reader, expected_fields_are_checked_before_anything_is_read) {
+  // A misspelt required field reads as unknown, not as missing.
+  const auto body = [](json_reader& r) {
+    r.expect_fields({"name", "size"});
+    r.field("name").string();
+  };
+  EXPECT_EQ(error_of(R"({"nmae": "x"})", body), "f.json: nmae: unknown field (allowed name, size)");
+  EXPECT_EQ(error_of(R"({"name": "x", "size": 1})", body), "(no error)");
+  EXPECT_EQ(error_of("3", body), "f.json: (root): must be a JSON object, got 3");
+}
+
+TEST(json_reader, optional_fields_keep_their_defaults) {
+  const json document = json::parse(R"({"i": 4, "d": null, "k": "b"})");
+  json_reader r(document, "f");
+  int i = 1;
+  double d = 2.5;
+  bool b = true;
+  std::string k = "a";
+  std::optional<double> o;
+  double any = 0;
+  std::string text = "t";
+  r.read("i", i, 0, 9);
+  r.read("i", any);
+  r.read("s", text);
+  r.read("d", d, 0, 9);
+  r.read("b", b);
+  r.read("k", k, {"a", "b"});
+  r.read("o", o, 0, 1);
+  EXPECT_EQ(i, 4);
+  EXPECT_EQ(d, 2.5);
+  EXPECT_TRUE(b);
+  EXPECT_EQ(k, "b");
+  EXPECT_FALSE(o.has_value());
+  EXPECT_EQ(any, 4);
+  EXPECT_EQ(text, "t");
+}
+
+TEST(json_reader, null_is_absent_except_for_number_or_null) {
+  const json document = json::parse(R"({"a": null, "b": 2})");
+  json_reader r(document, "f");
+  EXPECT_FALSE(r.field("a").present());
+  EXPECT_TRUE(r.field("a").exists());
+  EXPECT_EQ(r.field("a").number_or_null(), std::nullopt);
+  EXPECT_EQ(r.field("b").number_or_null(), 2.0);
+  EXPECT_EQ(error_of("{}", [](json_reader& x) { x.field("c").number_or_null(); }),
+            "f.json: c: is required: a number or null");
+}
+
+TEST(json_reader, errors_are_raised_as_the_callers_type) {
+  const json document = json::object();
+  json_reader r(document, "", raise_as<custom_error>, "strategies[1]");
+  try {
+    r.field("retry").expect_object();
+    FAIL() << "no error";
+  } catch (const custom_error& e) {
+    // Without an origin the message starts at the path.
+    EXPECT_EQ(std::string(e.what()), "strategies[1].retry: is required: a JSON object");
+  }
+}
+
+TEST(json_reader, long_values_are_cut_in_messages) {
+  const std::string text = R"({"n": ")" + std::string(100, 'x') + R"("})";
+  const auto message = error_of(text, [](json_reader& r) { r.field("n").integer(0, 1); });
+  EXPECT_EQ(message.size(),
+            std::string("f.json: n: must be an integer (allowed 0..1), got ").size() + 63);
+  EXPECT_EQ(message.substr(message.size() - 3), "...");
+}
+
+TEST(parse_json, syntax_errors_name_line_and_column) {
+  try {
+    parse_json("{\n  \"a\": 1,\n  }\n", "my.json");
+    FAIL() << "no error";
+  } catch (const json_error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("my.json:3:3: not valid JSON: syntax error while parsing object key", 0),
+              0u)
+        << what;
+  }
+  EXPECT_THROW(parse_json("", "x", raise_as<custom_error>), custom_error);
+}
+
+TEST(read_json_file, reads_a_file_or_names_it) {
+  try {
+    read_json_file("/nonexistent/zbatch.json");
+    FAIL() << "no error";
+  } catch (const json_error& e) {
+    EXPECT_EQ(std::string(e.what()), "/nonexistent/zbatch.json: cannot be read");
+  }
+  const auto file = std::filesystem::temp_directory_path() / "zbatch_json_reader_test.json";
+  std::ofstream(file) << R"({"a": [1, 2]})";
+  EXPECT_EQ(read_json_file(file)["a"][1], 2);
+  std::filesystem::remove(file);
+}
+
+}  // namespace
+}  // namespace zbatch::base

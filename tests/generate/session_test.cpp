@@ -1,0 +1,247 @@
+// A session run in process against the scripted fake service (tests/fakes) on 127.0.0.1: the
+// files it writes, the journal's lines and the manifest, and reruns into the same directory
+// (images delivered before are kept, a journaled task is polled again and paid nothing).
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include <gtest/gtest.h>
+
+#include "client/digest.hpp"
+#include "client/http_backend.hpp"
+#include "generate/session.hpp"
+#include "tests/client/temp_dir.hpp"
+#include "tests/fakes/fake_service.hpp"
+
+namespace zbatch::generate {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::vector<json> journal_lines(const fs::path& dir) {
+  std::vector<json> out;
+  std::ifstream in(dir / "journal.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+/// The journal's lines of one event kind, by image index.
+std::multimap<int, json> events(const std::vector<json>& lines, const std::string& kind) {
+  std::multimap<int, json> out;
+  for (const auto& line : lines) {
+    if (line.value("event", "") == kind) {
+      out.emplace(line["index"].get<int>(), line);
+    }
+  }
+  return out;
+}
+
+class session_test : public ::testing::Test {
+ protected:
+  /// `--prompt "a fox" --count N --seed 7 --poll-interval-ms 20` against the fake.
+  session_config config(int count) const {
+    protocol::submit_request request;
+    request.prompt = "a fox";
+    request.size = protocol::image_size{};
+    session_config out;
+    out.images = prompt_images(request, count, 7);
+    out.options = options_json(out.images, false, count);
+    out.out_dir = out_;
+    out.strategy = actors::parse_strategy("adaptive");
+    out.strategy.poll.interval = std::chrono::milliseconds(20);
+    out.strategy.poll.deadline = std::chrono::seconds(30);  // bounded even when a test fails
+    out.endpoint = fake_.base_url();
+    out.connections = 4;
+    out.seed = 1;
+    return out;
+  }
+
+  actors::backend_factory factory() const {
+    client::http_options options;
+    options.base_url = fake_.base_url();
+    options.api_key = "test-key";
+    return [options]() -> std::unique_ptr<client::backend> {
+      std::string why;
+      auto backend = client::http_backend::create(options, &why);
+      if (!backend) {
+        throw std::runtime_error(why);
+      }
+      return backend;
+    };
+  }
+
+  /// Runs one session to its end; its progress (JSON lines) goes to `progress_`.
+  session_outcome run(const session_config& c) {
+    progress_.str("");
+    progress_renderer progress(progress_, progress_style::json);
+    session s(c, progress);
+    return s.run(factory());
+  }
+
+  json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }
+
+  test::fake::service fake_;
+  test::temp_dir dir_;
+  fs::path out_ = dir_.path() / "out";
+  std::ostringstream progress_;
+};
+
+TEST_F(session_test, delivers_every_image_to_its_file_journals_it_and_lists_it) {
+  const auto outcome = run(config(3));
+  EXPECT_EQ(outcome.reason, stop_reason::complete) << progress_.str();
+  EXPECT_EQ(outcome.total, 3u);
+  EXPECT_EQ(outcome.delivered, 3u);
+  EXPECT_EQ(outcome.failed + outcome.pending + outcome.remaining, 0u);
+  EXPECT_EQ(outcome.submit_requests, 3);
+  EXPECT_EQ(outcome.submits_paid, 3);
+  EXPECT_EQ(outcome.latencies_ms.size(), 3u);
+  EXPECT_EQ(outcome.manifest, out_ / "manifest.json");
+  EXPECT_EQ(fake_.tasks_created(), 3);
+
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "complete");
+  EXPECT_EQ(m["runs"], 1);
+  EXPECT_EQ(m["delivered"], 3);
+  EXPECT_EQ(m["submits_paid"], 3);
+  EXPECT_EQ(m["endpoint"], fake_.base_url());
+  EXPECT_EQ(m["base_seed"], 7);
+  EXPECT_EQ(m["this_run"]["submit_requests"], 3);
+  const auto lines = journal_lines(out_);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front()["event"], "header");
+  EXPECT_EQ(lines.front()["options"], config(3).options);
+  const auto submitted = events(lines, "submitted");
+  const auto delivered = events(lines, "delivered");
+  ASSERT_EQ(submitted.size(), 3u);
+  ASSERT_EQ(delivered.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    const auto& image = m["images"][i];
+    const auto task = image["task_id"].get<std::string>();
+    const auto file = std::to_string(i) + "-" + std::to_string(7 + i) + ".png";
+    EXPECT_EQ(image["status"], "delivered");
+    EXPECT_EQ(image["run"], "this");
+    EXPECT_EQ(image["seed"], 7 + i);
+    EXPECT_EQ(image["file"], file);
+    EXPECT_EQ(image["submits"], 1);
+    EXPECT_TRUE(image["latency_ms"].is_number_integer());
+    const auto bytes = read_all(out_ / file);
+    EXPECT_EQ(bytes, fake_.image_of(task));
+    EXPECT_EQ(image["sha256"], client::sha256_hex(bytes));
+    EXPECT_EQ(image["bytes"], bytes.size());
+    // The task was journaled before it was waited on, the file after it was written.
+    EXPECT_EQ(submitted.find(i)->second["task_id"], task);
+    EXPECT_EQ(submitted.find(i)->second["seed"], 7 + i);
+    const auto& done = delivered.find(i)->second;
+    EXPECT_EQ(done["task_id"], task);
+    EXPECT_EQ(done["file"], file);
+    EXPECT_EQ(done["sha256"], image["sha256"]);
+  }
+
+  // A rerun finds everything delivered: it sends nothing and keeps the measured latencies.
+  const auto again = run(config(3));
+  EXPECT_EQ(again.reason, stop_reason::complete) << progress_.str();
+  EXPECT_EQ(again.delivered_before, 3u);
+  EXPECT_EQ(again.delivered, 3u);
+  EXPECT_EQ(again.submit_requests, 0);
+  EXPECT_EQ(again.submits_paid, 3);
+  EXPECT_TRUE(again.latencies_ms.empty()) << "none measured in this run";
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  EXPECT_EQ(fake_.polls() + fake_.downloads(),
+            m["this_run"]["polls"].get<int>() + m["this_run"]["downloads"].get<int>())
+      << "the rerun sent no request at all";
+  const auto rerun = manifest();
+  EXPECT_EQ(rerun["runs"], 2);
+  EXPECT_FALSE(rerun.contains("this_run"));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(rerun["images"][i]["run"], "earlier");
+    EXPECT_EQ(rerun["images"][i]["latency_ms"], m["images"][i]["latency_ms"]);
+    EXPECT_EQ(rerun["images"][i]["attempts"], m["images"][i]["attempts"]);
+  }
+  const auto after = journal_lines(out_);
+  ASSERT_EQ(after.size(), lines.size() + 1);
+  EXPECT_EQ(after.back()["event"], "header");
+}
+
+TEST_F(session_test, a_rerun_polls_the_journaled_task_and_pays_nothing) {
+  // The task's image lives on a host that is down during the first run.
+  const int port = test::fake::closed_port();
+  test::fake::image_behaviour elsewhere;
+  elsewhere.url = "http://127.0.0.1:" + std::to_string(port) + "/task-1.png";
+  fake_.queue(elsewhere);
+  auto first = config(1);
+  first.strategy.poll.deadline = std::chrono::seconds(1);
+  const auto outcome = run(first);
+  EXPECT_EQ(outcome.reason, stop_reason::failures) << progress_.str();
+  EXPECT_EQ(outcome.delivered, 0u);
+  EXPECT_EQ(outcome.pending, 1u);
+  EXPECT_EQ(outcome.failed, 0u);
+  EXPECT_EQ(outcome.submits_paid, 1);
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  auto m = manifest();
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_TRUE(m["images"][0]["file"].is_null());
+  EXPECT_FALSE(fs::exists(out_ / "0-7.png"));
+  auto lines = journal_lines(out_);
+  EXPECT_EQ(events(lines, "submitted").size(), 1u);
+  EXPECT_EQ(events(lines, "submitted").find(0)->second["task_id"], "task-1");
+  EXPECT_TRUE(events(lines, "delivered").empty());
+  EXPECT_TRUE(events(lines, "failed").empty()) << "a pending image is not settled";
+
+  // The host comes back: a second session into the same directory polls task-1 and downloads.
+  httplib::Server host;
+  const auto png = fake_.image_of("task-1");
+  host.Get("/task-1.png", [&png](const httplib::Request&, httplib::Response& response) {
+    response.set_content(png, "image/png");
+  });
+  ASSERT_TRUE(host.bind_to_port("127.0.0.1", port));
+  std::thread serving([&host] { host.listen_after_bind(); });
+  const auto again = run(config(1));
+  host.stop();
+  serving.join();
+
+  EXPECT_EQ(again.reason, stop_reason::complete) << progress_.str();
+  EXPECT_EQ(again.delivered, 1u);
+  EXPECT_EQ(again.delivered_before, 0u);
+  EXPECT_EQ(again.submit_requests, 0);
+  EXPECT_EQ(again.submits_paid, 1);
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(fake_.submits_received(), 1);
+  EXPECT_EQ(read_all(out_ / "0-7.png"), png);
+  m = manifest();
+  EXPECT_EQ(m["runs"], 2);
+  EXPECT_EQ(m["stopped"], "complete");
+  EXPECT_EQ(m["submits_paid"], 1);
+  EXPECT_EQ(m["this_run"]["submit_requests"], 0);
+  EXPECT_EQ(m["images"][0]["status"], "delivered");
+  EXPECT_EQ(m["images"][0]["run"], "this");
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_EQ(m["images"][0]["submits"], 1);
+  lines = journal_lines(out_);
+  EXPECT_EQ(events(lines, "submitted").size(), 1u) << "no new task";
+  ASSERT_EQ(events(lines, "delivered").size(), 1u);
+  EXPECT_EQ(events(lines, "delivered").find(0)->second["task_id"], "task-1");
+  EXPECT_NE(progress_.str().find(R"("resumed":1)"), std::string::npos) << progress_.str();
+}
+
+}  // namespace
+}  // namespace zbatch::generate
