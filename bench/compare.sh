@@ -81,7 +81,7 @@ if [[ -z $base_url ]]; then
 fi
 
 "$zbatch" scenario run "$work/scenario.json" --mode http --base-url "$base_url" --time-scale 1 \
-  --out "$work/out" --quiet > /dev/null
+  --out "$work/out" --quiet --no-hindsight > /dev/null
 zbatch_rate=$("$python" - "$work/out/results.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["strategies"][0]

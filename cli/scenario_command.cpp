@@ -86,6 +86,7 @@ int run_scenario(int argc, char** argv) {
   int threads = 0;
   bool report = false;
   bool quiet = false;
+  bool no_hindsight = false;
   run->add_option("file", file, "scenario file, or the name of a built-in scenario")->required();
   run->add_option("--mode", mode, "sim (virtual time), http (loopback mock) or live (real API)")
       ->check(CLI::IsMember({"sim", "http", "live"}));
@@ -104,6 +105,8 @@ int run_scenario(int argc, char** argv) {
   run->add_option("--threads", threads,
                   "sim: runs played at once (default one per core; results do not depend on it)")
       ->check(CLI::Range(1, 64));
+  run->add_flag("--no-hindsight", no_hindsight,
+                "skip the hindsight grid (28 static strategies in sim on the same seeds)");
   run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
   run->add_flag("--quiet", quiet, "print only the table");
   try {
@@ -128,6 +131,7 @@ int run_scenario(int argc, char** argv) {
     options.allow_cost = allow_cost;
     options.max_images = max_images;
     options.threads = threads;
+    options.hindsight = !no_hindsight;
     if (options.mode == scenarios::run_mode::http && !base_url.empty()) {
       const auto url = protocol::parse_url(base_url);
       if (!url || !protocol::is_loopback_host(url->host)) {

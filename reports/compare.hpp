@@ -11,7 +11,10 @@
 ///   AND the medians moved the bad way by more than `min_effect_pct`.
 /// - single-run: otherwise (one repetition, not deterministic), the margin rule on the single
 ///   values, with a note that noise is not accounted for.
-/// A strategy of base missing from head is a regression; one new in head is reported only.
+/// A strategy of base missing from head is a regression; one new in head is reported only. The
+/// metrics include the regret against the hindsight-best (`regret_ms`), so the gate fails when a
+/// strategy's regret grows by more than the margin; a metric that neither side carries (the
+/// clairvoyant's, without a schedule) is not compared.
 /// Improvements are reported and never fail. Pure functions.
 
 #include <optional>

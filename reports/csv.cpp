@@ -30,6 +30,11 @@ std::string render_csv(const nlohmann::json& results) {
       {"submits_per_image", "submits_per_image"},
       {"credits_used", "credits_used"},
       {"efficiency", "efficiency"},
+      {"deliverable_success_rate", "deliverable_success_rate"},
+      {"dynamic_429_per_image", "dynamic_429_per_image"},
+      {"efficiency_vs_hindsight", "efficiency_vs_hindsight"},
+      {"efficiency_vs_clairvoyant", "efficiency_vs_clairvoyant"},
+      {"regret_ms", "regret_ms"},
   };
   const std::string eol = "\r\n";
   std::string out = "scenario,mode,strategy,spec,repetition,seed";

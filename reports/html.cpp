@@ -191,7 +191,7 @@ struct bar_item {
 std::string bar_chart(const std::string& chart, const std::string& title,
                       const std::string& axis_title, const std::vector<bar_item>& items,
                       double axis_max, const std::function<std::string(double)>& tick,
-                      std::optional<std::pair<double, std::string>> marker) {
+                      const std::vector<std::pair<double, std::string>>& markers) {
   const double row = 30, left = 120, right = 290, top = 34, width = 400;
   const double bottom = top + row * static_cast<double>(items.size()) + 6;
   const double height = bottom + 50;
@@ -215,18 +215,22 @@ std::string bar_chart(const std::string& chart, const std::string& title,
              line(x(*item.high), y + 5, x(*item.high), y + 15, "whisker") + "\n";
     }
     double end = x(std::min(std::max(item.value, item.high.value_or(0)), xa.max));
-    if (marker && std::fabs(end - x(std::min(marker->first, xa.max))) < 30) {
-      end = std::max(end, x(std::min(marker->first, xa.max)));  // Keep the label off the line.
+    for (const auto& marker : markers) {
+      if (std::fabs(end - x(std::min(marker.first, xa.max))) < 30) {
+        end = std::max(end, x(std::min(marker.first, xa.max)));  // Keep the label off the line.
+      }
     }
     out += text_at(std::min(end + 5, width - 2), y + 15, item.label, "value",
                    end + 5 > width - 50 ? "end" : "start") +
            "\n";
   }
-  if (marker) {
-    const double mx = x(std::min(marker->first, xa.max));
-    out += line(mx, top - 6, mx, bottom, "bound") + "\n";
+  for (std::size_t i = 0; i < markers.size(); ++i) {
+    // Each marker's label one line above the previous one's, so close markers stay readable.
+    const double mx = x(std::min(markers[i].first, xa.max));
+    const double label_y = top - 10 - 12 * static_cast<double>(i);
+    out += line(mx, label_y + 4, mx, bottom, "bound") + "\n";
     out +=
-        text_at(mx, top - 10, marker->second, "bound-label", mx > right - 40 ? "end" : "middle") +
+        text_at(mx, label_y, markers[i].second, "bound-label", mx > right - 40 ? "end" : "middle") +
         "\n";
   }
   out += "</svg>\n";
@@ -243,7 +247,7 @@ std::optional<double> spread_value(const json& s, const char* metric, const char
 std::string bar_charts(const json& results) {
   const auto& strategies = results["strategies"];
   const double bound = results["bound"]["makespan_ms"].get<double>();
-  std::vector<bar_item> makespan, success, efficiency;
+  std::vector<bar_item> makespan, success, efficiency, hindsight_efficiency;
   double makespan_max = bound;
   for (std::size_t i = 0; i < strategies.size(); ++i) {
     const auto& s = strategies[i];
@@ -272,23 +276,42 @@ std::string bar_charts(const json& results) {
     success.push_back(r);
     efficiency.push_back({name, color_of(i), s["efficiency"].get<double>(), std::nullopt,
                           std::nullopt, format_percent(s["efficiency"].get<double>())});
+    if (auto value = number_at(s, "efficiency_vs_hindsight")) {
+      hindsight_efficiency.push_back(
+          {name, color_of(i), *value, std::nullopt, std::nullopt, format_percent(*value)});
+    }
+  }
+  std::vector<std::pair<double, std::string>> makespan_markers{
+      {bound, "bound " + format_seconds(bound)}};
+  for (const auto& reference : reference_lines(results)) {
+    makespan_markers.emplace_back(reference.makespan_ms,
+                                  reference.name + " " + format_seconds(reference.makespan_ms));
+    makespan_max = std::max(makespan_max, reference.makespan_ms);
   }
   std::string out = "<div class=\"grid\">\n";
   out +=
       "<figure><figcaption>Makespan: first arrival to last image settled (lower is "
       "better; whiskers: min to max over repetitions)</figcaption>\n";
   out += bar_chart("makespan", "Makespan per strategy", "makespan (s)", makespan, makespan_max,
-                   seconds_label, std::make_pair(bound, "bound " + format_seconds(bound)));
+                   seconds_label, makespan_markers);
   out +=
       "</figure>\n<figure><figcaption>Success rate: delivered / requested (higher is "
       "better)</figcaption>\n";
   out += bar_chart("success-rate", "Success rate per strategy", "images delivered (%)", success,
-                   1.0, percent_label, std::nullopt);
+                   1.0, percent_label, {});
   out +=
       "</figure>\n<figure><figcaption>Efficiency: bound / makespan; 100% means the "
       "strategy reached the bound</figcaption>\n";
   out += bar_chart("efficiency", "Efficiency against the bound", "efficiency (% of bound)",
-                   efficiency, 1.0, percent_label, std::make_pair(1.0, "bound"));
+                   efficiency, 1.0, percent_label, {{1.0, "bound"}});
+  if (hindsight_efficiency.size() == strategies.size()) {
+    out +=
+        "</figure>\n<figure><figcaption>Efficiency against the hindsight-best static strategy: "
+        "its makespan / the strategy's, times the success rate</figcaption>\n";
+    out += bar_chart("efficiency-hindsight", "Efficiency against the hindsight-best",
+                     "efficiency (% of hindsight-best)", hindsight_efficiency, 1.0, percent_label,
+                     {{1.0, "hindsight-best"}});
+  }
   out += "</figure>\n</div>\n";
   return out;
 }
@@ -542,6 +565,12 @@ std::string render_html(const nlohmann::json& results) {
   }
   out += "<p class=\"meta\">" + esc(meta) +
          ". Times are scenario time; table values are means over repetitions.</p>\n";
+  for (const auto& reference : reference_lines(results)) {
+    out += "<p class=\"meta\">" +
+           esc("Reference " + reference.name + ": " + format_seconds(reference.makespan_ms) + " (" +
+               reference.detail + ")") +
+           (reference.spec.empty() ? "" : ": <code>" + esc(reference.spec) + "</code>") + ".</p>\n";
+  }
   if (results["scenario"].contains("description") &&
       results["scenario"]["description"].is_string()) {
     out += "<p>" + esc(results["scenario"]["description"].get<std::string>()) + "</p>\n";
@@ -555,7 +584,7 @@ std::string render_html(const nlohmann::json& results) {
 
   out +=
       "<h2>Strategies</h2>\n<table>\n<thead><tr><th class=\"name\">strategy</th><th>delivered</th>";
-  const auto metrics = metrics_in(metric_view::report);
+  const auto metrics = metrics_in(metric_view::report, results);
   for (const auto& metric : metrics) {
     out += "<th>" + esc(name_in(metric, metric_view::report)) + "</th>";
   }

@@ -30,8 +30,13 @@ std::string render_markdown(const nlohmann::json& results) {
     out += " (" + markdown_escape(results["bound"]["explanation"].get<std::string>()) + ")";
   }
   out += ". Times are scenario time; values are means over repetitions.\n\n";
+  for (const auto& reference : reference_lines(results)) {
+    out += "Reference **" + reference.name + "**: " + format_seconds(reference.makespan_ms) + " (" +
+           markdown_escape(reference.detail) + ")";
+    out += reference.spec.empty() ? ".\n\n" : ": `" + reference.spec + "`.\n\n";
+  }
 
-  const auto metrics = metrics_in(metric_view::report);
+  const auto metrics = metrics_in(metric_view::report, results);
   out += "## Strategies\n\n| Strategy | Delivered";
   for (const auto& metric : metrics) {
     out += " | " + name_in(metric, metric_view::report);

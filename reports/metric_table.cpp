@@ -65,6 +65,9 @@ const std::vector<metric>& metric_table() {
   static const std::vector<metric> table = {
     // path                     label                  column         better  unit          report rank
     {"success_rate",           "success rate",        "success",     higher, percent,      10},
+    // Of the images not refused by moderation (a refusal is a correct final outcome).
+    {"deliverable_success_rate", "deliverable success", "deliv.",    higher, percent,      15,
+     in_all_views | if_present},
     {"makespan_ms",            "makespan",            "makespan s",  lower,  milliseconds, 20},
     {"latency_ms.p50",         "p50 latency",         "p50 s",       lower,  milliseconds, 50},
     {"latency_ms.p95",         "p95 latency",         "p95 s",       lower,  milliseconds, 60},
@@ -77,6 +80,17 @@ const std::vector<metric>& metric_table() {
     // The terminal shows the ratio (README's table), the reports a percentage.
     {"efficiency",             "efficiency vs bound", "efficiency",  higher, percent,      30,
      in_all_views, "efficiency", ratio},
+    // Against the references beside the bound (scenarios/references.hpp); the gate fails when a
+    // strategy's regret grows.
+    {"efficiency_vs_hindsight", "efficiency vs hindsight-best", "eff. hind.", higher, percent, 32,
+     in_all_views | if_present, nullptr, ratio},
+    {"efficiency_vs_clairvoyant", "efficiency vs clairvoyant", "eff. clairv.", higher, percent, 34,
+     in_all_views | if_present, nullptr, ratio},
+    {"regret_ms",              "regret vs hindsight-best", "regret s", lower, milliseconds, 36,
+     in_all_views | if_present},
+    // The politeness budget's figure; the terminal already shows the 429 total.
+    {"dynamic_429_per_image",  "dynamic 429s per image", "429/img",  lower,  ratio,        105,
+     in_report | in_compare | if_present},
     // In the reports only: the gate does not judge it and the runner does not print it.
     {"credits_used",           "credits used",        "credits",     lower,  count,        110,
      in_report},
@@ -96,6 +110,20 @@ std::vector<metric> metrics_in(metric_view view) {
     std::stable_sort(out.begin(), out.end(), [](const metric& a, const metric& b) {
       return a.report_rank < b.report_rank;
     });
+  }
+  return out;
+}
+
+std::vector<metric> metrics_in(metric_view view, const nlohmann::json& results) {
+  std::vector<metric> out;
+  for (const auto& m : metrics_in(view)) {
+    bool shown = (m.views & if_present) == 0;
+    for (const auto& strategy : results["strategies"]) {
+      shown = shown || metric_value(m, strategy).has_value();
+    }
+    if (shown) {
+      out.push_back(m);
+    }
   }
   return out;
 }

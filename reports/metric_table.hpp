@@ -7,11 +7,9 @@
 /// formatter of each view.
 ///
 /// Adding a metric is one row in metric_table.cpp, once the runner writes the value into every
-/// run and strategy summary (scenarios/metrics.cpp, docs/results-schema.md). The strategy-quality
-/// issue's metrics would read:
-///
-///   {"regret_ms", "regret vs hindsight-best", "regret s", lower, milliseconds, 120},
-///   {"clairvoyant_efficiency", "efficiency vs clairvoyant", "eff. clairv.", higher, percent, 130},
+/// run and strategy summary (scenarios/metrics.cpp, docs/results-schema.md). A metric that only
+/// some scenarios have (e.g. efficiency vs the clairvoyant, only where the limit is a schedule)
+/// takes `if_present`: the tables leave its column out when no strategy has a value.
 ///
 /// Why here: `reports` depends only on nlohmann_json and every view lives in it (the terminal
 /// table is a rendering of results.json like the others); the runner only writes the values.
@@ -47,6 +45,9 @@ enum : unsigned {
   in_compare = 1u << 1,
   in_terminal = 1u << 2,
   in_all_views = in_report | in_compare | in_terminal,
+  /// Not a view: the reports' and the terminal's tables show the metric only when some strategy
+  /// of the results has a value for it.
+  if_present = 1u << 3,
 };
 
 /// One row of the table.
@@ -85,6 +86,10 @@ const std::vector<metric>& metric_table();
 
 /// The metrics `view` shows, in its order.
 std::vector<metric> metrics_in(metric_view view);
+
+/// The metrics `view` shows for these results (a strategy summary array under "strategies"):
+/// `metrics_in(view)` without the `if_present` ones no strategy has a value for.
+std::vector<metric> metrics_in(metric_view view, const nlohmann::json& results);
 
 /// The row of `path` ("latency_ms.p95"); nullptr for a path the table does not list.
 const metric* find_metric(const std::string& path);

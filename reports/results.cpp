@@ -73,6 +73,19 @@ void check_strategy(reader& strategy) {
   }
 }
 
+/// The references beside the bound: absent (older files) or null (not run), else objects.
+void check_references(reader& doc) {
+  if (auto hindsight = doc.object("hindsight")) {
+    if (auto best = hindsight->object("best")) {
+      best->field("name").string_or_empty();
+      best->field("makespan_ms").number();
+    }
+  }
+  if (auto clairvoyant = doc.object("clairvoyant")) {
+    clairvoyant->field("makespan_ms").number();
+  }
+}
+
 void check_document(reader& doc) {
   doc.expect_object();
   const auto version = doc.field("schema_version");
@@ -91,6 +104,7 @@ void check_document(reader& doc) {
   auto bound = doc.field("bound");
   bound.expect_object();
   bound.field("makespan_ms").number();
+  check_references(doc);
   const auto strategies = doc.field("strategies");
   if (strategies.array("strategies") == 0) {
     strategies.fail("is empty (at least one strategy expected)");

@@ -49,7 +49,7 @@ std::string join(const std::vector<std::string>& parts, const std::string& last_
 
 std::vector<metric_winner> winners(const nlohmann::json& results) {
   std::vector<metric_winner> out;
-  for (const auto& metric : metrics_in(metric_view::report)) {
+  for (const auto& metric : metrics_in(metric_view::report, results)) {
     metric_winner w{metric, {}, std::nullopt};
     for (const auto& strategy : results["strategies"]) {
       auto value = metric_value(metric, strategy);
@@ -73,6 +73,37 @@ std::vector<metric_winner> winners(const nlohmann::json& results) {
       }
     }
     out.push_back(std::move(w));
+  }
+  return out;
+}
+
+std::vector<reference_line> reference_lines(const nlohmann::json& results) {
+  std::vector<reference_line> out;
+  const json& hindsight = results.value("hindsight", json());
+  if (hindsight.is_object() && hindsight.value("best", json()).is_object()) {
+    const json& best = hindsight["best"];
+    std::string detail = best["name"].get<std::string>() + ", the fastest of " +
+                         std::to_string(hindsight.value("grid", json::array()).size()) +
+                         " static strategies on the same seeds within the success, submit and "
+                         "429 budgets";
+    if (!hindsight.value("relaxed", json::array()).empty()) {
+      std::vector<std::string> raised;
+      for (const auto& name : hindsight["relaxed"]) {
+        const std::string key = name.get<std::string>() == "submits_per_image"
+                                    ? "max_submits_per_image"
+                                    : "max_429_per_image";
+        raised.push_back(name.get<std::string>() + " to " +
+                         format_decimal(hindsight.value(key, 0.0), 3));
+      }
+      detail += " (no entry met every budget; raised " + join(raised, " and ") + ")";
+    }
+    out.push_back(
+        {"hindsight-best", best["makespan_ms"].get<double>(), detail, best.value("spec", "")});
+  }
+  const json& clairvoyant = results.value("clairvoyant", json());
+  if (clairvoyant.is_object()) {
+    out.push_back({"clairvoyant", clairvoyant["makespan_ms"].get<double>(),
+                   clairvoyant.value("explanation", ""), ""});
   }
   return out;
 }
@@ -122,6 +153,16 @@ std::vector<std::string> findings(const nlohmann::json& results) {
         sentence += ", within 5% of the bound of " + format_seconds(bound);
       } else {
         sentence += ", " + format_fixed(ratio, 1) + "× the bound of " + format_seconds(bound);
+      }
+    }
+    if (auto regret = number_at(s, "regret_ms")) {
+      // The hindsight-best's mean makespan, from the mean regret.
+      const double best = makespan - *regret;
+      if (best > 0 && std::fabs(*regret) <= 0.05 * best) {
+        sentence += ", within 5% of the hindsight-best's " + format_seconds(best);
+      } else if (best > 0) {
+        sentence += ", " + format_fixed(makespan / best, 2) + "× the hindsight-best's " +
+                    format_seconds(best);
       }
     }
     sentence += ".";

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "reports/metric_table.hpp"
+#include "reports/summary.hpp"
 #include "reports/text.hpp"
 
 namespace zbatch::reports {
@@ -27,7 +28,12 @@ std::string header(const json& results) {
   const json& makespan_ms = results["bound"]["makespan_ms"];
   out << "bound: "
       << (makespan_ms.is_number() ? format_fixed(makespan_ms.get<double>() / 1000.0, 1) : "-")
-      << " s (" << results["bound"]["explanation"].get<std::string>() << ")\n\n";
+      << " s (" << results["bound"]["explanation"].get<std::string>() << ")\n";
+  for (const auto& reference : reference_lines(results)) {
+    out << reference.name << ": " << format_fixed(reference.makespan_ms / 1000.0, 1) << " s ("
+        << reference.detail << ")\n";
+  }
+  out << "\n";
   return out.str();
 }
 
@@ -54,7 +60,7 @@ std::string aligned(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string strategy_rows(const json& results) {
-  const auto metrics = metrics_in(metric_view::terminal);
+  const auto metrics = metrics_in(metric_view::terminal, results);
   std::vector<std::vector<std::string>> rows(1, {"strategy"});
   for (const auto& m : metrics) {
     rows.front().push_back(name_in(m, metric_view::terminal));

@@ -38,6 +38,25 @@ ordered_json spread_of(const std::vector<double>& values) {
                       {"max", round3(*std::max_element(values.begin(), values.end()))}};
 }
 
+// success × min(1, reference / makespan): a strategy that loses images is not efficient however
+// fast it failed, and beating the reference counts as reaching it.
+ordered_json efficiency(double success, std::optional<double> reference_ms, double makespan_ms) {
+  if (!reference_ms) {
+    return nullptr;
+  }
+  return makespan_ms <= 0 ? 0.0 : round3(success * std::min(1.0, *reference_ms / makespan_ms));
+}
+
+// `count / per`, rounded, or null when there is nothing to divide by.
+ordered_json per(double count, double per) {
+  return per <= 0 ? ordered_json(nullptr) : ordered_json(round3(count / per));
+}
+
+// The keys compute_metrics writes after `efficiency`, in order: every summary takes their means.
+const char* const reference_keys[] = {"deliverable_success_rate", "dynamic_429_per_image",
+                                      "efficiency_vs_hindsight", "efficiency_vs_clairvoyant",
+                                      "regret_ms"};
+
 }  // namespace
 
 double percentile(std::vector<double> samples, double p) {
@@ -51,6 +70,13 @@ double percentile(std::vector<double> samples, double p) {
 }
 
 ordered_json compute_metrics(const run_record& run, int repetition, double bound_makespan_ms) {
+  run_references references;
+  references.bound_ms = bound_makespan_ms;
+  return compute_metrics(run, repetition, references);
+}
+
+ordered_json compute_metrics(const run_record& run, int repetition,
+                             const run_references& references) {
   std::vector<double> latencies;
   std::int64_t delivered = 0;
   std::int64_t first_image_ms = -1;
@@ -119,10 +145,22 @@ ordered_json compute_metrics(const run_record& run, int repetition, double bound
       delivered == 0 ? ordered_json(nullptr)
                      : ordered_json(round3(static_cast<double>(run.submits) / delivered));
   out["credits_used"] = round3(run.credits_used);
-  // A strategy that loses images is not efficient however fast it failed: scale by success.
   const double success = images == 0 ? 0.0 : static_cast<double>(delivered) / images;
-  out["efficiency"] =
-      makespan <= 0 ? 0.0 : round3(success * std::min(1.0, bound_makespan_ms / makespan));
+  out["efficiency"] = efficiency(success, references.bound_ms, makespan);
+  // Moderation refusals are a correct final outcome: they are not deliverable.
+  out["deliverable_success_rate"] = per(
+      static_cast<double>(delivered), static_cast<double>(images - failed_by_reason["moderation"]));
+  out["dynamic_429_per_image"] =
+      per(static_cast<double>(run.http_429_dynamic), static_cast<double>(delivered));
+  std::optional<double> hindsight_ms;
+  const auto rep = static_cast<std::size_t>(repetition);
+  if (rep < references.hindsight_ms.size()) {
+    hindsight_ms = static_cast<double>(references.hindsight_ms[rep]);
+  }
+  out["efficiency_vs_hindsight"] = efficiency(success, hindsight_ms, makespan);
+  out["efficiency_vs_clairvoyant"] = efficiency(success, references.clairvoyant_ms, makespan);
+  out["regret_ms"] = hindsight_ms ? ordered_json(run.makespan_ms - references.hindsight_ms[rep])
+                                  : ordered_json(nullptr);
   return out;
 }
 
@@ -154,9 +192,17 @@ ordered_json image_records_json(const run_record& run, std::size_t limit) {
 ordered_json summarize(const std::string& label, const std::string& spec,
                        const std::vector<run_record>& runs, double bound_makespan_ms,
                        std::size_t max_image_records) {
+  run_references references;
+  references.bound_ms = bound_makespan_ms;
+  return summarize(label, spec, runs, references, max_image_records);
+}
+
+ordered_json summarize(const std::string& label, const std::string& spec,
+                       const std::vector<run_record>& runs, const run_references& references,
+                       std::size_t max_image_records) {
   std::vector<ordered_json> per_run;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    per_run.push_back(compute_metrics(runs[i], static_cast<int>(i), bound_makespan_ms));
+    per_run.push_back(compute_metrics(runs[i], static_cast<int>(i), references));
   }
   auto mean_of = [&](auto&& pick) {
     std::vector<double> values;
@@ -226,6 +272,9 @@ ordered_json summarize(const std::string& label, const std::string& spec,
        {"retries", "submits", "submits_per_image", "credits_used", "efficiency"}) {
     out[key] = mean([&](const ordered_json& r) -> const ordered_json& { return r[key]; });
   }
+  for (const char* key : reference_keys) {
+    out[key] = mean([&](const ordered_json& r) -> const ordered_json& { return r[key]; });
+  }
   ordered_json spread;
   auto add_spread = [&](const char* name, auto&& pick) {
     auto values = mean_of(pick);
@@ -247,6 +296,8 @@ ordered_json summarize(const std::string& label, const std::string& spec,
              [](const ordered_json& r) -> const ordered_json& { return r["submits_per_image"]; });
   add_spread("efficiency",
              [](const ordered_json& r) -> const ordered_json& { return r["efficiency"]; });
+  add_spread("regret_ms",
+             [](const ordered_json& r) -> const ordered_json& { return r["regret_ms"]; });
   out["spread"] = spread;
   out["runs"] = per_run;
   out["image_records"] =

@@ -53,10 +53,24 @@ struct latency_summary {
   double p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
 };
 
+/// What a strategy's runs are measured against (docs/results-schema.md, "References").
+struct run_references {
+  double bound_ms = 0;  ///< The bound under the guaranteed limits.
+  /// The hindsight-best grid entry's makespan in each repetition (the same seed as the run of
+  /// that repetition); empty when the grid was not played.
+  std::vector<std::int64_t> hindsight_ms;
+  /// The clairvoyant makespan, when the profile's limit is a schedule.
+  std::optional<double> clairvoyant_ms;
+};
+
 /// Nearest-rank percentile of unsorted samples; 0 for none.
 double percentile(std::vector<double> samples, double p);
 
-/// Figures of one run, as the `runs[]` entries of results.json (ordered keys).
+/// Figures of one run, as the `runs[]` entries of results.json (ordered keys). The figures
+/// against a reference that `references` lacks are null.
+nlohmann::ordered_json compute_metrics(const run_record& run, int repetition,
+                                       const run_references& references);
+/// The same against the bound alone.
 nlohmann::ordered_json compute_metrics(const run_record& run, int repetition,
                                        double bound_makespan_ms);
 
@@ -64,6 +78,11 @@ nlohmann::ordered_json compute_metrics(const run_record& run, int repetition,
 /// run's `image_records`, in the key order of docs/results-schema.md. At most
 /// `max_image_records` records are written (the metrics still use every image); when some were
 /// left out, `image_records_omitted` follows with their number.
+nlohmann::ordered_json summarize(const std::string& label, const std::string& spec,
+                                 const std::vector<run_record>& runs,
+                                 const run_references& references,
+                                 std::size_t max_image_records = static_cast<std::size_t>(-1));
+/// The same against the bound alone.
 nlohmann::ordered_json summarize(const std::string& label, const std::string& spec,
                                  const std::vector<run_record>& runs, double bound_makespan_ms,
                                  std::size_t max_image_records = static_cast<std::size_t>(-1));

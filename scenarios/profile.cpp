@@ -63,6 +63,16 @@ api_limits limits_from_config(const mock::mock_config& config) {
       out.explanation = "the rate limit also counts polls, which the bound ignores";
     }
   }
+  const auto& dynamic = config.throttle.dynamic;
+  if (out.in_flight_cap > 0 && dynamic.mode == "schedule") {
+    limit_schedule schedule;
+    schedule.base = out.in_flight_cap;
+    schedule.period_s = dynamic.schedule_period_s;
+    for (const auto& w : dynamic.schedule) {
+      schedule.windows.push_back({w.from_s, w.to_s, w.capacity});
+    }
+    out.schedule = std::move(schedule);
+  }
   const double queue = median_ms(config.generation.queue);
   const double generation = median_ms(config.generation.time);
   const double reference = config.generation.reference_pixels;

@@ -17,6 +17,8 @@ mock::mock_config resolve_profile(const scenario& s);
 /// The limits an ideal client meets under this config: the guaranteed in-flight cap, the submit
 /// token bucket (when it counts submits) and median times. The dynamic limit above the cap is
 /// left out (nothing guarantees it), so a lucky strategy can meet the bound, not beat it by much.
+/// When the limit above the cap is a schedule (`throttle.dynamic.mode` "schedule"), `schedule`
+/// carries it for the clairvoyant reference.
 api_limits limits_from_config(const mock::mock_config& config);
 
 /// The config with every duration multiplied by `scale` and every rate divided by it, so that a

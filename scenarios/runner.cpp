@@ -30,6 +30,7 @@
 #include "mock_api/server.hpp"
 #include "scenarios/metrics.hpp"
 #include "scenarios/profile.hpp"
+#include "scenarios/references.hpp"
 #include "scenarios/thresholds.hpp"
 #include "scenarios/workload.hpp"
 #include "sim/backend.hpp"
@@ -148,8 +149,10 @@ caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
 
 using shared_jobs = std::shared_ptr<const std::vector<actors::image_job>>;
 
+/// One run in virtual time; the coordinator traces the first `trace_limit` images (the records
+/// results.json keeps; none for the hindsight grid).
 run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
-                   const actors::strategy_spec& spec, std::uint64_t seed) {
+                   const actors::strategy_spec& spec, std::uint64_t seed, std::size_t trace_limit) {
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, true));
   auto& scheduler = sim::testing_scheduler(system);
@@ -162,7 +165,7 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   request.shared_jobs = jobs;
   request.strategy = spec;
   request.seed = seed;
-  request.trace_limit = max_image_records;
+  request.trace_limit = trace_limit;
   auto result = sim::run_batch_sim(system, std::move(request), backend);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   sim::run_until_idle(scheduler, 1'000'000);
@@ -342,10 +345,14 @@ ordered_json results_header(const scenario& s, const run_options& options,
 }
 
 /// What every strategy's runs play: the coordinator's jobs of each repetition (one read-only
-/// copy shared by all strategies) and the bound of the first repetition's images.
+/// copy shared by all strategies), the same in virtual time for the hindsight grid (the same
+/// copies unless the clock is compressed), and the bound and clairvoyant makespan of the first
+/// repetition's images.
 struct prepared_workload {
   std::vector<shared_jobs> jobs;
+  std::vector<shared_jobs> sim_jobs;
   bound_result bound;
+  std::optional<bound_result> clairvoyant;
 };
 
 prepared_workload prepare_workload(const scenario& s, const run_settings& settings,
@@ -356,12 +363,29 @@ prepared_workload prepare_workload(const scenario& s, const run_settings& settin
     const auto plan = plan_images(s.workload, settings.seed + static_cast<std::uint64_t>(rep));
     out.jobs.push_back(
         std::make_shared<const std::vector<actors::image_job>>(make_jobs(plan, settings.scale)));
+    out.sim_jobs.push_back(
+        settings.scale == 1.0
+            ? out.jobs.back()
+            : std::make_shared<const std::vector<actors::image_job>>(make_jobs(plan, 1.0)));
     if (rep == 0) {
       out.bound = compute_bound(plan, limits);
+      out.clairvoyant = compute_clairvoyant(plan, limits);
     }
   }
   return out;
 }
+
+/// One set of runs to play: labelled strategies, each over every repetition's jobs, measured
+/// against `references`. The scenario's strategies are one set, the hindsight grid another.
+struct run_set {
+  std::vector<std::string> labels;
+  std::vector<actors::strategy_spec> specs;
+  run_mode mode = run_mode::sim;  ///< The grid plays in virtual time whatever the scenario's mode.
+  const std::vector<shared_jobs>* jobs = nullptr;  ///< Per repetition.
+  run_references references;
+  std::size_t image_records = max_image_records;  ///< Records kept per strategy.
+  bool progress_lines = true;                     ///< One `on_line` call per run.
+};
 
 /// Where a strategy's runs go in the start order (lower first): unbounded strategies, then the
 /// rest by the number of tasks they let run at once when they start, lowest first.
@@ -405,25 +429,24 @@ std::string progress_line(const std::string& label, int rep, int repetitions,
          fixed(static_cast<double>(record.makespan_ms) / 1000.0, 1) + " s";
 }
 
-/// Plays every (strategy, repetition) run of one comparison and summarizes each strategy as
-/// soon as its last repetition ends, freeing its per-image data then. Every run is independent
-/// (it owns its actor system and model), so sim runs go to worker threads; results land in
-/// fixed slots, so the output does not depend on which thread ran what. Real-socket modes stay
-/// sequential: their runs measure wall time. One object per comparison, used once.
+/// Plays every (strategy, repetition) run of one set and summarizes each strategy as soon as
+/// its last repetition ends, freeing its per-image data then. Every run is independent (it owns
+/// its actor system and model), so sim runs go to worker threads; results land in fixed slots,
+/// so the output does not depend on which thread ran what. Real-socket modes stay sequential:
+/// their runs measure wall time. One object per set, used once.
 class comparison_runs {
  public:
-  comparison_runs(const scenario& s, const run_options& options, const checked_scenario& checked,
-                  const run_settings& settings, const prepared_workload& workload)
-      : s_(s),
-        options_(options),
-        checked_(checked),
+  comparison_runs(const run_options& options, const mock::mock_config& config,
+                  const run_settings& settings, const run_set& set)
+      : options_(options),
+        config_(config),
         settings_(settings),
-        workload_(workload),
-        order_(start_order(checked.strategies, settings.repetitions)),
-        runs_(s.strategies.size(),
+        set_(set),
+        order_(start_order(set.specs, settings.repetitions)),
+        runs_(set.specs.size(),
               std::vector<run_record>(static_cast<std::size_t>(settings.repetitions))),
-        runs_left_(s.strategies.size(), settings.repetitions),
-        summaries_(s.strategies.size()),
+        runs_left_(set.specs.size(), settings.repetitions),
+        summaries_(set.specs.size()),
         failures_(order_.size()) {}
 
   /// Plays all runs and returns one strategy summary per strategy, in file order. Rethrows the
@@ -452,7 +475,7 @@ class comparison_runs {
  private:
   std::size_t thread_count() const {
     std::size_t threads = 1;
-    if (options_.mode == run_mode::sim) {
+    if (set_.mode == run_mode::sim) {
       threads = options_.threads > 0 ? static_cast<std::size_t>(options_.threads)
                                      : std::max(1u, std::thread::hardware_concurrency());
     }
@@ -485,11 +508,11 @@ class comparison_runs {
 
   run_record play_one(std::size_t strategy, int rep) const {
     const std::uint64_t seed = settings_.seed + static_cast<std::uint64_t>(rep);
-    const auto& spec = checked_.strategies[strategy];
-    const auto& jobs = workload_.jobs[static_cast<std::size_t>(rep)];
-    auto record = options_.mode == run_mode::sim
-                      ? run_sim(checked_.config, jobs, spec, seed)
-                      : run_over_http(checked_.config, jobs, spec, seed, settings_.scale, options_);
+    const auto& spec = set_.specs[strategy];
+    const auto& jobs = (*set_.jobs)[static_cast<std::size_t>(rep)];
+    auto record = set_.mode == run_mode::sim
+                      ? run_sim(config_, jobs, spec, seed, set_.image_records)
+                      : run_over_http(config_, jobs, spec, seed, settings_.scale, options_);
 #if defined(ZBATCH_TRIM_MALLOC)
     // A finished run leaves its thread's malloc arena full of free pages that the next run
     // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
@@ -501,31 +524,29 @@ class comparison_runs {
 
   /// Files the run in its slot and reports it; the last repetition of a strategy summarizes it.
   void finish(std::size_t strategy, int rep, run_record record) {
-    const auto& label = s_.strategies[strategy].label;
+    const auto& label = set_.labels[strategy];
     const std::string line = progress_line(label, rep, settings_.repetitions, record);
     bool last = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       runs_[strategy][static_cast<std::size_t>(rep)] = std::move(record);
       last = --runs_left_[strategy] == 0;
-      if (options_.on_line) {
+      if (options_.on_line && set_.progress_lines) {
         options_.on_line(line);
       }
     }
     if (last) {
       // Only this thread touches runs_[strategy] now: every repetition of it is in.
-      summaries_[strategy] =
-          summarize(label, actors::to_compact(checked_.strategies[strategy]), runs_[strategy],
-                    workload_.bound.makespan_ms, max_image_records);
+      summaries_[strategy] = summarize(label, actors::to_compact(set_.specs[strategy]),
+                                       runs_[strategy], set_.references, set_.image_records);
       std::vector<run_record>().swap(runs_[strategy]);
     }
   }
 
-  const scenario& s_;
   const run_options& options_;
-  const checked_scenario& checked_;
+  const mock::mock_config& config_;
   const run_settings& settings_;
-  const prepared_workload& workload_;
+  const run_set& set_;
   const std::vector<std::size_t> order_;
   std::mutex mutex_;  // Guards next_run_, runs_left_ and options_.on_line.
   std::size_t next_run_ = 0;
@@ -544,6 +565,97 @@ ordered_json threshold_results(const checked_scenario& checked, const ordered_js
         {{"expr", t.expr},
          {"passed", outcome.passed},
          {"value", outcome.measured ? ordered_json(*outcome.measured) : ordered_json(nullptr)}});
+  }
+  return out;
+}
+
+/// The figures of a strategy summary the hindsight pick reads.
+entry_figures figures_of(const ordered_json& summary) {
+  auto number = [&](const char* key) -> std::optional<double> {
+    const auto& value = summary[key];
+    return value.is_number() ? std::optional<double>(value.get<double>()) : std::nullopt;
+  };
+  entry_figures out;
+  out.makespan_ms = number("makespan_ms").value_or(0);
+  out.deliverable_success_rate = number("deliverable_success_rate");
+  out.submits_per_image = number("submits_per_image");
+  out.dynamic_429_per_image = number("dynamic_429_per_image");
+  return out;
+}
+
+/// The hindsight-best reference: results.json's `hindsight` and, per repetition, the best
+/// entry's makespan (empty when the grid was not played).
+struct hindsight_result {
+  ordered_json document;
+  std::vector<std::int64_t> makespans_ms;
+};
+
+/// Plays the grid (scenarios/references.hpp) in virtual time on the scenario's seeds and picks
+/// the best entry.
+hindsight_result play_hindsight(const scenario& s, const run_options& options,
+                                const checked_scenario& checked, const run_settings& settings,
+                                const prepared_workload& workload) {
+  run_set grid;
+  for (const auto& entry : hindsight_grid()) {
+    grid.labels.push_back(entry.name);
+    grid.specs.push_back(entry.spec);
+  }
+  grid.jobs = &workload.sim_jobs;
+  grid.references.bound_ms = workload.bound.makespan_ms;
+  grid.image_records = 0;
+  grid.progress_lines = false;
+  const auto summaries = comparison_runs(options, checked.config, settings, grid).play();
+  std::vector<entry_figures> figures;
+  for (const auto& summary : summaries) {
+    figures.push_back(figures_of(summary));
+  }
+  hindsight_rules rules;
+  rules.max_429_per_image = s.max_429_per_image;
+  const auto pick = pick_hindsight_best(figures, rules);
+  ordered_json entries = ordered_json::array();
+  for (std::size_t i = 0; i < summaries.size(); ++i) {
+    ordered_json entry;
+    entry["name"] = grid.labels[i];
+    for (const char* key : {"makespan_ms", "success_rate", "deliverable_success_rate",
+                            "submits_per_image", "dynamic_429_per_image"}) {
+      entry[key] = summaries[i][key];
+    }
+    entry["verdict"] = pick.verdicts[i];
+    entries.push_back(std::move(entry));
+  }
+  hindsight_result out;
+  ordered_json& doc = out.document;
+  doc["rule"] =
+      "the shortest mean makespan among the grid's static strategies that deliver as many "
+      "deliverable images as any (within 0.5 point), pay at most 1.05 submits and draw at most "
+      "the politeness budget of dynamic 429s per delivered image";
+  doc["success_floor"] = pick.success_floor;
+  doc["max_submits_per_image"] = pick.max_submits_per_image;
+  doc["max_429_per_image"] = pick.max_429_per_image;
+  doc["relaxed"] = pick.relaxed;
+  if (pick.best) {
+    const auto& best = summaries[*pick.best];
+    ordered_json chosen = entries[*pick.best];
+    chosen.erase("verdict");
+    chosen["spec"] = best["spec"];
+    ordered_json makespans = ordered_json::array();
+    for (const auto& run : best["runs"]) {
+      out.makespans_ms.push_back(run["makespan_ms"].get<std::int64_t>());
+      makespans.push_back(run["makespan_ms"]);
+    }
+    chosen["runs_makespan_ms"] = std::move(makespans);
+    doc["best"] = std::move(chosen);
+  } else {
+    doc["best"] = nullptr;
+  }
+  doc["grid"] = std::move(entries);
+  if (options.on_line) {
+    options.on_line("hindsight grid: " + std::to_string(summaries.size()) +
+                    " static strategies x " + std::to_string(settings.repetitions) +
+                    " repetitions (sim); best " +
+                    (pick.best ? grid.labels[*pick.best] + " in " +
+                                     fixed(figures[*pick.best].makespan_ms / 1000.0, 1) + " s"
+                               : std::string("none")));
   }
   return out;
 }
@@ -600,8 +712,32 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
   const auto workload = prepare_workload(s, settings, limits_from_config(checked.config));
   results["bound"] = {{"makespan_ms", std::llround(workload.bound.makespan_ms)},
                       {"explanation", workload.bound.explanation}};
+  // The grid plays against the mock's model: a live run has no model of the real API to play.
+  hindsight_result hindsight;
+  if (options.hindsight && options.mode != run_mode::live) {
+    hindsight = play_hindsight(s, options, checked, settings, workload);
+  }
+  results["hindsight"] = std::move(hindsight.document);
+  results["clairvoyant"] =
+      workload.clairvoyant
+          ? ordered_json{{"makespan_ms", std::llround(workload.clairvoyant->makespan_ms)},
+                         {"explanation", workload.clairvoyant->explanation}}
+          : ordered_json(nullptr);
+  run_set set;
+  set.labels.reserve(s.strategies.size());
+  for (const auto& entry : s.strategies) {
+    set.labels.push_back(entry.label);
+  }
+  set.specs = checked.strategies;
+  set.mode = options.mode;
+  set.jobs = &workload.jobs;
+  set.references.bound_ms = workload.bound.makespan_ms;
+  set.references.hindsight_ms = std::move(hindsight.makespans_ms);
+  if (workload.clairvoyant) {
+    set.references.clairvoyant_ms = workload.clairvoyant->makespan_ms;
+  }
   ordered_json strategies = ordered_json::array();
-  for (auto& summary : comparison_runs(s, options, checked, settings, workload).play()) {
+  for (auto& summary : comparison_runs(options, checked.config, settings, set).play()) {
     strategies.push_back(std::move(summary));
   }
   results["strategies"] = std::move(strategies);

@@ -6,7 +6,10 @@
 /// mock over loopback sockets on a compressed clock (`time_scale`), reporting scenario time;
 /// `live` runs against the real API and is refused unless cost was explicitly accepted and the
 /// workload fits the hard image cap. Every strategy of a repetition meets the same API behaviour
-/// (the same model seed). The result is the results.json document (docs/results-schema.md).
+/// (the same model seed). Beside the bound, each strategy is measured against the hindsight-best
+/// entry of a grid of static strategies played first, in virtual time, on the same seeds
+/// (scenarios/references.hpp), and against the clairvoyant where the limit is a schedule. The
+/// result is the results.json document (docs/results-schema.md).
 /// Blocking; call from one thread (sim runs fan out to worker threads it joins before returning;
 /// `on_line` is then called from those threads, one call at a time).
 
@@ -38,6 +41,10 @@ struct run_options {
   /// sim: runs (strategy × repetition) played at once on worker threads; 0 = one per core. The
   /// results do not depend on it. http and live runs are always sequential.
   int threads = 0;
+  /// Play the hindsight grid (scenarios/references.hpp: 28 static strategies × the repetitions,
+  /// in virtual time whatever the mode) and report every strategy against its best entry. Off:
+  /// results.json's `hindsight` is null and the figures against it too. Never in live mode.
+  bool hindsight = true;
   /// Progress lines ("serial rep 1/3: 4/4 delivered in 18.0 s"); may be empty.
   std::function<void(const std::string&)> on_line;
 };

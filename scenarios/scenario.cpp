@@ -159,7 +159,8 @@ json read_json_file(const std::filesystem::path& file) {
 scenario parse_scenario(const json& document, const std::string& origin) {
   reader root(document, origin, base::raise_as<scenario_error>);
   root.expect_fields({"version", "name", "description", "profile", "workload", "strategies",
-                      "repetitions", "seed", "thresholds", "http", "live", "$comment"});
+                      "repetitions", "seed", "thresholds", "http", "live", "hindsight",
+                      "$comment"});
   scenario out;
   root.field("version").integer(scenario_version, scenario_version);
   out.name = root.field("name").string();
@@ -181,6 +182,10 @@ scenario parse_scenario(const json& document, const std::string& origin) {
   if (auto live = root.field("live"); live.present()) {
     live.expect_fields({"max_images"});
     out.live_max_images = static_cast<int>(live.field("max_images").integer(1, 1000));
+  }
+  if (auto hindsight = root.field("hindsight"); hindsight.present()) {
+    hindsight.expect_fields({"max_429_per_image"});
+    hindsight.read("max_429_per_image", out.max_429_per_image, 0.0, 1000.0);
   }
   return out;
 }

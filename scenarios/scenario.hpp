@@ -68,6 +68,9 @@ struct scenario {
   std::vector<std::string> thresholds;
   double time_scale = 0.01;  ///< http mode: scenario seconds × time_scale = wall seconds.
   int live_max_images = 0;   ///< live mode: the hard cap on images; 0 forbids live runs.
+  /// The politeness budget of the hindsight-best reference: a grid entry that drew more dynamic
+  /// 429s per delivered image than this cannot be "best" (`hindsight.max_429_per_image`).
+  double max_429_per_image = 1.0;
 };
 
 /// Reads and validates a scenario file. Throws scenario_error.

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# The yardstick's cost and the targets of issue 13: runs every built-in scenario in sim mode with
+# its hindsight grid (28 static strategies on the same seeds), prints the wall time of the whole
+# sweep (target: at most 60 s on the 2-core machine), then the targets table for `adaptive`.
+#
+# usage: bench/hindsight.sh ZBATCH [RESULTS_DIR]
+#   ZBATCH        the built zbatch executable
+#   RESULTS_DIR   where RESULTS_DIR/<scenario>/results.json go (default: a temporary directory)
+#   --no-run      print the table from results already in RESULTS_DIR (no timing)
+#
+# Targets (issue 13), per built-in scenario, adaptive against the hindsight-best static strategy:
+#   makespan ≤ 1.10 × the hindsight-best's; deliverable success ≥ the hindsight-best's − 0.5
+#   point; ≤ 1.05 paid submits and ≤ 1 dynamic 429 per delivered image. On `step`: in flight
+#   within 20% of the new limit within 3 task durations of each step (here: the share of the time
+#   from 3 task durations after a step to the next step, or to the last submit, that adaptive's
+#   first repetition spends within ±20%; met at 90% or more). On `flaky`: ≥ 99% of deliverable
+#   images delivered and makespan ≤ 3 × the (fault-free) bound. The last column, adaptive's
+#   makespan over the clairvoyant's, is shown where the limit is a schedule (no target).
+# Not a timed test: it prints, it does not fail (exit 2 only when a run could not complete).
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+usage() { sed -n '6,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+[[ $# -ge 1 ]] || usage
+zbatch=$1
+shift
+results_dir=""
+run=1
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --no-run) run=0; shift ;;
+    -*) echo "hindsight: unknown option '$1'" >&2; usage ;;
+    *) results_dir=$1; shift ;;
+  esac
+done
+if [[ -z $results_dir ]]; then
+  [[ $run -eq 1 ]] || usage
+  results_dir=$(mktemp -d)
+  trap 'rm -rf "$results_dir"' EXIT
+fi
+if [[ $run -eq 1 && ! -x $zbatch ]]; then
+  echo "hindsight: $zbatch: not an executable (pass the built zbatch)" >&2
+  exit 2
+fi
+
+scenarios=("$root"/scenarios/builtin/*.json)
+# One scenario: its wall time on a line.
+run_one() {
+  local scenario=$1 name
+  name=$(basename "$scenario" .json)
+  local one
+  one=$(date +%s.%N)
+  "$zbatch" scenario run "$scenario" --mode sim --quiet --out "$results_dir/$name" > /dev/null
+  local status=$?
+  if [[ $status -gt 1 ]]; then
+    echo "hindsight: $name: zbatch scenario run exited with $status" >&2
+    return 2
+  fi
+  printf '%-14s %6.2f s\n' "$name" "$(echo "$(date +%s.%N) - $one" | bc)"
+}
+
+if [[ $run -eq 1 ]]; then
+  # Wall, user and system seconds of the whole sweep (bash's `time` counts the children): on a
+  # machine shared with other work the wall time grows, the CPU time does not.
+  TIMEFORMAT='%R %U %S'
+  { time { for scenario in "${scenarios[@]}"; do run_one "$scenario" || exit 2; done; } 2> /dev/null; } \
+    2> "$results_dir/.times" || exit 2
+  read -r wall user sys < "$results_dir/.times"
+  printf '\nall %d built-in scenarios with their hindsight grids, sim: %.1f s wall, %.1f s CPU' \
+    "${#scenarios[@]}" "$wall" "$(echo "$user + $sys" | bc)"
+  printf ' (target: at most 60 s wall on %d cores; load average now %s)\n\n' \
+    "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
+fi
+
+python3 - "$results_dir" "${scenarios[@]}" <<'PY'
+import json, os, re, sys
+
+results_dir, files = sys.argv[1], sys.argv[2:]
+
+def strategy(doc, name):
+    return next((s for s in doc["strategies"] if s["name"] == name), None)
+
+def mark(ok):
+    return "yes" if ok else "**no**"
+
+def in_flight_intervals(records):
+    """[start, end) of each accepted task as the client saw it: accepted to its last poll."""
+    out = []
+    for record in records:
+        start = None
+        for event in record["trace"]:
+            if event["event"] == "accepted":
+                start = event["t_ms"]
+            elif start is not None and (
+                    (event["event"] == "poll" and event["detail"] in ("SUCCEED", "FAILED"))
+                    or event["event"] in ("error", "failed", "cancelled", "delivered")):
+                out.append((start, event["t_ms"]))
+                start = None
+        if start is not None:
+            out.append((start, record["finished_at_ms"]))
+    return out
+
+def steps_of(scenario):
+    """[(at_ms, new_limit, next_at_ms or None)] of a one-window schedule over a guaranteed cap."""
+    throttle = scenario["profile"].get("overrides", {}).get("throttle", {})
+    windows = throttle.get("dynamic", {}).get("schedule", [])
+    if len(windows) != 1:
+        return []
+    base = throttle.get("in_flight_cap", 1)  # the free tier's guaranteed cap
+    w = windows[0]
+    up, down = int(w["from_s"] * 1000), int(w["to_s"] * 1000)
+    return [(up, base + w["capacity"], down), (down, base, None)]
+
+def step_check(doc, adaptive, scenario):
+    """The share of each step's settling window adaptive spends within ±20% of the limit."""
+    match = re.search(r"(\d+) ms per", doc["bound"]["explanation"])
+    steps = steps_of(scenario)
+    if not doc.get("clairvoyant") or not match or not steps:
+        return None
+    task_ms = int(match.group(1))
+    records = adaptive["image_records"]
+    intervals = in_flight_intervals(records)
+    submits = [e["t_ms"] for r in records for e in r["trace"] if e["event"] == "submit"]
+    last_submit = max(submits) if submits else 0
+    parts = []
+    for at, limit, next_at in steps:
+        begin = at + 3 * task_ms
+        end = min(next_at or last_submit, last_submit)
+        if end <= begin:
+            parts.append(f"{limit} at {at // 1000} s: no backlog left to hold")
+            continue
+        inside = 0
+        for t in range(begin, end, 100):
+            n = sum(1 for s, e in intervals if s <= t < e)
+            inside += abs(n - limit) <= 0.2 * limit
+        share = inside / len(range(begin, end, 100))
+        parts.append(f"{limit} at {at // 1000} s: {share:.0%} of the time within 20% "
+                     f"({mark(share >= 0.9)})")
+    return "; ".join(parts)
+
+rows = []
+notes = []
+for path in files:
+    name = os.path.basename(path)[:-5]
+    results = os.path.join(results_dir, name, "results.json")
+    if not os.path.exists(results):
+        rows.append(f"| {name} | (no results) |||||||||")
+        continue
+    doc = json.load(open(results))
+    adaptive = strategy(doc, "adaptive")
+    best = (doc.get("hindsight") or {}).get("best")
+    if adaptive is None or best is None:
+        rows.append(f"| {name} | (no adaptive or no hindsight-best) |||||||||")
+        continue
+    ratio = adaptive["makespan_ms"] / best["makespan_ms"]
+    success = adaptive.get("deliverable_success_rate")
+    floor = best["deliverable_success_rate"] - 0.005
+    submits = adaptive["submits_per_image"]
+    per_429 = adaptive.get("dynamic_429_per_image")
+    relaxed = doc["hindsight"].get("relaxed") or []
+    met = (ratio <= 1.10 and success is not None and success >= floor - 1e-9
+           and submits is not None and submits <= 1.05 and per_429 is not None and per_429 <= 1)
+    clairvoyant = doc.get("clairvoyant")
+    versus = (f"{adaptive['makespan_ms'] / clairvoyant['makespan_ms']:.2f}"
+              if clairvoyant else "-")
+    rows.append(
+        f"| {name} | {best['name']}{' (budget raised: ' + ', '.join(relaxed) + ')' if relaxed else ''}"
+        f" | {best['makespan_ms'] / 1000:.1f} s | {adaptive['makespan_ms'] / 1000:.1f} s"
+        f" | {ratio:.2f} {mark(ratio <= 1.10)}"
+        f" | {success * 100 if success is not None else float('nan'):.1f}% vs {floor * 100:.1f}%"
+        f" {mark(success is not None and success >= floor - 1e-9)}"
+        f" | {submits if submits is not None else float('nan'):.2f} {mark(submits is not None and submits <= 1.05)}"
+        f" | {per_429 if per_429 is not None else float('nan'):.2f} {mark(per_429 is not None and per_429 <= 1)}"
+        f" | {mark(met)} | {versus} |")
+    if name == "step":
+        check = step_check(doc, adaptive, json.load(open(path)))
+        if check:
+            notes.append(f"step, adaptive in flight after each step (first repetition): {check}")
+    if name == "flaky":
+        bound = doc["bound"]["makespan_ms"]
+        notes.append(
+            f"flaky, adaptive: {success * 100:.1f}% of deliverable images delivered (target >= 99%:"
+            f" {mark(success >= 0.99)}); makespan {adaptive['makespan_ms'] / 1000:.1f} s ="
+            f" {adaptive['makespan_ms'] / bound:.1f} x the fault-free bound of {bound / 1000:.1f} s"
+            f" (target <= 3: {mark(adaptive['makespan_ms'] <= 3 * bound)})")
+
+print("| scenario | hindsight-best | its makespan | adaptive | ratio (<= 1.10) |"
+      " deliverable success (>= best - 0.5 pt) | submits/img (<= 1.05) |"
+      " dynamic 429/img (<= 1) | all met | adaptive / clairvoyant |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
+print("\n".join(rows))
+if notes:
+    print()
+    for note in notes:
+        print("- " + note)
+PY

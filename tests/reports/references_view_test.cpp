@@ -1,0 +1,164 @@
+// The references beside the bound in every view: the terminal, Markdown, HTML and CSV show the
+// hindsight-best and clairvoyant and the figures against them when the results carry them (and
+// nothing new when they do not), and the compare step fails when a strategy's regret grows.
+#include <algorithm>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "reports/compare.hpp"
+#include "reports/render.hpp"
+#include "reports/terminal.hpp"
+#include "tests/reports/test_util.hpp"
+#include "tests/reports/xml_check.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using nlohmann::json;
+using testing::parse_xml;
+using testing::read_fixture;
+
+/// results-mixed.json (serial 12.4 s, concurrent 3.2 s, adaptive 6.3 s; three repetitions) as a
+/// run with the grid and a schedule would write it: the hindsight-best took 5.0 s in every
+/// repetition, the clairvoyant 4.0 s.
+json with_references() {
+  auto results = read_fixture("results-mixed.json");
+  results["hindsight"] = {{"rule", "…"},
+                          {"success_floor", 0.995},
+                          {"max_submits_per_image", 1.05},
+                          {"max_429_per_image", 1.0},
+                          {"relaxed", json::array()},
+                          {"best",
+                           {{"name", "static-2-b100ms-p250ms"},
+                            {"makespan_ms", 5000},
+                            {"spec", "inflight=2,pace=none"},
+                            {"runs_makespan_ms", {5000, 5000, 5000}}}},
+                          {"grid", json::array({json::object(), json::object()})}};
+  results["clairvoyant"] = {{"makespan_ms", 4000}, {"explanation", "as the schedule allows"}};
+  for (auto& strategy : results["strategies"]) {
+    auto fill = [](json& m) {
+      const double makespan = m["makespan_ms"].get<double>();
+      const double success = m["success_rate"].get<double>();
+      m["deliverable_success_rate"] = success;
+      m["dynamic_429_per_image"] = 0.5;
+      m["efficiency_vs_hindsight"] = success * std::min(1.0, 5000 / makespan);
+      m["efficiency_vs_clairvoyant"] = success * std::min(1.0, 4000 / makespan);
+      m["regret_ms"] = makespan - 5000;
+    };
+    fill(strategy);
+    for (auto& run : strategy["runs"]) {
+      fill(run);
+    }
+  }
+  return results;
+}
+
+TEST(references_view, the_terminal_names_the_references_and_adds_their_columns) {
+  const auto text = terminal_table(with_references());
+  EXPECT_NE(text.find("hindsight-best: 5.0 s (static-2-b100ms-p250ms, the fastest of 2 static "
+                      "strategies on the same seeds within the success, submit and 429 "
+                      "budgets)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("clairvoyant: 4.0 s (as the schedule allows)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("eff. hind.  eff. clairv.  regret s\n"), std::string::npos) << text;
+  // adaptive: 6.3 s against 5.0 s: 0.79 (×1.0 success), against 4.0 s 0.63, regret 1.3 s.
+  EXPECT_NE(text.find("0.79          0.63       1.3\n"), std::string::npos) << text;
+}
+
+TEST(references_view, results_without_references_show_no_new_column) {
+  const auto text = terminal_table(read_fixture("results-mixed.json"));
+  EXPECT_EQ(text.find("regret"), std::string::npos);
+  EXPECT_EQ(text.find("hindsight"), std::string::npos);
+  EXPECT_EQ(render_markdown(read_fixture("results-mixed.json")).find("hindsight"),
+            std::string::npos);
+}
+
+TEST(references_view, a_raised_budget_is_named) {
+  auto results = with_references();
+  results["hindsight"]["relaxed"] = {"submits_per_image"};
+  results["hindsight"]["max_submits_per_image"] = 1.18;
+  const auto text = terminal_table(results);
+  EXPECT_NE(text.find("(no entry met every budget; raised submits_per_image to 1.18)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(references_view, markdown_names_the_hindsight_best_spec_and_adds_the_columns) {
+  const auto md = render_markdown(with_references());
+  EXPECT_NE(md.find("Reference **hindsight-best**: 5.0 s (static-2-b100ms-p250ms, the fastest of "
+                    "2 static strategies"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find(": `inflight=2,pace=none`."), std::string::npos) << md;
+  EXPECT_NE(md.find("Reference **clairvoyant**: 4.0 s (as the schedule allows)."),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| regret vs hindsight-best |"), std::string::npos) << md;
+  // The findings say how far each strategy is from the hindsight-best.
+  EXPECT_NE(md.find("1.26× the hindsight-best's 5.0 s"), std::string::npos) << md;
+}
+
+TEST(references_view, html_marks_the_references_and_charts_efficiency_against_hindsight) {
+  const auto root = parse_xml(render_html(with_references()));
+  const auto makespan = root->find_all([](const testing::xml_node& n) {
+    return n.name == "svg" && n.attribute("data-chart") == "makespan";
+  });
+  ASSERT_EQ(makespan.size(), 1u);
+  const std::string text = makespan[0]->all_text();
+  EXPECT_NE(text.find("bound 6.0 s"), std::string::npos) << text;
+  EXPECT_NE(text.find("hindsight-best 5.0 s"), std::string::npos) << text;
+  EXPECT_NE(text.find("clairvoyant 4.0 s"), std::string::npos) << text;
+  const auto hindsight = root->find_all([](const testing::xml_node& n) {
+    return n.name == "svg" && n.attribute("data-chart") == "efficiency-hindsight";
+  });
+  EXPECT_EQ(hindsight.size(), 1u);
+  EXPECT_NE(root->all_text().find("Reference hindsight-best: 5.0 s"), std::string::npos);
+}
+
+TEST(references_view, csv_has_the_figures_against_the_references) {
+  const auto csv = render_csv(with_references());
+  const auto header = csv.substr(0, csv.find("\r\n"));
+  EXPECT_NE(header.find(",deliverable_success_rate,dynamic_429_per_image,efficiency_vs_hindsight,"
+                        "efficiency_vs_clairvoyant,regret_ms"),
+            std::string::npos)
+      << header;
+  // Without references the columns are there and empty (a null is an empty field).
+  const auto plain = render_csv(read_fixture("results-mixed.json"));
+  const auto first_row = plain.substr(plain.find("\r\n") + 2);
+  EXPECT_EQ(first_row.substr(first_row.find("\r\n") - 5, 5), ",,,,,");
+}
+
+TEST(references_view, compare_fails_when_a_strategys_regret_grows) {
+  const auto base = with_references();
+  auto head = base;
+  // adaptive's regret from 1.3 s to 1.7 s (+31%), nothing else changed.
+  head["strategies"][2]["regret_ms"] = 1700;
+  const auto c = compare_results(base, head);
+  bool found = false;
+  for (const auto& change : c.changes) {
+    if (change.strategy == "adaptive" && change.metric == "regret_ms") {
+      found = true;
+      EXPECT_EQ(change.result, verdict::regression);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(c.regressions(), 1);
+}
+
+TEST(references_view, compare_skips_a_metric_neither_file_has) {
+  auto base = read_fixture("results-mixed.json");
+  const auto c = compare_results(base, base);
+  for (const auto& change : c.changes) {
+    EXPECT_NE(change.metric, "regret_ms");
+    EXPECT_NE(change.metric, "efficiency_vs_clairvoyant");
+  }
+  // One side has it: compared (a value that appears is an improvement, one that goes a
+  // regression).
+  const auto head = with_references();
+  EXPECT_EQ(compare_results(head, base).regressions(), 3 * 5);
+}
+
+}  // namespace
+}  // namespace zbatch::reports
