@@ -60,6 +60,13 @@ class hooks_test : public sim_test {
     callbacks.on_done = [&result](actors::batch_result done) { result = std::move(done); };
     *coordinator_ = actors::spawn_batch(system_, std::move(request), backend ? backend : backend_,
                                         std::move(callbacks));
+    drive(result);
+    EXPECT_TRUE(result.has_value()) << "the batch did not finish";
+    return result ? std::move(*result) : actors::batch_result{};
+  }
+
+  /// Runs the scheduler, timeouts included, until `result` is set or nothing is left to run.
+  void drive(const std::optional<actors::batch_result>& result) {
     for (int i = 0; i < 1'000'000 && !result; ++i) {
       scheduler_.run();
       if (result || !scheduler_.has_pending_timeout()) {
@@ -67,8 +74,6 @@ class hooks_test : public sim_test {
       }
       scheduler_.trigger_timeout();
     }
-    EXPECT_TRUE(result.has_value()) << "the batch did not finish";
-    return result ? std::move(*result) : actors::batch_result{};
   }
 
   actors::batch_request request(const std::string& strategy, int images) {
@@ -302,13 +307,7 @@ TEST_F(hooks_test, a_cancel_journals_the_tasks_of_submits_already_sent) {
   callbacks.on_done = [&result](actors::batch_result done) { result = std::move(done); };
   *coordinator_ = actors::spawn_batch(system_, std::move(req), backend, std::move(callbacks));
   caf::delayed_anon_send(*coordinator_, std::chrono::milliseconds(500), actors::cancel_atom::value);
-  for (int i = 0; i < 1'000 && !result; ++i) {
-    scheduler_.run();
-    if (result || !scheduler_.has_pending_timeout()) {
-      break;
-    }
-    scheduler_.trigger_timeout();
-  }
+  drive(result);
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->cancelled);
   EXPECT_EQ(journaled.size(), 3u);
@@ -333,13 +332,7 @@ TEST_F(hooks_test, a_cancel_counts_unanswered_submits_as_possibly_paid) {
   *coordinator_ =
       actors::spawn_batch(system_, request("concurrent", 2), backend_, std::move(callbacks));
   caf::delayed_anon_send(*coordinator_, std::chrono::milliseconds(500), actors::cancel_atom::value);
-  for (int i = 0; i < 1'000 && !result; ++i) {
-    scheduler_.run();
-    if (result || !scheduler_.has_pending_timeout()) {
-      break;
-    }
-    scheduler_.trigger_timeout();
-  }
+  drive(result);
   ASSERT_TRUE(result.has_value());
   for (const auto& image : result->images) {
     EXPECT_EQ(image.ambiguous_submits, 1) << image.index;
