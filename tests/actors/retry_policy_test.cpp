@@ -102,5 +102,18 @@ TEST_F(policy, retry_after_lengthens_the_wait_when_honoured) {
   EXPECT_EQ(decide(error).wait, millis{100});
 }
 
+TEST_F(policy, an_image_whose_task_succeeded_is_never_submitted_again) {
+  image.task_succeeded = true;
+  spec.retry.resubmit_ambiguous = true;
+  spec.circuit.enabled = true;
+  for (auto kind :
+       {error_class::server_transport, error_class::malformed, error_class::deadline,
+        error_class::request_error, error_class::dynamic_429, error_class::task_failed}) {
+    EXPECT_FALSE(decide(failure(kind)).retry()) << protocol::to_string(kind);
+  }
+  EXPECT_EQ(image.error_retries, 0);
+  EXPECT_EQ(image.retries_429, 0);
+}
+
 }  // namespace
 }  // namespace zbatch::actors
