@@ -182,6 +182,7 @@ void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::ap
   result.delivered = false;
   result.error = error.kind;
   result.message = error.describe();
+  result.ended_ambiguous = error.ambiguous;
   result.retry_after_ms = error.retry_after_ms;
   record(
       self, index,
@@ -377,14 +378,15 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       break;
     case protocol::error_class::server_transport:
       st.limiter->on_server_failure(now);
-      if (error.ambiguous) {
-        ++st.counters.ambiguous_submits;
-        result.ambiguous = true;
-        ++result.ambiguous_submits;
-      }
       break;
     default:
       break;
+  }
+  // Only a submit's answer can be ambiguous (a lost answer, a gateway's 5xx, a garbled 200).
+  if (error.ambiguous) {
+    ++st.counters.ambiguous_submits;
+    result.ambiguous = true;
+    ++result.ambiguous_submits;
   }
 }
 

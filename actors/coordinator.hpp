@@ -84,6 +84,9 @@ struct image_result {
   int http_429 = 0;           ///< 429 answers seen by this image (submits and polls).
   bool ambiguous = false;     ///< An ambiguous submit failure happened to this image.
   int ambiguous_submits = 0;  ///< Submits of this image whose answer was lost (possibly paid).
+  /// The last error was an ambiguous submit: a paid task may exist, so the image is not settled
+  /// (a rerun or a knowing resubmit decides), whatever the error's class.
+  bool ended_ambiguous = false;
   std::int64_t queued_at_ms = 0;
   std::int64_t finished_at_ms = 0;
   std::string task_id;   ///< Task of the delivering (or last accepted) attempt.

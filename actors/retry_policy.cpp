@@ -59,7 +59,7 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
   if (error.kind == error_class::dynamic_429) {
     decision.wait = retry_429(spec.retry, image, rng);
     error_retry = error_retry && !decision.wait;
-  } else if (error.kind == error_class::server_transport && error.ambiguous) {
+  } else if (error.ambiguous) {
     // The submit may have created (and charged) a task: resubmitting may pay twice.
     error_retry = error_retry && spec.retry.resubmit_ambiguous;
   }

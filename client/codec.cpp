@@ -77,6 +77,15 @@ protocol::api_error http_failure_dom(const protocol::wire_response& response) {
                       response);
 }
 
+/// A 2xx submit answer that is neither the task id nor an error envelope: something between the
+/// origin and us garbled or cut the answer after the origin may have created and charged the task
+/// (issue 12: an answer that may hide a created task is ambiguous).
+protocol::api_error garbled_submit(int status, std::string message, std::string request_id = {}) {
+  auto error = malformed(status, std::move(message), std::move(request_id));
+  error.ambiguous = true;
+  return error;
+}
+
 /// A refused submit: one that a gateway answered may hide a task the origin created and charged.
 protocol::api_error submit_failure(protocol::api_error error) {
   error.ambiguous = error.from_gateway;
@@ -106,8 +115,8 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
       return *error;
     }
     auto text = protocol::extract_error_text(response.body);
-    return malformed(response.status, "submit answer has no task_id: " + text.message,
-                     accepted.request_id);
+    return garbled_submit(response.status, "submit answer has no task_id: " + text.message,
+                          accepted.request_id);
   }
   return accepted;
 }
@@ -314,7 +323,7 @@ result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_r
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
-    return malformed(response.status, "submit answer is not a JSON object");
+    return garbled_submit(response.status, "submit answer is not a JSON object");
   }
   protocol::submit_accepted accepted;
   accepted.task_id = string_field(body, "task_id");
@@ -326,8 +335,8 @@ result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_r
       return *error;
     }
     auto text = protocol::detail::extract_error_text_dom(response.body);
-    return malformed(response.status, "submit answer has no task_id: " + text.message,
-                     accepted.request_id);
+    return garbled_submit(response.status, "submit answer has no task_id: " + text.message,
+                          accepted.request_id);
   }
   // task_status here only means "accepted": ignored on purpose.
   return accepted;

@@ -38,6 +38,7 @@ struct session::image_state {
   std::string message;
   int attempts = 0;
   bool resumed = false;
+  bool ended_ambiguous = false;  ///< Its last submit's answer may hide a paid task.
   json earlier;  ///< Its entry in the previous manifest, if any (done_before images).
   system_time finished_at;
   std::optional<std::int64_t> retry_after_ms;
@@ -84,8 +85,10 @@ std::string read_file(const std::filesystem::path& path) {
 
 /// Failures after which the task may still be running or was never created: the journal keeps
 /// the image's last state (a known task is polled again on the next run; none is resubmitted).
-bool settled_failure(const std::string& error_class) {
-  return error_class != "cancelled" && error_class != "deadline" &&
+/// An image whose last submit was ambiguous (a garbled 200 as much as a gateway's 504) is never
+/// settled: a paid task may exist.
+bool settled_failure(const std::string& error_class, bool ended_ambiguous) {
+  return !ended_ambiguous && error_class != "cancelled" && error_class != "deadline" &&
          error_class != "server_transport" && error_class != "dynamic_429" &&
          error_class != "quota_429";
 }
@@ -218,7 +221,8 @@ void session::on_image(actors::image_result& result) {
   }
   st.error_class = result.error ? std::string(protocol::to_string(*result.error)) : "unknown";
   st.message = result.message;
-  const bool settled = settled_failure(st.error_class);
+  st.ended_ambiguous = result.ended_ambiguous;
+  const bool settled = settled_failure(st.error_class, st.ended_ambiguous);
   try {
     if (settled) {
       journal_->record_failed(static_cast<int>(index), st.task_id, st.error_class, st.message,
@@ -390,7 +394,8 @@ image_status session::status_of(const image_state& st) {
   if (st.delivered) {
     return image_status::delivered;
   }
-  return st.ran && settled_failure(st.error_class) ? image_status::failed : image_status::pending;
+  return st.ran && settled_failure(st.error_class, st.ended_ambiguous) ? image_status::failed
+                                                                       : image_status::pending;
 }
 
 /// Counts over every image of the batch, earlier runs included.

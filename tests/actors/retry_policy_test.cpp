@@ -57,9 +57,13 @@ TEST_F(policy, final_classes_never_retry) {
 }
 
 TEST_F(policy, ambiguous_submit_is_resubmitted_only_knowingly) {
-  EXPECT_FALSE(decide(failure(error_class::server_transport, true)).retry());
-  spec.retry.resubmit_ambiguous = true;
-  EXPECT_TRUE(decide(failure(error_class::server_transport, true)).retry());
+  // A lost answer or a gateway's 5xx (server_transport) and a garbled 200 (malformed) alike.
+  for (auto kind : {error_class::server_transport, error_class::malformed}) {
+    spec.retry.resubmit_ambiguous = false;
+    EXPECT_FALSE(decide(failure(kind, true)).retry()) << protocol::to_string(kind);
+    spec.retry.resubmit_ambiguous = true;
+    EXPECT_TRUE(decide(failure(kind, true)).retry()) << protocol::to_string(kind);
+  }
 }
 
 TEST_F(policy, budget_blocks_retries_below_half) {

@@ -194,6 +194,17 @@ TEST_F(money, a_submit_whose_connection_drops_after_the_task_was_created_is_poss
   EXPECT_EQ(m["images"][0]["status"], "pending");
 }
 
+TEST_F(money, a_garbled_200_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
+  fake_.queue(test::fake::garbled_after_create());
+  EXPECT_EQ(run(args(1)), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(fake_.submits_received(), 1);
+  const auto m = manifest();
+  EXPECT_EQ(m["submits_paid"], 0);
+  EXPECT_EQ(m["submits_possibly_paid"], 1);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+}
+
 TEST_F(money, the_services_own_busy_answer_is_free_and_retried) {
   fake_.queue(test::fake::busy());
   EXPECT_EQ(run(args(1)), 0) << output_;

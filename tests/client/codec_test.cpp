@@ -57,14 +57,22 @@ TEST(Codec, SubmitAcceptedIgnoresItsTaskStatus) {
   EXPECT_EQ(accepted.value().request_id, "r1");
 }
 
-TEST(Codec, SubmitWithoutTaskIdIsMalformed) {
+TEST(Codec, SubmitWithoutTaskIdIsMalformedAndMayHideATask) {
+  // A 200 that is not the service's answer: the origin may have created the task before
+  // something cut or garbled the answer (issue 12), so it is never resubmitted blindly.
   for (const char* body :
-       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})", ""}) {
+       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})", "",
+        R"({"request_id": "r", "task_status": RUNNING, )"}) {
     auto result = read_submit(answer(200, body));
     ASSERT_FALSE(result) << body;
     EXPECT_EQ(result.error().kind, error_class::malformed) << body;
     EXPECT_EQ(result.error().http_status, 200);
+    EXPECT_TRUE(result.error().ambiguous) << body;
   }
+  // An error envelope in a 200 is the service's own refusal: free, not ambiguous.
+  auto refused = read_submit(answer(200, protocol::error_body(400, "Invalid parameter", "r")));
+  ASSERT_FALSE(refused);
+  EXPECT_FALSE(refused.error().ambiguous);
 }
 
 TEST(Codec, SubmitErrorsAreClassified) {

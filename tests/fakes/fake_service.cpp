@@ -334,6 +334,12 @@ submit_behaviour rate_limited(std::string_view message, std::optional<std::strin
   return out;
 }
 
+submit_behaviour garbled_after_create() {
+  submit_behaviour out;
+  out.reply = json_answer(200, R"({"request_id": "req-cut", "task_status": RUNNING, )");
+  return out;
+}
+
 submit_behaviour error_in_200(int code, std::string_view message) {
   submit_behaviour out;
   out.creates_task = false;

@@ -163,6 +163,9 @@ submit_behaviour gateway_after_create(int status, bool html, std::chrono::millis
 submit_behaviour hang_after_create();
 /// A task is created, then the connection closes after the headers.
 submit_behaviour drop_after_create();
+/// A task is created, then a 200 comes whose body is not the service's answer (cut JSON without
+/// a task id): what a confused gateway or a cut upstream sends (the mock's `malformed` fault).
+submit_behaviour garbled_after_create();
 /// The service refuses for free: no task, `status` with the service's JSON error shape
 /// (`{"errors":{"code":status,"message":..},"request_id":..}`).
 submit_behaviour refused(int status, std::string_view message);
