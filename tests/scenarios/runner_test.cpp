@@ -100,12 +100,9 @@ TEST(runner, large_scenarios_keep_at_most_1000_image_records) {
 
 TEST(runner, sim_and_http_agree_on_a_fixed_latency_scenario) {
   // No cap, fixed 3 s, no faults: serial takes 4 × 3 + 3 × 2 = 18 s, bounded (2 in flight)
-  // 2 × 3 = 6 s in virtual time. Over loopback at time scale 0.1 (3 s → 300 ms wall) the client's
-  // own time (HTTP round trips, actor hops, timer lateness) and the mock's (it renders a real
-  // 1024² PNG per download, 15-20 ms wall here) add to that, scaled up 10×: about 200 ms of
-  // scenario time per image on the critical path. Allowed: never faster than virtual time (less
-  // 10 ms for rounding), at most 10% slower plus one poll interval (1 s), since a late answer
-  // can push a task's completion past a poll.
+  // 2 × 3 = 6 s in virtual time. Over loopback at time scale 0.1 both deliver everything and are
+  // never faster than virtual time (less 10 ms for rounding). How much slower is a speed figure,
+  // measured by bench/sim_vs_http.sh, not asserted here (house rule: no wall-clock bounds).
   const auto s = exact_scenario(0, 4, json::array({"serial", "bounded"}));
   // Timing only: no hindsight grid (28 more sim runs before the http ones; under ASan they leave
   // the process slower for the measured runs).
@@ -123,10 +120,6 @@ TEST(runner, sim_and_http_agree_on_a_fixed_latency_scenario) {
     EXPECT_EQ(strategy(sim, name)["success_rate"], 1.0);
     EXPECT_EQ(strategy(real, name)["success_rate"], 1.0);
     EXPECT_GE(wall_ms, virtual_ms - 10);
-#if !defined(__SANITIZE_ADDRESS__)
-    // A speed bound: meaningless under ASan, whose mock renders each PNG several times slower.
-    EXPECT_LE(wall_ms, virtual_ms * 1.10 + 1000);
-#endif
   }
   EXPECT_EQ(strategy(sim, "serial")["makespan_ms"], 18000);
   EXPECT_EQ(strategy(sim, "bounded")["makespan_ms"], 6000);
