@@ -304,6 +304,9 @@ int run_generate(int argc, char** argv) {
                  "per-task poll deadline, 1..86400 (default: the strategy's, 300)");
   app.add_option("--connections", in.connections, "HTTP connections, 1..256 (default 16)");
   app.add_flag("--json", raw.json, "machine-readable progress: one JSON object per line");
+  app.add_flag("--retry-moderated", in.retry_moderated,
+               "on a rerun, submit again images the service refused for moderation (each "
+               "submit is paid; by default they stay failed)");
   app.add_option("--mock", raw.mock,
                  "start the bundled mock in process and use it; optional profile: " +
                      generate::allowed_list(mock::profile_names()) + " (default ideal)")

@@ -211,6 +211,7 @@ session_config session_config_from(const cli_inputs& in) {
   config.grace = std::chrono::seconds(parse_integer_option("--grace-s", in.grace_s, 0, 3600));
   config.connections =
       static_cast<int>(parse_integer_option("--connections", in.connections, 1, 256));
+  config.retry_moderated = in.retry_moderated;
   config.seed = std::random_device{}();
   return config;
 }

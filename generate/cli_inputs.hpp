@@ -40,6 +40,7 @@ struct cli_inputs {
   std::string deadline_s;
   std::string connections = "16";
   std::string out;
+  bool retry_moderated = false;
 };
 
 /// The session the options describe, checked in this order: --out, the images (--batch, or

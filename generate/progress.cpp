@@ -93,7 +93,7 @@ void progress_renderer::draw_bar() {
 
 void progress_renderer::start(std::size_t total, std::size_t done_before, std::size_t resumed,
                               std::size_t fresh, const std::string& endpoint,
-                              const std::string& strategy) {
+                              const std::string& strategy, std::size_t refused_before) {
   std::lock_guard<std::mutex> lock(mutex_);
   total_ = total;
   done_before_ = done_before;
@@ -105,6 +105,7 @@ void progress_renderer::start(std::size_t total, std::size_t done_before, std::s
                    {"done_before", done_before},
                    {"resumed", resumed},
                    {"to_submit", fresh},
+                   {"refused_before", refused_before},
                    {"endpoint", endpoint},
                    {"strategy", strategy}});
     return;
@@ -112,9 +113,13 @@ void progress_renderer::start(std::size_t total, std::size_t done_before, std::s
   std::ostringstream text;
   text << "zbatch generate: " << total << " image(s) against " << endpoint << ", strategy "
        << strategy;
-  if (done_before > 0 || resumed > 0) {
+  if (done_before > 0 || resumed > 0 || refused_before > 0) {
     text << "; resuming: " << done_before << " already delivered, " << resumed
          << " task(s) to poll again, " << fresh << " to submit";
+    if (refused_before > 0) {
+      text << ", " << refused_before
+           << " refused for moderation before (not paid again; --retry-moderated submits them)";
+    }
   }
   line(text.str());
 }

@@ -33,9 +33,11 @@ class progress_renderer {
       clock_fn now = [] { return std::chrono::steady_clock::now(); });
 
   /// The batch starts: `total` images, `done_before` delivered in earlier runs, `resumed` tasks
-  /// to poll again, `fresh` to submit.
+  /// to poll again, `fresh` to submit, `refused_before` refused for moderation in earlier runs
+  /// (not submitted again).
   void start(std::size_t total, std::size_t done_before, std::size_t resumed, std::size_t fresh,
-             const std::string& endpoint, const std::string& strategy);
+             const std::string& endpoint, const std::string& strategy,
+             std::size_t refused_before = 0);
   void accepted(std::size_t index, std::int64_t seed, const std::string& task_id);
   void delivered(std::size_t index, std::int64_t seed, const std::string& file, std::size_t bytes,
                  std::int64_t latency_ms);

@@ -39,6 +39,7 @@ struct session::image_state {
   int attempts = 0;
   bool resumed = false;
   bool ended_ambiguous = false;  ///< Its last submit's answer may hide a paid task.
+  bool refused_before = false;   ///< An earlier run's task was refused for moderation (settled).
   json earlier;  ///< Its entry in the previous manifest, if any (done_before images).
   system_time finished_at;
   std::optional<std::int64_t> retry_after_ms;
@@ -244,6 +245,7 @@ struct session::batch_plan {
   std::vector<actors::image_job> jobs;  ///< Every image not delivered before, in index order.
   std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
   std::size_t delivered_before = 0;
+  std::size_t refused_before = 0;  ///< Moderated in an earlier run: settled, not in `jobs`.
 };
 
 const char* to_string(stop_reason reason) {
@@ -273,7 +275,7 @@ session_outcome session::run(const actors::backend_factory& factory) {
   outcome.delivered_before = plan.delivered_before;
   progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
                   plan.jobs.size() - plan.resumed, config_.endpoint,
-                  actors::to_compact(config_.strategy));
+                  actors::to_compact(config_.strategy), plan.refused_before);
   std::optional<actors::batch_result> result;
   if (!plan.jobs.empty()) {
     result = run_batch(std::move(plan.jobs), factory);
@@ -309,6 +311,15 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
           st.earlier = e->second;
         }
         ++plan.delivered_before;
+        continue;
+      }
+      if (j.last == journaled_image::state::failed && j.error_class == "moderation" &&
+          !config_.retry_moderated) {
+        // Settled for good: the service refused this prompt and seed (and charged for it).
+        st.refused_before = true;
+        st.error_class = j.error_class;
+        st.message = j.message;
+        ++plan.refused_before;
         continue;
       }
       // Submitted (or delivered but the file is gone or altered): poll that task again.
@@ -393,6 +404,9 @@ void session::detach() {
 image_status session::status_of(const image_state& st) {
   if (st.delivered) {
     return image_status::delivered;
+  }
+  if (st.refused_before) {
+    return image_status::failed;
   }
   return st.ran && settled_failure(st.error_class, st.ended_ambiguous) ? image_status::failed
                                                                        : image_status::pending;
@@ -488,7 +502,8 @@ manifest_image session::manifest_entry(std::size_t index) const {
   manifest_image out;
   out.spec = config_.images[index];
   out.status = status_of(st);
-  out.run = st.done_before ? image_run::earlier : (st.ran ? image_run::this_run : image_run::none);
+  out.run = st.done_before || st.refused_before ? image_run::earlier
+                                                : (st.ran ? image_run::this_run : image_run::none);
   out.task_id = st.task_id;
   out.file = st.file;
   out.sha256 = st.sha256;

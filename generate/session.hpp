@@ -39,6 +39,10 @@ struct session_config {
   std::filesystem::path out_dir;
   actors::strategy_spec strategy;
   int max_submits = 0;  ///< 0 = no cap.
+  /// Submit again images the journal says the service refused for moderation. Off by default:
+  /// the service refused that prompt and seed once (and charged for it); a rerun would most
+  /// likely pay for the same refusal (issue 17, "money under interruption").
+  bool retry_moderated = false;
   std::chrono::milliseconds grace{30000};
   std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
   int connections = 16;  ///< Blocking HTTP connections (detached I/O actors).

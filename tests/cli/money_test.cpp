@@ -227,6 +227,32 @@ TEST_F(money, moderation_sent_as_a_text_code_or_a_string_422_is_final) {
   }
 }
 
+TEST_F(money, a_moderated_image_is_not_paid_again_on_a_rerun_unless_asked) {
+  fake_.queue(test::fake::moderated_text_code());
+  EXPECT_EQ(run(args(2)), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+
+  // The rerun sends nothing: the refusal is settled in the journal.
+  EXPECT_EQ(run(args(2)), 1) << output_;
+  EXPECT_EQ(fake_.submits_received(), 2);
+  EXPECT_NE(output_.find("1 refused for moderation before (not paid again"), std::string::npos)
+      << output_;
+  auto m = manifest();
+  EXPECT_EQ(m["failed"], 1);
+  EXPECT_EQ(m["delivered"], 1);
+  EXPECT_EQ(m["submits_paid"], 2);
+  EXPECT_EQ(m["images"][0]["status"], "failed");
+  EXPECT_EQ(m["images"][0]["error_class"], "moderation");
+  EXPECT_EQ(m["images"][0]["run"], "earlier");
+
+  // Asked for, it is submitted (and paid) once more; this time the service delivers.
+  EXPECT_EQ(run(args(2, {"--retry-moderated"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  m = manifest();
+  EXPECT_EQ(m["delivered"], 2);
+  EXPECT_EQ(m["submits_paid"], 3);
+}
+
 TEST_F(money, a_batch_fatal_answer_stops_the_batch_after_the_first) {
   fake_.set_default(test::fake::unauthorized());
   EXPECT_EQ(run(args(5)), 1) << output_;
