@@ -556,6 +556,10 @@ std::string render_html(const nlohmann::json& results) {
       "<meta charset=\"utf-8\"/>\n<title>" +
       esc("zbatch report: " + name) + "</title>\n<style>" + style + "</style>\n</head>\n<body>\n";
   out += "<h1>" + esc("Scenario " + name) + "</h1>\n";
+  // The report opens with the recommendation; the findings below repeat it in context.
+  for (const auto& sentence : recommendation(results)) {
+    out += "<p class=\"recommendation\"><strong>" + esc(sentence) + "</strong></p>\n";
+  }
   std::string meta = "mode " + results["mode"].get<std::string>() + ", seed " +
                      results["seed"].dump() + ", " + std::to_string(strategies[0]["runs"].size()) +
                      " repetition(s); bound " +

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <utility>
 
 #include "reports/results.hpp"
+#include "reports/stats.hpp"
 #include "reports/text.hpp"
 
 namespace zbatch::reports {
@@ -108,6 +111,160 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results) {
   return out;
 }
 
+namespace {
+
+/// What the recommendation reads of one strategy; absent figures are worst.
+struct candidate {
+  std::string name;
+  double success = 0;   ///< Deliverable success (success rate when the results have none).
+  double makespan = 0;  ///< Mean, ms.
+  double submits = std::numeric_limits<double>::infinity();  ///< Paid submits per image.
+  double per_429 = std::numeric_limits<double>::infinity();  ///< Dynamic 429s per image.
+  std::vector<double> runs;                                  ///< Makespan of each repetition.
+};
+
+std::vector<candidate> candidates(const json& results) {
+  std::vector<candidate> out;
+  if (!results.contains("strategies") || !results["strategies"].is_array()) {
+    return out;
+  }
+  for (const auto& s : results["strategies"]) {
+    auto makespan = number_at(s, "makespan_ms");
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() || !makespan) {
+      continue;
+    }
+    candidate c;
+    c.name = s["name"].get<std::string>();
+    c.makespan = *makespan;
+    c.success = number_at(s, "deliverable_success_rate")
+                    .value_or(number_at(s, "success_rate").value_or(0.0));
+    c.submits = number_at(s, "submits_per_image").value_or(c.submits);
+    c.per_429 = number_at(s, "dynamic_429_per_image").value_or(c.per_429);
+    if (s.contains("runs") && s["runs"].is_array()) {
+      for (const auto& run : s["runs"]) {
+        if (auto ms = number_at(run, "makespan_ms")) {
+          c.runs.push_back(*ms);
+        }
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+/// Whether a's and b's makespans differ by more than the noise, and the sentence saying so.
+std::pair<bool, std::string> beyond_noise(const candidate& a, const candidate& b) {
+  if (a.runs.size() >= 2 && b.runs.size() >= 2) {
+    const auto test = mann_whitney_u(a.runs, b.runs);
+    const std::string p = "Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " +
+                          std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) +
+                          " repetitions";
+    if (test.p_value < 0.05) {
+      return {true, p};
+    }
+    if (min_attainable_p(a.runs.size(), b.runs.size()) >= 0.05) {
+      // Too few repetitions for any test at 5%: runs that do not overlap at all (and means 5%
+      // apart) are the most the samples can show.
+      const bool apart = *std::max_element(a.runs.begin(), a.runs.end()) <
+                             *std::min_element(b.runs.begin(), b.runs.end()) &&
+                         a.makespan < 0.95 * b.makespan;
+      return {apart, std::string(apart ? "every" : "not every") + " repetition of " + a.name +
+                         " was faster than every one of " + b.name + "; " +
+                         std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) +
+                         " repetitions are too few for a test at 5%"};
+    }
+    return {false, p};
+  }
+  const double gap = std::fabs(a.makespan - b.makespan) / std::max(1.0, b.makespan);
+  return {gap >= 0.05, "one repetition: a difference under 5% counts as noise"};
+}
+
+std::string cost_text(const candidate& c) {
+  std::string out = std::isfinite(c.submits) ? format_fixed(c.submits, 2) : "-";
+  out += " paid submits and ";
+  out += std::isfinite(c.per_429) ? format_fixed(c.per_429, 2) : "-";
+  return out + " dynamic 429s per delivered image";
+}
+
+}  // namespace
+
+std::vector<std::string> recommendation(const nlohmann::json& results) {
+  std::vector<std::string> out;
+  auto all = candidates(results);
+  if (all.empty()) {
+    return out;
+  }
+  double most = 0;
+  for (const auto& c : all) {
+    most = std::max(most, c.success);
+  }
+  // The most complete (within 0.5 point), fastest first.
+  std::vector<candidate> complete;
+  for (const auto& c : all) {
+    if (c.success >= most - 0.005 - 1e-9) {
+      complete.push_back(c);
+    }
+  }
+  std::stable_sort(complete.begin(), complete.end(),
+                   [](const candidate& a, const candidate& b) { return a.makespan < b.makespan; });
+  candidate pick = complete.front();
+  std::string sentence;
+  const std::string delivered = same(most, 1.0) ? "delivered every deliverable image"
+                                                : "delivered the most deliverable images (" +
+                                                      format_percent(pick.success) + ")";
+  if (complete.size() == 1) {
+    sentence = "Recommendation: " + pick.name + ", the only strategy that " + delivered + " (" +
+               format_seconds(pick.makespan) + ").";
+    out.push_back(sentence);
+  } else {
+    const candidate& runner = complete[1];
+    const auto [distinct, why] = beyond_noise(pick, runner);
+    if (distinct) {
+      out.push_back("Recommendation: " + pick.name + ", the fastest strategy that " + delivered +
+                    ": " + format_seconds(pick.makespan) + " against " +
+                    format_seconds(runner.makespan) + " for " + runner.name + " (" +
+                    format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
+                    "% less time), a difference larger than the noise (" + why + ").");
+    } else {
+      // Not distinguishable: the cheaper, then politer one.
+      const bool runner_better =
+          runner.submits < pick.submits - 1e-9 ||
+          (same(runner.submits, pick.submits) && runner.per_429 < pick.per_429 - 1e-9);
+      const candidate faster = pick;
+      if (runner_better) {
+        pick = runner;
+      }
+      out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
+                    format_seconds(faster.makespan) + ") and " + runner.name + " (" +
+                    format_seconds(runner.makespan) + ") both " + delivered +
+                    " and are not distinguishable (" + why + "); " + pick.name +
+                    " is the cheaper and politer (" + cost_text(pick) + ").");
+    }
+  }
+  // The yardstick: the best static strategy in hindsight, and adaptive against it.
+  const json& hindsight = results.value("hindsight", json());
+  if (hindsight.is_object() && hindsight.value("best", json()).is_object()) {
+    const json& best = hindsight["best"];
+    auto best_ms = number_at(best, "makespan_ms");
+    if (best_ms && best.contains("name") && best["name"].is_string()) {
+      std::string line = "Hindsight-best: " + best["name"].get<std::string>();
+      if (best.contains("spec") && best["spec"].is_string()) {
+        line += " (" + best["spec"].get<std::string>() + ")";
+      }
+      line += ", " + format_seconds(*best_ms);
+      auto it = std::find_if(all.begin(), all.end(),
+                             [](const candidate& c) { return c.name == "adaptive"; });
+      if (it != all.end() && *best_ms > 0) {
+        line += "; adaptive took " + format_fixed(it->makespan / *best_ms, 2) + "× as long (" +
+                format_seconds(it->makespan) + ", " + format_percent(it->success) +
+                " of deliverable images)";
+      }
+      out.push_back(line + ".");
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> findings(const nlohmann::json& results) {
   std::vector<std::string> out;
   const double bound = results["bound"]["makespan_ms"].get<double>();
@@ -194,29 +351,8 @@ std::vector<std::string> findings(const nlohmann::json& results) {
     }
   }
 
-  // Recommendation: the most complete strategy, then the fastest among the most complete.
-  const json* best = nullptr;
-  for (const auto& s : results["strategies"]) {
-    if (best == nullptr) {
-      best = &s;
-      continue;
-    }
-    const double rate = s["success_rate"].get<double>();
-    const double best_rate = (*best)["success_rate"].get<double>();
-    if (rate > best_rate + 1e-9 ||
-        (same(rate, best_rate) &&
-         s["makespan_ms"].get<double>() < (*best)["makespan_ms"].get<double>())) {
-      best = &s;
-    }
-  }
-  const std::string best_name = (*best)["name"].get<std::string>();
-  if (same((*best)["success_rate"].get<double>(), 1.0)) {
-    out.push_back("Recommendation: " + best_name +
-                  ", the fastest strategy that delivered every image (" +
-                  format_seconds((*best)["makespan_ms"].get<double>()) + ").");
-  } else {
-    out.push_back("No strategy delivered every image; " + best_name + " delivered the most (" +
-                  format_percent((*best)["success_rate"].get<double>()) + ").");
+  for (auto& sentence : recommendation(results)) {
+    out.push_back(std::move(sentence));
   }
   if (results.contains("thresholds")) {
     std::size_t failed = 0;

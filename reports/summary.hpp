@@ -34,7 +34,18 @@ struct reference_line {
 /// The references the results carry, hindsight-best first; empty for none.
 std::vector<reference_line> reference_lines(const nlohmann::json& results);
 
-/// Sentences such as "concurrent lost 2 of 4 images to 429 (dynamic)." and a recommendation.
+/// The recommendation, in sentences: the strategy to run (the most deliverable images within
+/// 0.5 point, then the shortest mean makespan), by how much it beats the runner-up and whether
+/// that difference is larger than the noise across repetitions (two-sided Mann-Whitney U on the
+/// runs' makespans, p < 0.05; a single run counts a difference under 5% as noise); when the two
+/// cannot be told apart it says so and prefers the cheaper, then politer one (paid submits, then
+/// dynamic 429s per delivered image). Then the hindsight-best configuration and how far
+/// `adaptive` is from it, when the results carry them. Tolerates missing fields (the terminal
+/// table prints unvalidated results); empty when no strategy has a makespan.
+std::vector<std::string> recommendation(const nlohmann::json& results);
+
+/// Sentences such as "concurrent lost 2 of 4 images to 429 (dynamic)."; the recommendation's
+/// sentences come last.
 std::vector<std::string> findings(const nlohmann::json& results);
 
 }  // namespace zbatch::reports

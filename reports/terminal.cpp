@@ -90,7 +90,12 @@ std::string threshold_lines(const json& results) {
 }  // namespace
 
 std::string terminal_table(const nlohmann::json& results) {
-  return header(results) + strategy_rows(results) + threshold_lines(results);
+  std::string advice;
+  for (const auto& sentence : recommendation(results)) {
+    advice += sentence + "\n";
+  }
+  return header(results) + strategy_rows(results) + (advice.empty() ? "" : "\n" + advice) +
+         threshold_lines(results);
 }
 
 std::string terminal_table(const nlohmann::ordered_json& results) {

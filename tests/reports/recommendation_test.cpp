@@ -1,0 +1,113 @@
+// The recommendation (issue 13, section 4): printed right after the terminal table, at the top of
+// the HTML report and last among the findings; it names the strategy, by how much it wins,
+// whether that is beyond the noise across repetitions (preferring the cheaper and politer one
+// when it is not), and the hindsight-best with adaptive's distance from it.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "reports/render.hpp"
+#include "reports/summary.hpp"
+#include "reports/terminal.hpp"
+#include "tests/reports/test_util.hpp"
+
+namespace zbatch::reports {
+namespace {
+
+using nlohmann::json;
+using testing::read_fixture;
+
+std::string joined(const std::vector<std::string>& sentences) {
+  std::string out;
+  for (const auto& s : sentences) {
+    out += s + "\n";
+  }
+  return out;
+}
+
+void set_runs(json& strategy, const std::vector<double>& makespans) {
+  double sum = 0;
+  for (std::size_t i = 0; i < makespans.size(); ++i) {
+    strategy["runs"][i]["makespan_ms"] = makespans[i];
+    sum += makespans[i];
+  }
+  strategy["makespan_ms"] = sum / static_cast<double>(makespans.size());
+}
+
+TEST(recommendation, names_the_winner_and_why_its_lead_is_beyond_the_noise) {
+  // results-mixed.json: adaptive 6.0/6.6/6.3 s, serial 12.0/12.4/12.8 s, both deliver all.
+  const auto text = joined(recommendation(read_fixture("results-mixed.json")));
+  EXPECT_NE(text.find("Recommendation: adaptive, the fastest strategy that delivered every "
+                      "deliverable image: 6.3 s against 12.4 s for serial (49% less time), a "
+                      "difference larger than the noise (every repetition of adaptive was faster "
+                      "than every one of serial; 3 and 3 repetitions are too few for a test at "
+                      "5%)."),
+            std::string::npos)
+      << text;
+}
+
+TEST(recommendation, uses_the_mann_whitney_test_when_repetitions_allow_it) {
+  auto results = read_fixture("results-mixed.json");
+  for (auto& s : results["strategies"]) {
+    while (s["runs"].size() < 5) {
+      s["runs"].push_back(s["runs"][0]);
+    }
+  }
+  set_runs(results["strategies"][0], {12000, 12400, 12800, 12100, 12300});
+  set_runs(results["strategies"][2], {6000, 6600, 6300, 6100, 6200});
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("a difference larger than the noise (Mann-Whitney p = 0.008 over 5 and 5 "
+                      "repetitions)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(recommendation, prefers_the_cheaper_of_two_it_cannot_tell_apart) {
+  auto results = read_fixture("results-mixed.json");
+  // serial now as fast as adaptive within the noise, and cheaper (1.00 against 1.08 submits).
+  set_runs(results["strategies"][0], {6100, 6500, 6400});
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("Recommendation: serial. adaptive (6.3 s) and serial (6.3 s) both delivered "
+                      "every deliverable image and are not distinguishable (not every repetition "
+                      "of adaptive was faster than every one of serial; 3 and 3 repetitions are "
+                      "too few for a test at 5%); serial is the cheaper and politer"),
+            std::string::npos)
+      << text;
+}
+
+TEST(recommendation, names_the_hindsight_best_and_adaptives_distance) {
+  auto results = read_fixture("results-mixed.json");
+  results["hindsight"]["best"] =
+      json{{"name", "static-2-b100ms-p250ms"}, {"makespan_ms", 5000}, {"spec", "inflight=2"}};
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("Hindsight-best: static-2-b100ms-p250ms (inflight=2), 5.0 s; adaptive took "
+                      "1.26× as long (6.3 s, 100% of deliverable images)."),
+            std::string::npos)
+      << text;
+}
+
+TEST(recommendation, follows_the_terminal_table_and_opens_the_html_report) {
+  const auto results = read_fixture("results-mixed.json");
+  const auto text = terminal_table(results);
+  const auto table_end = text.find("adaptive  ");
+  const auto advice = text.find("Recommendation: adaptive");
+  ASSERT_NE(advice, std::string::npos) << text;
+  EXPECT_GT(advice, table_end);
+  const auto thresholds = text.find("thresholds:");
+  if (thresholds != std::string::npos) {
+    EXPECT_LT(advice, thresholds);
+  }
+  const auto html = render_html(results);
+  const auto first = html.find("Recommendation: adaptive");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_LT(first, html.find("<h2>"));
+  EXPECT_GT(first, html.find("<h1>"));
+}
+
+TEST(recommendation, tolerates_results_without_figures) {
+  EXPECT_TRUE(recommendation(json::object()).empty());
+  EXPECT_TRUE(recommendation(json{{"strategies", json::array({json{{"name", "x"}}})}}).empty());
+}
+
+}  // namespace
+}  // namespace zbatch::reports
