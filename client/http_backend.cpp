@@ -61,8 +61,12 @@ std::string check_options(const http_options& options) {
                   [](unsigned char c) { return c < 0x21 || c == 0x7f; })) {
     return "the API key contains whitespace or control characters";
   }
-  if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0) {
-    return "connect and read time-outs must be positive";
+  if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0 ||
+      options.answer_deadline.count() <= 0 || options.download_deadline.count() <= 0) {
+    return "connect and read time-outs and request deadlines must be positive";
+  }
+  if (options.max_answer_bytes == 0 || options.max_image_bytes == 0) {
+    return "answer and image size caps must be positive";
   }
   if (url->scheme == "https" && !std::ifstream(options.ca_bundle).good()) {
     return "CA bundle " + options.ca_bundle +
@@ -126,10 +130,24 @@ struct http_backend::impl {
     return *slot;
   }
 
+  /// What one answer may cost: its size cap and its total deadline.
+  struct answer_limits {
+    std::size_t max_bytes;
+    std::chrono::milliseconds deadline;
+  };
+  answer_limits api_limits() const { return {options.max_answer_bytes, options.answer_deadline}; }
+  answer_limits download_limits() const {
+    return {options.max_image_bytes, options.download_deadline};
+  }
+
   /// Sends one request; an api_error for anything below HTTP. `submit` marks a lost answer as
-  /// ambiguous (the task may exist).
+  /// ambiguous (the task may exist). An answer over `limits.max_bytes` is malformed; one not
+  /// complete within `limits.deadline` (while bytes still trickle in) is a time-out. A server
+  /// that trickles its status line or headers is bounded only by `read_timeout` per byte gap:
+  /// cpp-httplib 0.11 gives no hook before the headers are complete.
   result<protocol::wire_response> send(const protocol::parsed_url& url,
-                                       const protocol::wire_request& request, bool submit) {
+                                       const protocol::wire_request& request, bool submit,
+                                       answer_limits limits) {
     auto& client = client_for(url);
     httplib::Request req;
     req.method = request.method;
@@ -142,10 +160,16 @@ struct http_backend::impl {
     protocol::wire_response out;
     bool got_headers = false;
     bool too_large = false;
-    auto last_progress = steady::now();
+    bool too_late = false;
+    const auto started = steady::now();
+    auto last_progress = started;
     req.response_handler = [&](const httplib::Response& response) {
       got_headers = true;
       last_progress = steady::now();
+      if (last_progress - started > limits.deadline) {
+        too_late = true;
+        return false;
+      }
       out.status = response.status;
       for (const auto& [name, value] : response.headers) {
         out.headers.add(name, value);
@@ -154,8 +178,12 @@ struct http_backend::impl {
     };
     req.content_receiver = [&](const char* data, std::size_t size, std::uint64_t, std::uint64_t) {
       last_progress = steady::now();
-      if (out.body.size() + size > options.max_image_bytes) {
+      if (out.body.size() + size > limits.max_bytes) {
         too_large = true;
+        return false;
+      }
+      if (last_progress - started > limits.deadline) {
+        too_late = true;
         return false;
       }
       out.body.append(data, size);
@@ -193,8 +221,15 @@ struct http_backend::impl {
           protocol::api_error e;
           e.kind = protocol::error_class::malformed;
           e.http_status = out.status;
-          e.message = "answer larger than " + std::to_string(options.max_image_bytes) + " bytes";
+          e.message = "answer larger than " + std::to_string(limits.max_bytes) + " bytes";
+          e.ambiguous = submit;  // the service may have created the task before the answer
           return e;
+        }
+        if (too_late) {
+          return transport_error(transport_failure::timeout, submit,
+                                 "no complete answer within " +
+                                     std::to_string(limits.deadline.count() / 1000) +
+                                     " s (the server kept sending slowly)");
         }
         break;
       default:
@@ -225,7 +260,7 @@ struct http_backend::impl {
   auto call(protocol::wire_request wire, bool submit, Read read)
       -> decltype(read(protocol::wire_response{})) {
     wire.target = prefix + wire.target;
-    auto answer = send(api, wire, submit);
+    auto answer = send(api, wire, submit, api_limits());
     if (!answer) {
       auto error = answer.error();
       error.message = wire.method + " " + client_origin(api) + wire.target + ": " + error.message;
@@ -294,7 +329,8 @@ result<downloaded_image> http_backend::download(const std::string& url) {
       error.message = "image URL is not usable: " + why;
       return failed(std::move(error));
     }
-    auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false);
+    auto answer = impl_->send(*parsed, make_download(parsed->target), /*submit=*/false,
+                              impl_->download_limits());
     if (!answer) {
       return failed(answer.error());
     }

@@ -26,6 +26,13 @@ struct http_options {
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds read_timeout{60'000};
   std::size_t max_image_bytes = 64u << 20;  ///< A larger download is cut off as malformed.
+  /// A larger submit or poll answer is cut off as malformed. The protocol's answers are well
+  /// under 1 KiB (protocol doc); the cap keeps an endless or huge answer from growing memory.
+  std::size_t max_answer_bytes = 1u << 20;
+  /// Total time one request may take, sending to last byte: `read_timeout` bounds only the gap
+  /// between bytes, so a server trickling a byte every few seconds would hold an attempt forever.
+  std::chrono::milliseconds answer_deadline{120'000};    ///< Submit and poll.
+  std::chrono::milliseconds download_deadline{300'000};  ///< One download hop.
   std::string ca_bundle = "/etc/ssl/certs/ca-certificates.crt";
 };
 
