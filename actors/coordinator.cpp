@@ -262,6 +262,7 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   image.running = true;
   image.saturated = st.limiter->on_start(now);
   image.submitted_at = now;
+  result.last_start_ms = ms_since(st.ctx->start, now);
   const bool resume = !result.resumed && !(*st.ctx->jobs)[index].resume_task_id.empty();
   if (resume) {
     result.resumed = true;  // Polls a known task: no submit, no cost.

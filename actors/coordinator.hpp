@@ -88,6 +88,9 @@ struct image_result {
   /// (a rerun or a knowing resubmit decides), whatever the error's class.
   bool ended_ambiguous = false;
   std::int64_t queued_at_ms = 0;
+  /// When the last attempt started (its submit was sent, or a resumed task's polling began): the
+  /// start of the latency a user waited for the image, known without a trace.
+  std::int64_t last_start_ms = 0;
   std::int64_t finished_at_ms = 0;
   std::string task_id;   ///< Task of the delivering (or last accepted) attempt.
   bool resumed = false;  ///< The first attempt polled `image_job::resume_task_id` (no submit).
