@@ -148,6 +148,23 @@ void read_throttle(reader& root, throttle_config& t) {
     q->read("message", t.quota.message, {"daily_quota", "request_limit"});
     q->reject_unknown_fields();
   }
+  if (auto d = r->object("daily_limits")) {
+    d->read("enabled", t.daily_limits.enabled);
+    const auto count = [&](const char* key, long long& out) {
+      if (auto v = d->field(key); v.present()) {
+        out = v.integer(0, 1000000000);
+      }
+    };
+    count("account", t.daily_limits.account);
+    count("other_models", t.daily_limits.other_models);
+    if (auto models = d->object("models")) {
+      t.daily_limits.models.clear();
+      for (const auto& item : models->node().items()) {
+        t.daily_limits.models[item.key()] = models->field(item.key()).integer(0, 1000000000);
+      }
+    }
+    d->reject_unknown_fields();
+  }
   r->read("body_shape", t.body_shape, {"modelscope", "openai"});
   r->read("retry_after_header", t.retry_after_header);
   r->read("retry_after_s", t.retry_after_s, 0, 86400);
@@ -268,6 +285,11 @@ mock_config config_from_json(const json& document, const std::string& source) {
   read_latency(root, "response_delay", config.response_delay);
   read_throttle(root, config.throttle);
   read_faults(root, config.faults);
+  if (auto r = root.object("ids")) {
+    r->read("shape", config.ids.shape, {"uuid", "numeric"});
+    r->read("reproducible", config.ids.reproducible);
+    r->reject_unknown_fields();
+  }
   if (auto r = root.object("images")) {
     r->read("cache_entries", config.images.cache_entries, 0, 100000);
     r->read("compression_level", config.images.compression_level, 0, 9);
@@ -328,6 +350,11 @@ json to_json(const mock_config& config) {
           {"burst", t.rate.burst},
           {"scope", t.rate.scope}}},
         {"quota", quota},
+        {"daily_limits",
+         {{"enabled", t.daily_limits.enabled},
+          {"account", t.daily_limits.account},
+          {"other_models", t.daily_limits.other_models},
+          {"models", t.daily_limits.models}}},
         {"body_shape", t.body_shape},
         {"retry_after_header", t.retry_after_header},
         {"retry_after_s", t.retry_after_s},
@@ -348,6 +375,7 @@ json to_json(const mock_config& config) {
         {"hang_max_ms", f.hang_max_ms},
         {"slow_ms", f.slow_ms},
         {"truncate_fraction", f.truncate_fraction}}},
+      {"ids", {{"shape", config.ids.shape}, {"reproducible", config.ids.reproducible}}},
       {"images",
        {{"cache_entries", config.images.cache_entries},
         {"compression_level", config.images.compression_level}}},

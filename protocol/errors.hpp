@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/ratelimit.hpp"
+
 namespace zbatch::protocol {
 
 enum class error_class {
@@ -60,6 +62,8 @@ struct api_error {
   /// When Retry-After says to come back, as Unix seconds (the receive time plus the delay, or
   /// the HTTP-date itself); set with `retry_after_ms`.
   std::optional<std::int64_t> retry_at_unix_s;
+  /// The answer's modelscope-ratelimit-* headers, when it carried any (client::read_*).
+  std::optional<ratelimit_state> ratelimit;
 
   std::string describe() const;  ///< "dynamic_429 (HTTP 429): We have to rate limit you ..."
 };
