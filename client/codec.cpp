@@ -87,6 +87,22 @@ protocol::api_error http_failure_dom(const protocol::wire_response& response) {
                       response);
 }
 
+/// A 2xx submit answer with an empty body (seen on the service: protocol doc, "What newer public
+/// material adds"): the task may have been created and charged, so it is an ambiguous
+/// server_transport failure, never resubmitted blindly (retry_policy). nullopt otherwise.
+std::optional<protocol::api_error> empty_submit_answer(const protocol::wire_response& response) {
+  if (response.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    return std::nullopt;
+  }
+  protocol::api_error error;
+  error.kind = protocol::error_class::server_transport;
+  error.http_status = response.status;
+  error.ambiguous = true;
+  error.message = "the submit was answered " + std::to_string(response.status) +
+                  " with an empty body: the task may have been created (possibly paid)";
+  return error;
+}
+
 /// A refused submit: one that a gateway answered may hide a task the origin created and charged.
 protocol::api_error submit_failure(protocol::api_error error) {
   error.ambiguous = error.from_gateway;
@@ -317,6 +333,9 @@ result<protocol::submit_accepted> read_submit_body(const protocol::wire_response
   if (!is_success(response.status)) {
     return submit_failure(http_failure(response));
   }
+  if (auto empty = empty_submit_answer(response)) {
+    return *empty;
+  }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
     return submit_from_scan(doc, response);
@@ -327,6 +346,9 @@ result<protocol::submit_accepted> read_submit_body(const protocol::wire_response
 result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
     return submit_failure(http_failure_dom(response));
+  }
+  if (auto empty = empty_submit_answer(response)) {
+    return *empty;
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {

@@ -70,6 +70,10 @@ void read_endpoint_faults(reader& parent, const char* key, endpoint_faults& out)
   probability("malformed", out.malformed);
   probability("truncate", out.truncate);
   probability("slow", out.slow);
+  probability("unbound_401", out.unbound_401);
+  probability("no_provider_400", out.no_provider_400);
+  probability("no_provider_429", out.no_provider_429);
+  probability("empty_200", out.empty_200);
   r->reject_unknown_fields();
   check_sum(*r, out.total());
 }
@@ -243,10 +247,20 @@ json latency_to_json(const latency_spec& spec) {
 }
 
 json endpoint_faults_to_json(const endpoint_faults& f) {
-  return json{{"http_500", f.http_500}, {"http_502", f.http_502},   {"http_503", f.http_503},
-              {"busy", f.busy},         {"reset", f.reset},         {"close", f.close},
-              {"hang", f.hang},         {"malformed", f.malformed}, {"truncate", f.truncate},
-              {"slow", f.slow}};
+  return json{{"http_500", f.http_500},
+              {"http_502", f.http_502},
+              {"http_503", f.http_503},
+              {"busy", f.busy},
+              {"reset", f.reset},
+              {"close", f.close},
+              {"hang", f.hang},
+              {"malformed", f.malformed},
+              {"truncate", f.truncate},
+              {"slow", f.slow},
+              {"unbound_401", f.unbound_401},
+              {"no_provider_400", f.no_provider_400},
+              {"no_provider_429", f.no_provider_429},
+              {"empty_200", f.empty_200}};
 }
 
 }  // namespace

@@ -123,9 +123,14 @@ struct endpoint_faults {
   double malformed = 0;  ///< 200 with a body that is not JSON.
   double truncate = 0;   ///< Headers and part of the body, then close.
   double slow = 0;       ///< Body dribbled over slow_ms.
+  // The newer error shapes (protocol doc, "What newer public material adds"):
+  double unbound_401 = 0;      ///< 401 "Please bind your Alibaba Cloud account before use."
+  double no_provider_400 = 0;  ///< 400 "Model id : <id> , has no provider supported".
+  double no_provider_429 = 0;  ///< The same text with status 429.
+  double empty_200 = 0;        ///< 200 with an empty body (a submit's task is created first).
   double total() const {
     return http_500 + http_502 + http_503 + busy + reset + close + hang + malformed + truncate +
-           slow;
+           slow + unbound_401 + no_provider_400 + no_provider_429 + empty_200;
   }
 };
 

@@ -353,7 +353,7 @@ struct model::state {
     stats.count(early->kind);
     const auto as_429 = early->kind == fault_kind::abort ? abort_refusal(o) : std::nullopt;
     out.response = as_429 ? refused(*as_429, model_id, request_id, now)
-                          : early_fault_answer(*early, o, request_id);
+                          : early_fault_answer(*early, o, request_id, model_id);
     return true;
   }
 

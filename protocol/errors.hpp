@@ -93,6 +93,11 @@ error_code error_code_from_string(std::string_view text);
 /// "免费使用额度已用完"). Whole phrases only: an unknown text that merely contains "quota" is not.
 bool is_quota_message(std::string_view message);
 
+/// True for "Model id : <id> , has no provider supported" (protocol doc, "What newer public
+/// material adds"): the model cannot be served, so no retry helps; it is a request_error even
+/// when it comes with status 429.
+bool is_no_provider_message(std::string_view message);
+
 /// True when a 429 text is the service's dynamic limit ("We have to rate limit you ...").
 bool is_dynamic_limit_message(std::string_view message);
 

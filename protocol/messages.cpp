@@ -34,6 +34,10 @@ std::string dynamic_rate_limit(std::string_view model) {
   return "We have to rate limit you for model " + std::string(model) +
          ". Please try again later or reduce your request rate.";
 }
+std::string no_provider(std::string_view model) {
+  return "Model id : " + std::string(model) + " , has no provider supported";
+}
+
 std::string daily_quota(std::string_view model) {
   return "You have exceeded today's quota for model " + std::string(model) +
          ", please try again tomorrow";

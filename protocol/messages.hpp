@@ -48,6 +48,13 @@ inline constexpr std::string_view moderation = "Output data may contain inapprop
 inline constexpr std::string_view request_limit_exceeded = "Request limit exceeded.";
 std::string dynamic_rate_limit(std::string_view model);  ///< "We have to rate limit you ..."
 std::string daily_quota(std::string_view model);         ///< "You have exceeded today's quota ..."
+/// The 401 of an account not bound to Alibaba Cloud (protocol doc, "What newer public material
+/// adds"; body `{"error":{"message":..},"request_id":..}`).
+inline constexpr std::string_view unbound_account =
+    "Please bind your Alibaba Cloud account before use.";
+/// "Model id : <id> , has no provider supported": a model the service cannot serve now, seen
+/// as a 400 and as a 429 (same section).
+std::string no_provider(std::string_view model);
 }  // namespace texts
 
 /// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).

@@ -59,12 +59,13 @@ TEST(Codec, SubmitAcceptedIgnoresItsTaskStatus) {
 
 TEST(Codec, SubmitWithoutTaskIdIsMalformed) {
   for (const char* body :
-       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})", ""}) {
+       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})"}) {
     auto result = read_submit(answer(200, body));
     ASSERT_FALSE(result) << body;
     EXPECT_EQ(result.error().kind, error_class::malformed) << body;
     EXPECT_EQ(result.error().http_status, 200);
   }
+  // An empty body is not malformed but ambiguous (NewerErrorShapesAreClassified).
 }
 
 TEST(Codec, SubmitErrorsAreClassified) {
@@ -174,6 +175,32 @@ TEST(Codec, RateLimitHeadersDecideA429BeforeItsText) {
                 .error()
                 .kind,
             error_class::server_transport);
+}
+
+TEST(Codec, NewerErrorShapesAreClassified) {
+  // protocol doc, "What newer public material adds".
+  const auto unbound = read_submit(answer(
+      401,
+      R"({"error":{"message":"Please bind your Alibaba Cloud account before use."},"request_id":"r"})"));
+  EXPECT_EQ(unbound.error().kind, error_class::request_error);
+  EXPECT_EQ(unbound.error().http_status, 401);
+  EXPECT_EQ(unbound.error().request_id, "r");
+  const auto text = protocol::openai_error_body(protocol::texts::no_provider("Qwen/Qwen-Image"));
+  EXPECT_EQ(read_submit(answer(400, text)).error().kind, error_class::request_error);
+  auto as_429 = answer(429, text);
+  as_429.headers.set("modelscope-ratelimit-model-requests-remaining", "12");
+  const auto refused = read_submit(as_429).error();
+  EXPECT_EQ(refused.kind, error_class::request_error) << "no provider: waiting cannot help";
+  EXPECT_FALSE(refused.unknown_429);
+  // An empty 200 on a submit may hide a created task: ambiguous, never resubmitted blindly.
+  for (const char* body : {"", "  \r\n"}) {
+    const auto empty = read_submit(answer(200, body));
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().kind, error_class::server_transport);
+    EXPECT_TRUE(empty.error().ambiguous);
+    EXPECT_EQ(detail::read_submit_dom(answer(200, body)).error().kind,
+              error_class::server_transport);
+  }
 }
 
 TEST(Codec, RateLimitHeadersTravelWithEveryOutcome) {

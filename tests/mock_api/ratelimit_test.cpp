@@ -147,3 +147,47 @@ TEST_F(ratelimit_headers, absent_when_off) {
 
 }  // namespace
 }  // namespace zbatch::mock::testing
+
+namespace zbatch::mock::testing {
+namespace {
+
+// The newer error shapes as profile faults (issue 14; protocol doc, "What newer public material
+// adds"), each at probability 1 on submits.
+class newer_errors : public mock_fixture {
+ protected:
+  httplib::Result submit_with(double endpoint_faults::*kind) {
+    auto config = quiet_config();
+    config.faults.submit.*kind = 1.0;
+    model_->replace_config(config);
+    return submit();
+  }
+};
+
+TEST_F(newer_errors, each_shape_as_the_service_sends_it) {
+  start(quiet_config());
+  auto unbound = submit_with(&endpoint_faults::unbound_401);
+  ASSERT_EQ(unbound->status, 401);
+  auto body = json::parse(unbound->body);
+  EXPECT_EQ(body.at("error").at("message"), protocol::texts::unbound_account);
+  EXPECT_TRUE(body.contains("request_id"));
+
+  auto no_provider = submit_with(&endpoint_faults::no_provider_400);
+  ASSERT_EQ(no_provider->status, 400);
+  EXPECT_EQ(json::parse(no_provider->body).at("error").at("message"),
+            "Model id : Tongyi-MAI/Z-Image-Turbo , has no provider supported");
+  auto as_429 = submit_with(&endpoint_faults::no_provider_429);
+  ASSERT_EQ(as_429->status, 429);
+  EXPECT_EQ(error_message(as_429->body), protocol::texts::no_provider("Tongyi-MAI/Z-Image-Turbo"));
+  EXPECT_EQ(counter(stats(), "/tasks/created"), 0) << "refused: nothing created";
+
+  auto empty = submit_with(&endpoint_faults::empty_200);
+  ASSERT_EQ(empty->status, 200);
+  EXPECT_TRUE(empty->body.empty());
+  const auto s = stats();
+  EXPECT_EQ(counter(s, "/tasks/created"), 1) << "the empty 200 hides a created (paid) task";
+  EXPECT_EQ(counter(s, "/faults/empty_200"), 1);
+  EXPECT_EQ(counter(s, "/faults/unbound_401"), 1);
+}
+
+}  // namespace
+}  // namespace zbatch::mock::testing
