@@ -106,6 +106,7 @@ struct coordinator_state {
   bool done = false;
   bool cancelled = false;
   bool quota_exhausted = false;
+  std::optional<protocol::ratelimit_state> last_ratelimit;
   bool submit_capped = false;
   bool draining = false;
   std::optional<protocol::api_error> halted;  ///< See batch_result::halted_by.
@@ -200,6 +201,7 @@ void finish_batch(coordinator_actor* self, time_point now) {
   batch_result result;
   result.cancelled = st.cancelled;
   result.quota_exhausted = st.quota_exhausted;
+  result.last_ratelimit = st.last_ratelimit;
   result.submit_capped = st.submit_capped;
   result.drained = st.draining;
   result.final_limit = st.limiter->limit();
@@ -397,6 +399,26 @@ void notify(coordinator_actor* self, const std::string& kind, const std::string&
   }
 }
 
+/// A submit answer's rate-limit headers. Once either remaining count is 0 nothing more is
+/// submitted today, whatever the strategy: a submit could only draw the quota 429 (protocol doc,
+/// "What newer public material adds"). Stops like a quota 429 with stop_on_quota: what runs
+/// finishes, what waits fails quota_429 unsent, and `zbatch generate` exits 4 with the reset.
+void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state& limits) {
+  auto& st = self->state;
+  st.last_ratelimit = limits;
+  if (!limits.exhausted() || st.limiter->quota_stopped()) {
+    return;
+  }
+  st.limiter->on_quota();
+  st.quota_exhausted = true;
+  const bool model = limits.model_remaining && *limits.model_remaining == 0;
+  notify(self, "quota",
+         std::string("the service reports no ") +
+             (model ? "calls left today for this model" : "calls left today for this account") +
+             " (modelscope-ratelimit-" + (model ? "model-" : "") +
+             "requests-remaining: 0); submitting no more");
+}
+
 /// Stops every further submit: what is running finishes, what waits fails `cancelled`.
 void halt(coordinator_actor* self, const protocol::api_error& error) {
   if (!self->state.halted) {
@@ -404,12 +426,14 @@ void halt(coordinator_actor* self, const protocol::api_error& error) {
   }
 }
 
-/// An answer no other image can get past: wrong key or account (401, 403), unknown model or
-/// path (404 on a submit).
+/// An answer no other image can get past: wrong key or account (401, 403; also the 401 "bind
+/// your Alibaba Cloud account"), unknown model or path (404 on a submit), a model with "no
+/// provider supported" (400 or 429; protocol doc, "What newer public material adds").
 bool batch_fatal(const attempt_report& report) {
   const auto status = report.error.http_status;
   return report.submit_failed && report.error.kind == protocol::error_class::request_error &&
-         (status == 401 || status == 403 || status == 404);
+         (status == 401 || status == 403 || status == 404 ||
+          protocol::is_no_provider_message(report.error.message));
 }
 
 /// The batch-level reading of a failure, before the image's retry decision: fatal answers,
@@ -418,6 +442,9 @@ bool batch_fatal(const attempt_report& report) {
 void screen_failure(coordinator_actor* self, const attempt_report& report,
                     protocol::api_error& error) {
   auto& st = self->state;
+  if (report.submit_failed && error.ratelimit) {
+    observe_ratelimit(self, *error.ratelimit);
+  }
   st.unsent_in_a_row = error.unsent ? st.unsent_in_a_row + 1 : 0;
   if (error.unsent && !st.told_unsent) {
     st.told_unsent = true;
@@ -643,6 +670,11 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           st.next_wake.reset();
         }
         pump(self);
+      },
+      [self](ratelimit_atom, protocol::ratelimit_state& limits) {
+        if (!self->state.done) {
+          observe_ratelimit(self, limits);
+        }
       },
       [self](accepted_atom, std::uint32_t, std::uint32_t index) {
         auto& st = self->state;

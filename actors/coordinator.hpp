@@ -118,10 +118,14 @@ struct batch_result {
   std::vector<image_result> images;  ///< In job order.
   std::int64_t makespan_ms = 0;      ///< Batch start to the last image's end.
   bool cancelled = false;
-  bool quota_exhausted = false;  ///< A quota 429 stopped submissions (stop_on_quota).
-  bool submit_capped = false;    ///< `max_submits` kept images from being (re)submitted.
-  bool drained = false;          ///< `drain_batch` stopped new attempts.
-  double final_limit = 0;        ///< The in-flight limit at the end (0 = unbounded).
+  /// Submissions stopped for the quota: a quota 429 (stop_on_quota), a Retry-After longer than
+  /// a batch waits, or a submit answer whose rate-limit headers left no call for today.
+  bool quota_exhausted = false;
+  /// The rate-limit headers of the last submit answer that carried them (for planning).
+  std::optional<protocol::ratelimit_state> last_ratelimit;
+  bool submit_capped = false;  ///< `max_submits` kept images from being (re)submitted.
+  bool drained = false;        ///< `drain_batch` stopped new attempts.
+  double final_limit = 0;      ///< The in-flight limit at the end (0 = unbounded).
   /// The answer that stopped every further submit when it was not the quota: a batch-fatal
   /// answer (401, 403, 404 on submit), a service unreachable before anything was accepted, or
   /// a run of 429s whose text is neither known rate-limit nor known quota text.

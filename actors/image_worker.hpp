@@ -32,6 +32,9 @@ namespace zbatch::actors {
 using run_atom = caf::atom_constant<caf::atom("zb_run")>;
 /// Coordinator -> worker: poll the image's task from an earlier run instead of submitting.
 using resume_atom = caf::atom_constant<caf::atom("zb_resume")>;
+/// Worker -> coordinator: the rate-limit headers of an accepted submit's answer, sent just before
+/// its `accepted_atom` so the coordinator knows the calls left before it starts anything more.
+using ratelimit_atom = caf::atom_constant<caf::atom("zb_rlimit")>;
 /// Worker -> coordinator: a submit was accepted (the limiter's signal).
 using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
 /// Worker -> coordinator: journal this task id; coordinator -> worker: `ack_atom` once it is.
@@ -84,3 +87,4 @@ caf::actor spawn_image_worker(caf::event_based_actor* coordinator,
 }  // namespace zbatch::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::attempt_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::protocol::ratelimit_state)

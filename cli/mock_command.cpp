@@ -28,6 +28,7 @@ int run_mock(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::string admin_token;
   std::size_t threads = 320;
+  int keep_alive_s = 60;
   app.add_option("--host", host, "address to bind (default 127.0.0.1)");
   app.add_option("--port", port, "port to bind, 0 for any free port (default 0)")
       ->check(CLI::Range(0, 65535));
@@ -42,6 +43,9 @@ int run_mock(int argc, char** argv) {
                  "token guarding /admin/* (required for a non-loopback --host)");
   app.add_option("--threads", threads, "worker threads = concurrent connections (default 320)")
       ->check(CLI::Range(1, 4096));
+  app.add_option("--keep-alive-s", keep_alive_s,
+                 "seconds an idle keep-alive connection stays open (default 60)")
+      ->check(CLI::Range(0, 86400));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,6 +78,7 @@ int run_mock(int argc, char** argv) {
   options.port = port;
   options.admin_token = admin_token;
   options.threads = threads;
+  options.keep_alive_timeout_s = keep_alive_s;
   std::unique_ptr<mock::server> server;
   try {
     server = std::make_unique<mock::server>(model, options);

@@ -28,28 +28,38 @@ protocol::api_error malformed(int status, std::string message, std::string reque
   return error;
 }
 
-/// An unknown 429 text settled by the service's rate-limit headers (protocol doc: a 429 while
-/// `remaining` is above 0 is the dynamic limit, at 0 the quota). Known texts are never overruled.
-void settle_unknown_429(protocol::api_error& error, const protocol::wire_response& response) {
-  if (!error.unknown_429) {
+/// A 429 read by the service's rate-limit headers first, its text second (protocol doc, "What
+/// newer public material adds": a 429 while `remaining` is above 0 is the dynamic limit, at 0 the
+/// quota). Without a readable remaining count the text decides, as classify_http_error did.
+void settle_429(protocol::api_error& error, const protocol::wire_response& response) {
+  if (response.status != 429 || (error.kind != protocol::error_class::dynamic_429 &&
+                                 error.kind != protocol::error_class::quota_429)) {
     return;
   }
-  bool seen = false;
-  for (const char* name : {"modelscope-ratelimit-model-requests-remaining",
-                           "modelscope-ratelimit-requests-remaining"}) {
-    const auto* value = response.headers.find(name);
-    if (value == nullptr || value->empty() ||
-        !std::all_of(value->begin(), value->end(),
-                     [](unsigned char c) { return std::isdigit(c) != 0; })) {
-      continue;
-    }
-    seen = true;
-    if (value->find_first_not_of('0') == std::string::npos) {
-      error.kind = protocol::error_class::quota_429;
-      break;
-    }
+  const auto limits = protocol::read_ratelimit(response.headers);
+  if (!limits || !limits->remaining()) {
+    return;
   }
-  error.unknown_429 = !seen;
+  error.kind =
+      limits->exhausted() ? protocol::error_class::quota_429 : protocol::error_class::dynamic_429;
+  error.unknown_429 = false;
+}
+
+/// Attaches the answer's rate-limit headers to what was read from it, accepted or not.
+template <class T>
+result<T> with_ratelimit(result<T> outcome, const protocol::wire_response& response) {
+  auto limits = protocol::read_ratelimit(response.headers);
+  if (!limits) {
+    return outcome;
+  }
+  if (outcome.ok()) {
+    T value = std::move(outcome).value();
+    value.ratelimit = std::move(limits);
+    return value;
+  }
+  protocol::api_error error = outcome.error();
+  error.ratelimit = std::move(limits);
+  return error;
 }
 
 /// A non-2xx answer: classified from its body, with what its headers add (Retry-After and the
@@ -64,7 +74,7 @@ protocol::api_error with_headers(protocol::api_error error,
       error.retry_at_unix_s = now + (*error.retry_after_ms + 999) / 1000;
     }
   }
-  settle_unknown_429(error, response);
+  settle_429(error, response);
   return error;
 }
 
@@ -83,6 +93,22 @@ protocol::api_error http_failure_dom(const protocol::wire_response& response) {
 protocol::api_error garbled_submit(int status, std::string message, std::string request_id = {}) {
   auto error = malformed(status, std::move(message), std::move(request_id));
   error.ambiguous = true;
+  return error;
+}
+
+/// A 2xx submit answer with an empty body (seen on the service: protocol doc, "What newer public
+/// material adds"): the task may have been created and charged, so it is an ambiguous
+/// server_transport failure, never resubmitted blindly (retry_policy). nullopt otherwise.
+std::optional<protocol::api_error> empty_submit_answer(const protocol::wire_response& response) {
+  if (response.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    return std::nullopt;
+  }
+  protocol::api_error error;
+  error.kind = protocol::error_class::server_transport;
+  error.http_status = response.status;
+  error.ambiguous = true;
+  error.message = "the submit was answered " + std::to_string(response.status) +
+                  " with an empty body: the task may have been created (possibly paid)";
   return error;
 }
 
@@ -306,20 +332,32 @@ protocol::wire_request make_download(std::string_view target) {
   return out;
 }
 
-result<protocol::submit_accepted> read_submit(const protocol::wire_response& response) {
+namespace {
+
+result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_response& response);
+result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& response,
+                                                std::string_view task_id);
+
+result<protocol::submit_accepted> read_submit_body(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
     return submit_failure(http_failure(response));
+  }
+  if (auto empty = empty_submit_answer(response)) {
+    return *empty;
   }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
     return submit_from_scan(doc, response);
   }
-  return detail::read_submit_dom(response);
+  return read_submit_dom_body(response);
 }
 
-result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_response& response) {
+result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
     return submit_failure(http_failure_dom(response));
+  }
+  if (auto empty = empty_submit_answer(response)) {
+    return *empty;
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {
@@ -342,8 +380,8 @@ result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_r
   return accepted;
 }
 
-result<protocol::task_state> read_poll(const protocol::wire_response& response,
-                                       std::string_view task_id) {
+result<protocol::task_state> read_poll_body(const protocol::wire_response& response,
+                                            std::string_view task_id) {
   if (!is_success(response.status)) {
     return http_failure(response);
   }
@@ -351,11 +389,11 @@ result<protocol::task_state> read_poll(const protocol::wire_response& response,
   if (doc.parse(response.body)) {
     return poll_from_scan(doc, response, task_id);
   }
-  return detail::read_poll_dom(response, task_id);
+  return read_poll_dom_body(response, task_id);
 }
 
-result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response& response,
-                                                   std::string_view task_id) {
+result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& response,
+                                                std::string_view task_id) {
   if (!is_success(response.status)) {
     return http_failure_dom(response);
   }
@@ -412,6 +450,26 @@ result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response
   }
   // PENDING, RUNNING, PROCESSING and unknown values: still running.
   return state;
+}
+
+}  // namespace
+
+result<protocol::submit_accepted> read_submit(const protocol::wire_response& response) {
+  return with_ratelimit(read_submit_body(response), response);
+}
+
+result<protocol::submit_accepted> detail::read_submit_dom(const protocol::wire_response& response) {
+  return with_ratelimit(read_submit_dom_body(response), response);
+}
+
+result<protocol::task_state> read_poll(const protocol::wire_response& response,
+                                       std::string_view task_id) {
+  return with_ratelimit(read_poll_body(response, task_id), response);
+}
+
+result<protocol::task_state> detail::read_poll_dom(const protocol::wire_response& response,
+                                                   std::string_view task_id) {
+  return with_ratelimit(read_poll_dom_body(response, task_id), response);
 }
 
 result<downloaded_image> read_download(const protocol::wire_response& response) {

@@ -70,6 +70,10 @@ void read_endpoint_faults(reader& parent, const char* key, endpoint_faults& out)
   probability("malformed", out.malformed);
   probability("truncate", out.truncate);
   probability("slow", out.slow);
+  probability("unbound_401", out.unbound_401);
+  probability("no_provider_400", out.no_provider_400);
+  probability("no_provider_429", out.no_provider_429);
+  probability("empty_200", out.empty_200);
   r->reject_unknown_fields();
   check_sum(*r, out.total());
 }
@@ -147,6 +151,23 @@ void read_throttle(reader& root, throttle_config& t) {
     q->read("first_reset_s", t.quota.first_reset_s, 0, max_schedule_s);
     q->read("message", t.quota.message, {"daily_quota", "request_limit"});
     q->reject_unknown_fields();
+  }
+  if (auto d = r->object("daily_limits")) {
+    d->read("enabled", t.daily_limits.enabled);
+    const auto count = [&](const char* key, long long& out) {
+      if (auto v = d->field(key); v.present()) {
+        out = v.integer(0, 1000000000);
+      }
+    };
+    count("account", t.daily_limits.account);
+    count("other_models", t.daily_limits.other_models);
+    if (auto models = d->object("models")) {
+      t.daily_limits.models.clear();
+      for (const auto& item : models->node().items()) {
+        t.daily_limits.models[item.key()] = models->field(item.key()).integer(0, 1000000000);
+      }
+    }
+    d->reject_unknown_fields();
   }
   r->read("body_shape", t.body_shape, {"modelscope", "openai"});
   r->read("retry_after_header", t.retry_after_header);
@@ -226,10 +247,20 @@ json latency_to_json(const latency_spec& spec) {
 }
 
 json endpoint_faults_to_json(const endpoint_faults& f) {
-  return json{{"http_500", f.http_500}, {"http_502", f.http_502},   {"http_503", f.http_503},
-              {"busy", f.busy},         {"reset", f.reset},         {"close", f.close},
-              {"hang", f.hang},         {"malformed", f.malformed}, {"truncate", f.truncate},
-              {"slow", f.slow}};
+  return json{{"http_500", f.http_500},
+              {"http_502", f.http_502},
+              {"http_503", f.http_503},
+              {"busy", f.busy},
+              {"reset", f.reset},
+              {"close", f.close},
+              {"hang", f.hang},
+              {"malformed", f.malformed},
+              {"truncate", f.truncate},
+              {"slow", f.slow},
+              {"unbound_401", f.unbound_401},
+              {"no_provider_400", f.no_provider_400},
+              {"no_provider_429", f.no_provider_429},
+              {"empty_200", f.empty_200}};
 }
 
 }  // namespace
@@ -268,6 +299,11 @@ mock_config config_from_json(const json& document, const std::string& source) {
   read_latency(root, "response_delay", config.response_delay);
   read_throttle(root, config.throttle);
   read_faults(root, config.faults);
+  if (auto r = root.object("ids")) {
+    r->read("shape", config.ids.shape, {"uuid", "numeric"});
+    r->read("reproducible", config.ids.reproducible);
+    r->reject_unknown_fields();
+  }
   if (auto r = root.object("images")) {
     r->read("cache_entries", config.images.cache_entries, 0, 100000);
     r->read("compression_level", config.images.compression_level, 0, 9);
@@ -328,6 +364,11 @@ json to_json(const mock_config& config) {
           {"burst", t.rate.burst},
           {"scope", t.rate.scope}}},
         {"quota", quota},
+        {"daily_limits",
+         {{"enabled", t.daily_limits.enabled},
+          {"account", t.daily_limits.account},
+          {"other_models", t.daily_limits.other_models},
+          {"models", t.daily_limits.models}}},
         {"body_shape", t.body_shape},
         {"retry_after_header", t.retry_after_header},
         {"retry_after_s", t.retry_after_s},
@@ -348,6 +389,7 @@ json to_json(const mock_config& config) {
         {"hang_max_ms", f.hang_max_ms},
         {"slow_ms", f.slow_ms},
         {"truncate_fraction", f.truncate_fraction}}},
+      {"ids", {{"shape", config.ids.shape}, {"reproducible", config.ids.reproducible}}},
       {"images",
        {{"cache_entries", config.images.cache_entries},
         {"compression_level", config.images.compression_level}}},

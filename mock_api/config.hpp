@@ -9,6 +9,7 @@
 /// mock_api/README.md for every knob.
 /// Plain values; no threading concerns.
 
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -81,15 +82,33 @@ struct quota_config {
   std::string message = "daily_quota";  ///< "daily_quota" or "request_limit".
 };
 
+/// Daily call limits per key (account) over all models and per model, counted in tasks created
+/// and reset with the quota day (protocol doc, "What newer public material adds": 2,000 a day per
+/// account, per model "usually 200", 500 seen for Z-Image-Turbo; whether refused submits or polls
+/// count is unknown: they do not here). A submit past either limit gets the quota 429.
+struct daily_limits_config {
+  bool enabled = false;
+  long long account = 2000;
+  long long other_models = 200;  ///< Models without an entry in `models`.
+  std::map<std::string, long long> models{{"Tongyi-MAI/Z-Image-Turbo", 500}};
+  long long limit_for(const std::string& model) const {
+    auto it = models.find(model);
+    return it == models.end() ? other_models : it->second;
+  }
+};
+
 struct throttle_config {
   int in_flight_cap = 0;  ///< Tasks in flight guaranteed per key; 0 = no cap.
   dynamic_limit_config dynamic;
   rate_config rate;
   quota_config quota;
+  daily_limits_config daily_limits;
   std::string body_shape = "modelscope";  ///< 429 bodies: "modelscope" or "openai".
   bool retry_after_header = false;
-  double retry_after_s = 5;        ///< Retry-After of a dynamic 429 (quota: time to the reset).
-  bool ratelimit_headers = false;  ///< modelscope-ratelimit-* headers on submits.
+  double retry_after_s = 5;  ///< Retry-After of a dynamic 429 (quota: time to the reset).
+  /// The four modelscope-ratelimit-* headers on every answer of the submit and task endpoints
+  /// to a request with a key (when `daily_limits` or `quota` gives them something to count).
+  bool ratelimit_headers = false;
 };
 
 /// Per-request fault probabilities of one endpoint (each in 0..1, summing to at most 1).
@@ -104,9 +123,14 @@ struct endpoint_faults {
   double malformed = 0;  ///< 200 with a body that is not JSON.
   double truncate = 0;   ///< Headers and part of the body, then close.
   double slow = 0;       ///< Body dribbled over slow_ms.
+  // The newer error shapes (protocol doc, "What newer public material adds"):
+  double unbound_401 = 0;      ///< 401 "Please bind your Alibaba Cloud account before use."
+  double no_provider_400 = 0;  ///< 400 "Model id : <id> , has no provider supported".
+  double no_provider_429 = 0;  ///< The same text with status 429.
+  double empty_200 = 0;        ///< 200 with an empty body (a submit's task is created first).
   double total() const {
     return http_500 + http_502 + http_503 + busy + reset + close + hang + malformed + truncate +
-           slow;
+           slow + unbound_401 + no_provider_400 + no_provider_429 + empty_200;
   }
 };
 
@@ -143,6 +167,16 @@ struct fault_config {
   double truncate_fraction = 0.5;
 };
 
+/// How task ids look and whether they repeat (protocol doc, "What newer public material adds":
+/// ids are opaque text, UUIDs in most samples, numeric text in one).
+struct id_config {
+  std::string shape = "uuid";  ///< "uuid", or "numeric": 16 decimal digits as a JSON string.
+  /// false (default): the id stream is seeded afresh at every start (and /admin/reset), so a
+  /// task id never names another task after a restart. true: drawn from the model's seed, the
+  /// same ids in the same order every start (the simulator and determinism tests).
+  bool reproducible = false;
+};
+
 struct image_config {
   int cache_entries = 64;
   int compression_level = 1;
@@ -154,6 +188,7 @@ struct mock_config {
   latency_spec response_delay = latency_spec::fixed(0);  ///< Every answer's added delay.
   throttle_config throttle;
   fault_config faults;
+  id_config ids;
   image_config images;
 };
 

@@ -119,10 +119,27 @@ std::optional<int> outage_status(const std::vector<outage_window>& outages, dura
 }  // namespace
 
 std::string_view to_string(fault_kind kind) {
-  static constexpr std::string_view names[fault_kind_count] = {
-      "http_500",   "http_502",  "http_503",        "busy",        "reset",     "close",
-      "hang",       "malformed", "truncate",        "slow",        "abort",     "delay",
-      "fail_first", "outage",    "task_moderation", "task_system", "task_never"};
+  static constexpr std::string_view names[fault_kind_count] = {"http_500",
+                                                               "http_502",
+                                                               "http_503",
+                                                               "busy",
+                                                               "reset",
+                                                               "close",
+                                                               "hang",
+                                                               "malformed",
+                                                               "truncate",
+                                                               "slow",
+                                                               "abort",
+                                                               "delay",
+                                                               "fail_first",
+                                                               "outage",
+                                                               "task_moderation",
+                                                               "task_system",
+                                                               "task_never",
+                                                               "unbound_401",
+                                                               "no_provider_400",
+                                                               "no_provider_429",
+                                                               "empty_200"};
   return names[static_cast<std::size_t>(kind)];
 }
 
@@ -187,12 +204,20 @@ std::optional<fault_kind> draw_fault(const fault_config& config, endpoint where,
   if (f == nullptr) {
     return std::nullopt;
   }
-  const std::pair<fault_kind, double> kinds[] = {
-      {fault_kind::http_500, f->http_500}, {fault_kind::http_502, f->http_502},
-      {fault_kind::http_503, f->http_503}, {fault_kind::busy, f->busy},
-      {fault_kind::reset, f->reset},       {fault_kind::close, f->close},
-      {fault_kind::hang, f->hang},         {fault_kind::malformed, f->malformed},
-      {fault_kind::truncate, f->truncate}, {fault_kind::slow, f->slow}};
+  const std::pair<fault_kind, double> kinds[] = {{fault_kind::http_500, f->http_500},
+                                                 {fault_kind::http_502, f->http_502},
+                                                 {fault_kind::http_503, f->http_503},
+                                                 {fault_kind::busy, f->busy},
+                                                 {fault_kind::reset, f->reset},
+                                                 {fault_kind::close, f->close},
+                                                 {fault_kind::hang, f->hang},
+                                                 {fault_kind::malformed, f->malformed},
+                                                 {fault_kind::truncate, f->truncate},
+                                                 {fault_kind::slow, f->slow},
+                                                 {fault_kind::unbound_401, f->unbound_401},
+                                                 {fault_kind::no_provider_400, f->no_provider_400},
+                                                 {fault_kind::no_provider_429, f->no_provider_429},
+                                                 {fault_kind::empty_200, f->empty_200}};
   double edge = 0;
   for (const auto& [kind, p] : kinds) {
     edge += p;
@@ -256,14 +281,33 @@ std::optional<early_fault> early_fault_of(const fault_config& config, endpoint w
     case fault_kind::http_503:
     case fault_kind::busy:
       return early_fault{*drawn, 503};
+    case fault_kind::unbound_401:
+      return early_fault{*drawn, 401};
+    case fault_kind::no_provider_400:
+      return early_fault{*drawn, 400};
+    case fault_kind::no_provider_429:
+      return early_fault{*drawn, 429};
     default:
       return std::nullopt;
   }
 }
 
 wire_response early_fault_answer(const early_fault& fault, const fault_overrides& overrides,
-                                 std::string_view request_id) {
+                                 std::string_view request_id, std::string_view model_id) {
+  // The newer shapes come in the OpenAI-style envelope, the 401 with a request_id.
+  const auto openai = [&](std::string_view message, bool with_request_id) {
+    auto body = nlohmann::json{{"error", {{"message", message}}}};
+    if (with_request_id) {
+      body["request_id"] = request_id;
+    }
+    return json_response(fault.status, body.dump());
+  };
   switch (fault.kind) {
+    case fault_kind::unbound_401:
+      return openai(protocol::texts::unbound_account, true);
+    case fault_kind::no_provider_400:
+    case fault_kind::no_provider_429:
+      return openai(protocol::texts::no_provider(model_id), false);
     case fault_kind::abort:
       if (overrides.abort == fault_overrides::abort_kind::busy) {
         return busy_answer(request_id);
@@ -313,6 +357,10 @@ void apply_fault(fault_kind kind, const fault_config& config, body_kind body,
     case fault_kind::slow:
       out.fault = transport_fault::slow;
       out.dribble = from_ms(config.slow_ms);
+      break;
+    case fault_kind::empty_200:
+      out.response.status = 200;
+      out.response.body.clear();
       break;
     case fault_kind::malformed:
       // A 200 whose body is not JSON: what a confused gateway or a cut upstream produces.

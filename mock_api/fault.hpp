@@ -42,9 +42,14 @@ enum class fault_kind : std::uint8_t {
   task_moderation,
   task_system,
   task_never,
+  // Drawn per request after `slow` (declared last so older counters keep their places).
+  unbound_401,      ///< 401 {"error":{"message":"Please bind your Alibaba Cloud account ..."}}.
+  no_provider_400,  ///< 400 {"error":{"message":"Model id : <id> , has no provider supported"}}.
+  no_provider_429,  ///< The same with status 429.
+  empty_200,        ///< 200 with an empty body, after the endpoint acted (a submit: charged).
 };
-inline constexpr std::size_t fault_kind_count = 17;
-static_assert(static_cast<std::size_t>(fault_kind::task_never) + 1 == fault_kind_count);
+inline constexpr std::size_t fault_kind_count = 21;
+static_assert(static_cast<std::size_t>(fault_kind::empty_200) + 1 == fault_kind_count);
 std::string_view to_string(fault_kind kind);
 
 /// How a task ends, decided when it is created.
@@ -123,9 +128,11 @@ std::optional<early_fault> early_fault_of(const fault_config& config, endpoint w
 /// The answer of an early fault, except an abort with `rate_limited` or `quota`, which is the
 /// throttle's 429. A 502 looks like a gateway's HTML page, as in the wild; an outage answers its
 /// window's status with the busy body.
+/// `model_id`: the request's model, named by the "no provider" texts.
 protocol::wire_response early_fault_answer(const early_fault& fault,
                                            const fault_overrides& overrides,
-                                           std::string_view request_id);
+                                           std::string_view request_id,
+                                           std::string_view model_id = {});
 
 /// Whether a fault leaves the connection without any answer (reset, close, hang): on a submit
 /// these may hit before the task is created (`faults.transport_after_accept` false).

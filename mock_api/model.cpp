@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <list>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -33,15 +35,25 @@ enum stream : std::uint64_t {
   fate_stream = 5,
 };
 
+/// What a SUCCEED answer's `input` reports when the submit left a field out (unknown on the
+/// real service; see task_state_of).
+constexpr int default_steps = 9;
+constexpr double default_guidance = 2.5;
+constexpr const char* default_sampler = "euler";
+
 struct image_record;
 using image_entry = std::pair<const std::string, image_record>;
 
 /// A task, stored under its id. Lean on purpose: a simulated day holds 100,000 of them.
 struct task {
   std::string key;
-  const image_entry* image = nullptr;  ///< Its entry in `images` (key: prompt, seed, size).
+  const image_entry* image = nullptr;
+  std::uint16_t model =
+      0;  ///< Index into state::model_names.  ///< Its entry in `images` (key: prompt, seed, size).
   std::int64_t seed = 0;
   protocol::image_size size;
+  int steps = 0;        ///< As submitted; 0: the mock's default (input.numInferenceSteps).
+  double guidance = 0;  ///< As submitted; 0: the mock's default (input.guidanceScale).
   duration submitted{0};
   duration running_at{0};
   duration done_at{0};
@@ -151,6 +163,12 @@ struct model::state {
   statistics stats;
 
   std::unordered_map<std::string, task> tasks;
+  /// Model ids of the tasks, each stored once (a simulated day holds 100,000 tasks).
+  std::vector<std::string> model_names;
+  /// The key and model of the request being answered: handle() adds their rate-limit headers
+  /// to whatever the endpoint answered (protocol doc: the headers come on every answer).
+  key_state* answered_key = nullptr;
+  std::string answered_model;
   std::map<std::string, image_record> images;
   /// Requests that reached each endpoint (for faults.fail_first).
   std::array<std::uint64_t, endpoint_count> seen{};
@@ -172,8 +190,10 @@ struct model::state {
     reseed();
   }
 
+  /// Restarts the streams. The id stream restarts from the seed only when the config asks for
+  /// reproducible ids; otherwise from fresh entropy, so ids differ between starts (issue 14).
   void reseed() {
-    ids.reseed(seed, ids_stream);
+    ids.reseed(config.ids.reproducible ? seed : fresh_entropy(), ids_stream);
     fault_draws.reseed(seed, fault_stream);
     latency.reseed(seed, latency_stream);
     fate_draws.reseed(seed, fate_stream);
@@ -185,6 +205,38 @@ struct model::state {
   }
 
   // ---- small helpers -------------------------------------------------------------------------
+
+  std::uint16_t intern_model(const std::string& id) {
+    for (std::size_t i = 0; i < model_names.size(); ++i) {
+      if (model_names[i] == id) {
+        return static_cast<std::uint16_t>(i);
+      }
+    }
+    model_names.push_back(id);
+    return static_cast<std::uint16_t>(model_names.size() - 1);
+  }
+
+  static std::uint64_t fresh_entropy() {
+    std::random_device device;
+    const std::uint64_t high = device();
+    const std::uint64_t low = device();
+    const auto now =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    std::uint64_t state = (high << 32) ^ low ^ now;
+    return splitmix64(state);
+  }
+
+  /// A task id in the configured shape that no stored task has (a collision draws again).
+  std::string new_task_id() {
+    for (;;) {
+      std::string id = config.ids.shape == "numeric"
+                           ? std::to_string(1000000000000000ULL + ids.next() % 9000000000000000ULL)
+                           : ids.uuid();
+      if (tasks.find(id) == tasks.end()) {
+        return id;
+      }
+    }
+  }
 
   const std::string& label_of(std::string_view token) {
     if (token != last_token) {
@@ -244,11 +296,20 @@ struct model::state {
           if (o.delay_ms > 0) {
             stats.count(fault_kind::delay);
           }
+          answered_key = nullptr;
+          answered_model.clear();
           if (where == endpoint::submit) {
             submit(request, o, fault_draw, now, request_id, out);
           } else if (where == endpoint::poll) {
             poll(request, path, o, fault_draw, now, request_id, out);
-          } else {
+          }
+          const bool dropped = out.fault == transport_fault::reset ||
+                               out.fault == transport_fault::close ||
+                               out.fault == transport_fault::hang;
+          if (answered_key != nullptr && !dropped) {
+            limits.add_ratelimit_headers(out.response, *answered_key, answered_model);
+          }
+          if (where == endpoint::download) {
             download(path, o, fault_draw, now, request_id, out, lock);
           }
         }
@@ -292,7 +353,7 @@ struct model::state {
     stats.count(early->kind);
     const auto as_429 = early->kind == fault_kind::abort ? abort_refusal(o) : std::nullopt;
     out.response = as_429 ? refused(*as_429, model_id, request_id, now)
-                          : early_fault_answer(*early, o, request_id);
+                          : early_fault_answer(*early, o, request_id, model_id);
     return true;
   }
 
@@ -304,8 +365,13 @@ struct model::state {
     }
     const std::string label = label_of(bearer_token(request));  // short: no allocation
     key_state& key = limits.settle_submit(label, now);
+    answered_key = &key;
     if (!header_is(request, protocol::async_header, "true", true)) {
-      out.response = error_response(400, protocol::texts::sync_not_supported, request_id);
+      // The real answer carries no `code` (protocol doc, "What newer public material adds").
+      out.response =
+          json_response(400, json{{"errors", {{"message", protocol::texts::sync_not_supported}}},
+                                  {"request_id", request_id}}
+                                 .dump());
       return;
     }
     auto parsed = protocol::parse_submit_body(request.body);
@@ -315,6 +381,7 @@ struct model::state {
       return;
     }
     const auto& body = std::get<protocol::submit_request>(parsed);
+    answered_model = body.model;
     if (std::find(config.models.begin(), config.models.end(), body.model) == config.models.end()) {
       out.response = error_response(404, "Model not found: " + body.model, request_id);
       return;
@@ -327,9 +394,8 @@ struct model::state {
       apply(*drawn, body_kind::json, request_id, out);
       return;
     }
-    if (const auto why = limits.admit_submit(key, now)) {
+    if (const auto why = limits.admit_submit(key, now, body.model)) {
       out.response = refused(*why, body.model, request_id, now);
-      limits.add_ratelimit_headers(out.response, key);
       return;
     }
     create_task(body, label, key, o, now, request_id, out);
@@ -342,10 +408,12 @@ struct model::state {
                    const fault_overrides& o, duration now, const std::string& request_id,
                    reply& out) {
     task t;
-    std::string id = ids.uuid();
+    std::string id = new_task_id();
     t.key = label;
     t.seed = body.seed ? *body.seed : static_cast<std::int64_t>(ids.next() % 2147483648ULL);
     t.size = body.size.value_or(protocol::image_size{});
+    t.steps = body.steps.value_or(0);
+    t.guidance = body.guidance.value_or(0);
     t.submitted = now;
     t.outcome = draw_fate(config.faults.task, fate_draws.uniform(), o);
     if (const auto fault = fault_of(t.outcome)) {
@@ -361,7 +429,9 @@ struct model::state {
       t.running_at = now + from_ms(sample_ms(g.queue));
       t.done_at = t.running_at + from_ms(sample_ms(g.time) * scale);
     }
-    limits.accept(key, {t.done_at, t.outcome != task_fate::never, t.outcome == task_fate::system});
+    t.model = intern_model(body.model);
+    limits.accept(key, {t.done_at, t.outcome != task_fate::never, t.outcome == task_fate::system,
+                        body.model});
     stats.count_created(t.outcome);
     const std::string size_text = t.size.to_string();
     auto& entry = *images.try_emplace(image_key(body.prompt, t.seed, size_text)).first;
@@ -369,7 +439,6 @@ struct model::state {
     ++entry.second.submits;
     t.image = &entry;  // std::map entries stay put.
     out.response = json_response(200, wire_body::accepted(id, request_id));
-    limits.add_ratelimit_headers(out.response, key);
     tasks.emplace(std::move(id), std::move(t));
   }
 
@@ -389,6 +458,7 @@ struct model::state {
     }
     const std::string label = label_of(bearer_token(request));  // short: no allocation
     key_state& key = limits.settle(label, now);
+    answered_key = &key;
     if (!header_is(request, protocol::task_type_header, protocol::task_type_image, false)) {
       // What the service answers when the task-type header is missing: a FAILED "task not found".
       out.response = json_response(
@@ -412,6 +482,7 @@ struct model::state {
     if (id.empty() || it == tasks.end()) {
       out.response = error_response(404, "Task not found: " + id, request_id);
     } else {
+      answered_model = model_names[it->second.model];
       out.response = json_response(
           200, wire_body::task_state(task_state_of(it->second, id, request, now, request_id)));
     }
@@ -435,6 +506,21 @@ struct model::state {
     } else if (t.outcome == task_fate::succeed) {
       state.status = protocol::task_status::succeed;
       state.output_images.push_back(base_for(request) + "/images/" + id + ".png");
+      // Beside output_images the service sends time_taken (ms) and an input object (protocol
+      // doc, "What newer public material adds"); the default steps, guidance and sampler are
+      // the mock's choice: public material does not give the service's.
+      const auto taken = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             t.done_at - std::min(t.running_at, t.done_at))
+                             .count();
+      state.time_taken_ms = taken;
+      protocol::task_input input;
+      input.guidance_scale = t.guidance > 0 ? t.guidance : default_guidance;
+      input.height = t.size.height;
+      input.num_inference_steps = t.steps > 0 ? t.steps : default_steps;
+      input.sampler = default_sampler;
+      input.seed = t.seed;
+      input.time_taken_ms = taken;
+      state.input = std::move(input);
     } else {
       state.status = protocol::task_status::failed;
       state.error_code = t.outcome == task_fate::moderation ? 422 : 500;
@@ -546,6 +632,7 @@ struct model::state {
 
   void reset_all() {
     tasks.clear();
+    model_names.clear();
     images.clear();
     seen = {};
     stats.clear();

@@ -50,7 +50,14 @@ std::string task_state(const protocol::task_state& state) {
     return out;
   }
   if (state.status == protocol::task_status::succeed) {
-    out += "{\"output_images\":[";
+    out += '{';
+    if (state.input) {
+      // Once per task: the DOM's number formatting, rather than a copy of it.
+      out += "\"input\":";
+      out += protocol::to_json(*state.input).dump();
+      out += ',';
+    }
+    out += "\"output_images\":[";
     for (std::size_t i = 0; i < state.output_images.size(); ++i) {
       if (i > 0) {
         out += ',';
@@ -66,6 +73,10 @@ std::string task_state(const protocol::task_state& state) {
   protocol::append_json_string(out, state.task_id);
   out += ",\"task_status\":";
   protocol::append_json_string(out, status);
+  if (state.status == protocol::task_status::succeed && state.time_taken_ms) {
+    out += ",\"time_taken\":";
+    out += std::to_string(*state.time_taken_ms);
+  }
   out += '}';
   return out;
 }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <stdexcept>
 
 #include <httplib.h>
@@ -132,6 +133,16 @@ bool peer_gone(int fd) {
   }
   char byte;
   return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/// `Date` header text (IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT") of the wall clock now.
+std::string http_date_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[40];
+  const auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &utc);
+  return std::string(text, n);
 }
 
 }  // namespace
@@ -281,6 +292,8 @@ void server::handle(const void* raw_request, void* raw_response) {
   }
 
   response.status = answer.response.status;
+  response.set_header("Date", http_date_now());
+  response.set_header("Server", options_.server_header);
   std::string content_type = "application/json";
   for (const auto& [name, value] : answer.response.headers.fields()) {
     if (protocol::iequals(name, "Content-Type")) {

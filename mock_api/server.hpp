@@ -33,8 +33,15 @@ struct server_options {
   /// Required (non-empty) when `host` is not a loopback address; guards /admin/*.
   std::string admin_token;
   std::size_t threads = 320;  ///< Worker threads = concurrent keep-alive connections served.
-  int keep_alive_timeout_s = 5;
+  /// Seconds an idle keep-alive connection stays open (cpp-httplib's runtime setter). 60 by
+  /// default: public clients poll every 1-5 s on one kept-alive connection, and a time-out at
+  /// their poll interval lets a request race the server's close (issue 14). 0 closes a
+  /// connection that is idle for more than a few milliseconds.
+  int keep_alive_timeout_s = 60;
   int read_timeout_s = 30;
+  /// The `Server` header of every answer. The service's own value is unknown (public material
+  /// does not show it); every answer also carries `Date` (RFC 9110 IMF-fixdate, wall clock).
+  std::string server_header = "zbatch-mock";
 };
 
 class server {
@@ -50,6 +57,8 @@ class server {
   server& operator=(const server&) = delete;
 
   int port() const { return port_; }
+  /// The keep-alive idle time-out handed to cpp-httplib, seconds.
+  int keep_alive_timeout_s() const { return options_.keep_alive_timeout_s; }
   /// "http://127.0.0.1:41234": what clients use and what image URLs start with.
   std::string base_url() const;
   model& mock_model() { return *model_; }

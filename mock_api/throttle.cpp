@@ -6,6 +6,7 @@
 
 #include "mock_api/reply.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/ratelimit.hpp"
 
 namespace zbatch::mock {
 namespace {
@@ -78,6 +79,8 @@ void throttle::settle(key_state& key, duration now) {
   if (day != key.day) {
     key.day = day;
     key.used = 0;
+    key.calls = 0;
+    key.model_calls.clear();
   }
 }
 
@@ -155,13 +158,22 @@ bool throttle::refuse_above_cap(const key_state& key, duration now) {
   return true;
 }
 
-std::optional<refusal> throttle::admit_submit(key_state& key, duration now) {
+std::optional<refusal> throttle::admit_submit(key_state& key, duration now,
+                                              std::string_view model) {
   const auto& t = config_;
   if (t.rate.enabled && !take_token(key, now)) {
     return refusal::rate;
   }
   if (t.quota.enabled && key.used + t.quota.cost_per_task > t.quota.daily_credits + 1e-9) {
     return refusal::quota;
+  }
+  if (t.daily_limits.enabled) {
+    const auto calls = key.model_calls.find(model);
+    const long long model_calls = calls == key.model_calls.end() ? 0 : calls->second;
+    if (key.calls >= t.daily_limits.account ||
+        model_calls >= t.daily_limits.limit_for(std::string(model))) {
+      return refusal::quota;
+    }
   }
   if (t.in_flight_cap > 0 && key.in_flight.size() >= static_cast<std::size_t>(t.in_flight_cap) &&
       refuse_above_cap(key, now)) {
@@ -190,6 +202,14 @@ void throttle::accept(key_state& key, const admitted_task& task) {
     if (task.system_failure && q.refund_system_failures) {
       key.refunds.push_back({task.done_at, key.day, q.cost_per_task});
     }
+  }
+  if (config_.daily_limits.enabled) {
+    ++key.calls;
+    auto it = key.model_calls.find(task.model);
+    if (it == key.model_calls.end()) {
+      it = key.model_calls.emplace(std::string(task.model), 0).first;
+    }
+    ++it->second;
   }
   ++key.accepted;
 }
@@ -229,21 +249,48 @@ protocol::wire_response throttle::refusal_answer(refusal why, std::string_view m
   return response;
 }
 
-void throttle::add_ratelimit_headers(protocol::wire_response& response,
-                                     const key_state& key) const {
+ratelimit_view throttle::allowance(const key_state& key, std::string_view model) const {
+  ratelimit_view out;
+  out.account = daily_tasks(key);
+  const auto& d = config_.daily_limits;
+  if (!d.enabled) {
+    out.model = out.account;
+    return out;
+  }
+  const task_allowance calls{d.account, std::max(0LL, d.account - key.calls)};
+  if (!out.account) {
+    out.account = calls;
+  } else {
+    out.account->limit = std::min(out.account->limit, calls.limit);
+    out.account->remaining = std::min(out.account->remaining, calls.remaining);
+  }
+  if (!model.empty()) {
+    const auto it = key.model_calls.find(model);
+    const long long used = it == key.model_calls.end() ? 0 : it->second;
+    const long long limit = d.limit_for(std::string(model));
+    out.model = task_allowance{limit, std::max(0LL, limit - used)};
+  }
+  return out;
+}
+
+void throttle::add_ratelimit_headers(protocol::wire_response& response, const key_state& key,
+                                     std::string_view model) const {
   if (!config_.ratelimit_headers) {
     return;
   }
-  const auto tasks = daily_tasks(key);
-  if (!tasks) {
-    return;
+  const auto view = allowance(key, model);
+  if (view.account) {
+    response.headers.set(std::string(protocol::ratelimit::requests_limit),
+                         std::to_string(view.account->limit));
+    response.headers.set(std::string(protocol::ratelimit::requests_remaining),
+                         std::to_string(view.account->remaining));
   }
-  const auto limit = std::to_string(tasks->limit);
-  const auto remaining = std::to_string(tasks->remaining);
-  response.headers.set("modelscope-ratelimit-requests-limit", limit);
-  response.headers.set("modelscope-ratelimit-requests-remaining", remaining);
-  response.headers.set("modelscope-ratelimit-model-requests-limit", limit);
-  response.headers.set("modelscope-ratelimit-model-requests-remaining", remaining);
+  if (view.model) {
+    response.headers.set(std::string(protocol::ratelimit::model_requests_limit),
+                         std::to_string(view.model->limit));
+    response.headers.set(std::string(protocol::ratelimit::model_requests_remaining),
+                         std::to_string(view.model->remaining));
+  }
 }
 
 }  // namespace zbatch::mock

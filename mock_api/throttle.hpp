@@ -54,6 +54,8 @@ struct key_state {
   std::int64_t day = -1;        ///< Quota day of `used` (`throttle::day_index`).
   double used = 0;              ///< Credits charged on `day`, net of refunds that fell due.
   std::vector<pending_refund> refunds;
+  long long calls = 0;  ///< Tasks created on `day` (daily_limits), over all models...
+  std::map<std::string, long long, std::less<>> model_calls;  ///< ...and per model.
   std::uint64_t submits = 0;   ///< Submit attempts that reached the model with this key.
   std::uint64_t accepted = 0;  ///< Tasks created (paid).
 };
@@ -63,12 +65,20 @@ struct admitted_task {
   duration done_at{0};          ///< When it ends: its slot frees, its refund falls due.
   bool holds_slot = true;       ///< False for a task that never ends.
   bool system_failure = false;  ///< It ends FAILED for system reasons (refundable).
+  std::string_view model;       ///< Its model, counted against `daily_limits`.
 };
 
 /// A daily limit counted in tasks, as the rate-limit headers state it.
 struct task_allowance {
   long long limit = 0;
   long long remaining = 0;
+};
+
+/// What the four rate-limit headers say for one key and model: the account's calls (all
+/// models) and the model's; either absent when nothing limits it.
+struct ratelimit_view {
+  std::optional<task_allowance> account;
+  std::optional<task_allowance> model;
 };
 
 class throttle {
@@ -98,7 +108,9 @@ class throttle {
 
   /// Whether a valid submit with a settled `key` may create a task at `now`; takes a bucket
   /// token first (kept even when the quota or the cap then refuses, as the service does).
-  std::optional<refusal> admit_submit(key_state& key, duration now);
+  /// `model`: the submit's model, for `daily_limits` (checked after the credit quota: a submit
+  /// past the account's or the model's daily calls is refused as `quota`).
+  std::optional<refusal> admit_submit(key_state& key, duration now, std::string_view model = {});
   /// Whether another request with `key` (a poll) may pass: only a token bucket of scope "all"
   /// refuses it.
   std::optional<refusal> admit_request(key_state& key, duration now);
@@ -118,9 +130,16 @@ class throttle {
   /// shape, with Retry-After when configured (quota: the seconds to the reset).
   protocol::wire_response refusal_answer(refusal why, std::string_view model_id,
                                          std::string_view request_id, duration now) const;
-  /// Adds `modelscope-ratelimit-{requests,model-requests}-{limit,remaining}` to a submit's
-  /// answer when `ratelimit_headers` is on and there is a quota.
-  void add_ratelimit_headers(protocol::wire_response& response, const key_state& key) const;
+  /// The key's standing for `model` (empty: the account only). The account's figures are the
+  /// tighter of `daily_limits.account` and the credit quota in tasks; the model's are
+  /// `daily_limits`' for the model, or the account's when only the credit quota is on.
+  ratelimit_view allowance(const key_state& key, std::string_view model) const;
+  /// Adds `modelscope-ratelimit-requests-{limit,remaining}` (the account) and
+  /// `modelscope-ratelimit-model-requests-{limit,remaining}` (the model; left out when `model`
+  /// is empty) when `ratelimit_headers` is on and something limits them. Names and meaning:
+  /// protocol doc, "What newer public material adds".
+  void add_ratelimit_headers(protocol::wire_response& response, const key_state& key,
+                             std::string_view model = {}) const;
 
   /// Tasks holding a slot across keys, as last settled.
   std::size_t in_flight() const;

@@ -149,7 +149,9 @@ api_error from_text(int status, error_text text) {
 /// Sets kind, unknown_429 and from_gateway for an answer with this (HTTP or envelope) status
 /// from the text already in `out`; `envelope`: the text came in the service's error shape.
 void classify_status(int status, bool envelope, api_error& out) {
-  if (status == 429) {
+  if (status == 429 && is_no_provider_message(out.message)) {
+    out.kind = error_class::request_error;  // no provider for the model: waiting cannot help
+  } else if (status == 429) {
     out.kind = is_quota_message(out.message) ? error_class::quota_429 : error_class::dynamic_429;
     out.unknown_429 =
         out.kind == error_class::dynamic_429 && !is_dynamic_limit_message(out.message);
@@ -297,6 +299,10 @@ error_text detail::extract_error_text_dom(std::string_view body) {
   }
   out.message = trimmed_raw(body);
   return out;
+}
+
+bool is_no_provider_message(std::string_view message) {
+  return lower(message).find("has no provider supported") != std::string::npos;
 }
 
 bool is_quota_message(std::string_view message) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/ratelimit.hpp"
+
 namespace zbatch::protocol {
 
 enum class error_class {
@@ -60,6 +62,8 @@ struct api_error {
   /// When Retry-After says to come back, as Unix seconds (the receive time plus the delay, or
   /// the HTTP-date itself); set with `retry_after_ms`.
   std::optional<std::int64_t> retry_at_unix_s;
+  /// The answer's modelscope-ratelimit-* headers, when it carried any (client::read_*).
+  std::optional<ratelimit_state> ratelimit;
 
   std::string describe() const;  ///< "dynamic_429 (HTTP 429): We have to rate limit you ..."
 };
@@ -88,6 +92,11 @@ error_code error_code_from_string(std::string_view text);
 /// exceeded.", "You have exceeded today's quota for model ...", "insufficient balance",
 /// "免费使用额度已用完"). Whole phrases only: an unknown text that merely contains "quota" is not.
 bool is_quota_message(std::string_view message);
+
+/// True for "Model id : <id> , has no provider supported" (protocol doc, "What newer public
+/// material adds"): the model cannot be served, so no retry helps; it is a request_error even
+/// when it comes with status 429.
+bool is_no_provider_message(std::string_view message);
 
 /// True when a 429 text is the service's dynamic limit ("We have to rate limit you ...").
 bool is_dynamic_limit_message(std::string_view message);

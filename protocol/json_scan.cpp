@@ -80,9 +80,12 @@ bool scan_string(const char*& p, const char* end, const char*& data, std::uint32
   return false;  // unterminated
 }
 
-/// Reads an integer at `p` ('-' or a digit). Gives up on fractions, exponents and long numbers
-/// (nlohmann turns those into floats, which callers see as "not an integer").
-bool scan_integer(const char*& p, const char* end, std::int64_t& value) {
+/// Reads an integer at `p` ('-' or a digit), or a number with a fraction or exponent (`real`
+/// set, no value kept: the success body's `guidanceScale`). Gives up on integers longer than
+/// max_integer_digits (nlohmann turns those into floats) and on exponents of more than two digits
+/// (nlohmann refuses a float that overflows); "1.", ".5", "1e" are invalid JSON and fail.
+bool scan_number(const char*& p, const char* end, std::int64_t& value, bool& real) {
+  real = false;
   const bool negative = *p == '-';
   if (negative) {
     ++p;
@@ -103,10 +106,32 @@ bool scan_integer(const char*& p, const char* end, std::int64_t& value) {
       ++p;
     }
   }
-  if (p != end && (*p == '.' || *p == 'e' || *p == 'E')) {
-    return false;
+  const auto digits = [&]() {
+    const char* first = p;
+    while (p != end && *p >= '0' && *p <= '9') {
+      ++p;
+    }
+    return p - first;
+  };
+  if (p != end && *p == '.') {
+    ++p;
+    real = true;
+    if (digits() == 0) {
+      return false;
+    }
   }
-  value = negative ? -magnitude : magnitude;
+  if (p != end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    real = true;
+    if (p != end && (*p == '+' || *p == '-')) {
+      ++p;
+    }
+    const auto exponent = digits();
+    if (exponent == 0 || exponent > 2) {
+      return false;
+    }
+  }
+  value = real ? 0 : (negative ? -magnitude : magnitude);
   return true;
 }
 
@@ -122,6 +147,7 @@ bool scan_literal(const char*& p, const char* end, std::string_view word) {
 
 bool document::parse(std::string_view text) noexcept {
   count_ = 0;
+  has_real_ = false;
   const char* p = text.data();
   const char* end = p + text.size();
   skip_ws(p, end);
@@ -228,9 +254,12 @@ bool document::parse_value(const char*& p, const char* end, int depth,
       return scan_literal(p, end, "null");
     default:
       if (*p == '-' || (*p >= '0' && *p <= '9')) {
-        n.type = kind::integer;
         n.end = count_;
-        return scan_integer(p, end, n.number);
+        bool real = false;
+        const bool ok = scan_number(p, end, n.number, real);
+        n.type = real ? kind::real : kind::integer;
+        has_real_ = has_real_ || real;
+        return ok;
       }
       return false;
   }

@@ -6,17 +6,19 @@
 /// level is an object into a fixed array of nodes that point into the text (the text must outlive
 /// the document). It only answers for inputs it fully understands and nlohmann would read the same
 /// way: strings without escape sequences (raw bytes == decoded value, valid UTF-8, no control
-/// characters), integers of at most 18 digits, true/false/null, objects and arrays nested at most
-/// `max_depth` deep, no duplicate keys in any object. Anything else (escapes, floats, a BOM,
-/// trailing garbage, too many values, invalid JSON) is "not handled": `parse` returns false and
-/// callers fall back to nlohmann. A document is a plain value used by one thread.
+/// characters), integers of at most 18 digits, numbers with a fraction or an exponent of at most
+/// two digits (recognised as `real`, their value not kept: no caller reads one), true/false/null,
+/// objects and arrays nested at most `max_depth` deep, no duplicate keys in any object. Anything
+/// else (escapes, long exponents, a BOM, trailing garbage, too many values, invalid JSON) is "not
+/// handled": `parse` returns false and callers fall back to nlohmann. A document is a plain value
+/// used by one thread.
 
 #include <cstdint>
 #include <string_view>
 
 namespace zbatch::protocol::json_scan {
 
-enum class kind : std::uint8_t { null, boolean, integer, string, object, array };
+enum class kind : std::uint8_t { null, boolean, integer, real, string, object, array };
 
 /// One value of a document, with its member name when its parent is an object. Trivial on
 /// purpose (raw pointers, not string_views) so a document's node array is never zero-filled.
@@ -28,7 +30,7 @@ struct node {
   std::uint32_t text_size;
   const char* key_data;
   const char* text_data;
-  std::int64_t number;  ///< Integer value; 1 or 0 for booleans.
+  std::int64_t number;  ///< Integer value; 1 or 0 for booleans; 0 for a real.
 
   /// Member name (no escapes, so the raw bytes are the name); empty for array elements.
   std::string_view key() const { return {key_data, key_size}; }
@@ -49,6 +51,10 @@ class document {
   /// Reads `text`. True when handled: every value is then available through `root()`. False
   /// means "not handled" (never "invalid"): the caller must use a full JSON parser instead.
   bool parse(std::string_view text) noexcept;
+
+  /// Whether the handled document holds a `real` anywhere (callers that need a real's value
+  /// fall back to nlohmann).
+  bool has_real() const { return has_real_; }
 
   /// The top-level object. Only meaningful after `parse` returned true.
   const node& root() const { return nodes_[0]; }
@@ -93,6 +99,7 @@ class document {
 
   node nodes_[max_nodes];  // deliberately not zeroed: parse writes every node it hands out
   std::uint16_t count_ = 0;
+  bool has_real_ = false;
 };
 
 }  // namespace zbatch::protocol::json_scan

@@ -34,6 +34,10 @@ std::string dynamic_rate_limit(std::string_view model) {
   return "We have to rate limit you for model " + std::string(model) +
          ". Please try again later or reduce your request rate.";
 }
+std::string no_provider(std::string_view model) {
+  return "Model id : " + std::string(model) + " , has no provider supported";
+}
+
 std::string daily_quota(std::string_view model) {
   return "You have exceeded today's quota for model " + std::string(model) +
          ", please try again tomorrow";
@@ -191,7 +195,7 @@ std::variant<submit_request, field_error> read_submit_body(Field field) {
 
 std::variant<submit_request, field_error> parse_submit_body(std::string_view body) {
   json_scan::document doc;
-  if (!doc.parse(body)) {
+  if (!doc.parse(body) || doc.has_real()) {  // a real's value (guidance 3.5) needs the DOM
     return detail::parse_submit_body_dom(body);
   }
   // json_scan hands out only strings without escapes, integers, booleans, null and containers.
@@ -271,6 +275,15 @@ task_status task_status_from_string(std::string_view text) {
   return task_status::unknown;
 }
 
+json to_json(const task_input& input) {
+  return json{{"guidanceScale", input.guidance_scale},
+              {"height", input.height},
+              {"numInferenceSteps", input.num_inference_steps},
+              {"sampler", input.sampler},
+              {"seed", input.seed},
+              {"timeTaken", input.time_taken_ms}};
+}
+
 json to_json(const task_state& state) {
   const std::string status =
       state.raw_status.empty() ? std::string(to_string(state.status)) : state.raw_status;
@@ -281,10 +294,17 @@ json to_json(const task_state& state) {
                 {"errors", {{"code", state.error_code}, {"message", state.error_message}}}};
   }
   if (state.status == task_status::succeed) {
-    return json{{"task_id", state.task_id},
-                {"request_id", state.request_id},
-                {"task_status", status},
-                {"output_images", state.output_images}};
+    json body{{"task_id", state.task_id},
+              {"request_id", state.request_id},
+              {"task_status", status},
+              {"output_images", state.output_images}};
+    if (state.time_taken_ms) {
+      body["time_taken"] = *state.time_taken_ms;
+    }
+    if (state.input) {
+      body["input"] = to_json(*state.input);
+    }
+    return body;
   }
   return json{{"task_id", state.task_id},
               {"request_id", state.request_id},

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/ratelimit.hpp"
 #include "protocol/size.hpp"
 
 namespace zbatch::protocol {
@@ -35,15 +36,25 @@ inline constexpr double max_guidance = 20.0;
 
 /// The service's own texts, shared by the mock (which sends them) and the tests.
 namespace texts {
+/// The 400 of a submit without the async header, as a public issue quotes it (protocol doc,
+/// "What newer public material adds": sent without a `code`).
 inline constexpr std::string_view sync_not_supported =
-    "image-gen task currently does not support synchronous calls. Please set the "
-    "X-ModelScope-Async-Mode header to true.";
+    "image-gen task currently does not support synchronous calls. Please refer to the "
+    "documentation and set header X-ModelScope-Async-Mode=true to switch to asynchronous calling "
+    "mode";
 inline constexpr std::string_view task_not_found = "task not found";
 inline constexpr std::string_view server_busy = "Server is busy, please try again later";
 inline constexpr std::string_view moderation = "Output data may contain inappropriate content.";
 inline constexpr std::string_view request_limit_exceeded = "Request limit exceeded.";
 std::string dynamic_rate_limit(std::string_view model);  ///< "We have to rate limit you ..."
 std::string daily_quota(std::string_view model);         ///< "You have exceeded today's quota ..."
+/// The 401 of an account not bound to Alibaba Cloud (protocol doc, "What newer public material
+/// adds"; body `{"error":{"message":..},"request_id":..}`).
+inline constexpr std::string_view unbound_account =
+    "Please bind your Alibaba Cloud account before use.";
+/// "Model id : <id> , has no provider supported": a model the service cannot serve now, seen
+/// as a 400 and as a 429 (same section).
+std::string no_provider(std::string_view model);
 }  // namespace texts
 
 /// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).
@@ -76,14 +87,29 @@ std::variant<submit_request, field_error> parse_submit_body(std::string_view bod
 
 /// 200 answer to a submit: only means "accepted"; its task_status is ignored.
 struct submit_accepted {
-  std::string task_id;
+  std::string task_id;  ///< Opaque text (a UUID or digits): never parsed.
   std::string request_id;
+  /// The answer's modelscope-ratelimit-* headers, when it carried any (client::read_submit).
+  std::optional<ratelimit_state> ratelimit;
 };
 
 enum class task_status { pending, running, processing, succeed, failed, unknown };
 std::string_view to_string(task_status status);
 /// Unknown values map to `unknown`, which clients treat as still running.
 task_status task_status_from_string(std::string_view text);
+
+/// The `input` object of a SUCCEED answer: what the service generated with (protocol doc, "What
+/// newer public material adds": `guidanceScale`, `height`, `numInferenceSteps`, `sampler`,
+/// `seed`, `timeTaken`; the doc lists no `width`, so none is sent).
+struct task_input {
+  double guidance_scale = 0;
+  int height = 0;
+  int num_inference_steps = 0;
+  std::string sampler;
+  std::int64_t seed = 0;
+  std::int64_t time_taken_ms = 0;  ///< `timeTaken`, milliseconds.
+};
+nlohmann::json to_json(const task_input& input);
 
 /// GET /v1/tasks/{id} answer.
 struct task_state {
@@ -94,6 +120,12 @@ struct task_state {
   std::vector<std::string> output_images;
   int error_code = 0;         ///< errors.code of a FAILED task.
   std::string error_message;  ///< errors.message of a FAILED task.
+  /// SUCCEED only, when the sender knows them: `time_taken` (ms) and `input` (the mock sends
+  /// both; the client does not read them).
+  std::optional<std::int64_t> time_taken_ms;
+  std::optional<task_input> input;
+  /// The answer's modelscope-ratelimit-* headers, when it carried any (client::read_poll).
+  std::optional<ratelimit_state> ratelimit;
   bool terminal() const { return status == task_status::succeed || status == task_status::failed; }
 };
 

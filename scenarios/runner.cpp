@@ -156,8 +156,11 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, true));
   auto& scheduler = sim::testing_scheduler(system);
+  // Sim results are byte-identical for a seed: task ids too are drawn from it.
+  auto reproducible = config;
+  reproducible.ids.reproducible = true;
   auto model = std::make_shared<mock::model>(
-      config, std::make_shared<sim::actor_clock_adapter>(system), seed);
+      std::move(reproducible), std::make_shared<sim::actor_clock_adapter>(system), seed);
   model->set_public_base_url("http://sim.invalid");
   model->set_placeholder_images(true);
   auto backend = sim::spawn_sim_backend(system, model);

@@ -204,6 +204,56 @@ TEST_F(production, a_quota_stop_exits_4_and_a_rerun_after_the_reset_finishes) {
   }
 }
 
+// Issue 14: once a submit's answer says either remaining count is 0, nothing more is submitted
+// (not even by a strategy that keeps going after a quota 429), and the batch stops as the quota
+// stop does: exit 4, the rest pending with the reset time.
+TEST_F(production, no_submit_once_the_rate_limit_headers_say_0_and_exit_4) {
+  auto config = config_with(100);
+  config.throttle.ratelimit_headers = true;
+  config.throttle.daily_limits.enabled = true;
+  config.throttle.daily_limits.models = {{"Tongyi-MAI/Z-Image-Turbo", 3}};
+  start(config);
+  std::string log;
+  ASSERT_EQ(run(args(5, "bounded,inflight=1,quota=continue,poll=50ms"), &log), 4) << log;
+  EXPECT_NE(log.find("quota exhausted: 2 image(s) remain"), std::string::npos) << log;
+  EXPECT_NE(log.find("model-requests-remaining: 0"), std::string::npos) << log;
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 3);
+  EXPECT_EQ(check_delivered(out_, m), 3);
+  const auto stats = server_->mock_model().stats();
+  EXPECT_EQ(stats["requests"]["submit"].value("200", 0), 3);
+  EXPECT_FALSE(stats["requests"]["submit"].contains("429")) << "a submit was sent at 0";
+}
+
+// An empty 200 to a submit may hide a created, charged task (the mock creates it first): the
+// image stays pending as possibly paid and is not submitted again.
+TEST_F(production, an_empty_200_on_submit_is_never_resubmitted_blindly) {
+  auto config = config_with(100);
+  config.faults.submit.empty_200 = 1.0;
+  start(config);
+  std::string log;
+  // adaptive: ambiguous=fail (the `retry` preset resubmits ambiguous answers knowingly).
+  EXPECT_EQ(run(args(1, "adaptive", {"--poll-interval-ms", "50"}), &log), 1) << log;
+  const auto m = manifest();
+  EXPECT_EQ(m["pending"], 1) << m.dump();
+  EXPECT_EQ(m["submits_possibly_paid"], 1) << m.dump();
+  EXPECT_EQ(paid_for(0), 1u) << "resubmitted after an empty 200";
+}
+
+// "has no provider supported" as a 429 stops the batch after the first answer (no backing off
+// into a model that cannot be served).
+TEST_F(production, no_provider_stops_the_batch_after_the_first_answer) {
+  auto config = config_with(100);
+  config.faults.submit.no_provider_429 = 1.0;
+  start(config);
+  std::string log;
+  EXPECT_EQ(run(args(3, "adaptive", {"--poll-interval-ms", "50"}), &log), 1) << log;
+  EXPECT_NE(log.find("has no provider supported"), std::string::npos) << log;
+  const auto stats = server_->mock_model().stats();
+  EXPECT_EQ(stats["requests"]["submit"].value("429", 0), 1) << stats["requests"].dump();
+}
+
 TEST_F(production, a_quota_reset_time_from_the_service_is_reported_as_such) {
   auto config = config_with(50);
   config.throttle.quota.enabled = true;

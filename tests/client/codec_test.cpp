@@ -61,7 +61,7 @@ TEST(Codec, SubmitWithoutTaskIdIsMalformedAndMayHideATask) {
   // A 200 that is not the service's answer: the origin may have created the task before
   // something cut or garbled the answer (issue 12), so it is never resubmitted blindly.
   for (const char* body :
-       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})", "",
+       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})",
         R"({"request_id": "r", "task_status": RUNNING, )"}) {
     auto result = read_submit(answer(200, body));
     ASSERT_FALSE(result) << body;
@@ -73,6 +73,7 @@ TEST(Codec, SubmitWithoutTaskIdIsMalformedAndMayHideATask) {
   auto refused = read_submit(answer(200, protocol::error_body(400, "Invalid parameter", "r")));
   ASSERT_FALSE(refused);
   EXPECT_FALSE(refused.error().ambiguous);
+  // An empty body is not malformed but ambiguous (NewerErrorShapesAreClassified).
 }
 
 TEST(Codec, SubmitErrorsAreClassified) {
@@ -146,7 +147,7 @@ TEST(Codec, LongRetryAfterIsKeptWithItsTime) {
   EXPECT_EQ(read_submit(answer(429, "")).error().retry_at_unix_s, std::nullopt);
 }
 
-TEST(Codec, RateLimitHeadersSettleOnlyUnknownTexts) {
+TEST(Codec, RateLimitHeadersDecideA429BeforeItsText) {
   const std::string unknown = protocol::openai_error_body("Too many requests for this quota group");
   auto with = [&](const std::string& body, const char* name, const char* value) {
     auto response = answer(429, body);
@@ -166,9 +167,78 @@ TEST(Codec, RateLimitHeadersSettleOnlyUnknownTexts) {
   EXPECT_EQ(left.kind, error_class::dynamic_429);
   EXPECT_FALSE(left.unknown_429);
   EXPECT_TRUE(with(unknown, model, "n/a").unknown_429);
-  // A known text wins over the headers.
+  // The headers come first and the text second (protocol doc, "What newer public material
+  // adds": at 0 it is the quota, above 0 the dynamic limit), known texts included.
   const auto dynamic = protocol::error_body(429, protocol::texts::dynamic_rate_limit("m"), "r");
-  EXPECT_EQ(with(dynamic, model, "0").kind, error_class::dynamic_429);
+  EXPECT_EQ(with(dynamic, model, "0").kind, error_class::quota_429);
+  const auto quota = protocol::error_body(429, protocol::texts::daily_quota("m"), "r");
+  EXPECT_EQ(with(quota, account, "12").kind, error_class::dynamic_429);
+  EXPECT_EQ(read_submit(answer(429, quota)).error().kind, error_class::quota_429);  // text alone
+  // Other statuses keep their class whatever the headers say.
+  EXPECT_EQ(read_submit([&] {
+              auto r = answer(503, protocol::error_body(503, protocol::texts::server_busy, "r"));
+              r.headers.set(model, "0");
+              return r;
+            }())
+                .error()
+                .kind,
+            error_class::server_transport);
+}
+
+TEST(Codec, NewerErrorShapesAreClassified) {
+  // protocol doc, "What newer public material adds".
+  const auto unbound = read_submit(answer(
+      401,
+      R"({"error":{"message":"Please bind your Alibaba Cloud account before use."},"request_id":"r"})"));
+  EXPECT_EQ(unbound.error().kind, error_class::request_error);
+  EXPECT_EQ(unbound.error().http_status, 401);
+  EXPECT_EQ(unbound.error().request_id, "r");
+  const auto text = protocol::openai_error_body(protocol::texts::no_provider("Qwen/Qwen-Image"));
+  EXPECT_EQ(read_submit(answer(400, text)).error().kind, error_class::request_error);
+  auto as_429 = answer(429, text);
+  as_429.headers.set("modelscope-ratelimit-model-requests-remaining", "12");
+  const auto refused = read_submit(as_429).error();
+  EXPECT_EQ(refused.kind, error_class::request_error) << "no provider: waiting cannot help";
+  EXPECT_FALSE(refused.unknown_429);
+  // An empty 200 on a submit may hide a created task: ambiguous, never resubmitted blindly.
+  for (const char* body : {"", "  \r\n"}) {
+    const auto empty = read_submit(answer(200, body));
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().kind, error_class::server_transport);
+    EXPECT_TRUE(empty.error().ambiguous);
+    EXPECT_EQ(detail::read_submit_dom(answer(200, body)).error().kind,
+              error_class::server_transport);
+  }
+}
+
+TEST(Codec, RateLimitHeadersTravelWithEveryOutcome) {
+  auto headed = [](protocol::wire_response r) {
+    r.headers.set("modelscope-ratelimit-requests-limit", "2000");
+    r.headers.set("modelscope-ratelimit-requests-remaining", "1996");
+    r.headers.set("modelscope-ratelimit-model-requests-limit", "500");
+    r.headers.set("modelscope-ratelimit-model-requests-remaining", " 496 ");
+    return r;
+  };
+  const auto accepted =
+      read_submit(headed(answer(200, R"({"task_id":"4003503","request_id":"r"})")));
+  ASSERT_TRUE(accepted);
+  EXPECT_EQ(accepted.value().task_id, "4003503");  // numeric ids stay text
+  ASSERT_TRUE(accepted.value().ratelimit);
+  EXPECT_EQ(accepted.value().ratelimit->account_limit, 2000);
+  EXPECT_EQ(accepted.value().ratelimit->account_remaining, 1996);
+  EXPECT_EQ(accepted.value().ratelimit->model_limit, 500);
+  EXPECT_EQ(accepted.value().ratelimit->model_remaining, 496);
+  EXPECT_EQ(accepted.value().ratelimit->remaining(), 496);
+  EXPECT_FALSE(accepted.value().ratelimit->exhausted());
+  const auto polled = read_poll(
+      headed(answer(200, R"({"task_id":"t","request_id":"r","task_status":"RUNNING"})")), "t");
+  ASSERT_TRUE(polled);
+  EXPECT_TRUE(polled.value().ratelimit);
+  const auto refused = read_submit(headed(answer(400, protocol::error_body(400, "bad", "r"))));
+  ASSERT_FALSE(refused);
+  ASSERT_TRUE(refused.error().ratelimit);
+  EXPECT_EQ(refused.error().ratelimit->account_remaining, 1996);
+  EXPECT_FALSE(read_submit(answer(200, R"({"task_id":"t","request_id":"r"})")).value().ratelimit);
 }
 
 TEST(Codec, ErrorInsideHttp200IsClassifiedByContent) {

@@ -471,6 +471,7 @@ TEST_F(knobs, same_seed_reproduces_the_fault_sequence_over_loopback) {
   config.faults.poll.hang = 0;  // keep the run short: hangs would wait for the client
   config.faults.submit.hang = 0;
   config.response_delay = latency_spec::fixed(0);
+  config.ids.reproducible = true;  // ids are part of the bytes compared
   auto sequence = [&](std::uint64_t seed) {
     start(config, seed);
     std::vector<std::string> seen;

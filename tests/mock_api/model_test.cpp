@@ -77,6 +77,7 @@ mock_config everything_on() {
   config.throttle.retry_after_header = true;
   config.throttle.ratelimit_headers = true;
   config.faults.download.slow = 0.1;
+  config.ids.reproducible = true;  // byte for byte, task ids included
   return config;
 }
 

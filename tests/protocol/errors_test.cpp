@@ -110,11 +110,17 @@ TEST(ClassifyHttpError, TooManyRequestsSplitsByMessage) {
 
 TEST(ClassifyHttpError, UnknownTooManyRequestsIsDynamicButMarked) {
   for (const std::string& text :
-       {std::string("Too many requests for this quota group"),
-        std::string("Model id : x , has no provider supported"), std::string("")}) {
+       {std::string("Too many requests for this quota group"), std::string("")}) {
     auto error = classify_http_error(429, openai_error_body(text));
     EXPECT_EQ(error.kind, error_class::dynamic_429) << text;
     EXPECT_TRUE(error.unknown_429) << text;
+  }
+  // "has no provider supported" is known now (protocol doc, "What newer public material adds"):
+  // seen as a 400 and as a 429, a model the service cannot serve, so no wait helps.
+  for (int status : {400, 429}) {
+    auto error = classify_http_error(status, openai_error_body(texts::no_provider("x")));
+    EXPECT_EQ(error.kind, error_class::request_error) << status;
+    EXPECT_FALSE(error.unknown_429) << status;
   }
   EXPECT_EQ(classify_http_error(429, "").kind, error_class::dynamic_429);
   EXPECT_TRUE(classify_http_error(429, "").unknown_429);

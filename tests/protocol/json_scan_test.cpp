@@ -121,10 +121,26 @@ TEST(JsonScan, DeclinesInvalidUtf8) {
 }
 
 TEST(JsonScan, DeclinesNumbersItDoesNotRead) {
-  for (const char* number : {"1.0", "1e3", "1E3", "-0.0", "0.5", "1234567890123456789", "-", "01",
-                             "-01", "+1", ".5", "1.", "0x10", "Infinity", "NaN", "--1"}) {
+  for (const char* number : {"1234567890123456789", "-", "01", "-01", "+1", ".5", "1.", "1e", "1e+",
+                             "1.e3", "1e400", "0x10", "Infinity", "NaN", "--1"}) {
     EXPECT_FALSE(handled(std::string("{\"code\":") + number + "}")) << number;
   }
+}
+
+TEST(JsonScan, ReadsRealsAsRealsWithoutTheirValue) {
+  // The success body's input.guidanceScale (protocol doc, "What newer public material adds").
+  for (const char* number : {"1.0", "1e3", "1E3", "-0.0", "0.5", "2.5e-3", "1E+10"}) {
+    protocol::json_scan::document doc;
+    ASSERT_TRUE(doc.parse(std::string("{\"g\":") + number + "}")) << number;
+    EXPECT_EQ(doc.find(doc.root(), "g")->type, protocol::json_scan::kind::real) << number;
+    EXPECT_FALSE(doc.find(doc.root(), "g")->is_integer()) << number;
+    EXPECT_TRUE(doc.has_real());
+    EXPECT_FALSE(nlohmann::json::parse(std::string("{\"g\":") + number + "}", nullptr, false)
+                     .is_discarded());
+  }
+  protocol::json_scan::document doc;
+  ASSERT_TRUE(doc.parse(R"({"g":2})"));
+  EXPECT_FALSE(doc.has_real());
 }
 
 TEST(JsonScan, DeclinesDuplicateKeys) {

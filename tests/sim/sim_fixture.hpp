@@ -62,6 +62,7 @@ class sim_test : public ::testing::Test {
 
   /// Builds the model and the backend; call once per test.
   void start_mock(mock::mock_config config, std::uint64_t seed = 7) {
+    config.ids.reproducible = true;  // as the scenario runner's sim mode: same seed, same ids
     model_ = std::make_shared<mock::model>(std::move(config),
                                            std::make_shared<actor_clock_adapter>(system_), seed);
     counts_ = std::make_shared<request_counts>();
