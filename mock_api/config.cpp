@@ -250,7 +250,11 @@ latency_spec latency_spec::lognormal(double median_ms, double p99_ms) {
 }
 
 json parse_json_document(std::string_view json_text, const std::string& source) {
-  return base::parse_json(json_text, source, base::raise_as<config_error>);
+  auto document = base::parse_json(json_text, source);
+  if (!document.ok()) {
+    throw config_error(document.status().message());
+  }
+  return *std::move(document);
 }
 
 mock_config config_from_json(const json& document, const std::string& source) {
@@ -369,7 +373,11 @@ mock_config load_config(const std::string& profile, const std::optional<std::str
   if (!file) {
     return config_from_json(document, profile_source);
   }
-  const json overlay = base::read_json_file(*file, base::raise_as<config_error>);
+  const auto read = base::read_json_file(*file);
+  if (!read.ok()) {
+    throw config_error(read.status().message());
+  }
+  const json& overlay = *read;
   // Validate the file on its own first so errors name the file, not the merged document.
   config_from_json(overlay, *file);
   document.merge_patch(overlay);

@@ -127,9 +127,12 @@ void validate_results(const nlohmann::json& results, const std::string& origin) 
 }
 
 nlohmann::json load_results(const std::filesystem::path& file) {
-  auto doc = base::read_json_file(file, base::raise_as<results_error>);
-  validate_results(doc, file.string());
-  return doc;
+  auto doc = base::read_json_file(file);
+  if (!doc.ok()) {
+    throw results_error(doc.status().message());
+  }
+  validate_results(*doc, file.string());
+  return *std::move(doc);
 }
 
 std::optional<double> number_at(const nlohmann::json& object, const std::string& path) {

@@ -153,7 +153,11 @@ std::vector<std::string> parse_thresholds(const reader& r) {
 }  // namespace
 
 json read_json_file(const std::filesystem::path& file) {
-  return base::read_json_file(file, base::raise_as<scenario_error>);
+  auto document = base::read_json_file(file);
+  if (!document.ok()) {
+    throw scenario_error(document.status().message());
+  }
+  return *std::move(document);
 }
 
 scenario parse_scenario(const json& document, const std::string& origin) {
