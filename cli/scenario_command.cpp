@@ -175,7 +175,12 @@ int run_scenario(int argc, char** argv) {
     std::cout << reports::terminal_table(results);
     std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
     if (report) {
-      for (const auto& path : reports::render_all(results, out_dir)) {
+      const auto written = reports::render_all(results, out_dir);
+      if (!written.ok()) {
+        std::cerr << "zbatch scenario: " << written.status().message() << "\n";
+        return 3;
+      }
+      for (const auto& path : *written) {
         std::cout << "wrote " << path.string() << "\n";
       }
     }

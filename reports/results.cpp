@@ -121,18 +121,19 @@ void check_document(reader& doc) {
 
 }  // namespace
 
-void validate_results(const nlohmann::json& results, const std::string& origin) {
-  reader doc(results, origin, base::raise_as<results_error>);
-  check_document(doc);
+status validate_results(const nlohmann::json& results, const std::string& origin) {
+  return capture([&] {
+    reader doc(results, origin);
+    check_document(doc);
+  });
 }
 
-nlohmann::json load_results(const std::filesystem::path& file) {
+result<nlohmann::json> load_results(const std::filesystem::path& file) {
   auto doc = base::read_json_file(file);
-  if (!doc.ok()) {
-    throw results_error(doc.status().message());
+  if (doc.ok()) {
+    ZBATCH_RETURN_IF_ERROR(validate_results(*doc, file.string()));
   }
-  validate_results(*doc, file.string());
-  return *std::move(doc);
+  return doc;
 }
 
 std::optional<double> number_at(const nlohmann::json& object, const std::string& path) {
