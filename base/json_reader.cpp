@@ -50,8 +50,6 @@ std::string format_number(double value) {
   return out.str();
 }
 
-void raise_status(const std::string& message) { zbatch::raise(invalid_argument_error(message)); }
-
 result<json> parse_json(std::string_view text, const std::string& origin) {
   try {
     return json::parse(text);
@@ -88,21 +86,18 @@ result<json> read_json_file(const std::filesystem::path& file) {
   return parse_json(text.str(), file.string());
 }
 
-json_reader::json_reader(const json& document, std::string origin, raise_fn raise, std::string path)
-    : node_(&document), origin_(std::move(origin)), raise_(raise), path_(std::move(path)) {}
+json_reader::json_reader(const json& document, std::string origin, std::string path)
+    : node_(&document), origin_(std::move(origin)), path_(std::move(path)) {}
 
 json_reader::json_reader(const json* node, const json_reader& parent, std::string path)
-    : node_(node), origin_(parent.origin_), raise_(parent.raise_), path_(std::move(path)) {}
+    : node_(node), origin_(parent.origin_), path_(std::move(path)) {}
 
 const json& json_reader::node() const { return node_ != nullptr ? *node_ : null_value(); }
 
 void json_reader::fail(const std::string& problem) const {
   std::string message = origin_.empty() ? std::string() : origin_ + ": ";
   message += (path_.empty() ? "(root)" : path_) + ": " + problem;
-  if (raise_ != nullptr) {
-    raise_(message);
-  }
-  raise_status(message);
+  zbatch::raise(invalid_argument_error(message));
 }
 
 void json_reader::fail_expected(const std::string& what) const {

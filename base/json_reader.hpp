@@ -21,8 +21,7 @@
 /// Errors follow base/status.hpp. `parse_json` and `read_json_file` return a result. A reader's
 /// checks are made deep inside a component's walk of one document, so a failed check raises a
 /// `zbatch::status_error` (invalid_argument) that the component's public function turns back
-/// into a returned status with `zbatch::capture`; it never reaches the component's callers. A
-/// component that still has an exception type of its own passes `raise_as<Error>` instead.
+/// into a returned status with `zbatch::capture`; it never reaches the component's callers.
 ///
 /// A reader is a small value that refers to the document (which must outlive it) and remembers
 /// the keys it was asked for, for `reject_unknown_fields`. Not thread-safe; use one per thread.
@@ -42,17 +41,6 @@
 
 namespace zbatch::base {
 
-/// Throws the finished message as the caller's error. Must not return.
-using raise_fn = void (*)(const std::string& message);
-
-template <class Error>
-[[noreturn]] void raise_as(const std::string& message) {
-  throw Error(message);
-}
-
-/// The default: the message as an invalid_argument status_error (see the overview).
-[[noreturn]] void raise_status(const std::string& message);
-
 /// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON:
 /// REASON" (line and column count from 1, as editors show them).
 result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
@@ -67,8 +55,7 @@ std::string format_number(double value);
 class json_reader {
  public:
   /// A reader of `document`, which is at `path` (empty: the document itself) of `origin`.
-  json_reader(const nlohmann::json& document, std::string origin, raise_fn raise = raise_status,
-              std::string path = {});
+  json_reader(const nlohmann::json& document, std::string origin, std::string path = {});
 
   // ---- Where -------------------------------------------------------------------------------
   /// The value; a null JSON value when it is absent.
@@ -80,7 +67,7 @@ class json_reader {
   bool exists() const { return node_ != nullptr; }
   /// The key is in the document with a value other than null.
   bool present() const { return node_ != nullptr && !node_->is_null(); }
-  /// Raises "ORIGIN: PATH: problem".
+  /// Raises "ORIGIN: PATH: problem" (an invalid_argument status_error).
   [[noreturn]] void fail(const std::string& problem) const;
   /// Raises "is required: WHAT" when absent, else "must be WHAT, got VALUE": for values that
   /// may take several shapes (a name or an object), checked by the caller.
@@ -133,7 +120,6 @@ class json_reader {
 
   const nlohmann::json* node_;
   std::string origin_;
-  raise_fn raise_;
   std::string path_;
   std::vector<std::string> asked_;
 };

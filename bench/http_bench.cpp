@@ -37,7 +37,7 @@ constexpr auto poll_interval = std::chrono::milliseconds(10);
 /// One mock for the whole process: `ideal` without queueing or generation time.
 zbatch::mock::server& shared_mock() {
   static zbatch::mock::server mock = [] {
-    auto config = zbatch::mock::load_config("ideal", std::nullopt);
+    auto config = zbatch::mock::load_config("ideal", std::nullopt).value();
     config.generation.queue = zbatch::mock::latency_spec::fixed(0);
     config.generation.time = zbatch::mock::latency_spec::fixed(0);
     zbatch::mock::server_options options;
@@ -79,7 +79,7 @@ void BM_http_actors(benchmark::State& state) {
     for (auto& job : request.jobs) {
       job.request = image_request();
     }
-    request.strategy = zbatch::actors::parse_strategy("bounded,inflight=64,poll=10ms");
+    request.strategy = zbatch::actors::parse_strategy("bounded,inflight=64,poll=10ms").value();
     request.trace = false;
     auto result = zbatch::actors::run_batch(system, std::move(request), backend);
     if (result.delivered() != static_cast<std::size_t>(images)) {

@@ -63,7 +63,7 @@ class loopback_test : public ::testing::Test {
       job.request.size = protocol::image_size{512, 512};
       request.jobs.push_back(job);
     }
-    request.strategy = parse_strategy(strategy);
+    request.strategy = parse_strategy(strategy).value();
     return run_batch(system_, std::move(request), backend_);
   }
 
@@ -137,7 +137,7 @@ TEST_F(loopback_test, cancellation_returns_partial_results) {
     job.request.seed = i;
     request.jobs.push_back(job);
   }
-  request.strategy = parse_strategy("serial,poll=50ms:cap=50ms");
+  request.strategy = parse_strategy("serial,poll=50ms:cap=50ms").value();
   batch_runner runner(system_, std::move(request), backend_);
   runner.cancel();
   const auto result = runner.wait();
