@@ -11,9 +11,11 @@
 /// react differently (the CLI's exit codes, "a missing file is not an error").
 ///
 /// `result<T, E>` takes the error type as a second parameter (default `status`) so that
-/// `client::result<T>` can be the same template over `protocol::api_error`: the backend's
-/// outcomes carry a classified protocol error (class, HTTP status, Retry-After, ambiguity) that
-/// the retry policy reads, which a code and a message could not hold.
+/// `client::result<T>` (client/backend.hpp) can become this template over `protocol::api_error`:
+/// the backend's outcomes carry a classified protocol error (class, HTTP status, Retry-After,
+/// ambiguity) that the retry policy reads, which a code and a message could not hold. It is
+/// still its own class with the same members (ok, value, error); the alias is one line in a
+/// header every actor includes, left for a step of its own.
 ///
 /// Exceptions remain only where a library throws (nlohmann's parser, the validating JSON
 /// reader's walk of one document, the filesystem, CAF's spawn preconditions) and are turned into

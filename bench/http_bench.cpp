@@ -51,12 +51,7 @@ std::unique_ptr<zbatch::client::backend> make_backend() {
   zbatch::client::http_options http;
   http.base_url = shared_mock().base_url();
   http.api_key = "bench";
-  std::string error;
-  auto backend = zbatch::client::http_backend::create(http, &error);
-  if (!backend) {
-    throw std::runtime_error(error);
-  }
-  return backend;
+  return zbatch::client::http_backend::create(http).value();
 }
 
 zbatch::protocol::submit_request image_request() {

@@ -72,7 +72,6 @@ struct generate_plan {
 /// (invalid_argument) naming the option.
 status check_connection(const raw_options& raw, generate_plan& plan) {
   plan.use_mock = raw.mock_given;
-  std::string why;
   if (plan.use_mock) {
     if (!raw.base_url.empty()) {
       return invalid_argument_error(
@@ -93,18 +92,18 @@ status check_connection(const raw_options& raw, generate_plan& plan) {
   plan.http.base_url =
       raw.base_url.empty() ? std::string(protocol::default_base_url) : raw.base_url;
   if (!raw.api_key_file.empty()) {
-    auto key = client::read_api_key_file(raw.api_key_file, &why);
-    if (!key) {
-      return invalid_argument_error("--api-key-file: " + why);
+    auto key = client::read_api_key_file(raw.api_key_file);
+    if (!key.ok()) {
+      return key.status().prefixed("--api-key-file: ");
     }
     plan.http.api_key = *key;
   } else {
     plan.http.api_key = client::api_key_from_environment();
   }
   // Checked here, before anything is sent: a remote host needs HTTPS and a key.
-  why = client::check_options(plan.http);
-  if (!why.empty()) {
-    return invalid_argument_error("--base-url: " + protocol::redact(why, plan.http.api_key));
+  if (const auto checked = client::check_options(plan.http); !checked.ok()) {
+    return invalid_argument_error("--base-url: " +
+                                  protocol::redact(checked.message(), plan.http.api_key));
   }
   // A loopback server (`zbatch mock`, a local proxy) still wants a non-empty bearer token.
   if (plan.http.api_key.empty()) {
@@ -209,10 +208,8 @@ int run_plan(generate_plan& plan) {
     mock_server = std::make_unique<mock::server>(*config, 1, options);
     plan.http.base_url = mock_server->base_url();
   }
-  std::string why;
-  if (!client::http_backend::create(plan.http, &why)) {
-    std::cerr << "zbatch generate: --base-url: " << protocol::redact(why, plan.http.api_key)
-              << "\n";
+  if (const auto made = client::http_backend::create(plan.http); !made.ok()) {
+    std::cerr << "zbatch generate: --base-url: " << made.status().message() << "\n";
     return exit_usage;
   }
   plan.session.endpoint =
@@ -238,12 +235,12 @@ int run_plan(generate_plan& plan) {
   });
   const auto http = plan.http;
   auto factory = [http]() -> std::unique_ptr<client::backend> {
-    std::string error;
-    auto backend = client::http_backend::create(http, &error);
-    if (!backend) {
-      throw std::runtime_error(protocol::redact(error, http.api_key));
+    auto backend = client::http_backend::create(http);
+    if (!backend.ok()) {
+      // The factory's contract (actors::backend_factory) is a backend or an exception.
+      throw std::runtime_error(backend.status().message());
     }
-    return backend;
+    return *std::move(backend);
   };
   generate::session_outcome outcome;
   try {

@@ -155,10 +155,9 @@ int run_scenario(int argc, char** argv) {
         options.base_url = std::string(protocol::default_base_url);
       }
       if (!api_key_file.empty()) {
-        std::string error;
-        auto key = client::read_api_key_file(api_key_file, &error);
-        if (!key) {
-          std::cerr << "zbatch scenario: --api-key-file: " << error << "\n";
+        auto key = client::read_api_key_file(api_key_file);
+        if (!key.ok()) {
+          std::cerr << "zbatch scenario: --api-key-file: " << key.status().message() << "\n";
           return exit_usage;
         }
         options.api_key = *key;

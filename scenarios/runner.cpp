@@ -220,12 +220,11 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
     http.base_url = base_url;
     http.api_key = api_key;
     http.read_timeout = read_timeout;
-    std::string error;
-    auto backend = client::http_backend::create(http, &error);
-    if (!backend) {
-      zbatch::raise(failed_precondition_error(error));
+    auto backend = client::http_backend::create(http);
+    if (!backend.ok()) {
+      zbatch::raise(backend.status());
     }
-    return backend;
+    return *std::move(backend);
   };
   auto backend = actors::spawn_blocking_backend(system, factory, http_connections);
   actors::batch_request request;

@@ -79,12 +79,11 @@ class session_test : public ::testing::Test {
     options.base_url = fake_.base_url();
     options.api_key = "test-key";
     return [options]() -> std::unique_ptr<client::backend> {
-      std::string why;
-      auto backend = client::http_backend::create(options, &why);
-      if (!backend) {
-        throw std::runtime_error(why);
+      auto backend = client::http_backend::create(options);
+      if (!backend.ok()) {
+        throw std::runtime_error(backend.status().message());
       }
-      return backend;
+      return *std::move(backend);
     };
   }
 

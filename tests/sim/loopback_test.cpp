@@ -46,10 +46,9 @@ class loopback_test : public ::testing::Test {
           options.base_url = base;
           options.api_key = "loopback-key";
           options.read_timeout = std::chrono::milliseconds(5000);
-          std::string error;
-          auto made = client::http_backend::create(options, &error);
-          EXPECT_TRUE(made) << error;
-          return std::unique_ptr<client::backend>(std::move(made));
+          auto made = client::http_backend::create(options);
+          EXPECT_TRUE(made.ok()) << made.status().message();
+          return std::unique_ptr<client::backend>(made.ok() ? *std::move(made) : nullptr);
         },
         8);
   }
