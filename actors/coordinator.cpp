@@ -738,7 +738,11 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
 
 caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
                        batch_callbacks callbacks) {
-  validate(request.strategy);
+  // Preconditions of a spawn (programming errors, as CAF's own) stay exceptions: the callers
+  // parse and validate the strategy first and report a bad one as a returned status.
+  if (const auto checked = validate(request.strategy); !checked.ok()) {
+    throw std::invalid_argument(checked.message());
+  }
   if (!backend) {
     throw std::invalid_argument("spawn_batch: no backend actor");
   }

@@ -197,8 +197,9 @@ struct batch_callbacks {
   std::function<void(image_result&)> on_image;
 };
 
-/// Spawns the coordinator; the batch starts at once. Throws strategy_error for a bad spec and
-/// std::invalid_argument for an empty backend handle or for both `jobs` and `shared_jobs` set.
+/// Spawns the coordinator; the batch starts at once. Throws std::invalid_argument (a programming
+/// error) for a spec that does not validate, an empty backend handle or both `jobs` and
+/// `shared_jobs` set.
 /// Actors that send `(subscribe_atom, actor)` receive `progress_event` messages.
 caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
                        batch_callbacks callbacks);

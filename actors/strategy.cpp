@@ -10,8 +10,11 @@ namespace zbatch::actors {
 
 namespace {
 
+// The parsing below raises a status_error from wherever a knob is wrong (zbatch::raise); the
+// public functions at the end of the file turn it back into a returned status (capture).
+
 [[noreturn]] void fail(const std::string& knob, const std::string& what) {
-  throw strategy_error("strategy knob '" + knob + "': " + what);
+  zbatch::raise(invalid_argument_error("strategy knob '" + knob + "': " + what));
 }
 
 std::vector<std::string> split(std::string_view text, char sep) {
@@ -362,7 +365,9 @@ const std::vector<std::string>& preset_names() {
   return names;
 }
 
-strategy_spec preset(std::string_view name) {
+namespace {
+
+strategy_spec preset_or_raise(std::string_view name) {
   strategy_spec spec = base_spec();
   spec.name = std::string(name);
   // Shared by the review's presets: the reviewed client polls every second.
@@ -414,13 +419,13 @@ strategy_spec preset(std::string_view name) {
     for (const auto& known : preset_names()) {
       names += (names.empty() ? "" : ", ") + known;
     }
-    throw strategy_error("unknown strategy preset '" + std::string(name) + "'; allowed " + names +
-                         " or a spec such as inflight=2,retry=2:linear:base=1s");
+    zbatch::raise(not_found_error("unknown strategy preset '" + std::string(name) + "'; allowed " +
+                                  names + " or a spec such as inflight=2,retry=2:linear:base=1s"));
   }
   return spec;
 }
 
-void validate(const strategy_spec& spec) {
+void validate_or_raise(const strategy_spec& spec) {
   const auto& in = spec.inflight;
   if (in.adaptive) {
     check_range("inflight.init", in.initial, 1, 10000, "1..10000");
@@ -462,16 +467,17 @@ void validate(const strategy_spec& spec) {
   }
 }
 
-strategy_spec parse_strategy(std::string_view text) {
+strategy_spec parse_strategy_or_raise(std::string_view text) {
   const auto clauses = split(text, ',');
   strategy_spec spec = base_spec();
   std::size_t first = 0;
   const std::string head = trim(clauses[0]);
   if (head.empty() && clauses.size() == 1) {
-    throw strategy_error("empty strategy; give a preset name or a spec such as inflight=2");
+    zbatch::raise(
+        invalid_argument_error("empty strategy; give a preset name or a spec such as inflight=2"));
   }
   if (head.find('=') == std::string::npos) {
-    spec = preset(head);
+    spec = preset_or_raise(head);
     first = 1;
   }
   for (std::size_t i = first; i < clauses.size(); ++i) {
@@ -484,8 +490,22 @@ strategy_spec parse_strategy(std::string_view text) {
     apply_clause(key, value, spec);
     spec.name = "custom";
   }
-  validate(spec);
+  validate_or_raise(spec);
   return spec;
+}
+
+}  // namespace
+
+result<strategy_spec> preset(std::string_view name) {
+  return capture([&] { return preset_or_raise(name); });
+}
+
+status validate(const strategy_spec& spec) {
+  return capture([&] { validate_or_raise(spec); });
+}
+
+result<strategy_spec> parse_strategy(std::string_view text) {
+  return capture([&] { return parse_strategy_or_raise(text); });
 }
 
 std::string to_compact(const strategy_spec& spec) {
@@ -572,7 +592,7 @@ template <class F>
 void with_path(const reader& at, F&& body) {
   try {
     body();
-  } catch (const strategy_error& error) {
+  } catch (const status_error& error) {
     at.fail(error.what());
   }
 }
@@ -689,27 +709,31 @@ bool read_sections(reader& r, strategy_spec& spec) {
   return changed;
 }
 
-}  // namespace
-
-strategy_spec strategy_from_json(const json& document, const std::string& where) {
-  reader r(document, "", base::raise_as<strategy_error>, where);
+strategy_spec strategy_from_json_or_raise(const json& document, const std::string& where) {
+  reader r(document, "", where);
   strategy_spec spec = base_spec();
   if (document.is_string()) {
-    with_path(r, [&] { spec = parse_strategy(document.get<std::string>()); });
+    with_path(r, [&] { spec = parse_strategy_or_raise(document.get<std::string>()); });
     return spec;
   }
   r.expect_fields({"name", "preset", "inflight", "pace", "retry", "budget", "poll", "circuit",
                    "stop_on_quota"});
   if (const auto name = r.field("preset"); name.present()) {
     const auto text = name.string_or_empty();
-    with_path(name, [&] { spec = preset(text); });
+    with_path(name, [&] { spec = preset_or_raise(text); });
   }
   if (read_sections(r, spec)) {
     spec.name = "custom";
   }
   r.read("name", spec.name);
-  with_path(r, [&] { validate(spec); });
+  with_path(r, [&] { validate_or_raise(spec); });
   return spec;
+}
+
+}  // namespace
+
+result<strategy_spec> strategy_from_json(const json& document, const std::string& where) {
+  return capture([&] { return strategy_from_json_or_raise(document, where); });
 }
 
 json to_json(const strategy_spec& spec) {

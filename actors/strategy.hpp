@@ -5,27 +5,23 @@
 /// Every knob is independent and range-checked. A spec is written as JSON or in a compact form
 /// (`bounded,inflight=3` or `inflight=4,pace=token:2/s:burst=3,retry=3:exp:base=500ms:cap=8s:
 /// jitter=full`; see actors/README.md), optionally starting from a named preset that the later
-/// clauses override. Parsing throws `strategy_error` naming the knob and its allowed range before
-/// anything is sent. Plain values; no threading concerns.
+/// clauses override. Parsing fails (a `zbatch::status`, base/status.hpp: invalid_argument, or
+/// not_found for an unknown preset) naming the knob and its allowed range before anything is
+/// sent. Plain values; no threading concerns.
 
 #include <chrono>
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
+
 namespace zbatch::actors {
 
 using millis = std::chrono::milliseconds;
-
-/// A spec that does not parse or has a knob out of range; `what()` names the knob and range.
-class strategy_error : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
 
 /// Tasks in flight: a fixed number (0 = unbounded) or AIMD-adaptive.
 struct inflight_spec {
@@ -109,11 +105,11 @@ struct strategy_spec {
 /// token-bucket, adaptive.
 const std::vector<std::string>& preset_names();
 
-/// A named preset; throws strategy_error listing the names for an unknown one.
-strategy_spec preset(std::string_view name);
+/// A named preset; not_found listing the names for an unknown one.
+result<strategy_spec> preset(std::string_view name);
 
-/// Parses the compact form (or a bare preset name); throws strategy_error.
-strategy_spec parse_strategy(std::string_view text);
+/// Parses the compact form (or a bare preset name) and validates it.
+result<strategy_spec> parse_strategy(std::string_view text);
 
 /// The canonical compact form (every knob spelled out); parse_strategy(to_compact(s)) == s
 /// apart from the name.
@@ -122,13 +118,12 @@ std::string to_compact(const strategy_spec& spec);
 /// Reads a JSON spec: a string (preset or compact form) or an object (see README); `where` is
 /// the JSON path used in errors (e.g. "strategies[2]"), which read as every JSON input's do
 /// (base/json_reader.hpp): "strategies[2].retry.maxx: unknown field (allowed ...)". Null
-/// `budget` or `circuit` turns that part off; any other null field counts as absent. Throws
-/// strategy_error.
-strategy_spec strategy_from_json(const nlohmann::json& document,
-                                 const std::string& where = "strategy");
+/// `budget` or `circuit` turns that part off; any other null field counts as absent.
+result<strategy_spec> strategy_from_json(const nlohmann::json& document,
+                                         const std::string& where = "strategy");
 nlohmann::json to_json(const strategy_spec& spec);
 
-/// Checks every knob's range; throws strategy_error naming the first bad one.
-void validate(const strategy_spec& spec);
+/// Checks every knob's range; fails naming the first bad one.
+status validate(const strategy_spec& spec);
 
 }  // namespace zbatch::actors

@@ -50,7 +50,7 @@ std::string format_number(double value) {
   return out.str();
 }
 
-json parse_json(std::string_view text, const std::string& origin, raise_fn raise) {
+result<json> parse_json(std::string_view text, const std::string& origin) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
@@ -71,40 +71,33 @@ json parse_json(std::string_view text, const std::string& origin, raise_fn raise
     if (const auto pos = reason.find(": "); pos != std::string::npos) {
       reason = reason.substr(pos + 2);
     }
-    const std::string message = origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                                ": not valid JSON: " + reason;
-    raise(message);
-    throw json_error(message);
+    return invalid_argument_error(origin + ":" + std::to_string(line) + ":" +
+                                  std::to_string(column) + ": not valid JSON: " + reason);
   }
 }
 
-json read_json_file(const std::filesystem::path& file, raise_fn raise) {
+result<json> read_json_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    const std::string message = file.string() + ": cannot be read";
-    raise(message);
-    throw json_error(message);
+    return not_found_error(file.string() + ": cannot be read");
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_json(text.str(), file.string(), raise);
+  return parse_json(text.str(), file.string());
 }
 
-json_reader::json_reader(const json& document, std::string origin, raise_fn raise, std::string path)
-    : node_(&document), origin_(std::move(origin)), raise_(raise), path_(std::move(path)) {}
+json_reader::json_reader(const json& document, std::string origin, std::string path)
+    : node_(&document), origin_(std::move(origin)), path_(std::move(path)) {}
 
 json_reader::json_reader(const json* node, const json_reader& parent, std::string path)
-    : node_(node), origin_(parent.origin_), raise_(parent.raise_), path_(std::move(path)) {}
+    : node_(node), origin_(parent.origin_), path_(std::move(path)) {}
 
 const json& json_reader::node() const { return node_ != nullptr ? *node_ : null_value(); }
 
 void json_reader::fail(const std::string& problem) const {
   std::string message = origin_.empty() ? std::string() : origin_ + ": ";
   message += (path_.empty() ? "(root)" : path_) + ": " + problem;
-  if (raise_ != nullptr) {
-    raise_(message);
-  }
-  throw json_error(message);
+  zbatch::raise(invalid_argument_error(message));
 }
 
 void json_reader::fail_expected(const std::string& what) const {

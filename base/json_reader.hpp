@@ -16,8 +16,12 @@
 ///     has an unknown value "x" (allowed "a", "b")        not one of a list
 ///     unknown field (allowed a, b, c)                    a key nobody asked for
 ///
-/// A JSON null counts as absent everywhere except `number_or_null`. Each component raises its
-/// own error type through `raise_as<Error>`, so callers keep catching what they caught.
+/// A JSON null counts as absent everywhere except `number_or_null`.
+///
+/// Errors follow base/status.hpp. `parse_json` and `read_json_file` return a result. A reader's
+/// checks are made deep inside a component's walk of one document, so a failed check raises a
+/// `zbatch::status_error` (invalid_argument) that the component's public function turns back
+/// into a returned status with `zbatch::capture`; it never reaches the component's callers.
 ///
 /// A reader is a small value that refers to the document (which must outlive it) and remembers
 /// the keys it was asked for, for `reject_unknown_fields`. Not thread-safe; use one per thread.
@@ -33,31 +37,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
+
 namespace zbatch::base {
 
-/// The error a reader throws when its caller named no other type.
-class json_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON:
+/// REASON" (line and column count from 1, as editors show them).
+result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
 
-/// Throws the caller's error type with the finished message. Must not return.
-using raise_fn = void (*)(const std::string& message);
-
-template <class Error>
-[[noreturn]] void raise_as(const std::string& message) {
-  throw Error(message);
-}
-
-/// Parses `text`. A syntax error is raised as "ORIGIN:LINE:COLUMN: not valid JSON: REASON" (line
-/// and column count from 1, as editors show them).
-nlohmann::json parse_json(std::string_view text, const std::string& origin,
-                          raise_fn raise = raise_as<json_error>);
-
-/// Reads and parses a file named by `file` in errors; "FILE: cannot be read" when it cannot be
-/// opened.
-nlohmann::json read_json_file(const std::filesystem::path& file,
-                              raise_fn raise = raise_as<json_error>);
+/// Reads and parses a file named by `file` in errors; not_found "FILE: cannot be read" when it
+/// cannot be opened.
+result<nlohmann::json> read_json_file(const std::filesystem::path& file);
 
 /// A number as the messages print it, also in ranges ("0.001", "1e+06", "86400").
 std::string format_number(double value);
@@ -65,8 +55,7 @@ std::string format_number(double value);
 class json_reader {
  public:
   /// A reader of `document`, which is at `path` (empty: the document itself) of `origin`.
-  json_reader(const nlohmann::json& document, std::string origin,
-              raise_fn raise = raise_as<json_error>, std::string path = {});
+  json_reader(const nlohmann::json& document, std::string origin, std::string path = {});
 
   // ---- Where -------------------------------------------------------------------------------
   /// The value; a null JSON value when it is absent.
@@ -78,7 +67,7 @@ class json_reader {
   bool exists() const { return node_ != nullptr; }
   /// The key is in the document with a value other than null.
   bool present() const { return node_ != nullptr && !node_->is_null(); }
-  /// Raises "ORIGIN: PATH: problem".
+  /// Raises "ORIGIN: PATH: problem" (an invalid_argument status_error).
   [[noreturn]] void fail(const std::string& problem) const;
   /// Raises "is required: WHAT" when absent, else "must be WHAT, got VALUE": for values that
   /// may take several shapes (a name or an object), checked by the caller.
@@ -131,7 +120,6 @@ class json_reader {
 
   const nlohmann::json* node_;
   std::string origin_;
-  raise_fn raise_;
   std::string path_;
   std::vector<std::string> asked_;
 };

@@ -37,7 +37,7 @@ constexpr auto poll_interval = std::chrono::milliseconds(10);
 /// One mock for the whole process: `ideal` without queueing or generation time.
 zbatch::mock::server& shared_mock() {
   static zbatch::mock::server mock = [] {
-    auto config = zbatch::mock::load_config("ideal", std::nullopt);
+    auto config = zbatch::mock::load_config("ideal", std::nullopt).value();
     config.generation.queue = zbatch::mock::latency_spec::fixed(0);
     config.generation.time = zbatch::mock::latency_spec::fixed(0);
     zbatch::mock::server_options options;
@@ -51,12 +51,7 @@ std::unique_ptr<zbatch::client::backend> make_backend() {
   zbatch::client::http_options http;
   http.base_url = shared_mock().base_url();
   http.api_key = "bench";
-  std::string error;
-  auto backend = zbatch::client::http_backend::create(http, &error);
-  if (!backend) {
-    throw std::runtime_error(error);
-  }
-  return backend;
+  return zbatch::client::http_backend::create(http).value();
 }
 
 zbatch::protocol::submit_request image_request() {
@@ -79,7 +74,7 @@ void BM_http_actors(benchmark::State& state) {
     for (auto& job : request.jobs) {
       job.request = image_request();
     }
-    request.strategy = zbatch::actors::parse_strategy("bounded,inflight=64,poll=10ms");
+    request.strategy = zbatch::actors::parse_strategy("bounded,inflight=64,poll=10ms").value();
     request.trace = false;
     auto result = zbatch::actors::run_batch(system, std::move(request), backend);
     if (result.delivered() != static_cast<std::size_t>(images)) {

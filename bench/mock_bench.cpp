@@ -35,7 +35,7 @@ struct shared_mock {
   std::string task_path;
 
   shared_mock() {
-    mock = std::make_unique<server>(load_config("ideal", std::nullopt), 1);
+    mock = std::make_unique<server>(load_config("ideal", std::nullopt).value(), 1);
     httplib::Client client("127.0.0.1", mock->port());
     auto res = client.Post("/v1/images/generations",
                            {{"Authorization", "Bearer bench"}, {"X-ModelScope-Async-Mode", "true"}},

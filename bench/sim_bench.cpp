@@ -27,7 +27,7 @@
 namespace {
 
 zbatch::mock::mock_config free_tier_without_quota() {
-  auto config = zbatch::mock::load_config("modelscope-free", std::nullopt);
+  auto config = zbatch::mock::load_config("modelscope-free", std::nullopt).value();
   config.throttle.quota.enabled = false;
   return config;
 }
@@ -61,7 +61,7 @@ void BM_sim(benchmark::State& state, const std::string& strategy) {
     auto backend = zbatch::sim::spawn_sim_backend(system, model);
     zbatch::actors::batch_request request;
     request.jobs = jobs(images);
-    request.strategy = zbatch::actors::parse_strategy(strategy);
+    request.strategy = zbatch::actors::parse_strategy(strategy).value();
     request.seed = 1;
     request.trace = trace;
     auto result = zbatch::sim::run_batch_sim(system, std::move(request), backend);

@@ -68,14 +68,13 @@ struct generate_plan {
   bool json = false;
 };
 
-/// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Throws
-/// generate::input_error naming the option.
-void check_connection(const raw_options& raw, generate_plan& plan) {
+/// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Fails
+/// (invalid_argument) naming the option.
+status check_connection(const raw_options& raw, generate_plan& plan) {
   plan.use_mock = raw.mock_given;
-  std::string why;
   if (plan.use_mock) {
     if (!raw.base_url.empty()) {
-      throw generate::input_error(
+      return invalid_argument_error(
           "--mock and --base-url are mutually exclusive: --mock starts its own server");
     }
     // A bare --mock reaches us as no value or as one empty value, depending on CLI11's version.
@@ -84,39 +83,44 @@ void check_connection(const raw_options& raw, generate_plan& plan) {
     }
     const auto names = mock::profile_names();
     if (std::find(names.begin(), names.end(), plan.mock_profile) == names.end()) {
-      throw generate::input_error("--mock: unknown profile \"" + plan.mock_profile +
-                                  "\" (allowed " + generate::allowed_list(names) + ")");
+      return invalid_argument_error("--mock: unknown profile \"" + plan.mock_profile +
+                                    "\" (allowed " + generate::allowed_list(names) + ")");
     }
     plan.http.api_key = mock_api_key;
-    return;
+    return ok_status();
   }
   plan.http.base_url =
       raw.base_url.empty() ? std::string(protocol::default_base_url) : raw.base_url;
   if (!raw.api_key_file.empty()) {
-    auto key = client::read_api_key_file(raw.api_key_file, &why);
-    if (!key) {
-      throw generate::input_error("--api-key-file: " + why);
+    auto key = client::read_api_key_file(raw.api_key_file);
+    if (!key.ok()) {
+      return key.status().prefixed("--api-key-file: ");
     }
     plan.http.api_key = *key;
   } else {
     plan.http.api_key = client::api_key_from_environment();
   }
   // Checked here, before anything is sent: a remote host needs HTTPS and a key.
-  why = client::check_options(plan.http);
-  if (!why.empty()) {
-    throw generate::input_error("--base-url: " + protocol::redact(why, plan.http.api_key));
+  if (const auto checked = client::check_options(plan.http); !checked.ok()) {
+    return invalid_argument_error("--base-url: " +
+                                  protocol::redact(checked.message(), plan.http.api_key));
   }
   // A loopback server (`zbatch mock`, a local proxy) still wants a non-empty bearer token.
   if (plan.http.api_key.empty()) {
     plan.http.api_key = mock_api_key;
   }
+  return ok_status();
 }
 
-generate_plan make_plan(const raw_options& raw) {
+result<generate_plan> make_plan(const raw_options& raw) {
   generate_plan plan;
-  plan.session = generate::session_config_from(raw.inputs);
+  auto session = generate::session_config_from(raw.inputs);
+  if (!session.ok()) {
+    return session.status();
+  }
+  plan.session = *std::move(session);
   plan.json = raw.json;
-  check_connection(raw, plan);
+  ZBATCH_RETURN_IF_ERROR(check_connection(raw, plan));
   return plan;
 }
 
@@ -196,14 +200,16 @@ int run_plan(generate_plan& plan) {
   if (plan.use_mock) {
     mock::server_options options;  // 127.0.0.1, any free port
     options.threads = 8;
-    mock_server = std::make_unique<mock::server>(mock::load_config(plan.mock_profile, std::nullopt),
-                                                 1, options);
+    const auto config = mock::load_config(plan.mock_profile, std::nullopt);
+    if (!config.ok()) {
+      std::cerr << "zbatch generate: --mock: " << config.status().message() << "\n";
+      return exit_usage;
+    }
+    mock_server = std::make_unique<mock::server>(*config, 1, options);
     plan.http.base_url = mock_server->base_url();
   }
-  std::string why;
-  if (!client::http_backend::create(plan.http, &why)) {
-    std::cerr << "zbatch generate: --base-url: " << protocol::redact(why, plan.http.api_key)
-              << "\n";
+  if (const auto made = client::http_backend::create(plan.http); !made.ok()) {
+    std::cerr << "zbatch generate: --base-url: " << made.status().message() << "\n";
     return exit_usage;
   }
   plan.session.endpoint =
@@ -214,13 +220,12 @@ int run_plan(generate_plan& plan) {
                      : isatty(STDOUT_FILENO) ? generate::progress_style::bar
                                              : generate::progress_style::lines;
   generate::progress_renderer progress(std::cout, style);
-  std::unique_ptr<generate::session> session;
-  try {
-    session = std::make_unique<generate::session>(plan.session, progress);
-  } catch (const generate::journal_error& e) {
-    std::cerr << "zbatch generate: --out: " << e.what() << "\n";
+  auto created = generate::session::create(plan.session, progress);
+  if (!created.ok()) {
+    std::cerr << "zbatch generate: --out: " << created.status().message() << "\n";
     return exit_usage;
   }
+  std::unique_ptr<generate::session> session = *std::move(created);
   const auto grace = plan.session.grace;
   generate::sigint_watcher watcher([&session, &progress, grace] {
     progress.notice("interrupt", "interrupted: no new submits; tasks in flight get " +
@@ -230,17 +235,24 @@ int run_plan(generate_plan& plan) {
   });
   const auto http = plan.http;
   auto factory = [http]() -> std::unique_ptr<client::backend> {
-    std::string error;
-    auto backend = client::http_backend::create(http, &error);
-    if (!backend) {
-      throw std::runtime_error(protocol::redact(error, http.api_key));
+    auto backend = client::http_backend::create(http);
+    if (!backend.ok()) {
+      // The factory's contract (actors::backend_factory) is a backend or an exception.
+      throw std::runtime_error(backend.status().message());
     }
-    return backend;
+    return *std::move(backend);
   };
   generate::session_outcome outcome;
   try {
-    outcome = session->run(factory);
+    auto ran = session->run(factory);
+    if (!ran.ok()) {
+      std::cerr << "zbatch generate: "
+                << protocol::redact(ran.status().message(), plan.http.api_key) << "\n";
+      return exit_partial;
+    }
+    outcome = *std::move(ran);
   } catch (const std::exception& e) {
+    // The backend factory and the actor system below the session still throw.
     std::cerr << "zbatch generate: " << protocol::redact(e.what(), plan.http.api_key) << "\n";
     return exit_partial;
   }
@@ -328,20 +340,16 @@ int run_generate(int argc, char** argv) {
   raw.mock_given = app.count("--mock") > 0;
   in.negative_given = app.count("--negative-prompt") > 0;
 
-  generate_plan plan;
-  try {
-    plan = make_plan(raw);
-  } catch (const generate::input_error& e) {
-    std::cerr << "zbatch generate: " << e.what() << "\n";
+  auto made = make_plan(raw);
+  if (!made.ok()) {
+    std::cerr << "zbatch generate: " << made.status().message() << "\n";
     return exit_usage;
   }
+  generate_plan plan = *std::move(made);
   // A peer that closes mid-write (TLS writes can raise it) must be an error value, not a kill.
   signal(SIGPIPE, SIG_IGN);
   try {
     return run_plan(plan);
-  } catch (const mock::config_error& e) {
-    std::cerr << "zbatch generate: --mock: " << e.what() << "\n";
-    return exit_usage;
   } catch (const std::exception& e) {
     std::cerr << "zbatch generate: " << protocol::redact(e.what(), plan.http.api_key) << "\n";
     return exit_partial;

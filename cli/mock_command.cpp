@@ -52,14 +52,13 @@ int run_mock(int argc, char** argv) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
 
-  mock::mock_config config;
-  try {
-    config = mock::load_config(
-        profile, config_file.empty() ? std::nullopt : std::optional<std::string>(config_file));
-  } catch (const mock::config_error& e) {
-    std::cerr << "zbatch mock: " << e.what() << "\n";
+  const auto loaded = mock::load_config(
+      profile, config_file.empty() ? std::nullopt : std::optional<std::string>(config_file));
+  if (!loaded.ok()) {
+    std::cerr << "zbatch mock: " << loaded.status().message() << "\n";
     return exit_usage;
   }
+  const mock::mock_config& config = *loaded;
 
   // Block the signals before any thread starts so only sigwait below receives them.
   sigset_t signals;

@@ -14,36 +14,43 @@ namespace zbatch::cli {
 namespace {
 
 int render(const std::string& results_file, const std::string& out_dir) {
-  try {
-    const auto results = reports::load_results(results_file);
-    for (const auto& path : reports::render_all(results, out_dir)) {
-      std::cout << "wrote " << path.string() << "\n";
-    }
-    return exit_ok;
-  } catch (const reports::results_error& e) {
-    std::cerr << "zbatch report render: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const std::exception& e) {
-    // Output directory or file not writable.
-    std::cerr << "zbatch report render: " << e.what() << "\n";
+  const auto results = reports::load_results(results_file);
+  if (!results.ok()) {
+    std::cerr << "zbatch report render: " << results.status().message() << "\n";
     return exit_usage;
   }
+  // Bad input, or the output directory or a file not writable.
+  const auto written = reports::render_all(*results, out_dir);
+  if (!written.ok()) {
+    std::cerr << "zbatch report render: " << written.status().message() << "\n";
+    return exit_usage;
+  }
+  for (const auto& path : *written) {
+    std::cout << "wrote " << path.string() << "\n";
+  }
+  return exit_ok;
 }
 
 int compare(const std::string& base_file, const std::string& head_file,
             const reports::compare_options& options, const std::string& markdown_file) {
-  std::string markdown;
-  int regressions = 0;
-  try {
-    const auto base = reports::load_results(base_file);
-    const auto head = reports::load_results(head_file);
-    const auto result = reports::compare_results(base, head, options, base_file, head_file);
-    markdown = reports::comparison_markdown(result);
-    regressions = result.regressions();
-  } catch (const reports::results_error& e) {
-    std::cerr << "zbatch report compare: " << e.what() << "\n";
+  const auto fail = [](const status& error) {
+    std::cerr << "zbatch report compare: " << error.message() << "\n";
     return exit_usage;
+  };
+  const auto base = reports::load_results(base_file);
+  if (!base.ok()) {
+    return fail(base.status());
   }
+  const auto head = reports::load_results(head_file);
+  if (!head.ok()) {
+    return fail(head.status());
+  }
+  const auto result = reports::compare_results(*base, *head, options, base_file, head_file);
+  if (!result.ok()) {
+    return fail(result.status());
+  }
+  const std::string markdown = reports::comparison_markdown(*result);
+  const int regressions = result->regressions();
   std::cout << markdown;
   if (!markdown_file.empty()) {
     std::ofstream out(markdown_file, std::ios::binary | std::ios::trunc);

@@ -41,14 +41,13 @@ int list_builtins() {
   }
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
-    try {
-      const auto s = scenarios::load_scenario(file);
-      std::cout << s.name << "\t" << s.workload.total_images() << " images, profile "
-                << s.profile.name << "\n    " << s.description << "\n";
-    } catch (const scenarios::scenario_error& e) {
-      std::cerr << "zbatch scenario list: " << e.what() << "\n";
+    const auto s = scenarios::load_scenario(file);
+    if (!s.ok()) {
+      std::cerr << "zbatch scenario list: " << s.status().message() << "\n";
       return exit_usage;
     }
+    std::cout << s->name << "\t" << s->workload.total_images() << " images, profile "
+              << s->profile.name << "\n    " << s->description << "\n";
   }
   return exit_ok;
 }
@@ -118,8 +117,18 @@ int run_scenario(int argc, char** argv) {
   if (list->parsed()) {
     return list_builtins();
   }
+  // A bad scenario or a refused run exits 2; a run that failed inside (internal) or a library's
+  // exception (a port that cannot be bound, a file that cannot be written) exits 3.
+  const auto fail = [](const status& error) {
+    std::cerr << "zbatch scenario: " << error.message() << "\n";
+    return error.code() == status_code::internal ? 3 : exit_usage;
+  };
   try {
-    const auto s = scenarios::load_scenario(resolve_scenario_file(file));
+    const auto loaded = scenarios::load_scenario(resolve_scenario_file(file));
+    if (!loaded.ok()) {
+      return fail(loaded.status());
+    }
+    const scenarios::scenario& s = *loaded;
     scenarios::run_options options;
     options.mode = mode == "sim"    ? scenarios::run_mode::sim
                    : mode == "http" ? scenarios::run_mode::http
@@ -146,36 +155,50 @@ int run_scenario(int argc, char** argv) {
         options.base_url = std::string(protocol::default_base_url);
       }
       if (!api_key_file.empty()) {
-        std::string error;
-        auto key = client::read_api_key_file(api_key_file, &error);
-        if (!key) {
-          std::cerr << "zbatch scenario: --api-key-file: " << error << "\n";
+        auto key = client::read_api_key_file(api_key_file);
+        if (!key.ok()) {
+          std::cerr << "zbatch scenario: --api-key-file: " << key.status().message() << "\n";
           return exit_usage;
         }
         options.api_key = *key;
       } else {
         options.api_key = client::api_key_from_environment();
       }
-      std::cout << "live mode: at most " << scenarios::live_cost_estimate(s, options)
-                << " credits (" << s.workload.total_images() << " images x " << s.strategies.size()
-                << " strategies x " << repeat.value_or(s.repetitions) << " repetitions)\n";
+      const auto cost = scenarios::live_cost_estimate(s, options);
+      if (!cost.ok()) {
+        return fail(cost.status());
+      }
+      std::cout << "live mode: at most " << *cost << " credits (" << s.workload.total_images()
+                << " images x " << s.strategies.size() << " strategies x "
+                << repeat.value_or(s.repetitions) << " repetitions)\n";
     }
     if (!quiet) {
       options.on_line = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
     }
-    scenarios::check_scenario(s);
+    if (const auto checked = scenarios::check_scenario(s); !checked.ok()) {
+      return fail(checked);
+    }
     std::error_code ec;
     fs::create_directories(out_dir, ec);
     if (ec) {
       std::cerr << "zbatch scenario: --out " << out_dir << ": " << ec.message() << "\n";
       return exit_usage;
     }
-    const auto results = scenarios::run_scenario(s, options);
+    const auto run = scenarios::run_scenario(s, options);
+    if (!run.ok()) {
+      return fail(run.status());
+    }
+    const auto& results = *run;
     write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
     std::cout << reports::terminal_table(results);
     std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
     if (report) {
-      for (const auto& path : reports::render_all(results, out_dir)) {
+      const auto written = reports::render_all(results, out_dir);
+      if (!written.ok()) {
+        std::cerr << "zbatch scenario: " << written.status().message() << "\n";
+        return 3;
+      }
+      for (const auto& path : *written) {
         std::cout << "wrote " << path.string() << "\n";
       }
     }
@@ -185,12 +208,6 @@ int run_scenario(int argc, char** argv) {
       }
     }
     return exit_ok;
-  } catch (const scenarios::scenario_error& e) {
-    std::cerr << "zbatch scenario: " << e.what() << "\n";
-    return exit_usage;
-  } catch (const scenarios::run_refused& e) {
-    std::cerr << "zbatch scenario: " << e.what() << "\n";
-    return exit_usage;
   } catch (const std::exception& e) {
     std::cerr << "zbatch scenario: " << e.what() << "\n";
     return 3;

@@ -40,40 +40,44 @@ std::string client_origin(const protocol::parsed_url& url) {
 
 }  // namespace
 
-std::string check_options(const http_options& options) {
+status check_options(const http_options& options) {
   std::string why;
   auto url = protocol::parse_url(options.base_url, &why);
   if (!url) {
-    return "base URL \"" + options.base_url + "\" is not usable: " + why;
+    return invalid_argument_error("base URL \"" + options.base_url + "\" is not usable: " + why);
   }
   const bool loopback = protocol::is_loopback_host(url->host);
   if (!loopback && url->scheme != "https") {
-    return "base URL \"" + options.base_url +
-           "\": plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use "
-           "https:// so the API key is encrypted";
+    return invalid_argument_error(
+        "base URL \"" + options.base_url +
+        "\": plain http is allowed only for loopback hosts (127.0.0.1, ::1, localhost); use "
+        "https:// so the API key is encrypted");
   }
   if (!loopback && options.api_key.empty()) {
-    return "no API key for " + url->host +
-           ": set MODELSCOPE_API_KEY (or pass --api-key-file); only loopback hosts may be used "
-           "without a key";
+    return invalid_argument_error(
+        "no API key for " + url->host +
+        ": set MODELSCOPE_API_KEY (or pass --api-key-file); only loopback hosts may be used "
+        "without a key");
   }
   if (std::any_of(options.api_key.begin(), options.api_key.end(),
                   [](unsigned char c) { return c < 0x21 || c == 0x7f; })) {
-    return "the API key contains whitespace or control characters";
+    return invalid_argument_error("the API key contains whitespace or control characters");
   }
   if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0 ||
       options.answer_deadline.count() <= 0 || options.download_deadline.count() <= 0) {
-    return "connect and read time-outs and request deadlines must be positive";
+    return invalid_argument_error(
+        "connect and read time-outs and request deadlines must be positive");
   }
   if (options.max_answer_bytes == 0 || options.max_image_bytes == 0) {
-    return "answer and image size caps must be positive";
+    return invalid_argument_error("answer and image size caps must be positive");
   }
   if (url->scheme == "https" && !std::ifstream(options.ca_bundle).good()) {
-    return "CA bundle " + options.ca_bundle +
-           " is not readable (install the ca-certificates package); certificates are always "
-           "verified";
+    return invalid_argument_error(
+        "CA bundle " + options.ca_bundle +
+        " is not readable (install the ca-certificates package); certificates are always "
+        "verified");
   }
-  return {};
+  return ok_status();
 }
 
 std::string api_key_from_environment() {
@@ -81,22 +85,17 @@ std::string api_key_from_environment() {
   return value == nullptr ? std::string{} : trim(value);
 }
 
-std::optional<std::string> read_api_key_file(const std::string& path, std::string* error) {
+zbatch::result<std::string> read_api_key_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) {
-    if (error != nullptr) {
-      *error = "cannot read API key file " + path;
-    }
-    return std::nullopt;
+    return not_found_error("cannot read API key file " + path);
   }
   std::string line;
   std::getline(in, line);
   line = trim(line);
   if (line.empty()) {
-    if (error != nullptr) {
-      *error = "API key file " + path + " is empty (expected the key on its first line)";
-    }
-    return std::nullopt;
+    return invalid_argument_error("API key file " + path +
+                                  " is empty (expected the key on its first line)");
   }
   return line;
 }
@@ -274,13 +273,9 @@ struct http_backend::impl {
   }
 };
 
-std::unique_ptr<http_backend> http_backend::create(http_options options, std::string* error) {
-  auto why = check_options(options);
-  if (!why.empty()) {
-    if (error != nullptr) {
-      *error = protocol::redact(std::move(why), options.api_key);
-    }
-    return nullptr;
+zbatch::result<std::unique_ptr<http_backend>> http_backend::create(http_options options) {
+  if (const auto checked = check_options(options); !checked.ok()) {
+    return invalid_argument_error(protocol::redact(checked.message(), options.api_key));
   }
   return std::unique_ptr<http_backend>(new http_backend(std::move(options)));
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "base/status.hpp"
 #include "client/backend.hpp"
 
 namespace zbatch::client {
@@ -37,21 +38,21 @@ struct http_options {
 };
 
 /// Checks the options before any request is sent: the base URL parses, a non-loopback host
-/// uses HTTPS and has an API key, the time-outs are positive. Returns an empty string when
-/// usable, otherwise a sentence naming what is wrong (never containing the key).
-std::string check_options(const http_options& options);
+/// uses HTTPS and has an API key, the time-outs are positive. Fails (invalid_argument) with a
+/// sentence naming what is wrong (never containing the key).
+status check_options(const http_options& options);
 
 /// The key from the MODELSCOPE_API_KEY environment variable (empty when unset).
 std::string api_key_from_environment();
 
-/// Reads a key from a file (first line, surrounding whitespace trimmed). On failure returns
-/// nullopt and sets `error` to a sentence naming the file (never its contents).
-std::optional<std::string> read_api_key_file(const std::string& path, std::string* error);
+/// Reads a key from a file (first line, surrounding whitespace trimmed). Fails (not_found,
+/// invalid_argument when empty) with a sentence naming the file (never its contents).
+zbatch::result<std::string> read_api_key_file(const std::string& path);
 
 class http_backend final : public backend {
  public:
-  /// Builds a backend after `check_options`; returns nullptr and sets `error` when invalid.
-  static std::unique_ptr<http_backend> create(http_options options, std::string* error);
+  /// Builds a backend after `check_options`, failing as it does (the key redacted).
+  static zbatch::result<std::unique_ptr<http_backend>> create(http_options options);
   ~http_backend() override;
   http_backend(const http_backend&) = delete;
   http_backend& operator=(const http_backend&) = delete;

@@ -15,6 +15,17 @@
 namespace zbatch::generate {
 namespace {
 
+// The checks below raise a status_error at the first bad option (zbatch::raise); the public
+// functions at the end turn it back into a returned status (capture).
+[[noreturn]] void raise_invalid(std::string message) {
+  zbatch::raise(invalid_argument_error(std::move(message)));
+}
+
+std::int64_t integer_option(const std::string& option, const std::string& text, std::int64_t low,
+                            std::int64_t high) {
+  return value_or_raise(parse_integer_option(option, text, low, high));
+}
+
 /// With --batch, every per-image option belongs on the batch file's lines.
 void check_batch_alone(const cli_inputs& in) {
   for (const auto& [given, name] :
@@ -28,8 +39,8 @@ void check_batch_alone(const cli_inputs& in) {
                                                  {!in.steps.empty(), "--steps"},
                                                  {!in.guidance.empty(), "--guidance"}}) {
     if (given) {
-      throw input_error("--batch and " + name + " are mutually exclusive: with --batch, put " +
-                        name.substr(2) + " on each line of the batch file");
+      raise_invalid("--batch and " + name + " are mutually exclusive: with --batch, put " +
+                    name.substr(2) + " on each line of the batch file");
     }
   }
 }
@@ -37,29 +48,28 @@ void check_batch_alone(const cli_inputs& in) {
 /// --size, or --aspect with --base-size, or the default size.
 protocol::image_size image_size_of(const cli_inputs& in) {
   if (!in.size.empty() && !in.aspect.empty()) {
-    throw input_error("--size and --aspect are mutually exclusive: give one of them");
+    raise_invalid("--size and --aspect are mutually exclusive: give one of them");
   }
   if (!in.base_size.empty() && in.aspect.empty()) {
-    throw input_error("--base-size needs --aspect (allowed " +
-                      allowed_list(protocol::aspect_ratios()) + ")");
+    raise_invalid("--base-size needs --aspect (allowed " + allowed_list(protocol::aspect_ratios()) +
+                  ")");
   }
   std::string why;
   if (!in.size.empty()) {
     const auto size = protocol::parse_size(in.size, &why);
     if (!size) {
-      throw input_error("--size: " + why);
+      raise_invalid("--size: " + why);
     }
     return *size;
   }
   if (!in.aspect.empty()) {
-    const int base =
-        in.base_size.empty()
-            ? protocol::default_base_size
-            : static_cast<int>(parse_integer_option("--base-size", in.base_size, protocol::min_side,
-                                                    protocol::max_side));
+    const int base = in.base_size.empty()
+                         ? protocol::default_base_size
+                         : static_cast<int>(integer_option("--base-size", in.base_size,
+                                                           protocol::min_side, protocol::max_side));
     const auto size = protocol::size_for_aspect(in.aspect, base, &why);
     if (!size) {
-      throw input_error("--aspect: " + why);
+      raise_invalid("--aspect: " + why);
     }
     return *size;
   }
@@ -76,11 +86,11 @@ protocol::submit_request prompt_request(const cli_inputs& in) {
   }
   if (!in.steps.empty()) {
     request.steps = static_cast<int>(
-        parse_integer_option("--steps", in.steps, protocol::min_steps, protocol::max_steps));
+        integer_option("--steps", in.steps, protocol::min_steps, protocol::max_steps));
   }
   if (!in.guidance.empty()) {
-    request.guidance = parse_number_option("--guidance", in.guidance, protocol::min_guidance,
-                                           protocol::max_guidance);
+    request.guidance = value_or_raise(parse_number_option(
+        "--guidance", in.guidance, protocol::min_guidance, protocol::max_guidance));
   }
   request.size = image_size_of(in);
   return request;
@@ -100,11 +110,11 @@ std::int64_t base_seed_of(const cli_inputs& in, int count) {
     std::uniform_int_distribution<std::int64_t> pick(0, last_base);
     return pick(device);
   }
-  const auto base_seed = parse_integer_option("--seed", in.seed, 0, protocol::max_seed);
+  const auto base_seed = integer_option("--seed", in.seed, 0, protocol::max_seed);
   if (base_seed > last_base) {
-    throw input_error("--seed " + in.seed + " with --count " + std::to_string(count) +
-                      " would use seeds above 2147483647 (allowed --seed 0.." +
-                      std::to_string(last_base) + " for this count)");
+    raise_invalid("--seed " + in.seed + " with --count " + std::to_string(count) +
+                  " would use seeds above 2147483647 (allowed --seed 0.." +
+                  std::to_string(last_base) + " for this count)");
   }
   return base_seed;
 }
@@ -112,65 +122,66 @@ std::int64_t base_seed_of(const cli_inputs& in, int count) {
 std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options) {
   if (!in.batch.empty()) {
     check_batch_alone(in);
-    auto images = batch_file_images(in.batch, in.model);
+    auto images = value_or_raise(batch_file_images(in.batch, in.model));
     *options = options_json(images, true);
     return images;
   }
   if (in.prompt.empty()) {
-    throw input_error("--prompt (a non-empty string) or --batch FILE.jsonl is required");
+    raise_invalid("--prompt (a non-empty string) or --batch FILE.jsonl is required");
   }
-  const int count = in.count.empty()
-                        ? 1
-                        : static_cast<int>(parse_integer_option("--count", in.count, 1, max_count));
+  const int count =
+      in.count.empty() ? 1 : static_cast<int>(integer_option("--count", in.count, 1, max_count));
   const auto request = prompt_request(in);
   const auto base_seed = base_seed_of(in, count);
   auto check = request;
   check.seed = base_seed;
   if (auto error = protocol::validate(check)) {
-    throw input_error("--" + error->field + ": " + error->message);
+    raise_invalid("--" + error->field + ": " + error->message);
   }
-  auto images = prompt_images(request, count, base_seed);
+  auto images = value_or_raise(prompt_images(request, count, base_seed));
   *options = options_json(images, false, count);
   return images;
 }
 
 /// --strategy with the poll overrides; a bad one names the presets.
 actors::strategy_spec strategy_of(const cli_inputs& in) {
-  try {
-    auto strategy = actors::parse_strategy(in.strategy);
+  auto strategy = actors::parse_strategy(in.strategy);
+  status checked = strategy.status();
+  if (strategy.ok()) {
     if (!in.poll_interval_ms.empty()) {
-      strategy.poll.interval = std::chrono::milliseconds(
-          parse_integer_option("--poll-interval-ms", in.poll_interval_ms, 10, 600'000));
-      strategy.poll.cap = std::max(strategy.poll.cap, strategy.poll.interval);
+      strategy->poll.interval = std::chrono::milliseconds(
+          integer_option("--poll-interval-ms", in.poll_interval_ms, 10, 600'000));
+      strategy->poll.cap = std::max(strategy->poll.cap, strategy->poll.interval);
     }
     if (!in.deadline_s.empty()) {
-      strategy.poll.deadline =
-          std::chrono::seconds(parse_integer_option("--deadline-s", in.deadline_s, 1, 86'400));
+      strategy->poll.deadline =
+          std::chrono::seconds(integer_option("--deadline-s", in.deadline_s, 1, 86'400));
     }
-    actors::validate(strategy);
-    return strategy;
-  } catch (const actors::strategy_error& e) {
-    throw input_error("--strategy: " + std::string(e.what()) +
-                      " (presets: " + allowed_list(actors::preset_names()) + ")");
+    checked = actors::validate(*strategy);
   }
+  if (!checked.ok()) {
+    raise_invalid("--strategy: " + checked.message() +
+                  " (presets: " + allowed_list(actors::preset_names()) + ")");
+  }
+  return *std::move(strategy);
 }
 
 }  // namespace
 
-std::int64_t parse_integer_option(const std::string& option, const std::string& text,
-                                  std::int64_t low, std::int64_t high) {
+result<std::int64_t> parse_integer_option(const std::string& option, const std::string& text,
+                                          std::int64_t low, std::int64_t high) {
   std::int64_t value = 0;
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end || value < low || value > high) {
-    throw input_error(option + " must be an integer from " + std::to_string(low) + " to " +
-                      std::to_string(high) + " (got \"" + text + "\")");
+    return invalid_argument_error(option + " must be an integer from " + std::to_string(low) +
+                                  " to " + std::to_string(high) + " (got \"" + text + "\")");
   }
   return value;
 }
 
-double parse_number_option(const std::string& option, const std::string& text, double low,
-                           double high) {
+result<double> parse_number_option(const std::string& option, const std::string& text, double low,
+                                   double high) {
   std::size_t used = 0;
   double value = 0;
   try {
@@ -181,7 +192,8 @@ double parse_number_option(const std::string& option, const std::string& text, d
   if (text.empty() || used != text.size() || !(value >= low && value <= high)) {
     std::ostringstream range;
     range << low << " to " << high;
-    throw input_error(option + " must be a number from " + range.str() + " (got \"" + text + "\")");
+    return invalid_argument_error(option + " must be a number from " + range.str() + " (got \"" +
+                                  text + "\")");
   }
   return value;
 }
@@ -194,26 +206,33 @@ std::string allowed_list(const std::vector<std::string>& items) {
   return out;
 }
 
-session_config session_config_from(const cli_inputs& in) {
+namespace {
+
+session_config read_session_config(const cli_inputs& in) {
   if (in.out.empty()) {
-    throw input_error("--out is required: the directory for the images and manifest.json");
+    raise_invalid("--out is required: the directory for the images and manifest.json");
   }
   std::error_code ec;
   if (std::filesystem::exists(in.out, ec) && !std::filesystem::is_directory(in.out, ec)) {
-    throw input_error("--out " + in.out + " exists and is not a directory");
+    raise_invalid("--out " + in.out + " exists and is not a directory");
   }
   session_config config;
   config.out_dir = in.out;
   config.images = images_of(in, &config.options);
   config.strategy = strategy_of(in);
   config.max_submits =
-      static_cast<int>(parse_integer_option("--max-submits", in.max_submits, 0, 1'000'000));
-  config.grace = std::chrono::seconds(parse_integer_option("--grace-s", in.grace_s, 0, 3600));
-  config.connections =
-      static_cast<int>(parse_integer_option("--connections", in.connections, 1, 256));
+      static_cast<int>(integer_option("--max-submits", in.max_submits, 0, 1'000'000));
+  config.grace = std::chrono::seconds(integer_option("--grace-s", in.grace_s, 0, 3600));
+  config.connections = static_cast<int>(integer_option("--connections", in.connections, 1, 256));
   config.retry_moderated = in.retry_moderated;
   config.seed = std::random_device{}();
   return config;
+}
+
+}  // namespace
+
+result<session_config> session_config_from(const cli_inputs& in) {
+  return capture([&] { return read_session_config(in); });
 }
 
 }  // namespace zbatch::generate

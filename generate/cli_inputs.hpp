@@ -2,8 +2,9 @@
 /// The input rules of `zbatch generate`'s command line, next to the batch file's (inputs.hpp):
 /// the options as typed (`cli_inputs`: texts, empty when not given) become a checked
 /// `session_config` (images with their seeds, the journal's options, the output directory, the
-/// strategy with its poll overrides, submit cap, grace, connections), or an input_error whose
-/// text names the option and what is allowed. Nothing is sent or written.
+/// strategy with its poll overrides, submit cap, grace, connections), or a failed result
+/// (base/status.hpp) whose message names the option and what is allowed. Nothing is sent or
+/// written.
 ///
 /// The connection options (--mock, --base-url, --api-key-file) stay in the CLI, next to the
 /// mock server it starts (generate/ does not depend on the mock). Pure functions apart from
@@ -48,18 +49,19 @@ struct cli_inputs {
 /// --guidance; the limits are the protocol's), --strategy with --poll-interval-ms and
 /// --deadline-s, --max-submits, --grace-s, --connections. Without --seed the base seed is the
 /// one an earlier run into the same --out picked, else random; `seed` (the jitter seed) is
-/// random; `endpoint` is left for the caller. Throws input_error: "--count must be an integer
-/// from 1 to 1000 (got \"0\")", "--size and --aspect are mutually exclusive: ...", ...
-session_config session_config_from(const cli_inputs& in);
+/// random; `endpoint` is left for the caller. Fails (invalid_argument; not_found for a batch
+/// file that cannot be read): "--count must be an integer from 1 to 1000 (got \"0\")", "--size
+/// and --aspect are mutually exclusive: ...", ...
+result<session_config> session_config_from(const cli_inputs& in);
 
-/// `text` as an integer in low..high, else input_error "OPTION must be an integer from LOW to
+/// `text` as an integer in low..high, else invalid_argument "OPTION must be an integer from LOW
+/// to HIGH (got \"TEXT\")".
+result<std::int64_t> parse_integer_option(const std::string& option, const std::string& text,
+                                          std::int64_t low, std::int64_t high);
+/// `text` as a number in low..high, else invalid_argument "OPTION must be a number from LOW to
 /// HIGH (got \"TEXT\")".
-std::int64_t parse_integer_option(const std::string& option, const std::string& text,
-                                  std::int64_t low, std::int64_t high);
-/// `text` as a number in low..high, else input_error "OPTION must be a number from LOW to HIGH
-/// (got \"TEXT\")".
-double parse_number_option(const std::string& option, const std::string& text, double low,
-                           double high);
+result<double> parse_number_option(const std::string& option, const std::string& text, double low,
+                                   double high);
 
 /// "a, b, c": how the messages and the help list the allowed values.
 std::string allowed_list(const std::vector<std::string>& items);

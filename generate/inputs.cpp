@@ -115,16 +115,17 @@ json request_json(const protocol::submit_request& request) {
 
 }  // namespace
 
-std::vector<image_spec> prompt_images(const protocol::submit_request& request, int count,
-                                      std::int64_t base_seed) {
+result<std::vector<image_spec>> prompt_images(const protocol::submit_request& request, int count,
+                                              std::int64_t base_seed) {
   if (count < 1 || count > max_count) {
-    throw input_error("--count must be an integer from 1 to " + std::to_string(max_count));
+    return invalid_argument_error("--count must be an integer from 1 to " +
+                                  std::to_string(max_count));
   }
   if (base_seed < 0 || base_seed + count - 1 > protocol::max_seed) {
-    throw input_error("--seed " + std::to_string(base_seed) + " with --count " +
-                      std::to_string(count) +
-                      " would use seeds above 2147483647 (allowed --seed 0.." +
-                      std::to_string(protocol::max_seed - (count - 1)) + " for this count)");
+    return invalid_argument_error(
+        "--seed " + std::to_string(base_seed) + " with --count " + std::to_string(count) +
+        " would use seeds above 2147483647 (allowed --seed 0.." +
+        std::to_string(protocol::max_seed - (count - 1)) + " for this count)");
   }
   std::vector<image_spec> out;
   for (int i = 0; i < count; ++i) {
@@ -137,11 +138,11 @@ std::vector<image_spec> prompt_images(const protocol::submit_request& request, i
   return out;
 }
 
-std::vector<image_spec> batch_file_images(const std::filesystem::path& file,
-                                          const std::string& model) {
+result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& file,
+                                                  const std::string& model) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    throw input_error("--batch " + file.string() + ": cannot be read (no such file?)");
+    return not_found_error("--batch " + file.string() + ": cannot be read (no such file?)");
   }
   std::vector<image_spec> out;
   std::string text;
@@ -157,23 +158,31 @@ std::vector<image_spec> batch_file_images(const std::filesystem::path& file,
     const auto where = file.string() + ":" + std::to_string(line_number);
     const auto item = json::parse(text, nullptr, false);
     if (item.is_discarded() || !item.is_object()) {
-      throw input_error(where +
-                        ": not a JSON object (one object per line, e.g. "
-                        "{\"prompt\": \"a red fox\", \"count\": 2})");
+      return invalid_argument_error(where +
+                                    ": not a JSON object (one object per line, e.g. "
+                                    "{\"prompt\": \"a red fox\", \"count\": 2})");
     }
-    base::json_reader in(item, where, base::raise_as<input_error>);
-    auto images = parse_line(in, model, line_number);
-    for (auto& image : images) {
+    // The line's reader raises at its first mistake; capture returns it.
+    auto images = capture([&] {
+      base::json_reader line(item, where);
+      return parse_line(line, model, line_number);
+    });
+    if (!images.ok()) {
+      return images.status();
+    }
+    for (auto& image : *images) {
       image.index = out.size();
       out.push_back(std::move(image));
       if (out.size() > max_images) {
-        throw input_error(where + ": the batch holds more than " + std::to_string(max_images) +
-                          " images (allowed 1.." + std::to_string(max_images) + ")");
+        return invalid_argument_error(where + ": the batch holds more than " +
+                                      std::to_string(max_images) + " images (allowed 1.." +
+                                      std::to_string(max_images) + ")");
       }
     }
   }
   if (out.empty()) {
-    throw input_error("--batch " + file.string() + ": holds no image (one JSON object per line)");
+    return invalid_argument_error("--batch " + file.string() +
+                                  ": holds no image (one JSON object per line)");
   }
   return out;
 }

@@ -6,30 +6,25 @@
 /// Batch file (`--batch FILE.jsonl`): one JSON object per line; blank lines are skipped. Fields:
 /// `prompt` (required), `negative_prompt`, `size` ("WxH") or `aspect` (+ `base_size`), `seed`,
 /// `count` (variants, seeds seed..seed+count-1), `steps`, `guidance`. Unknown fields, wrong types
-/// and out-of-range values are `input_error`s naming `file:line`, the field and the allowed
-/// range, worded as every JSON input of the project words them (base/json_reader.hpp), e.g.
-/// `b.jsonl:2: seed: -3 is out of range (allowed 0..2147483647)`; null counts as absent. A line
-/// without `seed` gets one derived from its prompt and line number (stable across reruns, so a
+/// and out-of-range values are errors (a failed `zbatch::result`) naming `file:line`, the field and
+/// the allowed range, worded as every JSON input of the project words them (base/json_reader.hpp),
+/// e.g. `b.jsonl:2: seed: -3 is out of range (allowed 0..2147483647)`; null counts as absent. A
+/// line without `seed` gets one derived from its prompt and line number (stable across reruns, so a
 /// resume finds the same images). Pure functions; no threading concerns.
 
 #include <cstdint>
 #include <filesystem>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
+
 #include "protocol/messages.hpp"
 
 namespace zbatch::generate {
-
-/// Bad input; `what()` names the file and line (or option), the field and what is allowed.
-class input_error : public std::invalid_argument {
- public:
-  using std::invalid_argument::invalid_argument;
-};
 
 /// Most images one batch may hold.
 inline constexpr std::size_t max_images = 10000;
@@ -44,13 +39,15 @@ struct image_spec {
 };
 
 /// The images of one prompt: seeds base_seed .. base_seed + count - 1. `request` must be valid
-/// apart from its seed. Throws input_error (naming --count/--seed) when a seed leaves 0..2^31-1.
-std::vector<image_spec> prompt_images(const protocol::submit_request& request, int count,
-                                      std::int64_t base_seed);
+/// apart from its seed. Fails (invalid_argument, naming --count/--seed) when a seed leaves
+/// 0..2^31-1.
+result<std::vector<image_spec>> prompt_images(const protocol::submit_request& request, int count,
+                                              std::int64_t base_seed);
 
-/// Reads and checks a batch file; `model` goes into every request.
-std::vector<image_spec> batch_file_images(const std::filesystem::path& file,
-                                          const std::string& model);
+/// Reads and checks a batch file; `model` goes into every request. Fails (invalid_argument)
+/// naming `FILE:LINE`, the field and what is allowed, or the file when it cannot be read.
+result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& file,
+                                                  const std::string& model);
 
 /// The inputs as the journal's options object: for one prompt {"mode":"prompt", "model",
 /// "prompt", "count", "seed", "size", ...}; for a batch file {"mode":"batch", "model",

@@ -35,12 +35,18 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
 
 }  // namespace
 
-journal::journal(const std::filesystem::path& dir, const json& options)
-    : path_(dir / "journal.jsonl") {
+result<std::unique_ptr<journal>> journal::open(const std::filesystem::path& dir,
+                                               const json& options) {
+  std::unique_ptr<journal> out(new journal(dir / "journal.jsonl"));
+  ZBATCH_RETURN_IF_ERROR(out->load(dir, options));
+  return out;
+}
+
+status journal::load(const std::filesystem::path& dir, const json& options) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    throw journal_error(dir.string() + ": cannot create the output directory: " + ec.message());
+    return internal_error(dir.string() + ": cannot create the output directory: " + ec.message());
   }
   bool have_header = false;
   std::uintmax_t valid_bytes = 0;
@@ -59,21 +65,21 @@ journal::journal(const std::filesystem::path& dir, const json& options)
       ++line_number;
       const auto line = json::parse(text.substr(start, end - start), nullptr, false);
       if (line.is_discarded() || !line.is_object()) {
-        throw journal_error(path_.string() + ":" + std::to_string(line_number) +
-                            ": not a journal line (the journal is damaged; move it away to "
-                            "start over)");
+        return data_loss_error(path_.string() + ":" + std::to_string(line_number) +
+                               ": not a journal line (the journal is damaged; move it away to "
+                               "start over)");
       }
       if (line.value("event", "") == "header") {
         if (line.value("version", 0) != journal_version) {
-          throw journal_error(path_.string() + ": journal version " +
-                              std::to_string(line.value("version", 0)) +
-                              " is not supported (allowed 1)");
+          return data_loss_error(path_.string() + ": journal version " +
+                                 std::to_string(line.value("version", 0)) +
+                                 " is not supported (allowed 1)");
         }
         if (!have_header) {
           if (auto diff = first_difference(line["options"], options); !diff.empty()) {
-            throw journal_error(dir.string() + ": holds a batch made with other options (\"" +
-                                diff +
-                                "\" differs): use another --out directory, or the same options");
+            return failed_precondition_error(
+                dir.string() + ": holds a batch made with other options (\"" + diff +
+                "\" differs): use another --out directory, or the same options");
           }
         }
         have_header = true;
@@ -90,13 +96,13 @@ journal::journal(const std::filesystem::path& dir, const json& options)
   }
   file_ = std::fopen(path_.c_str(), "ab");
   if (file_ == nullptr) {
-    throw journal_error(path_.string() + ": cannot be opened for writing");
+    return internal_error(path_.string() + ": cannot be opened for writing");
   }
-  // Every run appends a header; the first one holds the options the others are checked against.
-  append(json{{"event", "header"}, {"version", journal_version}, {"options", options}});
   if (!have_header) {
     previous_runs_ = 0;
   }
+  // Every run appends a header; the first one holds the options the others are checked against.
+  return append(json{{"event", "header"}, {"version", journal_version}, {"options", options}});
 }
 
 journal::~journal() {
@@ -105,12 +111,13 @@ journal::~journal() {
   }
 }
 
-void journal::append(const json& line) {
+status journal::append(const json& line) {
   const auto text = line.dump() + "\n";
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
       ::fdatasync(fileno(file_)) != 0) {
-    throw journal_error(path_.string() + ": write failed (disk full?)");
+    return internal_error(path_.string() + ": write failed (disk full?)");
   }
+  return ok_status();
 }
 
 void journal::apply(const json& line) {
@@ -140,32 +147,36 @@ void journal::apply(const json& line) {
   }
 }
 
-void journal::record_submitted(int index, std::int64_t seed, const std::string& task_id) {
+status journal::record_submitted(int index, std::int64_t seed, const std::string& task_id) {
   json line{{"event", "submitted"}, {"index", index}, {"seed", seed}, {"task_id", task_id}};
-  append(line);
+  ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
+  return ok_status();
 }
 
-void journal::record_delivered(int index, const std::string& task_id, const std::string& file,
-                               const std::string& sha256, std::int64_t bytes) {
+status journal::record_delivered(int index, const std::string& task_id, const std::string& file,
+                                 const std::string& sha256, std::int64_t bytes) {
   json line{{"event", "delivered"}, {"index", index},   {"task_id", task_id},
             {"file", file},         {"sha256", sha256}, {"bytes", bytes}};
-  append(line);
+  ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
+  return ok_status();
 }
 
-void journal::record_failed(int index, const std::string& task_id, const std::string& error_class,
-                            const std::string& message, int attempts) {
+status journal::record_failed(int index, const std::string& task_id, const std::string& error_class,
+                              const std::string& message, int attempts) {
   json line{{"event", "failed"},          {"index", index},     {"task_id", task_id},
             {"error_class", error_class}, {"message", message}, {"attempts", attempts}};
-  append(line);
+  ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
+  return ok_status();
 }
 
-void journal::record_possibly_paid(int index, int count, const std::string& message) {
+status journal::record_possibly_paid(int index, int count, const std::string& message) {
   json line{{"event", "possibly_paid"}, {"index", index}, {"count", count}, {"message", message}};
-  append(line);
+  ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
+  return ok_status();
 }
 
 }  // namespace zbatch::generate

@@ -11,19 +11,16 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-namespace zbatch::generate {
+#include "base/status.hpp"
 
-class journal_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace zbatch::generate {
 
 /// What the journal knows about one image (the latest of its lines).
 struct journaled_image {
@@ -44,8 +41,11 @@ struct journaled_image {
 class journal {
  public:
   /// Opens (creating if needed) `dir/journal.jsonl`. When the file exists, its header must
-  /// carry the same `options`; otherwise journal_error names the first field that differs.
-  journal(const std::filesystem::path& dir, const nlohmann::json& options);
+  /// carry the same `options`; otherwise failed_precondition names the first field that
+  /// differs. A damaged line or an unknown version is data_loss naming the file (and line); a
+  /// directory or file that cannot be created or opened is internal.
+  static result<std::unique_ptr<journal>> open(const std::filesystem::path& dir,
+                                               const nlohmann::json& options);
   ~journal();
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;
@@ -55,18 +55,22 @@ class journal {
   /// Number of earlier runs that wrote to this journal (0 for a fresh one).
   int previous_runs() const { return previous_runs_; }
 
-  void record_submitted(int index, std::int64_t seed, const std::string& task_id);
-  void record_delivered(int index, const std::string& task_id, const std::string& file,
-                        const std::string& sha256, std::int64_t bytes);
-  void record_failed(int index, const std::string& task_id, const std::string& error_class,
-                     const std::string& message, int attempts);
+  /// Each record is on disk when it returns OK; internal "FILE: write failed (disk full?)"
+  /// otherwise.
+  status record_submitted(int index, std::int64_t seed, const std::string& task_id);
+  status record_delivered(int index, const std::string& task_id, const std::string& file,
+                          const std::string& sha256, std::int64_t bytes);
+  status record_failed(int index, const std::string& task_id, const std::string& error_class,
+                       const std::string& message, int attempts);
   /// `count` submits of image `index` ended ambiguously (see journaled_image::possibly_paid).
-  void record_possibly_paid(int index, int count, const std::string& message);
+  status record_possibly_paid(int index, int count, const std::string& message);
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  void append(const nlohmann::json& line);
+  explicit journal(std::filesystem::path path) : path_(std::move(path)) {}
+  status load(const std::filesystem::path& dir, const nlohmann::json& options);
+  status append(const nlohmann::json& line);
   void apply(const nlohmann::json& line);
 
   std::filesystem::path path_;

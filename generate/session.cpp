@@ -131,8 +131,17 @@ std::string iso_utc(system_time at) {
 }
 
 session::session(session_config config, progress_renderer& progress)
-    : config_(std::move(config)), progress_(progress) {
-  journal_ = std::make_unique<journal>(config_.out_dir, config_.options);
+    : config_(std::move(config)), progress_(progress) {}
+
+result<std::unique_ptr<session>> session::create(session_config config,
+                                                 progress_renderer& progress) {
+  std::unique_ptr<session> out(new session(std::move(config), progress));
+  auto opened = journal::open(out->config_.out_dir, out->config_.options);
+  if (!opened.ok()) {
+    return opened.status();
+  }
+  out->journal_ = *std::move(opened);
+  return out;
 }
 
 session::~session() = default;
@@ -164,10 +173,9 @@ void session::on_accepted(std::size_t job, const std::string& task_id) {
   const auto index = job_image_[job];
   const auto& image = config_.images[index];
   const auto seed = image.request.seed.value_or(0);
-  try {
-    journal_->record_submitted(static_cast<int>(index), seed, task_id);
-  } catch (const journal_error& e) {
-    stop_with(e.what());
+  if (const auto written = journal_->record_submitted(static_cast<int>(index), seed, task_id);
+      !written.ok()) {
+    stop_with(written.message());
     return;
   }
   progress_.accepted(index, seed, task_id);
@@ -187,25 +195,32 @@ void session::on_image(actors::image_result& result) {
     st.task_id = result.task_id;
   }
   if (result.ambiguous_submits > 0) {
-    try {
-      journal_->record_possibly_paid(static_cast<int>(index), result.ambiguous_submits,
-                                     result.message);
-    } catch (const journal_error& e) {
-      stop_with(e.what());
+    if (const auto written = journal_->record_possibly_paid(
+            static_cast<int>(index), result.ambiguous_submits, result.message);
+        !written.ok()) {
+      stop_with(written.message());
     }
   }
   if (result.delivered) {
     st.file = image_file_name(image, image_extension(result.bytes));
+    status written;
     try {
+      // The client's file helpers throw (std::system_error naming the step and the path).
       client::write_file_atomic(config_.out_dir / st.file, result.bytes);
       st.sha256 = client::sha256_hex(result.bytes);
       st.bytes = static_cast<std::int64_t>(result.bytes.size());
-      journal_->record_delivered(static_cast<int>(index), st.task_id, st.file, st.sha256, st.bytes);
     } catch (const std::exception& e) {
+      written = internal_error(e.what());
+    }
+    if (written.ok()) {
+      written = journal_->record_delivered(static_cast<int>(index), st.task_id, st.file, st.sha256,
+                                           st.bytes);
+    }
+    if (!written.ok()) {
       st.file.clear();
       st.error_class = "local";
-      st.message = e.what();
-      stop_with(e.what());
+      st.message = written.message();
+      stop_with(written.message());
       return;
     }
     st.delivered = true;
@@ -218,13 +233,12 @@ void session::on_image(actors::image_result& result) {
   st.message = result.message;
   st.ended_ambiguous = result.ended_ambiguous;
   const bool settled = settled_failure(st.error_class, st.ended_ambiguous);
-  try {
-    if (settled) {
-      journal_->record_failed(static_cast<int>(index), st.task_id, st.error_class, st.message,
-                              st.attempts);
+  if (settled) {
+    if (const auto written = journal_->record_failed(static_cast<int>(index), st.task_id,
+                                                     st.error_class, st.message, st.attempts);
+        !written.ok()) {
+      stop_with(written.message());
     }
-  } catch (const journal_error& e) {
-    stop_with(e.what());
   }
   if (settled) {
     progress_.failed(index, seed, st.error_class, st.message);
@@ -260,7 +274,7 @@ const char* to_string(stop_reason reason) {
   return "complete";
 }
 
-session_outcome session::run(const actors::backend_factory& factory) {
+result<session_outcome> session::run(const actors::backend_factory& factory) {
   session_outcome outcome;
   outcome.total = config_.images.size();
   outcome.manifest = config_.out_dir / "manifest.json";
@@ -276,7 +290,7 @@ session_outcome session::run(const actors::backend_factory& factory) {
     outcome.submit_requests = result->counters.submits;
   }
   tally(outcome);
-  decide_stop_reason(result ? &*result : nullptr, outcome);
+  ZBATCH_RETURN_IF_ERROR(decide_stop_reason(result ? &*result : nullptr, outcome));
   if (result && result->quota_exhausted) {
     quota_reset(outcome);
   }
@@ -430,16 +444,16 @@ void session::tally(session_outcome& outcome) const {
   }
 }
 
-/// An interrupt wins over what the batch reported; a fatal local error is thrown instead.
-void session::decide_stop_reason(const actors::batch_result* result, session_outcome& outcome) {
+/// An interrupt wins over what the batch reported; a fatal local error is returned instead.
+status session::decide_stop_reason(const actors::batch_result* result, session_outcome& outcome) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!fatal_.empty()) {
-      throw std::runtime_error(fatal_);
+      return internal_error(fatal_);
     }
     if (interrupted_) {
       outcome.reason = stop_reason::interrupted;
-      return;
+      return ok_status();
     }
   }
   if (result && result->halted_by) {
@@ -452,6 +466,7 @@ void session::decide_stop_reason(const actors::batch_result* result, session_out
   } else if (outcome.remaining > 0) {
     outcome.reason = stop_reason::failures;
   }
+  return ok_status();
 }
 
 /// The latest reset a quota 429's Retry-After named, else the assumed next midnight UTC+8.

@@ -6,9 +6,9 @@
 /// atomically at the end, whether the batch completed, hit the submit cap or the quota, or was
 /// interrupted.
 ///
-/// Lifecycle: construct (opens the journal: throws journal_error when the directory holds a
-/// batch with other options), `run` once (blocking; owns its actor system), `interrupt` from any
-/// thread (e.g. a SIGINT watcher): the first call stops new attempts and gives running ones
+/// Lifecycle: `create` (opens the journal: fails when the directory holds a batch with other
+/// options or a damaged journal), `run` once (blocking; owns its actor system), `interrupt` from
+/// any thread (e.g. a SIGINT watcher): the first call stops new attempts and gives running ones
 /// `grace`, then cancels them; their task ids stay journaled for the next run.
 
 #include <chrono>
@@ -85,14 +85,17 @@ std::string iso_utc(std::chrono::system_clock::time_point at);
 
 class session {
  public:
-  session(session_config config, progress_renderer& progress);
+  /// Opens the journal in `config.out_dir`; fails as journal::open does.
+  static result<std::unique_ptr<session>> create(session_config config,
+                                                 progress_renderer& progress);
   session(const session&) = delete;
   session& operator=(const session&) = delete;
   ~session();
 
-  /// Runs the batch to its end (blocking). Throws std::runtime_error when the journal or an
-  /// image cannot be written (disk full): the images and manifest written so far stay valid.
-  session_outcome run(const actors::backend_factory& factory);
+  /// Runs the batch to its end (blocking). Fails (internal) when the journal or an image cannot
+  /// be written (disk full): the images and manifest written so far stay valid. Exceptions of
+  /// the layers underneath (the backend factory, the actor system) propagate.
+  result<session_outcome> run(const actors::backend_factory& factory);
 
   /// Thread-safe; the first call starts the graceful drain (later calls do nothing).
   void interrupt();
@@ -100,6 +103,7 @@ class session {
   const journal& batch_journal() const { return *journal_; }
 
  private:
+  session(session_config config, progress_renderer& progress);
   struct image_state;
   struct batch_plan;
 
@@ -108,7 +112,7 @@ class session {
   actors::batch_result run_batch(std::vector<actors::image_job> jobs,
                                  const actors::backend_factory& factory);
   void tally(session_outcome& outcome) const;
-  void decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
+  status decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
   void quota_reset(session_outcome& outcome) const;
   void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
 

@@ -280,13 +280,12 @@ latency_spec latency_spec::lognormal(double median_ms, double p99_ms) {
   return spec;
 }
 
-json parse_json_document(std::string_view json_text, const std::string& source) {
-  return base::parse_json(json_text, source, base::raise_as<config_error>);
-}
+namespace {
 
-mock_config config_from_json(const json& document, const std::string& source) {
+/// config_from_json's walk: the reader raises a status_error at the first mistake.
+mock_config read_config(const json& document, const std::string& source) {
   mock_config config;
-  reader root(document, source, base::raise_as<config_error>);
+  reader root(document, source);
   root.expect_object();
   if (auto models = root.field("models"); models.present()) {
     const auto size = models.array("model ids (e.g. [\"Tongyi-MAI/Z-Image-Turbo\"])", true);
@@ -313,8 +312,18 @@ mock_config config_from_json(const json& document, const std::string& source) {
   return config;
 }
 
-mock_config parse_config(std::string_view json_text, const std::string& source) {
-  return config_from_json(parse_json_document(json_text, source), source);
+}  // namespace
+
+result<mock_config> config_from_json(const json& document, const std::string& source) {
+  return capture([&] { return read_config(document, source); });
+}
+
+result<mock_config> parse_config(std::string_view json_text, const std::string& source) {
+  const auto document = base::parse_json(json_text, source);
+  if (!document.ok()) {
+    return document.status();
+  }
+  return config_from_json(*document, source);
 }
 
 json to_json(const mock_config& config) {
@@ -396,26 +405,35 @@ json to_json(const mock_config& config) {
   };
 }
 
-mock_config load_config(const std::string& profile, const std::optional<std::string>& file) {
+result<mock_config> load_config(const std::string& profile,
+                                const std::optional<std::string>& file) {
   const auto text = profile_text(profile);
   if (!text) {
     std::string names;
     for (const auto& name : profile_names()) {
       names += (names.empty() ? "" : ", ") + name;
     }
-    throw config_error("--profile: unknown profile '" + profile + "' (allowed: " + names + ")");
+    return not_found_error("--profile: unknown profile '" + profile + "' (allowed: " + names + ")");
   }
   const std::string profile_source = "profile " + profile;
-  json document = parse_json_document(*text, profile_source);
-  config_from_json(document, profile_source);
-  if (!file) {
-    return config_from_json(document, profile_source);
+  auto document = base::parse_json(*text, profile_source);
+  if (!document.ok()) {
+    return document.status();
   }
-  const json overlay = base::read_json_file(*file, base::raise_as<config_error>);
+  auto config = config_from_json(*document, profile_source);
+  if (!file || !config.ok()) {
+    return config;
+  }
+  const auto overlay = base::read_json_file(*file);
+  if (!overlay.ok()) {
+    return overlay.status();
+  }
   // Validate the file on its own first so errors name the file, not the merged document.
-  config_from_json(overlay, *file);
-  document.merge_patch(overlay);
-  return config_from_json(document, *file);
+  if (const auto alone = config_from_json(*overlay, *file); !alone.ok()) {
+    return alone;
+  }
+  document->merge_patch(*overlay);
+  return config_from_json(*document, *file);
 }
 
 }  // namespace zbatch::mock

@@ -2,29 +2,24 @@
 /// The mock's configuration: every knob of latency, throttling, quota and failure injection, as a
 /// plain struct read from JSON (a shipped profile, optionally extended by a user file).
 ///
-/// Parsing validates every field and rejects unknown ones; a mistake throws `config_error` whose
-/// text names the source (file), the JSON field path and what is allowed, worded as every JSON
-/// input of the project words it (base/json_reader.hpp), e.g. `my.json: throttle.in_flight_cap:
-/// -1 is out of range (allowed 0..1000000)`, or the line and column of a JSON syntax error. See
-/// mock_api/README.md for every knob.
-/// Plain values; no threading concerns.
+/// Parsing validates every field and rejects unknown ones; a mistake is a failed
+/// `zbatch::result` (base/status.hpp) whose message names the source (file), the JSON field path
+/// and what is allowed, worded as every JSON input of the project words it (base/json_reader.hpp),
+/// e.g. `my.json: throttle.in_flight_cap: -1 is out of range (allowed 0..1000000)`, or the line and
+/// column of a JSON syntax error. See mock_api/README.md for every knob. Plain values; no threading
+/// concerns.
 
 #include <map>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-namespace zbatch::mock {
+#include "base/status.hpp"
 
-/// A bad config; `what()` is the full sentence to show the user.
-class config_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace zbatch::mock {
 
 /// A latency distribution: fixed, uniform(min, max) or lognormal given by median and p99.
 struct latency_spec {
@@ -193,13 +188,10 @@ struct mock_config {
 };
 
 /// Parses a config document; `source` names it in errors (a file path, "profile ideal", ...).
-mock_config parse_config(std::string_view json_text, const std::string& source);
+result<mock_config> parse_config(std::string_view json_text, const std::string& source);
 /// Parses an already-read document (fields absent keep their defaults).
-mock_config config_from_json(const nlohmann::json& document, const std::string& source);
+result<mock_config> config_from_json(const nlohmann::json& document, const std::string& source);
 nlohmann::json to_json(const mock_config& config);
-
-/// Parses JSON text, turning a syntax error into a config_error naming the source and line.
-nlohmann::json parse_json_document(std::string_view json_text, const std::string& source);
 
 /// Names of the shipped profiles: "ideal", "modelscope-free", "flaky", "brownout".
 std::vector<std::string> profile_names();
@@ -207,8 +199,8 @@ std::vector<std::string> profile_names();
 std::optional<std::string_view> profile_text(std::string_view name);
 
 /// A profile (default "ideal") extended by an optional config file (JSON merge patch: objects
-/// merge, arrays and values replace). Throws config_error for an unknown profile, a file that
-/// cannot be read or a document that does not validate.
-mock_config load_config(const std::string& profile, const std::optional<std::string>& file);
+/// merge, arrays and values replace). Fails for an unknown profile (not_found, the message starts
+/// "--profile: "), a file that cannot be read (not_found) or a document that does not validate.
+result<mock_config> load_config(const std::string& profile, const std::optional<std::string>& file);
 
 }  // namespace zbatch::mock

@@ -614,11 +614,12 @@ struct model::state {
     } else if (path == "/admin/config" && request.method == "GET") {
       out.response = json_response(200, to_json(config).dump(2));
     } else if (path == "/admin/config" && request.method == "PUT") {
-      try {
-        set_config(parse_config(request.body, "PUT /admin/config"));
+      const auto parsed = parse_config(request.body, "PUT /admin/config");
+      if (parsed.ok()) {
+        set_config(*parsed);
         out.response = json_response(200, to_json(config).dump(2));
-      } catch (const config_error& e) {
-        out.response = error_response(400, e.what(), request_id);
+      } else {
+        out.response = error_response(400, parsed.status().message(), request_id);
       }
     } else if (path == "/admin/reset" && request.method == "POST") {
       reset_all();

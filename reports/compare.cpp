@@ -115,22 +115,23 @@ int comparison::improvements() const {
   return n;
 }
 
-comparison compare_results(const nlohmann::json& base, const nlohmann::json& head,
-                           const compare_options& options, const std::string& base_name,
-                           const std::string& head_name) {
-  validate_results(base, base_name);
-  validate_results(head, head_name);
+result<comparison> compare_results(const nlohmann::json& base, const nlohmann::json& head,
+                                   const compare_options& options, const std::string& base_name,
+                                   const std::string& head_name) {
+  ZBATCH_RETURN_IF_ERROR(validate_results(base, base_name));
+  ZBATCH_RETURN_IF_ERROR(validate_results(head, head_name));
   const std::string base_scenario = base["scenario"]["name"].get<std::string>();
   const std::string head_scenario = head["scenario"]["name"].get<std::string>();
   if (base_scenario != head_scenario) {
-    throw results_error("scenario.name differs: " + base_name + " has \"" + base_scenario + "\", " +
-                        head_name + " has \"" + head_scenario +
-                        "\" (compare runs of the same scenario)");
+    return failed_precondition_error("scenario.name differs: " + base_name + " has \"" +
+                                     base_scenario + "\", " + head_name + " has \"" +
+                                     head_scenario + "\" (compare runs of the same scenario)");
   }
   const std::string mode = base["mode"].get<std::string>();
   if (head["mode"] != mode) {
-    throw results_error("mode differs: " + base_name + " is " + mode + ", " + head_name + " is " +
-                        head["mode"].get<std::string>() + " (compare runs of the same mode)");
+    return failed_precondition_error("mode differs: " + base_name + " is " + mode + ", " +
+                                     head_name + " is " + head["mode"].get<std::string>() +
+                                     " (compare runs of the same mode)");
   }
   comparison out;
   out.scenario = base_scenario;

@@ -23,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
+
 namespace zbatch::reports {
 
 struct compare_options {
@@ -66,12 +68,12 @@ struct comparison {
   int improvements() const;
 };
 
-/// Compares two validated documents. Throws results_error (naming `base_name`/`head_name`)
-/// when they cannot be compared: invalid, other scenario, other schema version or mode.
-comparison compare_results(const nlohmann::json& base, const nlohmann::json& head,
-                           const compare_options& options = {},
-                           const std::string& base_name = "base",
-                           const std::string& head_name = "head");
+/// Compares two validated documents. Fails (naming `base_name`/`head_name`) when they cannot be
+/// compared: invalid (invalid_argument), other scenario or mode (failed_precondition).
+result<comparison> compare_results(const nlohmann::json& base, const nlohmann::json& head,
+                                   const compare_options& options = {},
+                                   const std::string& base_name = "base",
+                                   const std::string& head_name = "head");
 
 /// A Markdown summary fit for a pull-request comment: the verdict first, then a table of every
 /// metric that changed or failed; unchanged metrics are counted, not listed.

@@ -6,8 +6,8 @@
 
 namespace zbatch::reports {
 
-std::string render_csv(const nlohmann::json& results) {
-  validate_results(results, "results");
+result<std::string> render_csv(const nlohmann::json& results) {
+  ZBATCH_RETURN_IF_ERROR(validate_results(results, "results"));
   // Columns: identification, then the run metrics in schema order, nested ones flattened.
   const char* const metric_columns[][2] = {
       {"images", "images"},

@@ -547,8 +547,8 @@ svg .m-download { fill: #009E73; }
 
 }  // namespace
 
-std::string render_html(const nlohmann::json& results) {
-  validate_results(results, "results");
+result<std::string> render_html(const nlohmann::json& results) {
+  ZBATCH_RETURN_IF_ERROR(validate_results(results, "results"));
   const auto& strategies = results["strategies"];
   const std::string name = results["scenario"]["name"].get<std::string>();
   std::string out =

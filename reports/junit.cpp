@@ -6,8 +6,8 @@
 
 namespace zbatch::reports {
 
-std::string render_junit(const nlohmann::json& results) {
-  validate_results(results, "results");
+result<std::string> render_junit(const nlohmann::json& results) {
+  ZBATCH_RETURN_IF_ERROR(validate_results(results, "results"));
   const std::string scenario = results["scenario"]["name"].get<std::string>();
   const nlohmann::json thresholds =
       results.contains("thresholds") ? results["thresholds"] : nlohmann::json::array();

@@ -8,8 +8,8 @@
 
 namespace zbatch::reports {
 
-std::string render_markdown(const nlohmann::json& results) {
-  validate_results(results, "results");
+result<std::string> render_markdown(const nlohmann::json& results) {
+  ZBATCH_RETURN_IF_ERROR(validate_results(results, "results"));
   const auto& scenario = results["scenario"];
   const auto& strategies = results["strategies"];
   std::string out = "# Scenario " + markdown_escape(scenario["name"].get<std::string>()) + "\n\n";

@@ -121,14 +121,18 @@ void check_document(reader& doc) {
 
 }  // namespace
 
-void validate_results(const nlohmann::json& results, const std::string& origin) {
-  reader doc(results, origin, base::raise_as<results_error>);
-  check_document(doc);
+status validate_results(const nlohmann::json& results, const std::string& origin) {
+  return capture([&] {
+    reader doc(results, origin);
+    check_document(doc);
+  });
 }
 
-nlohmann::json load_results(const std::filesystem::path& file) {
-  auto doc = base::read_json_file(file, base::raise_as<results_error>);
-  validate_results(doc, file.string());
+result<nlohmann::json> load_results(const std::filesystem::path& file) {
+  auto doc = base::read_json_file(file);
+  if (doc.ok()) {
+    ZBATCH_RETURN_IF_ERROR(validate_results(*doc, file.string()));
+  }
   return doc;
 }
 

@@ -9,27 +9,24 @@
 
 #include <filesystem>
 #include <optional>
-#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "base/status.hpp"
 
 namespace zbatch::reports {
 
 /// The results.json schema version these readers understand.
 inline constexpr int results_schema_version = 1;
 
-/// A results document that cannot be used; what() is "ORIGIN: field.path: what is wrong".
-class results_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+/// Reads, parses and validates a results file. A file that cannot be read is not_found, one that
+/// is not valid JSON or not a usable results document invalid_argument; the message is
+/// "ORIGIN: field.path: what is wrong" with the file as ORIGIN.
+result<nlohmann::json> load_results(const std::filesystem::path& file);
 
-/// Reads, parses and validates a results file. Throws results_error naming the file.
-nlohmann::json load_results(const std::filesystem::path& file);
-
-/// Checks a parsed document; `origin` names it in errors. Throws results_error.
-void validate_results(const nlohmann::json& results, const std::string& origin);
+/// Checks a parsed document; `origin` names it in errors (invalid_argument).
+status validate_results(const nlohmann::json& results, const std::string& origin);
 
 /// The number at `path` (e.g. "latency_ms.p95") inside `object`, or nullopt when it is null or
 /// absent.

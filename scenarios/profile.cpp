@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "base/json_reader.hpp"
+
 namespace zbatch::scenarios {
 namespace {
 
@@ -27,30 +29,29 @@ void scale(mock::latency_spec& spec, double factor) {
 
 }  // namespace
 
-mock::mock_config resolve_profile(const scenario& s) {
+result<mock::mock_config> resolve_profile(const scenario& s) {
   const std::string source = s.file.string().empty() ? s.name : s.file.string();
-  try {
-    if (s.profile.name == "inline") {
-      return mock::config_from_json(s.profile.inline_config, source + ": profile.inline");
-    }
-    const auto text = mock::profile_text(s.profile.name);
-    if (!text) {
-      std::string names;
-      for (const auto& name : mock::profile_names()) {
-        names += (names.empty() ? "" : ", ") + name;
-      }
-      throw scenario_error(source + ": profile: \"" + s.profile.name +
-                           "\" is not a shipped profile (allowed " + names + ", or inline)");
-    }
-    auto document = mock::parse_json_document(*text, "profile " + s.profile.name);
-    if (!s.profile.overrides.is_null()) {
-      document.merge_patch(s.profile.overrides);
-    }
-    return mock::config_from_json(document,
-                                  source + ": profile.overrides over profile " + s.profile.name);
-  } catch (const mock::config_error& e) {
-    throw scenario_error(e.what());
+  if (s.profile.name == "inline") {
+    return mock::config_from_json(s.profile.inline_config, source + ": profile.inline");
   }
+  const auto text = mock::profile_text(s.profile.name);
+  if (!text) {
+    std::string names;
+    for (const auto& name : mock::profile_names()) {
+      names += (names.empty() ? "" : ", ") + name;
+    }
+    return not_found_error(source + ": profile: \"" + s.profile.name +
+                           "\" is not a shipped profile (allowed " + names + ", or inline)");
+  }
+  auto document = base::parse_json(*text, "profile " + s.profile.name);
+  if (!document.ok()) {
+    return document.status();
+  }
+  if (!s.profile.overrides.is_null()) {
+    document->merge_patch(s.profile.overrides);
+  }
+  return mock::config_from_json(*document,
+                                source + ": profile.overrides over profile " + s.profile.name);
 }
 
 api_limits limits_from_config(const mock::mock_config& config) {

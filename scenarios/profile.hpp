@@ -11,8 +11,8 @@
 namespace zbatch::scenarios {
 
 /// A shipped profile merged with the scenario's overrides (JSON merge patch), or the inline
-/// config. Throws scenario_error naming the scenario file and the field path.
-mock::mock_config resolve_profile(const scenario& s);
+/// config. Fails naming the scenario file and the field path.
+result<mock::mock_config> resolve_profile(const scenario& s);
 
 /// The limits an ideal client meets under this config: the guaranteed in-flight cap, the submit
 /// token bucket (when it counts submits) and median times. The dynamic limit above the cap is

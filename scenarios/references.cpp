@@ -31,7 +31,7 @@ std::vector<grid_entry> make_grid() {
         const std::string text =
             std::string("adaptive,inflight=") + inflight + ",retry=" + b.retry + ",poll=" + p.spec;
         out.push_back({std::string("static-") + inflight + "-" + b.name + "-" + p.name,
-                       actors::parse_strategy(text)});
+                       actors::parse_strategy(text).value()});
       }
     }
   }

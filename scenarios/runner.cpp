@@ -173,7 +173,7 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   sim::run_until_idle(scheduler, 1'000'000);
   if (!result) {
-    throw std::runtime_error("the simulated batch did not finish within the step limit");
+    zbatch::raise(internal_error("the simulated batch did not finish within the step limit"));
   }
   // The model's tasks and the result are the largest things alive: never hold both copies.
   run_record totals;
@@ -193,8 +193,8 @@ nlohmann::json admin_call(const std::string& base_url, const std::string& method
   http.set_tcp_nodelay(true);
   auto response = method == "POST" ? http.Post(path.c_str()) : http.Get(path.c_str());
   if (!response || response->status != 200) {
-    throw run_refused("the mock at " + base_url + " did not answer " + method + " " + path +
-                      " (is it a zbatch mock on loopback?)");
+    zbatch::raise(unavailable_error("the mock at " + base_url + " did not answer " + method + " " +
+                                    path + " (is it a zbatch mock on loopback?)"));
   }
   return nlohmann::json::parse(response->body, nullptr, false);
 }
@@ -223,12 +223,11 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
     http.base_url = base_url;
     http.api_key = api_key;
     http.read_timeout = read_timeout;
-    std::string error;
-    auto backend = client::http_backend::create(http, &error);
-    if (!backend) {
-      throw run_refused(error);
+    auto backend = client::http_backend::create(http);
+    if (!backend.ok()) {
+      zbatch::raise(backend.status());
     }
-    return backend;
+    return *std::move(backend);
   };
   auto backend = actors::spawn_blocking_backend(system, factory, http_connections);
   actors::batch_request request;
@@ -269,28 +268,28 @@ struct checked_scenario {
   mock::mock_config config;
 };
 
-/// Throws scenario_error naming the file and the field (check_scenario's contract).
+/// Raises naming the file and the field (check_scenario's contract).
 checked_scenario check(const scenario& s) {
   const std::string origin = s.file.empty() ? s.name : s.file.string();
   checked_scenario out;
   std::vector<std::string> labels;
   for (std::size_t i = 0; i < s.strategies.size(); ++i) {
-    try {
-      out.strategies.push_back(strategy_of(s.strategies[i]));
-    } catch (const actors::strategy_error& e) {
-      throw scenario_error(origin + ": strategies[" + std::to_string(i) + "]: " + e.what());
+    auto strategy = strategy_of(s.strategies[i]);
+    if (!strategy.ok()) {
+      zbatch::raise(
+          strategy.status().prefixed(origin + ": strategies[" + std::to_string(i) + "]: "));
     }
+    out.strategies.push_back(*std::move(strategy));
     labels.push_back(s.strategies[i].label);
   }
   for (std::size_t i = 0; i < s.thresholds.size(); ++i) {
-    std::string error;
-    auto parsed = parse_threshold(s.thresholds[i], labels, &error);
-    if (!parsed) {
-      throw scenario_error(origin + ": thresholds[" + std::to_string(i) + "]: " + error);
+    auto parsed = parse_threshold(s.thresholds[i], labels);
+    if (!parsed.ok()) {
+      zbatch::raise(parsed.status().prefixed(origin + ": thresholds[" + std::to_string(i) + "]: "));
     }
     out.thresholds.push_back(std::move(*parsed));
   }
-  out.config = resolve_profile(s);
+  out.config = value_or_raise(resolve_profile(s));
   return out;
 }
 
@@ -311,23 +310,25 @@ run_settings settings_of(const scenario& s, const run_options& options) {
   return out;
 }
 
-/// Throws run_refused unless the user accepted the cost, the workload fits the image cap and
-/// there is a key: a live run sends real, paid requests.
+/// Raises failed_precondition unless the user accepted the cost, the workload fits the image cap
+/// and there is a key: a live run sends real, paid requests.
 void refuse_unaccepted_live_run(const scenario& s, const run_options& options) {
   const int cap = options.max_images > 0 ? options.max_images : s.live_max_images;
   if (!options.allow_cost) {
-    throw run_refused(
+    zbatch::raise(failed_precondition_error(
         "live mode sends real, paid requests: add --allow-cost to accept an "
         "estimated " +
-        fixed(live_cost_estimate(s, options), 0) + " credits");
+        fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits"));
   }
   if (cap <= 0 || s.workload.total_images() > cap) {
-    throw run_refused("live mode: the workload has " + std::to_string(s.workload.total_images()) +
-                      " images per run, over the hard cap of " + std::to_string(cap) +
-                      " (set --max-images or the scenario's live.max_images)");
+    zbatch::raise(failed_precondition_error(
+        "live mode: the workload has " + std::to_string(s.workload.total_images()) +
+        " images per run, over the hard cap of " + std::to_string(cap) +
+        " (set --max-images or the scenario's live.max_images)"));
   }
   if (options.api_key.empty()) {
-    throw run_refused("live mode needs MODELSCOPE_API_KEY (or --api-key-file)");
+    zbatch::raise(
+        failed_precondition_error("live mode needs MODELSCOPE_API_KEY (or --api-key-file)"));
   }
 }
 
@@ -677,14 +678,16 @@ std::string to_string(run_mode mode) {
   return "sim";
 }
 
-actors::strategy_spec strategy_of(const strategy_entry& entry) {
+result<actors::strategy_spec> strategy_of(const strategy_entry& entry) {
   if (!entry.spec_json.is_null()) {
     return actors::strategy_from_json(entry.spec_json, "strategies." + entry.label);
   }
   return actors::parse_strategy(entry.spec);
 }
 
-void check_scenario(const scenario& s) { check(s); }
+status check_scenario(const scenario& s) {
+  return capture([&] { check(s); });
+}
 
 actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) {
   spec.pacing.gap = scaled(spec.pacing.gap, factor);
@@ -698,14 +701,20 @@ actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) 
   return spec;
 }
 
-double live_cost_estimate(const scenario& s, const run_options& options) {
+result<double> live_cost_estimate(const scenario& s, const run_options& options) {
   const int repetitions = options.repetitions.value_or(s.repetitions);
   const auto config = resolve_profile(s);
+  if (!config.ok()) {
+    return config.status();
+  }
   return static_cast<double>(s.workload.total_images()) * static_cast<double>(s.strategies.size()) *
-         repetitions * config.throttle.quota.cost_per_task;
+         repetitions * config->throttle.quota.cost_per_task;
 }
 
-ordered_json run_scenario(const scenario& s, const run_options& options) {
+namespace {
+
+/// run_scenario's steps; a failure anywhere below raises a status_error.
+ordered_json run_checked_scenario(const scenario& s, const run_options& options) {
   const auto checked = check(s);
   const auto settings = settings_of(s, options);
   if (options.mode == run_mode::live) {
@@ -746,6 +755,12 @@ ordered_json run_scenario(const scenario& s, const run_options& options) {
   results["strategies"] = std::move(strategies);
   results["thresholds"] = threshold_results(checked, results["strategies"]);
   return results;
+}
+
+}  // namespace
+
+result<ordered_json> run_scenario(const scenario& s, const run_options& options) {
+  return capture([&] { return run_checked_scenario(s, options); });
 }
 
 }  // namespace zbatch::scenarios

@@ -49,26 +49,27 @@ struct run_options {
   std::function<void(const std::string&)> on_line;
 };
 
-/// Thrown for a run that must not start (live without consent, over the cap, no key...).
-class run_refused : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-/// Checks strategies and thresholds of a loaded scenario; throws scenario_error naming the file
-/// and field path. `run_scenario` calls it first.
-void check_scenario(const scenario& s);
+/// Checks strategies, thresholds and the profile of a loaded scenario; fails (invalid_argument,
+/// not_found for an unknown profile) naming the file and field path. `run_scenario` calls it
+/// first.
+status check_scenario(const scenario& s);
 
 /// The strategy of one scenario entry (preset, compact form or JSON object).
-actors::strategy_spec strategy_of(const strategy_entry& entry);
+result<actors::strategy_spec> strategy_of(const strategy_entry& entry);
 
 /// Every duration of a strategy multiplied by `factor` (http mode's compressed clock).
 actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor);
 
 /// Credits a live run would spend at most: images × strategies × repetitions × cost per task.
-double live_cost_estimate(const scenario& s, const run_options& options);
+/// Fails as resolve_profile does.
+result<double> live_cost_estimate(const scenario& s, const run_options& options);
 
-/// Runs everything and returns results.json. Throws scenario_error or run_refused.
-nlohmann::ordered_json run_scenario(const scenario& s, const run_options& options);
+/// Runs everything and returns results.json. Fails as check_scenario does; failed_precondition
+/// for a run that must not start (live without consent, over the cap, no key, a backend that
+/// cannot be built); unavailable when the mock at `base_url` does not answer; internal when a
+/// simulated batch does not finish. The runs raise a status_error on their worker threads and
+/// the first one is returned here; exceptions of the libraries underneath (a server that cannot
+/// listen) still propagate.
+result<nlohmann::ordered_json> run_scenario(const scenario& s, const run_options& options);
 
 }  // namespace zbatch::scenarios

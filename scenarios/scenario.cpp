@@ -150,14 +150,9 @@ std::vector<std::string> parse_thresholds(const reader& r) {
   return out;
 }
 
-}  // namespace
-
-json read_json_file(const std::filesystem::path& file) {
-  return base::read_json_file(file, base::raise_as<scenario_error>);
-}
-
-scenario parse_scenario(const json& document, const std::string& origin) {
-  reader root(document, origin, base::raise_as<scenario_error>);
+/// parse_scenario's walk: the reader raises a status_error at the first mistake.
+scenario read_scenario(const json& document, const std::string& origin) {
+  reader root(document, origin);
   root.expect_fields({"version", "name", "description", "profile", "workload", "strategies",
                       "repetitions", "seed", "thresholds", "http", "live", "hindsight",
                       "$comment"});
@@ -190,9 +185,21 @@ scenario parse_scenario(const json& document, const std::string& origin) {
   return out;
 }
 
-scenario load_scenario(const std::filesystem::path& file) {
-  auto out = parse_scenario(read_json_file(file), file.string());
-  out.file = file;
+}  // namespace
+
+result<scenario> parse_scenario(const json& document, const std::string& origin) {
+  return capture([&] { return read_scenario(document, origin); });
+}
+
+result<scenario> load_scenario(const std::filesystem::path& file) {
+  const auto document = base::read_json_file(file);
+  if (!document.ok()) {
+    return document.status();
+  }
+  auto out = parse_scenario(*document, file.string());
+  if (out.ok()) {
+    out->file = file;
+  }
   return out;
 }
 

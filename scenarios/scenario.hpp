@@ -15,17 +15,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
 #include "protocol/size.hpp"
 
 namespace zbatch::scenarios {
 
 inline constexpr int scenario_version = 1;
-
-/// A scenario that cannot be used; what() is "FILE: field.path: what is wrong (allowed ...)".
-class scenario_error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 enum class arrival_kind { all_at_once, fixed_rate, poisson };
 
@@ -73,12 +68,11 @@ struct scenario {
   double max_429_per_image = 1.0;
 };
 
-/// Reads and validates a scenario file. Throws scenario_error.
-scenario load_scenario(const std::filesystem::path& file);
+/// Reads and validates a scenario file. Fails with "FILE: field.path: what is wrong (allowed
+/// ...)" (invalid_argument), "FILE:LINE:COLUMN: not valid JSON: ..." or "FILE: cannot be read"
+/// (not_found).
+result<scenario> load_scenario(const std::filesystem::path& file);
 /// Validates an already parsed document; `origin` names it in errors.
-scenario parse_scenario(const nlohmann::json& document, const std::string& origin);
-
-/// Reads a JSON file; a syntax error names the file, line and column. Throws scenario_error.
-nlohmann::json read_json_file(const std::filesystem::path& file);
+result<scenario> parse_scenario(const nlohmann::json& document, const std::string& origin);
 
 }  // namespace zbatch::scenarios

@@ -48,17 +48,13 @@ const std::set<std::string>& known_metrics() {
 
 }  // namespace
 
-std::optional<threshold> parse_threshold(const std::string& expr,
-                                         const std::vector<std::string>& strategy_labels,
-                                         std::string* error) {
+result<threshold> parse_threshold(const std::string& expr,
+                                  const std::vector<std::string>& strategy_labels) {
   static const std::regex pattern(
       R"(^\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_.]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)\s*$)");
   std::smatch match;
-  auto fail = [&](std::string why) -> std::optional<threshold> {
-    if (error != nullptr) {
-      *error = "threshold \"" + expr + "\": " + why;
-    }
-    return std::nullopt;
+  auto fail = [&](const std::string& why) {
+    return invalid_argument_error("threshold \"" + expr + "\": " + why);
   };
   if (!std::regex_match(expr, match, pattern)) {
     return fail("expected <strategy>.<metric> <op> <number>, op one of < <= > >= == !=");

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/status.hpp"
+
 namespace zbatch::scenarios {
 
 struct threshold {
@@ -22,10 +24,9 @@ struct threshold {
   double value = 0;
 };
 
-/// Parses one expression; on failure nullopt and `error` says what is wrong and what is allowed.
-std::optional<threshold> parse_threshold(const std::string& expr,
-                                         const std::vector<std::string>& strategy_labels,
-                                         std::string* error);
+/// Parses one expression; fails (invalid_argument) saying what is wrong and what is allowed.
+result<threshold> parse_threshold(const std::string& expr,
+                                  const std::vector<std::string>& strategy_labels);
 
 struct threshold_result {
   std::string expr;

@@ -75,7 +75,7 @@ TEST(blocking_backend, run_batch_delivers_through_detached_io_actors) {
     job.request.seed = i;
     request.jobs.push_back(job);
   }
-  request.strategy = parse_strategy("concurrent,poll=10ms");
+  request.strategy = parse_strategy("concurrent,poll=10ms").value();
   request.keep_bytes = true;
   std::atomic<int> progress{0};
   const auto result =

@@ -10,7 +10,7 @@ const time_point t0{};
 time_point at_ms(long ms) { return t0 + std::chrono::milliseconds(ms); }
 
 TEST(rate_limiter, fixed_limit_blocks_until_a_release) {
-  rate_limiter limiter(parse_strategy("inflight=2"), t0);
+  rate_limiter limiter(parse_strategy("inflight=2").value(), t0);
   EXPECT_EQ(limiter.next_start(t0), t0);
   limiter.on_start(t0);
   EXPECT_TRUE(limiter.on_start(t0));  // took the last permit
@@ -20,7 +20,7 @@ TEST(rate_limiter, fixed_limit_blocks_until_a_release) {
 }
 
 TEST(rate_limiter, gap_rests_a_permit_after_its_image) {
-  rate_limiter limiter(preset("serial"), t0);
+  rate_limiter limiter(preset("serial").value(), t0);
   limiter.on_start(t0);
   limiter.on_release(at_ms(3000));
   EXPECT_EQ(limiter.next_start(at_ms(3000)), at_ms(5000));
@@ -28,13 +28,13 @@ TEST(rate_limiter, gap_rests_a_permit_after_its_image) {
 }
 
 TEST(rate_limiter, spacing_separates_submits) {
-  rate_limiter limiter(parse_strategy("pace=spacing:500ms"), t0);
+  rate_limiter limiter(parse_strategy("pace=spacing:500ms").value(), t0);
   limiter.on_start(t0);
   EXPECT_EQ(limiter.next_start(at_ms(100)), at_ms(500));
 }
 
 TEST(rate_limiter, token_bucket_allows_a_burst_then_the_rate) {
-  rate_limiter limiter(parse_strategy("pace=token:2/s:burst=3"), t0);
+  rate_limiter limiter(parse_strategy("pace=token:2/s:burst=3").value(), t0);
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(limiter.next_start(t0), t0);
     limiter.on_start(t0);
@@ -46,7 +46,7 @@ TEST(rate_limiter, token_bucket_allows_a_burst_then_the_rate) {
 }
 
 TEST(rate_limiter, aimd_slow_starts_then_decreases_once_per_round_trip) {
-  rate_limiter limiter(parse_strategy("inflight=aimd:init=2:min=1:max=10:beta=0.5"), t0);
+  rate_limiter limiter(parse_strategy("inflight=aimd:init=2:min=1:max=10:beta=0.5").value(), t0);
   EXPECT_DOUBLE_EQ(limiter.limit(), 2);
   limiter.on_start(t0);
   const bool saturated = limiter.on_start(t0);
@@ -75,13 +75,13 @@ TEST(rate_limiter, aimd_slow_starts_then_decreases_once_per_round_trip) {
 }
 
 TEST(rate_limiter, retry_after_pauses_every_start) {
-  rate_limiter limiter(preset("adaptive"), t0);
+  rate_limiter limiter(preset("adaptive").value(), t0);
   limiter.on_dynamic_429(at_ms(100), t0, millis{5000});
   EXPECT_EQ(limiter.next_start(at_ms(200)), at_ms(5100));
 }
 
 TEST(rate_limiter, circuit_opens_after_threshold_and_probes_half_open) {
-  rate_limiter limiter(parse_strategy("circuit=3:10s"), t0);
+  rate_limiter limiter(parse_strategy("circuit=3:10s").value(), t0);
   for (int i = 0; i < 3; ++i) {
     limiter.on_server_failure(at_ms(i));
   }
@@ -95,7 +95,7 @@ TEST(rate_limiter, circuit_opens_after_threshold_and_probes_half_open) {
 }
 
 TEST(rate_limiter, budget_follows_grpc_throttling) {
-  rate_limiter limiter(parse_strategy("budget=10:0.1"), t0);
+  rate_limiter limiter(parse_strategy("budget=10:0.1").value(), t0);
   int allowed = 0;
   for (int i = 0; i < 10; ++i) {
     limiter.budget().on_failure();
@@ -110,14 +110,14 @@ TEST(rate_limiter, budget_follows_grpc_throttling) {
 
 TEST(backoff, shapes_and_caps) {
   jitter_rng rng(1);
-  auto spec = parse_strategy("retry=5:exp:base=500ms:cap=3s:jitter=none").retry;
+  auto spec = parse_strategy("retry=5:exp:base=500ms:cap=3s:jitter=none").value().retry;
   EXPECT_EQ(backoff_delay(spec, 0, millis{0}, rng), millis{500});
   EXPECT_EQ(backoff_delay(spec, 2, millis{0}, rng), millis{2000});
   EXPECT_EQ(backoff_delay(spec, 5, millis{0}, rng), millis{3000});
-  spec = preset("retry").retry;
+  spec = preset("retry").value().retry;
   EXPECT_EQ(backoff_delay(spec, 0, millis{0}, rng), millis{1000});
   EXPECT_EQ(backoff_delay(spec, 1, millis{0}, rng), millis{2000});
-  spec = parse_strategy("retry=5:exp:base=1s:cap=8s:jitter=full").retry;
+  spec = parse_strategy("retry=5:exp:base=1s:cap=8s:jitter=full").value().retry;
   bool varied = false;
   for (int i = 0; i < 100; ++i) {
     const auto wait = backoff_delay(spec, 3, millis{0}, rng);

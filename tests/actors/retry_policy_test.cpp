@@ -22,7 +22,7 @@ protocol::api_error failure(error_class kind, bool ambiguous = false) {
 struct policy : ::testing::Test {
   // Constant backoff without jitter: every wait is exactly `base`.
   strategy_spec spec =
-      parse_strategy("bounded,inflight=2,retry=2:const:base=100ms:jitter=none,r429=1");
+      parse_strategy("bounded,inflight=2,retry=2:const:base=100ms:jitter=none,r429=1").value();
   image_retry_state image;
   jitter_rng rng{7};
 
@@ -86,7 +86,7 @@ TEST_F(policy, budget_blocks_retries_below_half) {
 }
 
 TEST_F(policy, outage_is_ridden_out_for_one_poll_deadline_when_the_circuit_is_on) {
-  spec = parse_strategy("retry=0:jitter=none,circuit=3:2s,poll=1s:x1:cap=5s:deadline=60s");
+  spec = parse_strategy("retry=0:jitter=none,circuit=3:2s,poll=1s:x1:cap=5s:deadline=60s").value();
   EXPECT_EQ(decide(failure(error_class::server_transport), at_ms(1000)).wait, millis{2000});
   EXPECT_EQ(image.outage_since, at_ms(1000));
   EXPECT_TRUE(decide(failure(error_class::server_transport), at_ms(60999)).retry());

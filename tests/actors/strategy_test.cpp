@@ -8,45 +8,43 @@ namespace zbatch::actors {
 namespace {
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_strategy(text);
-  } catch (const strategy_error& error) {
-    return error.what();
-  }
-  return "(no error)";
+  const auto parsed = parse_strategy(text);
+  return parsed.ok() ? "(no error)" : parsed.status().message();
 }
 
 TEST(strategy, presets_reproduce_the_review) {
-  const auto serial = preset("serial");
+  const auto serial = preset("serial").value();
   EXPECT_EQ(serial.inflight.limit, 1);
   EXPECT_EQ(serial.pacing.type, pacing_spec::kind::gap);
   EXPECT_EQ(serial.pacing.gap, millis{2000});
   EXPECT_EQ(serial.retry.max_retries, 0);
-  EXPECT_EQ(preset("concurrent").inflight.limit, 0);
-  EXPECT_EQ(preset("bounded").inflight.limit, 2);
-  const auto retry = preset("retry");
+  EXPECT_EQ(preset("concurrent").value().inflight.limit, 0);
+  EXPECT_EQ(preset("bounded").value().inflight.limit, 2);
+  const auto retry = preset("retry").value();
   EXPECT_EQ(retry.retry.max_retries, 2);
   EXPECT_EQ(retry.retry.backoff, backoff_kind::linear);
   EXPECT_EQ(retry.retry.base, millis{1000});
   EXPECT_EQ(retry.retry.jitter, jitter_kind::none);
-  EXPECT_EQ(preset("token-bucket").pacing.type, pacing_spec::kind::token);
-  const auto adaptive = preset("adaptive");
+  EXPECT_EQ(preset("token-bucket").value().pacing.type, pacing_spec::kind::token);
+  const auto adaptive = preset("adaptive").value();
   EXPECT_TRUE(adaptive.inflight.adaptive);
   EXPECT_TRUE(adaptive.budget.enabled);
   EXPECT_TRUE(adaptive.circuit.enabled);
   EXPECT_TRUE(adaptive.stop_on_quota);
   EXPECT_EQ(adaptive.retry.jitter, jitter_kind::full);
   for (const auto& name : preset_names()) {
-    EXPECT_NO_THROW(validate(preset(name))) << name;
-    EXPECT_EQ(parse_strategy(name).name, name);
+    EXPECT_TRUE(validate(preset(name).value()).ok()) << name;
+    EXPECT_EQ(parse_strategy(name).value().name, name);
   }
 }
 
 TEST(strategy, compact_form_composes_knobs) {
-  const auto spec = parse_strategy(
-      "inflight=4,pace=token:2/s:burst=3,retry=3:exp:base=500ms:cap=8s:jitter=full,"
-      "budget=10:0.1,poll=1s:x1.5:cap=5s:deadline=300s,circuit=5:10s,quota=stop,r429=7,"
-      "ambiguous=resubmit,retry_after=ignore");
+  const auto spec =
+      parse_strategy(
+          "inflight=4,pace=token:2/s:burst=3,retry=3:exp:base=500ms:cap=8s:jitter=full,"
+          "budget=10:0.1,poll=1s:x1.5:cap=5s:deadline=300s,circuit=5:10s,quota=stop,r429=7,"
+          "ambiguous=resubmit,retry_after=ignore")
+          .value();
   EXPECT_EQ(spec.inflight.limit, 4);
   EXPECT_EQ(spec.pacing.type, pacing_spec::kind::token);
   EXPECT_DOUBLE_EQ(spec.pacing.rate, 2);
@@ -65,10 +63,10 @@ TEST(strategy, compact_form_composes_knobs) {
 }
 
 TEST(strategy, a_preset_can_be_overridden) {
-  const auto spec = parse_strategy("bounded,inflight=3");
+  const auto spec = parse_strategy("bounded,inflight=3").value();
   EXPECT_EQ(spec.inflight.limit, 3);
   EXPECT_EQ(spec.poll.interval, millis{1000});
-  const auto aimd = parse_strategy("adaptive,inflight=aimd:init=2:max=8:beta=0.5:lat=0");
+  const auto aimd = parse_strategy("adaptive,inflight=aimd:init=2:max=8:beta=0.5:lat=0").value();
   EXPECT_TRUE(aimd.inflight.adaptive);
   EXPECT_EQ(aimd.inflight.initial, 2);
   EXPECT_EQ(aimd.inflight.max, 8);
@@ -76,20 +74,22 @@ TEST(strategy, a_preset_can_be_overridden) {
 
 TEST(strategy, compact_form_round_trips) {
   for (const auto& name : preset_names()) {
-    const auto spec = preset(name);
+    const auto spec = preset(name).value();
     const auto text = to_compact(spec);
-    EXPECT_EQ(to_compact(parse_strategy(text)), text) << name;
+    EXPECT_EQ(to_compact(parse_strategy(text).value()), text) << name;
   }
 }
 
 TEST(strategy, json_form_round_trips_and_accepts_strings) {
   for (const auto& name : preset_names()) {
-    const auto spec = preset(name);
-    EXPECT_EQ(to_compact(strategy_from_json(to_json(spec))), to_compact(spec)) << name;
+    const auto spec = preset(name).value();
+    EXPECT_EQ(to_compact(strategy_from_json(to_json(spec)).value()), to_compact(spec)) << name;
   }
-  EXPECT_EQ(strategy_from_json(nlohmann::json("bounded")).inflight.limit, 2);
-  const auto spec = strategy_from_json(
-      nlohmann::json::parse(R"({"preset":"serial","retry":{"max":2,"backoff":"linear"}})"));
+  EXPECT_EQ(strategy_from_json(nlohmann::json("bounded")).value().inflight.limit, 2);
+  const auto spec =
+      strategy_from_json(
+          nlohmann::json::parse(R"({"preset":"serial","retry":{"max":2,"backoff":"linear"}})"))
+          .value();
   EXPECT_EQ(spec.retry.max_retries, 2);
   EXPECT_EQ(spec.pacing.gap, millis{2000});
 }
@@ -112,21 +112,15 @@ TEST(strategy, errors_name_the_knob_and_the_range) {
   EXPECT_NE(error_of("inflight=aimd:init=0").find("'inflight.init'"), std::string::npos);
   EXPECT_NE(error_of("retry=2:jitter=some").find("none, full, equal, decorrelated"),
             std::string::npos);
-  try {
-    strategy_from_json(nlohmann::json::parse(R"({"retry":{"maxx":2}})"), "strategies[1]");
-    FAIL() << "no error";
-  } catch (const strategy_error& error) {
-    EXPECT_NE(std::string(error.what()).find("strategies[1].retry.maxx"), std::string::npos);
-  }
+  const auto error =
+      strategy_from_json(nlohmann::json::parse(R"({"retry":{"maxx":2}})"), "strategies[1]")
+          .status();
+  EXPECT_NE(error.message().find("strategies[1].retry.maxx"), std::string::npos);
 }
 
 std::string json_error_of(const char* text) {
-  try {
-    strategy_from_json(nlohmann::json::parse(text), "strategies[1]");
-  } catch (const strategy_error& error) {
-    return error.what();
-  }
-  return "(no error)";
+  const auto parsed = strategy_from_json(nlohmann::json::parse(text), "strategies[1]");
+  return parsed.ok() ? "(no error)" : parsed.status().message();
 }
 
 TEST(strategy, json_errors_name_the_path_and_what_is_allowed) {
@@ -152,8 +146,11 @@ TEST(strategy, json_errors_name_the_path_and_what_is_allowed) {
 }
 
 TEST(strategy, json_whole_numbers_may_be_written_as_floats_and_null_turns_parts_off) {
-  const auto spec = strategy_from_json(nlohmann::json::parse(
-      R"({"preset":"adaptive","retry":{"max":3.0},"budget":null,"circuit":null})"));
+  const auto spec =
+      strategy_from_json(
+          nlohmann::json::parse(
+              R"({"preset":"adaptive","retry":{"max":3.0},"budget":null,"circuit":null})"))
+          .value();
   EXPECT_EQ(spec.retry.max_retries, 3);
   EXPECT_FALSE(spec.budget.enabled);
   EXPECT_FALSE(spec.circuit.enabled);

@@ -137,7 +137,7 @@ protocol::wire_request poll_request(const std::string& id, bool task_type = true
 std::vector<std::string> model_answers() {
   namespace fh = mock::fault_headers;
   auto clock = std::make_shared<mock::manual_clock>();
-  mock::model m(mock::load_config("ideal", std::nullopt), clock, 7);
+  mock::model m(mock::load_config("ideal", std::nullopt).value(), clock, 7);
   m.set_public_base_url("http://127.0.0.1:8080");
   std::vector<std::string> bodies;
   std::vector<std::string> ids;

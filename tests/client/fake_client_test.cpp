@@ -26,10 +26,9 @@ class FakeClient : public ::testing::Test {
     options.base_url = service_.base_url();
     options.api_key = key;
     options.read_timeout = read_timeout;
-    std::string why;
-    auto out = http_backend::create(options, &why);
-    EXPECT_TRUE(out) << why;
-    return out;
+    auto out = http_backend::create(options);
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    return out.ok() ? *std::move(out) : nullptr;
   }
 
   static protocol::submit_request request(std::string size = "") {
@@ -260,9 +259,9 @@ TEST_F(FakeClient, BatchFatalRefusalsAreRequestErrorsAndFree) {
 TEST_F(FakeClient, ClosedApiPortNamesTheUrlAndIsNeverAmbiguous) {
   http_options options;
   options.base_url = "http://127.0.0.1:" + std::to_string(fake::closed_port());
-  std::string why;
-  auto api = http_backend::create(options, &why);
-  ASSERT_TRUE(api) << why;
+  auto made = http_backend::create(options);
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  auto& api = *made;
   auto result = api->submit(request());
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().kind, error_class::server_transport);

@@ -64,10 +64,9 @@ class hostile_server {
 std::unique_ptr<http_backend> backend_for(const hostile_server& server, http_options options) {
   options.base_url = server.url();
   options.api_key = "k";
-  std::string why;
-  auto backend = http_backend::create(options, &why);
-  EXPECT_NE(backend, nullptr) << why;
-  return backend;
+  auto backend = http_backend::create(options);
+  EXPECT_TRUE(backend.ok()) << backend.status().message();
+  return backend.ok() ? std::move(*backend) : nullptr;
 }
 
 TEST(HostileServer, AnEndlessPollAnswerIsCutOffAtTheAnswerCap) {
@@ -135,10 +134,10 @@ TEST(HttpOptions, DeadlinesAndCapsMustBePositive) {
   http_options options;
   options.base_url = "http://127.0.0.1:1";
   options.answer_deadline = milliseconds{0};
-  EXPECT_NE(check_options(options).find("deadlines"), std::string::npos);
+  EXPECT_NE(check_options(options).message().find("deadlines"), std::string::npos);
   options.answer_deadline = milliseconds{1};
   options.max_answer_bytes = 0;
-  EXPECT_NE(check_options(options).find("caps"), std::string::npos);
+  EXPECT_NE(check_options(options).message().find("caps"), std::string::npos);
 }
 
 }  // namespace

@@ -20,55 +20,55 @@ http_options with(std::string url, std::string key) {
 }
 
 TEST(HttpOptions, LoopbackNeedsNoKey) {
-  EXPECT_EQ(check_options(with("http://127.0.0.1:8080", "")), "");
-  EXPECT_EQ(check_options(with("http://localhost:1", "")), "");
-  EXPECT_EQ(check_options(with("http://[::1]:9", "")), "");
+  EXPECT_TRUE(check_options(with("http://127.0.0.1:8080", "")).ok());
+  EXPECT_TRUE(check_options(with("http://localhost:1", "")).ok());
+  EXPECT_TRUE(check_options(with("http://[::1]:9", "")).ok());
 }
 
 TEST(HttpOptions, RemoteHostWithoutKeyIsRefused) {
-  std::string why;
-  auto api = http_backend::create(with("https://api-inference.modelscope.cn", ""), &why);
-  EXPECT_EQ(api, nullptr);
+  auto api = http_backend::create(with("https://api-inference.modelscope.cn", ""));
+  EXPECT_FALSE(api.ok());
+  const auto why = api.status().message();
   EXPECT_NE(why.find("MODELSCOPE_API_KEY"), std::string::npos) << why;
   // A DNS name that merely starts with 127. is not loopback.
-  EXPECT_NE(check_options(with("https://127.example.com", "")), "");
+  EXPECT_FALSE(check_options(with("https://127.example.com", "")).ok());
   // The default base URL is the real service.
-  EXPECT_NE(check_options(with(std::string(protocol::default_base_url), "")), "");
-  EXPECT_EQ(check_options(with(std::string(protocol::default_base_url), "ms-abc")), "");
+  EXPECT_FALSE(check_options(with(std::string(protocol::default_base_url), "")).ok());
+  EXPECT_TRUE(check_options(with(std::string(protocol::default_base_url), "ms-abc")).ok());
 }
 
 TEST(HttpOptions, RemotePlainHttpIsRefusedAndKeyNeverEchoed) {
-  auto why = check_options(with("http://example.com", "ms-secret-key"));
+  auto why = check_options(with("http://example.com", "ms-secret-key")).message();
   EXPECT_NE(why.find("https"), std::string::npos) << why;
   EXPECT_EQ(why.find("ms-secret-key"), std::string::npos);
-  auto bad_key = check_options(with("https://example.com", "ms-secret\r\nX-Evil: 1"));
+  auto bad_key = check_options(with("https://example.com", "ms-secret\r\nX-Evil: 1")).message();
   EXPECT_NE(bad_key.find("control"), std::string::npos);
   EXPECT_EQ(bad_key.find("ms-secret"), std::string::npos);
 }
 
 TEST(HttpOptions, BadUrlsAndTimeouts) {
-  EXPECT_NE(check_options(with("api-inference.modelscope.cn", "k")).find("not usable"),
+  EXPECT_NE(check_options(with("api-inference.modelscope.cn", "k")).message().find("not usable"),
             std::string::npos);
-  EXPECT_NE(check_options(with("ftp://127.0.0.1", "k")), "");
+  EXPECT_FALSE(check_options(with("ftp://127.0.0.1", "k")).ok());
   auto options = with("http://127.0.0.1:1", "k");
   options.read_timeout = std::chrono::milliseconds{0};
-  EXPECT_NE(check_options(options).find("time-out"), std::string::npos);
+  EXPECT_NE(check_options(options).message().find("time-out"), std::string::npos);
   options = with("https://example.com", "k");
   options.ca_bundle = "/nonexistent/ca.pem";
-  EXPECT_NE(check_options(options).find("/nonexistent/ca.pem"), std::string::npos);
+  EXPECT_NE(check_options(options).message().find("/nonexistent/ca.pem"), std::string::npos);
 }
 
 TEST(ApiKey, FromFileTrimmed) {
   test::temp_dir dir;
   const auto path = (dir.path() / "key").string();
   std::ofstream(path) << "  ms-from-file \nsecond line\n";
-  std::string why;
-  EXPECT_EQ(read_api_key_file(path, &why), "ms-from-file");
+  EXPECT_EQ(read_api_key_file(path).value(), "ms-from-file");
   std::ofstream(path) << "\n";
-  EXPECT_EQ(read_api_key_file(path, &why), std::nullopt);
-  EXPECT_NE(why.find("empty"), std::string::npos);
-  EXPECT_EQ(read_api_key_file((dir.path() / "none").string(), &why), std::nullopt);
-  EXPECT_NE(why.find("none"), std::string::npos);
+  EXPECT_FALSE(read_api_key_file(path).ok());
+  EXPECT_NE(read_api_key_file(path).status().message().find("empty"), std::string::npos);
+  const auto none = read_api_key_file((dir.path() / "none").string());
+  EXPECT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("none"), std::string::npos);
 }
 
 TEST(ApiKey, FromEnvironment) {
@@ -80,10 +80,9 @@ TEST(ApiKey, FromEnvironment) {
 
 TEST(HttpBackend, ClosedPortIsAConnectFailureNeverAmbiguous) {
   const int port = test::fake::closed_port();
-  std::string why;
-  auto api =
-      http_backend::create(with("http://127.0.0.1:" + std::to_string(port), "ms-key-1"), &why);
-  ASSERT_TRUE(api) << why;
+  auto made = http_backend::create(with("http://127.0.0.1:" + std::to_string(port), "ms-key-1"));
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  auto& api = *made;
   protocol::submit_request request;
   request.prompt = "p";
   auto result = api->submit(request);
@@ -95,9 +94,9 @@ TEST(HttpBackend, ClosedPortIsAConnectFailureNeverAmbiguous) {
 }
 
 TEST(HttpBackend, UnusableImageUrlIsMalformed) {
-  std::string why;
-  auto api = http_backend::create(with("http://127.0.0.1:1", ""), &why);
-  ASSERT_TRUE(api) << why;
+  auto made = http_backend::create(with("http://127.0.0.1:1", ""));
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  auto& api = *made;
   auto image = api->download("not a url");
   ASSERT_FALSE(image);
   EXPECT_EQ(image.error().kind, protocol::error_class::malformed);

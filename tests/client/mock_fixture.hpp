@@ -38,10 +38,9 @@ class mock_fixture : public ::testing::Test {
     options.base_url = server_->base_url();
     options.api_key = std::move(key);
     options.read_timeout = read_timeout;
-    std::string why;
-    auto out = client::http_backend::create(options, &why);
-    EXPECT_TRUE(out) << why;
-    return out;
+    auto out = client::http_backend::create(options);
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    return out.ok() ? *std::move(out) : nullptr;
   }
 
   /// Sends exactly these headers and body (httplib adds Host, Content-Length, User-Agent).

@@ -1,5 +1,5 @@
 // The command line's input rules: the options as typed become a checked session config, or an
-// input_error naming the option and what is allowed (the texts `zbatch generate` prints).
+// error naming the option and what is allowed (the texts `zbatch generate` prints).
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -25,14 +25,9 @@ class cli_inputs_test : public ::testing::Test {
     return in;
   }
 
-  /// The input_error's text, or "" when the inputs pass.
+  /// The error's text, or "" when the inputs pass.
   static std::string error_of(const cli_inputs& in) {
-    try {
-      session_config_from(in);
-    } catch (const input_error& e) {
-      return e.what();
-    }
-    return "";
+    return session_config_from(in).status().message();
   }
 
   test::temp_dir dir_;
@@ -47,7 +42,7 @@ TEST_F(cli_inputs_test, one_prompt_gives_count_variants_with_consecutive_seeds) 
   in.negative_given = true;  // an empty --negative-prompt is still sent
   in.steps = "9";
   in.guidance = "3.5";
-  const auto config = session_config_from(in);
+  const auto config = session_config_from(in).value();
   ASSERT_EQ(config.images.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) {
     const auto& request = config.images[i].request;
@@ -65,12 +60,12 @@ TEST_F(cli_inputs_test, one_prompt_gives_count_variants_with_consecutive_seeds) 
 }
 
 TEST_F(cli_inputs_test, defaults_are_those_of_the_help) {
-  const auto config = session_config_from(fox());
+  const auto config = session_config_from(fox()).value();
   ASSERT_EQ(config.images.size(), 1u);
   EXPECT_EQ(config.images[0].request.size->to_string(), "1024x1024");
   EXPECT_FALSE(config.images[0].request.negative_prompt);
   EXPECT_EQ(actors::to_compact(config.strategy),
-            actors::to_compact(actors::parse_strategy("adaptive")));
+            actors::to_compact(actors::parse_strategy("adaptive").value()));
   EXPECT_EQ(config.max_submits, 0);
   EXPECT_EQ(config.grace, std::chrono::seconds(30));
   EXPECT_EQ(config.connections, 16);
@@ -80,12 +75,12 @@ TEST_F(cli_inputs_test, defaults_are_those_of_the_help) {
 TEST_F(cli_inputs_test, a_rerun_without_seed_keeps_the_random_seed_of_the_first_run) {
   auto in = fox();
   in.count = "2";
-  const auto first = session_config_from(in);
+  const auto first = session_config_from(in).value();
   const auto seed = *first.images[0].request.seed;
   EXPECT_GE(seed, 0);
   EXPECT_LE(seed, protocol::max_seed - 1);
-  { journal started(first.out_dir, first.options); }
-  const auto again = session_config_from(in);
+  ASSERT_TRUE(journal::open(first.out_dir, first.options).ok());
+  const auto again = session_config_from(in).value();
   EXPECT_EQ(again.images[0].request.seed, seed);
   EXPECT_EQ(again.options, first.options);
 }
@@ -98,7 +93,7 @@ TEST_F(cli_inputs_test, poll_overrides_apply_to_the_strategy) {
   in.max_submits = "12";
   in.grace_s = "0";
   in.connections = "2";
-  const auto config = session_config_from(in);
+  const auto config = session_config_from(in).value();
   EXPECT_EQ(config.strategy.poll.interval, std::chrono::milliseconds(5000));
   EXPECT_GE(config.strategy.poll.cap, config.strategy.poll.interval) << "cap raised to fit";
   EXPECT_EQ(config.strategy.poll.deadline, std::chrono::seconds(60));
@@ -115,7 +110,7 @@ TEST_F(cli_inputs_test, a_batch_file_takes_its_images_from_its_lines) {
                           << "\n"
                           << R"({"prompt": "b", "count": 2, "seed": 9})"
                           << "\n";
-  const auto config = session_config_from(in);
+  const auto config = session_config_from(in).value();
   ASSERT_EQ(config.images.size(), 3u);
   EXPECT_EQ(config.images[2].request.prompt, "b");
   EXPECT_EQ(config.images[2].request.seed, 10);

@@ -27,15 +27,17 @@ class journal_test : public ::testing::Test {
 
 TEST_F(journal_test, records_survive_a_reopen) {
   {
-    journal j(dir_, options());
+    auto opened = journal::open(dir_, options()).value();
+    journal& j = *opened;
     EXPECT_EQ(j.previous_runs(), 0);
-    j.record_submitted(0, 10, "task-a");
-    j.record_delivered(0, "task-a", "0-10.png", "abc", 42);
-    j.record_submitted(1, 11, "task-b");
-    j.record_submitted(2, 12, "task-c");
-    j.record_failed(2, "task-c", "moderation", "inappropriate", 1);
+    EXPECT_TRUE(j.record_submitted(0, 10, "task-a").ok());
+    EXPECT_TRUE(j.record_delivered(0, "task-a", "0-10.png", "abc", 42).ok());
+    EXPECT_TRUE(j.record_submitted(1, 11, "task-b").ok());
+    EXPECT_TRUE(j.record_submitted(2, 12, "task-c").ok());
+    EXPECT_TRUE(j.record_failed(2, "task-c", "moderation", "inappropriate", 1).ok());
   }
-  journal j(dir_, options());
+  auto opened = journal::open(dir_, options()).value();
+  journal& j = *opened;
   EXPECT_EQ(j.previous_runs(), 1);
   const auto& images = j.images();
   ASSERT_EQ(images.size(), 3u);
@@ -51,44 +53,38 @@ TEST_F(journal_test, records_survive_a_reopen) {
 
 TEST_F(journal_test, a_torn_last_line_is_dropped) {
   {
-    journal j(dir_, options());
-    j.record_submitted(0, 10, "task-a");
+    auto opened = journal::open(dir_, options()).value();
+    journal& j = *opened;
+    EXPECT_TRUE(j.record_submitted(0, 10, "task-a").ok());
   }
   {
     std::ofstream out(dir_ / "journal.jsonl", std::ios::app | std::ios::binary);
     out << R"({"event":"submitted","index":1,"se)";  // the crash came mid-line
   }
-  journal j(dir_, options());
+  auto opened = journal::open(dir_, options()).value();
+  journal& j = *opened;
   EXPECT_EQ(j.images().size(), 1u);
-  j.record_submitted(1, 11, "task-b");
-  journal again(dir_, options());
-  EXPECT_EQ(again.images().at(1).task_id, "task-b");
+  EXPECT_TRUE(j.record_submitted(1, 11, "task-b").ok());
+  auto again = journal::open(dir_, options()).value();
+  EXPECT_EQ(again->images().at(1).task_id, "task-b");
 }
 
 TEST_F(journal_test, other_options_are_refused_naming_the_field) {
-  { journal j(dir_, options()); }
+  { ASSERT_TRUE(journal::open(dir_, options()).ok()); }
   auto other = options();
   other["size"] = "512x512";
-  try {
-    journal j(dir_, other);
-    FAIL() << "expected a journal_error";
-  } catch (const journal_error& e) {
-    EXPECT_NE(std::string(e.what()).find("\"size\" differs"), std::string::npos) << e.what();
-  }
+  const auto error = journal::open(dir_, other).status();
+  EXPECT_NE(error.message().find("\"size\" differs"), std::string::npos) << error.message();
 }
 
 TEST_F(journal_test, a_damaged_line_is_an_error_with_its_line_number) {
-  { journal j(dir_, options()); }
+  { ASSERT_TRUE(journal::open(dir_, options()).ok()); }
   {
     std::ofstream out(dir_ / "journal.jsonl", std::ios::app | std::ios::binary);
     out << "garbage\n";
   }
-  try {
-    journal j(dir_, options());
-    FAIL() << "expected a journal_error";
-  } catch (const journal_error& e) {
-    EXPECT_NE(std::string(e.what()).find("journal.jsonl:2:"), std::string::npos) << e.what();
-  }
+  const auto error = journal::open(dir_, options()).status();
+  EXPECT_NE(error.message().find("journal.jsonl:2:"), std::string::npos) << error.message();
 }
 
 }  // namespace

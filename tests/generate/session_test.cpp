@@ -62,10 +62,10 @@ class session_test : public ::testing::Test {
     request.prompt = "a fox";
     request.size = protocol::image_size{};
     session_config out;
-    out.images = prompt_images(request, count, 7);
+    out.images = prompt_images(request, count, 7).value();
     out.options = options_json(out.images, false, count);
     out.out_dir = out_;
-    out.strategy = actors::parse_strategy("adaptive");
+    out.strategy = actors::parse_strategy("adaptive").value();
     out.strategy.poll.interval = std::chrono::milliseconds(20);
     out.strategy.poll.deadline = std::chrono::seconds(30);  // bounded even when a test fails
     out.endpoint = fake_.base_url();
@@ -79,12 +79,11 @@ class session_test : public ::testing::Test {
     options.base_url = fake_.base_url();
     options.api_key = "test-key";
     return [options]() -> std::unique_ptr<client::backend> {
-      std::string why;
-      auto backend = client::http_backend::create(options, &why);
-      if (!backend) {
-        throw std::runtime_error(why);
+      auto backend = client::http_backend::create(options);
+      if (!backend.ok()) {
+        throw std::runtime_error(backend.status().message());
       }
-      return backend;
+      return *std::move(backend);
     };
   }
 
@@ -92,8 +91,8 @@ class session_test : public ::testing::Test {
   session_outcome run(const session_config& c) {
     progress_.str("");
     progress_renderer progress(progress_, progress_style::json);
-    session s(c, progress);
-    return s.run(factory());
+    auto s = session::create(c, progress).value();
+    return s->run(factory()).value();
   }
 
   json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }

@@ -11,12 +11,8 @@ namespace zbatch::mock {
 namespace {
 
 std::string error_of(const std::string& text, const std::string& source = "my.json") {
-  try {
-    parse_config(text, source);
-  } catch (const config_error& e) {
-    return e.what();
-  }
-  return "(no error)";
+  const auto parsed = parse_config(text, source);
+  return parsed.ok() ? "(no error)" : parsed.status().message();
 }
 
 void expect_contains(const std::string& text, std::initializer_list<const char*> parts) {
@@ -94,58 +90,50 @@ TEST(mock_config, bad_array_element_is_named_by_index) {
 }
 
 TEST(mock_config, unknown_profile_lists_the_shipped_ones) {
-  try {
-    load_config("modelscope-paid", std::nullopt);
-    FAIL() << "no error";
-  } catch (const config_error& e) {
-    expect_contains(e.what(), {"modelscope-paid", "ideal", "modelscope-free", "flaky", "brownout"});
-  }
+  const auto error = load_config("modelscope-paid", std::nullopt).status();
+  EXPECT_FALSE(error.ok());
+  expect_contains(error.message(),
+                  {"modelscope-paid", "ideal", "modelscope-free", "flaky", "brownout"});
 }
 
 TEST(mock_config, unreadable_file_is_named) {
-  try {
-    load_config("ideal", std::string("/nonexistent/mock.json"));
-    FAIL() << "no error";
-  } catch (const config_error& e) {
-    expect_contains(e.what(), {"/nonexistent/mock.json", "cannot be read"});
-  }
+  const auto error = load_config("ideal", std::string("/nonexistent/mock.json")).status();
+  EXPECT_FALSE(error.ok());
+  expect_contains(error.message(), {"/nonexistent/mock.json", "cannot be read"});
 }
 
 TEST(mock_config, file_errors_name_the_file_and_the_file_extends_the_profile) {
   const std::string path = ::testing::TempDir() + "mock_config_test.json";
   { std::ofstream(path) << R"({"throttle": {"quota": {"daily_credits": 10}}})"; }
-  const auto config = load_config("modelscope-free", path);
+  const auto config = load_config("modelscope-free", path).value();
   EXPECT_EQ(config.throttle.quota.daily_credits, 10);
   EXPECT_TRUE(config.throttle.quota.enabled);  // kept from the profile
   EXPECT_EQ(config.throttle.in_flight_cap, 1);
   { std::ofstream(path) << "{\"throttle\": {\"quota\": {\"daily_credits\": -10}}}"; }
-  try {
-    load_config("modelscope-free", path);
-    FAIL() << "no error";
-  } catch (const config_error& e) {
-    expect_contains(e.what(), {path.c_str(), "throttle.quota.daily_credits"});
-  }
+  const auto error = load_config("modelscope-free", path).status();
+  EXPECT_FALSE(error.ok());
+  expect_contains(error.message(), {path.c_str(), "throttle.quota.daily_credits"});
   std::remove(path.c_str());
 }
 
 TEST(mock_config, shipped_profiles_load_and_round_trip) {
   ASSERT_EQ(profile_names().size(), 4u);
   for (const auto& name : profile_names()) {
-    const auto config = load_config(name, std::nullopt);
-    const auto again = config_from_json(to_json(config), "round trip");
+    const auto config = load_config(name, std::nullopt).value();
+    const auto again = config_from_json(to_json(config), "round trip").value();
     EXPECT_EQ(to_json(again), to_json(config)) << name;
   }
-  const auto free = load_config("modelscope-free", std::nullopt);
+  const auto free = load_config("modelscope-free", std::nullopt).value();
   EXPECT_EQ(free.throttle.in_flight_cap, 1);
   EXPECT_EQ(free.throttle.dynamic.mode, "load");
   EXPECT_TRUE(free.throttle.quota.enabled);
   EXPECT_NEAR(free.throttle.quota.daily_credits / free.throttle.quota.cost_per_task, 125, 1);
   EXPECT_EQ(free.generation.time.type, latency_spec::kind::lognormal);
-  EXPECT_FALSE(load_config("brownout", std::nullopt).faults.outages.empty());
+  EXPECT_FALSE(load_config("brownout", std::nullopt).value().faults.outages.empty());
 }
 
 TEST(mock_config, bare_number_latency_is_fixed_milliseconds) {
-  const auto config = parse_config(R"({"response_delay": 100})", "x");
+  const auto config = parse_config(R"({"response_delay": 100})", "x").value();
   EXPECT_EQ(config.response_delay.type, latency_spec::kind::fixed);
   EXPECT_EQ(config.response_delay.ms, 100);
 }

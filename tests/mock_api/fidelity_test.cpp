@@ -219,7 +219,7 @@ TEST_F(fidelity_test, success_bodies_carry_time_taken_and_input) {
 // row on the fault-free profile. Their 5 s poll interval passes on the model's manual clock, so
 // the test runs in milliseconds; the connection is idle only as long as the test takes.
 TEST_F(fidelity_test, public_style_client_makes_25_generations_on_one_connection) {
-  start(load_config("ideal", std::nullopt));
+  start(load_config("ideal", std::nullopt).value());
   int sockets = 0;
   client_->set_socket_options([&sockets](socket_t) { ++sockets; });
   for (int i = 0; i < 25; ++i) {

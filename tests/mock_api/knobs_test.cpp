@@ -467,7 +467,7 @@ TEST_F(knobs, per_request_override_headers) {
 }
 
 TEST_F(knobs, same_seed_reproduces_the_fault_sequence_over_loopback) {
-  auto config = load_config("flaky", std::nullopt);
+  auto config = load_config("flaky", std::nullopt).value();
   config.faults.poll.hang = 0;  // keep the run short: hangs would wait for the client
   config.faults.submit.hang = 0;
   config.response_delay = latency_spec::fixed(0);

@@ -71,8 +71,8 @@ std::vector<std::string> run_script(const mock_config& config, std::uint64_t see
 }
 
 mock_config everything_on() {
-  auto config = load_config("flaky", std::nullopt);
-  config.throttle = load_config("modelscope-free", std::nullopt).throttle;
+  auto config = load_config("flaky", std::nullopt).value();
+  config.throttle = load_config("modelscope-free", std::nullopt).value().throttle;
   config.throttle.quota.daily_credits = 6;
   config.throttle.retry_after_header = true;
   config.throttle.ratelimit_headers = true;

@@ -43,7 +43,7 @@ TEST(ratelimit_defaults, are_the_documented_daily_limits) {
   EXPECT_EQ(d.limit_for(turbo), 500);
   EXPECT_EQ(d.limit_for(qwen), 200);
   // The realistic profile sends them; the others keep their results as they were.
-  const auto free = load_config("modelscope-free", std::nullopt);
+  const auto free = load_config("modelscope-free", std::nullopt).value();
   EXPECT_TRUE(free.throttle.ratelimit_headers);
   EXPECT_TRUE(free.throttle.daily_limits.enabled);
 }

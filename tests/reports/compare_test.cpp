@@ -33,7 +33,7 @@ void scale(nlohmann::json& results, std::size_t strategy, const nlohmann::json::
 
 TEST(compare, equal_sim_results_have_no_change) {
   const auto base = read_fixture("results-mixed.json");
-  const auto c = compare_results(base, base);
+  const auto c = compare_results(base, base).value();
   EXPECT_EQ(c.regressions(), 0);
   EXPECT_EQ(c.improvements(), 0);
   ASSERT_EQ(c.changes.size(), 3u * 10u);
@@ -50,7 +50,7 @@ TEST(compare, worse_sim_result_beyond_the_margin_is_a_regression) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
   scale(head, 2, "/makespan_ms"_json_pointer, 1.2);
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(c.regressions(), 1);
   const auto* m = find(c, "adaptive", "makespan_ms");
   ASSERT_NE(m, nullptr);
@@ -69,7 +69,7 @@ TEST(compare, higher_is_better_metrics_regress_downwards) {
   auto head = base;
   head["strategies"][0]["success_rate"] = 0.75;
   head["strategies"][0]["efficiency"] = 0.6;  // Better than 0.484: an improvement.
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(find(c, "serial", "success_rate")->result, verdict::regression);
   EXPECT_EQ(find(c, "serial", "efficiency")->result, verdict::improvement);
   EXPECT_EQ(c.regressions(), 1);
@@ -81,7 +81,7 @@ TEST(compare, better_sim_result_is_an_improvement_and_never_fails) {
   auto head = base;
   scale(head, 2, "/makespan_ms"_json_pointer, 0.8);
   scale(head, 2, "/http_429/total"_json_pointer, 0.0);
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(c.regressions(), 0);
   EXPECT_EQ(c.improvements(), 2);
   EXPECT_EQ(find(c, "adaptive", "http_429.total")->result, verdict::improvement);
@@ -91,16 +91,16 @@ TEST(compare, margin_is_configurable_and_a_zero_base_has_no_margin) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
   scale(head, 0, "/makespan_ms"_json_pointer, 1.03);
-  EXPECT_EQ(find(compare_results(base, head), "serial", "makespan_ms")->result,
+  EXPECT_EQ(find(compare_results(base, head).value(), "serial", "makespan_ms")->result,
             verdict::within_margin);
   compare_options strict;
   strict.max_regression_pct = 2;
-  EXPECT_EQ(find(compare_results(base, head, strict), "serial", "makespan_ms")->result,
+  EXPECT_EQ(find(compare_results(base, head, strict).value(), "serial", "makespan_ms")->result,
             verdict::regression);
   // serial had no 429 at all: any 429 now is a regression, however small.
   head = base;
   head["strategies"][0]["http_429"]["total"] = 0.333;
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(find(c, "serial", "http_429.total")->result, verdict::regression);
   EXPECT_NE(comparison_markdown(c).find("from 0"), std::string::npos);
 }
@@ -109,17 +109,19 @@ TEST(compare, a_lost_value_regresses_and_a_new_one_improves) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
   head["strategies"][1]["time_to_first_image_ms"] = nullptr;
-  EXPECT_EQ(find(compare_results(base, head), "concurrent", "time_to_first_image_ms")->result,
-            verdict::regression);
-  EXPECT_EQ(find(compare_results(head, base), "concurrent", "time_to_first_image_ms")->result,
-            verdict::improvement);
+  EXPECT_EQ(
+      find(compare_results(base, head).value(), "concurrent", "time_to_first_image_ms")->result,
+      verdict::regression);
+  EXPECT_EQ(
+      find(compare_results(head, base).value(), "concurrent", "time_to_first_image_ms")->result,
+      verdict::improvement);
 }
 
 TEST(compare, missing_strategy_regresses_new_strategy_is_reported) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
   head["strategies"][1]["name"] = "concurrent-8";
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(c.regressions(), 1);
   bool missing = false, added = false;
   for (const auto& change : c.changes) {
@@ -138,28 +140,21 @@ TEST(compare, incompatible_inputs_are_errors) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
   head["scenario"]["name"] = "other";
-  try {
-    compare_results(base, head, {}, "a.json", "b.json");
-    FAIL();
-  } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find("a.json has \"preview-4\", b.json has \"other\""),
-              std::string::npos)
-        << e.what();
-  }
+  auto error = compare_results(base, head, {}, "a.json", "b.json").status();
+  EXPECT_NE(error.message().find("a.json has \"preview-4\", b.json has \"other\""),
+            std::string::npos)
+      << error.message();
   head = base;
   head["schema_version"] = 2;
-  try {
-    compare_results(base, head, {}, "a.json", "b.json");
-    FAIL();
-  } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find("b.json: schema_version"), std::string::npos);
-  }
-  EXPECT_THROW(compare_results(base, read_fixture("results-noisy-base.json")), results_error);
+  error = compare_results(base, head, {}, "a.json", "b.json").status();
+  EXPECT_NE(error.message().find("b.json: schema_version"), std::string::npos);
+  EXPECT_FALSE(compare_results(base, read_fixture("results-noisy-base.json")).ok());
 }
 
 TEST(compare, noisy_equal_repetitions_do_not_fail) {
   const auto c = compare_results(read_fixture("results-noisy-base.json"),
-                                 read_fixture("results-noisy-head.json"));
+                                 read_fixture("results-noisy-head.json"))
+                     .value();
   EXPECT_EQ(c.regressions(), 0);
   EXPECT_EQ(c.improvements(), 0);
   const auto* m = find(c, "adaptive", "makespan_ms");
@@ -178,7 +173,7 @@ TEST(compare, noisy_but_clearly_worse_repetitions_fail) {
   const auto base = read_fixture("results-noisy-base.json");
   auto head = read_fixture("results-noisy-head.json");
   scale(head, 1, "/makespan_ms"_json_pointer, 1.3);
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   const auto* m = find(c, "adaptive", "makespan_ms");
   EXPECT_EQ(m->result, verdict::regression);
   EXPECT_NEAR(*m->p_value, 2.0 / 252.0, 1e-9);  // Complete separation, 5 vs 5.
@@ -193,14 +188,14 @@ TEST(compare, significant_but_small_effects_do_not_fail) {
   for (auto& run : head["strategies"][0]["runs"]) {
     run["makespan_ms"] = run["makespan_ms"].get<double>() + 1000;  // base max 12800 < 12900
   }
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   const auto* m = find(c, "serial", "makespan_ms");
   EXPECT_LT(*m->p_value, 0.05);
   EXPECT_LT(*m->change_pct, 10.0);
   EXPECT_EQ(m->result, verdict::within_margin);
   compare_options sensitive;
   sensitive.min_effect_pct = 5;
-  EXPECT_EQ(find(compare_results(base, head, sensitive), "serial", "makespan_ms")->result,
+  EXPECT_EQ(find(compare_results(base, head, sensitive).value(), "serial", "makespan_ms")->result,
             verdict::regression);
 }
 
@@ -214,7 +209,7 @@ TEST(compare, too_few_repetitions_are_noted) {
   auto head = base;
   head["seed"] = 1;
   scale(head, 1, "/makespan_ms"_json_pointer, 2.0);
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(c.regressions(), 0);  // 2 vs 2 can never reach p < 0.05.
   EXPECT_EQ(find(c, "adaptive", "makespan_ms")->result, verdict::not_significant);
   ASSERT_FALSE(c.notes.empty());
@@ -226,7 +221,7 @@ TEST(compare, single_http_runs_use_the_margin_with_a_note) {
   base["mode"] = "http";
   auto head = base;
   head["strategies"][0]["makespan_ms"] = 7000;
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   EXPECT_EQ(find(c, "serial", "makespan_ms")->method, "single-run");
   EXPECT_EQ(c.regressions(), 1);
   ASSERT_EQ(c.notes.size(), 1u);

@@ -97,7 +97,7 @@ TEST(recommendation, follows_the_terminal_table_and_opens_the_html_report) {
   if (thresholds != std::string::npos) {
     EXPECT_LT(advice, thresholds);
   }
-  const auto html = render_html(results);
+  const auto html = render_html(results).value();
   const auto first = html.find("Recommendation: adaptive");
   ASSERT_NE(first, std::string::npos);
   EXPECT_LT(first, html.find("<h2>"));

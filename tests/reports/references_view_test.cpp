@@ -71,7 +71,7 @@ TEST(references_view, results_without_references_show_no_new_column) {
   const auto text = terminal_table(read_fixture("results-mixed.json"));
   EXPECT_EQ(text.find("regret"), std::string::npos);
   EXPECT_EQ(text.find("hindsight"), std::string::npos);
-  EXPECT_EQ(render_markdown(read_fixture("results-mixed.json")).find("hindsight"),
+  EXPECT_EQ(render_markdown(read_fixture("results-mixed.json")).value().find("hindsight"),
             std::string::npos);
 }
 
@@ -86,7 +86,7 @@ TEST(references_view, a_raised_budget_is_named) {
 }
 
 TEST(references_view, markdown_names_the_hindsight_best_spec_and_adds_the_columns) {
-  const auto md = render_markdown(with_references());
+  const auto md = render_markdown(with_references()).value();
   EXPECT_NE(md.find("Reference **hindsight-best**: 5.0 s (static-2-b100ms-p250ms, the fastest of "
                     "2 static strategies"),
             std::string::npos)
@@ -101,7 +101,7 @@ TEST(references_view, markdown_names_the_hindsight_best_spec_and_adds_the_column
 }
 
 TEST(references_view, html_marks_the_references_and_charts_efficiency_against_hindsight) {
-  const auto root = parse_xml(render_html(with_references()));
+  const auto root = parse_xml(render_html(with_references()).value());
   const auto makespan = root->find_all([](const testing::xml_node& n) {
     return n.name == "svg" && n.attribute("data-chart") == "makespan";
   });
@@ -118,14 +118,14 @@ TEST(references_view, html_marks_the_references_and_charts_efficiency_against_hi
 }
 
 TEST(references_view, csv_has_the_figures_against_the_references) {
-  const auto csv = render_csv(with_references());
+  const auto csv = render_csv(with_references()).value();
   const auto header = csv.substr(0, csv.find("\r\n"));
   EXPECT_NE(header.find(",deliverable_success_rate,dynamic_429_per_image,efficiency_vs_hindsight,"
                         "efficiency_vs_clairvoyant,regret_ms"),
             std::string::npos)
       << header;
   // Without references the columns are there and empty (a null is an empty field).
-  const auto plain = render_csv(read_fixture("results-mixed.json"));
+  const auto plain = render_csv(read_fixture("results-mixed.json")).value();
   const auto first_row = plain.substr(plain.find("\r\n") + 2);
   EXPECT_EQ(first_row.substr(first_row.find("\r\n") - 5, 5), ",,,,,");
 }
@@ -135,7 +135,7 @@ TEST(references_view, compare_fails_when_a_strategys_regret_grows) {
   auto head = base;
   // adaptive's regret from 1.3 s to 1.7 s (+31%), nothing else changed.
   head["strategies"][2]["regret_ms"] = 1700;
-  const auto c = compare_results(base, head);
+  const auto c = compare_results(base, head).value();
   bool found = false;
   for (const auto& change : c.changes) {
     if (change.strategy == "adaptive" && change.metric == "regret_ms") {
@@ -149,7 +149,7 @@ TEST(references_view, compare_fails_when_a_strategys_regret_grows) {
 
 TEST(references_view, compare_skips_a_metric_neither_file_has) {
   auto base = read_fixture("results-mixed.json");
-  const auto c = compare_results(base, base);
+  const auto c = compare_results(base, base).value();
   for (const auto& change : c.changes) {
     EXPECT_NE(change.metric, "regret_ms");
     EXPECT_NE(change.metric, "efficiency_vs_clairvoyant");
@@ -157,7 +157,7 @@ TEST(references_view, compare_skips_a_metric_neither_file_has) {
   // One side has it: compared (a value that appears is an improvement, one that goes a
   // regression).
   const auto head = with_references();
-  EXPECT_EQ(compare_results(head, base).regressions(), 3 * 5);
+  EXPECT_EQ(compare_results(head, base).value().regressions(), 3 * 5);
 }
 
 }  // namespace

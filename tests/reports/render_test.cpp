@@ -85,7 +85,7 @@ double last_y(const xml_node& polyline) {
 }
 
 TEST(render_markdown, mixed_fixture_has_table_winners_findings_and_thresholds) {
-  const std::string md = render_markdown(read_fixture("results-mixed.json"));
+  const std::string md = render_markdown(read_fixture("results-mixed.json")).value();
   EXPECT_NE(md.find("# Scenario preview-4"), std::string::npos);
   // One table row per strategy.
   EXPECT_NE(md.find("| serial | 4/4 | 100% | 12.4 s |"), std::string::npos) << md;
@@ -123,12 +123,12 @@ TEST(render_markdown, mixed_fixture_has_table_winners_findings_and_thresholds) {
 TEST(render_markdown, escapes_table_breaking_names) {
   auto results = read_fixture("results-single.json");
   results["strategies"][0]["name"] = "a|b *c*";
-  const std::string md = render_markdown(results);
+  const std::string md = render_markdown(results).value();
   EXPECT_NE(md.find("| a\\|b \\*c\\* | 2/2 |"), std::string::npos) << md;
 }
 
 TEST(render_html, is_well_formed_and_self_contained) {
-  const std::string html = render_html(read_fixture("results-mixed.json"));
+  const std::string html = render_html(read_fixture("results-mixed.json")).value();
   ASSERT_NO_THROW(parse_xml(html));
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
   EXPECT_EQ(html.find("<script"), std::string::npos);
@@ -142,7 +142,7 @@ TEST(render_html, is_well_formed_and_self_contained) {
 
 TEST(render_html, has_one_svg_per_chart_with_the_expected_series) {
   const auto results = read_fixture("results-mixed.json");
-  const auto root = parse_xml(render_html(results));
+  const auto root = parse_xml(render_html(results).value());
   std::vector<std::string> names;
   for (const auto& s : results["strategies"]) {
     names.push_back(s["name"]);
@@ -214,7 +214,7 @@ TEST(render_html, escapes_all_text) {
   results["strategies"][0]["name"] = evil;
   results["scenario"]["name"] = "s<1>&";
   results["strategies"][0]["image_records"][0]["trace"][1]["detail"] = "<b>&amp;";
-  const std::string html = render_html(results);
+  const std::string html = render_html(results).value();
   const auto root = parse_xml(html);  // Throws if anything leaked unescaped.
   const auto cdf = with_class(*charts(*root, "latency-cdf")[0], "cdf-line");
   ASSERT_EQ(cdf.size(), 1u);
@@ -223,14 +223,14 @@ TEST(render_html, escapes_all_text) {
 }
 
 TEST(render_html, handles_strategies_without_image_records) {
-  const auto root = parse_xml(render_html(read_fixture("results-noisy-base.json")));
+  const auto root = parse_xml(render_html(read_fixture("results-noisy-base.json")).value());
   EXPECT_EQ(with_class(*charts(*root, "latency-cdf")[0], "cdf-line").size(), 2u);
   EXPECT_EQ(charts(*root, "timeline").size(), 2u);
   EXPECT_NE(root->all_text().find("no image records"), std::string::npos);
 }
 
 TEST(render_csv, one_row_per_strategy_and_repetition) {
-  const auto rows = parse_csv(render_csv(read_fixture("results-mixed.json")));
+  const auto rows = parse_csv(render_csv(read_fixture("results-mixed.json")).value());
   ASSERT_EQ(rows.size(), 1u + 3u * 3u);
   const auto& header = rows[0];
   EXPECT_EQ(header[0], "scenario");
@@ -258,7 +258,7 @@ TEST(render_csv, quotes_per_rfc_4180_and_leaves_nulls_empty) {
   auto results = read_fixture("results-single.json");
   results["strategies"][0]["name"] = "say \"hi\", twice\nplease";
   results["strategies"][0]["runs"][0]["time_to_first_image_ms"] = nullptr;
-  const std::string csv = render_csv(results);
+  const std::string csv = render_csv(results).value();
   EXPECT_NE(csv.find("\"say \"\"hi\"\", twice\nplease\""), std::string::npos) << csv;
   const auto rows = parse_csv(csv);
   ASSERT_EQ(rows.size(), 2u);
@@ -268,7 +268,7 @@ TEST(render_csv, quotes_per_rfc_4180_and_leaves_nulls_empty) {
 }
 
 TEST(render_junit, one_testcase_per_threshold_failures_carry_values) {
-  const auto root = parse_xml(render_junit(read_fixture("results-mixed.json")));
+  const auto root = parse_xml(render_junit(read_fixture("results-mixed.json")).value());
   EXPECT_EQ(root->name, "testsuites");
   EXPECT_EQ(root->attribute("tests"), "4");
   EXPECT_EQ(root->attribute("failures"), "2");
@@ -288,13 +288,13 @@ TEST(render_junit, no_value_and_no_thresholds) {
   auto results = read_fixture("results-single.json");
   results["thresholds"] = {
       {{"expr", "serial.latency_ms.p95 < 1 & x"}, {"passed", false}, {"value", nullptr}}};
-  auto root = parse_xml(render_junit(results));
+  auto root = parse_xml(render_junit(results).value());
   const auto failures = root->find_all("failure");
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures[0]->attribute("message"),
             "measured no value, expected serial.latency_ms.p95 < 1 & x");
   results.erase("thresholds");
-  root = parse_xml(render_junit(results));
+  root = parse_xml(render_junit(results).value());
   EXPECT_EQ(root->attribute("tests"), "0");
   EXPECT_TRUE(root->find_all("testcase").empty());
 }
@@ -302,19 +302,19 @@ TEST(render_junit, no_value_and_no_thresholds) {
 TEST(render_all, writes_the_four_files) {
   testing::temp_dir dir;
   const auto out = dir.path() / "nested" / "report";
-  const auto written = render_all(read_fixture("results-mixed.json"), out);
+  const auto written = render_all(read_fixture("results-mixed.json"), out).value();
   ASSERT_EQ(written.size(), 4u);
   for (const char* name : {"report.md", "report.html", "results.csv", "junit.xml"}) {
     EXPECT_TRUE(std::filesystem::is_regular_file(out / name)) << name;
     EXPECT_GT(std::filesystem::file_size(out / name), 100u) << name;
   }
   EXPECT_EQ(testing::read_file(out / "report.html"),
-            render_html(read_fixture("results-mixed.json")));
+            render_html(read_fixture("results-mixed.json")).value());
   // The ordered form the runner builds renders the same.
   nlohmann::ordered_json ordered =
       nlohmann::ordered_json::parse(testing::read_file(testing::fixture("results-mixed.json")));
   const auto out2 = dir.path() / "ordered";
-  render_all(ordered, out2);
+  ASSERT_TRUE(render_all(ordered, out2).ok());
   EXPECT_EQ(testing::read_file(out2 / "report.md"), testing::read_file(out / "report.md"));
 }
 
@@ -322,28 +322,20 @@ TEST(render_all, bad_input_names_the_field_and_writes_nothing) {
   testing::temp_dir dir;
   auto results = read_fixture("results-mixed.json");
   results["strategies"][1].erase("makespan_ms");
-  try {
-    render_all(results, dir.path() / "out");
-    FAIL() << "no error";
-  } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find("strategies[1].makespan_ms: is required"),
-              std::string::npos)
-        << e.what();
-  }
+  const auto error = render_all(results, dir.path() / "out").status();
+  EXPECT_NE(error.message().find("strategies[1].makespan_ms: is required"), std::string::npos)
+      << error.message();
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
 }
 
 TEST(results, validation_errors_name_origin_and_field) {
   auto expect_error = [](const nlohmann::json& doc, const std::string& needle) {
-    try {
-      validate_results(doc, "x.json");
-      ADD_FAILURE() << "accepted; expected " << needle;
-    } catch (const results_error& e) {
-      EXPECT_NE(std::string(e.what()).find("x.json: " + needle), std::string::npos) << e.what();
-    }
+    const auto error = validate_results(doc, "x.json");
+    EXPECT_FALSE(error.ok()) << "accepted; expected " << needle;
+    EXPECT_NE(error.message().find("x.json: " + needle), std::string::npos) << error.message();
   };
   auto doc = read_fixture("results-single.json");
-  EXPECT_NO_THROW(validate_results(doc, "x.json"));
+  EXPECT_TRUE(validate_results(doc, "x.json").ok());
   auto bad = doc;
   bad["schema_version"] = 2;
   expect_error(bad, "schema_version: is 2, this zbatch reads version 1");
@@ -365,23 +357,14 @@ TEST(results, validation_errors_name_origin_and_field) {
 TEST(results, load_names_the_file) {
   testing::temp_dir dir;
   const auto missing = dir.path() / "missing.json";
-  try {
-    load_results(missing);
-    FAIL();
-  } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find(missing.string() + ": cannot be read"), std::string::npos);
-  }
+  EXPECT_NE(load_results(missing).status().message().find(missing.string() + ": cannot be read"),
+            std::string::npos);
   const auto broken = dir.path() / "broken.json";
   testing::write_file(broken, "{\"schema_version\": 1,");
-  try {
-    load_results(broken);
-    FAIL();
-  } catch (const results_error& e) {
-    EXPECT_NE(std::string(e.what()).find(broken.string() + ":1:22: not valid JSON"),
-              std::string::npos)
-        << e.what();
-  }
-  EXPECT_NO_THROW(load_results(testing::fixture("results-mixed.json")));
+  const auto error = load_results(broken).status();
+  EXPECT_NE(error.message().find(broken.string() + ":1:22: not valid JSON"), std::string::npos)
+      << error.message();
+  EXPECT_TRUE(load_results(testing::fixture("results-mixed.json")).ok());
 }
 
 }  // namespace

@@ -14,9 +14,9 @@ TEST(profile, every_builtin_scenario_loads_and_resolves) {
       continue;
     }
     SCOPED_TRACE(entry.path().string());
-    const auto s = load_scenario(entry.path());
+    const auto s = load_scenario(entry.path()).value();
     EXPECT_EQ(s.name + ".json", entry.path().filename().string());
-    const auto config = resolve_profile(s);
+    const auto config = resolve_profile(s).value();
     const auto limits = limits_from_config(config);
     EXPECT_GT(limits.image_ms(protocol::image_size{}), 0);
     ++count;
@@ -29,8 +29,9 @@ TEST(profile, overrides_merge_over_the_shipped_profile) {
       "profile": {"name": "modelscope-free",
                   "overrides": {"throttle": {"quota": {"enabled": false}}}},
       "strategies": ["serial"]})"),
-                          "t.json");
-  const auto config = resolve_profile(s);
+                          "t.json")
+               .value();
+  const auto config = resolve_profile(s).value();
   EXPECT_FALSE(config.throttle.quota.enabled);
   EXPECT_EQ(config.throttle.in_flight_cap, 1);  // kept from the profile
 }
@@ -40,23 +41,16 @@ TEST(profile, bad_overrides_name_the_scenario_and_field) {
       "profile": {"name": "modelscope-free",
                   "overrides": {"throttle": {"in_flight_cap": -3}}},
       "strategies": ["serial"]})"),
-                          "t.json");
+                          "t.json")
+               .value();
   s.file = "t.json";
-  try {
-    resolve_profile(s);
-    FAIL() << "expected a scenario_error";
-  } catch (const scenario_error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("t.json"), std::string::npos) << what;
-    EXPECT_NE(what.find("throttle.in_flight_cap"), std::string::npos) << what;
-  }
+  const std::string what = resolve_profile(s).status().message();
+  EXPECT_NE(what.find("t.json"), std::string::npos) << what;
+  EXPECT_NE(what.find("throttle.in_flight_cap"), std::string::npos) << what;
   s.profile.name = "nonesuch";
   s.profile.overrides = nullptr;
-  try {
-    resolve_profile(s);
-    FAIL() << "expected a scenario_error";
-  } catch (const scenario_error& e) {
-    EXPECT_NE(std::string(e.what()).find("\"nonesuch\" is not a shipped profile"),
+  {
+    EXPECT_NE(resolve_profile(s).status().message().find("\"nonesuch\" is not a shipped profile"),
               std::string::npos);
   }
 }
@@ -68,8 +62,9 @@ TEST(profile, bad_overrides_name_the_scenario_and_field) {
 TEST(profile, free_tier_bound_by_hand) {
   auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
       "profile": "modelscope-free", "strategies": ["serial"]})"),
-                          "t.json");
-  const auto limits = limits_from_config(resolve_profile(s));
+                          "t.json")
+               .value();
+  const auto limits = limits_from_config(resolve_profile(s).value());
   EXPECT_EQ(limits.in_flight_cap, 1);
   EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{}), 3920);
   const auto bound = compute_bound(plan_images(s.workload, 1), limits);
@@ -81,8 +76,9 @@ TEST(profile, free_tier_bound_by_hand) {
 TEST(profile, scaling_compresses_time_and_speeds_up_rates) {
   auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
       "profile": "brownout", "strategies": ["serial"]})"),
-                          "t.json");
-  const auto config = resolve_profile(s);
+                          "t.json")
+               .value();
+  const auto config = resolve_profile(s).value();
   const auto scaled = scale_config(config, 0.01);
   EXPECT_DOUBLE_EQ(scaled.generation.time.median_ms, config.generation.time.median_ms * 0.01);
   EXPECT_DOUBLE_EQ(scaled.faults.outages.at(0).from_s, config.faults.outages.at(0).from_s * 0.01);

@@ -42,7 +42,8 @@ scenario exact_scenario(int cap, int images, json strategies, json thresholds = 
                              {"repetitions", 1},
                              {"seed", 5},
                              {"thresholds", std::move(thresholds)}},
-                        "exact.json");
+                        "exact.json")
+      .value();
 }
 
 const ordered_json& strategy(const ordered_json& results, const std::string& name) {
@@ -56,21 +57,21 @@ const ordered_json& strategy(const ordered_json& results, const std::string& nam
 
 TEST(runner, sim_results_are_byte_identical_for_the_same_file_and_seed) {
   // flaky: random faults, retries and jitter, so any nondeterminism would show.
-  const auto s = load_scenario(fs::path(ZBATCH_SCENARIO_DIR) / "flaky.json");
+  const auto s = load_scenario(fs::path(ZBATCH_SCENARIO_DIR) / "flaky.json").value();
   run_options options;
   options.repetitions = 2;
-  const auto first = run_scenario(s, options).dump(2);
-  const auto second = run_scenario(s, options).dump(2);
+  const auto first = run_scenario(s, options).value().dump(2);
+  const auto second = run_scenario(s, options).value().dump(2);
   EXPECT_EQ(first, second);
   options.threads = 1;  // Sequential runs must give the same bytes as the worker threads.
-  EXPECT_EQ(run_scenario(s, options).dump(2), first);
+  EXPECT_EQ(run_scenario(s, options).value().dump(2), first);
   options.seed = s.seed + 100;  // ...and another seed a different run (the check can fail).
-  EXPECT_NE(run_scenario(s, options).dump(2), first);
+  EXPECT_NE(run_scenario(s, options).value().dump(2), first);
 }
 
 TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
   const auto s = exact_scenario(1, 4, json::array({"serial", "retry"}));
-  const auto results = run_scenario(s, run_options{});
+  const auto results = run_scenario(s, run_options{}).value();
   // Bound: one slot, 4 images of 3 s each, back to back.
   EXPECT_EQ(results["bound"]["makespan_ms"], 12000);
   // serial: each image takes 3 s (polls at 1, 2, 3 s), then the preset waits 2 s before the
@@ -90,7 +91,7 @@ TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) 
 
 TEST(runner, large_scenarios_keep_at_most_1000_image_records) {
   const auto s = exact_scenario(0, 1500, json::array({"concurrent"}));
-  const auto results = run_scenario(s, run_options{});
+  const auto results = run_scenario(s, run_options{}).value();
   const auto& concurrent = strategy(results, "concurrent");
   EXPECT_EQ(concurrent["delivered"], 1500.0);            // Metrics use every image...
   EXPECT_EQ(concurrent["image_records"].size(), 1000u);  // ...the records only the first 1000.
@@ -108,11 +109,11 @@ TEST(runner, sim_and_http_agree_on_a_fixed_latency_scenario) {
   // the process slower for the measured runs).
   run_options quick;
   quick.hindsight = false;
-  const auto sim = run_scenario(s, quick);
+  const auto sim = run_scenario(s, quick).value();
   run_options http = quick;
   http.mode = run_mode::http;
   http.time_scale = 0.1;
-  const auto real = run_scenario(s, http);
+  const auto real = run_scenario(s, http).value();
   for (const char* name : {"serial", "bounded"}) {
     SCOPED_TRACE(name);
     const double virtual_ms = strategy(sim, name)["makespan_ms"].get<double>();

@@ -16,37 +16,34 @@ nlohmann::ordered_json strategies() {
 }
 
 TEST(thresholds, parse_and_evaluate) {
-  std::string error;
-  auto t = parse_threshold("adaptive.latency_ms.p95 < 9000", labels, &error);
-  ASSERT_TRUE(t) << error;
+  auto t = parse_threshold("adaptive.latency_ms.p95 < 9000", labels);
+  ASSERT_TRUE(t.ok()) << t.status().message();
   EXPECT_EQ(t->strategy, "adaptive");
   EXPECT_EQ(t->metric, (std::vector<std::string>{"latency_ms", "p95"}));
   auto result = evaluate(*t, strategies());
   EXPECT_FALSE(result.passed);
   EXPECT_DOUBLE_EQ(*result.measured, 9500);
 
-  t = parse_threshold("serial.success_rate >= 0.99", labels, &error);
-  ASSERT_TRUE(t);
+  t = parse_threshold("serial.success_rate >= 0.99", labels);
+  ASSERT_TRUE(t.ok());
   EXPECT_TRUE(evaluate(*t, strategies()).passed);
 }
 
 TEST(thresholds, a_metric_without_value_fails) {
-  std::string error;
-  auto t = parse_threshold("adaptive.submits_per_image <= 1.5", labels, &error);
-  ASSERT_TRUE(t);
+  auto t = parse_threshold("adaptive.submits_per_image <= 1.5", labels);
+  ASSERT_TRUE(t.ok());
   const auto result = evaluate(*t, strategies());
   EXPECT_FALSE(result.passed);
   EXPECT_FALSE(result.measured.has_value());
 }
 
 TEST(thresholds, errors_name_what_is_allowed) {
-  std::string error;
-  EXPECT_FALSE(parse_threshold("adaptive.success_rate about 1", labels, &error));
+  auto error = parse_threshold("adaptive.success_rate about 1", labels).status().message();
   EXPECT_NE(error.find("expected <strategy>.<metric> <op> <number>"), std::string::npos);
-  EXPECT_FALSE(parse_threshold("greedy.success_rate > 0.5", labels, &error));
+  error = parse_threshold("greedy.success_rate > 0.5", labels).status().message();
   EXPECT_NE(error.find("no strategy labelled \"greedy\" (allowed: serial, adaptive)"),
             std::string::npos);
-  EXPECT_FALSE(parse_threshold("serial.speed > 0.5", labels, &error));
+  error = parse_threshold("serial.speed > 0.5", labels).status().message();
   EXPECT_NE(error.find("unknown metric \"speed\""), std::string::npos);
 }
 

@@ -79,7 +79,7 @@ class hooks_test : public sim_test {
   actors::batch_request request(const std::string& strategy, int images) {
     actors::batch_request out;
     out.jobs = jobs(images);
-    out.strategy = actors::parse_strategy(strategy);
+    out.strategy = actors::parse_strategy(strategy).value();
     return out;
   }
 

@@ -46,10 +46,9 @@ class loopback_test : public ::testing::Test {
           options.base_url = base;
           options.api_key = "loopback-key";
           options.read_timeout = std::chrono::milliseconds(5000);
-          std::string error;
-          auto made = client::http_backend::create(options, &error);
-          EXPECT_TRUE(made) << error;
-          return std::unique_ptr<client::backend>(std::move(made));
+          auto made = client::http_backend::create(options);
+          EXPECT_TRUE(made.ok()) << made.status().message();
+          return std::unique_ptr<client::backend>(made.ok() ? *std::move(made) : nullptr);
         },
         8);
   }
@@ -63,7 +62,7 @@ class loopback_test : public ::testing::Test {
       job.request.size = protocol::image_size{512, 512};
       request.jobs.push_back(job);
     }
-    request.strategy = parse_strategy(strategy);
+    request.strategy = parse_strategy(strategy).value();
     return run_batch(system_, std::move(request), backend_);
   }
 
@@ -137,7 +136,7 @@ TEST_F(loopback_test, cancellation_returns_partial_results) {
     job.request.seed = i;
     request.jobs.push_back(job);
   }
-  request.strategy = parse_strategy("serial,poll=50ms:cap=50ms");
+  request.strategy = parse_strategy("serial,poll=50ms:cap=50ms").value();
   batch_runner runner(system_, std::move(request), backend_);
   runner.cancel();
   const auto result = runner.wait();

@@ -74,7 +74,7 @@ class sim_test : public ::testing::Test {
                            actors::progress_callback on_progress = {}) {
     actors::batch_request request;
     request.jobs = jobs(images);
-    request.strategy = actors::parse_strategy(strategy);
+    request.strategy = actors::parse_strategy(strategy).value();
     request.seed = seed;
     auto result = run_batch_sim(system_, std::move(request), backend_, std::move(on_progress),
                                 cancel_at, 10'000'000);

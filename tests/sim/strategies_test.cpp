@@ -254,7 +254,7 @@ TEST_F(sim_test, arrivals_open_the_loop) {
   request.jobs = jobs(3);
   request.jobs[1].arrival = actors::millis{10000};
   request.jobs[2].arrival = actors::millis{20000};
-  request.strategy = actors::preset("concurrent");
+  request.strategy = actors::preset("concurrent").value();
   auto result = run_batch_sim(system_, std::move(request), backend_);
   ASSERT_TRUE(result.has_value());
   EXPECT_EQ(result->makespan_ms, 23000);

@@ -47,7 +47,7 @@ TEST_F(workers_test, batches_can_share_one_job_list) {
   auto run_shared = [&] {
     actors::batch_request request;
     request.shared_jobs = shared;
-    request.strategy = actors::parse_strategy("inflight=2");
+    request.strategy = actors::parse_strategy("inflight=2").value();
     auto result = run_batch_sim(system_, std::move(request), backend_);
     EXPECT_TRUE(result.has_value());
     return result ? std::move(*result) : actors::batch_result{};
@@ -66,7 +66,7 @@ TEST_F(workers_test, jobs_and_shared_jobs_together_are_refused) {
   actors::batch_request request;
   request.jobs = jobs(1);
   request.shared_jobs = std::make_shared<const std::vector<actors::image_job>>(jobs(1));
-  request.strategy = actors::parse_strategy("inflight=1");
+  request.strategy = actors::parse_strategy("inflight=1").value();
   EXPECT_THROW(actors::spawn_batch(system_, std::move(request), backend_, {}),
                std::invalid_argument);
 }
