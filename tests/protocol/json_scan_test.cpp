@@ -130,8 +130,9 @@ TEST(JsonScan, DeclinesNumbersItDoesNotRead) {
 TEST(JsonScan, ReadsRealsAsRealsWithoutTheirValue) {
   // The success body's input.guidanceScale (protocol doc, "What newer public material adds").
   for (const char* number : {"1.0", "1e3", "1E3", "-0.0", "0.5", "2.5e-3", "1E+10"}) {
+    const std::string text = std::string("{\"g\":") + number + "}";  // the document views it
     protocol::json_scan::document doc;
-    ASSERT_TRUE(doc.parse(std::string("{\"g\":") + number + "}")) << number;
+    ASSERT_TRUE(doc.parse(text)) << number;
     EXPECT_EQ(doc.find(doc.root(), "g")->type, protocol::json_scan::kind::real) << number;
     EXPECT_FALSE(doc.find(doc.root(), "g")->is_integer()) << number;
     EXPECT_TRUE(doc.has_real());
