@@ -183,26 +183,23 @@ TEST_F(money, a_gateway_504_after_the_task_was_created_is_possibly_paid_never_re
   EXPECT_EQ(fake_.submits_received(), 2);
 }
 
-TEST_F(money, a_submit_whose_connection_drops_after_the_task_was_created_is_possibly_paid) {
-  fake_.queue(test::fake::drop_after_create());
-  EXPECT_EQ(run(args(1)), 1) << output_;
-  EXPECT_EQ(fake_.tasks_created(), 1);
-  EXPECT_EQ(fake_.submits_received(), 1);
-  const auto m = manifest();
-  EXPECT_EQ(m["submits_paid"], 0);
-  EXPECT_EQ(m["submits_possibly_paid"], 1);
-  EXPECT_EQ(m["images"][0]["status"], "pending");
-}
-
-TEST_F(money, a_garbled_200_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
-  fake_.queue(test::fake::garbled_after_create());
-  EXPECT_EQ(run(args(1)), 1) << output_;
-  EXPECT_EQ(fake_.tasks_created(), 1);
-  EXPECT_EQ(fake_.submits_received(), 1);
-  const auto m = manifest();
-  EXPECT_EQ(m["submits_paid"], 0);
-  EXPECT_EQ(m["submits_possibly_paid"], 1);
-  EXPECT_EQ(m["images"][0]["status"], "pending");
+TEST_F(money, a_dropped_or_garbled_submit_answer_after_the_task_was_created_is_possibly_paid) {
+  // The connection closes after the headers; a 200 whose body is cut JSON without a task id.
+  for (const auto& behaviour :
+       {test::fake::drop_after_create(), test::fake::garbled_after_create()}) {
+    test::temp_dir other;
+    out_ = other.path() / "out";
+    const int created = fake_.tasks_created();
+    const int received = fake_.submits_received();
+    fake_.queue(behaviour);
+    EXPECT_EQ(run(args(1)), 1) << output_;
+    EXPECT_EQ(fake_.tasks_created() - created, 1);
+    EXPECT_EQ(fake_.submits_received() - received, 1) << "never resubmitted blindly";
+    const auto m = manifest();
+    EXPECT_EQ(m["submits_paid"], 0);
+    EXPECT_EQ(m["submits_possibly_paid"], 1);
+    EXPECT_EQ(m["images"][0]["status"], "pending");
+  }
 }
 
 TEST_F(money, the_services_own_busy_answer_is_free_and_retried) {
