@@ -15,6 +15,7 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/hung_policy.hpp"
 #include "actors/image_worker.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/retry_policy.hpp"
@@ -89,6 +90,7 @@ struct coordinator_state {
   batch_callbacks callbacks;
   std::optional<rate_limiter> limiter;
   jitter_rng rng;
+  latency_window latencies;  ///< Accepted -> SUCCEED, for the hung give-up (bounded).
   std::vector<image_state> images;
   std::vector<image_result> results;  ///< By job index; moved out whole at the end.
   using entry = std::pair<time_point, std::uint32_t>;
@@ -281,6 +283,9 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   const auto worker = pick_worker(self);
   if (resume) {
     self->send(st.workers[worker], resume_atom::value, index);
+  } else if (!image.retry.hung_task.empty()) {
+    self->send(st.workers[worker], rerun_atom::value, index, std::move(image.retry.hung_task));
+    image.retry.hung_task.clear();
   } else {
     self->send(st.workers[worker], run_atom::value, index);
   }
@@ -484,6 +489,9 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
   auto& st = self->state;
   screen_failure(self, report, report.error);
   st.images[index].retry.task_succeeded |= report.task_succeeded;
+  if (report.hung) {
+    st.images[index].retry.hung_task = report.task_id;
+  }
   observe_failure(self, index, report.error, now);
   if (st.halted) {
     fail_image(self, index, report.error, now);
@@ -498,7 +506,13 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
   auto& result = st.results[index];
   ++result.retries;
   ++st.counters.retries;
-  record(self, index, trace_kind::retry, std::to_string(decision.wait->count()) + "ms", now);
+  if (report.hung) {
+    ++st.counters.hung_resubmits;
+    record(self, index, trace_kind::retry,
+           "0ms: hung task " + report.task_id + " kept, resubmitting (paid)", now);
+  } else {
+    record(self, index, trace_kind::retry, std::to_string(decision.wait->count()) + "ms", now);
+  }
   st.pending.emplace(now + *decision.wait, index);
 }
 
@@ -563,6 +577,12 @@ void on_report(coordinator_actor* self, attempt_report& report) {
     auto& trace = result.trace;
     trace.insert(trace.end(), std::make_move_iterator(report.trace.begin()),
                  std::make_move_iterator(report.trace.end()));
+  }
+  if (report.run_latency) {
+    // A new latency moves the hung give-up time every worker reads at its next poll.
+    st.latencies.add(std::chrono::duration_cast<millis>(*report.run_latency));
+    const auto give_up = hung_give_up(st.ctx->spec.poll, st.latencies);
+    st.ctx->hung_after_ms.store(give_up ? give_up->count() : 0, std::memory_order_relaxed);
   }
   if (report.delivered) {
     st.limiter->on_success(image.submitted_at, report.task_latency);

@@ -110,6 +110,8 @@ struct batch_counters {
   int http_429_quota = 0;
   int retries = 0;
   int ambiguous_submits = 0;
+  /// Knowing second submits after a hung give-up (also in `submits` and `retries`: each is paid).
+  int hung_resubmits = 0;
   int circuit_openings = 0;
   int max_in_flight = 0;  ///< Most attempts ever running at once.
 };

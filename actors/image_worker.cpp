@@ -43,11 +43,18 @@ struct attempt {
   int download_failures = 0;  ///< Consecutive failed downloads of a SUCCEEDed task.
   bool succeeded = false;     ///< The task SUCCEEDed: it is paid, whatever happens next.
   std::optional<duration> task_latency;
+  std::optional<duration> run_latency;
   std::string task_id;
   std::string url;
   std::vector<trace_event> trace;
   time_point submitted_at;
+  time_point accepted_at;
   time_point deadline;
+  /// A task of an earlier attempt given up as hung: polled in turn with `task_id` until either
+  /// SUCCEEDs (that one is taken) or it ends otherwise (then it is dropped). At most two tasks.
+  std::string other_task;
+  bool poll_other = false;  ///< The next poll goes to `other_task`.
+  bool own_start = true;    ///< `task_id` was accepted in this attempt (its latency is a sample).
   duration interval{0};
 };
 
@@ -100,6 +107,7 @@ void finish_attempt(worker_actor* self, attempt& at, attempt_report report) {
   report.poll_429_dynamic = at.poll_429_dynamic;
   report.poll_429_quota = at.poll_429_quota;
   report.task_latency = at.task_latency;
+  report.run_latency = at.run_latency;
   report.task_succeeded = at.succeeded;
   report.task_id = std::move(at.task_id);
   report.trace = std::move(at.trace);
@@ -117,16 +125,49 @@ void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error,
 
 void start_poll(worker_actor* self, attempt& at, duration delay);
 
+/// When a running task is given up as hung (actors/hung_policy.hpp), if that is before the fixed
+/// deadline: only for a task accepted in this attempt (a resumed one's start is unknown).
+std::optional<time_point> hung_at(worker_actor* self, const attempt& at) {
+  const auto after = self->state.ctx->hung_after_ms.load(std::memory_order_relaxed);
+  if (after <= 0 || !at.own_start) {
+    return std::nullopt;
+  }
+  const auto when = at.accepted_at + millis{after};
+  return when < at.deadline ? std::optional<time_point>(when) : std::nullopt;
+}
+
 void schedule_poll(worker_actor* self, attempt& at) {
   const auto now = now_of(self);
-  start_poll(self, at, std::min(now + at.interval, at.deadline) - now);
+  auto next = std::min(now + at.interval, at.deadline);
+  if (const auto hung = hung_at(self, at)) {
+    next = std::min(next, std::max(now, *hung));
+  }
+  start_poll(self, at, next - now);
   const auto& poll = self->state.ctx->spec.poll;
   const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
   at.interval = std::min<duration>(grown, poll.cap);
 }
 
 void keep_polling(worker_actor* self, attempt& at) {
-  if (now_of(self) >= at.deadline) {
+  const auto now = now_of(self);
+  if (const auto hung = hung_at(self, at); hung && now >= *hung) {
+    // Still RUNNING/PENDING (a SUCCEEDed task never gets here: it is downloading). The
+    // coordinator decides whether a second, paid submit is worth it (retry_policy.hpp).
+    protocol::api_error error;
+    error.kind = protocol::error_class::deadline;
+    error.message = "task " + at.task_id + " still running " +
+                    std::to_string(ms_since(at.accepted_at, now)) +
+                    " ms after acceptance: given up as hung (" +
+                    std::to_string(self->state.ctx->hung_after_ms.load(std::memory_order_relaxed)) +
+                    " ms from the latencies seen)";
+    note(self, at, trace_kind::error, error.describe());
+    attempt_report report;
+    report.error = std::move(error);
+    report.hung = true;
+    finish_attempt(self, at, std::move(report));
+    return;
+  }
+  if (now >= at.deadline) {
     protocol::api_error error;
     error.kind = protocol::error_class::deadline;
     error.message = "task " + at.task_id + " still running at the poll deadline (" +
@@ -139,7 +180,8 @@ void keep_polling(worker_actor* self, attempt& at) {
 }
 
 void start_polling(worker_actor* self, attempt& at) {
-  at.deadline = now_of(self) + self->state.ctx->spec.poll.deadline;
+  at.accepted_at = now_of(self);
+  at.deadline = at.accepted_at + self->state.ctx->spec.poll.deadline;
   at.interval = self->state.ctx->spec.poll.interval;
   schedule_poll(self, at);
 }
@@ -177,8 +219,12 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   if (task.status == protocol::task_status::succeed) {
     if (!at.succeeded) {
       at.task_latency = now_of(self) - at.submitted_at;
+      if (at.own_start) {
+        at.run_latency = now_of(self) - at.accepted_at;
+      }
     }
     at.succeeded = true;
+    at.other_task.clear();  // The other task, if any, is left to run: this one is taken.
     if (task.output_images.empty()) {
       protocol::api_error error;
       error.kind = protocol::error_class::malformed;
@@ -241,8 +287,48 @@ void ask_backend(worker_actor* self, const attempt& at, duration delay, Handler 
       id.response_id(), caf::behavior{std::move(on_outcome), std::move(on_failure)});
 }
 
+/// A poll of the older, hung task beside the new one: if it SUCCEEDs first, it is taken (it is
+/// paid as well); if it ends otherwise it is dropped; the new task is polled on either way.
+void on_polled_other(worker_actor* self, attempt& at, poll_outcome& outcome) {
+  if (!outcome.ok()) {
+    const auto& error = outcome.error();
+    note_error(self, at, error);
+    if (error.kind == protocol::error_class::dynamic_429) {
+      ++at.poll_429_dynamic;
+    } else if (error.kind == protocol::error_class::quota_429) {
+      ++at.poll_429_quota;
+    } else if (error.kind == protocol::error_class::request_error ||
+               error.kind == protocol::error_class::moderation ||
+               error.kind == protocol::error_class::task_failed) {
+      at.other_task.clear();
+    }
+    keep_polling(self, at);
+    return;
+  }
+  const auto& task = outcome.value();
+  if (task.status == protocol::task_status::succeed) {
+    note(self, at, trace_kind::poll, "earlier task " + at.other_task + " SUCCEED: taken");
+    std::swap(at.task_id, at.other_task);
+    at.own_start = false;  // Its latency started in an earlier attempt: no hung sample.
+    on_polled(self, at, outcome);
+    return;
+  }
+  note(self, at, trace_kind::poll,
+       "earlier task " + at.other_task + " " + std::string(protocol::to_string(task.status)));
+  if (task.status == protocol::task_status::failed) {
+    at.other_task.clear();
+  }
+  keep_polling(self, at);
+}
+
 void start_poll(worker_actor* self, attempt& at, duration delay) {
   ++at.polls;
+  // With an older task beside the new one, polls alternate between the two: the same poll rate
+  // as one task, each polled at half of it.
+  if (!at.other_task.empty() && (at.poll_other = !at.poll_other)) {
+    ask_backend<poll_outcome>(self, at, delay, on_polled_other, poll_atom::value, at.other_task);
+    return;
+  }
   ask_backend<poll_outcome>(self, at, delay, on_polled, poll_atom::value, at.task_id);
 }
 
@@ -384,11 +470,21 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
         ask_backend<submit_outcome>(self, at, duration{0}, on_submitted, submit_atom::value,
                                     (*self->state.ctx->jobs)[index].request);
       },
+      [self](rerun_atom, std::uint32_t index, std::string& old_task) {
+        // A knowing second submit after a hung give-up: the old task is polled beside it.
+        auto& at = begin_attempt(self, index);
+        at.other_task = std::move(old_task);
+        note(self, at, trace_kind::submit, "beside hung task " + at.other_task);
+        ask_backend<submit_outcome>(self, at, duration{0}, on_submitted, submit_atom::value,
+                                    (*self->state.ctx->jobs)[index].request);
+      },
       [self](resume_atom, std::uint32_t index) {
         // A task from an earlier run: poll it at once, no submit (and no cost).
         auto& at = begin_attempt(self, index);
         at.task_id = (*self->state.ctx->jobs)[index].resume_task_id;
         note(self, at, trace_kind::accepted, "resumed task " + at.task_id);
+        at.own_start = false;  // Started in an earlier run: no latency sample, no hung give-up.
+        at.accepted_at = at.submitted_at;
         at.deadline = at.submitted_at + self->state.ctx->spec.poll.deadline;
         at.interval = self->state.ctx->spec.poll.interval;
         start_poll(self, at, duration{0});

@@ -8,6 +8,7 @@
 /// blocks: each attempt has exactly one thing outstanding (a backend request, a timer or the
 /// journal ack). Runs on CAF's scheduler like any event-based actor.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -35,6 +36,9 @@ using resume_atom = caf::atom_constant<caf::atom("zb_resume")>;
 /// Worker -> coordinator: the rate-limit headers of an accepted submit's answer, sent just before
 /// its `accepted_atom` so the coordinator knows the calls left before it starts anything more.
 using ratelimit_atom = caf::atom_constant<caf::atom("zb_rlimit")>;
+/// Coordinator -> worker: submit image `index` again after a hung give-up on task `old`, and keep
+/// polling `old` beside the new task (whichever SUCCEEDs first is taken).
+using rerun_atom = caf::atom_constant<caf::atom("zb_rerun")>;
 /// Worker -> coordinator: a submit was accepted (the limiter's signal).
 using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
 /// Worker -> coordinator: journal this task id; coordinator -> worker: `ack_atom` once it is.
@@ -55,6 +59,10 @@ struct batch_context {
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;
+  /// The hung give-up time in ms after acceptance (actors/hung_policy.hpp), 0 while the fixed
+  /// deadline applies. Written by the coordinator as latencies arrive, read by the workers at
+  /// each poll (atomic: they may run on other threads; in virtual time all run on one).
+  mutable std::atomic<std::int64_t> hung_after_ms{0};
 };
 
 /// What a worker reports when an attempt ends (delivered or failed), with its trace.
@@ -69,6 +77,10 @@ struct attempt_report {
   int poll_429_dynamic = 0;
   int poll_429_quota = 0;
   std::optional<duration> task_latency;  ///< Submit to terminal task state.
+  /// Accepted to SUCCEED seen, for the hung give-up's latencies (not for a resumed task or an
+  /// older task that won the race: their start is not this attempt's).
+  std::optional<duration> run_latency;
+  bool hung = false;  ///< Given up as hung: `task_id` was still RUNNING/PENDING (error deadline).
   bool task_succeeded = false;  ///< The task SUCCEEDed (paid) even if its image was not had.
   std::string task_id;
   std::string bytes;

@@ -53,6 +53,18 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
                             jitter_rng& rng) {
   retry_decision decision;
   if (image.task_succeeded) {
+    image.hung_task.clear();
+    return decision;
+  }
+  if (!image.hung_task.empty()) {
+    // A hung give-up: the old task is paid and may never end; a second task costs one more
+    // submit but bounds the wait. Once per image by default; then the image fails.
+    if (image.hung_resubmits < spec.poll.hung.resubmits) {
+      ++image.hung_resubmits;
+      decision.wait = millis{0};
+    } else {
+      image.hung_task.clear();
+    }
     return decision;
   }
   bool error_retry = protocol::is_retryable(error.kind);

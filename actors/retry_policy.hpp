@@ -5,6 +5,10 @@
 ///
 /// Rules, in order (strategies.md, "Backoff and jitter", "Retry budgets", "Retry-After"):
 /// - an image whose task SUCCEEDed is paid: it is never submitted again, whatever failed after;
+/// - a task given up as hung (still RUNNING/PENDING at the give-up time of actors/hung_policy.hpp)
+///   is resubmitted at once, knowingly (a second paid task), up to `poll.hung.resubmits` times per
+///   image, without using the error retries or the budget; the caller keeps polling the old task
+///   beside the new one. After that, a hung give-up fails the image (`deadline`);
 /// - a dynamic 429 is retried on its own cap (`max_429_retries`) without using the image's error
 ///   retries; once that cap is spent it is an ordinary retryable error;
 /// - an ambiguous submit failure (the task may exist and be charged) is retried only with
@@ -19,6 +23,7 @@
 /// counts, the batch's retry budget, the jitter generator. Called on the coordinator's thread.
 
 #include <optional>
+#include <string>
 
 #include "actors/rate_limiter.hpp"
 #include "actors/retry_budget.hpp"
@@ -37,6 +42,11 @@ struct image_retry_state {
   /// A task of this image SUCCEEDed: it is paid, so the image is never submitted again (a failed
   /// download is the worker's to retry; at its deadline the image stays pending).
   bool task_succeeded = false;
+  /// Set by the caller before deciding: the task the last attempt gave up on as hung (empty: the
+  /// failure was no hung give-up). Kept when the decision resubmits: the next attempt polls it
+  /// beside its own new task.
+  std::string hung_task;
+  int hung_resubmits = 0;  ///< Knowing resubmits made after hung give-ups (each one is paid).
 };
 
 /// Start a new attempt after `wait`, or (no wait) fail the image with the error.

@@ -275,6 +275,21 @@ void parse_retry(const std::string& value, retry_spec& out) {
   }
 }
 
+/// `hung=off` or `hung=pQxF` (give up after F × the Q-th percentile of the latencies seen).
+void parse_hung(const std::string& text, hung_spec& out) {
+  if (text == "off") {
+    out.enabled = false;
+    return;
+  }
+  const auto x = text.find('x');
+  if (text.size() < 4 || text[0] != 'p' || x == std::string::npos) {
+    fail("poll.hung", "'" + text + "'; expected off or pQxF (e.g. p95x3)");
+  }
+  out.enabled = true;
+  out.quantile = read_number("poll.hung.quantile", text.substr(1, x - 1)) / 100;
+  out.factor = read_number("poll.hung.factor", text.substr(x + 1));
+}
+
 void parse_poll(const std::string& value, poll_spec& out) {
   const auto parts = split(value, ':');
   out.interval = read_duration("poll.interval", parts[0]);
@@ -286,8 +301,16 @@ void parse_poll(const std::string& value, poll_spec& out) {
       out.cap = read_duration("poll.cap", text);
     } else if (key == "deadline") {
       out.deadline = read_duration("poll.deadline", text);
+    } else if (key == "hung") {
+      parse_hung(text, out.hung);
+    } else if (key == "floor") {
+      out.hung.floor = read_duration("poll.floor", text);
+    } else if (key == "resubmit") {
+      out.hung.resubmits = read_int("poll.resubmit", text);
     } else {
-      fail("poll", "unknown option '" + parts[i] + "'; allowed xFACTOR, cap=DUR, deadline=DUR");
+      fail("poll", "unknown option '" + parts[i] +
+                       "'; allowed xFACTOR, cap=DUR, deadline=DUR, hung=off|pQxF, floor=DUR, "
+                       "resubmit=N");
     }
   }
 }
@@ -371,7 +394,7 @@ strategy_spec preset_or_raise(std::string_view name) {
   strategy_spec spec = base_spec();
   spec.name = std::string(name);
   // Shared by the review's presets: the reviewed client polls every second.
-  spec.poll = poll_spec{millis{1000}, 1.0, millis{1000}, millis{300000}};
+  spec.poll = poll_spec{millis{1000}, 1.0, millis{1000}, millis{300000}, hung_spec{}};
   if (name == "serial") {
     spec.inflight.limit = 1;
     spec.pacing.type = pacing_spec::kind::gap;
@@ -411,7 +434,10 @@ strategy_spec preset_or_raise(std::string_view name) {
     spec.retry.resubmit_ambiguous = false;
     spec.budget = budget_spec{true, 10, 0.1};
     // Grows slowly: Z-Image-Turbo takes seconds, and every poll may count against a limit.
-    spec.poll = poll_spec{millis{1000}, 1.1, millis{5000}, millis{300000}};
+    spec.poll = poll_spec{millis{1000}, 1.1, millis{5000}, millis{300000}, hung_spec{}};
+    // A hung task is given up after 3 × the p95 latency seen (at least 30 s), then resubmitted
+    // once, knowingly (issue 13: never-ending tasks held the batch for the 5-minute deadline).
+    spec.poll.hung = hung_spec{true, 0.95, 3.0, millis{30000}, 1};
     spec.circuit = circuit_spec{true, 5, millis{10000}};
     spec.stop_on_quota = true;
   } else {
@@ -461,6 +487,12 @@ void validate_or_raise(const strategy_spec& spec) {
   check_range("poll.factor", poll.factor, 1, 10, "1..10");
   check_ms("poll.cap", poll.cap, poll.interval, millis{600000});
   check_ms("poll.deadline", poll.deadline, poll.interval, millis{86400000});
+  if (poll.hung.enabled) {
+    check_range("poll.hung.quantile", poll.hung.quantile, 0.5, 0.999, "p50..p99.9 (0.5..0.999)");
+    check_range("poll.hung.factor", poll.hung.factor, 1, 20, "1..20");
+    check_ms("poll.floor", poll.hung.floor, millis{1000}, millis{3600000});
+    check_range("poll.resubmit", poll.hung.resubmits, 0, 3, "0..3");
+  }
   if (spec.circuit.enabled) {
     check_range("circuit.threshold", spec.circuit.threshold, 1, 1000, "1..1000");
     check_ms("circuit.open_for", spec.circuit.open_for, millis{100}, millis{3600000});
@@ -550,6 +582,11 @@ std::string to_compact(const strategy_spec& spec) {
   const auto& poll = spec.poll;
   out += ",poll=" + format_duration(poll.interval) + ":x" + format_number(poll.factor) +
          ":cap=" + format_duration(poll.cap) + ":deadline=" + format_duration(poll.deadline);
+  if (poll.hung.enabled) {  // Written only when on: the other presets' forms stay as they were.
+    out += ":hung=p" + format_number(std::round(poll.hung.quantile * 1000) / 10) + "x" +
+           format_number(poll.hung.factor) + ":floor=" + format_duration(poll.hung.floor) +
+           ":resubmit=" + std::to_string(poll.hung.resubmits);
+  }
   out += ",circuit=";
   out += spec.circuit.enabled
              ? std::to_string(spec.circuit.threshold) + ":" + format_duration(spec.circuit.open_for)
@@ -658,11 +695,22 @@ void read_budget(reader budget, budget_spec& out) {
 }
 
 void read_poll(reader poll, poll_spec& out) {
-  poll.expect_fields({"interval_ms", "factor", "cap_ms", "deadline_ms"});
+  poll.expect_fields({"interval_ms", "factor", "cap_ms", "deadline_ms", "hung"});
   out.interval = milliseconds(poll, "interval_ms", out.interval);
   poll.read("factor", out.factor);
   out.cap = milliseconds(poll, "cap_ms", out.cap);
   out.deadline = milliseconds(poll, "deadline_ms", out.deadline);
+  // `hung`: null turns the hung-task give-up off, an object turns it on.
+  if (auto hung = poll.field("hung"); hung.exists()) {
+    out.hung.enabled = hung.present();
+    if (out.hung.enabled) {
+      hung.expect_fields({"quantile", "factor", "floor_ms", "resubmits"});
+      hung.read("quantile", out.hung.quantile);
+      hung.read("factor", out.hung.factor);
+      out.hung.floor = milliseconds(hung, "floor_ms", out.hung.floor);
+      out.hung.resubmits = whole_number(hung, "resubmits", out.hung.resubmits);
+    }
+  }
 }
 
 /// `circuit`: null turns the circuit breaker off, an object turns it on.
@@ -770,6 +818,12 @@ json to_json(const strategy_spec& spec) {
                  {"factor", spec.poll.factor},
                  {"cap_ms", spec.poll.cap.count()},
                  {"deadline_ms", spec.poll.deadline.count()}};
+  if (spec.poll.hung.enabled) {  // Written only when on, as in to_compact.
+    out["poll"]["hung"] = {{"quantile", spec.poll.hung.quantile},
+                           {"factor", spec.poll.hung.factor},
+                           {"floor_ms", spec.poll.hung.floor.count()},
+                           {"resubmits", spec.poll.hung.resubmits}};
+  }
   out["circuit"] = spec.circuit.enabled ? json{{"threshold", spec.circuit.threshold},
                                                {"open_ms", spec.circuit.open_for.count()}}
                                         : json(nullptr);

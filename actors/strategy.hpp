@@ -72,13 +72,31 @@ struct budget_spec {
   double token_ratio = 0.1;
 };
 
+/// The hung-task policy (issue 13): a running task is given up
+/// max(`floor`, `factor` × the `quantile` of the task latencies seen so far in the batch) after it
+/// was accepted, capped by the fixed poll deadline; until `hung_min_samples` latencies were seen
+/// the fixed deadline applies. A task given up while still RUNNING/PENDING (never a SUCCEEDed
+/// one) is resubmitted knowingly up to `resubmits` times per image: a counted, paid submit within
+/// `--max-submits`, while the old task is still polled beside the new one (at most two tasks).
+struct hung_spec {
+  bool enabled = false;  ///< Off: the fixed deadline alone (every preset but adaptive).
+  double quantile = 0.95;
+  double factor = 3.0;
+  millis floor{30000};
+  int resubmits = 1;
+};
+
+/// Latencies a hung give-up waits for before it replaces the fixed deadline.
+constexpr int hung_min_samples = 5;
+
 /// Polling of an accepted task: first wait `interval`, then × `factor` up to `cap`; the task is
-/// given up (error class `deadline`) `deadline` after it was accepted.
+/// given up (error class `deadline`) `deadline` after it was accepted, or earlier by `hung`.
 struct poll_spec {
   millis interval{1000};
   double factor = 1.0;
   millis cap{5000};
   millis deadline{300000};
+  hung_spec hung;
 };
 
 /// Circuit breaker: `threshold` consecutive server/transport failures open it for `open_for`,

@@ -1,0 +1,37 @@
+#include "actors/hung_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace zbatch::actors {
+
+void latency_window::add(millis latency) {
+  ring_[next_] = latency;
+  next_ = (next_ + 1) % capacity;
+  count_ = std::min(count_ + 1, capacity);
+}
+
+millis latency_window::quantile(double q) const {
+  if (count_ == 0) {
+    return millis{0};
+  }
+  // A copy of at most 64 values per new latency: cheaper than any incremental structure here.
+  std::array<millis, capacity> sorted{};
+  std::copy_n(ring_.begin(), count_, sorted.begin());
+  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(count_)));
+  const auto at = std::min(count_ - 1, rank == 0 ? 0 : rank - 1);
+  std::nth_element(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(at),
+                   sorted.begin() + static_cast<std::ptrdiff_t>(count_));
+  return sorted[at];
+}
+
+std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen) {
+  if (!poll.hung.enabled || seen.size() < static_cast<std::size_t>(hung_min_samples)) {
+    return std::nullopt;
+  }
+  const auto scaled = millis{static_cast<std::int64_t>(std::ceil(
+      static_cast<double>(seen.quantile(poll.hung.quantile).count()) * poll.hung.factor))};
+  return std::min(poll.deadline, std::max(poll.hung.floor, scaled));
+}
+
+}  // namespace zbatch::actors

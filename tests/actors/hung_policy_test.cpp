@@ -1,0 +1,130 @@
+// The hung-task policy's pure parts: the bounded latency window, the give-up time (factor ×
+// quantile, floor, cap, minimum samples), its spec knobs, and the retry rule for a hung task.
+#include "actors/hung_policy.hpp"
+
+#include <gtest/gtest.h>
+
+#include "actors/retry_policy.hpp"
+
+namespace zbatch::actors {
+namespace {
+
+poll_spec hung_poll(millis floor = millis{5000}) {
+  poll_spec poll;
+  poll.deadline = millis{300000};
+  poll.hung = hung_spec{true, 0.95, 3.0, floor, 1};
+  return poll;
+}
+
+TEST(latency_window, holds_the_last_64_latencies_and_reads_nearest_rank_quantiles) {
+  latency_window seen;
+  EXPECT_EQ(seen.quantile(0.95), millis{0});
+  for (int i = 1; i <= 100; ++i) {
+    seen.add(millis{i * 1000});
+  }
+  EXPECT_EQ(seen.size(), latency_window::capacity);  // Memory does not grow with the batch.
+  // Held: 37..100 s; p95 of 64 values is the 61st smallest (ceil(60.8)) = 97 s.
+  EXPECT_EQ(seen.quantile(0.95), millis{97000});
+  EXPECT_EQ(seen.quantile(0.5), millis{68000});
+}
+
+TEST(hung_give_up, waits_for_enough_samples_then_is_factor_times_the_quantile) {
+  latency_window seen;
+  const auto poll = hung_poll();
+  for (int i = 0; i < hung_min_samples - 1; ++i) {
+    seen.add(millis{4000});
+    EXPECT_FALSE(hung_give_up(poll, seen)) << "the fixed deadline applies before 5 samples";
+  }
+  seen.add(millis{4000});
+  EXPECT_EQ(hung_give_up(poll, seen), millis{12000});
+}
+
+TEST(hung_give_up, has_a_floor_a_cap_and_an_off_switch) {
+  latency_window seen;
+  for (int i = 0; i < 5; ++i) {
+    seen.add(millis{1000});
+  }
+  EXPECT_EQ(hung_give_up(hung_poll(millis{30000}), seen), millis{30000});
+  latency_window slow;
+  for (int i = 0; i < 5; ++i) {
+    slow.add(millis{200000});
+  }
+  EXPECT_EQ(hung_give_up(hung_poll(), slow), millis{300000}) << "capped by the fixed deadline";
+  auto off = hung_poll();
+  off.hung.enabled = false;
+  EXPECT_FALSE(hung_give_up(off, seen));
+}
+
+TEST(hung_spec, parses_in_compact_and_json_forms_and_names_the_knob_in_range_errors) {
+  const auto spec =
+      parse_strategy("bounded,poll=1s:deadline=5m:hung=p90x4:floor=20s:resubmit=2").value();
+  EXPECT_TRUE(spec.poll.hung.enabled);
+  EXPECT_DOUBLE_EQ(spec.poll.hung.quantile, 0.9);
+  EXPECT_DOUBLE_EQ(spec.poll.hung.factor, 4);
+  EXPECT_EQ(spec.poll.hung.floor, millis{20000});
+  EXPECT_EQ(spec.poll.hung.resubmits, 2);
+  EXPECT_EQ(to_compact(parse_strategy(to_compact(spec)).value()), to_compact(spec));
+  EXPECT_EQ(to_compact(strategy_from_json(to_json(spec)).value()), to_compact(spec));
+  const auto from_json =
+      strategy_from_json(
+          nlohmann::json::parse(
+              R"({"preset": "bounded", "poll": {"hung": {"quantile": 0.99, "floor_ms": 10000}}})"))
+          .value();
+  EXPECT_TRUE(from_json.poll.hung.enabled);
+  EXPECT_DOUBLE_EQ(from_json.poll.hung.quantile, 0.99);
+  EXPECT_FALSE(
+      strategy_from_json(nlohmann::json::parse(R"({"preset": "adaptive", "poll": {"hung": null}})"))
+          .value()
+          .poll.hung.enabled);
+  // adaptive opts in; the static presets keep their old canonical form (no hung clause).
+  EXPECT_TRUE(preset("adaptive").value().poll.hung.enabled);
+  EXPECT_EQ(to_compact(preset("bounded").value()).find("hung"), std::string::npos);
+  EXPECT_EQ(to_json(preset("bounded").value())["poll"].count("hung"), 0U);
+  EXPECT_FALSE(parse_strategy("adaptive,poll=1s:hung=off").value().poll.hung.enabled);
+  const auto factor = parse_strategy("adaptive,poll=1s:hung=p95x50");
+  ASSERT_FALSE(factor.ok()) << "factor 50 accepted";
+  EXPECT_NE(factor.status().message().find("'poll.hung.factor'"), std::string::npos)
+      << factor.status().message();
+  EXPECT_FALSE(parse_strategy("adaptive,poll=1s:floor=100ms").ok());
+  EXPECT_FALSE(parse_strategy("adaptive,poll=1s:resubmit=9").ok());
+  EXPECT_FALSE(parse_strategy("adaptive,poll=1s:hung=95x3").ok());
+}
+
+protocol::api_error hung_deadline() {
+  protocol::api_error error;
+  error.kind = protocol::error_class::deadline;
+  return error;
+}
+
+TEST(hung_retry, a_hung_task_is_resubmitted_once_without_error_retries_or_budget) {
+  auto spec = parse_strategy("bounded,retry=none,poll=1s:hung=p95x3:floor=5s").value();
+  image_retry_state image;
+  retry_budget budget(spec.budget);
+  jitter_rng rng{7};
+  image.hung_task = "t1";
+  const auto first = decide_retry(spec, hung_deadline(), image, budget, time_point{}, rng);
+  ASSERT_TRUE(first.retry());
+  EXPECT_EQ(*first.wait, millis{0});
+  EXPECT_EQ(image.hung_task, "t1") << "the next attempt polls the old task beside the new one";
+  EXPECT_EQ(image.hung_resubmits, 1);
+  image.hung_task = "t2";
+  EXPECT_FALSE(decide_retry(spec, hung_deadline(), image, budget, time_point{}, rng).retry())
+      << "one knowing resubmit per image by default";
+  // A plain deadline (not a hung give-up) is not retried, as before.
+  image_retry_state plain;
+  EXPECT_FALSE(decide_retry(spec, hung_deadline(), plain, budget, time_point{}, rng).retry());
+}
+
+TEST(hung_retry, a_succeeded_task_is_never_resubmitted_even_when_reported_hung) {
+  auto spec = parse_strategy("bounded,poll=1s:hung=p95x3:floor=5s").value();
+  image_retry_state image;
+  retry_budget budget(spec.budget);
+  jitter_rng rng{7};
+  image.task_succeeded = true;  // Paid: money safety comes first.
+  image.hung_task = "t1";
+  EXPECT_FALSE(decide_retry(spec, hung_deadline(), image, budget, time_point{}, rng).retry());
+  EXPECT_EQ(image.hung_resubmits, 0);
+}
+
+}  // namespace
+}  // namespace zbatch::actors

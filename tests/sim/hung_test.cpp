@@ -1,0 +1,180 @@
+// The hung-task policy in virtual time (issue 13): a scripted backend whose tasks take a fixed
+// time, never finish, or SUCCEED with an image that cannot be downloaded. Every figure is exact.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "actors/rate_limiter.hpp"
+#include "tests/sim/sim_fixture.hpp"
+
+namespace zbatch::sim::testing {
+namespace {
+
+using actors::millis;
+
+constexpr std::int64_t never = -1;
+
+/// What the scripted service does with the n-th submit (in the order they arrive).
+struct task_script {
+  std::int64_t latency_ms = 4000;  ///< SUCCEED once this long after the submit; `never`: RUNNING.
+  bool download_fails = false;     ///< The SUCCEEDed task's image always fails to download.
+};
+
+struct scripted_state {
+  std::vector<task_script> script;
+  task_script otherwise;  ///< For submits beyond the script.
+  std::shared_ptr<int> submits;
+  std::map<std::string, std::pair<actors::time_point, task_script>> tasks;
+};
+
+actors::backend_actor::behavior_type scripted_backend(
+    actors::backend_actor::stateful_pointer<scripted_state> self, std::vector<task_script> script,
+    task_script otherwise, std::shared_ptr<int> submits) {
+  self->state.script = std::move(script);
+  self->state.otherwise = otherwise;
+  self->state.submits = std::move(submits);
+  return {
+      [self](actors::submit_atom, const protocol::submit_request&) -> actors::submit_outcome {
+        auto& st = self->state;
+        const auto n = static_cast<std::size_t>((*st.submits)++);
+        const auto& what = n < st.script.size() ? st.script[n] : st.otherwise;
+        const auto id = "t" + std::to_string(n);
+        st.tasks[id] = {self->clock().now(), what};
+        return protocol::submit_accepted{id, "r" + std::to_string(n)};
+      },
+      [self](actors::poll_atom, const std::string& id) -> actors::poll_outcome {
+        const auto& [created, what] = self->state.tasks.at(id);
+        protocol::task_state state;
+        state.task_id = id;
+        state.status = protocol::task_status::running;
+        if (what.latency_ms != never && self->clock().now() - created >= millis{what.latency_ms}) {
+          state.status = protocol::task_status::succeed;
+          state.output_images = {"https://img.example/" + id + ".png"};
+        }
+        return state;
+      },
+      [self](actors::download_atom, const std::string& url) -> actors::download_outcome {
+        const auto id = url.substr(url.rfind('/') + 1, url.size() - url.rfind('/') - 5);
+        if (self->state.tasks.at(id).second.download_fails) {
+          protocol::api_error error;
+          error.kind = protocol::error_class::server_transport;
+          error.message = "connection reset while downloading";
+          return error;
+        }
+        return client::downloaded_image{"png-bytes", "image/png",
+                                        client::image_info{client::image_format::png, 1024, 1024}};
+      },
+  };
+}
+
+class hung_test : public sim_test {
+ protected:
+  /// Five 4 s tasks (the latencies the give-up learns from), then `last` for image 5; later
+  /// submits (knowing resubmits) follow `otherwise`.
+  actors::batch_result run_hung(const std::string& strategy, task_script last,
+                                task_script otherwise = {}, int max_submits = 0) {
+    std::vector<task_script> script(5);
+    script.push_back(last);
+    backend_ = system_.spawn(scripted_backend, script, otherwise, submits_);
+    actors::batch_request request;
+    request.jobs = jobs(6);
+    request.strategy = actors::parse_strategy(strategy).value();
+    request.max_submits = max_submits;
+    auto result = run_batch_sim(system_, std::move(request), backend_, {}, {}, 10'000'000);
+    EXPECT_TRUE(result.has_value()) << "the batch did not finish";
+    return result ? std::move(*result) : actors::batch_result{};
+  }
+
+  /// When image 5 was given up as hung (ms since the start), or -1.
+  static std::int64_t gave_up_at(const actors::batch_result& result) {
+    for (const auto& event : result.images[5].trace) {
+      if (event.kind == actors::trace_kind::error &&
+          event.detail.find("given up as hung") != std::string::npos) {
+        return event.t_ms;
+      }
+    }
+    return -1;
+  }
+
+  std::shared_ptr<int> submits_ = std::make_shared<int>(0);
+};
+
+// All six images start at 0 s; the five 4 s tasks are seen SUCCEEDed at 4 s (polls every second),
+// so from then on a task is given up max(5 s floor, 3 × p95 = 12 s) after its acceptance.
+const std::string strategy =
+    "adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=5s:resubmit=1";
+
+TEST_F(hung_test, a_never_finishing_task_is_given_up_after_factor_times_the_quantile) {
+  const auto result = run_hung(strategy, {never});
+  EXPECT_EQ(gave_up_at(result), 12000) << "3 × the 4 s p95, not the 300 s deadline";
+  ASSERT_TRUE(result.images[5].delivered) << result.images[5].message;
+  EXPECT_EQ(result.images[5].attempts, 2);
+  EXPECT_EQ(result.counters.hung_resubmits, 1);
+  EXPECT_EQ(result.counters.submits, 7) << "the second submit is counted (and paid)";
+  EXPECT_EQ(*submits_, 7);
+  EXPECT_EQ(result.images[5].task_id, "t6");
+  EXPECT_EQ(result.makespan_ms, 16000) << "resubmitted at 12 s, a 4 s task";
+}
+
+TEST_F(hung_test, the_floor_applies_when_the_latencies_are_short) {
+  const auto result =
+      run_hung("adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=30s", {never});
+  EXPECT_EQ(gave_up_at(result), 30000) << "max(30 s floor, 12 s)";
+  EXPECT_TRUE(result.images[5].delivered);
+  EXPECT_EQ(result.makespan_ms, 34000);
+}
+
+TEST_F(hung_test, the_old_task_is_taken_when_it_finishes_first) {
+  // Image 5's first task takes 13 s (given up at 12 s); its second one would take 100 s.
+  const auto result = run_hung(strategy, {13000}, {100000});
+  EXPECT_EQ(gave_up_at(result), 12000);
+  ASSERT_TRUE(result.images[5].delivered);
+  EXPECT_EQ(result.images[5].task_id, "t5") << "whichever SUCCEEDs first";
+  EXPECT_EQ(result.counters.submits, 7);
+  EXPECT_LT(result.makespan_ms, 20000) << "not the new task's 100 s";
+}
+
+TEST_F(hung_test, the_second_submit_respects_the_submit_cap) {
+  const auto result = run_hung(strategy, {never}, {}, /*max_submits=*/6);
+  EXPECT_EQ(gave_up_at(result), 12000);
+  EXPECT_FALSE(result.images[5].delivered);
+  EXPECT_EQ(result.images[5].error, protocol::error_class::cancelled);
+  EXPECT_NE(result.images[5].message.find("submit cap"), std::string::npos)
+      << result.images[5].message;
+  EXPECT_EQ(result.counters.submits, 6);
+  EXPECT_EQ(*submits_, 6);
+  EXPECT_TRUE(result.submit_capped);
+}
+
+TEST_F(hung_test, one_knowing_resubmit_per_image_then_the_image_fails) {
+  const auto result = run_hung(strategy, {never}, {never});
+  EXPECT_FALSE(result.images[5].delivered);
+  EXPECT_EQ(result.images[5].error, protocol::error_class::deadline);
+  EXPECT_EQ(result.counters.hung_resubmits, 1);
+  EXPECT_EQ(*submits_, 7) << "at most two tasks for one image";
+  EXPECT_EQ(result.makespan_ms, 24000) << "each given up after 12 s, not 300 s";
+}
+
+TEST_F(hung_test, a_succeeded_task_whose_download_fails_is_never_resubmitted) {
+  // MONEY SAFETY: SUCCEEDed at 4 s (paid), every download fails: the image waits for its fixed
+  // deadline, never for the 12 s hung give-up, and no second task is bought.
+  const auto result =
+      run_hung("adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=60s:hung=p95x3:floor=5s:resubmit=1",
+               {4000, /*download_fails=*/true});
+  EXPECT_EQ(gave_up_at(result), -1);
+  EXPECT_FALSE(result.images[5].delivered);
+  EXPECT_EQ(result.images[5].error, protocol::error_class::deadline);
+  EXPECT_NE(result.images[5].message.find("SUCCEEDED (paid)"), std::string::npos)
+      << result.images[5].message;
+  EXPECT_EQ(result.counters.hung_resubmits, 0);
+  EXPECT_EQ(result.counters.submits, 6);
+  EXPECT_EQ(*submits_, 6);
+  EXPECT_EQ(result.makespan_ms, 60000);
+}
+
+}  // namespace
+}  // namespace zbatch::sim::testing
