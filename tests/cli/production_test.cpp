@@ -316,6 +316,38 @@ TEST_F(production, sigint_with_no_grace_journals_in_flight_tasks_for_the_rerun) 
   }
 }
 
+// Issue 17 item 6: Ctrl-C with no grace while submits are accepted but their answers are still on
+// the way (a 600 ms answer delay): every task the service created reaches the journal before the
+// process exits, so the rerun pays for none of them again.
+TEST_F(production, sigint_with_no_grace_journals_submits_answered_after_the_interrupt) {
+  auto config = config_with(2000);
+  config.response_delay = mock::latency_spec::fixed(600);
+  start(config);
+  const auto a = args(6, "bounded,inflight=3,poll=50ms", {"--grace-s", "0"});
+  const auto created = [this] {
+    std::uint64_t n = 0;
+    for (int index = 0; index < 6; ++index) {
+      n += paid_for(index);
+    }
+    return n;
+  };
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(test::wait_for([&] { return created() >= 3; })) << c.out();
+    ASSERT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(), 130) << c.out() << c.err();
+  }
+  EXPECT_EQ(count_submitted(out_), created()) << "a created task was not journaled";
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  EXPECT_EQ(check_delivered(out_, manifest()), 6);
+  for (int index = 0; index < 6; ++index) {
+    EXPECT_EQ(paid_for(index), 1u) << index;
+  }
+}
+
 TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_directory) {
   start(config_with(4000));
   const auto a = args(4, "bounded,inflight=4,poll=50ms", {"--grace-s", "600"});
