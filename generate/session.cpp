@@ -40,6 +40,8 @@ struct session::image_state {
   bool resumed = false;
   bool ended_ambiguous = false;  ///< Its last submit's answer may hide a paid task.
   bool refused_before = false;   ///< An earlier run's task was refused for moderation (settled).
+  /// Delivered before, its file since gone or altered: its re-download must have these bytes.
+  std::string journaled_sha256;
   json earlier;  ///< Its entry in the previous manifest, if any (done_before images).
   system_time finished_at;
   std::optional<std::int64_t> retry_after_ms;
@@ -84,6 +86,10 @@ std::string read_file(const std::filesystem::path& path) {
   return out.str();
 }
 
+/// The error class of a re-download whose bytes differ from the journaled ones: not written,
+/// the image stays pending (the next run polls the same task again, free).
+constexpr const char* integrity_class = "integrity";
+
 /// Failures after which the task may still be running or was never created: the journal keeps
 /// the image's last state (a known task is polled again on the next run; none is resubmitted).
 /// An image whose last submit was ambiguous (a garbled 200 as much as a gateway's 504) is never
@@ -91,7 +97,7 @@ std::string read_file(const std::filesystem::path& path) {
 bool settled_failure(const std::string& error_class, bool ended_ambiguous) {
   return !ended_ambiguous && error_class != "cancelled" && error_class != "deadline" &&
          error_class != "server_transport" && error_class != "dynamic_429" &&
-         error_class != "quota_429";
+         error_class != "quota_429" && error_class != integrity_class;
 }
 
 /// The journal says delivered and the file is there with the journaled sha256.
@@ -181,6 +187,27 @@ void session::on_accepted(std::size_t job, const std::string& task_id) {
   progress_.accepted(index, seed, task_id);
 }
 
+/// Issue 17: a task delivered before and downloaded again (its file was removed or altered) must
+/// give the bytes journaled then; different bytes (another image behind the same task id, a
+/// host that changed it) are not written over the record. Sets the pending error when not.
+bool session::matches_journal(image_state& st, const actors::image_result& result) {
+  if (st.journaled_sha256.empty()) {
+    return true;
+  }
+  const auto now = client::sha256_hex(result.bytes);
+  if (now == st.journaled_sha256) {
+    return true;
+  }
+  st.error_class = integrity_class;
+  st.message = "task " + st.task_id +
+               "'s image, downloaded again, differs from the one delivered "
+               "before (sha256 " +
+               st.journaled_sha256.substr(0, 12) + "... journaled, " + now.substr(0, 12) +
+               "... now): not written, the image stays pending; to generate "
+               "it anew, use another --out directory";
+  return false;
+}
+
 void session::on_image(actors::image_result& result) {
   const auto index = job_image_[result.index];
   const auto& image = config_.images[index];
@@ -200,6 +227,10 @@ void session::on_image(actors::image_result& result) {
         !written.ok()) {
       stop_with(written.message());
     }
+  }
+  if (result.delivered && !matches_journal(st, result)) {
+    progress_.pending(index, seed, st.error_class, st.message, st.task_id, true);
+    return;
   }
   if (result.delivered) {
     st.file = image_file_name(image, image_extension(result.bytes));
@@ -308,6 +339,9 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
     if (const auto it = known.find(static_cast<int>(index)); it != known.end()) {
       const auto& j = it->second;
       st.task_id = j.task_id;
+      if (j.last == journaled_image::state::delivered) {
+        st.journaled_sha256 = j.sha256;
+      }
       if (delivered_file_intact(config_.out_dir, j)) {
         st.done_before = true;
         st.delivered = true;

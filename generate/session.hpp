@@ -125,6 +125,7 @@ class session {
 
   void on_accepted(std::size_t job, const std::string& task_id);
   void on_image(actors::image_result& result);
+  static bool matches_journal(image_state& st, const actors::image_result& result);
   void stop_with(std::string why);  ///< A fatal local error: cancel the batch.
 
   session_config config_;

@@ -242,5 +242,37 @@ TEST_F(session_test, a_rerun_polls_the_journaled_task_and_pays_nothing) {
   EXPECT_NE(progress_.str().find(R"("resumed":1)"), std::string::npos) << progress_.str();
 }
 
+// Issue 17: an image delivered before whose file is gone is downloaded again from its journaled
+// task; the bytes must be the journaled ones. Image 0's are (delivered again, nothing paid);
+// image 1's journal line is altered to another sha256, as if another image now answered for its
+// task: not written, pending with class `integrity`, nothing paid either.
+TEST_F(session_test, a_re_download_must_match_the_journaled_sha256) {
+  ASSERT_EQ(run(config(2)).delivered, 2u) << progress_.str();
+  const std::string sha1 = manifest()["images"][1]["sha256"];
+  std::string journal = read_all(out_ / "journal.jsonl");
+  const auto at = journal.rfind(sha1);
+  ASSERT_NE(at, std::string::npos);
+  journal.replace(at, sha1.size(), std::string(sha1.size(), '0'));
+  std::ofstream(out_ / "journal.jsonl", std::ios::binary | std::ios::trunc) << journal;
+  const auto png0 = read_all(out_ / "0-7.png");
+  fs::remove(out_ / "0-7.png");
+  fs::remove(out_ / "1-8.png");
+
+  const auto again = run(config(2));
+  EXPECT_EQ(again.delivered, 1u) << progress_.str();
+  EXPECT_EQ(again.pending, 1u);
+  EXPECT_EQ(again.submit_requests, 0);
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  EXPECT_EQ(read_all(out_ / "0-7.png"), png0);
+  EXPECT_FALSE(fs::exists(out_ / "1-8.png"));
+  const auto m = manifest();
+  EXPECT_EQ(m["images"][0]["status"], "delivered");
+  EXPECT_EQ(m["images"][1]["status"], "pending");
+  EXPECT_EQ(m["images"][1]["error_class"], "integrity");
+  EXPECT_NE(m["images"][1]["message"].get<std::string>().find("differs from the one delivered"),
+            std::string::npos)
+      << m["images"][1].dump();
+}
+
 }  // namespace
 }  // namespace zbatch::generate
