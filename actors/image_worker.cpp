@@ -42,6 +42,9 @@ struct attempt {
   int poll_429_quota = 0;
   int download_failures = 0;  ///< Consecutive failed downloads of a SUCCEEDed task.
   bool succeeded = false;     ///< The task SUCCEEDed: it is paid, whatever happens next.
+  /// Why the last poll failed (empty once a poll is answered): a deadline after failed polls
+  /// says so rather than "still running" (issue 17 item 9).
+  std::string last_poll_error;
   std::optional<duration> task_latency;
   std::optional<duration> run_latency;
   std::string task_id;
@@ -170,8 +173,12 @@ void keep_polling(worker_actor* self, attempt& at) {
   if (now >= at.deadline) {
     protocol::api_error error;
     error.kind = protocol::error_class::deadline;
-    error.message = "task " + at.task_id + " still running at the poll deadline (" +
-                    std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms)";
+    const auto limit = std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms";
+    error.message =
+        at.last_poll_error.empty()
+            ? "task " + at.task_id + " still running at the poll deadline (" + limit + ")"
+            : "task " + at.task_id + ": no valid poll answer before the poll deadline (" + limit +
+                  "); the last one: " + at.last_poll_error;
     note(self, at, trace_kind::error, error.describe());
     fail_attempt(self, at, std::move(error));
     return;
@@ -193,6 +200,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   if (!outcome.ok()) {
     const auto& error = outcome.error();
     note_error(self, at, error);
+    at.last_poll_error = error.describe();
     if (error.kind == protocol::error_class::dynamic_429) {
       ++at.poll_429_dynamic;
     } else if (error.kind == protocol::error_class::quota_429) {
@@ -214,6 +222,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
     return;
   }
   const auto& task = outcome.value();
+  at.last_poll_error.clear();
   note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {

@@ -1,5 +1,7 @@
 #include "generate/journal.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -51,6 +53,9 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
   bool have_header = false;
   std::uintmax_t valid_bytes = 0;
   if (std::filesystem::exists(path_)) {
+    if (!std::filesystem::is_regular_file(path_, ec)) {  // A device or FIFO would never end.
+      return failed_precondition_error(path_.string() + ": is not a regular file");
+    }
     std::ifstream in(path_, std::ios::binary);
     std::stringstream buffer;
     buffer << in.rdbuf();
@@ -115,7 +120,8 @@ status journal::append(const json& line) {
   const auto text = line.dump() + "\n";
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
       ::fdatasync(fileno(file_)) != 0) {
-    return internal_error(path_.string() + ": write failed (disk full?)");
+    const int cause = errno;  // Set by the failing fwrite, fflush or fdatasync.
+    return internal_error(path_.string() + ": write failed: " + std::strerror(cause));
   }
   return ok_status();
 }

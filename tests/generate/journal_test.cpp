@@ -4,6 +4,9 @@
 #include <fstream>
 #include <random>
 
+#include <sys/resource.h>
+#include <csignal>
+
 #include <gtest/gtest.h>
 
 namespace zbatch::generate {
@@ -49,6 +52,34 @@ TEST_F(journal_test, records_survive_a_reopen) {
   EXPECT_EQ(images.at(2).last, journaled_image::state::failed);
   EXPECT_EQ(images.at(2).error_class, "moderation");
   EXPECT_EQ(images.at(2).submits, 1);
+}
+
+// Issue 17 items 8-9: a journal that cannot be written is an error naming the path and the
+// system's own cause, not a guess. The file size limit stands in for a full disk (EFBIG).
+TEST_F(journal_test, a_failed_write_names_the_path_and_the_cause) {
+  auto opened = journal::open(dir_, options()).value();
+  rlimit before{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+  std::signal(SIGXFSZ, SIG_IGN);  // Fail the write instead of killing the process.
+  rlimit small = before;
+  small.rlim_cur = static_cast<rlim_t>(fs::file_size(dir_ / "journal.jsonl"));
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const auto written = opened->record_submitted(0, 10, "task-a");
+  ::setrlimit(RLIMIT_FSIZE, &before);
+  ASSERT_FALSE(written.ok());
+  EXPECT_NE(written.message().find("journal.jsonl: write failed: File too large"),
+            std::string::npos)
+      << written.message();
+}
+
+TEST_F(journal_test, a_journal_that_is_not_a_regular_file_is_refused) {
+  fs::create_directories(dir_);
+  fs::create_symlink("/dev/zero", dir_ / "journal.jsonl");
+  const auto opened = journal::open(dir_, options());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_NE(opened.status().message().find("journal.jsonl: is not a regular file"),
+            std::string::npos)
+      << opened.status().message();
 }
 
 TEST_F(journal_test, a_torn_last_line_is_dropped) {

@@ -22,6 +22,7 @@ constexpr std::int64_t never = -1;
 struct task_script {
   std::int64_t latency_ms = 4000;  ///< SUCCEED once this long after the submit; `never`: RUNNING.
   bool download_fails = false;     ///< The SUCCEEDed task's image always fails to download.
+  bool poll_malformed = false;     ///< Every poll of the task is answered with a malformed body.
 };
 
 struct scripted_state {
@@ -44,10 +45,16 @@ actors::backend_actor::behavior_type scripted_backend(
         const auto& what = n < st.script.size() ? st.script[n] : st.otherwise;
         const auto id = "t" + std::to_string(n);
         st.tasks[id] = {self->clock().now(), what};
-        return protocol::submit_accepted{id, "r" + std::to_string(n)};
+        return protocol::submit_accepted{id, "r" + std::to_string(n), std::nullopt};
       },
       [self](actors::poll_atom, const std::string& id) -> actors::poll_outcome {
         const auto& [created, what] = self->state.tasks.at(id);
+        if (what.poll_malformed) {
+          protocol::api_error error;
+          error.kind = protocol::error_class::malformed;
+          error.message = "poll answer is not JSON";
+          return error;
+        }
         protocol::task_state state;
         state.task_id = id;
         state.status = protocol::task_status::running;
@@ -174,6 +181,21 @@ TEST_F(hung_test, a_succeeded_task_whose_download_fails_is_never_resubmitted) {
   EXPECT_EQ(result.counters.submits, 6);
   EXPECT_EQ(*submits_, 6);
   EXPECT_EQ(result.makespan_ms, 60000);
+}
+
+// Issue 17 item 9: a task whose polls were never answered validly is not "still running" at the
+// deadline; the message says that no valid answer came and what the last one was.
+TEST_F(hung_test, a_deadline_after_failed_polls_names_the_last_poll_error) {
+  task_script garbled;
+  garbled.latency_ms = never;
+  garbled.poll_malformed = true;
+  const auto result = run_hung("bounded,retry=none,poll=1s:deadline=20s", garbled);
+  const auto& message = result.images[5].message;
+  EXPECT_NE(message.find("no valid poll answer before the poll deadline (20000 ms)"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("poll answer is not JSON"), std::string::npos) << message;
+  EXPECT_EQ(message.find("still running"), std::string::npos) << message;
 }
 
 }  // namespace
