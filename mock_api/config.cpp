@@ -405,6 +405,26 @@ json to_json(const mock_config& config) {
   };
 }
 
+namespace {
+
+/// A latency the file gives replaces the profile's whole object: merged field by field, a fixed
+/// latency over a lognormal one would keep `median_ms` beside `ms` and be refused (issue 17
+/// item 9). A latency is complete on its own (the file is validated alone first). Everything
+/// else merges as a JSON merge patch.
+void replace_latencies(nlohmann::json& document, const nlohmann::json& overlay) {
+  const auto replace = [&](const nlohmann::json::json_pointer& at) {
+    if (!overlay.contains(at)) {
+      return;
+    }
+    document[at] = nullptr;  // The merge patch then sets it anew from the overlay.
+  };
+  for (const char* at : {"/generation/queue", "/generation/time", "/response_delay"}) {
+    replace(nlohmann::json::json_pointer(at));
+  }
+}
+
+}  // namespace
+
 result<mock_config> load_config(const std::string& profile,
                                 const std::optional<std::string>& file) {
   const auto text = profile_text(profile);
@@ -432,6 +452,7 @@ result<mock_config> load_config(const std::string& profile,
   if (const auto alone = config_from_json(*overlay, *file); !alone.ok()) {
     return alone;
   }
+  replace_latencies(*document, *overlay);
   document->merge_patch(*overlay);
   return config_from_json(*document, *file);
 }

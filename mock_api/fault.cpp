@@ -175,6 +175,7 @@ fault_overrides read_fault_overrides(const wire_request& request) {
       })) {
     return o;
   }
+  o.present = true;
   // In this order: when several are bad, the last one is reported.
   read_abort(request, o);
   read_ms(request, fault_headers::delay_ms, o.delay_ms, o.error);

@@ -88,6 +88,7 @@ struct fault_overrides {
     rate_limited,  ///< "429": the throttle's dynamic 429.
     quota,         ///< "quota": the throttle's quota 429.
   };
+  bool present = false;  ///< The request carried an x-zbatch-fault-* header (valid or not).
   abort_kind abort = abort_kind::none;
   int abort_status = 0;
   double delay_ms = 0;                  ///< Added to the response delay.

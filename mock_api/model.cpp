@@ -289,7 +289,12 @@ struct model::state {
         out.response = error_response(405, "Method Not Allowed", request_id);
       } else {
         const fault_overrides o = read_fault_overrides(request);
-        if (!o.error.empty()) {
+        if (o.present && !admin_allowed(request)) {
+          // With an admin token (required off loopback), a client without it cannot script
+          // faults into other clients' runs.
+          out.response =
+              error_response(401, "admin token required for x-zbatch-fault-* headers", request_id);
+        } else if (!o.error.empty()) {
           out.response = error_response(400, o.error, request_id);
         } else {
           out.delay = from_ms(sample_ms(config.response_delay) + o.delay_ms);
@@ -316,6 +321,8 @@ struct model::state {
       }
     } else if (where == endpoint::admin) {
       admin(request, path, request_id, out);
+    } else if (where == endpoint::metrics && request.method == "GET" && !admin_allowed(request)) {
+      out.response = error_response(401, "admin token required", request_id);
     } else if (where == endpoint::metrics && request.method == "GET") {
       out.response.status = 200;
       out.response.headers.set("Content-Type", "text/plain; version=0.0.4");

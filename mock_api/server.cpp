@@ -177,7 +177,20 @@ server::server(std::shared_ptr<model> mock, server_options options)
     handle(&request, &response);
   };
   http_->Get(".*", handler);
-  http_->Post(".*", handler);
+  // POST reads its own body: httplib 0.11 reads a POST without Content-Length or chunking until
+  // the client closes (30 s for `curl -X POST .../admin/reset`), where HTTP/1.1 says it has no
+  // body (RFC 9112 §6.3).
+  http_->Post(".*", [this](const httplib::Request& request, httplib::Response& response,
+                           const httplib::ContentReader& read) {
+    std::string body;
+    if (request.has_header("Content-Length") || request.has_header("Transfer-Encoding")) {
+      read([&body](const char* data, std::size_t size) {
+        body.append(data, size);
+        return true;
+      });
+    }
+    handle(&request, &response, &body);
+  });
   http_->Put(".*", handler);
   http_->Delete(".*", handler);
   http_->Patch(".*", handler);
@@ -249,7 +262,7 @@ bool server::sleep_interruptibly(duration how_long) {
   return !wake_.wait_for(lock, how_long, [this] { return stopping_.load(); });
 }
 
-void server::handle(const void* raw_request, void* raw_response) {
+void server::handle(const void* raw_request, void* raw_response, const std::string* body) {
   const auto& request = *static_cast<const httplib::Request*>(raw_request);
   auto& response = *static_cast<httplib::Response*>(raw_response);
 
@@ -259,7 +272,7 @@ void server::handle(const void* raw_request, void* raw_response) {
   for (const auto& [name, value] : request.headers) {
     wire.headers.add(name, value);
   }
-  wire.body = request.body;
+  wire.body = body != nullptr ? *body : request.body;
 
   reply answer = model_->handle(wire);
   if (answer.delay > duration::zero()) {

@@ -70,7 +70,8 @@ class server {
   void wait();
 
  private:
-  void handle(const void* request, void* response);
+  /// `body`: the request's body when the handler read it itself (POST), else `request`'s.
+  void handle(const void* request, void* response, const std::string* body = nullptr);
   bool sleep_interruptibly(duration how_long);
 
   std::shared_ptr<model> model_;

@@ -116,6 +116,26 @@ TEST(mock_config, file_errors_name_the_file_and_the_file_extends_the_profile) {
   std::remove(path.c_str());
 }
 
+// Issue 17 item 9: the file may give a latency another kind than the profile's (the whole
+// latency is replaced, not merged field by field).
+TEST(mock_config, the_file_can_change_a_latency_kind) {
+  const std::string path = ::testing::TempDir() + "mock_config_kind_test.json";
+  {
+    std::ofstream(path) << R"({"generation": {"time": {"kind": "fixed", "ms": 350},
+                                             "queue": 20},
+                              "response_delay": {"kind": "uniform", "min_ms": 1, "max_ms": 2}})";
+  }
+  const auto config = load_config("modelscope-free", path);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->generation.time.type, latency_spec::kind::fixed);
+  EXPECT_EQ(config->generation.time.ms, 350);
+  EXPECT_EQ(config->generation.queue.type, latency_spec::kind::fixed);
+  EXPECT_EQ(config->generation.queue.ms, 20);
+  EXPECT_EQ(config->response_delay.type, latency_spec::kind::uniform);
+  EXPECT_EQ(config->response_delay.max_ms, 2);
+  std::remove(path.c_str());
+}
+
 TEST(mock_config, shipped_profiles_load_and_round_trip) {
   ASSERT_EQ(profile_names().size(), 4u);
   for (const auto& name : profile_names()) {

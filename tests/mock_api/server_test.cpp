@@ -406,6 +406,18 @@ TEST_F(server_test, admin_stats_config_reset_and_metrics) {
   EXPECT_EQ(counter(s, "/requests/submit/200"), 0);
 }
 
+// Issue 17 item 9: `curl -X POST .../admin/reset` sends no Content-Length; it is a reset too.
+TEST_F(server_test, admin_reset_without_a_body_or_length_resets) {
+  start(quiet_config());
+  submit_ok();
+  const auto raw = raw_exchange(server_->port(),
+                                "POST /admin/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Connection: close\r\n\r\n");
+  EXPECT_EQ(raw.received.rfind("HTTP/1.1 200", 0), 0u) << raw.received;
+  EXPECT_NE(raw.received.find("\"reset\":true"), std::string::npos) << raw.received;
+  EXPECT_EQ(counter(stats(), "/tasks/created"), 0);
+}
+
 TEST_F(server_test, admin_token_guards_admin_but_not_the_api) {
   server_options options;
   options.admin_token = "s3cret";
@@ -420,6 +432,23 @@ TEST_F(server_test, admin_token_guards_admin_but_not_the_api) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   submit_ok();
+  // Issue 17 item 9: /metrics and the fault headers follow the token too.
+  res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  res = client_->Get("/metrics", {{"x-zbatch-admin-token", "s3cret"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  auto headers = submit_headers();
+  headers.emplace("x-zbatch-fault-abort", "500");
+  auto faulted = submit(submit_body(), headers);
+  ASSERT_TRUE(faulted);
+  EXPECT_EQ(faulted->status, 401);
+  EXPECT_NE(faulted->body.find("x-zbatch-fault-*"), std::string::npos) << faulted->body;
+  headers.emplace("x-zbatch-admin-token", "s3cret");
+  faulted = submit(submit_body(), headers);
+  ASSERT_TRUE(faulted);
+  EXPECT_EQ(faulted->status, 500);
 }
 
 TEST(server_bind, non_loopback_host_requires_an_admin_token) {
