@@ -114,6 +114,15 @@ def journal():
             failed.add(event.get("task_id"))
     return submitted, failed
 
+current = []  # the zbatch process running now: a SIGINT or SIGTERM of this script stops it first
+def stop(signum, frame):
+    for process in current:
+        process.send_signal(signum)
+        process.wait()
+    sys.exit(130)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+
 runs = []  # per run: how it ended, tasks created and ids journaled per index during it
 before_tasks, _ = mock_tasks()
 before_ids, _ = journal()
@@ -124,6 +133,7 @@ while status != 0 and attempt < kills + 10:
     with open(os.path.join(work, f"run{attempt}.jsonl"), "w") as out, \
          open(os.path.join(work, f"run{attempt}.err"), "w") as err:
         process = subprocess.Popen(command, stdout=out, stderr=err)
+        current[:] = [process]
         try:
             status = process.wait(timeout=kill_at if kill_at is not None else 300)
             ended = f"exit {status}" + (" (finished before its kill moment)" if kill_at else "")
@@ -131,6 +141,7 @@ while status != 0 and attempt < kills + 10:
             process.send_signal(signal.SIGKILL if kill_at is not None else signal.SIGTERM)
             status = process.wait()
             ended = f"SIGKILL at {kill_at:.3f} s" if kill_at is not None else "timed out (300 s)"
+        current.clear()
     tasks, created = mock_tasks()
     ids, failed = journal()
     new = {}
@@ -146,9 +157,8 @@ while status != 0 and attempt < kills + 10:
     before_tasks, before_ids = tasks, ids
     attempt += 1
 
-manifest = json.load(open(os.path.join(out_dir, "manifest.json"))) if status == 0 else {}
-if not manifest and os.path.exists(os.path.join(out_dir, "manifest.json")):
-    manifest = json.load(open(os.path.join(out_dir, "manifest.json")))
+manifest_path = os.path.join(out_dir, "manifest.json")
+manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else {}
 valid, problems = verify(manifest, out_dir)
 stray = stray_files(manifest, out_dir)
 _, created = mock_tasks()

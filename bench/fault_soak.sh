@@ -17,8 +17,9 @@
 # crashes, 0 images without a terminal (delivered, failed) or pending state.
 # Not a timed test: it prints the figures and whether each target was met; it exits 0 when the
 # runs completed (whatever the figures), 2 on bad usage or when the mock could not start. Bounded:
-# each run gets SOAK_RUN_LIMIT_S seconds (default 600) before SIGTERM, traffic goes to 127.0.0.1
-# only, the mock is stopped and the directory removed on exit (SOAK_KEEP=1 keeps the directory).
+# each run gets SOAK_RUN_LIMIT_S seconds (default 600) before SIGTERM (SIGKILL 60 s later);
+# traffic goes to 127.0.0.1 only; the mock is stopped and the directory removed on exit
+# (SOAK_KEEP=1 keeps the directory).
 set -euo pipefail
 
 usage() { sed -n '11,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -86,20 +87,38 @@ if [[ ! $base =~ ^http://127\.0\.0\.1:[0-9]+$ ]]; then
 fi
 
 # One run of `zbatch generate`: its --json events, stderr, exit status, wall seconds and peak RSS
-# (getrusage of the waited-for children, which covers zbatch under `timeout`).
+# (getrusage of the waited-for child). At the time limit zbatch gets SIGTERM (its graceful stop),
+# 60 s later SIGKILL; a SIGINT or SIGTERM of this script is passed on to it and waited for.
 run() {
   local name=$1
   python3 - "$work/$name" "$limit_s" "$zbatch" generate --base-url "$base" \
     --prompt "fault soak: a lighthouse on a cliff at dusk" --count "$images" --seed 1000 \
     --out "$work/out" --json <<'PY'
-import json, resource, subprocess, sys, time
-prefix, limit, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+import json, resource, signal, subprocess, sys, time
+prefix, limit, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 start = time.monotonic()
 with open(prefix + ".jsonl", "w") as out, open(prefix + ".err", "w") as err:
-    status = subprocess.call(["timeout", "--kill-after=30", limit] + cmd, stdout=out, stderr=err)
+    child = subprocess.Popen(cmd, stdout=out, stderr=err)
+    stopped = []
+    def forward(signum, frame):
+        stopped.append(signum)
+        child.send_signal(signum)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    try:
+        status = child.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        child.terminate()
+        try:
+            status = child.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            status = child.wait()
+        status = 124  # as `timeout` reports it
 wall = time.monotonic() - start
 peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 json.dump({"status": status, "wall_s": wall, "peak_kib": peak_kib}, open(prefix + ".run", "w"))
+sys.exit(130 if stopped else 0)
 PY
   curl -sf --max-time 10 "$base/admin/stats" >"$work/$name.stats" || echo '{}' >"$work/$name.stats"
   cp "$work/out/manifest.json" "$work/$name.manifest" 2>/dev/null || echo '{}' >"$work/$name.manifest"
@@ -133,12 +152,12 @@ def summary_of(name):
     return next((e for e in reversed(events) if e.get("event") == "summary"), None)
 
 def crashed(status):
-    # 0..4 and 130 are zbatch's documented exit codes; 124/137 are `timeout`'s.
+    # 0..4 and 130 are zbatch's documented exit codes; 124: stopped at the time limit.
     if status in (0, 1, 2, 3, 4, 130):
         return None
-    if status in (124, 137):
-        return f"did not finish within the time limit (exit {status})"
-    return f"exit {status}" + (f" (signal {status - 128})" if status > 128 else "")
+    if status == 124:
+        return "did not finish within the time limit"
+    return f"killed by signal {-status}" if status < 0 else f"exit {status}"
 
 def unsettled(manifest):
     """Indexes with no terminal or pending state: missing from the manifest or an unknown status."""
