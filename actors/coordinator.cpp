@@ -280,6 +280,9 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now)
   ++st.running;
   st.counters.max_in_flight = std::max<int>(st.counters.max_in_flight, st.running);
   record(self, index, trace_kind::permit, "", now);
+  if (!resume && st.callbacks.on_submitting) {
+    st.callbacks.on_submitting(index);
+  }
   const auto worker = pick_worker(self);
   if (resume) {
     self->send(st.workers[worker], resume_atom::value, index);
@@ -551,6 +554,10 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   const auto index = report.index;
   auto& image = st.images[index];
   auto& result = st.results[index];
+  if (image.submit_out && report.submit_failed && !report.error.ambiguous &&
+      st.callbacks.on_submit_refused) {
+    st.callbacks.on_submit_refused(index);
+  }
   submit_answered(self, index);
   if (st.cancelling) {
     if (!image.finished && report.submit_failed && report.error.ambiguous) {

@@ -190,6 +190,12 @@ struct batch_callbacks {
   /// this returned before it polls the task, so a journal written here is on disk before the
   /// task is waited on. Not called for resumed tasks.
   std::function<void(std::size_t, const std::string&)> on_accepted;
+  /// Optional. A submit of (job index) is about to leave: called on the coordinator's thread
+  /// before the worker is told to send it, so a journal written here is on disk first (the
+  /// write-ahead record that keeps a crash in flight counted as possibly paid).
+  std::function<void(std::size_t)> on_submitting;
+  /// Optional. A submit of (job index) was refused for free (an answer that created no task).
+  std::function<void(std::size_t)> on_submit_refused;
   /// Optional. Something the user should know at once, as (kind, text): "unreachable" (text:
   /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
   /// the coordinator's thread.

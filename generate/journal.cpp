@@ -1,5 +1,6 @@
 #include "generate/journal.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -98,6 +99,11 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
     if (valid_bytes < text.size()) {
       std::filesystem::resize_file(path_, valid_bytes);
     }
+    // Written ahead by an earlier run that ended before the answer: possibly paid.
+    for (auto& [index, image] : images_) {
+      image.possibly_paid += image.open_submits;
+      image.open_submits = 0;
+    }
   }
   file_ = std::fopen(path_.c_str(), "ab");
   if (file_ == nullptr) {
@@ -116,10 +122,10 @@ journal::~journal() {
   }
 }
 
-status journal::append(const json& line) {
+status journal::append(const json& line, bool sync) {
   const auto text = line.dump() + "\n";
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
-      ::fdatasync(fileno(file_)) != 0) {
+      (sync && ::fdatasync(fileno(file_)) != 0)) {
     const int cause = errno;  // Set by the failing fwrite, fflush or fdatasync.
     return internal_error(path_.string() + ": write failed: " + std::strerror(cause));
   }
@@ -133,10 +139,18 @@ void journal::apply(const json& line) {
     return;
   }
   auto& image = images_[index];
-  if (event == "submitted") {
+  const auto close = [&image](int count) {
+    image.open_submits = std::max(0, image.open_submits - count);
+  };
+  if (event == "submitting") {
+    ++image.open_submits;
+  } else if (event == "refused") {
+    close(1);
+  } else if (event == "submitted") {
     image.last = journaled_image::state::submitted;
     image.task_id = line.value("task_id", "");
     ++image.submits;
+    close(1);
   } else if (event == "delivered") {
     image.last = journaled_image::state::delivered;
     image.task_id = line.value("task_id", "");
@@ -150,7 +164,22 @@ void journal::apply(const json& line) {
     image.message = line.value("message", "");
   } else if (event == "possibly_paid") {
     image.possibly_paid += line.value("count", 1);
+    close(line.value("count", 1));
   }
+}
+
+status journal::record_submitting(int index) {
+  json line{{"event", "submitting"}, {"index", index}};
+  ZBATCH_RETURN_IF_ERROR(append(line));
+  apply(line);
+  return ok_status();
+}
+
+status journal::record_refused(int index) {
+  json line{{"event", "refused"}, {"index", index}};
+  ZBATCH_RETURN_IF_ERROR(append(line, false));
+  apply(line);
+  return ok_status();
 }
 
 status journal::record_submitted(int index, std::int64_t seed, const std::string& task_id) {

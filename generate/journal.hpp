@@ -6,6 +6,11 @@
 /// crash polls that task again instead of paying for a new one. The first line holds the batch's
 /// options (never the API key) so a rerun with other options is refused. A line torn by a crash
 /// (the last one, without its newline) is dropped on load. Not thread-safe: one writer.
+///
+/// Submits are written ahead (issue 17): a `submitting` line is on disk before each submit
+/// leaves, and the submit's answer closes it (`submitted`, `refused` for a free refusal, or
+/// `possibly_paid`). A crash between the two leaves it open; on load every open one counts as
+/// possibly paid, so the cost figures never fall below what the service charged.
 
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +41,9 @@ struct journaled_image {
   /// Submits whose answer was lost (time-out, dropped connection, a gateway's 5xx): the service
   /// may have created and charged a task that nobody knows the id of.
   int possibly_paid = 0;
+  /// Submits written ahead and not yet closed by their answer (this run's, while it runs; an
+  /// earlier run's are added to `possibly_paid` on load).
+  int open_submits = 0;
 };
 
 class journal {
@@ -64,13 +72,18 @@ class journal {
                        const std::string& message, int attempts);
   /// `count` submits of image `index` ended ambiguously (see journaled_image::possibly_paid).
   status record_possibly_paid(int index, int count, const std::string& message);
+  /// A submit of image `index` is about to leave (on disk before it does).
+  status record_submitting(int index);
+  /// A submit of image `index` was refused for free (nothing charged). Not synced: if lost in
+  /// a crash, the submit counts as possibly paid, the safe side.
+  status record_refused(int index);
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
   explicit journal(std::filesystem::path path) : path_(std::move(path)) {}
   status load(const std::filesystem::path& dir, const nlohmann::json& options);
-  status append(const nlohmann::json& line);
+  status append(const nlohmann::json& line, bool sync = true);
   void apply(const nlohmann::json& line);
 
   std::filesystem::path path_;

@@ -423,6 +423,16 @@ actors::batch_callbacks session::callbacks() {
   callbacks.on_accepted = [this](std::size_t job, const std::string& task_id) {
     on_accepted(job, task_id);
   };
+  callbacks.on_submitting = [this](std::size_t job) {
+    if (const auto written = journal_->record_submitting(static_cast<int>(job_image_[job]));
+        !written.ok()) {
+      stop_with(written.message());
+    }
+  };
+  callbacks.on_submit_refused = [this](std::size_t job) {
+    // Not written: the submit stays open, counted as possibly paid on load (the safe side).
+    (void)journal_->record_refused(static_cast<int>(job_image_[job]));
+  };
   callbacks.on_image = [this](actors::image_result& image) { on_image(image); };
   callbacks.on_progress = [this](const actors::progress_event& event) {
     progress_.progress(event);

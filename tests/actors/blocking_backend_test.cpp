@@ -37,7 +37,7 @@ class fake_backend final : public client::backend {
   client::result<protocol::submit_accepted> submit(const protocol::submit_request& r) override {
     seen();
     ++log_->submits;
-    return protocol::submit_accepted{"task-" + std::to_string(*r.seed), "req"};
+    return protocol::submit_accepted{"task-" + std::to_string(*r.seed), "req", std::nullopt};
   }
   client::result<protocol::task_state> poll(const std::string& task_id) override {
     seen();

@@ -348,6 +348,42 @@ TEST_F(production, sigint_with_no_grace_journals_submits_answered_after_the_inte
   }
 }
 
+// Issue 17: kill -9 while accepted submits' answers are still on the way (600 ms answer delay).
+// The tasks the service created in the killed run are unknown to the journal, but their submits
+// were written ahead, so the finished batch's cost figures (paid + possibly paid) are never
+// below what the service charged.
+TEST_F(production, kill_9_with_answers_on_the_way_leaves_them_counted_as_possibly_paid) {
+  auto config = config_with(500);
+  config.response_delay = mock::latency_spec::fixed(600);
+  start(config);
+  const auto a = args(6, "bounded,inflight=3,poll=50ms");
+  const auto created = [this] {
+    std::uint64_t n = 0;
+    for (int index = 0; index < 6; ++index) {
+      n += paid_for(index);
+    }
+    return n;
+  };
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    ASSERT_TRUE(test::wait_for([&] { return created() >= 3; })) << c.out();
+    ASSERT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
+    c.signal(SIGKILL);
+    c.wait();
+  }
+  std::string log;
+  ASSERT_EQ(run(a, &log), 0) << log;
+  EXPECT_EQ(check_delivered(out_, manifest()), 6);
+  const auto m = manifest();
+  EXPECT_GE(created(), 9u) << "the killed run's tasks were paid for and lost";
+  EXPECT_GE(
+      m["submits_paid"].get<std::uint64_t>() + m["submits_possibly_paid"].get<std::uint64_t>(),
+      created())
+      << m.dump();
+  EXPECT_EQ(m["submits_paid"], 6);
+}
+
 TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_directory) {
   start(config_with(4000));
   const auto a = args(4, "bounded,inflight=4,poll=50ms", {"--grace-s", "600"});

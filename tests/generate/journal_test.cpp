@@ -82,6 +82,39 @@ TEST_F(journal_test, a_journal_that_is_not_a_regular_file_is_refused) {
       << opened.status().message();
 }
 
+// Issue 17: a submit written ahead and never answered in its run (the process died in between)
+// counts as possibly paid on load; an answer of any kind closes it.
+TEST_F(journal_test, a_submit_written_ahead_without_its_answer_is_possibly_paid_on_load) {
+  {
+    auto opened = journal::open(dir_, options()).value();
+    journal& j = *opened;
+    ASSERT_TRUE(j.record_submitting(0).ok());
+    ASSERT_TRUE(j.record_submitted(0, 10, "task-a").ok());
+    ASSERT_TRUE(j.record_submitting(1).ok());
+    ASSERT_TRUE(j.record_refused(1).ok());
+    ASSERT_TRUE(j.record_submitting(1).ok());
+    ASSERT_TRUE(j.record_possibly_paid(1, 1, "read time-out").ok());
+    ASSERT_TRUE(j.record_submitting(2).ok());  // the process dies here
+    EXPECT_EQ(j.images().at(2).open_submits, 1);
+    EXPECT_EQ(j.images().at(2).possibly_paid, 0) << "not while this run may still answer it";
+  }
+  auto opened = journal::open(dir_, options()).value();
+  const auto& images = opened->images();
+  EXPECT_EQ(images.at(0).submits, 1);
+  EXPECT_EQ(images.at(0).possibly_paid, 0);
+  EXPECT_EQ(images.at(1).submits, 0);
+  EXPECT_EQ(images.at(1).possibly_paid, 1);
+  EXPECT_EQ(images.at(2).possibly_paid, 1);
+  EXPECT_EQ(images.at(2).open_submits, 0);
+  // A later run's answered submit does not close the earlier run's open one.
+  ASSERT_TRUE(opened->record_submitting(2).ok());
+  ASSERT_TRUE(opened->record_submitted(2, 12, "task-c").ok());
+  opened.reset();
+  const auto again = journal::open(dir_, options()).value();
+  EXPECT_EQ(again->images().at(2).possibly_paid, 1);
+  EXPECT_EQ(again->images().at(2).submits, 1);
+}
+
 TEST_F(journal_test, a_torn_last_line_is_dropped) {
   {
     auto opened = journal::open(dir_, options()).value();
