@@ -51,6 +51,10 @@ class backend {
   /// GET of an output image URL (absolute), without the Authorization header. Succeeds only
   /// with the bytes of an image (see client::read_download).
   virtual result<downloaded_image> download(const std::string& url) = 0;
+  /// Called from another thread once the batch is over: calls in progress should return soon
+  /// and later ones fail without sending anything, so a hung request does not hold the exit for
+  /// its whole time-out (issue 17 item 7). Thread-safe. The default does nothing.
+  virtual void abort() {}
 };
 
 }  // namespace zbatch::client

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <vector>
 
 #include <httplib.h>
@@ -103,11 +104,18 @@ zbatch::result<std::string> read_api_key_file(const std::string& path) {
 struct http_backend::impl {
   http_options options;
   protocol::parsed_url api;
-  std::string prefix;  // path of the base URL, without a trailing slash
+  std::string prefix;        // path of the base URL, without a trailing slash
+  std::mutex clients_mutex;  ///< Guards `clients` and `aborted` against abort() from elsewhere.
   std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+  bool aborted = false;
 
-  httplib::Client& client_for(const protocol::parsed_url& url) {
+  /// The origin's client, or nullptr once aborted.
+  httplib::Client* client_for(const protocol::parsed_url& url) {
     const auto origin = client_origin(url);
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    if (aborted) {
+      return nullptr;
+    }
     auto& slot = clients[origin];
     if (!slot) {
       slot = std::make_unique<httplib::Client>(origin);
@@ -126,7 +134,15 @@ struct http_backend::impl {
         slot->enable_server_certificate_verification(true);
       }
     }
-    return *slot;
+    return slot.get();
+  }
+
+  void abort() {
+    std::lock_guard<std::mutex> lock(clients_mutex);
+    aborted = true;
+    for (auto& [origin, client] : clients) {
+      client->stop();  // cpp-httplib: shuts the socket of a request in progress down
+    }
   }
 
   /// What one answer may cost: its size cap and its total deadline.
@@ -147,7 +163,13 @@ struct http_backend::impl {
   result<protocol::wire_response> send(const protocol::parsed_url& url,
                                        const protocol::wire_request& request, bool submit,
                                        answer_limits limits) {
-    auto& client = client_for(url);
+    auto* client = client_for(url);
+    if (client == nullptr) {
+      protocol::api_error error;
+      error.kind = protocol::error_class::cancelled;
+      error.message = "the batch is over: request not sent";
+      return error;
+    }
     httplib::Request req;
     req.method = request.method;
     req.path = request.target;
@@ -191,7 +213,7 @@ struct http_backend::impl {
 
     httplib::Response response;
     httplib::Error error = httplib::Error::Success;
-    if (client.send(req, response, error) && error == httplib::Error::Success) {
+    if (client->send(req, response, error) && error == httplib::Error::Success) {
       if (!got_headers) {  // no body-bearing path: take what httplib kept
         out.status = response.status;
         for (const auto& [name, value] : response.headers) {
@@ -291,6 +313,8 @@ http_backend::http_backend(http_options options)
 }
 
 http_backend::~http_backend() = default;
+
+void http_backend::abort() { impl_->abort(); }
 
 result<protocol::submit_accepted> http_backend::submit(const protocol::submit_request& request) {
   return impl_->call(make_submit(request, options_.api_key), /*submit=*/true,

@@ -65,6 +65,9 @@ class http_backend final : public backend {
   /// request_error, a redirect loop, too many hops or bytes that are not an image malformed.
   /// Never ambiguous (a GET creates nothing).
   result<downloaded_image> download(const std::string& url) override;
+  /// Thread-safe: shuts the sockets of requests in progress down and fails every later call
+  /// (class cancelled) without sending it.
+  void abort() override;
 
   const http_options& options() const { return options_; }
 

@@ -1,10 +1,13 @@
 // A session run in process against the scripted fake service (tests/fakes) on 127.0.0.1: the
 // files it writes, the journal's lines and the manifest, and reruns into the same directory
 // (images delivered before are kept, a journaled task is polled again and paid nothing).
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -272,6 +275,69 @@ TEST_F(session_test, a_re_download_must_match_the_journaled_sha256) {
   EXPECT_NE(m["images"][1]["message"].get<std::string>().find("differs from the one delivered"),
             std::string::npos)
       << m["images"][1].dump();
+}
+
+/// Accepts every submit; every poll blocks until abort() (a request the server never answers).
+class hanging_backend final : public client::backend {
+ public:
+  /// `polling` is set (once, by whichever backend polls first) when a poll starts to hang.
+  struct signal {
+    std::once_flag once;
+    std::promise<void> polling;
+  };
+  explicit hanging_backend(std::shared_ptr<signal> started) : started_(std::move(started)) {}
+  client::result<protocol::submit_accepted> submit(const protocol::submit_request&) override {
+    return protocol::submit_accepted{"task-1", "r-1", std::nullopt};
+  }
+  client::result<protocol::task_state> poll(const std::string&) override {
+    std::call_once(started_->once, [this] { started_->polling.set_value(); });
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [this] { return aborted_; });
+    protocol::api_error error;
+    error.kind = protocol::error_class::cancelled;
+    error.message = "aborted";
+    return error;
+  }
+  client::result<client::downloaded_image> download(const std::string&) override {
+    protocol::api_error error;
+    error.kind = protocol::error_class::cancelled;
+    return error;
+  }
+  void abort() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborted_ = true;
+    wake_.notify_all();
+  }
+
+ private:
+  std::shared_ptr<signal> started_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool aborted_ = false;
+};
+
+// Issue 17 item 7: an interrupt with no grace ends the batch, and a request still hanging in the
+// backend is aborted instead of holding the exit (and the manifest) for its whole time-out.
+// Without the abort this test never ends (ctest's time-out fails it).
+TEST_F(session_test, an_interrupt_does_not_wait_for_a_hanging_request) {
+  auto c = config(1);
+  c.grace = std::chrono::milliseconds(0);
+  auto started = std::make_shared<hanging_backend::signal>();
+  auto polling = started->polling.get_future();
+  progress_renderer progress(progress_, progress_style::json);
+  auto s = session::create(c, progress).value();
+  std::thread interrupter([&] {
+    polling.wait();
+    s->interrupt();
+  });
+  const auto outcome = s->run([started]() -> std::unique_ptr<client::backend> {
+    return std::make_unique<hanging_backend>(started);
+  });
+  interrupter.join();
+  ASSERT_TRUE(outcome.ok()) << outcome.status().message();
+  EXPECT_EQ(outcome->reason, stop_reason::interrupted);
+  EXPECT_EQ(manifest()["images"][0]["status"], "pending");
+  EXPECT_EQ(manifest()["images"][0]["task_id"], "task-1");
 }
 
 }  // namespace
