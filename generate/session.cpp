@@ -283,7 +283,8 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   outcome.delivered_before = plan.delivered_before;
   progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
                   plan.jobs.size() - plan.resumed, config_.endpoint,
-                  actors::to_compact(config_.strategy), plan.refused_before);
+                  actors::to_compact(config_.strategy), plan.refused_before,
+                  config_.strategy_label);
   std::optional<actors::batch_result> result;
   if (!plan.jobs.empty()) {
     result = run_batch(std::move(plan.jobs), factory);

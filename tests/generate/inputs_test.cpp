@@ -131,6 +131,9 @@ TEST(progress, lines_and_json_styles) {
 
   std::ostringstream bar_out;
   progress_renderer bar(bar_out, progress_style::bar);
+  progress_options wide;
+  wide.width = [] { return std::size_t{200}; };
+  bar.configure(wide);
   bar.start(4, 1, 0, 3, "e", "s");
   event.total = 3;
   event.http_429 = 2;
