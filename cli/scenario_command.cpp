@@ -152,8 +152,8 @@ int run_scenario(int argc, char** argv) {
                 "skip the hindsight grid (28 static strategies in sim on the same seeds)");
   run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
   run->add_flag("--quiet,-q", quiet,
-                "print only the table (no line per finished run on stderr; errors still go "
-                "there)");
+                "print only the table and its recommendation: no line per finished run, no "
+                "'wrote FILE' lines (errors still go to stderr; live mode still states its cost)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -240,7 +240,9 @@ int run_scenario(int argc, char** argv) {
     const auto& results = *run;
     write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
     std::cout << reports::terminal_table(results);
-    std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    if (!quiet) {
+      std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    }
     if (report) {
       const auto written = reports::render_all(results, out_dir);
       if (!written.ok()) {
@@ -248,7 +250,9 @@ int run_scenario(int argc, char** argv) {
         return exit_run_failed;
       }
       for (const auto& path : *written) {
-        std::cout << "wrote " << path.string() << "\n";
+        if (!quiet) {
+          std::cout << "wrote " << path.string() << "\n";
+        }
       }
     }
     for (const auto& t : results["thresholds"]) {
