@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/json_reader.hpp"
+#include "base/suggest.hpp"
 
 namespace zbatch::actors {
 
@@ -368,9 +369,11 @@ void apply_clause(const std::string& key, const std::string& value, strategy_spe
   } else if (key == "quota") {
     spec.stop_on_quota = read_choice("quota", value, "stop", "continue");
   } else {
-    fail(key,
-         "unknown knob; allowed inflight, pace, retry, r429, retry_after, ambiguous, "
-         "budget, poll, circuit, quota (or a preset name first)");
+    fail(key, "unknown knob" +
+                  base::did_you_mean(key, {"inflight", "pace", "retry", "r429", "retry_after",
+                                           "ambiguous", "budget", "poll", "circuit", "quota"}) +
+                  "; allowed inflight, pace, retry, r429, retry_after, ambiguous, "
+                  "budget, poll, circuit, quota (or a preset name first)");
   }
 }
 
@@ -445,8 +448,11 @@ strategy_spec preset_or_raise(std::string_view name) {
     for (const auto& known : preset_names()) {
       names += (names.empty() ? "" : ", ") + known;
     }
-    zbatch::raise(not_found_error("unknown strategy preset '" + std::string(name) + "'; allowed " +
-                                  names + " or a spec such as inflight=2,retry=2:linear:base=1s"));
+    zbatch::raise(not_found_error(
+        "unknown strategy preset '" + std::string(name) + "'" +
+        base::did_you_mean(name, preset_names()) + "; allowed " + names +
+        " or a spec such as inflight=2,retry=2:linear:base=1s (zbatch strategy show NAME "
+        "explains one)"));
   }
   return spec;
 }

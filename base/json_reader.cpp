@@ -50,6 +50,53 @@ std::string format_number(double value) {
   return out.str();
 }
 
+namespace {
+
+/// nlohmann's parse error ("[json.exception.parse_error.101] parse error at line 3, column 3:
+/// syntax error while parsing object key - unexpected '}'; expected string literal") in words:
+/// "unexpected '}' where a quoted key was expected (in an object key)".
+std::string plain_parse_error(std::string text) {
+  if (const auto pos = text.find(": "); pos != std::string::npos) {
+    text = text.substr(pos + 2);
+  }
+  std::string context;
+  const std::string prefix = "syntax error while parsing ";
+  if (text.rfind(prefix, 0) == 0) {
+    const auto dash = text.find(" - ");
+    context = text.substr(prefix.size(), dash == std::string::npos ? 0 : dash - prefix.size());
+    text = dash == std::string::npos ? text : text.substr(dash + 3);
+  }
+  std::string last_read;
+  if (const auto pos = text.find("; last read: "); pos != std::string::npos) {
+    last_read = text.substr(pos + 13);
+    text = text.substr(0, pos);
+  }
+  std::string out;
+  if (text.rfind("unexpected end of input", 0) == 0) {
+    out = "the text ends before the JSON does (a truncated file?)";
+  } else if (text.rfind("invalid literal", 0) == 0 || text.rfind("invalid string", 0) == 0 ||
+             text.rfind("invalid number", 0) == 0) {
+    out = "unexpected text " + (last_read.empty() ? std::string("here") : last_read) +
+          " (text needs double quotes; true, false and null are lowercase)";
+  } else if (const auto expected = text.find("; expected "); expected != std::string::npos) {
+    std::string wanted = text.substr(expected + 11);
+    if (wanted == "string literal") {
+      wanted = "a quoted key";
+    } else if (wanted == "'[', '{', or a literal") {
+      wanted = "a value";
+    }
+    out = text.substr(0, expected) + " where " + wanted + " was expected";
+  } else {
+    out = text;
+  }
+  if (!context.empty() && context != "value") {
+    out += " (in " + (context == "value" ? std::string("a value") : "an " + context) + ")";
+  }
+  return out;
+}
+
+}  // namespace
+
 result<json> parse_json(std::string_view text, const std::string& origin) {
   try {
     return json::parse(text);
@@ -66,13 +113,9 @@ result<json> parse_json(std::string_view text, const std::string& origin) {
         ++column;
       }
     }
-    // nlohmann's text after its own "[json.exception...] parse error at line L, column C: ".
-    std::string reason = e.what();
-    if (const auto pos = reason.find(": "); pos != std::string::npos) {
-      reason = reason.substr(pos + 2);
-    }
     return invalid_argument_error(origin + ":" + std::to_string(line) + ":" +
-                                  std::to_string(column) + ": not valid JSON: " + reason);
+                                  std::to_string(column) +
+                                  ": not valid JSON: " + plain_parse_error(e.what()));
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <memory>
@@ -18,7 +19,9 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/strategy.hpp"
+#include "base/suggest.hpp"
 #include "cli/commands.hpp"
+#include "cli/help.hpp"
 #include "client/http_backend.hpp"
 #include "generate/cli_inputs.hpp"
 #include "generate/inputs.hpp"
@@ -33,11 +36,6 @@
 
 namespace zbatch::cli {
 namespace {
-
-/// Exit codes of `zbatch generate` beyond the shared ones (documented in README.md).
-constexpr int exit_submit_cap = 3;     ///< --max-submits stopped the batch; images remain.
-constexpr int exit_quota = 4;          ///< The daily quota stopped the batch; images remain.
-constexpr int exit_interrupted = 130;  ///< SIGINT (or SIGTERM): stopped, manifest written.
 
 /// A stand-in key for the bundled mock (the user's real key never goes to it) and for loopback
 /// servers when no key is set.
@@ -54,6 +52,8 @@ struct raw_options {
   generate::cli_inputs inputs;
   std::string base_url;
   bool json = false;
+  bool quiet = false;
+  bool verbose = false;
   std::vector<std::string> mock;
   bool mock_given = false;
   std::string api_key_file;
@@ -66,6 +66,7 @@ struct generate_plan {
   std::string mock_profile = "ideal";
   client::http_options http;
   bool json = false;
+  generate::progress_options progress;
 };
 
 /// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Fails
@@ -83,8 +84,9 @@ status check_connection(const raw_options& raw, generate_plan& plan) {
     }
     const auto names = mock::profile_names();
     if (std::find(names.begin(), names.end(), plan.mock_profile) == names.end()) {
-      return invalid_argument_error("--mock: unknown profile \"" + plan.mock_profile +
-                                    "\" (allowed " + generate::allowed_list(names) + ")");
+      return invalid_argument_error("--mock: unknown profile \"" + plan.mock_profile + "\"" +
+                                    base::did_you_mean(plan.mock_profile, names) + " (allowed " +
+                                    generate::allowed_list(names) + ")");
     }
     plan.http.api_key = mock_api_key;
     return ok_status();
@@ -120,6 +122,8 @@ result<generate_plan> make_plan(const raw_options& raw) {
   }
   plan.session = *std::move(session);
   plan.json = raw.json;
+  plan.progress.quiet = raw.quiet;
+  plan.progress.verbose = raw.verbose;
   ZBATCH_RETURN_IF_ERROR(check_connection(raw, plan));
   return plan;
 }
@@ -220,6 +224,11 @@ int run_plan(generate_plan& plan) {
                      : isatty(STDOUT_FILENO) ? generate::progress_style::bar
                                              : generate::progress_style::lines;
   generate::progress_renderer progress(std::cout, style);
+  // Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+  const char* no_color = std::getenv("NO_COLOR");
+  plan.progress.colour =
+      style == generate::progress_style::bar && (no_color == nullptr || *no_color == '\0');
+  progress.configure(plan.progress);
   auto created = generate::session::create(plan.session, progress);
   if (!created.ok()) {
     std::cerr << "zbatch generate: --out: " << created.status().message() << "\n";
@@ -227,12 +236,19 @@ int run_plan(generate_plan& plan) {
   }
   std::unique_ptr<generate::session> session = *std::move(created);
   const auto grace = plan.session.grace;
-  generate::sigint_watcher watcher([&session, &progress, grace] {
-    progress.notice("interrupt", "interrupted: no new submits; tasks in flight get " +
-                                     std::to_string(grace.count() / 1000) +
-                                     " s to finish (press Ctrl-C again to quit at once)");
-    session->interrupt();
-  });
+  const auto journal = (plan.session.out_dir / "journal.jsonl").string();
+  generate::sigint_watcher watcher(
+      [&session, &progress, grace] {
+        progress.notice("interrupt", "interrupted: no new submits; tasks in flight get " +
+                                         std::to_string(grace.count() / 1000) +
+                                         " s to finish (press Ctrl-C again to quit at once)");
+        session->interrupt();
+      },
+      "\nzbatch generate: second Ctrl-C: exiting now (exit 130). Kept: every delivered image, "
+      "and " +
+          journal +
+          " with every accepted task; manifest.json is not rewritten. Rerun the same command "
+          "to poll those tasks again instead of paying for them twice.\n");
   const auto http = plan.http;
   auto factory = [http]() -> std::unique_ptr<client::backend> {
     auto backend = client::http_backend::create(http);
@@ -283,59 +299,92 @@ int run_generate(int argc, char** argv) {
       "Generate images in a resumable, cost-aware batch: one prompt with --count variants (seeds "
       "S, S+1, ...) or a JSON-lines --batch file",
       "zbatch generate"};
+  app.footer(help_footer(
+      "generate",
+      {"zbatch generate --mock --prompt \"a red fox in snow\" --count 4 --out out/fox",
+       "zbatch generate --batch prompts.jsonl --strategy bounded,inflight=2 --max-submits 50 "
+       "--out out/batch",
+       "zbatch generate --config fox.toml   (fox.toml: prompt = \"a red fox\", count = 4, out = "
+       "\"out/fox\")"}));
+  app.set_config("--config", "", "read options from this TOML/INI file (key = value per option)")
+      ->type_name("FILE");
   raw_options raw;
   auto& in = raw.inputs;
-  app.add_option("--prompt", in.prompt, "the prompt (fewer than 2000 characters)");
-  app.add_option("--count", in.count, "number of variants of --prompt, 1..1000 (default 1)");
+  app.add_option("--prompt", in.prompt, "the prompt (fewer than 2000 characters)")
+      ->type_name("TEXT");
+  app.add_option("--count", in.count, "number of variants of --prompt, 1..1000 (default 1)")
+      ->type_name("N");
   app.add_option("--batch", in.batch,
                  "JSON-lines file, one object per line: prompt, negative_prompt, size | aspect "
-                 "[base_size], seed, count, steps, guidance");
-  app.add_option("--negative-prompt", in.negative_prompt, "what to keep out of the image");
-  app.add_option("--steps", in.steps, "inference steps, 1..100");
-  app.add_option("--guidance", in.guidance, "guidance scale, 1.5..20");
-  app.add_option("--size", in.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)");
+                 "[base_size], seed, count, steps, guidance")
+      ->type_name("FILE");
+  app.add_option("--negative-prompt", in.negative_prompt, "what to keep out of the image")
+      ->type_name("TEXT");
+  app.add_option("--steps", in.steps, "inference steps, 1..100")->type_name("N");
+  app.add_option("--guidance", in.guidance, "guidance scale, 1.5..20")->type_name("NUMBER");
+  app.add_option("--size", in.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)")
+      ->type_name("WxH");
   app.add_option(
-      "--aspect", in.aspect,
-      "aspect ratio instead of --size: " + generate::allowed_list(protocol::aspect_ratios()));
-  app.add_option("--base-size", in.base_size, "long side for --aspect, 512..2048 (default 1024)");
+         "--aspect", in.aspect,
+         "aspect ratio instead of --size: " + generate::allowed_list(protocol::aspect_ratios()))
+      ->type_name("RATIO");
+  app.add_option("--base-size", in.base_size, "long side for --aspect, 512..2048 (default 1024)")
+      ->type_name("PIXELS");
   app.add_option("--seed", in.seed,
-                 "seed of the first variant, 0..2147483647 (default random, kept on rerun)");
-  app.add_option("--model", in.model, "model id (default Tongyi-MAI/Z-Image-Turbo)");
+                 "seed of the first variant, 0..2147483647 (default random, kept on rerun)")
+      ->type_name("N");
+  app.add_option("--model", in.model, "model id (default Tongyi-MAI/Z-Image-Turbo)")
+      ->type_name("ID");
   app.add_option("--base-url", raw.base_url,
-                 "API base URL (default https://api-inference.modelscope.cn)");
+                 "API base URL (default https://api-inference.modelscope.cn)")
+      ->type_name("URL");
   app.add_option("--strategy", in.strategy,
                  "preset (" + generate::allowed_list(actors::preset_names()) +
-                     ") or compact spec, e.g. bounded,inflight=3 (default adaptive)");
+                     ") or compact spec, e.g. bounded,inflight=3 (default adaptive; zbatch "
+                     "strategy show NAME explains one)")
+      ->type_name("NAME|SPEC");
   app.add_option("--max-submits", in.max_submits,
-                 "most submit requests this run may send, 0..1000000 (default 0 = no cap)");
+                 "most submit requests this run may send, 0..1000000 (default 0 = no cap)")
+      ->type_name("N");
   app.add_option("--grace-s", in.grace_s,
-                 "after Ctrl-C, seconds in-flight tasks get to finish, 0..3600 (default 30)");
+                 "after Ctrl-C, seconds in-flight tasks get to finish, 0..3600 (default 30)")
+      ->type_name("SECONDS");
   app.add_option("--poll-interval-ms", in.poll_interval_ms,
-                 "first wait between task polls, 10..600000 (default: the strategy's)");
+                 "first wait between task polls, 10..600000 (default: the strategy's)")
+      ->type_name("MS");
   app.add_option("--deadline-s", in.deadline_s,
-                 "per-task poll deadline, 1..86400 (default: the strategy's, 300)");
-  app.add_option("--connections", in.connections, "HTTP connections, 1..256 (default 16)");
-  app.add_flag("--json", raw.json, "machine-readable progress: one JSON object per line");
+                 "per-task poll deadline, 1..86400 (default: the strategy's, 300)")
+      ->type_name("SECONDS");
+  app.add_option("--connections", in.connections, "HTTP connections, 1..256 (default 16)")
+      ->type_name("N");
+  auto* json_flag =
+      app.add_flag("--json", raw.json, "machine-readable progress: one JSON object per line");
+  auto* quiet_flag = app.add_flag("--quiet,-q", raw.quiet,
+                                  "print only failed images, the answer to Ctrl-C and the final "
+                                  "summary (errors still go to stderr)");
+  app.add_flag("--verbose,-v", raw.verbose,
+               "also print the full strategy spec, and one line per image above the bar")
+      ->excludes(quiet_flag);
+  quiet_flag->excludes(json_flag);
   app.add_flag("--retry-moderated", in.retry_moderated,
                "on a rerun, submit again images the service refused for moderation (each "
                "submit is paid; by default they stay failed)");
   app.add_option("--mock", raw.mock,
                  "start the bundled mock in process and use it; optional profile: " +
                      generate::allowed_list(mock::profile_names()) + " (default ideal)")
-      ->expected(0, 1);
+      ->expected(0, 1)
+      ->type_name("[PROFILE]");
   app.add_option("--api-key-file", raw.api_key_file,
-                 "read the API key from this file instead of MODELSCOPE_API_KEY");
+                 "read the API key from this file instead of MODELSCOPE_API_KEY")
+      ->type_name("FILE");
   app.add_option("--out", in.out,
                  "output directory: images, manifest.json, journal.jsonl (rerun to resume)")
-      ->required();
+      ->required()
+      ->type_name("DIR");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "zbatch generate: " << e.what()
-              << "\nrun 'zbatch generate --help' for the options\n";
-    return exit_usage;
+    return parse_failed(e, app, "zbatch generate");
   }
   raw.mock_given = app.count("--mock") > 0;
   in.negative_given = app.count("--negative-prompt") > 0;

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/help.hpp"
 #include "mock_api/config.hpp"
 #include "mock_api/model.hpp"
 #include "mock_api/server.hpp"
@@ -21,6 +22,8 @@ namespace zbatch::cli {
 
 int run_mock(int argc, char** argv) {
   CLI::App app{"Run the bundled mock ModelScope API server", "zbatch mock"};
+  app.footer(help_footer("mock", {"zbatch mock --port 8000 --profile modelscope-free",
+                                  "zbatch mock --config my-limits.json --seed 7"}));
   std::string host = "127.0.0.1";
   int port = 0;
   std::string config_file;
@@ -29,27 +32,34 @@ int run_mock(int argc, char** argv) {
   std::string admin_token;
   std::size_t threads = 320;
   int keep_alive_s = 60;
-  app.add_option("--host", host, "address to bind (default 127.0.0.1)");
-  app.add_option("--port", port, "port to bind, 0 for any free port (default 0)")
-      ->check(CLI::Range(0, 65535));
-  app.add_option("--config", config_file, "JSON config applied on top of the profile");
+  app.add_option("--host", host, "address to bind (default 127.0.0.1)")->type_name("ADDRESS");
+  app.add_option("--port", port, "port to bind, 0..65535, 0 for any free port (default 0)")
+      ->check(CLI::Range(0, 65535))
+      ->type_name("PORT");
+  app.add_option("--config", config_file, "JSON config applied on top of the profile")
+      ->type_name("FILE");
   std::string profiles;
   for (const auto& name : mock::profile_names()) {
     profiles += (profiles.empty() ? "" : ", ") + name;
   }
-  app.add_option("--profile", profile, "shipped profile: " + profiles + " (default ideal)");
-  app.add_option("--seed", seed, "seed of every random decision (default 1)");
+  app.add_option("--profile", profile, "shipped profile: " + profiles + " (default ideal)")
+      ->type_name("NAME");
+  app.add_option("--seed", seed, "seed of every random decision (default 1)")->type_name("N");
   app.add_option("--admin-token", admin_token,
-                 "token guarding /admin/* (required for a non-loopback --host)");
-  app.add_option("--threads", threads, "worker threads = concurrent connections (default 320)")
-      ->check(CLI::Range(1, 4096));
+                 "token guarding /admin/* (required for a non-loopback --host)")
+      ->type_name("TOKEN");
+  app.add_option("--threads", threads,
+                 "worker threads = concurrent connections, 1..4096 (default 320)")
+      ->check(CLI::Range(1, 4096))
+      ->type_name("N");
   app.add_option("--keep-alive-s", keep_alive_s,
-                 "seconds an idle keep-alive connection stays open (default 60)")
-      ->check(CLI::Range(0, 86400));
+                 "seconds an idle keep-alive connection stays open, 0..86400 (default 60)")
+      ->check(CLI::Range(0, 86400))
+      ->type_name("SECONDS");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? exit_ok : exit_usage;
+    return parse_failed(e, app, "zbatch mock");
   }
 
   const auto loaded = mock::load_config(

@@ -9,7 +9,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "base/suggest.hpp"
 #include "cli/commands.hpp"
+#include "cli/help.hpp"
 #include "client/http_backend.hpp"
 #include "protocol/wire.hpp"
 #include "reports/render.hpp"
@@ -22,14 +24,37 @@ namespace {
 
 namespace fs = std::filesystem;
 
-/// A bare name ("preview-4") means the built-in scenario of that name.
-fs::path resolve_scenario_file(const std::string& argument) {
+std::vector<std::string> builtin_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(ZBATCH_SCENARIO_DIR, ec)) {
+    if (entry.path().extension() == ".json") {
+      names.push_back(entry.path().stem().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+/// A bare name ("preview-4") means the built-in scenario of that name; a name that is neither a
+/// file nor a built-in scenario is refused pointing to `zbatch scenario list`.
+result<fs::path> resolve_scenario_file(const std::string& argument) {
   fs::path path(argument);
-  if (fs::exists(path) || path.has_extension() || argument.find('/') != std::string::npos) {
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
     return path;
   }
-  const fs::path builtin = fs::path(ZBATCH_SCENARIO_DIR) / (argument + ".json");
-  return fs::exists(builtin) ? builtin : path;
+  const auto names = builtin_names();
+  const bool bare = !path.has_extension() && argument.find('/') == std::string::npos;
+  if (bare) {
+    const fs::path builtin = fs::path(ZBATCH_SCENARIO_DIR) / (argument + ".json");
+    if (fs::exists(builtin, ec)) {
+      return builtin;
+    }
+  }
+  return not_found_error("no scenario file or built-in scenario named '" + argument + "'" +
+                         base::did_you_mean(bare ? argument : path.stem().string(), names) +
+                         "; `zbatch scenario list` lists the built-in scenarios");
 }
 
 int list_builtins() {
@@ -70,8 +95,14 @@ int run_scenario(int argc, char** argv) {
   CLI::App app{"Play one workload under every strategy of a scenario and compare them.",
                "zbatch scenario"};
   app.require_subcommand(1);
+  const std::vector<std::string> examples{
+      "zbatch scenario list", "zbatch scenario run preview-4 --out out/preview-4 --report",
+      "zbatch scenario run preview-4 --mode http --repeat 3 --out out/preview-4-http"};
+  app.footer(help_footer("scenario", examples));
   auto* list = app.add_subcommand("list", "list the built-in scenarios");
+  list->footer(help_footer("scenario", {"zbatch scenario list"}));
   auto* run = app.add_subcommand("run", "run a scenario file (or a built-in scenario by name)");
+  run->footer(help_footer("scenario", examples));
   std::string file;
   std::string mode = "sim";
   std::optional<std::uint64_t> seed;
@@ -86,33 +117,47 @@ int run_scenario(int argc, char** argv) {
   bool report = false;
   bool quiet = false;
   bool no_hindsight = false;
-  run->add_option("file", file, "scenario file, or the name of a built-in scenario")->required();
+  run->add_option("file", file, "scenario file, or the name of a built-in scenario")
+      ->required()
+      ->type_name("FILE|NAME");
   run->add_option("--mode", mode, "sim (virtual time), http (loopback mock) or live (real API)")
-      ->check(CLI::IsMember({"sim", "http", "live"}));
-  run->add_option("--seed", seed, "seed of the first repetition (overrides the scenario's)");
-  run->add_option("--repeat", repeat, "repetitions (overrides the scenario's)")
-      ->check(CLI::Range(1, 1000));
-  run->add_option("--time-scale", time_scale, "http: wall seconds per scenario second")
-      ->check(CLI::Range(0.0001, 10.0));
-  run->add_option("--out", out_dir, "directory for results.json (and the reports)")->required();
+      ->check(CLI::IsMember({"sim", "http", "live"}))
+      ->type_name("MODE");
+  run->add_option("--seed", seed, "seed of the first repetition (overrides the scenario's)")
+      ->type_name("N");
+  run->add_option("--repeat", repeat, "repetitions (overrides the scenario's), 1..1000")
+      ->check(CLI::Range(1, 1000))
+      ->type_name("N");
+  run->add_option("--time-scale", time_scale, "http: wall seconds per scenario second, 0.0001..10")
+      ->check(CLI::Range(0.0001, 10.0))
+      ->type_name("NUMBER");
+  run->add_option("--out", out_dir, "directory for results.json (and the reports)")
+      ->required()
+      ->type_name("DIR");
   run->add_option("--base-url", base_url,
-                  "http: an already running `zbatch mock`; live: the API (default the real one)");
-  run->add_option("--api-key-file", api_key_file, "live: read the key from this file");
+                  "http: an already running `zbatch mock`; live: the API (default the real one)")
+      ->type_name("URL");
+  run->add_option("--api-key-file", api_key_file, "live: read the key from this file")
+      ->type_name("FILE");
   run->add_flag("--allow-cost", allow_cost, "live: accept that the run spends real credits");
-  run->add_option("--max-images", max_images, "live: hard cap on images per run")
-      ->check(CLI::Range(1, 1000));
+  run->add_option("--max-images", max_images, "live: hard cap on images per run, 1..1000")
+      ->check(CLI::Range(1, 1000))
+      ->type_name("N");
   run->add_option("--threads", threads,
-                  "sim: runs played at once (default one per core; results do not depend on it)")
-      ->check(CLI::Range(1, 64));
+                  "sim: runs played at once, 1..64 (default one per core; results do not depend "
+                  "on it)")
+      ->check(CLI::Range(1, 64))
+      ->type_name("N");
   run->add_flag("--no-hindsight", no_hindsight,
                 "skip the hindsight grid (28 static strategies in sim on the same seeds)");
   run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
-  run->add_flag("--quiet", quiet, "print only the table");
+  run->add_flag("--quiet,-q", quiet,
+                "print only the table and its recommendation: no line per finished run, no "
+                "'wrote FILE' lines (errors still go to stderr; live mode still states its cost)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? exit_ok : exit_usage;
+    return parse_failed(e, app, "zbatch scenario");
   }
   if (list->parsed()) {
     return list_builtins();
@@ -121,10 +166,14 @@ int run_scenario(int argc, char** argv) {
   // exception (a port that cannot be bound, a file that cannot be written) exits 3.
   const auto fail = [](const status& error) {
     std::cerr << "zbatch scenario: " << error.message() << "\n";
-    return error.code() == status_code::internal ? 3 : exit_usage;
+    return error.code() == status_code::internal ? exit_run_failed : exit_usage;
   };
   try {
-    const auto loaded = scenarios::load_scenario(resolve_scenario_file(file));
+    const auto resolved = resolve_scenario_file(file);
+    if (!resolved.ok()) {
+      return fail(resolved.status());
+    }
+    const auto loaded = scenarios::load_scenario(*resolved);
     if (!loaded.ok()) {
       return fail(loaded.status());
     }
@@ -191,15 +240,19 @@ int run_scenario(int argc, char** argv) {
     const auto& results = *run;
     write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
     std::cout << reports::terminal_table(results);
-    std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    if (!quiet) {
+      std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    }
     if (report) {
       const auto written = reports::render_all(results, out_dir);
       if (!written.ok()) {
         std::cerr << "zbatch scenario: " << written.status().message() << "\n";
-        return 3;
+        return exit_run_failed;
       }
       for (const auto& path : *written) {
-        std::cout << "wrote " << path.string() << "\n";
+        if (!quiet) {
+          std::cout << "wrote " << path.string() << "\n";
+        }
       }
     }
     for (const auto& t : results["thresholds"]) {
@@ -210,7 +263,7 @@ int run_scenario(int argc, char** argv) {
     return exit_ok;
   } catch (const std::exception& e) {
     std::cerr << "zbatch scenario: " << e.what() << "\n";
-    return 3;
+    return exit_run_failed;
   }
 }
 

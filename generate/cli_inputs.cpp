@@ -129,6 +129,9 @@ std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options)
   if (in.prompt.empty()) {
     raise_invalid("--prompt (a non-empty string) or --batch FILE.jsonl is required");
   }
+  if (in.prompt.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
+    raise_invalid("--prompt holds only whitespace: give the text of the image");
+  }
   const int count =
       in.count.empty() ? 1 : static_cast<int>(integer_option("--count", in.count, 1, max_count));
   const auto request = prompt_request(in);
@@ -164,6 +167,20 @@ actors::strategy_spec strategy_of(const cli_inputs& in) {
                   " (presets: " + allowed_list(actors::preset_names()) + ")");
   }
   return *std::move(strategy);
+}
+
+/// The strategy as typed, short enough for the start line (the full spec: --verbose, JSON).
+std::string strategy_label(const cli_inputs& in) {
+  constexpr std::size_t longest = 48;
+  std::string label =
+      in.strategy.size() <= longest ? in.strategy : in.strategy.substr(0, longest - 3) + "...";
+  if (!in.poll_interval_ms.empty()) {
+    label += " with --poll-interval-ms " + in.poll_interval_ms;
+  }
+  if (!in.deadline_s.empty()) {
+    label += " with --deadline-s " + in.deadline_s;
+  }
+  return label;
 }
 
 }  // namespace
@@ -220,6 +237,7 @@ session_config read_session_config(const cli_inputs& in) {
   config.out_dir = in.out;
   config.images = images_of(in, &config.options);
   config.strategy = strategy_of(in);
+  config.strategy_label = strategy_label(in);
   config.max_submits =
       static_cast<int>(integer_option("--max-submits", in.max_submits, 0, 1'000'000));
   config.grace = std::chrono::seconds(integer_option("--grace-s", in.grace_s, 0, 3600));

@@ -54,13 +54,21 @@ protocol::image_size read_size(base::json_reader& in) {
   return *out;
 }
 
+bool only_whitespace(const std::string& text) {
+  return text.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
+}
+
 std::vector<image_spec> parse_line(base::json_reader& in, const std::string& model,
                                    std::size_t line_number) {
   in.expect_fields({"prompt", "negative_prompt", "size", "aspect", "base_size", "seed", "count",
                     "steps", "guidance"});
   protocol::submit_request request;
   request.model = model;
-  request.prompt = in.field("prompt").string();
+  const auto prompt = in.field("prompt");
+  request.prompt = prompt.string();
+  if (!request.prompt.empty() && only_whitespace(request.prompt)) {
+    prompt.fail("holds only whitespace (give the text of the image)");
+  }
   if (const auto negative = in.field("negative_prompt"); negative.present()) {
     request.negative_prompt = negative.string_or_empty();
   }
@@ -140,6 +148,12 @@ result<std::vector<image_spec>> prompt_images(const protocol::submit_request& re
 
 result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& file,
                                                   const std::string& model) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    return invalid_argument_error("--batch " + file.string() +
+                                  " is a directory (give a JSON-lines file, one image request "
+                                  "per line)");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     return not_found_error("--batch " + file.string() + ": cannot be read (no such file?)");

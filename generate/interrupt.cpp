@@ -12,9 +12,15 @@ namespace {
 
 int pipe_fds[2] = {-1, -1};
 std::atomic<int> signals_seen{0};
+/// The second signal's line (owned by the watcher); set before the handler is installed.
+std::atomic<const char*> second_text{nullptr};
+std::atomic<std::size_t> second_size{0};
 
 extern "C" void on_signal(int) {
   if (signals_seen.fetch_add(1) >= 1) {
+    if (const char* text = second_text.load(); text != nullptr) {
+      [[maybe_unused]] const auto written = write(STDERR_FILENO, text, second_size.load());
+    }
     _exit(130);
   }
   const char byte = 'i';
@@ -25,7 +31,10 @@ extern "C" void on_signal(int) {
 
 }  // namespace
 
-sigint_watcher::sigint_watcher(std::function<void()> on_first) : on_first_(std::move(on_first)) {
+sigint_watcher::sigint_watcher(std::function<void()> on_first, std::string on_second)
+    : on_first_(std::move(on_first)), on_second_(std::move(on_second)) {
+  second_text = on_second_.empty() ? nullptr : on_second_.c_str();
+  second_size = on_second_.size();
   if (pipe(pipe_fds) != 0) {
     throw std::runtime_error("cannot create the signal pipe");
   }
@@ -55,6 +64,7 @@ sigint_watcher::sigint_watcher(std::function<void()> on_first) : on_first_(std::
 sigint_watcher::~sigint_watcher() {
   sigaction(SIGINT, &old_int_, nullptr);
   sigaction(SIGTERM, &old_term_, nullptr);
+  second_text = nullptr;
   const char quit = 'q';
   [[maybe_unused]] const auto written = write(pipe_fds[1], &quit, 1);
   thread_.join();

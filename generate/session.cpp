@@ -370,7 +370,8 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   outcome.delivered_before = plan.delivered_before;
   progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
                   plan.jobs.size() - plan.resumed, config_.endpoint,
-                  actors::to_compact(config_.strategy), plan.refused_before);
+                  actors::to_compact(config_.strategy), plan.refused_before,
+                  config_.strategy_label);
   std::optional<actors::batch_result> result;
   if (!plan.jobs.empty()) {
     result = run_batch(std::move(plan.jobs), factory);
@@ -549,14 +550,17 @@ void session::tally(session_outcome& outcome) const {
   }
 }
 
-/// An interrupt wins over what the batch reported; a fatal local error is returned instead.
+/// An interrupt wins over what the batch reported (unless everything was delivered); a fatal
+/// local error is returned instead.
 status session::decide_stop_reason(const actors::batch_result* result, session_outcome& outcome) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!fatal_.empty()) {
       return internal_error(fatal_);
     }
-    if (interrupted_) {
+    // An interrupt that came when every image was already delivered took nothing away: the
+    // batch is complete (exit 0), not interrupted.
+    if (interrupted_ && outcome.delivered < outcome.total) {
       outcome.reason = stop_reason::interrupted;
       return ok_status();
     }

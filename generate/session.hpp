@@ -38,6 +38,9 @@ struct session_config {
   nlohmann::json options;  ///< The journal header's options (see inputs.hpp); never the key.
   std::filesystem::path out_dir;
   actors::strategy_spec strategy;
+  /// The strategy as the start line names it (preset name or the spec as typed, shortened);
+  /// empty: the full compact spec.
+  std::string strategy_label;
   int max_submits = 0;  ///< 0 = no cap.
   /// Submit again images the journal says the service refused for moderation. Off by default:
   /// the service refused that prompt and seed once (and charged for it); a rerun would most

@@ -1,6 +1,7 @@
 #include "mock_api/config.hpp"
 
 #include "base/json_reader.hpp"
+#include "base/suggest.hpp"
 
 namespace zbatch::mock {
 namespace {
@@ -433,7 +434,9 @@ result<mock_config> load_config(const std::string& profile,
     for (const auto& name : profile_names()) {
       names += (names.empty() ? "" : ", ") + name;
     }
-    return not_found_error("--profile: unknown profile '" + profile + "' (allowed: " + names + ")");
+    return not_found_error("--profile: unknown profile '" + profile + "'" +
+                           base::did_you_mean(profile, profile_names()) + " (allowed: " + names +
+                           ")");
   }
   const std::string profile_source = "profile " + profile;
   auto document = base::parse_json(*text, profile_source);

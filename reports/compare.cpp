@@ -299,6 +299,12 @@ std::string comparison_markdown(const comparison& c) {
       mark = "❌ **" + std::string(to_string(change.result)) + "**";
     } else if (change.result == verdict::improvement) {
       mark = "✅ improvement";
+    } else if (change.result == verdict::within_margin) {
+      // Name the threshold that applied: with repetitions it is the minimum effect, not the
+      // margin the header shows (+6.7% is not "within" a 5% margin).
+      mark = change.method == "mann-whitney"
+                 ? "below the " + format_decimal(c.options.min_effect_pct, 2) + "% minimum effect"
+                 : "within the " + format_decimal(c.options.max_regression_pct, 2) + "% margin";
     } else {
       mark = to_string(change.result);
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job, no API key needed: builds zbatch, then compares every batching strategy on the
-# seed review's case (4 preview images on the free tier's limits) against the bundled mock —
+# small preview batch (4 preview images on the free tier's limits) against the bundled mock —
 # first in virtual time (exact, seconds), then over real loopback sockets on a compressed clock —
 # writes the reports, and finally generates the 4 preview images with the winning strategy
 # against the mock started in process. Everything lands in ./out.

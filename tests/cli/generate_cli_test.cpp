@@ -84,6 +84,10 @@ TEST(GenerateCli, BundledMockEndToEnd) {
   EXPECT_NE(run.out.find("http://127.0.0.1:"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("delivered 4/4, failed 0"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("latency min/median/max"), std::string::npos) << run.out;
+  // Plain lines number images as the file names and the manifest do (0-based).
+  EXPECT_NE(run.out.find("  #0 seed 1000  delivered"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("0-1000.png"), std::string::npos) << run.out;
+  EXPECT_EQ(run.out.find("[1/4]"), std::string::npos) << run.out;
   expect_manifest_matches_files(out, 4, 1000);
   auto png = test::check_png(read_all(out / "0-1000.png"));
   EXPECT_EQ(png.width, 1024);
@@ -201,6 +205,10 @@ TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
       {{"--batch", "/nonexistent/batch.jsonl"}, {"--batch", "/nonexistent/batch.jsonl"}},
       {{"--batch", "/nonexistent/batch.jsonl", "--prompt", "p"},
        {"--batch and --prompt are mutually exclusive"}},
+      {{"--prompt", " \t  ", "--mock"}, {"--prompt holds only whitespace"}},
+      {{"--batch", "/tmp", "--mock"}, {"--batch /tmp is a directory"}},
+      {{"--prompt", "p", "--quiet", "--json"}, {"--json and --quiet cannot be used together"}},
+      {{"--prompt", "p", "--config", "/nonexistent/zbatch.toml"}, {"/nonexistent/zbatch.toml"}},
   };
   for (const auto& c : cases) {
     test::temp_dir dir;
@@ -216,6 +224,20 @@ TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
     }
     EXPECT_FALSE(std::filesystem::exists(out)) << label;
   }
+}
+
+TEST(GenerateCli, OptionsFromAConfigFileAndQuietOutput) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.toml";
+  std::ofstream(config) << "prompt = \"a red fox\"\ncount = 2\nseed = 500\n";
+  auto run = run_zbatch({"generate", "--config", config.string(), "--mock", "--quiet",
+                         "--poll-interval-ms", "50", "--out", out.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  expect_manifest_matches_files(out, 2, 500);
+  // --quiet: the summary only (no start line, no per-image lines).
+  EXPECT_EQ(run.out.rfind("delivered 2/2, failed 0", 0), 0u) << run.out;
+  EXPECT_EQ(run.out.find("#0"), std::string::npos) << run.out;
 }
 
 TEST(GenerateCli, OutMustBeADirectory) {

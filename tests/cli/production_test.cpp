@@ -397,6 +397,9 @@ TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_director
     })) << c.out();
     c.signal(SIGINT);
     EXPECT_EQ(c.wait(), 130);
+    // Not silent: it says it exits now and what is kept.
+    EXPECT_NE(c.err().find("second Ctrl-C: exiting now"), std::string::npos) << c.err();
+    EXPECT_NE(c.err().find("journal.jsonl"), std::string::npos) << c.err();
   }
   std::string log;
   ASSERT_EQ(run(a, &log), 0) << log;

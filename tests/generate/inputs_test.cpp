@@ -69,6 +69,16 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
   EXPECT_FALSE(batch_file_images(write("[1]\n"), "m").ok());
   EXPECT_FALSE(batch_file_images(dir_ / "missing.jsonl", "m").ok());
   EXPECT_FALSE(batch_file_images(write("{\"prompt\": \"a\", \"base_size\": 1024}\n"), "m").ok());
+  // A prompt of only whitespace would be sent and paid for: refused naming line and field.
+  const std::string blank =
+      batch_file_images(write("{\"prompt\": \"a\"}\n{\"prompt\": \" \\t \"}\n"), "m")
+          .status()
+          .message();
+  EXPECT_EQ(blank.rfind(file.string() + ":2: prompt:", 0), 0u) << blank;
+  EXPECT_NE(blank.find("only whitespace"), std::string::npos) << blank;
+  // A directory is named as one.
+  const std::string directory = batch_file_images(dir_, "m").status().message();
+  EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;
 }
 
 TEST_F(inputs_test, prompt_images_use_consecutive_seeds_and_refuse_overflow) {
@@ -131,6 +141,9 @@ TEST(progress, lines_and_json_styles) {
 
   std::ostringstream bar_out;
   progress_renderer bar(bar_out, progress_style::bar);
+  progress_options wide;
+  wide.width = [] { return std::size_t{200}; };
+  bar.configure(wide);
   bar.start(4, 1, 0, 3, "e", "s");
   event.total = 3;
   event.http_429 = 2;

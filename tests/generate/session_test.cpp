@@ -183,6 +183,16 @@ TEST_F(session_test, delivers_every_image_to_its_file_journals_it_and_lists_it) 
   EXPECT_EQ(after.back()["event"], "header");
 }
 
+TEST_F(session_test, an_interrupt_when_everything_is_delivered_is_a_complete_batch) {
+  ASSERT_EQ(run(config(2)).reason, stop_reason::complete) << progress_.str();
+  progress_renderer progress(progress_, progress_style::json);
+  auto s = session::create(config(2), progress).value();
+  s->interrupt();  // Ctrl-C with nothing left to do: nothing is lost, so exit 0, not 130
+  const auto outcome = s->run(factory()).value();
+  EXPECT_EQ(outcome.reason, stop_reason::complete);
+  EXPECT_EQ(outcome.delivered, 2u);
+}
+
 TEST_F(session_test, a_rerun_polls_the_journaled_task_and_pays_nothing) {
   // The task's image lives on a host that is down during the first run.
   const int port = test::fake::closed_port();

@@ -193,6 +193,10 @@ TEST(compare, significant_but_small_effects_do_not_fail) {
   EXPECT_LT(*m->p_value, 0.05);
   EXPECT_LT(*m->change_pct, 10.0);
   EXPECT_EQ(m->result, verdict::within_margin);
+  // The row names the threshold that applied: the minimum effect, not the 5% margin.
+  const auto markdown = comparison_markdown(c);
+  EXPECT_NE(markdown.find("below the 10% minimum effect"), std::string::npos) << markdown;
+  EXPECT_EQ(markdown.find("within margin"), std::string::npos) << markdown;
   compare_options sensitive;
   sensitive.min_effect_pct = 5;
   EXPECT_EQ(find(compare_results(base, head, sensitive).value(), "serial", "makespan_ms")->result,

@@ -180,6 +180,12 @@ TEST_F(cli_test, passing_thresholds_exit_0_and_write_results) {
   const auto results = json::parse(std::ifstream(dir_ / "out" / "results.json"));
   EXPECT_EQ(results["thresholds"][1]["passed"], true);
   EXPECT_EQ(results["strategies"][0]["makespan_ms"], 8000);
+  // --quiet: the table only, no progress lines and no "wrote FILE" lines.
+  std::stringstream out;
+  out << std::ifstream(dir_ / "stdout").rdbuf();
+  EXPECT_EQ(out.str().find("wrote "), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("serial"), std::string::npos) << out.str();
+  EXPECT_EQ(stderr_, "");
 }
 
 TEST_F(cli_test, a_failing_threshold_exits_1) {

@@ -1,0 +1,250 @@
+#include "cli/help.hpp"
+
+#include <iostream>
+#include <regex>
+#include <sstream>
+
+#include "base/suggest.hpp"
+#include "cli/commands.hpp"
+#include "cli/zbatch_version.hpp"
+
+namespace zbatch::cli {
+
+std::vector<exit_code_doc> exit_codes(std::string_view command) {
+  const bool all = command.empty();
+  const bool generate = all || command == "generate";
+  std::vector<exit_code_doc> out{{exit_ok, "success (help and --version too)"}};
+  if (generate) {
+    out.push_back({exit_partial,
+                   "generate: some images failed, or an answer halted the batch (wrong key, "
+                   "unknown model, unreachable service); rerun after fixing the cause"});
+  }
+  if (all || command == "scenario") {
+    out.push_back({exit_partial, "scenario run: a threshold of the scenario failed"});
+  }
+  if (all || command == "report") {
+    out.push_back({exit_partial, "report compare: a regression"});
+  }
+  out.push_back({exit_usage, "bad usage or input (an option, a file, a field): nothing was sent"});
+  if (generate) {
+    out.push_back({exit_submit_cap, "generate: --max-submits reached; images remain, rerun"});
+  }
+  if (all || command == "scenario") {
+    out.push_back({exit_run_failed,
+                   "scenario run: the run failed inside or a result file could not be "
+                   "written"});
+  }
+  if (generate) {
+    out.push_back({exit_quota,
+                   "generate: the daily quota ran out; images remain, rerun after "
+                   "the reset"});
+    out.push_back({exit_interrupted,
+                   "generate: interrupted (Ctrl-C, SIGTERM); the journal keeps every task, "
+                   "rerun to resume"});
+  }
+  return out;
+}
+
+std::string help_footer(std::string_view command, const std::vector<std::string>& examples) {
+  std::string out = "Examples:\n";
+  for (const auto& example : examples) {
+    out += "  " + example + "\n";
+  }
+  out += "\nExit codes:\n";
+  constexpr std::size_t indent = 7;
+  constexpr std::size_t columns = 80;
+  for (const auto& code : exit_codes(command)) {
+    const auto number = std::to_string(code.code);
+    std::string line = "  " + number + std::string(indent - 2 - number.size(), ' ');
+    std::istringstream words(code.meaning);
+    std::string word;
+    bool first = true;
+    while (words >> word) {
+      if (!first && line.size() + 1 + word.size() > columns) {
+        out += line + "\n";
+        line = std::string(indent, ' ') + word;
+      } else {
+        line += (first ? "" : " ") + word;
+      }
+      first = false;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string version_text() {
+  std::string out = std::string("zbatch ") + ZBATCH_VERSION;
+  const std::string describe = ZBATCH_GIT_DESCRIBE;
+  if (!describe.empty()) {
+    out += " (git " + describe + ")";
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* option : app.get_options()) {
+    for (const auto& name : option->get_lnames()) {
+      names.push_back("--" + name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> subcommand_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    names.push_back(sub->get_name());
+  }
+  return names;
+}
+
+/// The option (of `app` or one of its subcommands) that an error names, to read its type.
+const CLI::Option* find_option(const CLI::App& app, const std::string& name) {
+  for (const auto* option : app.get_options()) {
+    if (option->check_name(name)) {
+      return option;
+    }
+  }
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (const auto* found = find_option(*sub, name)) {
+      return found;
+    }
+  }
+  return nullptr;
+}
+
+std::string what_it_takes(const CLI::App& app, const std::string& name) {
+  const auto* option = find_option(app, name);
+  if (option == nullptr || option->get_type_name().empty()) {
+    return "a value";
+  }
+  return option->get_type_name();
+}
+
+std::string readable_set(std::string set) {
+  // CLI11 writes {sim,http,live}.
+  if (set.size() >= 2 && set.front() == '{' && set.back() == '}') {
+    set = set.substr(1, set.size() - 2);
+  }
+  std::string out;
+  for (const char c : set) {
+    out += c == ',' ? std::string(", ") : std::string(1, c);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string explain(const CLI::ParseError& error, const CLI::App& app) {
+  const std::string text = error.what();
+  std::smatch m;
+  static const std::regex at_most(R"(^(\S+): At Most (\d+) required but received (\d+)$)");
+  static const std::regex at_least(R"(^(\S+): At least (\d+) required but received (\d+)$)");
+  static const std::regex typed_missing(R"(^(\S+): (\d+) required (.*) missing$)");
+  static const std::regex exactly(R"(^Expected exactly (\d+) arguments to (\S+), got (\d+)$)");
+  static const std::regex range(R"(^(\S+): Value (.*) not in range (\S+) to (\S+)$)");
+  static const std::regex member(R"(^(\S+): (.*) not in (\{.*\})$)");
+  static const std::regex not_allowed(R"(^The value (.*) is not an allowed value for (\S+)$)");
+  static const std::regex convert(R"(^Could not convert: (\S+) = (.*)$)");
+  static const std::regex extras(R"(^The following arguments? (?:was|were) not expected: (.*)$)");
+  static const std::regex excludes(R"(^(\S+) excludes (\S+)$)");
+  static const std::regex required(R"(^(\S+) is required$)");
+  if (std::regex_match(text, m, at_most)) {
+    return m[1].str() + " was given " + m[3].str() + " values but takes at most " + m[2].str() +
+           ": give it once, with one value";
+  }
+  if (std::regex_match(text, m, at_least) || std::regex_match(text, m, typed_missing)) {
+    return m[1].str() + " needs " + what_it_takes(app, m[1].str()) + " after it";
+  }
+  if (std::regex_match(text, m, exactly)) {
+    return m[2].str() + " takes " + m[1].str() + " value(s), got " + m[3].str();
+  }
+  if (std::regex_match(text, m, range)) {
+    return m[1].str() + " must be from " + m[3].str() + " to " + m[4].str() + " (got \"" +
+           m[2].str() + "\")";
+  }
+  if (std::regex_match(text, m, member)) {
+    std::vector<std::string> allowed;
+    const auto list = readable_set(m[3].str());
+    std::string item;
+    for (const char c : list + ",") {
+      if (c == ',') {
+        allowed.push_back(item);
+        item.clear();
+      } else if (c != ' ') {
+        item += c;
+      }
+    }
+    return m[1].str() + " must be one of " + list + " (got \"" + m[2].str() + "\")" +
+           base::did_you_mean(m[2].str(), allowed);
+  }
+  if (std::regex_match(text, m, not_allowed)) {
+    return m[2].str() + " must be " + what_it_takes(app, m[2].str()) + " (got \"" + m[1].str() +
+           "\")";
+  }
+  if (std::regex_match(text, m, convert)) {
+    return m[1].str() + " must be " + what_it_takes(app, m[1].str()) + " (got \"" + m[2].str() +
+           "\")";
+  }
+  if (std::regex_match(text, m, extras)) {
+    // CLI11 lists the extras last first.
+    std::vector<std::string> args;
+    std::istringstream words(m[1].str());
+    for (std::string word; words >> word;) {
+      args.insert(args.begin(), word);
+    }
+    const std::string first = args.empty() ? std::string() : args.front();
+    std::string listed;
+    for (const auto& arg : args) {
+      listed += (listed.empty() ? "" : " ") + arg;
+    }
+    std::string out =
+        std::string(args.size() > 1 ? "unexpected arguments: " : "unexpected argument: ") + listed;
+    if (!first.empty() && first[0] == '-') {
+      out += base::did_you_mean(first.substr(0, first.find('=')), option_names(app));
+    } else if (const auto subs = subcommand_names(app); !subs.empty()) {
+      std::string list;
+      for (const auto& sub : subs) {
+        list += (list.empty() ? "" : ", ") + sub;
+      }
+      out += base::did_you_mean(first, subs) + "; the subcommands are " + list;
+    }
+    return out;
+  }
+  if (std::regex_match(text, m, excludes)) {
+    return m[1].str() + " and " + m[2].str() + " cannot be used together: give one of them";
+  }
+  if (text == "A subcommand is required") {
+    std::string list;
+    const auto subs = subcommand_names(app);
+    for (const auto& sub : subs) {
+      list += (list.empty() ? "" : ", ") + sub;
+    }
+    // A mistyped subcommand ("rnu") is left over, not reported as an extra.
+    const auto left = app.remaining();
+    if (!left.empty() && !left.front().empty() && left.front()[0] != '-') {
+      return "unknown subcommand '" + left.front() + "'" + base::did_you_mean(left.front(), subs) +
+             "; the subcommands are " + list;
+    }
+    return "a subcommand is required: " + list;
+  }
+  if (std::regex_match(text, m, required)) {
+    return m[1].str() + " is required (" + what_it_takes(app, m[1].str()) + ")";
+  }
+  return text;
+}
+
+int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program) {
+  if (error.get_exit_code() == 0) {  // --help, --version
+    return app.exit(error) == 0 ? exit_ok : exit_usage;
+  }
+  std::cerr << program << ": " << explain(error, app) << "\nrun '" << program
+            << " --help' for the options and examples\n";
+  return exit_usage;
+}
+
+}  // namespace zbatch::cli

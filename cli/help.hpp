@@ -1,0 +1,38 @@
+#pragma once
+/// What every `zbatch` command says about itself: the exit codes (one list, shown by every
+/// --help, the man page and README.md), the help footer with examples, the version, and the
+/// parser's errors rewritten as sentences that name the option and its allowed values.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace zbatch::cli {
+
+/// One exit code and the commands that use it.
+struct exit_code_doc {
+  int code;
+  const char* meaning;
+};
+
+/// The exit codes of `command` ("generate", "scenario", ...; "" for all of them).
+std::vector<exit_code_doc> exit_codes(std::string_view command);
+
+/// "Examples:\n  ...\n\nExit codes:\n  0  ...\n": the footer of every --help.
+std::string help_footer(std::string_view command, const std::vector<std::string>& examples);
+
+/// "zbatch 0.1.0 (git v0.1.0-12-gabc1234)": CMake's project version and, when the build had a
+/// git checkout, git describe.
+std::string version_text();
+
+/// The parser's error as a sentence naming the option and what it allows (CLI11's own text for
+/// errors it does not know), with "did you mean" for a mistyped option or subcommand.
+std::string explain(const CLI::ParseError& error, const CLI::App& app);
+
+/// For `catch (const CLI::ParseError&)`: prints help (exit 0) or the explained error and a
+/// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...
+int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program);
+
+}  // namespace zbatch::cli
