@@ -74,7 +74,7 @@ class redis_server {
       std::ofstream out(config);
       out << "bind 127.0.0.1\nport " << port_ << "\nsave \"\"\nappendonly no\ndir "
           << dir_.path().string() << "\nlogfile " << (dir_.path() / "redis.log").string()
-          << "\ndaemonize no\nprotected-mode yes\n";
+          << "\ndaemonize no\nprotected-mode yes\ntcp-backlog 4096\nmaxclients 4000\n";
       if (!password_.empty()) {
         out << "requirepass " << password_ << "\n";
       }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <vector>
@@ -28,6 +29,9 @@ class redis_test : public ::testing::Test {
     redis_config c;
     c.port = server_.port();
     c.password = password;
+    // 2,000 connections at once on a loaded 2-core machine: generous time-outs (not speeds).
+    c.connect_timeout = std::chrono::seconds(30);
+    c.command_timeout = std::chrono::seconds(30);
     return c;
   }
   std::unique_ptr<redis_store> connect(const std::string& ns = "zbatch:test") {
@@ -57,6 +61,15 @@ TEST_F(redis_test, two_thousand_concurrent_acquires_never_hold_more_than_the_lim
   std::atomic<bool> go{false};
   std::atomic<int> granted{0};
   std::atomic<int> failures{0};
+  std::mutex first_failure_mutex;
+  std::string first_failure;
+  auto failed = [&](const status& why) {
+    failures.fetch_add(1);
+    std::lock_guard lock(first_failure_mutex);
+    if (first_failure.empty()) {
+      first_failure = why.to_string();
+    }
+  };
   std::atomic<bool> sampling{true};
   std::atomic<int> sampled_max{0};
   // Redis's own count, sampled while the requests run (ZCARD over a separate connection).
@@ -81,7 +94,7 @@ TEST_F(redis_test, two_thousand_concurrent_acquires_never_hold_more_than_the_lim
         std::this_thread::yield();
       }
       if (!store.ok()) {
-        failures.fetch_add(1);
+        failed(store.status());
         return;
       }
       const std::string id = "t" + std::to_string(i);
@@ -89,21 +102,21 @@ TEST_F(redis_test, two_thousand_concurrent_acquires_never_hold_more_than_the_lim
       for (int tries = 0; tries < 100'000; ++tries) {
         auto answer = (*store)->acquire(id, limit, millis{30'000});
         if (!answer.ok()) {
-          failures.fetch_add(1);
+          failed(answer.status());
           return;
         }
         if (answer->granted) {
           granted.fetch_add(1);
           // Hold it for a moment (the task), then give it back.
           std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 800));
-          if (!(*store)->release(id).ok()) {
-            failures.fetch_add(1);
+          if (const auto released = (*store)->release(id); !released.ok()) {
+            failed(released);
           }
           return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
-      failures.fetch_add(1);
+      failed(internal_error("never granted"));
     });
   }
   ASSERT_TRUE(eventually([&] { return ready.load() == requests; }, std::chrono::seconds(60)));
@@ -113,7 +126,7 @@ TEST_F(redis_test, two_thousand_concurrent_acquires_never_hold_more_than_the_lim
   }
   sampling.store(false);
   sampler.join();
-  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(failures.load(), 0) << first_failure;
   EXPECT_EQ(granted.load(), requests);
   auto store = connect();
   ASSERT_TRUE(store);
