@@ -256,6 +256,10 @@ result<std::unique_ptr<redis_store>> redis_store::connect(redis_config config, s
   return store;
 }
 
+std::unique_ptr<redis_store> redis_store::connect_later(redis_config config, std::string ns) {
+  return std::unique_ptr<redis_store>(new redis_store(std::move(config), std::move(ns)));
+}
+
 status redis_store::open() {
   close();
   const std::string where = "Redis at " + config_.describe();

@@ -48,6 +48,9 @@ class redis_store final : public store {
   /// Connects, authenticates and loads the scripts; fails `unavailable` when the server does not
   /// answer and `failed_precondition` when it refuses the password (the message says which).
   static result<std::unique_ptr<redis_store>> connect(redis_config config, std::string ns);
+  /// A store that connects at its first call (a server down at start-up: the permit client
+  /// starts degraded and joins when it answers).
+  static std::unique_ptr<redis_store> connect_later(redis_config config, std::string ns);
   ~redis_store() override;
   redis_store(const redis_store&) = delete;
   redis_store& operator=(const redis_store&) = delete;
