@@ -51,6 +51,37 @@ class shared_limit_cli : public ::testing::Test {
     return most;
   }
 
+  /// Leases held now on any key (ZCARD of each lease set).
+  long long leases_now() {
+    redisContext* c = redisConnect("127.0.0.1", server_.port());
+    long long held = 0;
+    if (c != nullptr && c->err == 0) {
+      freeReplyObject(redisCommand(c, "AUTH %s", password));
+      auto* keys = static_cast<redisReply*>(redisCommand(c, "KEYS *:leases"));
+      for (std::size_t i = 0; keys != nullptr && i < keys->elements; ++i) {
+        // Count only unexpired leases, as the scripts do (nothing purges a dead holder's).
+        auto* n = static_cast<redisReply*>(
+            redisCommand(c, "ZCOUNT %s %lld +inf", keys->element[i]->str, now_ms(c)));
+        if (n != nullptr && n->type == REDIS_REPLY_INTEGER) {
+          held += n->integer;
+        }
+        freeReplyObject(n);
+      }
+      freeReplyObject(keys);
+    }
+    redisFree(c);
+    return held;
+  }
+  static long long now_ms(redisContext* c) {
+    auto* t = static_cast<redisReply*>(redisCommand(c, "TIME"));
+    long long ms = 0;
+    if (t != nullptr && t->elements == 2) {
+      ms = std::atoll(t->element[0]->str) * 1000 + std::atoll(t->element[1]->str) / 1000;
+    }
+    freeReplyObject(t);
+    return ms;
+  }
+
   std::vector<std::string> args(const std::string& out, int count) const {
     return {"generate",       "--mock",
             "--prompt",       "a fox",
@@ -102,6 +133,20 @@ TEST_F(shared_limit_cli, redis_killed_mid_run_degrades_then_rejoins_and_delivers
   EXPECT_EQ(out.find("shared limit unreachable"), out.rfind("shared limit unreachable"));
   EXPECT_EQ(out.find(password), std::string::npos);
   EXPECT_EQ(c.err().find(password), std::string::npos);
+}
+
+TEST_F(shared_limit_cli, a_process_killed_9_returns_its_permit_within_the_lease_time) {
+  temp_dir io;
+  child c(ZBATCH_EXE, args((dir_.path() / "out").string(), 2), io.path());
+  ASSERT_TRUE(c.started());
+  ASSERT_TRUE(zbatch::test::wait_for([&] { return c.out().find("accepted") != std::string::npos; }))
+      << c.out() << c.err();
+  EXPECT_EQ(leases_now(), 1);
+  c.signal(SIGKILL);  // no release, no more heartbeats
+  c.wait();
+  EXPECT_EQ(leases_now(), 1);  // nothing else returns it...
+  // ...but its lease (10 s, renewed every 3 s) expires: bounded poll, lease time plus slack.
+  EXPECT_TRUE(zbatch::test::wait_for([&] { return leases_now() == 0; }, std::chrono::seconds(15)));
 }
 
 TEST_F(shared_limit_cli, a_wrong_password_or_one_in_the_url_exits_2_without_echoing_it) {
