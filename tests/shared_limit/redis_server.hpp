@@ -62,8 +62,19 @@ class redis_server {
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
 
-  /// Empty when it runs and answers PING; else why not.
+  /// Empty when it runs and answers PING; else why not. The first start tries another free port
+  /// when the one found was taken meanwhile (tests run in parallel); a restart keeps its port.
   std::string start() {
+    std::string why = start_once();
+    for (int tries = 0; !started_once_ && !why.empty() && tries < 3; ++tries) {
+      port_ = free_port();
+      why = start_once();
+    }
+    started_once_ = started_once_ || why.empty();
+    return why;
+  }
+
+  std::string start_once() {
     const auto exe = find_redis_server();
     if (exe.empty()) {
       return "redis-server is not installed (run scripts/install-deps.sh, which installs the "
@@ -136,6 +147,7 @@ class redis_server {
   temp_dir dir_;
   int port_ = 0;
   pid_t pid_ = -1;
+  bool started_once_ = false;
 };
 
 }  // namespace zbatch::test
