@@ -78,6 +78,15 @@ result<std::shared_ptr<actors::permit_gate>> connect_shared_limit(
     permits.limit = inflight.limit > 0 ? inflight.limit : 1'000'000;
     permits.guaranteed = permits.limit;
   }
+  // Pacing between submits is shared too (a token bucket or a spacing); the rest after an
+  // image (`gap`) stays per process.
+  if (strategy.pacing.type == actors::pacing_spec::kind::token) {
+    permits.pacing =
+        std::make_pair(strategy.pacing.rate, std::max(1, static_cast<int>(strategy.pacing.burst)));
+  } else if (strategy.pacing.type == actors::pacing_spec::kind::spacing &&
+             strategy.pacing.gap.count() > 0) {
+    permits.pacing = std::make_pair(1000.0 / static_cast<double>(strategy.pacing.gap.count()), 1);
+  }
   permits.lease = options.lease;
   permits.heartbeat = options.heartbeat;
   permits.on_notice = std::move(on_notice);

@@ -115,6 +115,22 @@ permit_answer permit_client::acquire() {
         answer.retry_in = std::min(options_.retry, std::max(millis{1}, got->retry_in));
         return answer;
       }
+      if (options_.pacing) {
+        // The lease first, then the pacing slot: a slot is only spent on a submit that starts.
+        const auto paced = store_->pace(options_.pacing->first, options_.pacing->second);
+        if (!paced.ok() || !paced->allowed) {
+          ++next_;  // the refused lease's id is never reused
+          if (const auto back = store_->release(lease_id(permit)); !back.ok()) {
+            degrade(back);
+            orphans_.push_back(lease_id(permit));
+          }
+          if (!paced.ok()) {
+            degrade(paced.status());
+          }
+          answer.retry_in = paced.ok() ? std::max(millis{1}, paced->retry_in) : options_.retry;
+          return answer;
+        }
+      }
       ++next_;
       held_[permit] = held_permit{got->now_ms, got->held >= shared_limit_now(), true};
       granted_share_ = static_cast<int>(held_.size());

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "shared_limit/store.hpp"
@@ -39,6 +40,10 @@ struct permit_options {
   int limit = 1;
   /// A shared adaptive limit (AIMD over every process) instead of `limit`.
   std::optional<aimd_params> adaptive;
+  /// Submit pacing shared by every process (GCRA: `rate` per second, bursts of `burst`); none:
+  /// no shared pacing. A permit is granted only when both a lease and a pacing slot are free.
+  /// Not applied in degraded mode (the in-flight share still is).
+  std::optional<std::pair<double, int>> pacing;
   /// The service's guaranteed in-flight limit, which degraded mode divides among processes.
   int guaranteed = 1;
   millis lease{10'000};     ///< A lease not renewed expires this long after its last renewal.

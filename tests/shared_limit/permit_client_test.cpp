@@ -152,6 +152,23 @@ TEST(permit_client, a_shared_adaptive_limit_decreases_once_for_a_round_of_429s) 
   EXPECT_FALSE(a->acquire().permit);
 }
 
+TEST(permit_client, shared_pacing_spaces_submits_across_processes_without_keeping_the_lease) {
+  world w;
+  permit_options options;
+  options.limit = 4;
+  options.pacing = std::make_pair(1.0, 1);  // one submit per second in all
+  auto a = w.client(options, "a");
+  auto b = w.client(options, "b");
+  ASSERT_TRUE(a->acquire().permit);
+  const auto paced = b->acquire();
+  EXPECT_FALSE(paced.permit);
+  EXPECT_EQ(paced.retry_in, millis{1000});
+  EXPECT_EQ(*w.root.held(), 1);  // b's lease went back with the refusal
+  w.now += 1000;
+  EXPECT_TRUE(b->acquire().permit);
+  EXPECT_FALSE(a->acquire().permit);
+}
+
 TEST(permit_client, a_quota_stop_reaches_every_process) {
   world w;
   permit_options options;
