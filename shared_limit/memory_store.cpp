@@ -46,7 +46,8 @@ void memory_store::set_reachable(bool reachable) {
   state_->reachable = reachable;
 }
 
-result<lease_answer> memory_store::acquire(const std::string& lease_id, int limit, millis lease) {
+result<lease_answer> memory_store::acquire(const std::string& lease_id, const lease_limit& wanted,
+                                           millis lease) {
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (!s.reachable) {
@@ -60,6 +61,11 @@ result<lease_answer> memory_store::acquire(const std::string& lease_id, int limi
     return answer;
   }
   state::purge(s.leases, now);
+  const int limit =
+      wanted.adaptive
+          ? std::max(1, static_cast<int>(std::floor(s.current(*wanted.adaptive) + 1e-9)))
+          : wanted.fixed;
+  answer.limit = limit;
   const int held = static_cast<int>(s.leases.size());
   if (held >= limit) {
     std::int64_t first = now + lease.count();

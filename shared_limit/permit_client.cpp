@@ -105,7 +105,10 @@ permit_answer permit_client::acquire() {
   permit_answer answer;
   const auto permit = next_;
   if (!degraded_) {
-    auto got = store_->acquire(lease_id(permit), shared_limit_now(), options_.lease);
+    // An adaptive limit is read inside the acquire step: every process checks the same value.
+    const lease_limit limit =
+        options_.adaptive ? lease_limit(*options_.adaptive) : lease_limit(shared_limit_now());
+    auto got = store_->acquire(lease_id(permit), limit, options_.lease);
     if (got.ok()) {
       if (got->quota_reset_ms) {
         answer.quota_reset_ms = got->quota_reset_ms;
@@ -131,8 +134,11 @@ permit_answer permit_client::acquire() {
           return answer;
         }
       }
+      if (options_.adaptive && shared_limit_now() != got->limit) {
+        limit_ = got->limit;  // changed by another process since this one last looked
+      }
       ++next_;
-      held_[permit] = held_permit{got->now_ms, got->held >= shared_limit_now(), true};
+      held_[permit] = held_permit{got->now_ms, got->held >= got->limit, true};
       granted_share_ = static_cast<int>(held_.size());
       answer.permit = permit;
       return answer;

@@ -4,6 +4,7 @@
 #include <sys/time.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string_view>
@@ -20,24 +21,30 @@ constexpr const char* clock_lua =
 
 enum script { acquire_s, renew_s, adopt_s, release_s, held_s, pace_s, limit_s, quota_s, procs_s };
 
-// KEYS: leases, maxheld, quota. ARGV: id, limit, lease ms.
-// Returns {granted, held, now, retry ms, quota reset or -1}.
+// KEYS: leases, maxheld, quota, limit hash. ARGV: id, fixed limit, lease ms, adaptive initial
+// ('' for a fixed limit: else the limit is the adaptive one's floor as it stands now).
+// Returns {granted, held, now, retry ms, quota reset or -1, limit checked}.
 constexpr const char* acquire_lua =
     "local q = redis.call('GET', KEYS[3])\n"
-    "if q and tonumber(q) > now then return {0, 0, now, 0, tonumber(q)} end\n"
+    "if q and tonumber(q) > now then return {0, 0, now, 0, tonumber(q), 0} end\n"
+    "local limit = tonumber(ARGV[2])\n"
+    "if ARGV[4] ~= '' then\n"
+    "  local l = tonumber(redis.call('HGET', KEYS[4], 'limit')) or tonumber(ARGV[4])\n"
+    "  limit = math.max(1, math.floor(l + 1e-9))\n"
+    "end\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
     "local n = redis.call('ZCARD', KEYS[1])\n"
     "local lease = tonumber(ARGV[3])\n"
-    "if n >= tonumber(ARGV[2]) then\n"
+    "if n >= limit then\n"
     "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "  local wait = lease\n"
     "  if first[2] then wait = tonumber(first[2]) - now end\n"
-    "  return {0, n, now, wait, -1}\n"
+    "  return {0, n, now, wait, -1, limit}\n"
     "end\n"
     "n = n + redis.call('ZADD', KEYS[1], now + lease, ARGV[1])\n"
     "local m = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
     "if n > m then redis.call('SET', KEYS[2], n) end\n"
-    "return {1, n, now, 0, -1}\n";
+    "return {1, n, now, 0, -1, limit}\n";
 
 // KEYS: leases. ARGV: lease ms, ids... Returns the number renewed.
 constexpr const char* renew_lua =
@@ -144,6 +151,12 @@ std::int64_t integer_of(const redisReply* r) {
 
 const redisReply* element(const redisReply* r, std::size_t i) {
   return r != nullptr && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : nullptr;
+}
+
+std::string number(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", x);
+  return text;
 }
 
 bool parse_int(std::string_view text, int low, int high, int& out) {
@@ -381,9 +394,11 @@ result<std::shared_ptr<redis_store::reply>> redis_store::eval(
   return internal_error("Redis at " + config_.describe() + ": scripts keep disappearing");
 }
 
-result<lease_answer> redis_store::acquire(const std::string& lease_id, int limit, millis lease) {
-  auto r = eval(acquire_s, {ns_ + ":leases", ns_ + ":maxheld", ns_ + ":quota"},
-                {lease_id, std::to_string(limit), std::to_string(lease.count())});
+result<lease_answer> redis_store::acquire(const std::string& lease_id, const lease_limit& limit,
+                                          millis lease) {
+  auto r = eval(acquire_s, {ns_ + ":leases", ns_ + ":maxheld", ns_ + ":quota", ns_ + ":limit"},
+                {lease_id, std::to_string(limit.fixed), std::to_string(lease.count()),
+                 limit.adaptive ? number(limit.adaptive->initial) : std::string()});
   if (!r.ok()) {
     return r.error();
   }
@@ -396,6 +411,7 @@ result<lease_answer> redis_store::acquire(const std::string& lease_id, int limit
   if (const auto quota = integer_of(element(raw, 4)); quota >= 0) {
     answer.quota_reset_ms = quota;
   }
+  answer.limit = static_cast<int>(integer_of(element(raw, 5)));
   return answer;
 }
 
@@ -452,14 +468,6 @@ result<pace_answer> redis_store::pace(double rate, int burst) {
   answer.retry_in = millis{integer_of(element((*r)->raw, 1))};
   return answer;
 }
-
-namespace {
-std::string number(double x) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.17g", x);
-  return text;
-}
-}  // namespace
 
 result<limit_answer> redis_store::limit(const aimd_params& params) {
   return limit_update("get", params, 0);

@@ -55,7 +55,8 @@ class redis_store final : public store {
   redis_store(const redis_store&) = delete;
   redis_store& operator=(const redis_store&) = delete;
 
-  result<lease_answer> acquire(const std::string& lease_id, int limit, millis lease) override;
+  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
+                               millis lease) override;
   result<int> renew(const std::vector<std::string>& lease_ids, millis lease) override;
   result<int> adopt(const std::vector<std::string>& lease_ids, millis lease) override;
   status release(const std::string& lease_id) override;

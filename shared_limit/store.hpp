@@ -29,10 +29,28 @@ namespace zbatch::shared_limit {
 
 using millis = std::chrono::milliseconds;
 
+/// Adaptive-limit parameters (the strategy's `inflight=aimd:...`).
+struct aimd_params {
+  double initial = 1;
+  double min = 1;
+  double max = 256;
+  double beta = 0.7;
+};
+
+/// The limit an `acquire` checks: a fixed number, or the shared adaptive limit as it stands in
+/// the store at that moment (read inside the same atomic step; `initial` until first set).
+struct lease_limit {
+  lease_limit(int fixed_limit) : fixed(fixed_limit) {}  // NOLINT: implicit, a plain number
+  lease_limit(const aimd_params& params) : fixed(0), adaptive(params) {}  // NOLINT: implicit
+  int fixed = 1;
+  std::optional<aimd_params> adaptive;
+};
+
 /// The answer to `acquire`.
 struct lease_answer {
   bool granted = false;
   int held = 0;             ///< Unexpired leases on the key after the call (this one included).
+  int limit = 0;            ///< The limit checked (the adaptive one's floor, at least 1).
   std::int64_t now_ms = 0;  ///< The store's clock when it decided.
   /// Not granted: when the earliest lease expires at the latest (a release may come sooner).
   millis retry_in{0};
@@ -52,14 +70,6 @@ struct limit_answer {
   bool changed = false;  ///< The update applied (a decrease within one round trip does not).
 };
 
-/// Adaptive-limit parameters (the strategy's `inflight=aimd:...`).
-struct aimd_params {
-  double initial = 1;
-  double min = 1;
-  double max = 256;
-  double beta = 0.7;
-};
-
 class store {
  public:
   virtual ~store() = default;
@@ -68,7 +78,8 @@ class store {
   /// Takes a lease named `lease_id` (unique per holder) that expires `lease` from now, unless
   /// `limit` unexpired leases are held already or the quota is stopped. Expired leases are purged
   /// first, in the same atomic step.
-  virtual result<lease_answer> acquire(const std::string& lease_id, int limit, millis lease) = 0;
+  virtual result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
+                                       millis lease) = 0;
   /// Moves the expiry of each still unexpired lease of `lease_ids` to `lease` from now; returns
   /// how many were renewed (an expired one is gone and is not revived).
   virtual result<int> renew(const std::vector<std::string>& lease_ids, millis lease) = 0;

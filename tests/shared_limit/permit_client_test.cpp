@@ -169,6 +169,24 @@ TEST(permit_client, shared_pacing_spaces_submits_across_processes_without_keepin
   EXPECT_FALSE(a->acquire().permit);
 }
 
+TEST(permit_client, every_acquire_checks_the_adaptive_limit_as_it_stands_in_the_store) {
+  world w;
+  permit_options options;
+  options.adaptive = aimd_params{4, 1, 16, 0.5};
+  auto a = w.client(options, "a");
+  auto b = w.client(options, "b");  // sees 4, and no heartbeat tells it otherwise below
+  const auto pa = a->acquire();
+  ASSERT_TRUE(pa.permit);
+  w.now += 10;
+  a->on_dynamic_429(*pa.permit);  // 4 -> 2
+  a->release(*pa.permit);
+  EXPECT_DOUBLE_EQ(b->current_limit(), 4.0);
+  EXPECT_TRUE(b->acquire().permit);
+  EXPECT_TRUE(b->acquire().permit);
+  EXPECT_FALSE(b->acquire().permit);  // the store's 2, not b's stale 4
+  EXPECT_DOUBLE_EQ(b->current_limit(), 2.0);
+}
+
 TEST(permit_client, a_quota_stop_reaches_every_process) {
   world w;
   permit_options options;

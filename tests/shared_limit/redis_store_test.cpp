@@ -179,6 +179,14 @@ TEST_F(redis_test, pacing_limit_and_quota_scripts_follow_the_memory_store) {
   EXPECT_FALSE(second->changed);
   EXPECT_DOUBLE_EQ(second->limit, 2.0);
   EXPECT_DOUBLE_EQ(b->limit_increase(p, b->acquire("y", 10, millis{10'000})->now_ms)->limit, 2.5);
+  // An adaptive acquire checks the limit's floor as it stands (2.5 -> 2): x and y are held.
+  const auto adaptive = a->acquire("v", lease_limit(p), millis{10'000});
+  EXPECT_FALSE(adaptive->granted);
+  EXPECT_EQ(adaptive->limit, 2);
+  ASSERT_TRUE(a->release("x").ok());
+  EXPECT_TRUE(a->acquire("v", lease_limit(p), millis{10'000})->granted);
+  ASSERT_TRUE(a->release("v").ok());
+  ASSERT_TRUE(a->release("y").ok());
   // The quota stop refuses acquires until its reset.
   const auto now = a->acquire("z", 10, millis{10'000})->now_ms;
   ASSERT_TRUE(a->quota_stop(now + 60'000).ok());
