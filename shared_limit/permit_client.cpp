@@ -112,6 +112,7 @@ permit_answer permit_client::acquire() {
     if (got.ok()) {
       if (got->quota_reset_ms) {
         answer.quota_reset_ms = got->quota_reset_ms;
+        answer.retry_in = millis{1000};  // for a caller that keeps asking (no quota stop)
         return answer;
       }
       if (!got->granted) {
