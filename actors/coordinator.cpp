@@ -81,8 +81,9 @@ struct image_state {
   bool finished = false;
   bool saturated = false;
   time_point submitted_at;
-  image_retry_state retry;  ///< What the retry decision reads and updates.
-  bool submit_out = false;  ///< A submit was sent and its answer has not come back yet.
+  image_retry_state retry;              ///< What the retry decision reads and updates.
+  bool submit_out = false;              ///< A submit was sent and its answer has not come back yet.
+  std::optional<std::uint64_t> permit;  ///< The permit_gate's permit of the running attempt.
 };
 
 struct coordinator_state {
@@ -194,12 +195,31 @@ void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::ap
   finish_image(self, index, now);
 }
 
+/// Returns the running attempt's shared permit, if it holds one.
+void release_permit(coordinator_actor* self, std::uint32_t index, bool dynamic_429) {
+  auto& st = self->state;
+  auto& image = st.images[index];
+  if (!image.permit) {
+    return;
+  }
+  if (dynamic_429) {
+    st.ctx->permits->on_dynamic_429(*image.permit);
+  }
+  st.ctx->permits->release(*image.permit);
+  image.permit.reset();
+}
+
 void finish_batch(coordinator_actor* self, time_point now) {
   auto& st = self->state;
   if (st.done) {
     return;
   }
   st.done = true;
+  if (st.ctx->permits) {
+    for (std::uint32_t index = 0; index < st.images.size(); ++index) {
+      release_permit(self, index, false);
+    }
+  }
   batch_result result;
   result.cancelled = st.cancelled;
   result.quota_exhausted = st.quota_exhausted;
@@ -259,11 +279,13 @@ std::uint32_t pick_worker(coordinator_actor* self) {
   return worker;
 }
 
-void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now) {
+void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
+                   std::optional<std::uint64_t> permit) {
   auto& st = self->state;
   auto& image = st.images[index];
   auto& result = st.results[index];
   image.running = true;
+  image.permit = permit;
   image.saturated = st.limiter->on_start(now);
   image.submitted_at = now;
   result.last_start_ms = ms_since(st.ctx->start, now);
@@ -352,8 +374,23 @@ void pump(coordinator_actor* self, bool announce = false) {
       schedule_wake(self, *next, now);
       break;
     }
+    std::optional<std::uint64_t> permit;
+    if (st.ctx->permits) {
+      // The shared permit comes last, so it is held only by an attempt that starts now.
+      auto answer = st.ctx->permits->acquire();
+      if (answer.quota_reset_ms && st.ctx->spec.stop_on_quota) {
+        st.limiter->on_quota();  // another process met the quota: the next turn fails the rest
+        st.quota_exhausted = true;
+        continue;
+      }
+      if (!answer.permit) {
+        schedule_wake(self, now + answer.retry_in, now);
+        break;
+      }
+      permit = answer.permit;
+    }
     st.pending.pop();
-    start_attempt(self, index, now);
+    start_attempt(self, index, now, permit);
   }
   if (announce) {
     publish(self, now, false);
@@ -385,6 +422,13 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       if (st.ctx->spec.stop_on_quota) {
         st.limiter->on_quota();
         st.quota_exhausted = true;
+        if (st.ctx->permits) {
+          std::optional<millis> hint;
+          if (error.retry_after_ms) {
+            hint = millis{*error.retry_after_ms};
+          }
+          st.ctx->permits->on_quota(hint);
+        }
       }
       break;
     case protocol::error_class::server_transport:
@@ -572,6 +616,8 @@ void on_report(coordinator_actor* self, attempt_report& report) {
     st.open.insert(report.worker);
   }
   st.limiter->on_release(now);
+  release_permit(self, index,
+                 !report.delivered && report.error.kind == protocol::error_class::dynamic_429);
   st.counters.polls += report.polls;
   st.counters.downloads += report.downloads;
   st.counters.http_429_dynamic += report.poll_429_dynamic;
@@ -721,6 +767,9 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         submit_answered(self, index);
         const auto& image = st.images[index];
         st.limiter->on_accepted(image.submitted_at, image.saturated);
+        if (image.permit) {
+          st.ctx->permits->on_accepted(*image.permit);
+        }
         pump(self);
       },
       [self](journal_atom, std::uint32_t worker, std::uint32_t index, std::string& task_id) {
@@ -788,6 +837,7 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->ack_accepted = static_cast<bool>(callbacks.on_accepted);
   ctx->max_submits = request.max_submits;
   ctx->check_image_size = request.check_image_size;
+  ctx->permits = std::move(request.permits);
   return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);
 }
 

@@ -27,6 +27,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/backend_actor.hpp"
+#include "actors/permit_gate.hpp"
 #include "actors/strategy.hpp"
 #include "protocol/errors.hpp"
 #include "protocol/messages.hpp"
@@ -171,6 +172,9 @@ struct batch_request {
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
+  /// In-flight permits shared with other processes (permit_gate.hpp); none: the rate limiter
+  /// alone decides, as always.
+  std::shared_ptr<permit_gate> permits;
 };
 
 /// Limits of the batch-level stops (protocol doc; issue "never pay twice").

@@ -29,10 +29,12 @@
 #include "generate/journal.hpp"
 #include "generate/progress.hpp"
 #include "generate/session.hpp"
+#include "generate/shared_gate.hpp"
 #include "mock_api/config.hpp"
 #include "mock_api/server.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/size.hpp"
+#include "shared_limit/redis_store.hpp"
 
 namespace zbatch::cli {
 namespace {
@@ -57,6 +59,8 @@ struct raw_options {
   std::vector<std::string> mock;
   bool mock_given = false;
   std::string api_key_file;
+  std::string shared_limit;
+  std::string shared_limit_password_file;
 };
 
 /// What the options say, checked: nothing has been sent or written yet.
@@ -67,6 +71,7 @@ struct generate_plan {
   client::http_options http;
   bool json = false;
   generate::progress_options progress;
+  std::optional<generate::shared_limit_options> shared_limit;
 };
 
 /// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Fails
@@ -125,6 +130,22 @@ result<generate_plan> make_plan(const raw_options& raw) {
   plan.progress.quiet = raw.quiet;
   plan.progress.verbose = raw.verbose;
   ZBATCH_RETURN_IF_ERROR(check_connection(raw, plan));
+  if (!raw.shared_limit.empty()) {
+    // Checked before anything is sent; the password is read again when connecting.
+    if (auto url = shared_limit::parse_redis_url(raw.shared_limit); !url.ok()) {
+      return url.status();
+    }
+    if (auto password = shared_limit::redis_password(raw.shared_limit_password_file);
+        !password.ok()) {
+      return password.status();
+    }
+    generate::shared_limit_options shared;
+    shared.url = raw.shared_limit;
+    shared.password_file = raw.shared_limit_password_file;
+    plan.shared_limit = shared;
+  } else if (!raw.shared_limit_password_file.empty()) {
+    return invalid_argument_error("--shared-limit-password-file needs --shared-limit");
+  }
   return plan;
 }
 
@@ -229,6 +250,16 @@ int run_plan(generate_plan& plan) {
   plan.progress.colour =
       style == generate::progress_style::bar && (no_color == nullptr || *no_color == '\0');
   progress.configure(plan.progress);
+  if (plan.shared_limit) {
+    auto gate = generate::connect_shared_limit(
+        *plan.shared_limit, plan.session.strategy, plan.http.api_key,
+        [&progress](const std::string& text) { progress.notice("shared_limit", text); });
+    if (!gate.ok()) {
+      std::cerr << "zbatch generate: " << gate.status().message() << "\n";
+      return exit_usage;
+    }
+    plan.session.permits = *std::move(gate);
+  }
   auto created = generate::session::create(plan.session, progress);
   if (!created.ok()) {
     std::cerr << "zbatch generate: --out: " << created.status().message() << "\n";
@@ -376,6 +407,14 @@ int run_generate(int argc, char** argv) {
       ->type_name("[PROFILE]");
   app.add_option("--api-key-file", raw.api_key_file,
                  "read the API key from this file instead of MODELSCOPE_API_KEY")
+      ->type_name("FILE");
+  app.add_option("--shared-limit", raw.shared_limit,
+                 "share this API key's in-flight limit and quota stop with other processes "
+                 "through Redis: redis://HOST:PORT[/DB] (password: ZBATCH_REDIS_PASSWORD or "
+                 "--shared-limit-password-file)")
+      ->type_name("URL");
+  app.add_option("--shared-limit-password-file", raw.shared_limit_password_file,
+                 "read the Redis password from the first line of this file")
       ->type_name("FILE");
   app.add_option("--out", in.out,
                  "output directory: images, manifest.json, journal.jsonl (rerun to resume)")

@@ -473,6 +473,7 @@ actors::batch_request session::batch_request(std::vector<actors::image_job> jobs
   request.trace = false;
   request.max_submits = config_.max_submits;
   request.check_image_size = true;
+  request.permits = config_.permits;
   return request;
 }
 

@@ -50,6 +50,9 @@ struct session_config {
   std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
   int connections = 16;  ///< Blocking HTTP connections (detached I/O actors).
   std::uint64_t seed = 0;
+  /// In-flight permits shared with other processes (`--shared-limit`, shared_gate.hpp); none:
+  /// this process's rate limiter alone.
+  std::shared_ptr<actors::permit_gate> permits;
 };
 
 /// Why a run ended; the CLI maps each to its exit code. `halted`: an answer stopped every

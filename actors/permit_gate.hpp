@@ -1,0 +1,41 @@
+#pragma once
+/// An outside source of in-flight permits that the batch coordinator consults besides its rate
+/// limiter: one API key's limits shared by several processes (shared_limit/, issue 15). The
+/// coordinator asks it for a permit just before an attempt starts (after the rate limiter said
+/// yes), returns the permit when the attempt ends, and tells it about accepted submits, dynamic
+/// 429s and the quota, so a shared adaptive limit and a shared quota stop follow every process.
+/// Without a gate (the default) the coordinator behaves exactly as before.
+///
+/// Lifetime: shared by the caller and the coordinator (shared_ptr); it must outlive the batch.
+/// Threading: called only from the coordinator's thread, one call at a time; an implementation
+/// may run its own threads (a heartbeat). Calls must not block for long: an implementation that
+/// talks to a server bounds each call (time-outs) and falls back to a local decision.
+
+#include <cstdint>
+#include <optional>
+
+#include "actors/strategy.hpp"
+
+namespace zbatch::actors {
+
+class permit_gate {
+ public:
+  struct answer {
+    std::optional<std::uint64_t> permit;  ///< Granted: a handle for the other calls.
+    millis retry_in{20};                  ///< Not granted: when the coordinator asks again.
+    /// Another process stopped for the quota: no permit until the reset (Unix time, ms).
+    std::optional<std::int64_t> quota_reset_ms;
+  };
+
+  virtual ~permit_gate() = default;
+  virtual answer acquire() = 0;
+  virtual void release(std::uint64_t permit) = 0;
+  /// The permit's submit was accepted.
+  virtual void on_accepted(std::uint64_t permit) = 0;
+  /// The permit's submit drew a dynamic 429 (called before `release`).
+  virtual void on_dynamic_429(std::uint64_t permit) = 0;
+  /// The batch stopped for the quota; `retry_after` is the service's hint, if any.
+  virtual void on_quota(std::optional<millis> retry_after) = 0;
+};
+
+}  // namespace zbatch::actors
