@@ -45,6 +45,10 @@ struct attempt {
   /// Why the last poll failed (empty once a poll is answered): a deadline after failed polls
   /// says so rather than "still running" (issue 17 item 9).
   std::string last_poll_error;
+  /// A poll of this attempt failed (reset, hang, 5xx, garbled): the time to SUCCEED then says
+  /// more about the transport than about the service's load, so it is no latency sample for
+  /// the adaptive limit (the fault soak: hung polls drove it from ~90 to 8-14 in flight).
+  bool poll_failed = false;
   std::optional<duration> task_latency;
   std::optional<duration> run_latency;
   std::string task_id;
@@ -201,6 +205,7 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
     const auto& error = outcome.error();
     note_error(self, at, error);
     at.last_poll_error = error.describe();
+    at.poll_failed = true;
     if (error.kind == protocol::error_class::dynamic_429) {
       ++at.poll_429_dynamic;
     } else if (error.kind == protocol::error_class::quota_429) {
@@ -227,7 +232,9 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {
     if (!at.succeeded) {
-      at.task_latency = now_of(self) - at.submitted_at;
+      if (!at.poll_failed) {
+        at.task_latency = now_of(self) - at.submitted_at;
+      }
       if (at.own_start) {
         at.run_latency = now_of(self) - at.accepted_at;
       }
@@ -246,7 +253,9 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
     at.url = task.output_images.front();
     start_download(self, at, duration{0});
   } else if (task.status == protocol::task_status::failed) {
-    at.task_latency = now_of(self) - at.submitted_at;
+    if (!at.poll_failed) {
+      at.task_latency = now_of(self) - at.submitted_at;
+    }
     auto error =
         protocol::classify_task_failure(task.error_code, task.error_message, task.request_id);
     note(self, at, trace_kind::error, error.describe());
