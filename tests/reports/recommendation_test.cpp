@@ -1,5 +1,5 @@
-// The recommendation (issue 13, section 4): printed right after the terminal table, at the top of
-// the HTML report and last among the findings; it names the strategy, by how much it wins,
+// The recommendation (issue 13, section 4): printed right after the terminal table and at the top
+// of the Markdown and HTML reports (issue 16); it names the strategy, by how much it wins,
 // whether that is beyond the noise across repetitions (preferring the cheaper and politer one
 // when it is not), and the hindsight-best with adaptive's distance from it.
 #include <string>
