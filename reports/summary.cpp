@@ -50,6 +50,15 @@ std::string join(const std::vector<std::string>& parts, const std::string& last_
   return out;
 }
 
+// Every part, `separator` between each two.
+std::string join_all(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += (out.empty() ? "" : separator) + part;
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -415,7 +424,8 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
 
   // 2. What the others lose against it: images, time, HTTP 429s, paid submits, credits.
   const bool quota = !without_quota(results);
-  std::vector<std::string> losses;
+  // (images lost, makespan, sentence part): the worst first, so the counted rest are the mildest.
+  std::vector<std::tuple<double, double, std::string>> losses;
   std::size_t others = 0;
   for (const auto& s : results["strategies"]) {
     if (&s == winner) {
@@ -449,7 +459,8 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
                      " credits per delivered image");
     }
     if (!lost.empty()) {
-      losses.push_back(s["name"].get<std::string>() + " " + join(lost, " and "));
+      losses.emplace_back(failed, makespan,
+                          s["name"].get<std::string>() + " " + join(lost, " and "));
     }
   }
   if (others > 0) {
@@ -464,14 +475,23 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
     }
     second += "): ";
     constexpr std::size_t listed = 4;
-    if (losses.empty()) {
+    std::stable_sort(losses.begin(), losses.end(), [](const auto& a, const auto& b) {
+      return std::get<0>(a) > std::get<0>(b) + 1e-9 ||
+             (same(std::get<0>(a), std::get<0>(b)) && std::get<1>(a) > std::get<1>(b));
+    });
+    std::vector<std::string> parts;
+    for (const auto& loss : losses) {
+      parts.push_back(std::get<2>(loss));
+    }
+    if (parts.empty()) {
       second += "no other strategy loses images, time, 429s or submits.";
-    } else if (losses.size() <= listed) {
-      second += join(losses, "; ") + ".";
+    } else if (parts.size() <= listed) {
+      second += join_all(parts, "; ") + ".";
     } else {
-      const std::size_t more = losses.size() - listed;
-      losses.resize(listed);
-      second += join(losses, "; ") + "; " + std::to_string(more) + " more in the details.";
+      const std::size_t more = parts.size() - listed;
+      parts.resize(listed);
+      second += join_all(parts, "; ") + "; " + std::to_string(more) +
+                (more == 1 ? " more strategy" : " more strategies") + " in the details.";
     }
     out.push_back(second);
   }
