@@ -1,5 +1,6 @@
 #include <string>
 
+#include "reports/metric_table.hpp"
 #include "reports/render.hpp"
 #include "reports/results.hpp"
 #include "reports/text.hpp"
@@ -52,6 +53,10 @@ result<std::string> render_csv(const nlohmann::json& results) {
     for (std::size_t r = 0; r < runs.size(); ++r) {
       const auto& run = runs[r];
       auto field = [&](const std::string& path) {
+        // A run that delivered nothing has no latency (the runner writes 0): an empty field.
+        if (needs_delivery(path) && delivered_nothing(run)) {
+          return std::string();
+        }
         auto value = number_at(run, path);
         return value ? format_exact(*value) : std::string();
       };

@@ -27,6 +27,12 @@ std::string px(double v) { return format_decimal(v, 1); }
 
 std::string esc(const std::string& text) { return xml_escape(text); }
 
+// A horizontally scrollable box: at narrow widths only the table or chart inside scrolls, never
+// the page, and a chart keeps its pixel size (so its text stays readable).
+std::string scroll(const std::string& inner) {
+  return "<div class=\"scroll\">" + inner + "</div>\n";
+}
+
 // A step of 1, 2 or 5 × 10^k giving about `target` intervals over [0, max].
 double nice_step(double max, int target) {
   if (max <= 0) {
@@ -124,7 +130,7 @@ std::vector<double> delivered_latencies(const json& strategy) {
   return out;
 }
 
-std::string latency_cdf(const json& strategies) {
+std::string latency_cdf(const json& strategies, std::size_t repetitions) {
   const double width = 1200, height = 380, left = 70, right = 860, top = 20, bottom = 310;
   double max_latency = 0;
   for (const auto& s : strategies) {
@@ -167,15 +173,22 @@ std::string latency_cdf(const json& strategies) {
     out += "<line x1=\"" + px(right + 25) + "\" y1=\"" + px(legend_y) + "\" x2=\"" +
            px(right + 55) + "\" y2=\"" + px(legend_y) + "\" class=\"legend-line\" stroke=\"" +
            color_of(i) + "\"/>";
+    // The legend's figures are the plotted repetition's, like the curve (not the means).
+    const json& first_run = s["runs"].empty() ? s : s["runs"][0];
     const std::string legend =
         name + ": " + format_decimal(static_cast<double>(latencies.size()), 0) + "/" +
         format_decimal(requested, 0) + " delivered" +
         (latencies.empty() ? std::string()
-                           : ", p95 " + format_seconds(number_at(s, "latency_ms.p95")));
+                           : ", p95 " + format_seconds(number_at(first_run, "latency_ms.p95")));
     out += text_at(right + 62, legend_y + 4, legend, "legend") + "\n";
     legend_y += 22;
   }
-  out += text_at(right + 25, height - 20, "first repetition's images", "note") + "\n";
+  out += text_at(right + 25, height - 20,
+                 repetitions > 1
+                     ? "repetition 1 of " + std::to_string(repetitions) + ": curves and legend"
+                     : "curves and legend: the one repetition",
+                 "note") +
+         "\n";
   out += "</svg>\n";
   return out;
 }
@@ -192,7 +205,7 @@ std::string bar_chart(const std::string& chart, const std::string& title,
                       const std::string& axis_title, const std::vector<bar_item>& items,
                       double axis_max, const std::function<std::string(double)>& tick,
                       const std::vector<std::pair<double, std::string>>& markers) {
-  const double row = 30, left = 120, right = 290, top = 34, width = 400;
+  const double row = 30, left = 120, right = 290, top = 34, width = 390;
   const double bottom = top + row * static_cast<double>(items.size()) + 6;
   const double height = bottom + 50;
   const axis xa = nice_axis(axis_max, 4);
@@ -292,25 +305,25 @@ std::string bar_charts(const json& results) {
   out +=
       "<figure><figcaption>Makespan: first arrival to last image settled (lower is "
       "better; whiskers: min to max over repetitions)</figcaption>\n";
-  out += bar_chart("makespan", "Makespan per strategy", "makespan (s)", makespan, makespan_max,
-                   seconds_label, makespan_markers);
+  out += scroll(bar_chart("makespan", "Makespan per strategy", "makespan (s)", makespan,
+                          makespan_max, seconds_label, makespan_markers));
   out +=
       "</figure>\n<figure><figcaption>Success rate: delivered / requested (higher is "
       "better)</figcaption>\n";
-  out += bar_chart("success-rate", "Success rate per strategy", "images delivered (%)", success,
-                   1.0, percent_label, {});
+  out += scroll(bar_chart("success-rate", "Success rate per strategy", "images delivered (%)",
+                          success, 1.0, percent_label, {}));
   out +=
-      "</figure>\n<figure><figcaption>Efficiency: bound / makespan; 100% means the "
-      "strategy reached the bound</figcaption>\n";
-  out += bar_chart("efficiency", "Efficiency against the bound", "efficiency (% of bound)",
-                   efficiency, 1.0, percent_label, {{1.0, "bound"}});
+      "</figure>\n<figure><figcaption>Efficiency: success rate × min(1, bound / makespan); "
+      "100% means every image delivered at the bound</figcaption>\n";
+  out += scroll(bar_chart("efficiency", "Efficiency against the bound", "efficiency (%)",
+                          efficiency, 1.0, percent_label, {{1.0, "bound"}}));
   if (hindsight_efficiency.size() == strategies.size()) {
     out +=
         "</figure>\n<figure><figcaption>Efficiency against the hindsight-best static strategy: "
-        "its makespan / the strategy's, times the success rate</figcaption>\n";
-    out += bar_chart("efficiency-hindsight", "Efficiency against the hindsight-best",
-                     "efficiency (% of hindsight-best)", hindsight_efficiency, 1.0, percent_label,
-                     {{1.0, "hindsight-best"}});
+        "success rate × min(1, its makespan / the strategy's)</figcaption>\n";
+    out += scroll(bar_chart("efficiency-hindsight", "Efficiency against the hindsight-best",
+                            "efficiency (% of hindsight-best)", hindsight_efficiency, 1.0,
+                            percent_label, {{1.0, "hindsight-best"}}));
   }
   out += "</figure>\n</div>\n";
   return out;
@@ -391,32 +404,54 @@ std::string timeline(const json& strategy, double end_ms) {
   const json records =
       strategy.contains("image_records") ? strategy["image_records"] : json::array();
   const std::size_t rows = std::min(records.size(), max_timeline_rows);
-  const double row = 22, left = 60, right = 1180, legend_h = 30, width = 1200;
-  const double top = legend_h + 10;
+  const double row = 22, left = 60, right = 1180, width = 1200;
+  // Legend strip: every glyph the rows draw (lanes, bars, markers), wrapped onto as many lines
+  // as it needs. Each item is drawn at (lx, ly) by `shape`.
+  std::string legend = "<g class=\"legend-strip\">\n";
+  double lx = left;
+  double ly = 14;
+  auto legend_item = [&](const std::function<std::string(double, double)>& shape,
+                         const std::string& label) {
+    // About 7 px per character of the 12 px legend font.
+    const double item_width = 24 + 7.0 * static_cast<double>(label.size());
+    if (lx > left && lx + item_width > right) {
+      lx = left;
+      ly += 20;
+    }
+    legend += shape(lx, ly) + text_at(lx + 16, ly + 4, label, "legend") + "\n";
+    lx += item_width;
+  };
+  legend_item([](double lx, double ly) { return line(lx, ly, lx + 12, ly, "lane"); },
+              "waiting (queued to settled)");
+  legend_item([](double lx, double ly) { return line(lx, ly, lx + 12, ly, "lane failed"); },
+              "waiting, image failed");
+  legend_item([](double lx, double ly) { return rect(lx, ly - 5, 12, 10, "attempt"); },
+              "task in flight (submit to download)");
+  legend_item([](double lx, double ly) { return rect(lx, ly - 5, 12, 10, "attempt rejected"); },
+              "attempt rejected (429, error, failed)");
+  legend_item([](double lx, double ly) { return rect(lx, ly - 5, 12, 10, "retry-wait"); },
+              "retry back-off");
+  for (const auto& [kind, label] :
+       std::vector<std::pair<std::string, std::string>>{{"permit", "permit"},
+                                                        {"submit", "submit"},
+                                                        {"poll", "poll"},
+                                                        {"429", "HTTP 429"},
+                                                        {"retry", "retry"},
+                                                        {"error", "error"},
+                                                        {"download", "download"},
+                                                        {"failed", "failed"}}) {
+    legend_item([&kind = kind](double lx, double ly) { return marker(kind, lx + 6, ly, ""); },
+                label);
+  }
+  legend += "</g>\n";
+  const double top = ly + 26;
   const double bottom = top + row * static_cast<double>(std::max<std::size_t>(rows, 1)) + 4;
   const double height = bottom + 48;
   const axis xa = nice_axis(end_ms > 0 ? end_ms : 1000, 10);
   const linear x{0, xa.max, left, right};
   std::string out = svg_open("timeline", width, height, "Timeline of each image: " + name,
                              " data-strategy=\"" + esc(name) + "\"");
-  // Legend strip.
-  double lx = left;
-  const double ly = 14;
-  auto legend_item = [&](const std::string& shape, const std::string& label) {
-    out += shape + text_at(lx + 16, ly + 4, label, "legend") + "\n";
-    lx += 24 + 7.0 * static_cast<double>(label.size());
-  };
-  legend_item(line(lx, ly, lx + 12, ly, "lane"), "waiting (queued to settled)");
-  legend_item(rect(lx, ly - 5, 12, 10, "attempt"), "task in flight (submit to download)");
-  legend_item(rect(lx, ly - 5, 12, 10, "retry-wait"), "retry back-off");
-  legend_item(marker("permit", lx + 6, ly, ""), "permit");
-  legend_item(marker("submit", lx + 6, ly, ""), "submit");
-  legend_item(marker("poll", lx + 6, ly, ""), "poll");
-  legend_item(marker("429", lx + 6, ly, ""), "HTTP 429");
-  legend_item(marker("retry", lx + 6, ly, ""), "retry");
-  legend_item(marker("error", lx + 6, ly, ""), "error");
-  legend_item(marker("download", lx + 6, ly, ""), "download");
-  legend_item(marker("failed", lx + 6, ly, ""), "failed");
+  out += legend;
 
   out += x_axis(x, xa, bottom, top, seconds_label, "scenario time (s)");
   if (records.empty()) {
@@ -500,29 +535,32 @@ std::string timeline(const json& strategy, double end_ms) {
 
 const char* const style = R"(
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
-  max-width: 1240px; margin: 24px auto; padding: 0 16px; line-height: 1.4; }
+  max-width: 1240px; margin: 24px auto; padding: 0 16px; line-height: 1.4; overflow-wrap: anywhere; }
 h1 { font-size: 24px; margin-bottom: 4px; }
 h2 { font-size: 19px; margin-top: 32px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
-h3 { font-size: 15px; margin: 18px 0 4px; overflow-wrap: anywhere; }
+h3 { font-size: 15px; margin: 18px 0 4px; }
 .meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
+.recommendation { font-size: 16px; }
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 13px; margin: 8px 0; overflow-wrap: normal; }
 th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
 th { background: #f4f4f4; }
 td.name, th.name { text-align: left; white-space: nowrap; }
+td.best { text-align: left; min-width: 12em; }
 .swatch { display: inline-block; width: 10px; height: 10px; margin-right: 6px; border-radius: 2px; }
 .fail { color: #b00020; font-weight: bold; }
 .pass { color: #1b7f3b; }
-.grid { display: grid; grid-template-columns: repeat(3, 1fr); gap: 12px; }
-figure { margin: 0; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(390px, 1fr)); gap: 12px; }
+figure { margin: 0; min-width: 0; }
 figcaption { font-size: 13px; color: #444; margin-bottom: 4px; }
-svg.chart { max-width: 100%; height: auto; background: #fff; }
+svg.chart { display: block; max-width: none; background: #fff; }
 svg text { font-size: 12px; fill: #222; }
 svg .tick { font-size: 11px; fill: #555; }
 svg .axis-title { font-size: 12px; fill: #333; }
 svg .note { font-size: 11px; fill: #777; }
 svg .value { font-size: 11px; }
-svg .row-label { font-size: 10px; fill: #666; }
-svg .fail-label { font-size: 10px; fill: #b00020; }
+svg .row-label { font-size: 11px; fill: #666; }
+svg .fail-label { font-size: 11px; fill: #b00020; }
 svg .axis { stroke: #444; stroke-width: 1; }
 svg .grid { stroke: #e6e6e6; stroke-width: 1; }
 svg .cdf-line { fill: none; stroke-width: 2.2; }
@@ -580,14 +618,11 @@ result<std::string> render_html(const nlohmann::json& results) {
     out += "<p>" + esc(results["scenario"]["description"].get<std::string>()) + "</p>\n";
   }
 
-  out += "<h2>Findings</h2>\n<ul>\n";
-  for (const auto& sentence : findings(results)) {
-    out += "<li>" + esc(sentence) + "</li>\n";
-  }
-  out += "</ul>\n";
-
+  // One table, then at most three findings; the details (winners, facts per strategy) below the
+  // charts.
   out +=
-      "<h2>Strategies</h2>\n<table>\n<thead><tr><th class=\"name\">strategy</th><th>delivered</th>";
+      "<h2>Summary</h2>\n<div class=\"scroll\"><table class=\"strategies\">\n<thead><tr><th "
+      "class=\"name\">strategy</th><th>delivered</th>";
   const auto metrics = metrics_in(metric_view::report, results);
   for (const auto& metric : metrics) {
     out += "<th>" + esc(name_in(metric, metric_view::report)) + "</th>";
@@ -600,34 +635,53 @@ result<std::string> render_html(const nlohmann::json& results) {
            format_decimal(s["delivered"].get<double>(), 1) + "/" +
            format_decimal(s["images"].get<double>(), 0) + "</td>";
     for (const auto& metric : metrics) {
-      out += "<td>" + esc(format_metric(metric, metric_value(metric, s), metric_view::report)) +
-             "</td>";
+      const std::string cell = metric_cell(metric, s, results, metric_view::report);
+      out +=
+          (cell == no_images ? "<td title=\"no images delivered\">" : "<td>") + esc(cell) + "</td>";
     }
     out += "</tr>\n";
   }
-  out += "</tbody>\n</table>\n";
-  out +=
-      "<h3>Winner per metric</h3>\n<table>\n<thead><tr><th class=\"name\">metric</th><th "
-      "class=\"name\">best</th><th>value</th></tr></thead>\n<tbody>\n";
-  for (const auto& w : winners(results)) {
-    std::string names;
-    for (const auto& n : w.names) {
-      names += (names.empty() ? "" : ", ") + n;
-    }
-    out += "<tr><td class=\"name\">" +
-           esc(name_in(w.metric, metric_view::report) +
-               (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)")) +
-           "</td><td class=\"name\">" + esc(names.empty() ? "n/a" : names) + "</td><td>" +
-           esc(format_metric(w.metric, w.value, metric_view::report)) + "</td></tr>\n";
+  out += "</tbody>\n</table></div>\n";
+  for (const auto& note : table_notes(results)) {
+    out += "<p class=\"meta\">" + esc(note) + "</p>\n";
   }
-  out += "</tbody>\n</table>\n";
+  out += "<ul class=\"findings\">\n";
+  for (const auto& sentence : key_findings(results)) {
+    out += "<li>" + esc(sentence) + "</li>\n";
+  }
+  out += "</ul>\n";
 
   out +=
       "<h2>Latency</h2>\n<figure><figcaption>Latency CDF: the share of requested images "
       "delivered within each latency; a curve ending below 100% lost images</figcaption>\n";
-  out += latency_cdf(strategies);
+  out += scroll(latency_cdf(strategies, strategies[0]["runs"].size()));
   out += "</figure>\n";
   out += "<h2>Throughput and completeness</h2>\n" + bar_charts(results);
+
+  out +=
+      "<h2>Details</h2>\n<h3>Winner per metric</h3>\n<div class=\"scroll\"><table "
+      "class=\"winners\">\n<thead><tr><th class=\"name\">metric</th><th "
+      "class=\"name\">best</th><th>value</th></tr></thead>\n<tbody>\n";
+  for (const auto& w : winners(results)) {
+    std::string all_names;
+    for (const auto& n : w.names) {
+      all_names += (all_names.empty() ? "" : ", ") + n;
+    }
+    const std::string text = winner_text(w);
+    out += "<tr><td class=\"name\">" +
+           esc(name_in(w.metric, metric_view::report) +
+               (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)")) +
+           "</td><td class=\"best\"" +
+           (text != all_names && !all_names.empty() ? " title=\"" + esc(all_names) + "\"" : "") +
+           ">" + esc(text) + "</td><td>" +
+           esc(format_metric(w.metric, w.value, metric_view::report)) + "</td></tr>\n";
+  }
+  out += "</tbody>\n</table></div>\n<p class=\"meta\">" + esc(winner_rule(results)) + "</p>\n";
+  out += "<h3>Per strategy</h3>\n<ul>\n";
+  for (const auto& sentence : findings(results)) {
+    out += "<li>" + esc(sentence) + "</li>\n";
+  }
+  out += "</ul>\n";
 
   out +=
       "<h2>Timelines</h2>\n<p class=\"meta\">One row per image of the first repetition, on a "
@@ -640,12 +694,13 @@ result<std::string> render_html(const nlohmann::json& results) {
                                                    ? " (" + s["spec"].get<std::string>() + ")"
                                                    : "")) +
            "</h3>\n";
-    out += timeline(s, end_ms);
+    out += scroll(timeline(s, end_ms));
   }
 
   if (results.contains("thresholds") && !results["thresholds"].empty()) {
     out +=
-        "<h2>Thresholds</h2>\n<table>\n<thead><tr><th class=\"name\">threshold</th>"
+        "<h2>Thresholds</h2>\n<div class=\"scroll\"><table>\n<thead><tr><th "
+        "class=\"name\">threshold</th>"
         "<th>measured</th><th class=\"name\">result</th></tr></thead>\n<tbody>\n";
     for (const auto& t : results["thresholds"]) {
       const bool passed = t["passed"].get<bool>();
@@ -655,7 +710,7 @@ result<std::string> render_html(const nlohmann::json& results) {
           "</td><td class=\"name " + (passed ? "pass" : "fail") + "\">" +
           (passed ? "pass" : "FAIL") + "</td></tr>\n";
     }
-    out += "</tbody>\n</table>\n";
+    out += "</tbody>\n</table></div>\n";
   }
   out += "<p class=\"meta\">" +
          esc("Generated by " +

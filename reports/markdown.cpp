@@ -13,6 +13,11 @@ result<std::string> render_markdown(const nlohmann::json& results) {
   const auto& scenario = results["scenario"];
   const auto& strategies = results["strategies"];
   std::string out = "# Scenario " + markdown_escape(scenario["name"].get<std::string>()) + "\n\n";
+  // The answer first: the recommendation, then one table, then at most three findings; the
+  // winners and the per-strategy facts follow under Details.
+  for (const auto& sentence : recommendation(results)) {
+    out += "**" + markdown_escape(sentence) + "**\n\n";
+  }
   if (scenario.contains("description") && scenario["description"].is_string() &&
       !scenario["description"].get<std::string>().empty()) {
     out += markdown_escape(scenario["description"].get<std::string>()) + "\n\n";
@@ -37,7 +42,7 @@ result<std::string> render_markdown(const nlohmann::json& results) {
   }
 
   const auto metrics = metrics_in(metric_view::report, results);
-  out += "## Strategies\n\n| Strategy | Delivered";
+  out += "## Summary\n\n| Strategy | Delivered";
   for (const auto& metric : metrics) {
     out += " | " + name_in(metric, metric_view::report);
   }
@@ -51,24 +56,28 @@ result<std::string> render_markdown(const nlohmann::json& results) {
            format_decimal(s["delivered"].get<double>(), 1) + "/" +
            format_decimal(s["images"].get<double>(), 0);
     for (const auto& metric : metrics) {
-      out += " | " + format_metric(metric, metric_value(metric, s), metric_view::report);
+      out += " | " + metric_cell(metric, s, results, metric_view::report);
     }
     out += " |\n";
   }
-
-  out += "\n## Winner per metric\n\n| Metric | Best | Value |\n|---|---|---:|\n";
-  for (const auto& w : winners(results)) {
-    std::string names;
-    for (const auto& name : w.names) {
-      names += (names.empty() ? "" : ", ") + markdown_escape(name);
-    }
-    out += "| " + name_in(w.metric, metric_view::report) +
-           (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)") + " | " +
-           (names.empty() ? "n/a" : names) + " | " +
-           format_metric(w.metric, w.value, metric_view::report) + " |\n";
+  for (const auto& note : table_notes(results)) {
+    out += "\n" + markdown_escape(note) + "\n";
+  }
+  out += "\n";
+  for (const auto& sentence : key_findings(results)) {
+    out += "- " + markdown_escape(sentence) + "\n";
   }
 
-  out += "\n## Findings\n\n";
+  out += "\n## Details\n\n### Winner per metric\n\n| Metric | Best | Value |\n|---|---|---:|\n";
+  for (const auto& w : winners(results)) {
+    out += "| " + name_in(w.metric, metric_view::report) +
+           (w.metric.higher_is_better ? " (higher is better)" : " (lower is better)") + " | " +
+           markdown_escape(winner_text(w)) + " | " +
+           format_metric(w.metric, w.value, metric_view::report) + " |\n";
+  }
+  out += "\n" + markdown_escape(winner_rule(results)) + "\n";
+
+  out += "\n### Per strategy\n\n";
   for (const auto& sentence : findings(results)) {
     out += "- " + markdown_escape(sentence) + "\n";
   }

@@ -149,7 +149,33 @@ std::string name_in(const metric& m, metric_view view) {
   return m.label;
 }
 
+bool needs_delivery(const std::string& path) {
+  return path.rfind("latency_ms.", 0) == 0 || path == "time_to_first_image_ms";
+}
+
+bool delivered_nothing(const nlohmann::json& strategy_or_run) {
+  auto delivered = number_at(strategy_or_run, "delivered");
+  return delivered && *delivered <= 0;
+}
+
+bool without_quota(const nlohmann::json& results) {
+  if (!results.contains("strategies") || !results["strategies"].is_array()) {
+    return false;
+  }
+  bool delivered = false;
+  for (const auto& s : results["strategies"]) {
+    if (number_at(s, "credits_used").value_or(0) > 0) {
+      return false;
+    }
+    delivered = delivered || number_at(s, "delivered").value_or(0) > 0;
+  }
+  return delivered;
+}
+
 std::optional<double> metric_value(const metric& m, const nlohmann::json& strategy_or_run) {
+  if (needs_delivery(m.path) && delivered_nothing(strategy_or_run)) {
+    return std::nullopt;
+  }
   return number_at(strategy_or_run, m.path);
 }
 
@@ -164,6 +190,17 @@ std::string format_metric(const metric& m, std::optional<double> value, metric_v
   return (style.trim_zeros ? format_decimal(number, style.decimals)
                            : format_fixed(number, style.decimals)) +
          style.suffix;
+}
+
+std::string metric_cell(const metric& m, const nlohmann::json& strategy,
+                        const nlohmann::json& results, metric_view view) {
+  if (needs_delivery(m.path) && delivered_nothing(strategy)) {
+    return no_images;
+  }
+  if (std::string(m.path) == "credits_used" && without_quota(results)) {
+    return no_quota_cell;
+  }
+  return format_metric(m, metric_value(m, strategy), view);
 }
 
 }  // namespace zbatch::reports

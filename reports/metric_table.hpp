@@ -97,12 +97,33 @@ const metric* find_metric(const std::string& path);
 /// The metric's name in `view`: its label, compare label or column title.
 std::string name_in(const metric& m, metric_view view);
 
-/// The metric's value in a strategy summary or one of its runs; nullopt when null or absent.
+/// Whether the metric at `path` measures delivered images (the latency percentiles, the time to
+/// the first image): it has no value when nothing was delivered.
+bool needs_delivery(const std::string& path);
+
+/// Whether a strategy summary or run delivered no image (`delivered` is 0).
+bool delivered_nothing(const nlohmann::json& strategy_or_run);
+
+/// Whether the results come from a profile without a quota: no strategy was charged a credit
+/// although some delivered images (a quota charges every delivered image). The reports then show
+/// "credits used" as n/a rather than a 0 that reads as free.
+bool without_quota(const nlohmann::json& results);
+
+/// The metric's value in a strategy summary or one of its runs; nullopt when null or absent, and
+/// for a metric that `needs_delivery` when nothing was delivered (the runner writes 0 there).
 std::optional<double> metric_value(const metric& m, const nlohmann::json& strategy_or_run);
 
 /// `value` as `view` shows it. Reports: "75%", "18.0 s", "1.5", "1.25"; compare: "75%",
 /// "18.012 s", "1.5", "1.25" (up to 3 decimals); terminal: "75.0%", "18.0", "1.5", "1.25"
 /// (fixed decimals, the unit in the column title). No value: "n/a", or "-" in the terminal.
 std::string format_metric(const metric& m, std::optional<double> value, metric_view view);
+
+/// What a table cell of `view` shows for the metric of one strategy: `no_images` ("–") for a
+/// metric that needs delivery when nothing was delivered, `no_quota_cell` ("n/a") for credits
+/// when `without_quota(results)`, else `format_metric` of its value.
+std::string metric_cell(const metric& m, const nlohmann::json& strategy,
+                        const nlohmann::json& results, metric_view view);
+inline constexpr const char* no_images = "–";  // An en dash.
+inline constexpr const char* no_quota_cell = "n/a";
 
 }  // namespace zbatch::reports

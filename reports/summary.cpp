@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
+#include <tuple>
 #include <utility>
 
 #include "reports/results.hpp"
@@ -48,21 +50,60 @@ std::string join(const std::vector<std::string>& parts, const std::string& last_
   return out;
 }
 
+// Every part, `separator` between each two.
+std::string join_all(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const auto& part : parts) {
+    out += (out.empty() ? "" : separator) + part;
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+// Deliverable success, or the success rate for results written before it; 0 when absent.
+double success_of(const json& strategy) {
+  return number_at(strategy, "deliverable_success_rate")
+      .value_or(number_at(strategy, "success_rate").value_or(0.0));
+}
+
+double best_success(const json& results) {
+  double best = 0;
+  for (const auto& s : results["strategies"]) {
+    best = std::max(best, success_of(s));
+  }
+  return best;
+}
+
+// Within 0.5 point of the best, as the recommendation counts it.
+bool complete_enough(double success, double best) { return success >= best - 0.005 - 1e-9; }
+
 }  // namespace
 
 std::vector<metric_winner> winners(const nlohmann::json& results) {
   std::vector<metric_winner> out;
+  const double best = best_success(results);
+  const bool no_quota = without_quota(results);
   for (const auto& metric : metrics_in(metric_view::report, results)) {
-    metric_winner w{metric, {}, std::nullopt};
+    metric_winner w{metric, {}, std::nullopt, ""};
+    const std::string path = metric.path;
+    if (path == "credits_used" && no_quota) {
+      w.note = "no quota in this profile";
+      out.push_back(std::move(w));
+      continue;
+    }
+    const bool success_metric = path == "success_rate" || path == "deliverable_success_rate";
     for (const auto& strategy : results["strategies"]) {
       auto value = metric_value(metric, strategy);
-      if (!value) {
+      if (!value || (!success_metric && !complete_enough(success_of(strategy), best))) {
         continue;
       }
       std::string name = strategy["name"].get<std::string>();
-      // A fast strategy that lost images is not a fair winner: say so next to its name.
+      // An eligible strategy may still have lost a few images: say so next to its name.
       const double rate = strategy["success_rate"].get<double>();
-      if (std::string(metric.path) != "success_rate" && rate < 1.0 - 1e-9) {
+      if (!success_metric && rate < 1.0 - 1e-9) {
         name += " (delivered " + format_percent(rate) + ")";
       }
       if (!w.value || same(*value, *w.value)) {
@@ -78,6 +119,29 @@ std::vector<metric_winner> winners(const nlohmann::json& results) {
     out.push_back(std::move(w));
   }
   return out;
+}
+
+std::string winner_text(const metric_winner& w, std::size_t max_listed) {
+  if (!w.note.empty()) {
+    return w.note;
+  }
+  if (w.names.empty()) {
+    return "n/a";
+  }
+  if (w.names.size() > max_listed) {
+    return std::to_string(w.names.size()) + " strategies tie";
+  }
+  return join(w.names, ", ");
+}
+
+std::string winner_rule(const nlohmann::json& results) {
+  const bool deliverable = std::any_of(
+      results["strategies"].begin(), results["strategies"].end(),
+      [](const json& s) { return number_at(s, "deliverable_success_rate").has_value(); });
+  return std::string("Only strategies within 0.5 point of the best ") +
+         (deliverable ? "deliverable success" : "success rate") + " (" +
+         format_percent(best_success(results)) +
+         ") can win the other metrics: losing images makes a strategy look fast and cheap.";
 }
 
 std::vector<reference_line> reference_lines(const nlohmann::json& results) {
@@ -188,25 +252,57 @@ std::string cost_text(const candidate& c) {
 
 }  // namespace
 
+namespace {
+
+/// The recommendation's choice among the most complete strategies.
+struct choice {
+  double most = 0;                  ///< The best success.
+  std::vector<candidate> complete;  ///< Within 0.5 point of it, fastest first.
+  candidate pick;                   ///< The recommended one.
+  bool distinct = true;             ///< Whether the fastest beats the runner-up beyond noise.
+  std::string why;                  ///< The noise sentence (two or more complete ones).
+};
+
+std::optional<choice> choose(const std::vector<candidate>& all) {
+  if (all.empty()) {
+    return std::nullopt;
+  }
+  choice c;
+  for (const auto& candidate : all) {
+    c.most = std::max(c.most, candidate.success);
+  }
+  for (const auto& candidate : all) {
+    if (complete_enough(candidate.success, c.most)) {
+      c.complete.push_back(candidate);
+    }
+  }
+  std::stable_sort(c.complete.begin(), c.complete.end(),
+                   [](const candidate& a, const candidate& b) { return a.makespan < b.makespan; });
+  c.pick = c.complete.front();
+  if (c.complete.size() > 1) {
+    const candidate& runner = c.complete[1];
+    std::tie(c.distinct, c.why) = beyond_noise(c.pick, runner);
+    // Not distinguishable: the cheaper, then politer one.
+    if (!c.distinct &&
+        (runner.submits < c.pick.submits - 1e-9 ||
+         (same(runner.submits, c.pick.submits) && runner.per_429 < c.pick.per_429 - 1e-9))) {
+      c.pick = runner;
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
 std::vector<std::string> recommendation(const nlohmann::json& results) {
   std::vector<std::string> out;
   auto all = candidates(results);
-  if (all.empty()) {
+  auto chosen = choose(all);
+  if (!chosen) {
     return out;
   }
-  double most = 0;
-  for (const auto& c : all) {
-    most = std::max(most, c.success);
-  }
-  // The most complete (within 0.5 point), fastest first.
-  std::vector<candidate> complete;
-  for (const auto& c : all) {
-    if (c.success >= most - 0.005 - 1e-9) {
-      complete.push_back(c);
-    }
-  }
-  std::stable_sort(complete.begin(), complete.end(),
-                   [](const candidate& a, const candidate& b) { return a.makespan < b.makespan; });
+  const double most = chosen->most;
+  const std::vector<candidate>& complete = chosen->complete;
   candidate pick = complete.front();
   std::string sentence;
   const std::string delivered = same(most, 1.0) ? "delivered every deliverable image"
@@ -218,7 +314,8 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
     out.push_back(sentence);
   } else {
     const candidate& runner = complete[1];
-    const auto [distinct, why] = beyond_noise(pick, runner);
+    const bool distinct = chosen->distinct;
+    const std::string& why = chosen->why;
     if (distinct) {
       out.push_back("Recommendation: " + pick.name + ", the fastest strategy that " + delivered +
                     ": " + format_seconds(pick.makespan) + " against " +
@@ -226,14 +323,9 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
                     "% less time), a difference larger than the noise (" + why + ").");
     } else {
-      // Not distinguishable: the cheaper, then politer one.
-      const bool runner_better =
-          runner.submits < pick.submits - 1e-9 ||
-          (same(runner.submits, pick.submits) && runner.per_429 < pick.per_429 - 1e-9);
+      // Not distinguishable: the cheaper, then politer one (choose()).
       const candidate faster = pick;
-      if (runner_better) {
-        pick = runner;
-      }
+      pick = chosen->pick;
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
@@ -261,6 +353,171 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
       }
       out.push_back(line + ".");
     }
+  }
+  return out;
+}
+
+std::vector<std::string> table_notes(const nlohmann::json& results) {
+  std::vector<std::string> out;
+  std::vector<std::string> empty;
+  for (const auto& s : results["strategies"]) {
+    if (delivered_nothing(s)) {
+      empty.push_back(s["name"].get<std::string>());
+    }
+  }
+  if (!empty.empty()) {
+    out.push_back(std::string(no_images) + " (no images): " + join(empty, " and ") +
+                  " delivered no image, so there is no latency or time to the first image.");
+  }
+  if (without_quota(results)) {
+    out.push_back("credits used: " + std::string(no_quota_cell) +
+                  ", no quota in this profile (no strategy was charged a credit).");
+  }
+  return out;
+}
+
+std::vector<std::string> key_findings(const nlohmann::json& results) {
+  std::vector<std::string> out;
+  const auto chosen = choose(candidates(results));
+  if (!chosen) {
+    return out;
+  }
+  const candidate& pick = chosen->pick;
+  const json* winner = nullptr;
+  for (const auto& s : results["strategies"]) {
+    if (s["name"] == pick.name) {
+      winner = &s;
+    }
+  }
+  if (winner == nullptr) {
+    return out;
+  }
+  auto at = [](const json& s, const char* path) { return number_at(s, path).value_or(0.0); };
+
+  // 1. The recommended strategy: what it delivered, how fast, its lead over the runner-up.
+  std::string first = pick.name + " delivered " + format_decimal(at(*winner, "delivered"), 1) +
+                      " of " + format_decimal(at(*winner, "images"), 0) + " images in " +
+                      format_seconds(pick.makespan);
+  const double bound = number_at(results, "bound.makespan_ms").value_or(0.0);
+  if (bound > 0) {
+    first += " (" + format_fixed(pick.makespan / bound, 2) + "× the bound of " +
+             format_seconds(bound) + ")";
+  }
+  const candidate* runner = nullptr;
+  for (const auto& c : chosen->complete) {
+    if (c.name != pick.name) {
+      runner = &c;
+      break;
+    }
+  }
+  if (runner == nullptr) {
+    first += ", the only strategy that delivered this many.";
+  } else if (runner->makespan > pick.makespan) {
+    first += ", " + format_decimal(100.0 * (1.0 - pick.makespan / runner->makespan), 0) +
+             "% less time than " + runner->name + " (" + format_seconds(runner->makespan) +
+             "), the next strategy as complete" +
+             (chosen->distinct ? "." : "; the two are not distinguishable.");
+  } else {
+    first += ", as fast as " + runner->name + " within the noise and cheaper.";
+  }
+  out.push_back(first);
+
+  // 2. What the others lose against it: images, time, HTTP 429s, paid submits, credits.
+  const bool quota = !without_quota(results);
+  // (images lost, makespan, sentence part): the worst first, so the counted rest are the mildest.
+  std::vector<std::tuple<double, double, std::string>> losses;
+  std::size_t others = 0;
+  for (const auto& s : results["strategies"]) {
+    if (&s == winner) {
+      continue;
+    }
+    ++others;
+    std::vector<std::string> lost;
+    const double failed = at(s, "failed");
+    if (failed > at(*winner, "failed") + 1e-9) {
+      lost.push_back("lost " + format_decimal(failed, 1) + " of " +
+                     format_decimal(at(s, "images"), 0) + " images");
+    }
+    const double makespan = at(s, "makespan_ms");
+    if (makespan > 1.05 * pick.makespan) {
+      lost.push_back("took " + format_seconds(makespan) + " (" +
+                     format_fixed(makespan / std::max(1.0, pick.makespan), 1) + "× as long)");
+    }
+    const double http_429 = at(s, "http_429.total");
+    if (http_429 > at(*winner, "http_429.total") + 1e-9) {
+      lost.push_back("met " + plural(http_429, "HTTP 429", "HTTP 429s"));
+    }
+    if (auto submits = number_at(s, "submits_per_image");
+        submits && std::isfinite(pick.submits) && *submits > pick.submits + 0.005) {
+      lost.push_back("paid " + format_fixed(*submits, 2) + " submits per delivered image");
+    }
+    const double credits = at(s, "credits_used");
+    if (quota && at(*winner, "delivered") > 0 && at(s, "delivered") > 0 &&
+        credits / at(s, "delivered") >
+            at(*winner, "credits_used") / at(*winner, "delivered") + 0.005) {
+      lost.push_back("used " + format_decimal(credits / at(s, "delivered"), 2) +
+                     " credits per delivered image");
+    }
+    if (!lost.empty()) {
+      losses.emplace_back(failed, makespan,
+                          s["name"].get<std::string>() + " " + join(lost, " and "));
+    }
+  }
+  if (others > 0) {
+    std::string second = "Against " + pick.name + " (" +
+                         plural(at(*winner, "http_429.total"), "HTTP 429", "HTTP 429s");
+    if (std::isfinite(pick.submits)) {
+      second += ", " + format_fixed(pick.submits, 2) + " submits per delivered image";
+    }
+    if (quota && at(*winner, "delivered") > 0) {
+      second += ", " + format_decimal(at(*winner, "credits_used") / at(*winner, "delivered"), 2) +
+                " credits per delivered image";
+    }
+    second += "): ";
+    constexpr std::size_t listed = 4;
+    std::stable_sort(losses.begin(), losses.end(), [](const auto& a, const auto& b) {
+      return std::get<0>(a) > std::get<0>(b) + 1e-9 ||
+             (same(std::get<0>(a), std::get<0>(b)) && std::get<1>(a) > std::get<1>(b));
+    });
+    std::vector<std::string> parts;
+    for (const auto& loss : losses) {
+      parts.push_back(std::get<2>(loss));
+    }
+    if (parts.empty()) {
+      second += "no other strategy loses images, time, 429s or submits.";
+    } else if (parts.size() <= listed) {
+      second += join_all(parts, "; ") + ".";
+    } else {
+      const std::size_t more = parts.size() - listed;
+      parts.resize(listed);
+      second += join_all(parts, "; ") + "; " + std::to_string(more) +
+                (more == 1 ? " more strategy" : " more strategies") + " in the details.";
+    }
+    out.push_back(second);
+  }
+
+  // 3. adaptive against the best static strategy in hindsight.
+  const json& hindsight = results.value("hindsight", json());
+  double best_ms = 0;
+  if (hindsight.is_object() && hindsight.value("best", json()).is_object()) {
+    best_ms = number_at(hindsight["best"], "makespan_ms").value_or(0.0);
+  }
+  const candidate* adaptive = nullptr;
+  const auto all = candidates(results);
+  for (const auto& c : all) {
+    if (c.name == "adaptive") {
+      adaptive = &c;
+    }
+  }
+  if (best_ms > 0 && adaptive != nullptr) {
+    const std::string best_name = hindsight["best"].value("name", "the hindsight-best");
+    const double ratio = adaptive->makespan / best_ms;
+    std::string third = "adaptive took " + format_seconds(adaptive->makespan) + ", ";
+    third +=
+        std::fabs(ratio - 1.0) <= 0.05 ? "within 5% of" : format_fixed(ratio, 2) + "× as long as";
+    third += " the hindsight-best " + best_name + " (" + format_seconds(best_ms) + "), with " +
+             format_percent(adaptive->success) + " of deliverable images.";
+    out.push_back(third);
   }
   return out;
 }
@@ -351,9 +608,6 @@ std::vector<std::string> findings(const nlohmann::json& results) {
     }
   }
 
-  for (auto& sentence : recommendation(results)) {
-    out.push_back(std::move(sentence));
-  }
   if (results.contains("thresholds")) {
     std::size_t failed = 0;
     for (const auto& t : results["thresholds"]) {

@@ -15,13 +15,25 @@
 namespace zbatch::reports {
 
 /// The best strategy (or tied strategies) of one metric; empty names when no strategy has a
-/// value. One per metric of the report view, in its order.
+/// value. One per metric of the report view, in its order. Only strategies within 0.5 point of
+/// the best deliverable success (success rate for results without it) can win a metric other
+/// than the success rates: losing images makes a strategy look fast and cheap (`winner_rule`).
+/// Credits have no winner when `without_quota(results)`: `note` says so.
 struct metric_winner {
   reports::metric metric;
   std::vector<std::string> names;
   std::optional<double> value;
+  std::string note;  ///< Shown instead of names when set, e.g. "no quota in this profile".
 };
 std::vector<metric_winner> winners(const nlohmann::json& results);
+
+/// The winner cell: the names joined by ", ", "N strategies tie" for more than `max_listed`
+/// names (so a table of many ties keeps its width), the note, or "n/a".
+std::string winner_text(const metric_winner& w, std::size_t max_listed = 3);
+
+/// The sentence under the winner table that states who may win: "Only strategies within 0.5
+/// point of the best deliverable success (100%) can win the other metrics ...".
+std::string winner_rule(const nlohmann::json& results);
 
 /// A reference the strategies are measured against besides the bound: the hindsight-best static
 /// strategy or the clairvoyant (docs/results-schema.md).
@@ -44,8 +56,20 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results);
 /// table prints unvalidated results); empty when no strategy has a makespan.
 std::vector<std::string> recommendation(const nlohmann::json& results);
 
-/// Sentences such as "concurrent lost 2 of 4 images to 429 (dynamic)."; the recommendation's
-/// sentences come last.
+/// The notes under the strategy table: what "–" means, when a strategy delivered nothing, and
+/// why credits show n/a, when the profile has no quota (`without_quota`).
+std::vector<std::string> table_notes(const nlohmann::json& results);
+
+/// The findings the reports lead with, under the strategy table: at most three sentences, the
+/// recommended strategy's result and lead over the runner-up, what the others lose against it
+/// (images, time, HTTP 429s, paid submits, credits when the profile has a quota), and how far
+/// `adaptive` is from the hindsight-best (when the results carry both). Empty when no strategy
+/// has a makespan.
+std::vector<std::string> key_findings(const nlohmann::json& results);
+
+/// The details lower down, one fact per sentence and strategy, such as "concurrent lost 2 of 4
+/// images to 429 (dynamic)."; then the number of failed thresholds. The recommendation is not
+/// repeated (it opens the reports).
 std::vector<std::string> findings(const nlohmann::json& results);
 
 }  // namespace zbatch::reports

@@ -1,7 +1,6 @@
 #include "reports/terminal.hpp"
 
 #include <algorithm>
-#include <iomanip>
 #include <sstream>
 #include <vector>
 
@@ -37,26 +36,30 @@ std::string header(const json& results) {
   return out.str();
 }
 
+// Characters on screen of UTF-8 text (the "–" of no images is one character in three bytes).
+std::size_t columns(const std::string& text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
 // The first column left-aligned, the others right-aligned, two spaces apart.
 std::string aligned(const std::vector<std::vector<std::string>>& rows) {
   std::vector<std::size_t> widths(rows.front().size(), 0);
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) {
-      widths[c] = std::max(widths[c], row[c].size());
+      widths[c] = std::max(widths[c], columns(row[c]));
     }
   }
-  std::ostringstream out;
+  std::string out;
   for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) {
-      if (c == 0) {
-        out << std::left << std::setw(static_cast<int>(widths[c])) << row[c];
-      } else {
-        out << "  " << std::right << std::setw(static_cast<int>(widths[c])) << row[c];
-      }
+      const std::string pad(widths[c] - columns(row[c]), ' ');
+      out += c == 0 ? row[c] + pad : "  " + pad + row[c];
     }
-    out << "\n";
+    out += "\n";
   }
-  return out.str();
+  return out;
 }
 
 std::string strategy_rows(const json& results) {
@@ -68,11 +71,18 @@ std::string strategy_rows(const json& results) {
   for (const auto& s : results["strategies"]) {
     std::vector<std::string> row{s["name"].get<std::string>()};
     for (const auto& m : metrics) {
-      row.push_back(format_metric(m, metric_value(m, s), metric_view::terminal));
+      row.push_back(metric_cell(m, s, results, metric_view::terminal));
     }
     rows.push_back(std::move(row));
   }
-  return aligned(rows);
+  std::string notes;
+  for (const auto& note : table_notes(results)) {
+    // The terminal does not show credits: only the "no images" note concerns it.
+    if (note.rfind(no_images, 0) == 0) {
+      notes += note + "\n";
+    }
+  }
+  return aligned(rows) + notes;
 }
 
 std::string threshold_lines(const json& results) {

@@ -138,5 +138,36 @@ TEST(terminal_table, shows_a_dash_for_a_missing_value) {
       << text;
 }
 
+TEST(metric_table, latency_has_no_value_when_nothing_was_delivered) {
+  // The runner writes 0 for the latency of a run without a delivered image: that is no latency,
+  // not a fast one (issue 16), so no view shows "0.0 s" and no strategy wins with it.
+  auto run = read_fixture("results-mixed.json")["strategies"][1]["runs"][0];
+  run["delivered"] = 0;
+  run["latency_ms"]["p50"] = 0;
+  for (const char* path : {"latency_ms.p50", "latency_ms.p95", "time_to_first_image_ms"}) {
+    EXPECT_TRUE(needs_delivery(path)) << path;
+    EXPECT_FALSE(metric_value(*find_metric(path), run)) << path;
+  }
+  EXPECT_FALSE(needs_delivery("makespan_ms"));
+  EXPECT_TRUE(metric_value(*find_metric("makespan_ms"), run));
+  EXPECT_TRUE(metric_value(*find_metric("http_429.total"), run));
+}
+
+TEST(metric_table, no_quota_only_when_nothing_was_charged_but_images_were_delivered) {
+  auto results = read_fixture("results-mixed.json");
+  EXPECT_FALSE(without_quota(results));
+  for (auto& s : results["strategies"]) {
+    s["credits_used"] = 0;
+  }
+  EXPECT_TRUE(without_quota(results));
+  EXPECT_EQ(metric_cell(*find_metric("credits_used"), results["strategies"][0], results,
+                        metric_view::report),
+            "n/a");
+  for (auto& s : results["strategies"]) {
+    s["delivered"] = 0;
+  }
+  EXPECT_FALSE(without_quota(results));  // Nothing delivered: a 0 charge proves nothing.
+}
+
 }  // namespace
 }  // namespace zbatch::reports

@@ -1,5 +1,5 @@
-// The recommendation (issue 13, section 4): printed right after the terminal table, at the top of
-// the HTML report and last among the findings; it names the strategy, by how much it wins,
+// The recommendation (issue 13, section 4): printed right after the terminal table and at the top
+// of the Markdown and HTML reports (issue 16); it names the strategy, by how much it wins,
 // whether that is beyond the noise across repetitions (preferring the cheaper and politer one
 // when it is not), and the hindsight-best with adaptive's distance from it.
 #include <string>
@@ -102,6 +102,38 @@ TEST(recommendation, follows_the_terminal_table_and_opens_the_html_report) {
   ASSERT_NE(first, std::string::npos);
   EXPECT_LT(first, html.find("<h2>"));
   EXPECT_GT(first, html.find("<h1>"));
+}
+
+TEST(key_findings, at_most_three_sentences_of_winner_losses_and_adaptive_distance) {
+  auto results = read_fixture("results-mixed.json");
+  auto text = key_findings(results);
+  ASSERT_EQ(text.size(), 2u);  // No hindsight-best: no third sentence.
+  EXPECT_EQ(text[0],
+            "adaptive delivered 4 of 4 images in 6.3 s (1.05× the bound of 6.0 s), 49% less "
+            "time than serial (12.4 s), the next strategy as complete.");
+  EXPECT_EQ(text[1],
+            "Against adaptive (1.3 HTTP 429s, 1.08 submits per delivered image, 1.08 credits per "
+            "delivered image): concurrent lost 1.7 of 4 images and met 1.7 HTTP 429s; serial took "
+            "12.4 s (2.0× as long).");
+  // Many losers: four named, the rest counted; still three sentences with the hindsight-best.
+  const auto concurrent = results["strategies"][1];
+  for (int i = 0; i < 5; ++i) {
+    auto copy = concurrent;
+    copy["name"] = "lossy-" + std::to_string(i);
+    results["strategies"].push_back(copy);
+  }
+  results["hindsight"]["best"] = json{{"name", "static-2"}, {"makespan_ms", 6200}};
+  text = key_findings(results);
+  ASSERT_EQ(text.size(), 3u);
+  // The worst first: the lossy ones, then serial (slower, lost nothing) among the counted.
+  EXPECT_NE(text[1].find("): concurrent lost 1.7 of 4 images and met 1.7 HTTP 429s; lossy-0 "),
+            std::string::npos)
+      << text[1];
+  EXPECT_NE(text[1].find("; 3 more strategies in the details."), std::string::npos) << text[1];
+  EXPECT_EQ(text[1].find("serial"), std::string::npos) << text[1];
+  EXPECT_EQ(text[2],
+            "adaptive took 6.3 s, within 5% of the hindsight-best static-2 (6.2 s), with 100% of "
+            "deliverable images.");
 }
 
 TEST(recommendation, tolerates_results_without_figures) {
