@@ -116,6 +116,26 @@ class production : public ::testing::Test {
     return server_->mock_model().submits_for(prompt, 100 + index, protocol::image_size{});
   }
 
+  /// Tasks the mock created for images 0..count-1.
+  std::uint64_t created(int count) const {
+    std::uint64_t n = 0;
+    for (int index = 0; index < count; ++index) {
+      n += paid_for(index);
+    }
+    return n;
+  }
+
+  /// Starts zbatch, sends `signal` once the mock has created 3 tasks whose answers are still on
+  /// the way (none journaled yet: the mock delays its answers), returns the exit code.
+  int signal_before_the_answers(const std::vector<std::string>& a, int signal) {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, a, io.path());
+    EXPECT_TRUE(test::wait_for([&] { return created(6) >= 3; })) << c.out();
+    EXPECT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
+    c.signal(signal);
+    return c.wait();
+  }
+
   json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }
 
   /// Runs zbatch to its end in its own io directory.
@@ -324,22 +344,8 @@ TEST_F(production, sigint_with_no_grace_journals_submits_answered_after_the_inte
   config.response_delay = mock::latency_spec::fixed(600);
   start(config);
   const auto a = args(6, "bounded,inflight=3,poll=50ms", {"--grace-s", "0"});
-  const auto created = [this] {
-    std::uint64_t n = 0;
-    for (int index = 0; index < 6; ++index) {
-      n += paid_for(index);
-    }
-    return n;
-  };
-  {
-    test::temp_dir io;
-    test::child c(ZBATCH_EXE, a, io.path());
-    ASSERT_TRUE(test::wait_for([&] { return created() >= 3; })) << c.out();
-    ASSERT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
-    c.signal(SIGINT);
-    EXPECT_EQ(c.wait(), 130) << c.out() << c.err();
-  }
-  EXPECT_EQ(count_submitted(out_), created()) << "a created task was not journaled";
+  EXPECT_EQ(signal_before_the_answers(a, SIGINT), 130);
+  EXPECT_EQ(count_submitted(out_), created(6)) << "a created task was not journaled";
   std::string log;
   ASSERT_EQ(run(a, &log), 0) << log;
   EXPECT_EQ(check_delivered(out_, manifest()), 6);
@@ -357,29 +363,15 @@ TEST_F(production, kill_9_with_answers_on_the_way_leaves_them_counted_as_possibl
   config.response_delay = mock::latency_spec::fixed(600);
   start(config);
   const auto a = args(6, "bounded,inflight=3,poll=50ms");
-  const auto created = [this] {
-    std::uint64_t n = 0;
-    for (int index = 0; index < 6; ++index) {
-      n += paid_for(index);
-    }
-    return n;
-  };
-  {
-    test::temp_dir io;
-    test::child c(ZBATCH_EXE, a, io.path());
-    ASSERT_TRUE(test::wait_for([&] { return created() >= 3; })) << c.out();
-    ASSERT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
-    c.signal(SIGKILL);
-    c.wait();
-  }
+  signal_before_the_answers(a, SIGKILL);
   std::string log;
   ASSERT_EQ(run(a, &log), 0) << log;
   EXPECT_EQ(check_delivered(out_, manifest()), 6);
   const auto m = manifest();
-  EXPECT_GE(created(), 9u) << "the killed run's tasks were paid for and lost";
+  EXPECT_GE(created(6), 9u) << "the killed run's tasks were paid for and lost";
   EXPECT_GE(
       m["submits_paid"].get<std::uint64_t>() + m["submits_possibly_paid"].get<std::uint64_t>(),
-      created())
+      created(6))
       << m.dump();
   EXPECT_EQ(m["submits_paid"], 6);
 }
