@@ -4,6 +4,7 @@
 // code and the files: after a task is accepted nothing may cause a second submit, an answer that
 // may hide a created task is never resubmitted blindly, and no paid image is lost.
 #include <algorithm>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -200,6 +201,27 @@ TEST_F(money, a_dropped_or_garbled_submit_answer_after_the_task_was_created_is_p
     EXPECT_EQ(m["submits_possibly_paid"], 1);
     EXPECT_EQ(m["images"][0]["status"], "pending");
   }
+}
+
+// A submit whose answer never comes (the service created the task, the gateway holds the
+// connection) when Ctrl-C ends the batch with no grace: after waiting for the answer the submit
+// counts as possibly paid, and it was never sent again.
+TEST_F(money, a_submit_answer_that_never_comes_is_possibly_paid_never_resubmitted) {
+  fake_.queue(test::fake::hang_after_create());
+  {
+    test::temp_dir io;
+    test::child c(ZBATCH_EXE, args(1, {"--grace-s", "0"}), io.path());
+    ASSERT_TRUE(test::wait_for([&] { return fake_.tasks_created() == 1; })) << c.out();
+    c.signal(SIGINT);
+    EXPECT_EQ(c.wait(), 130) << c.out() << c.err();
+  }
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(fake_.submits_received(), 1) << "never resubmitted blindly";
+  const auto m = manifest();
+  EXPECT_EQ(m["submits_paid"], 0);
+  EXPECT_EQ(m["submits_possibly_paid"], 1) << m.dump(2);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["possibly_paid"], 1);
 }
 
 TEST_F(money, the_services_own_busy_answer_is_free_and_retried) {
