@@ -13,6 +13,7 @@
 
 #include "shared_limit/permit_client.hpp"
 #include "shared_limit/redis_store.hpp"
+#include "tests/cli/process.hpp"
 #include "tests/shared_limit/redis_server.hpp"
 
 namespace zbatch::shared_limit {
@@ -38,18 +39,6 @@ class redis_test : public ::testing::Test {
     auto store = redis_store::connect(config(), ns);
     EXPECT_TRUE(store.ok()) << store.status().to_string();
     return store.ok() ? *std::move(store) : nullptr;
-  }
-  /// Polls `condition` for at most `limit` (a bounded wait on a condition).
-  static bool eventually(const std::function<bool()>& condition,
-                         std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      if (condition()) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return condition();
   }
   test::redis_server server_;
 };
@@ -119,7 +108,7 @@ TEST_F(redis_test, two_thousand_concurrent_acquires_never_hold_more_than_the_lim
       failed(internal_error("never granted"));
     });
   }
-  ASSERT_TRUE(eventually([&] { return ready.load() == requests; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(test::wait_for([&] { return ready.load() == requests; }, std::chrono::seconds(60)));
   go.store(true);
   for (auto& t : threads) {
     t.join();
@@ -147,7 +136,8 @@ TEST_F(redis_test, a_lease_nobody_renews_returns_its_permit_within_the_lease_tim
   EXPECT_FALSE(denied->granted);
   EXPECT_LE(denied->retry_in.count(), 200);  // Redis says when: within the lease time
   EXPECT_GE(denied->retry_in.count(), 0);
-  EXPECT_TRUE(eventually([&] { return live->acquire("live:1", 1, millis{200})->granted; }));
+  EXPECT_TRUE(test::wait_for([&] { return live->acquire("live:1", 1, millis{200})->granted; },
+                             std::chrono::seconds(10)));
 }
 
 TEST_F(redis_test, renewal_keeps_a_lease_and_release_returns_it) {
