@@ -21,24 +21,14 @@ namespace {
 
 using test::read_all;
 
-struct run_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using test::run_result;
 
 /// Runs zbatch with these arguments to the end; `key` sets MODELSCOPE_API_KEY (unset when empty).
 run_result run_zbatch(const std::vector<std::string>& args, const std::string& key = {}) {
-  test::temp_dir io;
-  test::child process(ZBATCH_EXE, args, io.path(), key);
-  run_result result;
-  if (!process.started()) {
+  auto result = test::run_to_end(ZBATCH_EXE, args, key);
+  if (result.exit_code == -1) {
     ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
-    return result;
   }
-  result.exit_code = process.wait();
-  result.out = process.out();
-  result.err = process.err();
   return result;
 }
 

@@ -18,23 +18,13 @@
 namespace zbatch {
 namespace {
 
-struct run_result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using test::run_result;
 
 run_result run_zbatch(const std::vector<std::string>& args) {
-  test::temp_dir io;
-  test::child process(ZBATCH_EXE, args, io.path());
-  run_result result;
-  if (!process.started()) {
+  auto result = test::run_to_end(ZBATCH_EXE, args);
+  if (result.exit_code == -1) {
     ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
-    return result;
   }
-  result.exit_code = process.wait();
-  result.out = process.out();
-  result.err = process.err();
   return result;
 }
 

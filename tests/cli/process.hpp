@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/client/temp_dir.hpp"
+
 extern char** environ;
 
 namespace zbatch::test {
@@ -110,5 +112,26 @@ class child {
   bool waited_ = false;
   int code_ = -1;
 };
+
+/// What a finished run printed and returned; exit_code -1 when it could not start.
+struct run_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `exe` with `args` to its end in a temporary io directory; `key` as in `child`.
+inline run_result run_to_end(const std::string& exe, const std::vector<std::string>& args,
+                             const std::string& key = {}) {
+  temp_dir io;
+  child process(exe, args, io.path(), key);
+  run_result result;
+  if (process.started()) {
+    result.exit_code = process.wait();
+    result.out = process.out();
+    result.err = process.err();
+  }
+  return result;
+}
 
 }  // namespace zbatch::test
