@@ -53,8 +53,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The `ideal` profile (no rate limits) plus the faults. Latency kinds cannot be changed by a merge
-# patch (a `fixed` latency keeps its `ms`), so the generation is fixed: 50 ms queued + 300 ms.
+# The `ideal` profile (no rate limits) plus the faults; the generation is fixed (50 ms queued +
+# 300 ms) so that runs compare.
 # transport_after_accept: a submit's reset or hang comes after the task was created and charged
 # (the money-unsafe case). A hang holds the connection until the client gives up (at most 60 s).
 cat >"$work/soak.json" <<'JSON'
