@@ -7,7 +7,9 @@
 #include <csignal>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -132,6 +134,49 @@ TEST_F(money, an_unreachable_image_host_leaves_the_image_pending_and_the_rerun_d
   EXPECT_EQ(code, 0) << output_;
   EXPECT_EQ(fake_.tasks_created(), 1);
   expect_delivered_task_1();
+}
+
+TEST_F(money, an_image_url_that_redirects_to_itself_leaves_the_image_pending_paid_once) {
+  fake_.queue(test::fake::redirect_loop());
+  EXPECT_EQ(run(args(1, {"--deadline-s", "2"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1) << "a loop on the image host is no reason to pay again";
+  const auto m = manifest();
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_TRUE(image_files().empty());
+  EXPECT_NE(output_.find("redirect loop"), std::string::npos) << output_;
+  // Each try stops at the loop (two GETs), not after a run of hops.
+  EXPECT_EQ(fake_.counts().images_served, 0);
+}
+
+TEST_F(money, an_image_on_another_loopback_address_is_fetched_without_the_key) {
+  // The image host is 127.0.0.2, the API 127.0.0.1: another origin, so another connection and
+  // no Authorization header (the key stays with the API host).
+  httplib::Server host;
+  int gets = 0;
+  int with_key = 0;
+  std::mutex mutex;
+  host.Get("/task-1.png", [&](const httplib::Request& request, httplib::Response& response) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++gets;
+    with_key += request.has_header("Authorization") ? 1 : 0;
+    response.set_content(fake_.image_of("task-1"), "image/png");
+  });
+  const int port = host.bind_to_any_port("127.0.0.2");
+  ASSERT_GT(port, 0) << "127.0.0.2 is loopback on Linux";
+  std::thread serving([&host] { host.listen_after_bind(); });
+  test::fake::image_behaviour elsewhere;
+  elsewhere.url = "http://127.0.0.2:" + std::to_string(port) + "/task-1.png";
+  fake_.queue(elsewhere);
+  const int code = run(args(1));
+  host.stop();
+  serving.join();
+  EXPECT_EQ(code, 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+  std::lock_guard<std::mutex> lock(mutex);
+  EXPECT_EQ(gets, 1);
+  EXPECT_EQ(with_key, 0);
 }
 
 TEST_F(money, an_html_page_instead_of_the_image_is_never_delivered) {
