@@ -302,9 +302,6 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
   ++st.running;
   st.counters.max_in_flight = std::max<int>(st.counters.max_in_flight, st.running);
   record(self, index, trace_kind::permit, "", now);
-  if (!resume && st.callbacks.on_submitting) {
-    st.callbacks.on_submitting(index);
-  }
   const auto worker = pick_worker(self);
   if (resume) {
     self->send(st.workers[worker], resume_atom::value, index);
@@ -318,6 +315,8 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
 
 /// Starts what the strategy allows now. `announce`: an image just finished; its progress event
 /// goes out after the starts it made room for, so `in_flight` counts them.
+void cancel(coordinator_actor* self);
+
 void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
   if (st.done) {
@@ -388,6 +387,15 @@ void pump(coordinator_actor* self, bool announce = false) {
         break;
       }
       permit = answer.permit;
+    }
+    const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (submit && st.callbacks.on_submitting && !st.callbacks.on_submitting(index)) {
+      // The write-ahead record failed: this submit must not leave (see batch_callbacks).
+      if (permit) {
+        st.ctx->permits->release(*permit);
+      }
+      cancel(self);
+      return;
     }
     st.pending.pop();
     start_attempt(self, index, now, permit);

@@ -196,8 +196,10 @@ struct batch_callbacks {
   std::function<void(std::size_t, const std::string&)> on_accepted;
   /// Optional. A submit of (job index) is about to leave: called on the coordinator's thread
   /// before the worker is told to send it, so a journal written here is on disk first (the
-  /// write-ahead record that keeps a crash in flight counted as possibly paid).
-  std::function<void(std::size_t)> on_submitting;
+  /// write-ahead record that keeps a crash in flight counted as possibly paid). Returning false
+  /// (the record could not be written) keeps the submit from leaving and cancels the batch, as
+  /// `cancel_batch` does: a task nothing could record would be paid for again by a rerun.
+  std::function<bool(std::size_t)> on_submitting;
   /// Optional. A submit of (job index) was refused for free (an answer that created no task).
   std::function<void(std::size_t)> on_submit_refused;
   /// Optional. Something the user should know at once, as (kind, text): "unreachable" (text:

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace zbatch::generate {
@@ -39,8 +40,9 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
 }  // namespace
 
 result<std::unique_ptr<journal>> journal::open(const std::filesystem::path& dir,
-                                               const json& options) {
+                                               const json& options, fault_hook faults) {
   std::unique_ptr<journal> out(new journal(dir / "journal.jsonl"));
+  out->faults_ = std::move(faults);
   ZBATCH_RETURN_IF_ERROR(out->load(dir, options));
   return out;
 }
@@ -105,10 +107,15 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
       image.open_submits = 0;
     }
   }
-  file_ = std::fopen(path_.c_str(), "ab");
-  if (file_ == nullptr) {
-    return internal_error(path_.string() + ": cannot be opened for writing");
+  // A plain descriptor, not stdio: a failed write must leave no bytes buffered that a later
+  // flush would add after a line cut back (see append).
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    return internal_error(path_.string() +
+                          ": cannot be opened for writing: " + std::strerror(errno));
   }
+  const auto end = ::lseek(fd_, 0, SEEK_END);
+  size_ = end < 0 ? 0 : static_cast<std::uint64_t>(end);
   if (!have_header) {
     previous_runs_ = 0;
   }
@@ -117,19 +124,57 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
 }
 
 journal::~journal() {
-  if (file_ != nullptr) {
-    std::fclose(file_);
+  if (fd_ >= 0) {
+    ::close(fd_);
   }
 }
 
-status journal::append(const json& line, bool sync) {
-  const auto text = line.dump() + "\n";
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
-      (sync && ::fdatasync(fileno(file_)) != 0)) {
-    const int cause = errno;  // Set by the failing fwrite, fflush or fdatasync.
-    return internal_error(path_.string() + ": write failed: " + std::strerror(cause));
+namespace {
+
+/// Writes all of `size` bytes; 0, or the errno of the write that failed.
+int write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const auto written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return errno;
+    }
+    data += written;
+    size -= static_cast<std::size_t>(written);
   }
-  return ok_status();
+  return 0;
+}
+
+}  // namespace
+
+status journal::append(const json& line, bool sync) {
+  if (!broken_.empty()) {
+    return internal_error(broken_);
+  }
+  const auto text = line.dump() + "\n";
+  const auto fault = faults_ ? faults_(path_, text) : std::nullopt;
+  int cause = write_all(fd_, text.data(),
+                        fault ? std::min(fault->bytes_written, text.size()) : text.size());
+  if (cause == 0 && fault) {
+    cause = fault->error;
+  }
+  if (cause == 0 && sync && ::fdatasync(fd_) != 0) {
+    cause = errno;
+  }
+  if (cause == 0) {
+    size_ += text.size();
+    return ok_status();
+  }
+  const std::string why = path_.string() + ": write failed: " + std::strerror(cause);
+  // Cut the torn line off: a later line after half of this one would make the journal
+  // unreadable. If that fails too, write nothing more (the torn last line is dropped on load).
+  if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+    broken_ = why + " (and the torn line could not be cut off: " + std::strerror(errno) +
+              "; nothing more is journaled)";
+  }
+  return internal_error(why);
 }
 
 void journal::apply(const json& line) {

@@ -13,12 +13,13 @@
 /// possibly paid, so the cost figures never fall below what the service charged.
 
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -26,6 +27,17 @@
 #include "base/status.hpp"
 
 namespace zbatch::generate {
+
+/// A write made to fail, for tests of disk faults (issue 17 item 8): the bytes that still reach
+/// the file before it fails, and the errno it fails with (ENOSPC: the disk is full).
+struct write_fault {
+  std::size_t bytes_written = 0;
+  int error = 0;
+};
+/// Asked before each write of `bytes` to `path` (a journal line, an image, the manifest);
+/// nullopt lets the write through. Production passes none.
+using fault_hook = std::function<std::optional<write_fault>(const std::filesystem::path& path,
+                                                            std::string_view bytes)>;
 
 /// What the journal knows about one image (the latest of its lines).
 struct journaled_image {
@@ -53,7 +65,8 @@ class journal {
   /// differs. A damaged line or an unknown version is data_loss naming the file (and line); a
   /// directory or file that cannot be created or opened is internal.
   static result<std::unique_ptr<journal>> open(const std::filesystem::path& dir,
-                                               const nlohmann::json& options);
+                                               const nlohmann::json& options,
+                                               fault_hook faults = {});
   ~journal();
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;
@@ -63,8 +76,11 @@ class journal {
   /// Number of earlier runs that wrote to this journal (0 for a fresh one).
   int previous_runs() const { return previous_runs_; }
 
-  /// Each record is on disk when it returns OK; internal "FILE: write failed (disk full?)"
-  /// otherwise.
+  /// Each record is on disk when it returns OK; internal "FILE: write failed: CAUSE" otherwise
+  /// (the disk full, an I/O error). A failed record leaves no part of its line in the file (it
+  /// is cut back to the last whole line), so the journal stays readable and a rerun resumes
+  /// from it; if even the cut fails, every later record fails too, rather than follow a torn
+  /// line (which would make the journal unreadable).
   status record_submitted(int index, std::int64_t seed, const std::string& task_id);
   status record_delivered(int index, const std::string& task_id, const std::string& file,
                           const std::string& sha256, std::int64_t bytes);
@@ -87,7 +103,10 @@ class journal {
   void apply(const nlohmann::json& line);
 
   std::filesystem::path path_;
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;  ///< Bytes of whole lines in the file.
+  std::string broken_;      ///< Why no more lines may be written (a torn line could not be cut).
+  fault_hook faults_;
   std::map<int, journaled_image> images_;
   int previous_runs_ = 0;
 };

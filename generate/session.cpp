@@ -167,6 +167,19 @@ bool delivered_file_intact(const std::filesystem::path& dir, const journaled_ima
          client::sha256_hex(read_file(path)) == j.sha256;
 }
 
+/// Replaces `path` with `bytes` (client::write_file_atomic), unless `faults` fails the write:
+/// then nothing is replaced. Throws std::system_error naming the path.
+void write_file(const std::filesystem::path& path, std::string_view bytes,
+                const fault_hook& faults) {
+  if (faults) {
+    if (const auto fault = faults(path, bytes)) {
+      throw std::system_error(fault->error, std::generic_category(),
+                              "cannot write " + path.string());
+    }
+  }
+  client::write_file_atomic(path, bytes);
+}
+
 /// From the delivering attempt's start (its submit, or the resumed task's first poll).
 std::int64_t latency_of(const actors::image_result& result) {
   return result.finished_at_ms - result.last_start_ms;
@@ -198,7 +211,7 @@ session::session(session_config config, progress_renderer& progress)
 result<std::unique_ptr<session>> session::create(session_config config,
                                                  progress_renderer& progress) {
   std::unique_ptr<session> out(new session(std::move(config), progress));
-  auto opened = journal::open(out->config_.out_dir, out->config_.options);
+  auto opened = journal::open(out->config_.out_dir, out->config_.options, out->config_.faults);
   if (!opened.ok()) {
     return opened.status();
   }
@@ -293,7 +306,7 @@ void session::on_image(actors::image_result& result) {
     status written;
     try {
       // The client's file helpers throw (std::system_error naming the step and the path).
-      client::write_file_atomic(config_.out_dir / st.file, result.bytes);
+      write_file(config_.out_dir / st.file, result.bytes, config_.faults);
       st.sha256 = client::sha256_hex(result.bytes);
       st.bytes = static_cast<std::int64_t>(result.bytes.size());
     } catch (const std::exception& e) {
@@ -487,10 +500,11 @@ actors::batch_callbacks session::callbacks() {
     on_accepted(job, task_id);
   };
   callbacks.on_submitting = [this](std::size_t job) {
-    if (const auto written = journal_->record_submitting(static_cast<int>(job_image_[job]));
-        !written.ok()) {
-      stop_with(written.message());
+    const auto written = journal_->record_submitting(static_cast<int>(job_image_[job]));
+    if (!written.ok()) {
+      stop_with(written.message());  // and the submit is not sent: nothing would record it
     }
+    return written.ok();
   };
   callbacks.on_submit_refused = [this](std::size_t job) {
     // Not written: the submit stays open, counted as possibly paid on load (the safe side).
@@ -616,7 +630,7 @@ void session::write_manifest(const session_outcome& outcome,
   if (result != nullptr) {
     in.this_run = manifest_run{result->counters, result->makespan_ms};
   }
-  client::write_file_atomic(outcome.manifest, manifest_json(in).dump(2) + "\n");
+  write_file(outcome.manifest, manifest_json(in).dump(2) + "\n", config_.faults);
 }
 
 manifest_image session::manifest_entry(std::size_t index) const {

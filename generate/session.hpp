@@ -53,6 +53,9 @@ struct session_config {
   /// In-flight permits shared with other processes (`--shared-limit`, shared_gate.hpp); none:
   /// this process's rate limiter alone.
   std::shared_ptr<actors::permit_gate> permits;
+  /// Fails chosen writes of the journal, the images and the manifest, for tests of disk faults
+  /// (journal.hpp); none in production.
+  fault_hook faults;
 };
 
 /// Why a run ended; the CLI maps each to its exit code. `halted`: an answer stopped every

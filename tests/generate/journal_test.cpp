@@ -2,7 +2,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <string_view>
 
 #include <sys/resource.h>
 #include <csignal>
@@ -70,6 +72,61 @@ TEST_F(journal_test, a_failed_write_names_the_path_and_the_cause) {
   EXPECT_NE(written.message().find("journal.jsonl: write failed: File too large"),
             std::string::npos)
       << written.message();
+}
+
+// Issue 17 item 8: a disk that fills in the middle of a line. The kernel writes what fits (here:
+// up to the file size limit, half a line), then fails; the torn half is cut off, so a later line
+// (the disk back) does not follow it and the journal still loads whole.
+TEST_F(journal_test, a_line_torn_by_a_full_disk_is_cut_off_and_later_lines_still_load) {
+  {
+    auto opened = journal::open(dir_, options()).value();
+    ASSERT_TRUE(opened->record_submitted(0, 10, "task-a").ok());
+    rlimit before{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = before;
+    const auto size = fs::file_size(dir_ / "journal.jsonl");
+    small.rlim_cur = static_cast<rlim_t>(size + 20);  // half of the next line fits
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    const auto torn = opened->record_submitted(1, 11, "task-b");
+    ::setrlimit(RLIMIT_FSIZE, &before);
+    ASSERT_FALSE(torn.ok());
+    EXPECT_NE(torn.message().find("File too large"), std::string::npos) << torn.message();
+    EXPECT_EQ(fs::file_size(dir_ / "journal.jsonl"), size) << "the torn half was cut off";
+    // The disk is back: the next record goes in after the last whole line.
+    ASSERT_TRUE(opened->record_submitted(2, 12, "task-c").ok());
+  }
+  auto opened = journal::open(dir_, options());
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const auto& images = (*opened)->images();
+  EXPECT_EQ(images.at(0).task_id, "task-a");
+  EXPECT_EQ(images.count(1), 0u) << "the failed record is not in the journal";
+  EXPECT_EQ(images.at(2).task_id, "task-c");
+}
+
+TEST_F(journal_test, an_injected_fault_fails_the_record_and_leaves_whole_lines) {
+  int writes = 0;
+  auto faults = [&writes](const fs::path&, std::string_view bytes) -> std::optional<write_fault> {
+    if (++writes == 3) {
+      return write_fault{bytes.size() / 2, EIO};
+    }
+    return std::nullopt;
+  };
+  {
+    auto opened = journal::open(dir_, options(), faults).value();   // write 1: the header
+    ASSERT_TRUE(opened->record_submitting(0).ok());                 // 2
+    const auto failed = opened->record_submitted(0, 10, "task-a");  // 3: fails half-way
+    ASSERT_FALSE(failed.ok());
+    EXPECT_NE(failed.message().find("journal.jsonl: write failed: Input/output error"),
+              std::string::npos)
+        << failed.message();
+    EXPECT_TRUE(opened->record_submitting(1).ok());  // 4
+  }
+  auto opened = journal::open(dir_, options());
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  // Image 0's submit was written ahead and never closed: possibly paid, never lost.
+  EXPECT_EQ((*opened)->images().at(0).possibly_paid, 1);
+  EXPECT_EQ((*opened)->images().at(0).submits, 0);
 }
 
 TEST_F(journal_test, a_journal_that_is_not_a_regular_file_is_refused) {

@@ -1,6 +1,8 @@
 // A session run in process against the scripted fake service (tests/fakes) on 127.0.0.1: the
 // files it writes, the journal's lines and the manifest, and reruns into the same directory
 // (images delivered before are kept, a journaled task is polled again and paid nothing).
+#include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -348,6 +350,107 @@ TEST_F(session_test, an_interrupt_does_not_wait_for_a_hanging_request) {
   EXPECT_EQ(outcome->reason, stop_reason::interrupted);
   EXPECT_EQ(manifest()["images"][0]["status"], "pending");
   EXPECT_EQ(manifest()["images"][0]["task_id"], "task-1");
+}
+
+// ---- disk faults (issue 17 item 8) -------------------------------------------------------------
+//
+// An injected writer (session_config::faults) fails chosen writes with the system's errors; the
+// run must stop with an error naming the path and its cause (the CLI's exit 1), leave no file or
+// journal line torn, send no submit it could not record, and a rerun with the disk back must
+// complete, polling the journaled tasks instead of paying for them again.
+
+class disk_fault_test : public session_test {
+ protected:
+  /// Three images, all submitted at once (so all three tasks exist before any image is written).
+  session_config three_at_once(fault_hook faults) const {
+    auto c = config(3);
+    c.strategy = actors::parse_strategy("bounded,inflight=3,retry=none").value();
+    c.strategy.poll.interval = std::chrono::milliseconds(20);
+    c.strategy.poll.deadline = std::chrono::seconds(30);
+    c.faults = std::move(faults);
+    return c;
+  }
+
+  /// Runs one session; the failure it ended with (empty when it did not fail).
+  std::string run_failing(const session_config& c) {
+    progress_.str("");
+    progress_renderer progress(progress_, progress_style::json);
+    auto s = session::create(c, progress).value();
+    const auto ran = s->run(factory());
+    return ran.ok() ? std::string{} : ran.status().message();
+  }
+
+  /// Every journal line parses (nothing torn), and the rerun with the disk back completes.
+  void expect_a_rerun_completes(int tasks_expected) {
+    for (const auto& line : journal_lines(out_)) {
+      EXPECT_TRUE(line.is_object());  // journal_lines throws on a torn line
+    }
+    const auto again = run(config(3));
+    EXPECT_EQ(again.reason, stop_reason::complete) << progress_.str();
+    EXPECT_EQ(again.delivered, 3u);
+    EXPECT_EQ(fake_.tasks_created(), tasks_expected);
+    const auto m = manifest();
+    for (int i = 0; i < 3; ++i) {
+      const auto& image = m["images"][i];
+      EXPECT_EQ(read_all(out_ / image["file"].get<std::string>()),
+                fake_.image_of(image["task_id"].get<std::string>()));
+    }
+  }
+};
+
+TEST_F(disk_fault_test, the_output_directory_filling_up_stops_the_run_and_the_rerun_pays_nothing) {
+  // The first image file is written; the disk is full from the second one on.
+  std::atomic<int> images{0};
+  auto full_after_one = [&images](const fs::path& path,
+                                  std::string_view) -> std::optional<write_fault> {
+    if (path.extension() == ".png" && ++images > 1) {
+      return write_fault{0, ENOSPC};
+    }
+    return std::nullopt;
+  };
+  const auto why = run_failing(three_at_once(full_after_one));
+  EXPECT_NE(why.find("cannot write " + out_.string()), std::string::npos) << why;
+  EXPECT_NE(why.find("No space left on device"), std::string::npos) << why;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  EXPECT_FALSE(fs::exists(out_ / "manifest.json")) << "not written over a failed run";
+  expect_a_rerun_completes(3);  // the journaled tasks are polled again, none is paid twice
+}
+
+TEST_F(disk_fault_test,
+       a_journal_that_becomes_unwritable_stops_the_run_and_the_rerun_pays_nothing) {
+  // The disk fills while the first `delivered` line is written: half of it gets out.
+  auto full_at_delivered = [](const fs::path&,
+                              std::string_view bytes) -> std::optional<write_fault> {
+    if (bytes.find("\"event\":\"delivered\"") != std::string_view::npos) {
+      return write_fault{bytes.size() / 2, ENOSPC};
+    }
+    return std::nullopt;
+  };
+  const auto why = run_failing(three_at_once(full_at_delivered));
+  EXPECT_NE(why.find((out_ / "journal.jsonl").string() + ": write failed: No space left on device"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  expect_a_rerun_completes(3);
+}
+
+TEST_F(disk_fault_test, no_submit_leaves_when_its_write_ahead_record_cannot_be_written) {
+  // The second `submitting` line fails: that submit and the third must not be sent (a task that
+  // nothing could record would be paid again by the rerun).
+  int submitting = 0;
+  auto full_at_second = [&submitting](const fs::path&,
+                                      std::string_view bytes) -> std::optional<write_fault> {
+    if (bytes.find("\"event\":\"submitting\"") != std::string_view::npos && ++submitting == 2) {
+      return write_fault{0, ENOSPC};
+    }
+    return std::nullopt;
+  };
+  const auto why = run_failing(three_at_once(full_at_second));
+  EXPECT_NE(why.find("journal.jsonl: write failed: No space left on device"), std::string::npos)
+      << why;
+  EXPECT_EQ(fake_.submits_received(), 1) << "only the submit whose record is on disk was sent";
+  EXPECT_EQ(events(journal_lines(out_), "submitted").size(), 1u) << "its answer was journaled";
+  expect_a_rerun_completes(3);  // image 0's task polled again; images 1 and 2 submitted once
 }
 
 }  // namespace
