@@ -394,7 +394,12 @@ struct model::state {
       return;
     }
     const auto drawn = draw_fault(config.faults, endpoint::submit, fault_draw, o);
-    if (early_fault(endpoint::submit, o, drawn, now, body.model, request_id, out)) {
+    // A gateway's 502 on a submit comes after the service created and charged the task (protocol
+    // doc, "newer"), like the transport faults, unless `transport_after_accept` is off.
+    const bool gateway_after_create =
+        drawn == fault_kind::http_502 && config.faults.transport_after_accept;
+    if (early_fault(endpoint::submit, o, gateway_after_create ? std::nullopt : drawn, now,
+                    body.model, request_id, out)) {
       return;
     }
     if (drawn && drops_connection(*drawn) && !config.faults.transport_after_accept) {
@@ -406,7 +411,11 @@ struct model::state {
       return;
     }
     create_task(body, label, key, o, now, request_id, out);
-    if (drawn) {
+    if (gateway_after_create) {
+      stats.count(fault_kind::http_502);
+      out.response =
+          early_fault_answer(mock::early_fault{fault_kind::http_502, 502}, o, request_id);
+    } else if (drawn) {
       apply(*drawn, body_kind::json, request_id, out);
     }
   }

@@ -291,7 +291,25 @@ TEST_F(knobs, http_fault_probabilities_per_endpoint) {
     }
     EXPECT_EQ(counter(stats(), std::string("/faults/") + c.kind), 3) << c.kind;
   }
-  EXPECT_EQ(counter(stats(), "/tasks/created"), 0);  // a 5xx submit creates no task
+  // The service's own 5xx create no task; a gateway's 502 comes after the task was created and
+  // charged (transport_after_accept, on by default), as the README's table says.
+  EXPECT_EQ(counter(stats(), "/tasks/created"), 1);
+}
+
+TEST_F(knobs, a_submit_502_is_charged_only_with_transport_after_accept) {
+  for (const bool after_accept : {true, false}) {
+    SCOPED_TRACE(after_accept ? "after accept" : "before accept");
+    auto config = quiet_config();
+    config.faults.submit.http_502 = 1.0;
+    config.faults.transport_after_accept = after_accept;
+    start(config);
+    auto res = submit();
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 502);
+    EXPECT_NE(res->body.find("<html>"), std::string::npos) << res->body;
+    EXPECT_EQ(counter(stats(), "/tasks/created"), after_accept ? 1 : 0);
+    EXPECT_EQ(counter(stats(), "/faults/http_502"), 1);
+  }
 }
 
 TEST_F(knobs, fault_probability_is_a_rate_not_all_or_nothing) {
