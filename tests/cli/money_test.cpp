@@ -179,6 +179,32 @@ TEST_F(money, an_image_on_another_loopback_address_is_fetched_without_the_key) {
   EXPECT_EQ(with_key, 0);
 }
 
+TEST_F(money, a_full_disk_exits_1_naming_the_file_and_the_rerun_finishes_without_paying_again) {
+  // A real write failure from the kernel, without mounting anything: the shell caps the size of
+  // any file zbatch writes at 8 KiB (`ulimit -f`, in 512-byte blocks) and ignores SIGXFSZ, so
+  // a write past it fails with EFBIG as a full disk fails with ENOSPC. The journal fits; the
+  // images (1024x1024 PNGs) do not.
+  std::vector<std::string> capped{"-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\"",
+                                  ZBATCH_EXE};
+  const auto a = args(2, {"--strategy", "bounded,inflight=2"});
+  capped.insert(capped.end(), a.begin(), a.end());
+  test::temp_dir io;
+  test::child c("/bin/sh", capped, io.path());
+  ASSERT_TRUE(c.started());
+  EXPECT_EQ(c.wait(), 1);
+  output_ = c.out() + c.err();
+  EXPECT_NE(output_.find("cannot write " + out_.string()), std::string::npos) << output_;
+  EXPECT_NE(output_.find("File too large"), std::string::npos) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  for (const auto& file : image_files()) {
+    EXPECT_EQ(file.string().find(".tmp."), std::string::npos) << "a temporary file was left";
+  }
+  // The disk is back: the journaled tasks are polled and downloaded, nothing is paid again.
+  EXPECT_EQ(run(args(2, {"--strategy", "bounded,inflight=2"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  EXPECT_EQ(manifest()["delivered"], 2);
+}
+
 TEST_F(money, an_html_page_instead_of_the_image_is_never_delivered) {
   fake_.queue(test::fake::html_instead_of_image());
   EXPECT_EQ(run(args(1, {"--deadline-s", "2"})), 1) << output_;
