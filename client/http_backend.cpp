@@ -222,8 +222,12 @@ struct http_backend::impl {
       }
       return out;
     }
-    // A failed connection is not reused: the next request starts a fresh one.
-    clients.erase(client_origin(url));
+    // A failed connection is not reused: the next request starts a fresh one. Under the lock,
+    // as abort() may be walking the map from another thread.
+    {
+      std::lock_guard<std::mutex> lock(clients_mutex);
+      clients.erase(client_origin(url));
+    }
     const std::string detail = httplib::to_string(error);
     switch (error) {
       case httplib::Error::Connection:
