@@ -66,7 +66,16 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
     std::string line = "Finds the number of tasks in flight by itself (AIMD): starts at " +
                        std::to_string(in.initial) + ", stays between " + std::to_string(in.min) +
                        " and " + std::to_string(in.max) + ", grows by one while answers are good " +
-                       "and shrinks x" + number_words(in.beta) + " on a 429";
+                       "and ";
+    if (in.strikes > 0) {
+      line += "drops to the level below one that drew " + std::to_string(in.strikes) +
+              " capacity 429(s) in a row (a refused submit retries after its short 429 backoff; "
+              "a 429 within " +
+              duration_words(actors::rate_window) +
+              " of an acceptance at that level is the submit rate, not capacity)";
+    } else {
+      line += "shrinks x" + number_words(in.beta) + " on a 429";
+    }
     if (in.latency_factor > 0) {
       line += " or when a task takes more than " + number_words(in.latency_factor) +
               "x the fastest seen";
