@@ -80,6 +80,7 @@ struct image_state {
   bool running = false;
   bool finished = false;
   bool saturated = false;
+  int level = 0;  ///< Attempts running right after this one started (itself included).
   time_point submitted_at;
   image_retry_state retry;              ///< What the retry decision reads and updates.
   bool submit_out = false;              ///< A submit was sent and its answer has not come back yet.
@@ -287,6 +288,7 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
   image.running = true;
   image.permit = permit;
   image.saturated = st.limiter->on_start(now);
+  image.level = st.limiter->in_flight();
   image.submitted_at = now;
   result.last_start_ms = ms_since(st.ctx->start, now);
   const bool resume = !result.resumed && !(*st.ctx->jobs)[index].resume_task_id.empty();
@@ -421,7 +423,7 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       if (error.retry_after_ms) {
         hint = millis{*error.retry_after_ms};
       }
-      st.limiter->on_dynamic_429(now, st.images[index].submitted_at, hint);
+      st.limiter->on_dynamic_429(now, st.images[index].submitted_at, hint, st.images[index].level);
       break;
     }
     case protocol::error_class::quota_429:
@@ -774,7 +776,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         }
         submit_answered(self, index);
         const auto& image = st.images[index];
-        st.limiter->on_accepted(image.submitted_at, image.saturated);
+        st.limiter->on_accepted(now_of(self), image.submitted_at, image.saturated, image.level);
         if (image.permit) {
           st.ctx->permits->on_accepted(*image.permit);
         }

@@ -134,8 +134,20 @@ bool rate_limiter::on_start(time_point now) {
   return in_flight_ >= effective_limit();
 }
 
-void rate_limiter::on_accepted(time_point submitted_at, bool saturated) {
-  if (spec_.inflight.adaptive && saturated && (!decreased_ || submitted_at >= last_decrease_)) {
+void rate_limiter::on_accepted(time_point now, time_point submitted_at, bool saturated, int level) {
+  if (strikes_on() && level > 0) {
+    // The service took `level` tasks: every level up to it is open.
+    const auto size = static_cast<std::size_t>(level) + 1;
+    if (accepted_at_.size() < size) {
+      accepted_at_.resize(size, time_point{});
+      strikes_.resize(std::max(strikes_.size(), size), 0);
+    }
+    accepted_at_[static_cast<std::size_t>(level)] = now;
+    std::fill(strikes_.begin(), strikes_.begin() + static_cast<std::ptrdiff_t>(size), 0);
+    ++accepted_;
+  }
+  if (spec_.inflight.adaptive && saturated && (!decreased_ || submitted_at >= last_decrease_) &&
+      (!strikes_on() || within_429_budget())) {
     // Slow start (+1 per acceptance, doubling per round) until the first congestion signal,
     // then additive increase of about one permit per round of acceptances at the limit.
     const double step = decreased_ ? 1.0 / effective_limit() : 1.0;
@@ -166,11 +178,46 @@ void rate_limiter::decrease(time_point now) {
   decreased_ = true;
 }
 
+bool rate_limiter::rate_refusal(time_point now, int level) const {
+  // The service held this many tasks (or more) a moment ago; what it refuses now is the rate.
+  for (std::size_t at = static_cast<std::size_t>(level); at < accepted_at_.size(); ++at) {
+    if (accepted_at_[at] != time_point{} && now - accepted_at_[at] < rate_window) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void rate_limiter::close_level(time_point now, int level) {
+  const auto size = static_cast<std::size_t>(level) + 1;
+  if (strikes_.size() < size) {
+    strikes_.resize(size, 0);
+  }
+  auto& strikes = strikes_[static_cast<std::size_t>(level)];
+  if (++strikes < spec_.inflight.strikes) {
+    return;  // One refusal may be the service's dice (a probability growing with load).
+  }
+  strikes = 0;
+  // The levels below stay open: drop to the one below, not to a multiple of the limit.
+  limit_ = std::max<double>(spec_.inflight.min, std::min<double>(limit_, level - 1));
+  last_decrease_ = now;
+  decreased_ = true;
+}
+
 void rate_limiter::on_dynamic_429(time_point now, time_point submitted_at,
-                                  std::optional<millis> retry_after) {
-  // Only submits made after the last decrease speak about the current limit: several 429s of
-  // one round trip decrease it once (Resilience4j #1177).
-  if (spec_.inflight.adaptive && (!decreased_ || submitted_at >= last_decrease_)) {
+                                  std::optional<millis> retry_after, int level) {
+  if (strikes_on() && level > 0) {
+    ++refused_;
+    if (rate_refusal(now, level)) {
+      ++rate_refusals_;
+      // The bucket is empty: submitting before a token is back only draws more 429s.
+      pause_until_ = std::max(pause_until_, now + rate_window);
+    } else {
+      close_level(now, level);
+    }
+  } else if (spec_.inflight.adaptive && (!decreased_ || submitted_at >= last_decrease_)) {
+    // Only submits made after the last decrease speak about the current limit: several 429s of
+    // one round trip decrease it once (Resilience4j #1177).
     decrease(now);
   }
   if (retry_after && spec_.retry.honour_retry_after) {

@@ -1,6 +1,7 @@
 #pragma once
 /// The rate limiter: who may start an attempt now, and when the next start is allowed. Holds the
-/// in-flight permits (fixed, or adaptive by AIMD driven by dynamic 429s and task latency), the
+/// in-flight permits (fixed, or adaptive by AIMD driven by dynamic 429s read per level and task
+/// latency), the
 /// pacing (gap after an image, spacing between submits, or a token bucket), a global pause from
 /// Retry-After hints, the circuit breaker, the quota stop and the gRPC-style retry budget; plus
 /// the backoff computation with seeded jitter.
@@ -45,13 +46,23 @@ class rate_limiter {
   /// An attempt starts now; returns true when it takes the last free permit (the limit is in
   /// use, so its acceptance may raise an adaptive limit).
   bool on_start(time_point now);
-  /// The attempt's submit was accepted (AIMD additive increase when `saturated`).
-  void on_accepted(time_point submitted_at, bool saturated);
+  /// The attempt's submit was accepted at `now` (AIMD additive increase when `saturated`);
+  /// `level` is the tasks in flight the submit made, itself included (`in_flight()` right after
+  /// its `on_start`; 0 = unknown), which `inflight.strikes` reads.
+  void on_accepted(time_point now, time_point submitted_at, bool saturated, int level);
+  void on_accepted(time_point submitted_at, bool saturated) {
+    on_accepted(submitted_at, submitted_at, saturated, 0);
+  }
   /// The attempt ended (any outcome); its permit returns (after the gap, if pacing by gap).
   void on_release(time_point now);
   /// A dynamic 429 for a submit made at `submitted_at`; decreases an adaptive limit at most once
   /// per round trip; a Retry-After hint pauses every start until it expires.
-  void on_dynamic_429(time_point now, time_point submitted_at, std::optional<millis> retry_after);
+  /// With `inflight.strikes`, `level` (as for on_accepted) decides: a rate refusal (the level
+  /// was accepted within `rate_window`) closes nothing; N capacity refusals in a row at a level
+  /// drop the limit to the level below.
+  void on_dynamic_429(time_point now, time_point submitted_at, std::optional<millis> retry_after,
+                      int level = 0);
+  int rate_refusals() const { return rate_refusals_; }  ///< 429s read as the submit rate.
   /// A server or transport failure (5xx, reset, time-out): counts towards opening the circuit.
   void on_server_failure(time_point now);
   /// A request succeeded: closes the circuit; `task_latency` (submit to terminal state) feeds
@@ -81,6 +92,20 @@ class rate_limiter {
   time_point last_decrease_;
   bool decreased_ = false;
   std::optional<duration> min_latency_;
+  // Strikes (inflight.strikes > 0), indexed by level.
+  bool strikes_on() const { return spec_.inflight.adaptive && spec_.inflight.strikes > 0; }
+  bool rate_refusal(time_point now, int level) const;
+  void close_level(time_point now, int level);
+  /// The politeness budget of issue 13 (at most one dynamic 429 per delivered image), kept with
+  /// room to spare: the limit grows, and a level gets more than one strike, only while the 429s
+  /// drawn so far stay within `max_429_share` per accepted submit.
+  bool within_429_budget() const { return refused_ + 1 <= max_429_share * (accepted_ + 1); }
+  static constexpr double max_429_share = 0.95;
+  int accepted_ = 0;
+  int refused_ = 0;
+  std::vector<int> strikes_;             ///< Capacity refusals in a row per level.
+  std::vector<time_point> accepted_at_;  ///< Last acceptance per level.
+  int rate_refusals_ = 0;
   // Pacing.
   std::priority_queue<time_point, std::vector<time_point>, std::greater<>> cooling_;
   std::optional<time_point> last_start_;

@@ -213,8 +213,10 @@ void parse_inflight(const std::string& value, inflight_spec& out) {
       out.beta = read_number("inflight.beta", text);
     } else if (key == "lat") {
       out.latency_factor = read_number("inflight.lat", text);
+    } else if (key == "strikes") {
+      out.strikes = read_int("inflight.strikes", text);
     } else {
-      fail("inflight", "unknown option '" + key + "'; allowed init, min, max, beta, lat");
+      fail("inflight", "unknown option '" + key + "'; allowed init, min, max, beta, lat, strikes");
     }
   }
 }
@@ -427,6 +429,7 @@ strategy_spec preset_or_raise(std::string_view name) {
     spec.inflight.max = 256;
     spec.inflight.beta = 0.7;
     spec.inflight.latency_factor = 3.0;
+    spec.inflight.strikes = 2;
     spec.retry.max_retries = 4;
     spec.retry.backoff = backoff_kind::exponential;
     spec.retry.base = millis{500};
@@ -467,6 +470,7 @@ void validate_or_raise(const strategy_spec& spec) {
     if (in.latency_factor != 0) {
       check_range("inflight.lat", in.latency_factor, 1.1, 100, "0 (off) or 1.1..100");
     }
+    check_range("inflight.strikes", in.strikes, 0, 100, "0 (classic AIMD) or 1..100");
   } else {
     check_range("inflight", in.limit, 0, 10000, "1..10000 or unbounded");
   }
@@ -553,6 +557,9 @@ std::string to_compact(const strategy_spec& spec) {
     out += "aimd:init=" + std::to_string(in.initial) + ":min=" + std::to_string(in.min) +
            ":max=" + std::to_string(in.max) + ":beta=" + format_number(in.beta) +
            ":lat=" + format_number(in.latency_factor);
+    if (in.strikes > 0) {
+      out += ":strikes=" + std::to_string(in.strikes);
+    }
   } else if (in.limit == 0) {
     out += "unbounded";
   } else {
@@ -646,7 +653,8 @@ void read_inflight(reader in, inflight_spec& out) {
     with_path(in, [&] { parse_inflight(text, out); });
     return;
   }
-  in.expect_fields({"adaptive", "limit", "initial", "min", "max", "beta", "latency_factor"});
+  in.expect_fields(
+      {"adaptive", "limit", "initial", "min", "max", "beta", "latency_factor", "strikes"});
   in.read("adaptive", out.adaptive);
   out.limit = whole_number(in, "limit", out.limit);
   out.initial = whole_number(in, "initial", out.initial);
@@ -654,6 +662,7 @@ void read_inflight(reader in, inflight_spec& out) {
   out.max = whole_number(in, "max", out.max);
   in.read("beta", out.beta);
   in.read("latency_factor", out.latency_factor);
+  out.strikes = whole_number(in, "strikes", out.strikes);
 }
 
 void read_pace(reader pace, pacing_spec& out) {
@@ -798,6 +807,9 @@ json to_json(const strategy_spec& spec) {
     out["inflight"] = {{"adaptive", true}, {"initial", in.initial},
                        {"min", in.min},    {"max", in.max},
                        {"beta", in.beta},  {"latency_factor", in.latency_factor}};
+    if (in.strikes > 0) {
+      out["inflight"]["strikes"] = in.strikes;
+    }
   } else if (in.limit == 0) {
     out["inflight"] = "unbounded";
   } else {

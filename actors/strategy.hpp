@@ -23,7 +23,8 @@ namespace zbatch::actors {
 
 using millis = std::chrono::milliseconds;
 
-/// Tasks in flight: a fixed number (0 = unbounded) or AIMD-adaptive.
+/// Tasks in flight: a fixed number (0 = unbounded) or AIMD-adaptive; with `strikes` > 0 a dynamic
+/// 429 is read by the level it was drawn at (see rate_limiter.hpp).
 struct inflight_spec {
   bool adaptive = false;
   int limit = 0;                ///< Fixed limit; 0 means unbounded.
@@ -33,7 +34,17 @@ struct inflight_spec {
   double beta = 0.7;            ///< AIMD: multiplicative decrease factor on congestion.
   double latency_factor = 0.0;  ///< AIMD: task latency above this × the minimum seen counts as
                                 ///< congestion; 0 turns the latency signal off.
+  /// AIMD: 0 = every dynamic 429 multiplies the limit by `beta` (classic). N = a level (the tasks
+  /// in flight a submit made, itself included) closes after N capacity refusals in a row at it:
+  /// the limit drops to the level below, and a refused submit is retried after its short 429
+  /// backoff instead of waiting for a task to end. A 429 at a level that was accepted within the
+  /// last `rate_window` is the per-key submit rate speaking, not capacity: it closes nothing.
+  int strikes = 0;
 };
+
+/// Strikes: a refusal this soon after an acceptance at the same or a higher level is a rate
+/// refusal (the free tier's token bucket refills one submit per second; protocol doc).
+constexpr millis rate_window{1000};
 
 /// Pacing of starts: none; a rest of `gap` for a permit after its image ends (the reviewed code's
 /// sleep after each image); a minimum `gap` between consecutive submits; or a token bucket.

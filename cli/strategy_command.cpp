@@ -65,11 +65,26 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
   if (in.adaptive) {
     std::string line = "Finds the number of tasks in flight by itself (AIMD): starts at " +
                        std::to_string(in.initial) + ", stays between " + std::to_string(in.min) +
-                       " and " + std::to_string(in.max) + ", grows by one while answers are good " +
-                       "and shrinks x" + number_words(in.beta) + " on a 429";
-    if (in.latency_factor > 0) {
-      line += " or when a task takes more than " + number_words(in.latency_factor) +
-              "x the fastest seen";
+                       " and " + std::to_string(in.max) + ", grows by one while answers are good";
+    if (in.strikes > 0) {
+      line +=
+          " (and dynamic 429s stay within 0.95 per accepted submit), drops to the level below "
+          "one that drew " +
+          std::to_string(in.strikes) +
+          " capacity 429(s) in a row (a refused submit retries after its short 429 backoff; "
+          "a 429 within " +
+          duration_words(actors::rate_window) +
+          " of an acceptance at that level is the submit rate, not capacity)";
+      if (in.latency_factor > 0) {
+        line += ", and shrinks x" + number_words(in.beta) + " when a task takes more than " +
+                number_words(in.latency_factor) + "x the fastest seen";
+      }
+    } else {
+      line += " and shrinks x" + number_words(in.beta) + " on a 429";
+      if (in.latency_factor > 0) {
+        line += " or when a task takes more than " + number_words(in.latency_factor) +
+                "x the fastest seen";
+      }
     }
     out.push_back(line + ".");
   } else if (in.limit == 0) {

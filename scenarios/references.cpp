@@ -27,12 +27,14 @@ std::vector<grid_entry> make_grid() {
   for (const char* inflight : {"1", "2", "3", "4", "6", "8", "unbounded"}) {
     for (const auto& b : backoffs) {
       for (const auto& p : polls) {
-        // The adaptive preset's other knobs, with a fixed in-flight limit.
+        // Spelled out, not read from the adaptive preset, so tuning adaptive cannot move the
+        // yardstick: adaptive's knobs of issue 13's grid (December 2026) with a fixed in-flight
+        // limit and the fixed poll deadline (the hung give-up is adaptive's, not the grid's).
         const std::string text =
-            std::string("adaptive,inflight=") + inflight + ",retry=" + b.retry + ",poll=" + p.spec;
+            std::string("inflight=") + inflight + ",pace=none,retry=" + b.retry +
+            ",r429=20,retry_after=honour,ambiguous=fail,budget=10:0.1,poll=" + p.spec +
+            ",circuit=5:10s,quota=stop";
         auto spec = actors::parse_strategy(text).value();
-        spec.poll.hung.enabled = false;  // Static: the fixed poll deadline, as before issue 13's
-                                         // hung give-up (which is adaptive's, not the grid's).
         out.push_back({std::string("static-") + inflight + "-" + b.name + "-" + p.name, spec});
       }
     }

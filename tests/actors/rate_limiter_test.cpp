@@ -74,6 +74,73 @@ TEST(rate_limiter, aimd_slow_starts_then_decreases_once_per_round_trip) {
   EXPECT_DOUBLE_EQ(limiter.limit(), 1);  // floored at min
 }
 
+// inflight.strikes (issue 13): one refusal at a level may be the service's dice; the second in a
+// row closes the level, and the limit drops to the level below, not to a multiple of it.
+TEST(rate_limiter, strikes_close_a_level_after_refusals_in_a_row) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=1:min=1:max=10:beta=0.5:lat=0:strikes=2").value(), t0);
+  EXPECT_TRUE(limiter.on_start(t0));
+  limiter.on_accepted(at_ms(40), t0, true, 1);  // slow start: level 1 taken, try 2
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+  limiter.on_start(at_ms(40));  // level 2
+  limiter.on_dynamic_429(at_ms(80), at_ms(40), std::nullopt, 2);
+  limiter.on_release(at_ms(80));
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2) << "one refusal closed the level";
+  EXPECT_EQ(limiter.next_start(at_ms(80)), at_ms(80)) << "the retry must not wait for a task";
+  limiter.on_start(at_ms(300));  // the refused image again, after its short 429 backoff
+  limiter.on_dynamic_429(at_ms(340), at_ms(300), std::nullopt, 2);
+  limiter.on_release(at_ms(340));
+  EXPECT_DOUBLE_EQ(limiter.limit(), 1);
+  EXPECT_FALSE(limiter.next_start(at_ms(340)).has_value());
+  EXPECT_EQ(limiter.rate_refusals(), 0);
+}
+
+TEST(rate_limiter, an_acceptance_between_refusals_keeps_the_level_open) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=3:min=1:max=10:beta=0.5:lat=0:strikes=2").value(), t0);
+  limiter.on_dynamic_429(at_ms(2000), at_ms(1960), std::nullopt, 3);
+  limiter.on_accepted(at_ms(2500), at_ms(2460), false, 3);
+  limiter.on_dynamic_429(at_ms(4000), at_ms(3960), std::nullopt, 3);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 3) << "refusals not in a row closed the level";
+  limiter.on_dynamic_429(at_ms(4500), at_ms(4460), std::nullopt, 3);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+}
+
+// A refusal at a level the service took less than `rate_window` ago is the per-key submit rate
+// (the same 429 text): it closes nothing and pauses every start until a token is back.
+TEST(rate_limiter, a_refusal_right_after_an_acceptance_at_its_level_is_the_rate) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=4:min=1:max=10:beta=0.5:lat=0:strikes=1").value(), t0);
+  limiter.on_accepted(at_ms(1000), at_ms(960), false, 4);
+  limiter.on_dynamic_429(at_ms(1500), at_ms(1460), std::nullopt, 3);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4);
+  EXPECT_EQ(limiter.rate_refusals(), 1);
+  EXPECT_EQ(limiter.next_start(at_ms(1500)), at_ms(2500));
+  // Level 5 was never taken: a capacity refusal, and one strike closes it here.
+  limiter.on_dynamic_429(at_ms(1600), at_ms(1560), std::nullopt, 5);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4);
+  // Level 4, a second after its acceptance: capacity again (the service holds fewer now).
+  limiter.on_dynamic_429(at_ms(2000), at_ms(1960), std::nullopt, 4);
+  EXPECT_DOUBLE_EQ(limiter.limit(), 3);
+  EXPECT_EQ(limiter.rate_refusals(), 1);
+}
+
+// The politeness budget: the limit grows only while dynamic 429s stay within one per accepted
+// submit (issue 13's target), so probing stops where it costs more than it finds.
+TEST(rate_limiter, strikes_grow_the_limit_only_within_the_429_budget) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=1:min=1:max=10:beta=0.5:lat=0:strikes=3").value(), t0);
+  for (int i = 0; i < 2; ++i) {  // two capacity refusals at level 2 (no strike-out yet)
+    limiter.on_dynamic_429(at_ms(100 + 10 * i), t0, std::nullopt, 2);
+  }
+  limiter.on_accepted(at_ms(200), at_ms(150), true, 1);  // 2 refused + 1 <= 0.95 x 2? no
+  EXPECT_DOUBLE_EQ(limiter.limit(), 1);
+  limiter.on_accepted(at_ms(300), at_ms(250), true, 1);  // 3 <= 0.95 x 3? no
+  EXPECT_DOUBLE_EQ(limiter.limit(), 1);
+  limiter.on_accepted(at_ms(400), at_ms(350), true, 1);  // 3 <= 0.95 x 4: yes, slow start
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+}
+
 TEST(rate_limiter, retry_after_pauses_every_start) {
   rate_limiter limiter(preset("adaptive").value(), t0);
   limiter.on_dynamic_429(at_ms(100), t0, millis{5000});

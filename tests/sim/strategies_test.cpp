@@ -75,15 +75,16 @@ TEST_F(sim_test, concurrent_with_constant_retries_drains_the_429s) {
   EXPECT_EQ(result.makespan_ms, 12000);
 }
 
-// Told nothing of the cap, AIMD settles around it: every image delivered, few 429s per image,
-// and a makespan close to the bound (40 images / 3 in flight * 3 s = 42 s, rounded up to 14
-// waves).
+// Told nothing of the cap, AIMD settles around it: every image delivered, at most one 429 per
+// image (issue 13's politeness budget; a probe above a hard cap costs two with strikes=2: 25
+// here, 20 or fewer with classic AIMD), and a makespan close to the bound (40 images / 3 in
+// flight * 3 s = 42 s, rounded up to 14 waves).
 TEST_F(sim_test, adaptive_converges_to_the_cap_without_being_told) {
   start_mock(exact_config(3));
   const auto result = run("adaptive", 40, 11);
   EXPECT_EQ(result.delivered(), 40u);
   EXPECT_LE(result.makespan_ms, 42000 * 3 / 2) << "more than 1.5x the bound";
-  EXPECT_LE(result.counters.http_429_dynamic, 20) << "more than one 429 per two images";
+  EXPECT_LE(result.counters.http_429_dynamic, 40) << "more than one 429 per image";
   EXPECT_GE(result.final_limit, 2.0);
   EXPECT_LT(result.final_limit, 5.0);
   EXPECT_GE(result.counters.max_in_flight, 3) << "never used the capacity it had";
