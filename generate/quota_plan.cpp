@@ -139,7 +139,11 @@ std::string describe(const quota_plan& plan, const std::string& model) {
   }
   switch (plan.decision) {
     case quota_decision::go:
-      out << "; fits: " << plan.needed << " of " << plan.needed;
+      if (f.remaining() || plan.needed == 0) {
+        out << "; fits: " << plan.needed << " of " << plan.needed;
+      } else {
+        out << "; the service stated no figures: going on (a quota 429 still stops the run)";
+      }
       break;
     case quota_decision::probe:
       out << "; the first submit goes alone and its answer's rate-limit headers decide the rest";

@@ -125,13 +125,14 @@ class production : public ::testing::Test {
     return n;
   }
 
-  /// Starts zbatch, sends `signal` once the mock has created 3 tasks whose answers are still on
-  /// the way (none journaled yet: the mock delays its answers), returns the exit code.
+  /// Starts zbatch, sends `signal` once the mock has created 3 tasks, 2 of them with answers
+  /// still on the way (the mock delays its answers): the first is the quota plan's probe, sent
+  /// alone and journaled before the others leave. Returns the exit code.
   int signal_before_the_answers(const std::vector<std::string>& a, int signal) {
     test::temp_dir io;
     test::child c(ZBATCH_EXE, a, io.path());
     EXPECT_TRUE(test::wait_for([&] { return created(6) >= 3; })) << c.out();
-    EXPECT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
+    EXPECT_EQ(count_submitted(out_), 1u) << "the answers were meant to be still on the way";
     c.signal(signal);
     return c.wait();
   }
@@ -292,7 +293,7 @@ TEST_F(production, a_quota_reset_time_from_the_service_is_reported_as_such) {
   start(config);
   std::string log;
   ASSERT_EQ(run(args(3, "bounded,inflight=1,quota=stop,poll=50ms"), &log), 4) << log;
-  EXPECT_NE(log.find("(as the service said)"), std::string::npos) << log;
+  EXPECT_NE(log.find(", as the service said)"), std::string::npos) << log;
   EXPECT_NE(log.find("2 image(s) remain"), std::string::npos) << log;
 }
 
@@ -378,7 +379,7 @@ TEST_F(production, kill_9_with_answers_on_the_way_leaves_them_counted_as_possibl
   ASSERT_EQ(run(a, &log), 0) << log;
   EXPECT_EQ(check_delivered(out_, manifest()), 6);
   const auto m = manifest();
-  EXPECT_GE(created(6), 9u) << "the killed run's tasks were paid for and lost";
+  EXPECT_GE(created(6), 8u) << "the killed run's tasks were paid for and lost";
   EXPECT_GE(
       m["submits_paid"].get<std::uint64_t>() + m["submits_possibly_paid"].get<std::uint64_t>(),
       created(6))

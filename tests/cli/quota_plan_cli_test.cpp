@@ -105,8 +105,9 @@ class quota_plan_cli : public ::testing::Test {
   json submits() { return server_->mock_model().stats()["requests"]["submit"]; }
   int submits_total() {
     int n = 0;
-    for (const auto& item : submits().items()) {
-      n += item.value().get<int>();
+    const auto by_status = submits();
+    for (auto it = by_status.begin(); by_status.is_object() && it != by_status.end(); ++it) {
+      n += it.value().get<int>();
     }
     return n;
   }
