@@ -176,7 +176,7 @@ struct batch_request {
   /// Send the first submit alone and hold every other submit until its answer (the probe whose
   /// rate-limit headers say what is left today); `batch_callbacks::on_probe_answer` then sets
   /// `quota_submits`. A submit that got no answer (transport failure) leaves the next one the
-  /// probe. Resumed tasks (polls, free) are not held... unless queued behind a held submit.
+  /// probe. Resumed tasks (polls, free) start meanwhile, unless queued behind a held submit.
   bool probe_first = false;
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.

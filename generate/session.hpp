@@ -4,7 +4,8 @@
 /// coordinator, writes every delivered image atomically as it arrives, journals each accepted
 /// task before it is polled and each settled outcome, and rewrites `manifest.json` (manifest.hpp)
 /// atomically at the end, whether the batch completed, hit the submit cap or the quota, or was
-/// interrupted.
+/// interrupted. Before the first submit it plans the submits against the calls left today
+/// (quota_plan.hpp: the journal's rate-limit figures, or the probe's answer) and prints the plan.
 ///
 /// Lifecycle: `create` (opens the journal: fails when the directory holds a batch with other
 /// options or a damaged journal), `run` once (blocking; owns its actor system), `interrupt` from
@@ -93,7 +94,7 @@ struct session_outcome {
   bool quota_reset_from_service = false;        ///< From Retry-After rather than assumed.
   std::filesystem::path manifest;
   std::vector<std::int64_t> latencies_ms;  ///< Of the images delivered in this run.
-  /// The quota plan before the first submit (generate/quota_plan.hpp).
+  /// The last quota plan: before the first submit, or after the probe's answer.
   std::optional<quota_plan> quota;
   bool dry_run = false;  ///< Nothing was sent or written (session_config::dry_run).
 };
@@ -114,7 +115,8 @@ class session {
   ~session();
 
   /// Runs the batch to its end (blocking); with `dry_run`, only plans it. A batch whose quota
-  /// plan says stop ends before its first submit with stop_reason::quota. Fails (internal) when the
+  /// plan says stop sends no submit (journaled tasks are still polled, free) and ends with
+  /// stop_reason::quota. Fails (internal) when the
   /// journal or an image cannot be written (disk full): the images and manifest written so far stay
   /// valid. Exceptions of the layers underneath (the backend factory, the actor system) propagate.
   result<session_outcome> run(const actors::backend_factory& factory);
