@@ -111,6 +111,8 @@ struct coordinator_state {
   bool cancelled = false;
   bool quota_exhausted = false;
   std::optional<protocol::ratelimit_state> last_ratelimit;
+  bool probing = false;          ///< batch_request::probe_first, until the probe's answer.
+  std::optional<int> quota_cap;  ///< Submits (counters.submits) allowed in all today.
   bool submit_capped = false;
   bool draining = false;
   std::optional<protocol::api_error> halted;  ///< See batch_result::halted_by.
@@ -352,8 +354,19 @@ void pump(coordinator_actor* self, bool announce = false) {
       fail_image(self, index, error, now);
       continue;
     }
-    if (st.ctx->max_submits > 0 && st.counters.submits >= st.ctx->max_submits &&
-        (st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty())) {
+    const bool needs_submit =
+        st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (needs_submit && st.quota_cap && st.counters.submits >= *st.quota_cap) {
+      // Beyond the calls left today (the quota plan): pending for the run after the reset.
+      st.pending.pop();
+      st.quota_exhausted = true;
+      protocol::api_error error;
+      error.kind = protocol::error_class::quota_429;
+      error.message = "not submitted: beyond the calls left today";
+      fail_image(self, index, error, now);
+      continue;
+    }
+    if (st.ctx->max_submits > 0 && st.counters.submits >= st.ctx->max_submits && needs_submit) {
       st.pending.pop();
       st.submit_capped = true;
       protocol::api_error error;
@@ -366,6 +379,9 @@ void pump(coordinator_actor* self, bool announce = false) {
     if (at > now) {
       schedule_wake(self, at, now);
       break;
+    }
+    if (needs_submit && st.probing && st.submits_out > 0) {
+      break;  // The probe's answer pumps again.
     }
     const auto next = st.limiter->next_start(now);
     if (!next) {
@@ -461,13 +477,37 @@ void notify(coordinator_actor* self, const std::string& kind, const std::string&
   }
 }
 
+/// The probe's answer came (see batch_request::probe_first); `accepted`: submits accepted so
+/// far, this answer included.
+void end_probe(coordinator_actor* self, const std::optional<protocol::ratelimit_state>& limits,
+               int accepted) {
+  auto& st = self->state;
+  if (!st.probing) {
+    return;
+  }
+  st.probing = false;
+  if (!st.callbacks.on_probe_answer) {
+    return;
+  }
+  if (const auto allowed = st.callbacks.on_probe_answer(limits, accepted)) {
+    st.quota_cap = st.counters.submits + std::max(0, *allowed);
+  }
+}
+
 /// A submit answer's rate-limit headers. Once either remaining count is 0 nothing more is
 /// submitted today, whatever the strategy: a submit could only draw the quota 429 (protocol doc,
 /// "What newer public material adds"). Stops like a quota 429 with stop_on_quota: what runs
 /// finishes, what waits fails quota_429 unsent, and `zbatch generate` exits 4 with the reset.
-void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state& limits) {
+/// `accepted`: the answer accepted the submit (else it refused it).
+void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state& limits,
+                       bool accepted) {
   auto& st = self->state;
   st.last_ratelimit = limits;
+  if (st.callbacks.on_ratelimit) {
+    st.callbacks.on_ratelimit(limits);
+  }
+  // The worker sends the headers before the acceptance: count it here already.
+  end_probe(self, limits, st.counters.accepted + (accepted ? 1 : 0));
   if (!limits.exhausted() || st.limiter->quota_stopped()) {
     return;
   }
@@ -505,7 +545,7 @@ void screen_failure(coordinator_actor* self, const attempt_report& report,
                     protocol::api_error& error) {
   auto& st = self->state;
   if (report.submit_failed && error.ratelimit) {
-    observe_ratelimit(self, *error.ratelimit);
+    observe_ratelimit(self, *error.ratelimit, false);
   }
   st.unsent_in_a_row = error.unsent ? st.unsent_in_a_row + 1 : 0;
   if (error.unsent && !st.told_unsent) {
@@ -732,6 +772,8 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.ctx = ctx;
   st.callbacks = std::move(callbacks);
   st.limiter.emplace(ctx->spec, ctx->start);
+  st.probing = ctx->probe_first;
+  st.quota_cap = ctx->quota_submits;
   st.rng = jitter_rng(seed);
   st.images.resize(ctx->jobs->size());
   st.results.resize(ctx->jobs->size());
@@ -756,7 +798,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
       },
       [self](ratelimit_atom, protocol::ratelimit_state& limits) {
         if (!self->state.done) {
-          observe_ratelimit(self, limits);
+          observe_ratelimit(self, limits, true);
         }
       },
       [self](accepted_atom, std::uint32_t, std::uint32_t index) {
@@ -780,6 +822,8 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         if (image.permit) {
           st.ctx->permits->on_accepted(*image.permit);
         }
+        // Still probing: the answer carried no headers.
+        end_probe(self, std::nullopt, st.counters.accepted);
         pump(self);
       },
       [self](journal_atom, std::uint32_t worker, std::uint32_t index, std::string& task_id) {
@@ -846,6 +890,8 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->keep_bytes = request.keep_bytes;
   ctx->ack_accepted = static_cast<bool>(callbacks.on_accepted);
   ctx->max_submits = request.max_submits;
+  ctx->probe_first = request.probe_first;
+  ctx->quota_submits = request.quota_submits;
   ctx->check_image_size = request.check_image_size;
   ctx->permits = std::move(request.permits);
   return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);

@@ -169,6 +169,15 @@ struct batch_request {
   /// Most submit requests to send (answered or not, so accepted tasks never exceed it); 0 =
   /// no cap. Images that would need another submit fail `cancelled`, "submit cap reached".
   int max_submits = 0;
+  /// Submits the calls left today allow (issue 14, planning; generate/quota_plan.hpp); none: no
+  /// such cap. Images that would need another submit fail `quota_429` unsent and the result has
+  /// `quota_exhausted` set, so the caller reports the quota stop with its reset time.
+  std::optional<int> quota_submits;
+  /// Send the first submit alone and hold every other submit until its answer (the probe whose
+  /// rate-limit headers say what is left today); `batch_callbacks::on_probe_answer` then sets
+  /// `quota_submits`. A submit that got no answer (transport failure) leaves the next one the
+  /// probe. Resumed tasks (polls, free) start meanwhile, unless queued behind a held submit.
+  bool probe_first = false;
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
@@ -206,6 +215,13 @@ struct batch_callbacks {
   /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
   /// the coordinator's thread.
   std::function<void(const std::string&, const std::string&)> on_notice;
+  /// Optional. A submit answer carried rate-limit headers (each one, in arrival order).
+  std::function<void(const protocol::ratelimit_state&)> on_ratelimit;
+  /// Optional, with `batch_request::probe_first`. The probe's answer came: its rate-limit
+  /// headers (none when it carried none) and the submits accepted so far (0 or 1). Returns the
+  /// further submits allowed today (none: no cap; 0: submit nothing more).
+  std::function<std::optional<int>(const std::optional<protocol::ratelimit_state>&, int)>
+      on_probe_answer;
   /// Optional. An image finished (delivered, failed or cancelled); the callee may move `bytes`
   /// out (e.g. after writing the file). Called before the progress event of that image.
   std::function<void(image_result&)> on_image;

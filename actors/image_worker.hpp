@@ -57,6 +57,8 @@ struct batch_context {
   bool keep_bytes = false;
   bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
   int max_submits = 0;
+  bool probe_first = false;          ///< See batch_request::probe_first.
+  std::optional<int> quota_submits;  ///< See batch_request::quota_submits.
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;

@@ -14,6 +14,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -53,6 +55,7 @@ std::string seconds(std::int64_t ms) {
 struct raw_options {
   generate::cli_inputs inputs;
   std::string base_url;
+  std::string endpoint;  ///< --endpoint NAME (cn, intl); empty when not given.
   bool json = false;
   bool quiet = false;
   bool verbose = false;
@@ -74,10 +77,37 @@ struct generate_plan {
   std::optional<generate::shared_limit_options> shared_limit;
 };
 
-/// --mock [PROFILE], or --base-url with the key from --api-key-file or the environment. Fails
-/// (invalid_argument) naming the option.
+/// The endpoints --endpoint names: the default (mainland China) and the international one
+/// (protocol doc, "What newer public material adds").
+const std::vector<std::pair<std::string, std::string_view>>& named_endpoints() {
+  static const std::vector<std::pair<std::string, std::string_view>> names{
+      {"cn", protocol::default_base_url}, {"intl", protocol::international_base_url}};
+  return names;
+}
+
+/// --endpoint NAME as a base URL; invalid_argument naming the allowed names.
+result<std::string> endpoint_url(const std::string& name) {
+  std::vector<std::string> allowed;
+  for (const auto& [key, url] : named_endpoints()) {
+    if (key == name) {
+      return std::string(url);
+    }
+    allowed.push_back(key);
+  }
+  return invalid_argument_error("--endpoint: unknown endpoint \"" + name + "\"" +
+                                base::did_you_mean(name, allowed) + " (allowed " +
+                                generate::allowed_list(allowed) + ")");
+}
+
+/// --mock [PROFILE], or --base-url | --endpoint with the key from --api-key-file or the
+/// environment. Fails (invalid_argument) naming the option.
 status check_connection(const raw_options& raw, generate_plan& plan) {
   plan.use_mock = raw.mock_given;
+  if (!raw.endpoint.empty() && (plan.use_mock || !raw.base_url.empty())) {
+    return invalid_argument_error(
+        std::string("--endpoint and ") + (plan.use_mock ? "--mock" : "--base-url") +
+        " are mutually exclusive: --endpoint names the service's base URL");
+  }
   if (plan.use_mock) {
     if (!raw.base_url.empty()) {
       return invalid_argument_error(
@@ -98,6 +128,13 @@ status check_connection(const raw_options& raw, generate_plan& plan) {
   }
   plan.http.base_url =
       raw.base_url.empty() ? std::string(protocol::default_base_url) : raw.base_url;
+  if (!raw.endpoint.empty()) {
+    auto url = endpoint_url(raw.endpoint);
+    if (!url.ok()) {
+      return url.status();
+    }
+    plan.http.base_url = *url;
+  }
   if (!raw.api_key_file.empty()) {
     auto key = client::read_api_key_file(raw.api_key_file);
     if (!key.ok()) {
@@ -151,6 +188,12 @@ result<generate_plan> make_plan(const raw_options& raw) {
 
 std::string summary_text(const generate::session_outcome& o, const generate_plan& plan) {
   std::ostringstream out;
+  if (o.dry_run) {
+    out << "dry run: nothing was sent or written; " << o.delivered << "/" << o.total
+        << " delivered in earlier runs, " << (o.quota ? o.quota->needed : 0)
+        << " image(s) would be submitted (endpoint " << plan.session.endpoint << ")\n";
+    return out.str();
+  }
   out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", pending "
       << o.pending;
   if (o.delivered_before > 0) {
@@ -176,11 +219,21 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   out << "\n";
   switch (o.reason) {
     case generate::stop_reason::quota:
-      out << "quota exhausted: " << o.remaining << " image(s) remain; the quota resets at "
-          << o.quota_reset.value_or("?")
-          << (o.quota_reset_from_service ? " (as the service said)"
-                                         : " (assumed: midnight UTC+8, the service gave no time)")
-          << "; rerun the same command after that to finish\n";
+      if (o.quota && o.quota->decision == generate::quota_decision::stop) {
+        out << "does not fit in the calls left today: nothing was submitted"
+            << (o.submit_requests > 0 ? " after the probe" : "") << "; ";
+      } else {
+        out << "quota exhausted: ";
+      }
+      out << o.remaining << " image(s) remain; the quota resets at " << o.quota_reset.value_or("?")
+          << " (" << o.quota_reset_utc8.value_or("?") << ", "
+          << (o.quota_reset_from_service ? "as the service said"
+                                         : "assumed: midnight UTC+8, the service gave no time")
+          << "); rerun the same command after that to finish";
+      if (!plan.session.fit_quota) {
+        out << ", or with --fit-quota to make what fits now";
+      }
+      out << "\n";
       break;
     case generate::stop_reason::submit_cap:
       out << "submit cap reached (--max-submits " << plan.session.max_submits
@@ -222,7 +275,9 @@ int exit_code(generate::stop_reason reason) {
 
 int run_plan(generate_plan& plan) {
   std::unique_ptr<mock::server> mock_server;
-  if (plan.use_mock) {
+  if (plan.use_mock && plan.session.dry_run) {
+    plan.http.base_url = "http://127.0.0.1:0";  // Not started: a dry run sends nothing.
+  } else if (plan.use_mock) {
     mock::server_options options;  // 127.0.0.1, any free port
     options.threads = 8;
     const auto config = mock::load_config(plan.mock_profile, std::nullopt);
@@ -237,9 +292,13 @@ int run_plan(generate_plan& plan) {
     std::cerr << "zbatch generate: --base-url: " << made.status().message() << "\n";
     return exit_usage;
   }
+  plan.session.base_url = plan.http.base_url;
   plan.session.endpoint =
-      plan.http.base_url +
-      (plan.use_mock ? " (bundled mock, profile " + plan.mock_profile + ")" : std::string());
+      plan.use_mock && plan.session.dry_run
+          ? "bundled mock, profile " + plan.mock_profile + " (not started: --dry-run)"
+          : plan.http.base_url + (plan.use_mock
+                                      ? " (bundled mock, profile " + plan.mock_profile + ")"
+                                      : std::string());
 
   const auto style = plan.json               ? generate::progress_style::json
                      : isatty(STDOUT_FILENO) ? generate::progress_style::bar
@@ -317,10 +376,13 @@ int run_plan(generate_plan& plan) {
        outcome.halted_by.empty() ? nlohmann::json() : nlohmann::json(outcome.halted_by)},
       {"quota_resets_at",
        outcome.quota_reset ? nlohmann::json(*outcome.quota_reset) : nlohmann::json()},
-      {"exit_code", exit_code(outcome.reason)},
+      {"quota_resets_at_utc8",
+       outcome.quota_reset_utc8 ? nlohmann::json(*outcome.quota_reset_utc8) : nlohmann::json()},
+      {"dry_run", outcome.dry_run},
+      {"exit_code", outcome.dry_run ? exit_ok : exit_code(outcome.reason)},
       {"manifest", outcome.manifest.string()}};
   progress.summary(fields, summary_text(outcome, plan));
-  return exit_code(outcome.reason);
+  return outcome.dry_run ? exit_ok : exit_code(outcome.reason);
 }
 
 }  // namespace
@@ -335,6 +397,10 @@ int run_generate(int argc, char** argv) {
       {"zbatch generate --mock --prompt \"a red fox in snow\" --count 4 --out out/fox",
        "zbatch generate --batch prompts.jsonl --strategy bounded,inflight=2 --max-submits 50 "
        "--out out/batch",
+       "zbatch generate --prompt \"a red fox\" --count 600 --dry-run --out out/fox   (the plan: "
+       "what fits today)",
+       "zbatch generate --prompt \"a red fox\" --count 600 --fit-quota --out out/fox   (what "
+       "fits now, the rest after the reset)",
        "zbatch generate --config fox.toml   (fox.toml: prompt = \"a red fox\", count = 4, out = "
        "\"out/fox\")"}));
   app.set_config("--config", "", "read options from this TOML/INI file (key = value per option)")
@@ -369,6 +435,18 @@ int run_generate(int argc, char** argv) {
   app.add_option("--base-url", raw.base_url,
                  "API base URL (default https://api-inference.modelscope.cn)")
       ->type_name("URL");
+  app.add_option("--endpoint", raw.endpoint,
+                 "the service's endpoint by name instead of --base-url: cn (default, "
+                 "https://api-inference.modelscope.cn) or intl (international, "
+                 "https://api-inference.modelscope.ai)")
+      ->type_name("NAME");
+  app.add_flag("--fit-quota", in.fit_quota,
+               "make what fits in the calls left today and leave the rest pending until the "
+               "reset (default: a batch that does not fit stops before its first submit, or after "
+               "the probe when nothing is known for today, exit 4)");
+  app.add_flag("--dry-run", in.dry_run,
+               "print the plan (images, what fits today, paid submits, the reset) from the "
+               "journal's figures and send nothing (exit 0)");
   app.add_option("--strategy", in.strategy,
                  "preset (" + generate::allowed_list(actors::preset_names()) +
                      ") or compact spec, e.g. bounded,inflight=3 (default adaptive; zbatch "

@@ -36,8 +36,8 @@ std::vector<exit_code_doc> exit_codes(std::string_view command) {
   }
   if (generate) {
     out.push_back({exit_quota,
-                   "generate: the daily quota ran out; images remain, rerun after "
-                   "the reset"});
+                   "generate: the daily quota ran out, or the batch does not fit in the calls "
+                   "left today (without --fit-quota); images remain, rerun after the reset"});
     out.push_back({exit_interrupted,
                    "generate: interrupted (Ctrl-C, SIGTERM); the journal keeps every task, "
                    "rerun to resume"});

@@ -42,6 +42,8 @@ struct cli_inputs {
   std::string connections = "16";
   std::string out;
   bool retry_moderated = false;
+  bool fit_quota = false;
+  bool dry_run = false;
 };
 
 /// The session the options describe, checked in this order: --out, the images (--batch, or

@@ -43,13 +43,22 @@ result<std::unique_ptr<journal>> journal::open(const std::filesystem::path& dir,
                                                const json& options, fault_hook faults) {
   std::unique_ptr<journal> out(new journal(dir / "journal.jsonl"));
   out->faults_ = std::move(faults);
-  ZBATCH_RETURN_IF_ERROR(out->load(dir, options));
+  ZBATCH_RETURN_IF_ERROR(out->load(dir, options, true));
   return out;
 }
 
-status journal::load(const std::filesystem::path& dir, const json& options) {
+result<std::unique_ptr<journal>> journal::read_only(const std::filesystem::path& dir,
+                                                    const json& options) {
+  std::unique_ptr<journal> out(new journal(dir / "journal.jsonl"));
+  ZBATCH_RETURN_IF_ERROR(out->load(dir, options, false));
+  return out;
+}
+
+status journal::load(const std::filesystem::path& dir, const json& options, bool write) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  if (write) {
+    std::filesystem::create_directories(dir, ec);
+  }
   if (ec) {
     return internal_error(dir.string() + ": cannot create the output directory: " + ec.message());
   }
@@ -98,7 +107,7 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
       valid_bytes = end + 1;
       start = end + 1;
     }
-    if (valid_bytes < text.size()) {
+    if (write && valid_bytes < text.size()) {
       std::filesystem::resize_file(path_, valid_bytes);
     }
     // Written ahead by an earlier run that ended before the answer: possibly paid.
@@ -106,6 +115,9 @@ status journal::load(const std::filesystem::path& dir, const json& options) {
       image.possibly_paid += image.open_submits;
       image.open_submits = 0;
     }
+  }
+  if (!write) {
+    return ok_status();
   }
   // A plain descriptor, not stdio: a failed write must leave no bytes buffered that a later
   // flush would add after a line cut back (see append).
@@ -150,6 +162,9 @@ int write_all(int fd, const char* data, std::size_t size) {
 }  // namespace
 
 status journal::append(const json& line, bool sync) {
+  if (fd_ < 0) {
+    return failed_precondition_error(path_.string() + ": opened read-only (--dry-run)");
+  }
   if (!broken_.empty()) {
     return internal_error(broken_);
   }
@@ -177,8 +192,40 @@ status journal::append(const json& line, bool sync) {
   return internal_error(why);
 }
 
+namespace {
+
+std::optional<long long> count_field(const json& line, const char* name) {
+  const auto it = line.find(name);
+  if (it == line.end() || !it->is_number_integer()) {
+    return std::nullopt;
+  }
+  return it->get<long long>();
+}
+
+/// A ratelimit line's counts into the figures of its endpoint (the latest line wins).
+void apply_ratelimit(const json& line, std::map<std::string, journaled_ratelimit>& out) {
+  auto& at = out[line.value("endpoint", "")];
+  const auto seen = line.value("seen_at_ms", std::int64_t{0});
+  const auto account_limit = count_field(line, "account_limit");
+  const auto account_remaining = count_field(line, "account_remaining");
+  if (account_limit || account_remaining) {
+    at.account = journaled_allowance{account_limit, account_remaining, seen};
+  }
+  const auto model_limit = count_field(line, "model_limit");
+  const auto model_remaining = count_field(line, "model_remaining");
+  if (model_limit || model_remaining) {
+    at.models[line.value("model", "")] = journaled_allowance{model_limit, model_remaining, seen};
+  }
+}
+
+}  // namespace
+
 void journal::apply(const json& line) {
   const auto event = line.value("event", "");
+  if (event == "ratelimit") {
+    apply_ratelimit(line, ratelimits_);
+    return;
+  }
   const int index = line.value("index", -1);
   if (index < 0) {
     return;
@@ -222,6 +269,25 @@ status journal::record_submitting(int index) {
 
 status journal::record_refused(int index) {
   json line{{"event", "refused"}, {"index", index}};
+  ZBATCH_RETURN_IF_ERROR(append(line, false));
+  apply(line);
+  return ok_status();
+}
+
+status journal::record_ratelimit(const std::string& endpoint, const std::string& model,
+                                 const journaled_ratelimit_counts& counts,
+                                 std::int64_t seen_at_ms) {
+  json line{
+      {"event", "ratelimit"}, {"endpoint", endpoint}, {"model", model}, {"seen_at_ms", seen_at_ms}};
+  const auto put = [&line](const char* name, const std::optional<long long>& value) {
+    if (value) {
+      line[name] = *value;
+    }
+  };
+  put("account_limit", counts.account_limit);
+  put("account_remaining", counts.account_remaining);
+  put("model_limit", counts.model_limit);
+  put("model_remaining", counts.model_remaining);
   ZBATCH_RETURN_IF_ERROR(append(line, false));
   apply(line);
   return ok_status();

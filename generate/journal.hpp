@@ -11,6 +11,11 @@
 /// leaves, and the submit's answer closes it (`submitted`, `refused` for a free refusal, or
 /// `possibly_paid`). A crash between the two leaves it open; on load every open one counts as
 /// possibly paid, so the cost figures never fall below what the service charged.
+///
+/// Rate-limit figures (issue 14, planning): every submit answer's `modelscope-ratelimit-*`
+/// headers are appended as a `ratelimit` line (endpoint, model, the four counts, when seen), so
+/// a rerun knows the calls left today without sending anything. The last line per endpoint wins
+/// for the account and per endpoint and model for the model's counts.
 
 #include <cstdint>
 #include <filesystem>
@@ -58,6 +63,28 @@ struct journaled_image {
   int open_submits = 0;
 };
 
+/// One daily allowance as the service last stated it (an answer's rate-limit headers).
+struct journaled_allowance {
+  std::optional<long long> limit;
+  std::optional<long long> remaining;
+  std::int64_t seen_at_ms = 0;  ///< Unix time in milliseconds when the answer came.
+};
+
+/// The four counts of one answer's rate-limit headers (each absent when its header was).
+struct journaled_ratelimit_counts {
+  std::optional<long long> account_limit;
+  std::optional<long long> account_remaining;
+  std::optional<long long> model_limit;
+  std::optional<long long> model_remaining;
+};
+
+/// The last rate-limit figures seen at one endpoint (base URL): the account's (all models) and
+/// each model's.
+struct journaled_ratelimit {
+  std::optional<journaled_allowance> account;
+  std::map<std::string, journaled_allowance> models;
+};
+
 class journal {
  public:
   /// Opens (creating if needed) `dir/journal.jsonl`. When the file exists, its header must
@@ -67,12 +94,19 @@ class journal {
   static result<std::unique_ptr<journal>> open(const std::filesystem::path& dir,
                                                const nlohmann::json& options,
                                                fault_hook faults = {});
+  /// Reads `dir/journal.jsonl` without writing anything (no directory created, no header
+  /// appended, a torn line left as it is): `zbatch generate --dry-run`. A missing file is an
+  /// empty journal. Every record_* call on it fails (failed_precondition).
+  static result<std::unique_ptr<journal>> read_only(const std::filesystem::path& dir,
+                                                    const nlohmann::json& options);
   ~journal();
   journal(const journal&) = delete;
   journal& operator=(const journal&) = delete;
 
   /// State per image index, as loaded plus everything recorded since.
   const std::map<int, journaled_image>& images() const { return images_; }
+  /// Rate-limit figures by endpoint (base URL), as loaded plus everything recorded since.
+  const std::map<std::string, journaled_ratelimit>& ratelimits() const { return ratelimits_; }
   /// Number of earlier runs that wrote to this journal (0 for a fresh one).
   int previous_runs() const { return previous_runs_; }
 
@@ -93,12 +127,17 @@ class journal {
   /// A submit of image `index` was refused for free (nothing charged). Not synced: if lost in
   /// a crash, the submit counts as possibly paid, the safe side.
   status record_refused(int index);
+  /// An answer from `endpoint` for `model` carried these rate-limit figures at `seen_at_ms`
+  /// (Unix ms). Not synced: a figure lost in a crash only makes the next run read it again from
+  /// its first submit's answer.
+  status record_ratelimit(const std::string& endpoint, const std::string& model,
+                          const journaled_ratelimit_counts& counts, std::int64_t seen_at_ms);
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
   explicit journal(std::filesystem::path path) : path_(std::move(path)) {}
-  status load(const std::filesystem::path& dir, const nlohmann::json& options);
+  status load(const std::filesystem::path& dir, const nlohmann::json& options, bool write);
   status append(const nlohmann::json& line, bool sync = true);
   void apply(const nlohmann::json& line);
 
@@ -108,6 +147,7 @@ class journal {
   std::string broken_;      ///< Why no more lines may be written (a torn line could not be cut).
   fault_hook faults_;
   std::map<int, journaled_image> images_;
+  std::map<std::string, journaled_ratelimit> ratelimits_;
   int previous_runs_ = 0;
 };
 

@@ -116,6 +116,7 @@ json manifest_json(const manifest_input& in) {
            : json(static_cast<double>(in.submits_paid) / static_cast<double>(in.delivered))},
       {"runs", in.runs},
       {"quota_resets_at", in.quota_reset ? json(*in.quota_reset) : json()},
+      {"quota_resets_at_utc8", in.quota_reset_utc8 ? json(*in.quota_reset_utc8) : json()},
       {"images", images},
   };
   if (in.this_run) {

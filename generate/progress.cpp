@@ -390,6 +390,19 @@ void progress_renderer::notice(const std::string& kind, const std::string& text)
   line(text);
 }
 
+void progress_renderer::plan(const json& fields, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (style_ == progress_style::json) {
+    auto event = fields;
+    event["event"] = "plan";
+    emit_json(std::move(event));
+    return;
+  }
+  if (!options_.quiet) {
+    line(text);
+  }
+}
+
 void progress_renderer::summary(const json& fields, const std::string& text) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (style_ == progress_style::json) {

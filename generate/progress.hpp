@@ -6,8 +6,8 @@
 /// prints one plain line per event (for logs and pipes), including rate-limited lines naming the
 /// 429s and retries as they grow; `json` prints one JSON object per line per event
 /// (machine-readable; the `event` field names it: start, accepted, delivered, failed, pending,
-/// progress, notice, summary). Images are named by their 0-based index everywhere (`#3`), as in
-/// the file names (`3-<seed>.png`) and the JSON.
+/// progress, notice, plan, summary). Images are named by their 0-based index everywhere (`#3`), as
+/// in the file names (`3-<seed>.png`) and the JSON.
 ///
 /// Thread-safe: events may come from the coordinator's thread, a signal watcher and the main
 /// thread; a mutex orders them. Never given the API key.
@@ -101,6 +101,10 @@ class progress_renderer {
   bool ticks() const { return style_ == progress_style::bar; }
   /// A sentence for the user (quota stop, interruption, ...); `kind` labels it in JSON.
   void notice(const std::string& kind, const std::string& text);
+  /// The quota plan (generate/quota_plan.hpp) before the first submit or after the probe's
+  /// answer: `fields` go into a JSON `plan` event, `text` is printed otherwise (not with
+  /// --quiet: a stop it causes is in the summary).
+  void plan(const nlohmann::json& fields, const std::string& text);
   /// The final summary; `fields` go into the JSON event, `text` is printed otherwise.
   void summary(const nlohmann::json& fields, const std::string& text);
 

@@ -211,7 +211,10 @@ session::session(session_config config, progress_renderer& progress)
 result<std::unique_ptr<session>> session::create(session_config config,
                                                  progress_renderer& progress) {
   std::unique_ptr<session> out(new session(std::move(config), progress));
-  auto opened = journal::open(out->config_.out_dir, out->config_.options, out->config_.faults);
+  auto opened =
+      out->config_.dry_run
+          ? journal::read_only(out->config_.out_dir, out->config_.options)
+          : journal::open(out->config_.out_dir, out->config_.options, out->config_.faults);
   if (!opened.ok()) {
     return opened.status();
   }
@@ -381,6 +384,14 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   states_.assign(config_.images.size(), image_state{});
   auto plan = plan_against_journal(earlier_manifest_entries(outcome.manifest));
   outcome.delivered_before = plan.delivered_before;
+  quota_ = plan_quota_now();
+  show_plan(*quota_);
+  outcome.quota = quota_;
+  if (config_.dry_run) {
+    outcome.dry_run = true;
+    tally(outcome);
+    return outcome;
+  }
   progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
                   plan.jobs.size() - plan.resumed, config_.endpoint,
                   actors::to_compact(config_.strategy), plan.refused_before,
@@ -395,6 +406,7 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   if (result && result->quota_exhausted) {
     quota_reset(outcome);
   }
+  outcome.quota = quota_;
   write_manifest(outcome, result ? &*result : nullptr);
   return outcome;
 }
@@ -445,6 +457,7 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
     actors::image_job job;
     job.request = config_.images[index].request;
     job.resume_task_id = st.resume_task_id;
+    needed_submits_ += job.resume_task_id.empty() ? 1 : 0;
     job_image_.push_back(index);
     plan.jobs.push_back(std::move(job));
   }
@@ -485,6 +498,13 @@ actors::batch_request session::batch_request(std::vector<actors::image_job> jobs
   // memory by ~65 bytes a poll); what the manifest needs is in image_result's fields.
   request.trace = false;
   request.max_submits = config_.max_submits;
+  request.probe_first = quota_ && quota_->decision == quota_decision::probe;
+  // Stop is fit with nothing allowed: no submit, but journaled tasks are still polled (free).
+  if (quota_ &&
+      (quota_->decision == quota_decision::fit || quota_->decision == quota_decision::stop)) {
+    request.quota_submits =
+        static_cast<int>(std::min<long long>(quota_->allowed.value_or(0), 1'000'000'000));
+  }
   request.check_image_size = true;
   request.permits = config_.permits;
   return request;
@@ -510,6 +530,18 @@ actors::batch_callbacks session::callbacks() {
     // Not written: the submit stays open, counted as possibly paid on load (the safe side).
     (void)journal_->record_refused(static_cast<int>(job_image_[job]));
   };
+  callbacks.on_ratelimit = [this](const protocol::ratelimit_state& limits) {
+    const auto seen = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+    // Not synced (journal.hpp): losing it costs the next run a probe, nothing more.
+    (void)journal_->record_ratelimit(config_.base_url, batch_model(),
+                                     {limits.account_limit, limits.account_remaining,
+                                      limits.model_limit, limits.model_remaining},
+                                     seen);
+  };
+  callbacks.on_probe_answer = [this](const std::optional<protocol::ratelimit_state>& limits,
+                                     int accepted) { return on_probe_answer(limits, accepted); };
   callbacks.on_image = [this](actors::image_result& image) { on_image(image); };
   callbacks.on_progress = [this](const actors::progress_event& event) {
     progress_.progress(event);
@@ -603,8 +635,66 @@ void session::quota_reset(session_outcome& outcome) const {
     }
   }
   outcome.quota_reset_from_service = reset.has_value();
-  outcome.quota_reset =
-      iso_utc(reset ? *reset : next_quota_reset(std::chrono::system_clock::now()));
+  if (!reset && quota_ &&
+      (quota_->decision == quota_decision::fit || quota_->decision == quota_decision::stop)) {
+    reset = quota_->resets_at;  // The plan's: the reset after the figures it used were seen.
+  }
+  const auto at = reset ? *reset : next_quota_reset(std::chrono::system_clock::now());
+  outcome.quota_reset = iso_utc(at);
+  outcome.quota_reset_utc8 = utc8_text(at);
+}
+
+const std::string& session::batch_model() const {
+  // One model per batch (--model); the first image's is every image's.
+  static const std::string none;
+  return config_.images.empty() ? none : config_.images.front().request.model;
+}
+
+/// From the journal's figures for this endpoint and model, as valid now.
+quota_plan session::plan_quota_now() {
+  const auto now = std::chrono::system_clock::now();
+  const auto figures =
+      figures_from_journal(journal_->ratelimits(), config_.base_url, batch_model(), now);
+  return plan_quota(needed_submits_, figures, config_.fit_quota, false, now);
+}
+
+void session::show_plan(const quota_plan& plan) {
+  const auto& f = plan.figures;
+  const auto optional = [](const std::optional<long long>& v) { return v ? json(*v) : json(); };
+  const char* decisions[] = {"go", "probe", "fit", "stop"};
+  json fields{
+      {"needed_submits", plan.needed},
+      {"decision", decisions[static_cast<int>(plan.decision)]},
+      {"fits", plan.decision == quota_decision::go ? json(plan.needed)
+                                                   : (plan.allowed ? json(*plan.allowed) : json())},
+      {"calls_left", optional(f.remaining())},
+      {"model", batch_model()},
+      {"model_limit", optional(f.model_limit)},
+      {"model_remaining", optional(f.model_remaining)},
+      {"account_limit", optional(f.account_limit)},
+      {"account_remaining", optional(f.account_remaining)},
+      {"figures_seen_at", f.seen_at ? json(iso_utc(*f.seen_at)) : json()},
+      {"figures_expired", f.expired},
+      {"quota_resets_at", iso_utc(plan.resets_at)},
+      {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
+      {"endpoint", config_.base_url}};
+  progress_.plan(fields, describe(plan, batch_model()));
+}
+
+/// The probe's answer (actors::batch_request::probe_first): plans the submits still needed with
+/// its figures. Runs on the coordinator's thread.
+std::optional<int> session::on_probe_answer(const std::optional<protocol::ratelimit_state>& limits,
+                                            int accepted) {
+  const auto now = std::chrono::system_clock::now();
+  const auto figures = limits ? figures_from_answer(*limits, now) : quota_figures{};
+  auto plan = plan_quota(std::max<long long>(0, needed_submits_ - accepted), figures,
+                         config_.fit_quota, true, now);
+  show_plan(plan);
+  quota_ = plan;
+  if (plan.decision == quota_decision::fit || plan.decision == quota_decision::stop) {
+    return static_cast<int>(std::min<long long>(plan.allowed.value_or(0), 1'000'000'000));
+  }
+  return std::nullopt;
 }
 
 void session::write_manifest(const session_outcome& outcome,
@@ -626,6 +716,7 @@ void session::write_manifest(const session_outcome& outcome,
   in.submits_possibly_paid = outcome.submits_possibly_paid;
   in.halted_by = outcome.halted_by;
   in.quota_reset = outcome.quota_reset;
+  in.quota_reset_utc8 = outcome.quota_reset_utc8;
   in.runs = journal_->previous_runs() + 1;
   if (result != nullptr) {
     in.this_run = manifest_run{result->counters, result->makespan_ms};

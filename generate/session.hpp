@@ -4,7 +4,8 @@
 /// coordinator, writes every delivered image atomically as it arrives, journals each accepted
 /// task before it is polled and each settled outcome, and rewrites `manifest.json` (manifest.hpp)
 /// atomically at the end, whether the batch completed, hit the submit cap or the quota, or was
-/// interrupted.
+/// interrupted. Before the first submit it plans the submits against the calls left today
+/// (quota_plan.hpp: the journal's rate-limit figures, or the probe's answer) and prints the plan.
 ///
 /// Lifecycle: `create` (opens the journal: fails when the directory holds a batch with other
 /// options or a damaged journal), `run` once (blocking; owns its actor system), `interrupt` from
@@ -30,6 +31,7 @@
 #include "generate/journal.hpp"
 #include "generate/manifest.hpp"
 #include "generate/progress.hpp"
+#include "generate/quota_plan.hpp"
 
 namespace zbatch::generate {
 
@@ -48,6 +50,15 @@ struct session_config {
   bool retry_moderated = false;
   std::chrono::milliseconds grace{30000};
   std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
+  /// The base URL alone: the journal's rate-limit figures are kept per base URL (another
+  /// endpoint is another service's count).
+  std::string base_url;
+  /// Make what fits in the calls left today and leave the rest pending until the reset; without
+  /// it a batch that does not fit stops before its first submit (or after the probe's answer:
+  /// generate/quota_plan.hpp).
+  bool fit_quota = false;
+  /// Print the plan and send nothing; the journal is read, never written.
+  bool dry_run = false;
   int connections = 16;  ///< Blocking HTTP connections (detached I/O actors).
   std::uint64_t seed = 0;
   /// In-flight permits shared with other processes (`--shared-limit`, shared_gate.hpp); none:
@@ -81,10 +92,14 @@ struct session_outcome {
   /// 5xx): the service may have charged them; paid is between submits_paid and the sum.
   int submits_possibly_paid = 0;
   std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
-  std::optional<std::string> quota_reset;  ///< ISO 8601 UTC, when the quota stopped the run.
-  bool quota_reset_from_service = false;   ///< From Retry-After rather than assumed.
+  std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
+  std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".
+  bool quota_reset_from_service = false;        ///< From Retry-After rather than assumed.
   std::filesystem::path manifest;
   std::vector<std::int64_t> latencies_ms;  ///< Of the images delivered in this run.
+  /// The last quota plan: before the first submit, or after the probe's answer.
+  std::optional<quota_plan> quota;
+  bool dry_run = false;  ///< Nothing was sent or written (session_config::dry_run).
 };
 
 /// Next midnight of UTC+8 after `now`, the documented working assumption for the daily reset.
@@ -94,16 +109,19 @@ std::string iso_utc(std::chrono::system_clock::time_point at);
 
 class session {
  public:
-  /// Opens the journal in `config.out_dir`; fails as journal::open does.
+  /// Opens the journal in `config.out_dir` (read-only with `dry_run`); fails as journal::open
+  /// does.
   static result<std::unique_ptr<session>> create(session_config config,
                                                  progress_renderer& progress);
   session(const session&) = delete;
   session& operator=(const session&) = delete;
   ~session();
 
-  /// Runs the batch to its end (blocking). Fails (internal) when the journal or an image cannot
-  /// be written (disk full): the images and manifest written so far stay valid. Exceptions of
-  /// the layers underneath (the backend factory, the actor system) propagate.
+  /// Runs the batch to its end (blocking); with `dry_run`, only plans it. A batch whose quota
+  /// plan says stop sends no submit (journaled tasks are still polled, free) and ends with
+  /// stop_reason::quota. Fails (internal) when the
+  /// journal or an image cannot be written (disk full): the images and manifest written so far stay
+  /// valid. Exceptions of the layers underneath (the backend factory, the actor system) propagate.
   result<session_outcome> run(const actors::backend_factory& factory);
 
   /// Thread-safe; the first call starts the graceful drain (later calls do nothing).
@@ -123,6 +141,11 @@ class session {
   void tally(session_outcome& outcome) const;
   status decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
   void quota_reset(session_outcome& outcome) const;
+  quota_plan plan_quota_now();
+  std::optional<int> on_probe_answer(const std::optional<protocol::ratelimit_state>& limits,
+                                     int accepted);
+  void show_plan(const quota_plan& plan);
+  const std::string& batch_model() const;
   void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
 
   actors::batch_request batch_request(std::vector<actors::image_job> jobs) const;
@@ -142,6 +165,8 @@ class session {
   std::unique_ptr<journal> journal_;
   std::vector<image_state> states_;
   std::vector<std::size_t> job_image_;  ///< Job index -> image index.
+  long long needed_submits_ = 0;        ///< Jobs that submit (not resumed) in this run.
+  std::optional<quota_plan> quota_;     ///< The plan before the run, then after the probe.
   std::mutex mutex_;                    ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
   bool interrupted_ = false;

@@ -20,6 +20,9 @@
 namespace zbatch::protocol {
 
 inline constexpr std::string_view default_base_url = "https://api-inference.modelscope.cn";
+/// The international endpoint (protocol doc, "What newer public material adds"): the same API
+/// under another host, as public material names it; not checked against the live service.
+inline constexpr std::string_view international_base_url = "https://api-inference.modelscope.ai";
 inline constexpr std::string_view default_model = "Tongyi-MAI/Z-Image-Turbo";
 inline constexpr std::string_view submit_path = "/v1/images/generations";
 inline constexpr std::string_view task_path_prefix = "/v1/tasks/";

@@ -125,13 +125,14 @@ class production : public ::testing::Test {
     return n;
   }
 
-  /// Starts zbatch, sends `signal` once the mock has created 3 tasks whose answers are still on
-  /// the way (none journaled yet: the mock delays its answers), returns the exit code.
+  /// Starts zbatch, sends `signal` once the mock has created 3 tasks, 2 of them with answers
+  /// still on the way (the mock delays its answers): the first is the quota plan's probe, sent
+  /// alone and journaled before the others leave. Returns the exit code.
   int signal_before_the_answers(const std::vector<std::string>& a, int signal) {
     test::temp_dir io;
     test::child c(ZBATCH_EXE, a, io.path());
     EXPECT_TRUE(test::wait_for([&] { return created(6) >= 3; })) << c.out();
-    EXPECT_EQ(count_submitted(out_), 0u) << "the answers were meant to be still on the way";
+    EXPECT_EQ(count_submitted(out_), 1u) << "the answers were meant to be still on the way";
     c.signal(signal);
     return c.wait();
   }
@@ -226,15 +227,25 @@ TEST_F(production, a_quota_stop_exits_4_and_a_rerun_after_the_reset_finishes) {
 
 // Issue 14: once a submit's answer says either remaining count is 0, nothing more is submitted
 // (not even by a strategy that keeps going after a quota 429), and the batch stops as the quota
-// stop does: exit 4, the rest pending with the reset time.
+// stop does: exit 4, the rest pending with the reset time. The journal's figures said 4 calls
+// were left, but another client of the key spent 2 of them since: the answers correct the plan.
 TEST_F(production, no_submit_once_the_rate_limit_headers_say_0_and_exit_4) {
   auto config = config_with(100);
   config.throttle.ratelimit_headers = true;
   config.throttle.daily_limits.enabled = true;
-  config.throttle.daily_limits.models = {{"Tongyi-MAI/Z-Image-Turbo", 3}};
+  config.throttle.daily_limits.models = {{"Tongyi-MAI/Z-Image-Turbo", 5}};
   start(config);
   std::string log;
-  ASSERT_EQ(run(args(5, "bounded,inflight=1,quota=continue,poll=50ms"), &log), 4) << log;
+  const auto a = args(5, "bounded,inflight=1,quota=continue,poll=50ms");
+  auto first = a;
+  first.insert(first.end(), {"--max-submits", "1"});
+  ASSERT_EQ(run(first, &log), 3) << log;  // journals 4 calls left
+  auto other = args(2, "bounded,inflight=1,poll=50ms");
+  other[std::find(other.begin(), other.end(), "--out") - other.begin() + 1] =
+      (dir_.path() / "other").string();
+  ASSERT_EQ(run(other, &log), 0) << log;  // another run on the key spends 2 of them
+  ASSERT_EQ(run(a, &log), 4) << log;
+  EXPECT_NE(log.find("calls left today: 4"), std::string::npos) << log;
   EXPECT_NE(log.find("quota exhausted: 2 image(s) remain"), std::string::npos) << log;
   EXPECT_NE(log.find("model-requests-remaining: 0"), std::string::npos) << log;
   const auto m = manifest();
@@ -242,7 +253,7 @@ TEST_F(production, no_submit_once_the_rate_limit_headers_say_0_and_exit_4) {
   EXPECT_EQ(m["delivered"], 3);
   EXPECT_EQ(check_delivered(out_, m), 3);
   const auto stats = server_->mock_model().stats();
-  EXPECT_EQ(stats["requests"]["submit"].value("200", 0), 3);
+  EXPECT_EQ(stats["requests"]["submit"].value("200", 0), 5);
   EXPECT_FALSE(stats["requests"]["submit"].contains("429")) << "a submit was sent at 0";
 }
 
@@ -282,7 +293,7 @@ TEST_F(production, a_quota_reset_time_from_the_service_is_reported_as_such) {
   start(config);
   std::string log;
   ASSERT_EQ(run(args(3, "bounded,inflight=1,quota=stop,poll=50ms"), &log), 4) << log;
-  EXPECT_NE(log.find("(as the service said)"), std::string::npos) << log;
+  EXPECT_NE(log.find(", as the service said)"), std::string::npos) << log;
   EXPECT_NE(log.find("2 image(s) remain"), std::string::npos) << log;
 }
 
@@ -368,7 +379,7 @@ TEST_F(production, kill_9_with_answers_on_the_way_leaves_them_counted_as_possibl
   ASSERT_EQ(run(a, &log), 0) << log;
   EXPECT_EQ(check_delivered(out_, manifest()), 6);
   const auto m = manifest();
-  EXPECT_GE(created(6), 9u) << "the killed run's tasks were paid for and lost";
+  EXPECT_GE(created(6), 8u) << "the killed run's tasks were paid for and lost";
   EXPECT_GE(
       m["submits_paid"].get<std::uint64_t>() + m["submits_possibly_paid"].get<std::uint64_t>(),
       created(6))

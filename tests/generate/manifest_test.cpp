@@ -38,7 +38,8 @@ manifest_input one_image(manifest_image image) {
 json expected_top(const std::string& fields) {
   auto out = json::parse(R"({
     "version": 2, "model": "m", "endpoint": "http://127.0.0.1:9", "strategy": "serial",
-    "max_submits": 0, "total": 1, "runs": 1, "quota_resets_at": null, "halted_by": null,
+    "max_submits": 0, "total": 1, "runs": 1, "quota_resets_at": null,
+    "quota_resets_at_utc8": null, "halted_by": null,
     "prompt": "a fox", "count": 1, "base_seed": 7, "size": "1024x1024"})");
   out.update(json::parse(fields));
   return out;
@@ -229,6 +230,7 @@ TEST(manifest, a_batch_file_image_delivered_earlier_keeps_its_measured_latency) 
   in.delivered = 1;
   in.submits_paid = 1;
   in.quota_reset = "2025-01-31T16:00:00Z";
+  in.quota_reset_utc8 = "2025-02-01 00:00 UTC+8";
 
   // No batch ran (no this_run) and a batch file's manifest has no prompt-level fields.
   EXPECT_EQ(manifest_json(in).dump(), json::parse(R"({
@@ -236,7 +238,7 @@ TEST(manifest, a_batch_file_image_delivered_earlier_keeps_its_measured_latency) 
     "max_submits": 0, "stopped": "complete", "total": 1, "delivered": 1, "failed": 0,
     "remaining": 0, "pending": 0, "submits_paid": 1, "submits_possibly_paid": 0,
     "halted_by": null, "submits_per_delivered_image": 1.0, "runs": 1,
-    "quota_resets_at": "2025-01-31T16:00:00Z",
+    "quota_resets_at": "2025-01-31T16:00:00Z", "quota_resets_at_utc8": "2025-02-01 00:00 UTC+8",
     "images": [{"index": 0, "line": 3, "prompt": "a fox", "negative_prompt": "people",
                 "steps": 9, "guidance": 3.5, "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": "0-7.png", "bytes": 42, "sha256": "ab12",

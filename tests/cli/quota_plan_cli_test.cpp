@@ -1,0 +1,239 @@
+// `zbatch generate`'s quota planning end to end against the mock on loopback (issue 14,
+// "Planning"): the rate-limit figures journaled and reused by the next run, --dry-run sending
+// nothing, a batch larger than what is left stopping before any submit, --fit-quota making what
+// fits and a rerun after the reset finishing it without paying twice, and --endpoint.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "mock_api/server.hpp"
+#include "tests/cli/process.hpp"
+#include "tests/client/temp_dir.hpp"
+
+namespace zbatch {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using test::read_all;
+
+constexpr const char* model_id = "Tongyi-MAI/Z-Image-Turbo";
+
+/// Instant images, the four rate-limit headers, `model_limit` calls a day for the model.
+mock::mock_config limited(long long model_limit) {
+  mock::mock_config config;
+  config.generation.queue = mock::latency_spec::fixed(10);
+  config.generation.time = mock::latency_spec::fixed(30);
+  config.throttle.ratelimit_headers = true;
+  config.throttle.daily_limits.enabled = true;
+  config.throttle.daily_limits.models = {{model_id, model_limit}};
+  return config;
+}
+
+/// The journal's `ratelimit` lines.
+std::vector<json> ratelimit_lines(const fs::path& dir) {
+  std::vector<json> out;
+  std::ifstream in(dir / "journal.jsonl");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto item = json::parse(line, nullptr, false);
+    if (!item.is_discarded() && item.value("event", "") == "ratelimit") {
+      out.push_back(std::move(item));
+    }
+  }
+  return out;
+}
+
+/// Moves every journaled rate-limit figure `hours` into the past: the next run sees them as a
+/// run a day later would (the daily reset has passed since they were seen).
+void age_figures(const fs::path& dir, int hours) {
+  std::ifstream in(dir / "journal.jsonl");
+  std::ostringstream rewritten;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto item = json::parse(line);
+    if (item.value("event", "") == "ratelimit") {
+      item["seen_at_ms"] = item["seen_at_ms"].get<std::int64_t>() - hours * 3'600'000LL;
+    }
+    rewritten << item.dump() << "\n";
+  }
+  in.close();
+  std::ofstream(dir / "journal.jsonl", std::ios::trunc) << rewritten.str();
+}
+
+class quota_plan_cli : public ::testing::Test {
+ protected:
+  void start(mock::mock_config config) {
+    mock::server_options options;
+    options.threads = 8;
+    server_ = std::make_unique<mock::server>(std::move(config), 7, options);
+  }
+
+  std::vector<std::string> args(int count, std::vector<std::string> extra = {}) const {
+    std::vector<std::string> out{"generate",
+                                 "--base-url",
+                                 server_->base_url(),
+                                 "--prompt",
+                                 "a quiet harbour",
+                                 "--count",
+                                 std::to_string(count),
+                                 "--seed",
+                                 "500",
+                                 "--strategy",
+                                 "bounded,inflight=2,poll=20ms",
+                                 "--out",
+                                 out_.string()};
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+  int run(const std::vector<std::string>& a, std::string* log) {
+    auto result = test::run_to_end(ZBATCH_EXE, a, {});
+    *log = result.out + result.err;
+    return result.exit_code;
+  }
+
+  /// Submit answers the mock sent, by status ("200", "429", ...).
+  json submits() { return server_->mock_model().stats()["requests"]["submit"]; }
+  int submits_total() {
+    int n = 0;
+    const auto by_status = submits();
+    for (auto it = by_status.begin(); by_status.is_object() && it != by_status.end(); ++it) {
+      n += it.value().get<int>();
+    }
+    return n;
+  }
+  json manifest() const { return json::parse(read_all(out_ / "manifest.json")); }
+
+  test::temp_dir dir_;
+  fs::path out_ = dir_.path() / "out";
+  std::unique_ptr<mock::server> server_;
+};
+
+// The first run journals what every submit answer said; the next run (dry or real) plans from
+// it without sending anything first; --dry-run sends no request at all and writes nothing.
+TEST_F(quota_plan_cli, figures_are_journaled_and_plan_the_rerun_and_dry_run_sends_nothing) {
+  start(limited(10));
+  std::string log;
+  ASSERT_EQ(run(args(5, {"--max-submits", "2"}), &log), 3) << log;
+  EXPECT_NE(log.find("the first submit goes alone"), std::string::npos) << log;
+  const auto lines = ratelimit_lines(out_);
+  ASSERT_EQ(lines.size(), 2u) << read_all(out_ / "journal.jsonl");
+  EXPECT_EQ(lines.back()["model"], model_id);
+  EXPECT_EQ(lines.back()["endpoint"], server_->base_url());
+  EXPECT_EQ(lines.back()["model_limit"], 10);
+  EXPECT_EQ(lines.back()["model_remaining"], 8);
+  EXPECT_EQ(lines.back()["account_remaining"], 1998);
+
+  const auto requests_before = server_->mock_model().stats()["requests"];
+  const auto journal_before = read_all(out_ / "journal.jsonl");
+  const auto manifest_before = read_all(out_ / "manifest.json");
+  ASSERT_EQ(run(args(5, {"--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find("calls left today: 8"), std::string::npos) << log;
+  EXPECT_NE(log.find("fits: 3 of 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("3 paid submit(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("UTC+8"), std::string::npos) << log;
+  EXPECT_NE(log.find("dry run: nothing was sent"), std::string::npos) << log;
+  EXPECT_EQ(server_->mock_model().stats()["requests"], requests_before) << "the dry run sent";
+  EXPECT_EQ(read_all(out_ / "journal.jsonl"), journal_before);
+  EXPECT_EQ(read_all(out_ / "manifest.json"), manifest_before);
+
+  ASSERT_EQ(run(args(5), &log), 0) << log;
+  EXPECT_NE(log.find("calls left today: 8"), std::string::npos) << log;
+  EXPECT_EQ(log.find("the first submit goes alone"), std::string::npos) << log;
+  EXPECT_EQ(manifest()["delivered"], 5);
+  EXPECT_EQ(submits()["200"], 5);
+  EXPECT_EQ(ratelimit_lines(out_).back()["model_remaining"], 5);
+}
+
+// No figures yet: the first submit is the probe; its answer says 9 calls are left for the 11
+// images still to make, so nothing more is sent (exit 4). The rerun knows the figures from the
+// journal and stops before any submit.
+TEST_F(quota_plan_cli, a_batch_larger_than_what_is_left_stops_before_any_submit) {
+  start(limited(10));
+  std::string log;
+  ASSERT_EQ(run(args(12), &log), 4) << log;
+  EXPECT_EQ(submits_total(), 1) << submits().dump();
+  EXPECT_NE(log.find("does not fit"), std::string::npos) << log;
+  EXPECT_NE(log.find("--fit-quota"), std::string::npos) << log;
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 1);
+  EXPECT_EQ(m["pending"], 11);
+
+  ASSERT_EQ(run(args(12), &log), 4) << log;
+  EXPECT_EQ(submits_total(), 1) << "the rerun submitted: " << submits().dump();
+  EXPECT_NE(log.find("calls left today: 9"), std::string::npos) << log;
+  EXPECT_NE(log.find("nothing was submitted"), std::string::npos) << log;
+  m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["pending"], 11);
+  EXPECT_TRUE(m["quota_resets_at"].is_string()) << m.dump();
+  EXPECT_TRUE(m["quota_resets_at_utc8"].is_string()) << m.dump();
+}
+
+// --fit-quota makes exactly what fits today (5 calls for 8 images), leaves the rest pending with
+// the reset time; after the reset (the mock's new day, the journal's figures a day old) the same
+// command makes the 3 left and nothing twice.
+TEST_F(quota_plan_cli, fit_quota_makes_what_fits_and_the_rerun_after_the_reset_completes_it) {
+  start(limited(5));
+  std::string log;
+  ASSERT_EQ(run(args(8, {"--fit-quota"}), &log), 4) << log;
+  EXPECT_NE(log.find("fits: 4 of 7"), std::string::npos) << log;
+  EXPECT_EQ(submits()["200"], 5) << submits().dump();
+  EXPECT_FALSE(submits().contains("429")) << "a submit went past the calls left";
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 5);
+  EXPECT_EQ(m["pending"], 3);
+  EXPECT_EQ(m["failed"], 0);
+  EXPECT_TRUE(m["quota_resets_at"].is_string()) << m.dump();
+  EXPECT_NE(m["quota_resets_at_utc8"].get<std::string>().find(" 00:00 UTC+8"), std::string::npos);
+  EXPECT_NE(log.find("the quota resets at"), std::string::npos) << log;
+
+  server_->mock_model().reset();  // the service's new day
+  age_figures(out_, 25);
+  ASSERT_EQ(run(args(8, {"--fit-quota"}), &log), 0) << log;
+  EXPECT_NE(log.find("before the last daily reset"), std::string::npos) << log;
+  EXPECT_EQ(submits()["200"], 3) << submits().dump();
+  m = manifest();
+  EXPECT_EQ(m["delivered"], 8);
+  EXPECT_EQ(m["submits_paid"], 8);
+  EXPECT_EQ(m["stopped"], "complete");
+}
+
+// --endpoint intl picks the international base URL; checked through --dry-run with a key file,
+// which sends nothing anywhere. It excludes --base-url and --mock; an unknown name is refused.
+TEST_F(quota_plan_cli, endpoint_names_the_international_base_url) {
+  const auto key = dir_.path() / "key";
+  std::ofstream(key) << "ms-endpoint-key\n";
+  std::string log;
+  const std::vector<std::string> base{"generate",   "--prompt", "p",          "--api-key-file",
+                                      key.string(), "--out",    out_.string()};
+  auto with = [&base](std::vector<std::string> extra) {
+    auto out = base;
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  };
+  ASSERT_EQ(run(with({"--endpoint", "intl", "--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find("https://api-inference.modelscope.ai"), std::string::npos) << log;
+  EXPECT_EQ(log.find("ms-endpoint-key"), std::string::npos);
+  EXPECT_FALSE(fs::exists(out_)) << "a dry run wrote the output directory";
+  ASSERT_EQ(run(with({"--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find("https://api-inference.modelscope.cn"), std::string::npos) << log;
+  EXPECT_EQ(run(with({"--endpoint", "intl", "--base-url", "http://127.0.0.1:9"}), &log), 2);
+  EXPECT_NE(log.find("mutually exclusive"), std::string::npos) << log;
+  EXPECT_EQ(run(with({"--endpoint", "intll"}), &log), 2);
+  EXPECT_NE(log.find("did you mean 'intl'"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace zbatch
