@@ -32,9 +32,15 @@ int run_mock(int argc, char** argv) {
   std::string admin_token;
   std::size_t threads = 320;
   int keep_alive_s = 60;
+  int images_port = 0;
   app.add_option("--host", host, "address to bind (default 127.0.0.1)")->type_name("ADDRESS");
   app.add_option("--port", port, "port to bind, 0..65535, 0 for any free port (default 0)")
       ->check(CLI::Range(0, 65535))
+      ->type_name("PORT");
+  app.add_option("--images-port", images_port,
+                 "port of the images' second origin, -1..65535, 0 for any free port, -1 for "
+                 "none (default 0)")
+      ->check(CLI::Range(-1, 65535))
       ->type_name("PORT");
   app.add_option("--config", config_file, "JSON config applied on top of the profile")
       ->type_name("FILE");
@@ -88,6 +94,7 @@ int run_mock(int argc, char** argv) {
   options.admin_token = admin_token;
   options.threads = threads;
   options.keep_alive_timeout_s = keep_alive_s;
+  options.images_port = images_port;
   std::unique_ptr<mock::server> server;
   try {
     server = std::make_unique<mock::server>(model, options);
@@ -100,7 +107,8 @@ int run_mock(int argc, char** argv) {
   }
   std::cout << server->base_url() << std::endl;
   std::cerr << "zbatch mock: profile " << profile << ", seed " << seed
-            << (config_file.empty() ? "" : ", config " + config_file) << "; stop with Ctrl-C\n";
+            << (config_file.empty() ? "" : ", config " + config_file) << "; images from "
+            << server->images_url() << "; stop with Ctrl-C\n";
 
   int received = 0;
   sigwait(&signals, &received);

@@ -211,10 +211,10 @@ void append_member(std::string& out, std::string_view key, std::string_view text
 
 /// `protocol::to_json(request).dump()`, byte for byte, built by appending: keys in the sorted
 /// order nlohmann's std::map objects dump them, strings as nlohmann writes them, integers as
-/// std::to_string writes them (as nlohmann does). Declines (nullopt) any guidance: a double,
-/// whose shortest form is nlohmann's own. The caller then dumps the DOM.
+/// std::to_string writes them (as nlohmann does). Declines (nullopt) any guidance (a double,
+/// whose shortest form is nlohmann's own), `loras` and `image_url`. The caller then dumps the DOM.
 std::optional<std::string> submit_body(const protocol::submit_request& request) {
-  if (request.guidance) {
+  if (request.guidance || request.loras || request.image_url) {
     return std::nullopt;
   }
   std::string out;

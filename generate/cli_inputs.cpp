@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "actors/strategy.hpp"
+#include "protocol/models.hpp"
 #include "protocol/size.hpp"
 
 namespace zbatch::generate {
@@ -54,20 +55,25 @@ protocol::image_size image_size_of(const cli_inputs& in) {
     raise_invalid("--base-size needs --aspect (allowed " + allowed_list(protocol::aspect_ratios()) +
                   ")");
   }
+  // The model's side range when the client knows the model; for another, only the form (the
+  // service decides). protocol::validate then checks the size against the same rules.
+  const auto* rules = protocol::find_model(protocol::default_catalogue(), in.model);
   std::string why;
   if (!in.size.empty()) {
-    const auto size = protocol::parse_size(in.size, &why);
+    const auto size = protocol::parse_size_form(in.size, &why);
     if (!size) {
       raise_invalid("--size: " + why);
     }
     return *size;
   }
   if (!in.aspect.empty()) {
+    const int low = rules != nullptr ? rules->min_side : 1;
+    const int high = rules != nullptr ? rules->max_side : protocol::max_side;
     const int base = in.base_size.empty()
                          ? protocol::default_base_size
-                         : static_cast<int>(integer_option("--base-size", in.base_size,
-                                                           protocol::min_side, protocol::max_side));
-    const auto size = protocol::size_for_aspect(in.aspect, base, &why);
+                         : static_cast<int>(integer_option("--base-size", in.base_size, low, high));
+    const auto size = protocol::size_for_aspect(in.aspect, base, &why, low, high,
+                                                rules != nullptr ? in.model : std::string());
     if (!size) {
       raise_invalid("--aspect: " + why);
     }

@@ -1,9 +1,11 @@
 #include "generate/inputs.hpp"
 
+#include <algorithm>
 #include <fstream>
 
 #include "base/json_reader.hpp"
 #include "base/rng.hpp"
+#include "protocol/models.hpp"
 #include "protocol/size.hpp"
 
 namespace zbatch::generate {
@@ -27,8 +29,22 @@ std::int64_t derived_seed(const std::string& prompt, std::size_t line) {
   return static_cast<std::int64_t>(hash % 2000000000ULL);
 }
 
-/// "size" or "aspect" (with "base_size") of a line; 1024x1024 when neither is given.
-protocol::image_size read_size(base::json_reader& in) {
+/// The side range sizes of `model` must fall in: its catalogue entry's, or for a model the
+/// client does not know (the service decides), any positive side up to the widest known.
+std::pair<int, int> side_range(const protocol::model_rules* rules) {
+  if (rules != nullptr) {
+    return {rules->min_side, rules->max_side};
+  }
+  int widest = protocol::max_side;
+  for (const auto& m : protocol::default_catalogue()) {
+    widest = std::max(widest, m.max_side);
+  }
+  return {1, widest};
+}
+
+/// "size" or "aspect" (with "base_size") of a line, within the model's side range; 1024x1024
+/// when neither is given.
+protocol::image_size read_size(base::json_reader& in, const std::string& model) {
   auto size = in.field("size");
   auto aspect = in.field("aspect");
   auto base_size = in.field("base_size");
@@ -38,20 +54,70 @@ protocol::image_size read_size(base::json_reader& in) {
   if (base_size.present() && !aspect.present()) {
     base_size.fail("needs \"aspect\" (allowed " + join(protocol::aspect_ratios()) + ")");
   }
+  const auto* rules = protocol::find_model(protocol::default_catalogue(), model);
+  const auto [low, high] = side_range(rules);
+  const std::string model_name = rules != nullptr ? model : std::string();
   std::string why;
   std::optional<protocol::image_size> out = protocol::image_size{};
   if (size.present()) {
-    out = protocol::parse_size(size.string_or_empty(), &why);
+    out = protocol::parse_size_form(size.string_or_empty(), &why);
+    if (out) {
+      if (auto range = protocol::check_size(*out, low, high, model_name); !range.empty()) {
+        size.fail("size \"" + size.string_or_empty() + "\": " + range);
+      }
+    }
   } else if (aspect.present()) {
-    const auto side = base_size.present()
-                          ? base_size.integer(protocol::min_side, protocol::max_side)
-                          : protocol::default_base_size;
-    out = protocol::size_for_aspect(aspect.string_or_empty(), static_cast<int>(side), &why);
+    const auto side =
+        base_size.present() ? base_size.integer(low, high) : protocol::default_base_size;
+    out = protocol::size_for_aspect(aspect.string_or_empty(), static_cast<int>(side), &why, low,
+                                    high, model_name);
   }
   if (!out) {
     (size.present() ? size : aspect).fail(why);
   }
   return *out;
+}
+
+/// "loras": a LoRA model id, or an object of ids to weights (checked by protocol::validate).
+std::optional<protocol::lora_set> read_loras(base::json_reader& in) {
+  auto value = in.field("loras");
+  if (!value.present()) {
+    return std::nullopt;
+  }
+  protocol::lora_set out;
+  if (value.node().is_string()) {
+    out.single = true;
+    out.weights.emplace_back(value.string(), 1.0);
+    return out;
+  }
+  if (!value.node().is_object()) {
+    value.fail_expected(
+        "a LoRA model id or an object of ids to weights summing to 1, e.g. "
+        "{\"a/lora\": 0.6, \"b/lora\": 0.4}");
+  }
+  for (const auto& item : value.node().items()) {
+    out.weights.emplace_back(item.key(), value.field(item.key()).number(0, 1));
+  }
+  return out;
+}
+
+/// "image_url": a URL, or a list of URLs (for the models that take a list).
+std::optional<protocol::image_url_value> read_image_url(base::json_reader& in) {
+  auto value = in.field("image_url");
+  if (!value.present()) {
+    return std::nullopt;
+  }
+  protocol::image_url_value out;
+  if (value.node().is_array()) {
+    out.list = true;
+    const auto size = value.array("URLs of the images to edit", true);
+    for (std::size_t i = 0; i < size; ++i) {
+      out.urls.push_back(value.element(i).string());
+    }
+  } else {
+    out.urls.push_back(value.string());
+  }
+  return out;
 }
 
 bool only_whitespace(const std::string& text) {
@@ -61,9 +127,9 @@ bool only_whitespace(const std::string& text) {
 std::vector<image_spec> parse_line(base::json_reader& in, const std::string& model,
                                    std::size_t line_number) {
   in.expect_fields({"prompt", "negative_prompt", "size", "aspect", "base_size", "seed", "count",
-                    "steps", "guidance"});
+                    "steps", "guidance", "model", "loras", "image_url"});
   protocol::submit_request request;
-  request.model = model;
+  request.model = in.has("model") ? in.field("model").string() : model;
   const auto prompt = in.field("prompt");
   request.prompt = prompt.string();
   if (!request.prompt.empty() && only_whitespace(request.prompt)) {
@@ -72,7 +138,9 @@ std::vector<image_spec> parse_line(base::json_reader& in, const std::string& mod
   if (const auto negative = in.field("negative_prompt"); negative.present()) {
     request.negative_prompt = negative.string_or_empty();
   }
-  request.size = read_size(in);
+  request.size = read_size(in, request.model);
+  request.loras = read_loras(in);
+  request.image_url = read_image_url(in);
   if (const auto steps = in.field("steps"); steps.present()) {
     request.steps = static_cast<int>(steps.integer(protocol::min_steps, protocol::max_steps));
   }
@@ -105,7 +173,9 @@ std::vector<image_spec> parse_line(base::json_reader& in, const std::string& mod
   return out;
 }
 
-json request_json(const protocol::submit_request& request) {
+/// One image's request in the journal's options. `model` only when it is not the batch's
+/// (`batch_model`), so batches of one model keep the options their journals were started with.
+json request_json(const protocol::submit_request& request, const std::string& batch_model) {
   json out{{"prompt", request.prompt},
            {"seed", request.seed ? json(*request.seed) : json()},
            {"size", request.size ? json(request.size->to_string()) : json()}};
@@ -117,6 +187,15 @@ json request_json(const protocol::submit_request& request) {
   }
   if (request.guidance) {
     out["guidance"] = *request.guidance;
+  }
+  if (request.model != batch_model) {
+    out["model"] = request.model;
+  }
+  if (request.loras) {
+    out["loras"] = protocol::to_json(*request.loras);
+  }
+  if (request.image_url) {
+    out["image_url"] = protocol::to_json(*request.image_url);
   }
   return out;
 }
@@ -207,7 +286,7 @@ json options_json(const std::vector<image_spec>& images, bool from_batch_file, i
   }
   const auto& first = images.front().request;
   if (!from_batch_file) {
-    auto out = request_json(first);
+    auto out = request_json(first, first.model);
     out["mode"] = "prompt";
     out["model"] = first.model;
     out["count"] = count;
@@ -215,7 +294,7 @@ json options_json(const std::vector<image_spec>& images, bool from_batch_file, i
   }
   json per_image = json::object();
   for (const auto& image : images) {
-    per_image[std::to_string(image.index)] = request_json(image.request);
+    per_image[std::to_string(image.index)] = request_json(image.request, first.model);
   }
   return json{{"mode", "batch"}, {"model", first.model}, {"images", per_image}};
 }

@@ -18,6 +18,7 @@ json image_entry(std::size_t index, const manifest_image& image) {
   const bool delivered = image.status == image_status::delivered;
   json entry{
       {"index", index},
+      {"model", request.model},
       {"prompt", request.prompt},
       {"seed", request.seed ? json(*request.seed) : json()},
       {"size", request.size ? json(request.size->to_string()) : json()},
@@ -45,6 +46,12 @@ json image_entry(std::size_t index, const manifest_image& image) {
   }
   if (request.guidance) {
     entry["guidance"] = *request.guidance;
+  }
+  if (request.loras) {
+    entry["loras"] = protocol::to_json(*request.loras);
+  }
+  if (request.image_url) {
+    entry["image_url"] = protocol::to_json(*request.image_url);
   }
   if (image.run == image_run::earlier && image.earlier.is_object()) {
     entry["latency_ms"] = image.earlier.value("latency_ms", json());

@@ -1,5 +1,7 @@
 #include "mock_api/config.hpp"
 
+#include <algorithm>
+
 #include "base/json_reader.hpp"
 #include "base/suggest.hpp"
 
@@ -89,7 +91,99 @@ void read_generation(reader& root, generation_config& out) {
   r->read("reference_pixels", out.reference_pixels, 1.0, 1e9);
   r->read("size_exponent", out.size_exponent, 0.0, 4.0);
   r->read("running_status", out.running_status, {"RUNNING", "PROCESSING"});
+  r->read("size_latency", out.size_latency, {"exponent", "catalogue"});
   r->reject_unknown_fields();
+}
+
+constexpr int max_model_side = 16384;  // far above any model's; a larger figure is a typo
+
+/// `latency_ms`: [{side, ms}, ...] with ascending sides.
+void read_latency_points(reader& entry, std::vector<protocol::latency_point>& out, bool required) {
+  auto points = entry.field("latency_ms");
+  if (!points.present()) {
+    if (required) {
+      points.fail(
+          "is required for a model the catalogue does not have: [{\"side\": 1024, "
+          "\"ms\": 30000}, ...]");
+    }
+    return;
+  }
+  const auto size = points.array("{side, ms} (ascending sides)", true);
+  out.clear();
+  for (std::size_t i = 0; i < size; ++i) {
+    auto p = points.element(i);
+    p.expect_object();
+    protocol::latency_point point;
+    p.read("side", point.side, 1, max_model_side);
+    p.read("ms", point.ms, 0.001, max_ms);
+    p.reject_unknown_fields();
+    if (!p.field("side").present() || !p.field("ms").present()) {
+      p.fail("needs both \"side\" and \"ms\"");
+    }
+    if (!out.empty() && point.side <= out.back().side) {
+      p.field("side").fail("must be above the previous point's (" +
+                           std::to_string(out.back().side) + ")");
+    }
+    out.push_back(point);
+  }
+}
+
+/// One `catalogue` entry over the rules it already has (a new model starts from defaults).
+void read_model_rules(reader& entry, protocol::model_rules& m, bool is_new) {
+  entry.expect_object();
+  if (is_new) {
+    for (const char* key : {"min_side", "max_side"}) {
+      if (!entry.field(key).present()) {
+        entry.field(key).integer(1, max_model_side);  // fails: "is required: an integer ..."
+      }
+    }
+  }
+  entry.read("min_side", m.min_side, 1, max_model_side);
+  entry.read("max_side", m.max_side, 1, max_model_side);
+  entry.read("loras", m.loras);
+  std::string kind(protocol::to_string(m.image_url));
+  entry.read("image_url", kind, protocol::image_url_kind_names());
+  const auto& names = protocol::image_url_kind_names();
+  m.image_url = static_cast<protocol::image_url_kind>(std::find(names.begin(), names.end(), kind) -
+                                                      names.begin());
+  entry.read("image_url_required", m.image_url_required);
+  entry.read("max_image_urls", m.max_image_urls, 1, 100);
+  entry.read("cost", m.cost, 0, 1e6);
+  read_latency_points(entry, m.latency, is_new);
+  entry.reject_unknown_fields();
+  if (m.max_side < m.min_side) {
+    entry.field("max_side").fail("must not be below min_side (" + std::to_string(m.min_side) + ")");
+  }
+  if (m.image_url_required && m.image_url == protocol::image_url_kind::none) {
+    entry.field("image_url_required").fail("needs \"image_url\" \"string\" or \"list\"");
+  }
+}
+
+/// `catalogue`: {model id: rules}; changes listed models' fields, adds new models.
+void read_catalogue(reader& root, protocol::model_catalogue& catalogue) {
+  auto r = root.object("catalogue");
+  if (!r) {
+    return;
+  }
+  for (const auto& item : r->node().items()) {
+    auto entry = r->field(item.key());
+    if (!entry.present()) {
+      continue;
+    }
+    if (item.key().empty()) {
+      entry.fail("a model id must not be empty");
+    }
+    const auto known = std::find_if(catalogue.begin(), catalogue.end(),
+                                    [&](const auto& m) { return m.id == item.key(); });
+    if (known != catalogue.end()) {
+      read_model_rules(entry, *known, false);
+    } else {
+      protocol::model_rules added;
+      added.id = item.key();
+      read_model_rules(entry, added, true);
+      catalogue.push_back(std::move(added));
+    }
+  }
 }
 
 constexpr double max_schedule_s = 365.0 * 86400.0;
@@ -247,6 +341,25 @@ json latency_to_json(const latency_spec& spec) {
   return json{};
 }
 
+json catalogue_to_json(const protocol::model_catalogue& catalogue) {
+  json out = json::object();
+  for (const auto& m : catalogue) {
+    json latency = json::array();
+    for (const auto& p : m.latency) {
+      latency.push_back({{"side", p.side}, {"ms", p.ms}});
+    }
+    out[m.id] = {{"min_side", m.min_side},
+                 {"max_side", m.max_side},
+                 {"loras", m.loras},
+                 {"image_url", protocol::to_string(m.image_url)},
+                 {"image_url_required", m.image_url_required},
+                 {"max_image_urls", m.max_image_urls},
+                 {"cost", m.cost},
+                 {"latency_ms", latency}};
+  }
+  return out;
+}
+
 json endpoint_faults_to_json(const endpoint_faults& f) {
   return json{{"http_500", f.http_500},
               {"http_502", f.http_502},
@@ -265,6 +378,24 @@ json endpoint_faults_to_json(const endpoint_faults& f) {
 }
 
 }  // namespace
+
+const protocol::model_rules* mock_config::accepted(std::string_view id) const {
+  if (!models.empty() && std::find(models.begin(), models.end(), id) == models.end()) {
+    return nullptr;
+  }
+  return protocol::find_model(catalogue, id);
+}
+
+const std::string& mock_config::primary_model() const {
+  static const std::string fallback(protocol::default_model);
+  if (accepted(protocol::default_model) != nullptr) {
+    return fallback;
+  }
+  if (!models.empty()) {
+    return models.front();
+  }
+  return catalogue.empty() ? fallback : catalogue.front().id;
+}
 
 latency_spec latency_spec::fixed(double ms) {
   latency_spec spec;
@@ -288,11 +419,16 @@ mock_config read_config(const json& document, const std::string& source) {
   mock_config config;
   reader root(document, source);
   root.expect_object();
+  read_catalogue(root, config.catalogue);
   if (auto models = root.field("models"); models.present()) {
-    const auto size = models.array("model ids (e.g. [\"Tongyi-MAI/Z-Image-Turbo\"])", true);
+    const auto size = models.array("catalogued model ids (e.g. [\"Tongyi-MAI/Z-Image-Turbo\"])");
     config.models.clear();
+    std::vector<std::string> ids;
+    for (const auto& m : config.catalogue) {
+      ids.push_back(m.id);
+    }
     for (std::size_t i = 0; i < size; ++i) {
-      config.models.push_back(models.element(i).string());
+      config.models.push_back(ids[models.element(i).one_of(ids)]);
     }
   }
   read_generation(root, config.generation);
@@ -307,6 +443,7 @@ mock_config read_config(const json& document, const std::string& source) {
   if (auto r = root.object("images")) {
     r->read("cache_entries", config.images.cache_entries, 0, 100000);
     r->read("compression_level", config.images.compression_level, 0, 9);
+    r->read("format", config.images.format, {"png", "jpeg"});
     r->reject_unknown_fields();
   }
   root.reject_unknown_fields();
@@ -350,13 +487,15 @@ json to_json(const mock_config& config) {
     quota["first_reset_s"] = *t.quota.first_reset_s;
   }
   return json{
+      {"catalogue", catalogue_to_json(config.catalogue)},
       {"models", config.models},
       {"generation",
        {{"queue", latency_to_json(g.queue)},
         {"time", latency_to_json(g.time)},
         {"reference_pixels", g.reference_pixels},
         {"size_exponent", g.size_exponent},
-        {"running_status", g.running_status}}},
+        {"running_status", g.running_status},
+        {"size_latency", g.size_latency}}},
       {"response_delay", latency_to_json(config.response_delay)},
       {"throttle",
        {{"in_flight_cap", t.in_flight_cap},
@@ -402,7 +541,8 @@ json to_json(const mock_config& config) {
       {"ids", {{"shape", config.ids.shape}, {"reproducible", config.ids.reproducible}}},
       {"images",
        {{"cache_entries", config.images.cache_entries},
-        {"compression_level", config.images.compression_level}}},
+        {"compression_level", config.images.compression_level},
+        {"format", config.images.format}}},
   };
 }
 

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/status.hpp"
+#include "protocol/models.hpp"
 
 namespace zbatch::mock {
 
@@ -40,6 +41,12 @@ struct generation_config {
   double reference_pixels = 1024.0 * 1024.0;      ///< Size at which `time` applies.
   double size_exponent = 1.0;              ///< time *= (pixels / reference_pixels) ^ size_exponent.
   std::string running_status = "RUNNING";  ///< "RUNNING" or "PROCESSING" while generating.
+  /// How a task's generation time depends on its model and size. "exponent": `time` at
+  /// `reference_pixels`, scaled by the exponent, the same for every model (the shipped profiles,
+  /// so the simulated scenarios keep their figures). "catalogue": the model's calibrated median
+  /// for the size (`catalogue[].latency_ms`, protocol::generation_ms) times the spread of `time`
+  /// (a draw divided by its median; a fixed `time` gives exactly the median).
+  std::string size_latency = "exponent";
 };
 
 /// A window of the time schedule (seconds on the model's clock, repeating every period).
@@ -175,10 +182,25 @@ struct id_config {
 struct image_config {
   int cache_entries = 64;
   int compression_level = 1;
+  /// The images' format and the extension of their URLs: "png" or "jpeg" (protocol doc, "What
+  /// newer public material adds": output URLs end in `.png` or `.jpeg`).
+  std::string format = "png";
 };
 
 struct mock_config {
-  std::vector<std::string> models{"Tongyi-MAI/Z-Image-Turbo"};
+  /// Every model the mock knows, with its rules (protocol/models.hpp; default: the protocol
+  /// doc's four). A config file's `catalogue` object changes fields of a listed model or adds
+  /// a model (then `min_side`, `max_side` and `latency_ms` are required).
+  protocol::model_catalogue catalogue = protocol::default_catalogue();
+  /// The catalogued models the mock accepts; empty: every one. Others get 404.
+  std::vector<std::string> models;
+
+  /// The rules of `id` when the mock accepts it, else nullptr.
+  const protocol::model_rules* accepted(std::string_view id) const;
+  /// The model named in answers that concern no model (a poll's refusal): Z-Image-Turbo when
+  /// accepted, else the first accepted model.
+  const std::string& primary_model() const;
+
   generation_config generation;
   latency_spec response_delay = latency_spec::fixed(0);  ///< Every answer's added delay.
   throttle_config throttle;

@@ -13,11 +13,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mock_api/jpeg.hpp"
 #include "mock_api/png.hpp"
 #include "mock_api/rng.hpp"
 #include "mock_api/stats.hpp"
 #include "mock_api/throttle.hpp"
 #include "protocol/messages.hpp"
+#include "protocol/models.hpp"
 
 namespace zbatch::mock {
 namespace {
@@ -59,6 +61,7 @@ struct task {
   duration done_at{0};
   task_fate outcome = task_fate::succeed;
   bool finish_counted = false;
+  bool jpeg = false;  ///< Its image URL ends in .jpeg (images.format when it was created).
 };
 
 /// Per distinct image, stored under image_key(prompt, seed, size): the prompt and size are read
@@ -246,6 +249,31 @@ struct model::state {
     return last_label;
   }
 
+  /// A task's time RUNNING: see generation_config::size_latency. One draw from the latency
+  /// stream either way, so the stream's sequence does not depend on the mode.
+  double generation_ms(const protocol::model_rules& rules, const protocol::image_size& size) {
+    const auto& g = config.generation;
+    const double drawn = sample_ms(g.time);
+    if (g.size_latency == "catalogue") {
+      const double median = median_ms(g.time);
+      return median > 0 ? protocol::generation_ms(rules, size) * drawn / median : 0;
+    }
+    const double pixels = static_cast<double>(size.width) * size.height;
+    return drawn * std::pow(pixels / g.reference_pixels, g.size_exponent);
+  }
+
+  static double median_ms(const latency_spec& spec) {
+    switch (spec.type) {
+      case latency_spec::kind::fixed:
+        return spec.ms;
+      case latency_spec::kind::uniform:
+        return (spec.min_ms + spec.max_ms) / 2;
+      case latency_spec::kind::lognormal:
+        return spec.median_ms;
+    }
+    return 0;
+  }
+
   double sample_ms(const latency_spec& spec) {
     switch (spec.type) {
       case latency_spec::kind::fixed:
@@ -389,8 +417,15 @@ struct model::state {
     }
     const auto& body = std::get<protocol::submit_request>(parsed);
     answered_model = body.model;
-    if (std::find(config.models.begin(), config.models.end(), body.model) == config.models.end()) {
+    const auto* rules = config.accepted(body.model);
+    if (rules == nullptr) {
       out.response = error_response(404, "Model not found: " + body.model, request_id);
+      return;
+    }
+    // The model's own rules (size range, loras, image_url) after it is known, as its 400.
+    if (auto error = protocol::check_for_model(body, *rules)) {
+      out.response = error_response(
+          400, "Invalid parameter " + error->field + ": " + error->message, request_id);
       return;
     }
     const auto drawn = draw_fault(config.faults, endpoint::submit, fault_draw, o);
@@ -410,7 +445,7 @@ struct model::state {
       out.response = refused(*why, body.model, request_id, now);
       return;
     }
-    create_task(body, label, key, o, now, request_id, out);
+    create_task(body, *rules, label, key, o, now, request_id, out);
     if (gateway_after_create) {
       stats.count(fault_kind::http_502);
       out.response =
@@ -420,9 +455,9 @@ struct model::state {
     }
   }
 
-  void create_task(const protocol::submit_request& body, const std::string& label, key_state& key,
-                   const fault_overrides& o, duration now, const std::string& request_id,
-                   reply& out) {
+  void create_task(const protocol::submit_request& body, const protocol::model_rules& rules,
+                   const std::string& label, key_state& key, const fault_overrides& o, duration now,
+                   const std::string& request_id, reply& out) {
     task t;
     std::string id = new_task_id();
     t.key = label;
@@ -439,12 +474,10 @@ struct model::state {
       t.running_at = now;
       t.done_at = now + from_ms(*o.generation_ms);
     } else {
-      const auto& g = config.generation;
-      const double pixels = static_cast<double>(t.size.width) * t.size.height;
-      const double scale = std::pow(pixels / g.reference_pixels, g.size_exponent);
-      t.running_at = now + from_ms(sample_ms(g.queue));
-      t.done_at = t.running_at + from_ms(sample_ms(g.time) * scale);
+      t.running_at = now + from_ms(sample_ms(config.generation.queue));
+      t.done_at = t.running_at + from_ms(generation_ms(rules, t.size));
     }
+    t.jpeg = config.images.format == "jpeg";
     t.model = intern_model(body.model);
     limits.accept(key, {t.done_at, t.outcome != task_fate::never, t.outcome == task_fate::system,
                         body.model});
@@ -485,7 +518,7 @@ struct model::state {
       return;
     }
     const auto drawn = draw_fault(config.faults, endpoint::poll, fault_draw, o);
-    const std::string& model_id = config.models.front();
+    const std::string& model_id = config.primary_model();
     if (early_fault(endpoint::poll, o, drawn, now, model_id, request_id, out)) {
       return;
     }
@@ -521,7 +554,8 @@ struct model::state {
                          : protocol::task_status::running;
     } else if (t.outcome == task_fate::succeed) {
       state.status = protocol::task_status::succeed;
-      state.output_images.push_back(base_for(request) + "/images/" + id + ".png");
+      state.output_images.push_back(base_for(request) + "/images/" + id +
+                                    (t.jpeg ? ".jpeg" : ".png"));
       // Beside output_images the service sends time_taken (ms) and an input object (protocol
       // doc, "What newer public material adds"); the default steps, guidance and sampler are
       // the mock's choice: public material does not give the service's.
@@ -555,39 +589,46 @@ struct model::state {
                 const std::string& request_id, reply& out, std::unique_lock<std::mutex>& lock) {
     ++seen[static_cast<std::size_t>(endpoint::download)];
     const auto drawn = draw_fault(config.faults, endpoint::download, fault_draw, o);
-    if (early_fault(endpoint::download, o, drawn, now, config.models.front(), request_id, out)) {
+    if (early_fault(endpoint::download, o, drawn, now, config.primary_model(), request_id, out)) {
       return;
     }
     const std::string name = path.substr(std::string_view("/images/").size());
-    const auto dot = name.rfind(".png");
-    auto it = dot == std::string::npos || dot + 4 != name.size() ? tasks.end()
-                                                                 : tasks.find(name.substr(0, dot));
-    if (it == tasks.end() || it->second.outcome != task_fate::succeed || now < it->second.done_at) {
+    const auto dot = name.rfind('.');
+    auto it = dot == std::string::npos ? tasks.end() : tasks.find(name.substr(0, dot));
+    // Only the URL the task handed out: its id and its format's extension.
+    if (it == tasks.end() || name.substr(dot) != (it->second.jpeg ? ".jpeg" : ".png") ||
+        it->second.outcome != task_fate::succeed || now < it->second.done_at) {
       out.response = error_response(404, "Image not found: " + name, request_id);
       return;
     }
     out.response.status = 200;
-    out.response.headers.set("Content-Type", "image/png");
-    out.response.body = *png_of(it->second, lock);
+    out.response.headers.set("Content-Type", it->second.jpeg ? "image/jpeg" : "image/png");
+    out.response.body = *image_of(it->second, lock);
     if (drawn) {
       apply(*drawn, body_kind::image, request_id, out);
     }
   }
 
   /// The task's image: the placeholder, a cached one, or rendered (outside the lock).
-  std::shared_ptr<const std::string> png_of(const task& t, std::unique_lock<std::mutex>& lock) {
+  std::shared_ptr<const std::string> image_of(const task& t, std::unique_lock<std::mutex>& lock) {
+    if (placeholder_images && t.jpeg) {
+      static const auto placeholder =
+          std::make_shared<const std::string>(render_jpeg("zbatch placeholder", 0, 8, 8));
+      return placeholder;
+    }
     if (placeholder_images) {
       // Virtual time never looks at the pixels: one tiny image spares the deflate per download.
       static const auto placeholder =
           std::make_shared<const std::string>(render_png("zbatch placeholder", 0, 8, 8, 1));
       return placeholder;
     }
-    const std::string key = t.image->first;  // a copy: the lock is released while rendering
+    // A copy (the lock is released while rendering), marked by format.
+    const std::string key = t.image->first + (t.jpeg ? "\njpeg" : "");
     if (auto hit = cache_index.find(key); hit != cache_index.end()) {
       cache.splice(cache.begin(), cache, hit->second);
       return hit->second->second;
     }
-    const std::string prompt(key_prompt(key));
+    const std::string prompt(key_prompt(t.image->first));
     const auto seed_value = t.seed;
     const auto size = t.size;
     const int level = config.images.compression_level;
@@ -595,7 +636,8 @@ struct model::state {
     // Render outside the lock: it is the only slow step and depends on nothing shared.
     lock.unlock();
     auto png = std::make_shared<const std::string>(
-        render_png(prompt, seed_value, size.width, size.height, level));
+        t.jpeg ? render_jpeg(prompt, seed_value, size.width, size.height)
+               : render_png(prompt, seed_value, size.width, size.height, level));
     lock.lock();
     if (limit > 0 && cache_index.find(key) == cache_index.end()) {
       cache.emplace_front(key, png);

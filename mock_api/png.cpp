@@ -9,7 +9,7 @@
 namespace zbatch::mock {
 namespace {
 
-constexpr int tile = 32;
+constexpr int tile = image_tile;
 
 void put_u32(std::string& out, std::uint32_t value) {
   out.push_back(static_cast<char>(value >> 24));
@@ -58,11 +58,22 @@ std::string encode_png_rgb(int width, int height, const std::vector<std::uint8_t
   return out;
 }
 
-std::string render_png(std::string_view prompt, std::int64_t seed, int width, int height,
-                       int compression_level) {
+std::uint64_t image_hash(std::string_view prompt, std::int64_t seed, int width, int height) {
   std::uint64_t base = fnv1a(std::string(prompt));
   base ^= static_cast<std::uint64_t>(seed) * 0x9e3779b97f4a7c15ULL;
   base ^= (static_cast<std::uint64_t>(width) << 32) ^ static_cast<std::uint64_t>(height);
+  return base;
+}
+
+std::uint64_t tile_colour(std::uint64_t hash, int column, int row) {
+  std::uint64_t state =
+      hash + (static_cast<std::uint64_t>(row) << 20) + static_cast<std::uint64_t>(column);
+  return splitmix64(state);
+}
+
+std::string render_png(std::string_view prompt, std::int64_t seed, int width, int height,
+                       int compression_level) {
+  const std::uint64_t base = image_hash(prompt, seed, width, height);
   const std::size_t stride = 1 + 3 * static_cast<std::size_t>(width);
   std::vector<std::uint8_t> rows(stride * static_cast<std::size_t>(height), 0);
   for (int y = 0; y < height; y += tile) {
@@ -70,9 +81,7 @@ std::string render_png(std::string_view prompt, std::int64_t seed, int width, in
     std::uint8_t* row = rows.data() + static_cast<std::size_t>(y) * stride;
     row[0] = 0;
     for (int x0 = 0; x0 < width; x0 += tile) {
-      std::uint64_t state = base + (static_cast<std::uint64_t>(y / tile) << 20) +
-                            static_cast<std::uint64_t>(x0 / tile);
-      const std::uint64_t colour = splitmix64(state);
+      const std::uint64_t colour = tile_colour(base, x0 / tile, y / tile);
       for (int x = x0; x < x0 + tile && x < width; ++x) {
         std::uint8_t* pixel = row + 1 + 3 * static_cast<std::size_t>(x);
         pixel[0] = static_cast<std::uint8_t>(colour);

@@ -195,39 +195,64 @@ server::server(std::shared_ptr<model> mock, server_options options)
   http_->Delete(".*", handler);
   http_->Patch(".*", handler);
 
-  if (options_.port == 0) {
-    port_ = http_->bind_to_any_port(options_.host);
-  } else {
-    port_ = http_->bind_to_port(options_.host, options_.port) ? options_.port : -1;
+  port_ = start(*http_, options_.port, thread_);
+  if (options_.images_port >= 0) {
+    images_http_ = std::make_unique<httplib::Server>();
+    images_http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    images_http_->set_tcp_nodelay(true);
+    images_http_->set_keep_alive_max_count(1000000);
+    images_http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
+    images_http_->set_read_timeout(options_.read_timeout_s, 0);
+    images_http_->set_write_timeout(options_.read_timeout_s, 0);
+    // Object storage serves files, not the API: anything but /images/* is 404 here.
+    images_http_->Get(".*", [this](const httplib::Request& request, httplib::Response& response) {
+      if (request.path.rfind("/images/", 0) != 0) {
+        response.status = 404;
+        response.set_content("Not Found", "text/plain");
+        return;
+      }
+      handle(&request, &response);
+    });
+    images_port_ = start(*images_http_, options_.images_port, images_thread_);
   }
-  if (port_ <= 0) {
-    throw std::runtime_error("cannot listen on " + options_.host + ":" +
-                             std::to_string(options_.port) + " (address in use or not local?)");
-  }
-  raise_listen_backlog(port_);
   const bool wildcard = options_.host == "0.0.0.0" || options_.host == "::";
   // Behind a wildcard bind the model builds image URLs from the request's Host header instead.
   if (!wildcard) {
-    model_->set_public_base_url(base_url());
+    model_->set_public_base_url(images_url());
   }
+}
+
+int server::start(httplib::Server& http, int port, std::thread& thread) {
+  const int bound = port == 0 ? http.bind_to_any_port(options_.host)
+                              : (http.bind_to_port(options_.host, port) ? port : -1);
+  if (bound <= 0) {
+    throw std::runtime_error("cannot listen on " + options_.host + ":" + std::to_string(port) +
+                             " (address in use or not local?)");
+  }
+  raise_listen_backlog(bound);
   auto listen_returned = std::make_shared<std::atomic<bool>>(false);
-  thread_ = std::thread([this, listen_returned] {
-    http_->listen_after_bind();
+  thread = std::thread([&http, listen_returned] {
+    http.listen_after_bind();
     *listen_returned = true;
   });
   // httplib's stop() does nothing until the accept loop runs: wait for it, so that a stop()
   // right after construction cannot leave the serving thread blocked in accept() forever.
-  while (!http_->is_running() && !*listen_returned) {
+  while (!http.is_running() && !*listen_returned) {
     std::this_thread::yield();
   }
+  return bound;
 }
 
 server::~server() { stop(); }
 
-std::string server::base_url() const {
+std::string server::url_of(int port) const {
   const bool v6 = options_.host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(port_);
+  return "http://" + (v6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(port);
 }
+
+std::string server::base_url() const { return url_of(port_); }
+
+std::string server::images_url() const { return url_of(images_port_ > 0 ? images_port_ : port_); }
 
 void server::stop() {
   std::lock_guard<std::mutex> guard(stop_mutex_);
@@ -243,6 +268,13 @@ void server::stop() {
   shutdown_connections(port_);
   if (thread_.joinable()) {
     thread_.join();
+  }
+  if (images_http_) {
+    images_http_->stop();
+    shutdown_connections(images_port_);
+    if (images_thread_.joinable()) {
+      images_thread_.join();
+    }
   }
   stopped_ = true;
 }

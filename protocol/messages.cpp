@@ -5,6 +5,7 @@
 
 #include "protocol/json_scan.hpp"
 #include "protocol/messages_detail.hpp"
+#include "protocol/models.hpp"
 
 namespace zbatch::protocol {
 namespace {
@@ -15,16 +16,18 @@ field_error out_of_range(std::string field, const std::string& allowed) {
   return {field, field + " is out of range (allowed " + allowed + ")"};
 }
 
+/// A number with six decimals at most and no trailing zeros ("1.5", "20", "0.95").
+std::string short_number(double v) {
+  std::string s = std::to_string(v);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') {
+    s.pop_back();
+  }
+  return s;
+}
+
 std::string format_range(double low, double high) {
-  auto text = [](double v) {
-    std::string s = std::to_string(v);
-    s.erase(s.find_last_not_of('0') + 1);
-    if (!s.empty() && s.back() == '.') {
-      s.pop_back();
-    }
-    return s;
-  };
-  return text(low) + ".." + text(high);
+  return short_number(low) + ".." + short_number(high);
 }
 
 }  // namespace
@@ -71,10 +74,83 @@ json to_json(const submit_request& request) {
   if (request.guidance) {
     body["guidance"] = *request.guidance;
   }
+  if (request.loras) {
+    body["loras"] = to_json(*request.loras);
+  }
+  if (request.image_url) {
+    body["image_url"] = to_json(*request.image_url);
+  }
   return body;
 }
 
+json to_json(const lora_set& loras) {
+  if (loras.single && loras.weights.size() == 1) {
+    return loras.weights.front().first;
+  }
+  json out = json::object();
+  for (const auto& [id, weight] : loras.weights) {
+    out[id] = weight;
+  }
+  return out;
+}
+
+json to_json(const image_url_value& image_url) {
+  if (image_url.list) {
+    return image_url.urls;
+  }
+  return image_url.urls.empty() ? std::string() : image_url.urls.front();
+}
+
+namespace {
+
+/// The rule the protocol doc gives for `loras`: one id, or up to 6 ids whose weights sum to 1.0.
+std::optional<field_error> check_loras(const lora_set& loras) {
+  if (loras.weights.empty() || loras.weights.size() > max_loras) {
+    return field_error{"loras", "loras names " + std::to_string(loras.weights.size()) +
+                                    " LoRAs (allowed 1.." + std::to_string(max_loras) + ")"};
+  }
+  double sum = 0;
+  for (const auto& [id, weight] : loras.weights) {
+    if (id.empty()) {
+      return field_error{"loras", "loras has an empty LoRA id (allowed a model id)"};
+    }
+    if (!std::isfinite(weight) || weight <= 0 || weight > 1) {
+      return field_error{"loras", "loras weight of " + id + " is out of range (allowed 0..1)"};
+    }
+    sum += weight;
+  }
+  if (std::fabs(sum - 1.0) > 1e-6) {
+    return field_error{"loras",
+                       "loras weights sum to " + short_number(sum) + " (allowed a sum of 1.0)"};
+  }
+  return std::nullopt;
+}
+
+std::optional<field_error> check_image_urls(const image_url_value& image_url) {
+  if (image_url.urls.empty()) {
+    return field_error{"image_url", "image_url is empty (allowed a URL or a list of URLs)"};
+  }
+  for (const auto& url : image_url.urls) {
+    if (url.empty()) {
+      return field_error{"image_url", "image_url holds an empty URL (allowed http(s) URLs)"};
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<field_error> validate(const submit_request& request) {
+  if (auto error = validate_fields(request)) {
+    return error;
+  }
+  if (const auto* rules = find_model(default_catalogue(), request.model)) {
+    return check_for_model(request, *rules);
+  }
+  return std::nullopt;
+}
+
+std::optional<field_error> validate_fields(const submit_request& request) {
   if (request.model.empty()) {
     return field_error{"model", "model is required"};
   }
@@ -89,10 +165,8 @@ std::optional<field_error> validate(const submit_request& request) {
   if (request.negative_prompt && utf8_length(*request.negative_prompt) > max_prompt_chars) {
     return field_error{"negative_prompt", "negative_prompt is too long (allowed fewer than 2000)"};
   }
-  if (request.size) {
-    if (auto why = check_size(*request.size); !why.empty()) {
-      return field_error{"size", "size " + request.size->to_string() + ": " + why};
-    }
+  if (request.size && (request.size->width < 1 || request.size->height < 1)) {
+    return field_error{"size", "size " + request.size->to_string() + " has a side of 0 pixels"};
   }
   if (request.seed && (*request.seed < 0 || *request.seed > max_seed)) {
     return out_of_range("seed", "0..2147483647");
@@ -103,6 +177,14 @@ std::optional<field_error> validate(const submit_request& request) {
   if (request.guidance && (!std::isfinite(*request.guidance) || *request.guidance < min_guidance ||
                            *request.guidance > max_guidance)) {
     return out_of_range("guidance", format_range(min_guidance, max_guidance));
+  }
+  if (request.loras) {
+    if (auto error = check_loras(*request.loras)) {
+      return error;
+    }
+  }
+  if (request.image_url) {
+    return check_image_urls(*request.image_url);
   }
   return std::nullopt;
 }
@@ -155,7 +237,7 @@ std::variant<submit_request, field_error> read_submit_body(Field field) {
   request.prompt = prompt.value_or("");
   if (size_text) {
     std::string why;
-    auto size = parse_size(*size_text, &why);
+    auto size = parse_size_form(*size_text, &why);
     if (!size) {
       return field_error{"size", why};
     }
@@ -185,17 +267,93 @@ std::variant<submit_request, field_error> read_submit_body(Field field) {
       return field_error{"guidance", "guidance must be a number (allowed 1.5..20)"};
     }
   }
-  if (auto error = validate(request)) {
+  if (auto error = validate_fields(request)) {
     return *error;
   }
   return request;
+}
+
+/// `loras` of a submit body: a string, or an object of ids to numbers.
+std::optional<field_error> read_loras(const json& value, submit_request& request) {
+  const auto shape = "loras must be a LoRA model id or an object of ids to weights";
+  lora_set loras;
+  if (value.is_string()) {
+    loras.single = true;
+    loras.weights.emplace_back(value.get<std::string>(), 1.0);
+  } else if (value.is_object()) {
+    for (const auto& [id, weight] : value.items()) {
+      if (!weight.is_number()) {
+        return field_error{"loras", shape};
+      }
+      loras.weights.emplace_back(id, weight.get<double>());
+    }
+  } else {
+    return field_error{"loras", shape};
+  }
+  request.loras = std::move(loras);
+  return std::nullopt;
+}
+
+/// `image_url` of a submit body: a string or an array of strings.
+std::optional<field_error> read_image_url(const json& value, submit_request& request) {
+  image_url_value image_url;
+  if (value.is_string()) {
+    image_url.urls.push_back(value.get<std::string>());
+  } else if (value.is_array()) {
+    image_url.list = true;
+    for (const auto& url : value) {
+      if (!url.is_string()) {
+        return field_error{"image_url", "image_url must be a URL or a list of URLs"};
+      }
+      image_url.urls.push_back(url.get<std::string>());
+    }
+  } else {
+    return field_error{"image_url", "image_url must be a URL or a list of URLs"};
+  }
+  request.image_url = std::move(image_url);
+  return std::nullopt;
+}
+
+/// Adds a DOM body's `loras` and `image_url` (absent or null: left out) and checks them.
+std::variant<submit_request, field_error> with_extras(
+    const json& body, std::variant<submit_request, field_error> read) {
+  auto* request = std::get_if<submit_request>(&read);
+  if (request == nullptr) {
+    return read;
+  }
+  if (auto it = body.find("loras"); it != body.end() && !it->is_null()) {
+    if (auto error = read_loras(*it, *request)) {
+      return *error;
+    }
+  }
+  if (auto it = body.find("image_url"); it != body.end() && !it->is_null()) {
+    if (auto error = read_image_url(*it, *request)) {
+      return *error;
+    }
+  }
+  if (auto error = validate_fields(*request)) {
+    return *error;
+  }
+  return read;
+}
+
+/// Whether the scanned body holds a member only the DOM reader reads.
+bool has_extras(const json_scan::document& doc) {
+  for (const char* name : {"loras", "image_url"}) {
+    const auto* member = doc.find(doc.root(), name);
+    if (member != nullptr && member->type != json_scan::kind::null) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
 
 std::variant<submit_request, field_error> parse_submit_body(std::string_view body) {
   json_scan::document doc;
-  if (!doc.parse(body) || doc.has_real()) {  // a real's value (guidance 3.5) needs the DOM
+  // A real's value (guidance 3.5), `loras` and `image_url` need the DOM.
+  if (!doc.parse(body) || doc.has_real() || has_extras(doc)) {
     return detail::parse_submit_body_dom(body);
   }
   // json_scan hands out only strings without escapes, integers, booleans, null and containers.
@@ -223,26 +381,26 @@ std::variant<submit_request, field_error> detail::parse_submit_body_dom(std::str
   if (parsed.is_discarded() || !parsed.is_object()) {
     return field_error{"body", "request body is not a JSON object"};
   }
-  return read_submit_body([&](const char* name) {
-    body_field out;
-    auto it = parsed.find(name);
-    if (it == parsed.end() || it->is_null()) {
-      return out;
-    }
-    if (it->is_string()) {
-      out.kind = body_field::type::string;
-      out.text = it->get_ref<const std::string&>();
-    } else if (it->is_number_integer()) {
-      out.kind = body_field::type::integer;
-      out.integer = it->get<std::int64_t>();
-    } else if (it->is_number()) {
-      out.kind = body_field::type::number;
-      out.number = it->get<double>();
-    } else {
-      out.kind = body_field::type::other;
-    }
-    return out;
-  });
+  return with_extras(parsed, read_submit_body([&](const char* name) {
+                       body_field out;
+                       auto it = parsed.find(name);
+                       if (it == parsed.end() || it->is_null()) {
+                         return out;
+                       }
+                       if (it->is_string()) {
+                         out.kind = body_field::type::string;
+                         out.text = it->get_ref<const std::string&>();
+                       } else if (it->is_number_integer()) {
+                         out.kind = body_field::type::integer;
+                         out.integer = it->get<std::int64_t>();
+                       } else if (it->is_number()) {
+                         out.kind = body_field::type::number;
+                         out.number = it->get<double>();
+                       } else {
+                         out.kind = body_field::type::other;
+                       }
+                       return out;
+                     }));
 }
 
 std::string_view to_string(task_status status) {

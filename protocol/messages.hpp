@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -63,6 +64,25 @@ std::string no_provider(std::string_view model);
 /// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).
 std::size_t utf8_length(std::string_view text);
 
+/// `loras`: one LoRA as a model id string, or an object of LoRA ids and weights summing to 1.0
+/// (protocol doc, "What newer public material adds"; at most `max_loras`, models.hpp).
+struct lora_set {
+  bool single = false;  ///< Sent as a bare string (then `weights` holds one entry, weight 1).
+  std::vector<std::pair<std::string, double>> weights;  ///< In the order given.
+  friend bool operator==(const lora_set& a, const lora_set& b) {
+    return a.single == b.single && a.weights == b.weights;
+  }
+};
+
+/// `image_url`: the image an edit model works on, as a string or (FLUX.2-dev) a list.
+struct image_url_value {
+  bool list = false;  ///< Sent as a JSON array.
+  std::vector<std::string> urls;
+  friend bool operator==(const image_url_value& a, const image_url_value& b) {
+    return a.list == b.list && a.urls == b.urls;
+  }
+};
+
 /// POST /v1/images/generations body.
 struct submit_request {
   std::string model{default_model};
@@ -72,9 +92,13 @@ struct submit_request {
   std::optional<std::int64_t> seed;
   std::optional<int> steps;
   std::optional<double> guidance;
+  std::optional<lora_set> loras;             ///< Only for models that take them (models.hpp).
+  std::optional<image_url_value> image_url;  ///< Only for edit models (models.hpp).
 };
 
 nlohmann::json to_json(const submit_request& request);
+nlohmann::json to_json(const lora_set& loras);
+nlohmann::json to_json(const image_url_value& image_url);
 
 /// A rule a request broke: the JSON field and a sentence with the allowed range.
 struct field_error {
@@ -82,10 +106,19 @@ struct field_error {
   std::string message;
 };
 
-/// Checks every field against the protocol's limits; nullopt when the request is valid.
+/// Checks every field against the protocol's limits; nullopt when the request is valid. The
+/// size, `loras` and `image_url` are checked against the model's rules when `request.model` is
+/// in `default_catalogue()` (models.hpp); for another model only their shape is checked (sides
+/// of at least 1 pixel, LoRA weights summing to 1, non-empty URLs): the service decides the rest.
 std::optional<field_error> validate(const submit_request& request);
 
-/// Reads and validates a submit body as the service does (what the mock answers 400 to).
+/// The checks of `validate` that do not depend on the model (what a catalogue-less reader can
+/// check): every field's type and range, sizes of at least 1 pixel a side, the shapes of `loras`
+/// and `image_url`.
+std::optional<field_error> validate_fields(const submit_request& request);
+
+/// Reads a submit body and checks it with `validate_fields` (what the mock answers 400 to before
+/// it looks the model up; the model's own rules come after, models.hpp `check_for_model`).
 std::variant<submit_request, field_error> parse_submit_body(std::string_view body);
 
 /// 200 answer to a submit: only means "accepted"; its task_status is ignored.

@@ -23,24 +23,52 @@ std::optional<T> fail(std::string* error, std::string why) {
   return std::nullopt;
 }
 
+std::optional<image_size> parse_digits(std::string_view text, std::string* error);
+
 }  // namespace
 
 std::string image_size::to_string() const {
   return std::to_string(width) + "x" + std::to_string(height);
 }
 
-std::string check_size(const image_size& size) {
-  const auto limits = std::to_string(min_side) + ".." + std::to_string(max_side);
-  if (size.width < min_side || size.width > max_side) {
-    return "width " + std::to_string(size.width) + " is out of range (allowed " + limits + ")";
+std::string check_size(const image_size& size) { return check_size(size, min_side, max_side, {}); }
+
+std::string check_size(const image_size& size, int low, int high, std::string_view model) {
+  const auto limits = std::to_string(low) + ".." + std::to_string(high);
+  const auto range = std::string(" is out of range") +
+                     (model.empty() ? "" : " for " + std::string(model)) + " (allowed " + limits +
+                     ")";
+  if (size.width < low || size.width > high) {
+    return "width " + std::to_string(size.width) + range;
   }
-  if (size.height < min_side || size.height > max_side) {
-    return "height " + std::to_string(size.height) + " is out of range (allowed " + limits + ")";
+  if (size.height < low || size.height > high) {
+    return "height " + std::to_string(size.height) + range;
   }
   return {};
 }
 
 std::optional<image_size> parse_size(std::string_view text, std::string* error) {
+  auto size = parse_digits(text, error);
+  if (!size) {
+    return size;
+  }
+  if (auto why = check_size(*size); !why.empty()) {
+    return fail<image_size>(error, "size \"" + std::string(text) + "\": " + why);
+  }
+  return size;
+}
+
+std::optional<image_size> parse_size_form(std::string_view text, std::string* error) {
+  auto size = parse_digits(text, error);
+  if (size && (size->width < 1 || size->height < 1)) {
+    return fail<image_size>(error, "size \"" + std::string(text) + "\" has a side of 0 pixels");
+  }
+  return size;
+}
+
+namespace {
+/// "WxH" with decimal sides (0 included): the form both parsers share.
+std::optional<image_size> parse_digits(std::string_view text, std::string* error) {
   const auto sep = text.find_first_of("xX*");
   if (sep == std::string_view::npos) {
     return fail<image_size>(error, "size \"" + std::string(text) +
@@ -52,20 +80,17 @@ std::optional<image_size> parse_size(std::string_view text, std::string* error) 
     return fail<image_size>(error, "size \"" + std::string(text) +
                                        "\" is not of the form WIDTHxHEIGHT, e.g. 1024x1024");
   }
-  image_size size{*width, *height};
-  if (auto why = check_size(size); !why.empty()) {
-    return fail<image_size>(error, "size \"" + std::string(text) + "\": " + why);
-  }
-  return size;
+  return image_size{*width, *height};
 }
+}  // namespace
 
 const std::vector<std::string>& aspect_ratios() {
   static const std::vector<std::string> ratios{"1:1", "9:16", "16:9"};
   return ratios;
 }
 
-std::optional<image_size> size_for_aspect(std::string_view ratio, int base_size,
-                                          std::string* error) {
+std::optional<image_size> size_for_aspect(std::string_view ratio, int base_size, std::string* error,
+                                          int low, int high, std::string_view model) {
   int ratio_w = 0;
   int ratio_h = 0;
   if (ratio == "1:1") {
@@ -88,7 +113,7 @@ std::optional<image_size> size_for_aspect(std::string_view ratio, int base_size,
     size.height = base_size;
     size.width = base_size * ratio_w / ratio_h;
   }
-  if (auto why = check_size(size); !why.empty()) {
+  if (auto why = check_size(size, low, high, model); !why.empty()) {
     return fail<image_size>(error, "aspect " + std::string(ratio) + " at base size " +
                                        std::to_string(base_size) + " gives " + size.to_string() +
                                        ": " + why);

@@ -1,5 +1,6 @@
 #pragma once
-/// Image sizes for Z-Image-Turbo: "WxH" strings, the per-side limits and the aspect presets.
+/// Image sizes: "WxH" strings, Z-Image-Turbo's per-side limits (other models' limits are in
+/// protocol/models.hpp) and the aspect presets.
 ///
 /// The aspect presets follow the reviewed client (Z-StudioArt): the long side equals the base
 /// size and the short side is base × ratio, truncated. Pure functions.
@@ -28,15 +29,25 @@ struct image_size {
 /// returns nullopt and sets `error` to a sentence naming what was wrong and what is allowed.
 std::optional<image_size> parse_size(std::string_view text, std::string* error = nullptr);
 
-/// Checks both sides against the model's limits; an empty string when valid.
+/// Checks both sides against Z-Image-Turbo's limits; an empty string when valid.
 std::string check_size(const image_size& size);
+
+/// Reads "WxH" (or "W*H") with any positive sides, leaving the range to the model's rules
+/// (models.hpp). On failure returns nullopt and sets `error` to a sentence with the form.
+std::optional<image_size> parse_size_form(std::string_view text, std::string* error = nullptr);
+
+/// Checks both sides against `min_side..max_side`; an empty string when valid, else e.g.
+/// "width 2048 is out of range for Qwen/Qwen-Image (allowed 64..1664)" (`model` may be empty).
+std::string check_size(const image_size& size, int min_side, int max_side, std::string_view model);
 
 /// The supported aspect ratios, in the order the CLI lists them: "1:1", "9:16", "16:9".
 const std::vector<std::string>& aspect_ratios();
 
 /// The size for an aspect ratio at a base size (long side = base). Fails, naming the allowed
-/// values, for an unknown ratio or when a side falls outside 512..2048.
+/// values, for an unknown ratio or when a side falls outside `low..high` (default
+/// Z-Image-Turbo's 512..2048; `model` names the model whose range it is).
 std::optional<image_size> size_for_aspect(std::string_view ratio, int base_size,
-                                          std::string* error = nullptr);
+                                          std::string* error = nullptr, int low = min_side,
+                                          int high = max_side, std::string_view model = {});
 
 }  // namespace zbatch::protocol

@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libcaf-dev libcpp-httplib-dev libbrotli-dev libssl-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+  libcaf-dev libcpp-httplib-dev libbrotli-dev libssl-dev zlib1g-dev libjpeg-dev nlohmann-json3-dev libcli11-dev
   googletest libgtest-dev libbenchmark-dev
   libhiredis-dev redis-server
   clang-format python3 python3-httpx wrk curl time help2man

@@ -79,7 +79,7 @@ TEST(manifest, an_image_delivered_in_this_run) {
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "complete", "delivered": 1, "failed": 0, "remaining": 0, "pending": 0,
     "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": 1.0,
-    "images": [{"index": 0, "prompt": "a fox", "seed": 7, "size": "1024x1024",
+    "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": "0-7.png", "bytes": 42, "sha256": "ab12",
                 "latency_ms": 1500, "status": "delivered", "error_class": null,
                 "message": null, "attempts": 1, "submits": 1, "possibly_paid": 0,
@@ -110,7 +110,7 @@ TEST(manifest, a_failed_image_shows_its_class_and_no_file) {
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "failures", "delivered": 0, "failed": 1, "remaining": 1, "pending": 0,
     "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
-    "images": [{"index": 0, "prompt": "a fox", "seed": 7, "size": "1024x1024",
+    "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "failed", "error_class": "moderation",
                 "message": "inappropriate content", "attempts": 1, "submits": 1,
@@ -140,7 +140,7 @@ TEST(manifest, a_pending_image_keeps_its_task_for_the_rerun) {
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"j({
     "stopped": "failures", "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
     "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
-    "images": [{"index": 0, "prompt": "a fox", "seed": 7, "size": "1024x1024",
+    "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": "deadline",
                 "message": "deadline: task task-1 still running at the poll deadline (2000 ms)",
@@ -169,7 +169,7 @@ TEST(manifest, a_submit_whose_answer_was_lost_is_possibly_paid_without_a_task) {
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "failures", "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
     "submits_paid": 0, "submits_possibly_paid": 1, "submits_per_delivered_image": null,
-    "images": [{"index": 0, "prompt": "a fox", "seed": 7, "size": "1024x1024",
+    "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": null, "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": "server_transport",
                 "message": "HTTP 504", "attempts": 1, "submits": 0, "possibly_paid": 1,
@@ -196,7 +196,7 @@ TEST(manifest, a_halted_batch_names_the_answer_that_stopped_it) {
     "stopped": "halted", "halted_by": "HTTP 401: unauthorized", "runs": 2,
     "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
     "submits_paid": 0, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
-    "images": [{"index": 0, "prompt": "a fox", "seed": 7, "size": "1024x1024",
+    "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": null, "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": null,
                 "message": null, "attempts": 0, "submits": 0, "possibly_paid": 0,
@@ -239,7 +239,7 @@ TEST(manifest, a_batch_file_image_delivered_earlier_keeps_its_measured_latency) 
     "remaining": 0, "pending": 0, "submits_paid": 1, "submits_possibly_paid": 0,
     "halted_by": null, "submits_per_delivered_image": 1.0, "runs": 1,
     "quota_resets_at": "2025-01-31T16:00:00Z", "quota_resets_at_utc8": "2025-02-01 00:00 UTC+8",
-    "images": [{"index": 0, "line": 3, "prompt": "a fox", "negative_prompt": "people",
+    "images": [{"index": 0, "line": 3, "model": "m", "prompt": "a fox", "negative_prompt": "people",
                 "steps": 9, "guidance": 3.5, "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": "0-7.png", "bytes": 42, "sha256": "ab12",
                 "latency_ms": 900, "status": "delivered", "error_class": null,

@@ -82,7 +82,8 @@ TEST(mock_config, probabilities_summing_above_one_are_rejected) {
 }
 
 TEST(mock_config, bad_array_element_is_named_by_index) {
-  expect_contains(error_of(R"({"models": ["a", 3]})"), {"models[1]", "non-empty string"});
+  expect_contains(error_of(R"({"models": ["Qwen/Qwen-Image", "a"]})"),
+                  {"models[1]", "unknown value \"a\"", "Tongyi-MAI/Z-Image-Turbo"});
   expect_contains(
       error_of(
           R"({"throttle": {"dynamic": {"schedule": [{"from_s": 0, "to_s": 1, "capacity": -2}]}}})"),
@@ -156,6 +157,75 @@ TEST(mock_config, bare_number_latency_is_fixed_milliseconds) {
   const auto config = parse_config(R"({"response_delay": 100})", "x").value();
   EXPECT_EQ(config.response_delay.type, latency_spec::kind::fixed);
   EXPECT_EQ(config.response_delay.ms, 100);
+}
+
+}  // namespace
+}  // namespace zbatch::mock
+
+namespace zbatch::mock {
+namespace {
+
+TEST(mock_config, catalogue_has_the_protocol_docs_models_by_default) {
+  const mock_config config;
+  for (const char* id : {"Tongyi-MAI/Z-Image-Turbo", "Qwen/Qwen-Image",
+                         "black-forest-labs/FLUX.2-dev", "Qwen/Qwen-Image-Edit"}) {
+    EXPECT_NE(config.accepted(id), nullptr) << id;
+  }
+  EXPECT_EQ(config.accepted("someone/else"), nullptr);
+  EXPECT_EQ(config.primary_model(), "Tongyi-MAI/Z-Image-Turbo");
+  EXPECT_EQ(config.accepted("Qwen/Qwen-Image")->max_side, 1664);
+}
+
+TEST(mock_config, catalogue_entries_change_and_extend) {
+  const auto parsed = parse_config(R"({"catalogue": {
+      "Qwen/Qwen-Image": {"max_side": 1328, "loras": false},
+      "someone/New-Model": {"min_side": 256, "max_side": 768, "image_url": "list",
+                            "max_image_urls": 2, "cost": 0.5,
+                            "latency_ms": [{"side": 512, "ms": 900}]}}})",
+                                   "my.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  const auto* qwen = parsed->accepted("Qwen/Qwen-Image");
+  ASSERT_NE(qwen, nullptr);
+  EXPECT_EQ(qwen->max_side, 1328);
+  EXPECT_EQ(qwen->min_side, 64);  // kept
+  EXPECT_FALSE(qwen->loras);
+  const auto* added = parsed->accepted("someone/New-Model");
+  ASSERT_NE(added, nullptr);
+  EXPECT_EQ(added->image_url, protocol::image_url_kind::list);
+  EXPECT_EQ(added->max_image_urls, 2);
+  EXPECT_EQ(added->cost, 0.5);
+  // Round trip through GET /admin/config's JSON.
+  const auto again = config_from_json(to_json(*parsed), "again");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(to_json(*again), to_json(*parsed));
+  // `models` narrows what is accepted.
+  const auto narrowed = parse_config(R"({"models": ["Qwen/Qwen-Image"]})", "n");
+  ASSERT_TRUE(narrowed.ok());
+  EXPECT_EQ(narrowed->accepted("Tongyi-MAI/Z-Image-Turbo"), nullptr);
+  EXPECT_EQ(narrowed->primary_model(), "Qwen/Qwen-Image");
+}
+
+TEST(mock_config, bad_catalogue_entries_name_file_field_and_range) {
+  expect_contains(error_of(R"({"catalogue": {"Qwen/Qwen-Image": {"max_side": 0}}})"),
+                  {"my.json", "catalogue.Qwen/Qwen-Image.max_side", "allowed 1..16384"});
+  expect_contains(error_of(R"({"catalogue": {"Qwen/Qwen-Image": {"max_side": 32}}})"),
+                  {"catalogue.Qwen/Qwen-Image.max_side", "must not be below min_side (64)"});
+  expect_contains(error_of(R"({"catalogue": {"Qwen/Qwen-Image": {"image_url": "many"}}})"),
+                  {"catalogue.Qwen/Qwen-Image.image_url", "\"none\", \"string\", \"list\""});
+  expect_contains(error_of(R"({"catalogue": {"x/y": {"min_side": 64, "max_side": 512}}})"),
+                  {"catalogue.x/y.latency_ms", "is required"});
+  expect_contains(error_of(R"({"catalogue": {"x/y": {"max_side": 512, "latency_ms": []}}})"),
+                  {"catalogue.x/y.min_side", "is required"});
+  expect_contains(
+      error_of(R"({"catalogue": {"Qwen/Qwen-Image": {"latency_ms": [{"side": 1024, "ms": 1},
+                                                             {"side": 512, "ms": 2}]}}})"),
+      {"catalogue.Qwen/Qwen-Image.latency_ms[1].side", "above the previous point's (1024)"});
+  expect_contains(error_of(R"({"catalogue": {"Qwen/Qwen-Image": {"colour": 1}}})"),
+                  {"catalogue.Qwen/Qwen-Image.colour", "unknown field"});
+  expect_contains(error_of(R"({"images": {"format": "gif"}})"),
+                  {"images.format", "\"png\", \"jpeg\""});
+  expect_contains(error_of(R"({"generation": {"size_latency": "table"}})"),
+                  {"generation.size_latency", "\"exponent\", \"catalogue\""});
 }
 
 }  // namespace

@@ -168,6 +168,51 @@ TEST(model_latency, generation_time_scales_with_size) {
   EXPECT_EQ(large[0], 12000);
 }
 
+/// When one task of `model_id` at `size` first reports SUCCEED (ms), in catalogue mode.
+double catalogue_time(mock_config config, const std::string& model_id, const std::string& size) {
+  config.generation.queue = latency_spec::fixed(0);
+  config.generation.size_latency = "catalogue";
+  auto clock = std::make_shared<manual_clock>();
+  model m(config, clock, 5);
+  const json body{{"model", model_id}, {"prompt", "x"}, {"seed", 1}, {"size", size}};
+  const auto r = m.handle(submit_request(body.dump()));
+  const std::string id = json::parse(r.response.body).at("task_id");
+  for (int tick = 1; tick <= 10000; ++tick) {
+    clock->set(std::chrono::milliseconds(10 * tick));
+    if (json::parse(m.handle(poll_request(id)).response.body).at("task_status") == "SUCCEED") {
+      return 10.0 * tick;
+    }
+  }
+  return -1;
+}
+
+TEST(model_latency, catalogue_mode_follows_the_measured_figures) {
+  // Protocol doc, "Measured generation times" (Z-Image-Turbo): 512² 1.7 s, 1024² 5.8 s, 1440² 12 s.
+  const auto config = quiet_config();  // a fixed `time`: no spread, exactly the median
+  EXPECT_EQ(catalogue_time(config, "Tongyi-MAI/Z-Image-Turbo", "512x512"), 1700);
+  EXPECT_EQ(catalogue_time(config, "Tongyi-MAI/Z-Image-Turbo", "1024x1024"), 5800);
+  EXPECT_EQ(catalogue_time(config, "Tongyi-MAI/Z-Image-Turbo", "1440x1440"), 12000);
+  const double between = catalogue_time(config, "Tongyi-MAI/Z-Image-Turbo", "768x768");
+  EXPECT_GT(between, 1700);
+  EXPECT_LT(between, 5800);
+  // A model without a measured figure: 30 s at 1024², by pixels elsewhere.
+  EXPECT_EQ(catalogue_time(config, "Qwen/Qwen-Image", "1024x1024"), 30000);
+  EXPECT_EQ(catalogue_time(config, "Qwen/Qwen-Image", "1024x512"), 15000);
+}
+
+TEST(model_latency, catalogue_latency_is_configurable) {
+  auto parsed = parse_config(
+      R"({"catalogue": {"Qwen/Qwen-Image": {"latency_ms": [{"side": 1024, "ms": 2000}]}}})", "t");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(catalogue_time(*parsed, "Qwen/Qwen-Image", "1024x1024"), 2000);
+  // A spread `time` multiplies the median by draw / median: no longer exactly the median.
+  auto spread = *parsed;
+  spread.generation.time = latency_spec::lognormal(3000, 9000);
+  const double drawn = catalogue_time(spread, "Qwen/Qwen-Image", "1024x1024");
+  EXPECT_GT(drawn, 0);
+  EXPECT_NE(drawn, 2000);  // a draw from the lognormal around the median, not the median itself
+}
+
 TEST(model_latency, response_delay_is_returned_not_slept) {
   auto config = quiet_config();
   config.response_delay = latency_spec::fixed(250);

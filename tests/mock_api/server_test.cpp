@@ -42,10 +42,13 @@ TEST_F(server_test, submit_poll_download_flow) {
   state = poll_json(id);
   ASSERT_EQ(state.at("task_status"), "SUCCEED");
   const std::string url = state.at("output_images").at(0);
-  EXPECT_EQ(url, server_->base_url() + "/images/" + id + ".png");
+  // On the second origin, as the service's object-storage links are on another host.
+  EXPECT_EQ(url, server_->images_url() + "/images/" + id + ".png");
+  EXPECT_NE(server_->images_url(), server_->base_url());
 
   // A plain download, no auth header, as in the official sample.
-  auto image = client_->Get(url.substr(server_->base_url().size()).c_str());
+  httplib::Client images(server_->images_url());
+  auto image = images.Get(url.substr(server_->images_url().size()).c_str());
   ASSERT_TRUE(image);
   EXPECT_EQ(image->status, 200);
   EXPECT_EQ(image->get_header_value("Content-Type"), "image/png");

@@ -176,7 +176,9 @@ TEST(ParseSubmitBody, RejectsWhatTheServiceRejects) {
   EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","steps":101})"), "steps");
   EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","guidance":1})"), "guidance");
   EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","guidance":"2"})"), "guidance");
-  EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","size":"100x100"})"), "size");
+  // The reader checks a size's form; its range is the model's (models.hpp, check_for_model).
+  EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","size":"100x100"})"), "(accepted)");
+  EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","size":"0x100"})"), "size");
   EXPECT_EQ(field_of(R"({"model":"m","prompt":"p","size":"big"})"), "size");
   EXPECT_EQ(field_of(R"({"model":"m","prompt":")" + std::string(2000, 'a') + "\"}"), "prompt");
   EXPECT_EQ(field_of(R"({"model":"m","prompt":")" + std::string(1999, 'a') + "\"}"), "(accepted)");
