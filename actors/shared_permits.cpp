@@ -6,31 +6,81 @@
 namespace zbatch::actors {
 namespace {
 
+/// The gate. Before a lease it reads the shared figures (a remaining count of 0 anywhere stops
+/// this process as the quota would) and the shared circuit: open, it waits until the circuit
+/// half-opens; half-open, only the process holding the store's probe sends, one attempt, whose
+/// acceptance closes the circuit for all and whose server failure opens it again.
 class shared_gate final : public permit_gate {
  public:
-  shared_gate(std::unique_ptr<shared_limit::permit_client> client, quota_reset_clock quota_reset)
-      : client_(std::move(client)), quota_reset_(std::move(quota_reset)) {}
+  shared_gate(std::unique_ptr<shared_limit::permit_client> client, store_clock clock)
+      : client_(std::move(client)), clock_(std::move(clock)) {}
 
   answer acquire() override {
-    const auto got = client_->acquire();
     answer out;
+    const auto figures = client_->ratelimit();
+    if ((figures.account_remaining && *figures.account_remaining == 0) ||
+        (figures.model_remaining && *figures.model_remaining == 0)) {
+      out.quota_reset_ms = clock_(std::nullopt);
+      out.retry_in = millis{1000};
+      return out;
+    }
+    const auto circuit = client_->circuit();
+    const bool half_open = circuit.now == shared_limit::circuit_answer::state::half_open;
+    if (circuit.now == shared_limit::circuit_answer::state::open) {
+      out.retry_in = std::max(millis{1}, millis{circuit.until_ms - clock_(millis{0})});
+      return out;
+    }
+    if (half_open && (!circuit.probe || probe_)) {
+      out.retry_in = millis{100};  // another probe is out: its outcome decides
+      return out;
+    }
+    const auto got = client_->acquire();
     out.permit = got.permit;
     out.quota_reset_ms = got.quota_reset_ms;
     if (!got.permit) {
       out.retry_in = std::max(millis{1}, got.retry_in);
+    } else if (half_open) {
+      probe_ = got.permit;
     }
     return out;
   }
-  void release(std::uint64_t permit) override { client_->release(permit); }
-  void on_accepted(std::uint64_t permit) override { client_->on_accepted(permit); }
+  void release(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      probe_.reset();  // ended without a verdict (a 429, say): this process probes again
+    }
+    client_->release(permit);
+  }
+  void on_accepted(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      client_->on_circuit_close();
+      probe_.reset();
+    }
+    client_->on_accepted(permit);
+  }
   void on_dynamic_429(std::uint64_t permit) override { client_->on_dynamic_429(permit); }
   void on_quota(std::optional<millis> retry_after) override {
-    client_->on_quota(quota_reset_(retry_after));
+    client_->on_quota(clock_(retry_after));
   }
+  void on_server_failure(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      client_->on_circuit_open(clock_(open_for_));
+      probe_.reset();
+    }
+  }
+  void on_circuit_opened(millis open_for) override {
+    open_for_ = open_for;
+    client_->on_circuit_open(clock_(open_for));
+  }
+  void on_ratelimit(const protocol::ratelimit_state& limits) override {
+    client_->on_ratelimit({limits.account_remaining, limits.model_remaining}, clock_(std::nullopt));
+  }
+  void set_open_for(millis open_for) { open_for_ = open_for; }
 
  private:
   std::unique_ptr<shared_limit::permit_client> client_;
-  quota_reset_clock quota_reset_;
+  store_clock clock_;
+  std::optional<std::uint64_t> probe_;  ///< This process's half-open probe, while out.
+  millis open_for_{10'000};
 };
 
 }  // namespace
@@ -62,8 +112,10 @@ shared_limit::permit_options shared_permit_options(const strategy_spec& strategy
 }
 
 std::shared_ptr<permit_gate> make_shared_permit_gate(
-    std::unique_ptr<shared_limit::permit_client> client, quota_reset_clock quota_reset) {
-  return std::make_shared<shared_gate>(std::move(client), std::move(quota_reset));
+    std::unique_ptr<shared_limit::permit_client> client, store_clock clock, millis open_for) {
+  auto gate = std::make_shared<shared_gate>(std::move(client), std::move(clock));
+  gate->set_open_for(open_for);
+  return gate;
 }
 
 }  // namespace zbatch::actors

@@ -3,7 +3,8 @@
 /// by `zbatch generate --shared-limit` (a Redis store, wall time) and by the scenario runner's
 /// `clients` (N coordinators on one in-memory store, virtual time), so both share one key's
 /// limits by the same rules: the strategy's in-flight limit (fixed, or the adaptive limit shared
-/// by all), its submit pacing, and the quota stop.
+/// by all), its submit pacing, the quota stop, the circuit breaker (open until a time, then one
+/// probe for all) and the rate-limit header figures (a remaining count of 0 stops every process).
 ///
 /// Lifetime: the gate owns its client; it must outlive the batch (permit_gate.hpp). Threading:
 /// as permit_gate (the coordinator's thread); the client is thread-safe.
@@ -25,11 +26,13 @@ namespace zbatch::actors {
 /// (`gap`) stays per coordinator. Lease, heartbeat and notices are left at their defaults.
 shared_limit::permit_options shared_permit_options(const strategy_spec& strategy);
 
-/// When the quota stops, in the store's clock (ms): `retry_after` is the service's hint, if any.
-using quota_reset_clock = std::function<std::int64_t(std::optional<millis> retry_after)>;
+/// A time on the store's clock (ms): `after` from now, or with none the next daily quota reset.
+using store_clock = std::function<std::int64_t(std::optional<millis> after)>;
 
-/// The gate over `client`; `quota_reset` places a quota stop on the store's clock.
+/// The gate over `client`; `clock` places quota stops, circuit openings and the figures' reset
+/// on the store's clock; `open_for` is how long a failed half-open probe reopens the circuit
+/// (the strategy's `circuit.open_for`).
 std::shared_ptr<permit_gate> make_shared_permit_gate(
-    std::unique_ptr<shared_limit::permit_client> client, quota_reset_clock quota_reset);
+    std::unique_ptr<shared_limit::permit_client> client, store_clock clock, millis open_for);
 
 }  // namespace zbatch::actors

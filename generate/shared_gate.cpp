@@ -37,13 +37,13 @@ result<std::shared_ptr<actors::permit_gate>> connect_shared_limit(
   permits.on_notice = std::move(on_notice);
   auto client = std::make_unique<shared_limit::permit_client>(std::move(store), permits);
   client->start_heartbeat();
-  // Redis's TIME is Unix time: a quota reset goes there as Unix milliseconds.
+  // Redis's TIME is Unix time: quota resets and circuit openings go there as Unix milliseconds.
   auto quota_reset = [](std::optional<actors::millis> retry_after) {
     const auto now = std::chrono::system_clock::now();
     const auto reset = retry_after ? now + *retry_after : next_quota_reset(now);
     return std::chrono::duration_cast<std::chrono::milliseconds>(reset.time_since_epoch()).count();
   };
-  return actors::make_shared_permit_gate(std::move(client), quota_reset);
+  return actors::make_shared_permit_gate(std::move(client), quota_reset, strategy.circuit.open_for);
 }
 
 }  // namespace zbatch::generate

@@ -236,7 +236,7 @@ std::shared_ptr<actors::permit_gate> sim_gate(const shared_limit::memory_store& 
     const auto now = std::chrono::duration_cast<millis>(clock->now()).count();
     return retry_after ? now + retry_after->count() : next_sim_quota_reset(now, utc_offset_hours);
   };
-  return actors::make_shared_permit_gate(std::move(permits), quota_reset);
+  return actors::make_shared_permit_gate(std::move(permits), quota_reset, spec.circuit.open_for);
 }
 
 /// The coordinators of one sim run, all on `backend`: one (the scenario without `clients`, as

@@ -1,16 +1,19 @@
 // Several clients on one API key (`clients`, `limiter`): the fields' validation, the shared
 // limiter holding the key's limit across coordinators in virtual time where independent limiters
-// exceed it, determinism, the results' keys and the reports' comparison table.
+// exceed it, determinism, the results' keys, the reports' comparison table, and the shared gate's
+// circuit and rate-limit figures across two processes (actors/shared_permits.hpp).
 
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "actors/shared_permits.hpp"
 #include "reports/limiters.hpp"
 #include "reports/terminal.hpp"
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
+#include "shared_limit/memory_store.hpp"
 
 namespace zbatch::scenarios {
 namespace {
@@ -152,6 +155,60 @@ TEST(clients, the_reports_show_shared_and_independent_figures_side_by_side) {
             std::string::npos);
   EXPECT_NE(text.find("Each row: 4 clients on one API key, sharing one limiter"),
             std::string::npos);
+}
+
+/// Two processes' gates on one in-memory store and a hand-driven clock (ms).
+struct two_gates {
+  std::int64_t now = 1'000'000;
+  shared_limit::memory_store store{[this] { return now; }};
+  std::shared_ptr<actors::permit_gate> a = gate("a");
+  std::shared_ptr<actors::permit_gate> b = gate("b");
+
+  std::shared_ptr<actors::permit_gate> gate(const std::string& id) {
+    auto options = actors::shared_permit_options(actors::parse_strategy("bounded").value());
+    options.process_id = id;
+    auto client = std::make_unique<shared_limit::permit_client>(
+        std::make_unique<shared_limit::memory_store>(store.share()), options);
+    auto clock = [this](std::optional<actors::millis> after) {
+      return after ? now + after->count() : now + 86'400'000;
+    };
+    return actors::make_shared_permit_gate(std::move(client), clock, actors::millis{10'000});
+  }
+};
+
+TEST(shared_gate, a_remaining_count_of_0_seen_by_one_process_stops_the_others) {
+  two_gates g;
+  protocol::ratelimit_state limits;
+  limits.account_remaining = 5;
+  g.a->on_ratelimit(limits);
+  EXPECT_TRUE(g.b->acquire().permit.has_value());
+  limits.account_remaining = 0;
+  g.a->on_ratelimit(limits);
+  const auto stopped = g.b->acquire();
+  EXPECT_FALSE(stopped.permit.has_value());
+  EXPECT_EQ(stopped.quota_reset_ms, g.now + 86'400'000);
+}
+
+TEST(shared_gate, an_open_circuit_holds_every_process_then_one_probe_decides) {
+  two_gates g;
+  g.a->on_circuit_opened(actors::millis{10'000});
+  const auto held = g.b->acquire();
+  EXPECT_FALSE(held.permit.has_value());
+  EXPECT_EQ(held.retry_in, actors::millis{10'000});
+  g.now += 10'000;  // half-open: b asks first and probes; a waits for its verdict
+  const auto probe = g.b->acquire();
+  ASSERT_TRUE(probe.permit.has_value());
+  EXPECT_FALSE(g.a->acquire().permit.has_value());
+  EXPECT_FALSE(g.b->acquire().permit.has_value());  // one probe, even in its own process
+  g.b->on_server_failure(*probe.permit);            // the probe failed: open for everyone again
+  g.b->release(*probe.permit);
+  EXPECT_EQ(g.a->acquire().retry_in, actors::millis{10'000});
+  g.now += 10'000;
+  const auto second = g.a->acquire();  // a probes this time; its acceptance closes the circuit
+  ASSERT_TRUE(second.permit.has_value());
+  g.a->on_accepted(*second.permit);
+  g.a->release(*second.permit);
+  EXPECT_TRUE(g.b->acquire().permit.has_value());
 }
 
 }  // namespace
