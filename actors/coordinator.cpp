@@ -199,7 +199,8 @@ void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::ap
 }
 
 /// Returns the running attempt's shared permit, if it holds one.
-void release_permit(coordinator_actor* self, std::uint32_t index, bool dynamic_429) {
+void release_permit(coordinator_actor* self, std::uint32_t index, bool dynamic_429,
+                    bool server_failure = false) {
   auto& st = self->state;
   auto& image = st.images[index];
   if (!image.permit) {
@@ -207,6 +208,9 @@ void release_permit(coordinator_actor* self, std::uint32_t index, bool dynamic_4
   }
   if (dynamic_429) {
     st.ctx->permits->on_dynamic_429(*image.permit);
+  }
+  if (server_failure) {
+    st.ctx->permits->on_server_failure(*image.permit);
   }
   st.ctx->permits->release(*image.permit);
   image.permit.reset();
@@ -457,9 +461,14 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
         }
       }
       break;
-    case protocol::error_class::server_transport:
+    case protocol::error_class::server_transport: {
+      const int openings = st.limiter->circuit_openings();
       st.limiter->on_server_failure(now);
+      if (st.ctx->permits && st.limiter->circuit_openings() > openings) {
+        st.ctx->permits->on_circuit_opened(st.ctx->spec.circuit.open_for);
+      }
       break;
+    }
     default:
       break;
   }
@@ -505,6 +514,9 @@ void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state&
   st.last_ratelimit = limits;
   if (st.callbacks.on_ratelimit) {
     st.callbacks.on_ratelimit(limits);
+  }
+  if (st.ctx->permits) {
+    st.ctx->permits->on_ratelimit(limits);
   }
   // The worker sends the headers before the acceptance: count it here already.
   end_probe(self, limits, st.counters.accepted + (accepted ? 1 : 0));
@@ -667,7 +679,8 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   }
   st.limiter->on_release(now);
   release_permit(self, index,
-                 !report.delivered && report.error.kind == protocol::error_class::dynamic_429);
+                 !report.delivered && report.error.kind == protocol::error_class::dynamic_429,
+                 !report.delivered && report.error.kind == protocol::error_class::server_transport);
   st.counters.polls += report.polls;
   st.counters.downloads += report.downloads;
   st.counters.http_429_dynamic += report.poll_429_dynamic;

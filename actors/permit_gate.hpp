@@ -3,7 +3,9 @@
 /// limiter: one API key's limits shared by several processes (shared_limit/, issue 15). The
 /// coordinator asks it for a permit just before an attempt starts (after the rate limiter said
 /// yes), returns the permit when the attempt ends, and tells it about accepted submits, dynamic
-/// 429s and the quota, so a shared adaptive limit and a shared quota stop follow every process.
+/// 429s, the quota, server failures, its circuit breaker's openings and the rate-limit headers,
+/// so a shared adaptive limit, quota stop, circuit and remaining-calls figures follow every
+/// process.
 /// Without a gate (the default) the coordinator behaves exactly as before.
 ///
 /// Lifetime: shared by the caller and the coordinator (shared_ptr); it must outlive the batch.
@@ -15,6 +17,7 @@
 #include <optional>
 
 #include "actors/strategy.hpp"
+#include "protocol/ratelimit.hpp"
 
 namespace zbatch::actors {
 
@@ -36,6 +39,12 @@ class permit_gate {
   virtual void on_dynamic_429(std::uint64_t permit) = 0;
   /// The batch stopped for the quota; `retry_after` is the service's hint, if any.
   virtual void on_quota(std::optional<millis> retry_after) = 0;
+  /// The permit's attempt ended in a server or transport failure (called before `release`).
+  virtual void on_server_failure(std::uint64_t /*permit*/) {}
+  /// This coordinator's circuit breaker opened for `open_for`.
+  virtual void on_circuit_opened(millis /*open_for*/) {}
+  /// A submit answer's rate-limit headers (`modelscope-ratelimit-*`).
+  virtual void on_ratelimit(const protocol::ratelimit_state& /*limits*/) {}
 };
 
 }  // namespace zbatch::actors

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "reports/limiters.hpp"
 #include "reports/metric_table.hpp"
 #include "reports/render.hpp"
 #include "reports/results.hpp"
@@ -583,6 +584,29 @@ svg .m-failed { stroke: #000; stroke-width: 2.5; fill: none; }
 svg .m-download { fill: #009E73; }
 )";
 
+/// The shared vs independent limiters of a several-client scenario (reports/limiters.hpp);
+/// empty otherwise.
+std::string limiter_section(const nlohmann::json& results) {
+  const auto table = limiter_comparison(results);
+  if (!table) {
+    return "";
+  }
+  std::string out =
+      "<h2>" + esc(table->title) + "</h2>\n<div class=\"scroll\"><table>\n<thead><tr>";
+  for (std::size_t c = 0; c < table->header.size(); ++c) {
+    out += (c == 0 ? "<th class=\"name\">" : "<th>") + esc(table->header[c]) + "</th>";
+  }
+  out += "</tr></thead>\n<tbody>\n";
+  for (const auto& row : table->rows) {
+    out += "<tr>";
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      out += (c == 0 ? "<td class=\"name\">" : "<td>") + esc(row[c]) + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  return out + "</tbody>\n</table></div>\n<p class=\"meta\">" + esc(table->note) + "</p>\n";
+}
+
 }  // namespace
 
 result<std::string> render_html(const nlohmann::json& results) {
@@ -650,6 +674,7 @@ result<std::string> render_html(const nlohmann::json& results) {
     out += "<li>" + esc(sentence) + "</li>\n";
   }
   out += "</ul>\n";
+  out += limiter_section(results);
 
   out +=
       "<h2>Latency</h2>\n<figure><figcaption>Latency CDF: the share of requested images "

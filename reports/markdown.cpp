@@ -1,5 +1,6 @@
 #include <string>
 
+#include "reports/limiters.hpp"
 #include "reports/metric_table.hpp"
 #include "reports/render.hpp"
 #include "reports/results.hpp"
@@ -66,6 +67,26 @@ result<std::string> render_markdown(const nlohmann::json& results) {
   out += "\n";
   for (const auto& sentence : key_findings(results)) {
     out += "- " + markdown_escape(sentence) + "\n";
+  }
+
+  if (const auto limiters = limiter_comparison(results)) {
+    out += "\n## " + markdown_escape(limiters->title) + "\n\n|";
+    for (const auto& column : limiters->header) {
+      out += " " + markdown_escape(column) + " |";
+    }
+    out += "\n|---|";
+    for (std::size_t i = 1; i < limiters->header.size(); ++i) {
+      out += "---:|";
+    }
+    out += "\n";
+    for (const auto& row : limiters->rows) {
+      out += "|";
+      for (const auto& cell : row) {
+        out += " " + markdown_escape(cell) + " |";
+      }
+      out += "\n";
+    }
+    out += "\n" + markdown_escape(limiters->note) + "\n";
   }
 
   out += "\n## Details\n\n### Winner per metric\n\n| Metric | Best | Value |\n|---|---|---:|\n";

@@ -373,6 +373,15 @@ std::vector<std::string> table_notes(const nlohmann::json& results) {
     out.push_back("credits used: " + std::string(no_quota_cell) +
                   ", no quota in this profile (no strategy was charged a credit).");
   }
+  // A several-client scenario: which limiter the rows measure (docs/results-schema.md).
+  if (results.contains("clients") && results["clients"].is_number() &&
+      results.contains("limiter") && results["limiter"].is_string()) {
+    const auto limiter = results["limiter"].get<std::string>();
+    out.push_back("Each row: " + results["clients"].dump() + " clients on one API key, " +
+                  (limiter == "independent" ? std::string("each with its own limiter")
+                                            : std::string("sharing one limiter")) +
+                  (limiter == "both" ? " (the independent limiters' figures follow below)." : "."));
+  }
   return out;
 }
 

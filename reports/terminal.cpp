@@ -4,6 +4,7 @@
 #include <sstream>
 #include <vector>
 
+#include "reports/limiters.hpp"
 #include "reports/metric_table.hpp"
 #include "reports/summary.hpp"
 #include "reports/text.hpp"
@@ -77,12 +78,23 @@ std::string strategy_rows(const json& results) {
   }
   std::string notes;
   for (const auto& note : table_notes(results)) {
-    // The terminal does not show credits: only the "no images" note concerns it.
-    if (note.rfind(no_images, 0) == 0) {
+    // The terminal does not show credits: only the "no images" and clients notes concern it.
+    if (note.rfind(no_images, 0) == 0 || note.rfind("Each row:", 0) == 0) {
       notes += note + "\n";
     }
   }
   return aligned(rows) + notes;
+}
+
+// The shared vs independent limiters of a several-client scenario; empty otherwise.
+std::string limiter_rows(const json& results) {
+  const auto table = limiter_comparison(results);
+  if (!table) {
+    return "";
+  }
+  std::vector<std::vector<std::string>> rows{table->header};
+  rows.insert(rows.end(), table->rows.begin(), table->rows.end());
+  return "\n" + table->title + "\n" + aligned(rows);
 }
 
 std::string threshold_lines(const json& results) {
@@ -104,8 +116,8 @@ std::string terminal_table(const nlohmann::json& results) {
   for (const auto& sentence : recommendation(results)) {
     advice += sentence + "\n";
   }
-  return header(results) + strategy_rows(results) + (advice.empty() ? "" : "\n" + advice) +
-         threshold_lines(results);
+  return header(results) + strategy_rows(results) + limiter_rows(results) +
+         (advice.empty() ? "" : "\n" + advice) + threshold_lines(results);
 }
 
 std::string terminal_table(const nlohmann::ordered_json& results) {

@@ -25,6 +25,7 @@
 
 #include "actors/backend_actor.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/shared_permits.hpp"
 #include "client/http_backend.hpp"
 #include "mock_api/model.hpp"
 #include "mock_api/server.hpp"
@@ -33,6 +34,7 @@
 #include "scenarios/references.hpp"
 #include "scenarios/thresholds.hpp"
 #include "scenarios/workload.hpp"
+#include "shared_limit/memory_store.hpp"
 #include "sim/backend.hpp"
 #include "sim/driver.hpp"
 
@@ -149,18 +151,145 @@ caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
 
 using shared_jobs = std::shared_ptr<const std::vector<actors::image_job>>;
 
+/// How a run's coordinators share the API key: one coordinator (every scenario without
+/// `clients`), or N of them limited by one shared store or each by its own limiter.
+struct client_setup {
+  int clients = 1;
+  bool shared = false;
+};
+
+/// The jobs of N coordinators: batch b goes to client b % N; `index` maps each client's job
+/// back to its place in the whole workload.
+struct client_jobs {
+  std::vector<shared_jobs> jobs;
+  std::vector<std::vector<std::size_t>> index;
+};
+
+client_jobs split_jobs(const std::vector<actors::image_job>& jobs, int clients) {
+  std::vector<std::vector<actors::image_job>> parts(static_cast<std::size_t>(clients));
+  client_jobs out;
+  out.index.resize(parts.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto client = static_cast<std::size_t>(jobs[i].batch % clients);
+    parts[client].push_back(jobs[i]);
+    out.index[client].push_back(i);
+  }
+  for (auto& part : parts) {
+    out.jobs.push_back(std::make_shared<const std::vector<actors::image_job>>(std::move(part)));
+  }
+  return out;
+}
+
+/// The coordinators' results as one batch of the whole workload: images back in workload order,
+/// counters summed, the makespan of the last one to end (all start at time 0).
+actors::batch_result merge_results(std::vector<std::optional<actors::batch_result>>& parts,
+                                   const client_jobs& split, std::size_t total) {
+  actors::batch_result out;
+  out.images.resize(total);
+  for (std::size_t c = 0; c < parts.size(); ++c) {
+    auto& part = *parts[c];
+    for (auto& image : part.images) {
+      const auto global = split.index[c].at(image.index);
+      image.index = global;
+      out.images[global] = std::move(image);
+    }
+    const auto& n = part.counters;
+    auto& sum = out.counters;
+    sum.submits += n.submits;
+    sum.accepted += n.accepted;
+    sum.polls += n.polls;
+    sum.downloads += n.downloads;
+    sum.http_429_dynamic += n.http_429_dynamic;
+    sum.http_429_quota += n.http_429_quota;
+    sum.retries += n.retries;
+    sum.ambiguous_submits += n.ambiguous_submits;
+    sum.hung_resubmits += n.hung_resubmits;
+    sum.circuit_openings += n.circuit_openings;
+    sum.max_in_flight += n.max_in_flight;
+    out.makespan_ms = std::max(out.makespan_ms, part.makespan_ms);
+  }
+  return out;
+}
+
+/// The next daily quota reset after virtual time `now_ms`: local midnight of the profile's
+/// offset, the model's clock origin being Unix time 0 (as the model places it).
+std::int64_t next_sim_quota_reset(std::int64_t now_ms, double utc_offset_hours) {
+  constexpr std::int64_t day = 86'400'000;
+  const auto offset = static_cast<std::int64_t>(std::llround(utc_offset_hours * 3'600'000.0));
+  const auto local = now_ms + offset;
+  const auto days = local >= 0 ? local / day : -((-local + day - 1) / day);  // floor
+  return (days + 1) * day - offset;
+}
+
+/// The permit gate of client `client` on `store` in virtual time. No heartbeat runs in virtual
+/// time and no simulated client dies, so a lease lasts the whole run (30 days).
+std::shared_ptr<actors::permit_gate> sim_gate(const shared_limit::memory_store& store, int client,
+                                              const actors::strategy_spec& spec,
+                                              std::shared_ptr<const mock::clock> clock,
+                                              double utc_offset_hours) {
+  auto options = actors::shared_permit_options(spec);
+  options.lease = millis(30LL * 86'400'000);
+  options.process_id = "client-" + std::to_string(client);
+  auto permits = std::make_unique<shared_limit::permit_client>(
+      std::make_unique<shared_limit::memory_store>(store.share()), std::move(options));
+  auto quota_reset = [clock, utc_offset_hours](std::optional<millis> retry_after) {
+    const auto now = std::chrono::duration_cast<millis>(clock->now()).count();
+    return retry_after ? now + retry_after->count() : next_sim_quota_reset(now, utc_offset_hours);
+  };
+  return actors::make_shared_permit_gate(std::move(permits), quota_reset, spec.circuit.open_for);
+}
+
+/// The coordinators of one sim run, all on `backend`: one (the scenario without `clients`, as
+/// it always ran), or one per client, each with its share of the jobs, its own jitter seed and,
+/// when shared, its gate on one in-memory store read on the virtual clock.
+std::optional<actors::batch_result> play_clients(
+    caf::actor_system& system, const actors::backend_actor& backend, actors::batch_request request,
+    const client_setup& setup, std::shared_ptr<const mock::clock> clock, double utc_offset_hours) {
+  if (setup.clients == 1) {
+    return sim::run_batch_sim(system, std::move(request), backend);
+  }
+  const auto& jobs = *request.shared_jobs;
+  const auto split = split_jobs(jobs, setup.clients);
+  std::optional<shared_limit::memory_store> store;
+  if (setup.shared) {
+    store.emplace([clock] { return std::chrono::duration_cast<millis>(clock->now()).count(); });
+  }
+  std::vector<actors::batch_request> requests;
+  for (int c = 0; c < setup.clients; ++c) {
+    auto part = request;
+    part.shared_jobs = split.jobs[static_cast<std::size_t>(c)];
+    // Distinct processes draw distinct jitter: client c's seed is a fixed step away.
+    part.seed = request.seed + static_cast<std::uint64_t>(c) * 0x9E3779B97F4A7C15ULL;
+    // Each client traces all its images; to_record keeps the traces of the workload's first ones.
+    part.trace_limit = request.trace_limit > 0 ? static_cast<std::size_t>(-1) : 0;
+    if (store) {
+      part.permits = sim_gate(*store, c, request.strategy, clock, utc_offset_hours);
+    }
+    requests.push_back(std::move(part));
+  }
+  auto parts = sim::run_batches_sim(system, std::move(requests), backend);
+  for (const auto& part : parts) {
+    if (!part) {
+      return std::nullopt;
+    }
+  }
+  return merge_results(parts, split, jobs.size());
+}
+
 /// One run in virtual time; the coordinator traces the first `trace_limit` images (the records
 /// results.json keeps; none for the hindsight grid).
 run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
-                   const actors::strategy_spec& spec, std::uint64_t seed, std::size_t trace_limit) {
+                   const actors::strategy_spec& spec, std::uint64_t seed, std::size_t trace_limit,
+                   const client_setup& setup) {
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, true));
   auto& scheduler = sim::testing_scheduler(system);
   // Sim results are byte-identical for a seed: task ids too are drawn from it.
   auto reproducible = config;
   reproducible.ids.reproducible = true;
-  auto model = std::make_shared<mock::model>(
-      std::move(reproducible), std::make_shared<sim::actor_clock_adapter>(system), seed);
+  // The model and a shared store read one virtual clock.
+  auto clock = std::make_shared<sim::actor_clock_adapter>(system);
+  auto model = std::make_shared<mock::model>(std::move(reproducible), clock, seed);
   model->set_public_base_url("http://sim.invalid");
   model->set_placeholder_images(true);
   auto backend = sim::spawn_sim_backend(system, model);
@@ -169,7 +298,8 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   request.strategy = spec;
   request.seed = seed;
   request.trace_limit = trace_limit;
-  auto result = sim::run_batch_sim(system, std::move(request), backend);
+  auto result = play_clients(system, backend, std::move(request), setup, clock,
+                             config.throttle.quota.reset_utc_offset_hours);
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
   sim::run_until_idle(scheduler, 1'000'000);
   if (!result) {
@@ -345,6 +475,11 @@ ordered_json results_header(const scenario& s, const run_options& options,
   results["repetitions"] = settings.repetitions;
   results["time_scale"] = settings.scale;
   results["profile"] = {{"name", s.profile.name}};
+  // Only a several-client scenario says so: every other results.json stays as it was.
+  if (s.clients > 1) {
+    results["clients"] = s.clients;
+    results["limiter"] = to_string(s.limiter);
+  }
   return results;
 }
 
@@ -389,6 +524,8 @@ struct run_set {
   run_references references;
   std::size_t image_records = max_image_records;  ///< Records kept per strategy.
   bool progress_lines = true;                     ///< One `on_line` call per run.
+  client_setup clients;                           ///< Coordinators per run (sim only).
+  std::string line_tag;  ///< After the label in progress lines, e.g. " (independent limiters)".
 };
 
 /// Where a strategy's runs go in the start order (lower first): unbounded strategies, then the
@@ -515,7 +652,7 @@ class comparison_runs {
     const auto& spec = set_.specs[strategy];
     const auto& jobs = (*set_.jobs)[static_cast<std::size_t>(rep)];
     auto record = set_.mode == run_mode::sim
-                      ? run_sim(config_, jobs, spec, seed, set_.image_records)
+                      ? run_sim(config_, jobs, spec, seed, set_.image_records, set_.clients)
                       : run_over_http(config_, jobs, spec, seed, settings_.scale, options_);
 #if defined(ZBATCH_TRIM_MALLOC)
     // A finished run leaves its thread's malloc arena full of free pages that the next run
@@ -529,7 +666,8 @@ class comparison_runs {
   /// Files the run in its slot and reports it; the last repetition of a strategy summarizes it.
   void finish(std::size_t strategy, int rep, run_record record) {
     const auto& label = set_.labels[strategy];
-    const std::string line = progress_line(label, rep, settings_.repetitions, record);
+    const std::string line =
+        progress_line(label + set_.line_tag, rep, settings_.repetitions, record);
     bool last = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -594,6 +732,35 @@ struct hindsight_result {
   std::vector<std::int64_t> makespans_ms;
 };
 
+/// The coordinators the scenario's rows (and the hindsight grid) play: its clients, sharing one
+/// limit unless the scenario compares independent limiters alone.
+client_setup primary_clients(const scenario& s) {
+  return {s.clients, s.clients > 1 && s.limiter != limiter_kind::independent};
+}
+
+/// Several clients play in virtual time only: in http mode they would be N processes on a real
+/// Redis (bench/shared_limit.sh does that), which one runner process cannot stand for.
+void refuse_clients_outside_sim(const scenario& s, const run_options& options) {
+  if (s.clients > 1 && options.mode != run_mode::sim) {
+    const std::string origin = s.file.empty() ? s.name : s.file.string();
+    zbatch::raise(invalid_argument_error(
+        origin + ": clients: " + std::to_string(s.clients) + " clients play in sim mode only (" +
+        to_string(options.mode) +
+        " mode: run N `zbatch generate --shared-limit` processes, as bench/shared_limit.sh "
+        "does)"));
+  }
+}
+
+/// Each strategy's figures with independent limiters, beside the shared ones of its row
+/// (`limiter: both`): the same summary without per-image records.
+void add_independent_figures(ordered_json& strategies, std::vector<ordered_json> independent) {
+  for (std::size_t i = 0; i < independent.size(); ++i) {
+    independent[i].erase("image_records");
+    independent[i].erase("image_records_omitted");
+    strategies[i]["independent"] = std::move(independent[i]);
+  }
+}
+
 /// Plays the grid (scenarios/references.hpp) in virtual time on the scenario's seeds and picks
 /// the best entry.
 hindsight_result play_hindsight(const scenario& s, const run_options& options,
@@ -608,6 +775,7 @@ hindsight_result play_hindsight(const scenario& s, const run_options& options,
   grid.references.bound_ms = workload.bound.makespan_ms;
   grid.image_records = 0;
   grid.progress_lines = false;
+  grid.clients = primary_clients(s);
   const auto summaries = comparison_runs(options, checked.config, settings, grid).play();
   std::vector<entry_figures> figures;
   for (const auto& summary : summaries) {
@@ -716,6 +884,7 @@ namespace {
 /// run_scenario's steps; a failure anywhere below raises a status_error.
 ordered_json run_checked_scenario(const scenario& s, const run_options& options) {
   const auto checked = check(s);
+  refuse_clients_outside_sim(s, options);
   const auto settings = settings_of(s, options);
   if (options.mode == run_mode::live) {
     refuse_unaccepted_live_run(s, options);
@@ -742,6 +911,10 @@ ordered_json run_checked_scenario(const scenario& s, const run_options& options)
   }
   set.specs = checked.strategies;
   set.mode = options.mode;
+  set.clients = primary_clients(s);
+  if (s.clients > 1) {
+    set.line_tag = set.clients.shared ? " (shared limiter)" : " (independent limiters)";
+  }
   set.jobs = &workload.jobs;
   set.references.bound_ms = workload.bound.makespan_ms;
   set.references.hindsight_ms = std::move(hindsight.makespans_ms);
@@ -751,6 +924,14 @@ ordered_json run_checked_scenario(const scenario& s, const run_options& options)
   ordered_json strategies = ordered_json::array();
   for (auto& summary : comparison_runs(options, checked.config, settings, set).play()) {
     strategies.push_back(std::move(summary));
+  }
+  if (s.clients > 1 && s.limiter == limiter_kind::both) {
+    auto independent = set;
+    independent.clients.shared = false;
+    independent.image_records = 0;
+    independent.line_tag = " (independent limiters)";
+    add_independent_figures(strategies,
+                            comparison_runs(options, checked.config, settings, independent).play());
   }
   results["strategies"] = std::move(strategies);
   results["thresholds"] = threshold_results(checked, results["strategies"]);

@@ -1,5 +1,6 @@
 #include "scenarios/scenario.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -150,12 +151,32 @@ std::vector<std::string> parse_thresholds(const reader& r) {
   return out;
 }
 
+/// `clients` and `limiter`: each client plays whole batches, so there are at most as many
+/// clients as batches; a limiter is only chosen between several clients.
+void parse_clients(reader& root, scenario& out) {
+  root.read("clients", out.clients, 1, 64);
+  if (out.clients > out.workload.batches) {
+    root.field("clients").fail("is " + std::to_string(out.clients) + " but workload.batches is " +
+                               std::to_string(out.workload.batches) +
+                               " (each client plays whole batches: allowed 1.." +
+                               std::to_string(std::min(64, out.workload.batches)) + ")");
+  }
+  const auto limiter = root.field("limiter");
+  if (!limiter.present()) {
+    return;
+  }
+  if (out.clients == 1) {
+    limiter.fail("compares the limiters of several clients: set clients to 2..64 or drop it");
+  }
+  out.limiter = static_cast<limiter_kind>(limiter.one_of({"shared", "independent", "both"}));
+}
+
 /// parse_scenario's walk: the reader raises a status_error at the first mistake.
 scenario read_scenario(const json& document, const std::string& origin) {
   reader root(document, origin);
   root.expect_fields({"version", "name", "description", "profile", "workload", "strategies",
-                      "repetitions", "seed", "thresholds", "http", "live", "hindsight",
-                      "$comment"});
+                      "repetitions", "seed", "thresholds", "http", "live", "hindsight", "clients",
+                      "limiter", "$comment"});
   scenario out;
   root.field("version").integer(scenario_version, scenario_version);
   out.name = root.field("name").string();
@@ -182,10 +203,23 @@ scenario read_scenario(const json& document, const std::string& origin) {
     hindsight.expect_fields({"max_429_per_image"});
     hindsight.read("max_429_per_image", out.max_429_per_image, 0.0, 1000.0);
   }
+  parse_clients(root, out);
   return out;
 }
 
 }  // namespace
+
+std::string to_string(limiter_kind kind) {
+  switch (kind) {
+    case limiter_kind::shared:
+      return "shared";
+    case limiter_kind::independent:
+      return "independent";
+    case limiter_kind::both:
+      return "both";
+  }
+  return "both";
+}
 
 result<scenario> parse_scenario(const json& document, const std::string& origin) {
   return capture([&] { return read_scenario(document, origin); });

@@ -51,6 +51,13 @@ struct profile_spec {
   nlohmann::json inline_config;  ///< The whole config, when name == "inline".
 };
 
+/// How the coordinators of a several-client scenario limit themselves: one limit shared through
+/// a store (shared_limit/, as `zbatch generate --shared-limit`), each its own (as N processes
+/// without Redis), or both side by side.
+enum class limiter_kind { shared, independent, both };
+/// "shared", "independent", "both".
+std::string to_string(limiter_kind kind);
+
 struct scenario {
   std::string name;
   std::string description;
@@ -66,6 +73,12 @@ struct scenario {
   /// The politeness budget of the hindsight-best reference: a grid entry that drew more dynamic
   /// 429s per delivered image than this cannot be "best" (`hindsight.max_429_per_image`).
   double max_429_per_image = 1.0;
+  /// Coordinators on one API key (`clients`): batch b of the workload goes to client b % clients,
+  /// all start at once; the run's figures are their sum (makespan: the last one to end).
+  int clients = 1;
+  /// With clients > 1: the limiter the `strategies` rows measure (`limiter`); `both` plays every
+  /// strategy twice, the rows shared and an `independent` figure set beside each.
+  limiter_kind limiter = limiter_kind::both;
 };
 
 /// Reads and validates a scenario file. Fails with "FILE: field.path: what is wrong (allowed

@@ -17,6 +17,10 @@ struct memory_store::state {
   std::int64_t last_decrease = 0;
   bool decreased = false;
   std::optional<std::int64_t> quota_reset;
+  std::optional<std::int64_t> circuit_until;
+  std::optional<std::pair<std::string, std::int64_t>> probe;  ///< holder, expiry
+  ratelimit_figures figures;
+  std::int64_t figures_until = 0;
 
   static void purge(std::map<std::string, std::int64_t>& set, std::int64_t now) {
     for (auto it = set.begin(); it != set.end();) {
@@ -224,6 +228,85 @@ result<std::optional<std::int64_t>> memory_store::quota() {
     s.quota_reset.reset();
   }
   return s.quota_reset;
+}
+
+status memory_store::circuit_open(std::int64_t until_ms) {
+  std::lock_guard lock(state_->mutex);
+  auto& s = *state_;
+  if (!s.reachable) {
+    return unreachable();
+  }
+  if (!s.circuit_until || until_ms > *s.circuit_until) {
+    s.circuit_until = until_ms;
+  }
+  s.probe.reset();
+  return ok_status();
+}
+
+status memory_store::circuit_close() {
+  std::lock_guard lock(state_->mutex);
+  if (!state_->reachable) {
+    return unreachable();
+  }
+  state_->circuit_until.reset();
+  state_->probe.reset();
+  return ok_status();
+}
+
+result<circuit_answer> memory_store::circuit(const std::string& holder, millis probe_ttl) {
+  std::lock_guard lock(state_->mutex);
+  auto& s = *state_;
+  if (!s.reachable) {
+    return unreachable();
+  }
+  circuit_answer answer;
+  if (!s.circuit_until) {
+    return answer;
+  }
+  const auto now = s.now();
+  answer.until_ms = *s.circuit_until;
+  if (*s.circuit_until > now) {
+    answer.now = circuit_answer::state::open;
+    return answer;
+  }
+  answer.now = circuit_answer::state::half_open;
+  if (!s.probe || s.probe->second <= now) {
+    s.probe = std::make_pair(holder, now + probe_ttl.count());
+  }
+  answer.probe = s.probe->first == holder;
+  return answer;
+}
+
+status memory_store::ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) {
+  std::lock_guard lock(state_->mutex);
+  auto& s = *state_;
+  if (!s.reachable) {
+    return unreachable();
+  }
+  if (s.figures_until <= s.now()) {
+    s.figures = {};
+  }
+  auto lowest = [](std::optional<std::int64_t>& kept, const std::optional<std::int64_t>& seen) {
+    if (seen && (!kept || *seen < *kept)) {
+      kept = seen;
+    }
+  };
+  lowest(s.figures.account_remaining, figures.account_remaining);
+  lowest(s.figures.model_remaining, figures.model_remaining);
+  s.figures_until = std::max(s.figures_until, until_ms);
+  return ok_status();
+}
+
+result<ratelimit_figures> memory_store::ratelimit() {
+  std::lock_guard lock(state_->mutex);
+  auto& s = *state_;
+  if (!s.reachable) {
+    return unreachable();
+  }
+  if (s.figures_until <= s.now()) {
+    return ratelimit_figures{};
+  }
+  return s.figures;
 }
 
 result<int> memory_store::heartbeat(const std::string& process_id, millis ttl) {

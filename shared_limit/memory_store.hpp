@@ -43,6 +43,11 @@ class memory_store final : public store {
                                       std::int64_t submitted_ms) override;
   status quota_stop(std::int64_t reset_ms) override;
   result<std::optional<std::int64_t>> quota() override;
+  status circuit_open(std::int64_t until_ms) override;
+  status circuit_close() override;
+  result<circuit_answer> circuit(const std::string& holder, millis probe_ttl) override;
+  status ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) override;
+  result<ratelimit_figures> ratelimit() override;
   result<int> heartbeat(const std::string& process_id, millis ttl) override;
 
  private:

@@ -213,6 +213,58 @@ void permit_client::on_quota(std::int64_t reset_ms) {
   }
 }
 
+void permit_client::on_circuit_open(std::int64_t until_ms) {
+  std::lock_guard lock(mutex_);
+  if (!degraded_) {
+    if (auto s = store_->circuit_open(until_ms); !s.ok()) {
+      degrade(s);
+    }
+  }
+}
+
+void permit_client::on_circuit_close() {
+  std::lock_guard lock(mutex_);
+  if (!degraded_) {
+    if (auto s = store_->circuit_close(); !s.ok()) {
+      degrade(s);
+    }
+  }
+}
+
+circuit_answer permit_client::circuit() {
+  std::lock_guard lock(mutex_);
+  if (!degraded_) {
+    // A probe whose process died is taken over after a lease time, as a permit would be.
+    if (auto got = store_->circuit(options_.process_id, options_.lease); got.ok()) {
+      return *got;
+    } else {
+      degrade(got.status());
+    }
+  }
+  return circuit_answer{};
+}
+
+void permit_client::on_ratelimit(const ratelimit_figures& figures, std::int64_t until_ms) {
+  std::lock_guard lock(mutex_);
+  if (!degraded_) {
+    if (auto s = store_->ratelimit_record(figures, until_ms); !s.ok()) {
+      degrade(s);
+    }
+  }
+}
+
+ratelimit_figures permit_client::ratelimit() {
+  std::lock_guard lock(mutex_);
+  if (!degraded_) {
+    if (auto got = store_->ratelimit(); got.ok()) {
+      return *got;
+    } else {
+      degrade(got.status());
+    }
+  }
+  return ratelimit_figures{};
+}
+
 void permit_client::tick() {
   std::lock_guard lock(mutex_);
   if (stop_ && thread_.joinable()) {

@@ -1,7 +1,8 @@
 #pragma once
 /// One process's side of a shared limit: takes in-flight permits as leases from a `store`
 /// (store.hpp), renews them with a heartbeat while they are held, returns them, feeds the shared
-/// adaptive limit and the quota stop, and keeps going in a degraded mode when the store cannot
+/// adaptive limit, the quota stop, the circuit state and the rate-limit header figures, and keeps
+/// going in a degraded mode when the store cannot
 /// be reached.
 ///
 /// Degraded mode: the first store failure switches to a local share of permits: at most the
@@ -81,6 +82,19 @@ class permit_client {
   void on_dynamic_429(std::uint64_t permit);
   /// A quota 429: stops every process on the key until `reset_ms` (store clock).
   void on_quota(std::int64_t reset_ms);
+
+  /// This process's breaker opened until `until_ms` (store clock): every process sees it open.
+  void on_circuit_open(std::int64_t until_ms);
+  /// A probe succeeded: the circuit closes for every process.
+  void on_circuit_close();
+  /// The shared circuit; a half-open one names this process its probe or not. Closed while
+  /// degraded (each process's own breaker still guards it).
+  circuit_answer circuit();
+  /// The remaining-calls figures of an answer's rate-limit headers, kept until `until_ms` (the
+  /// quota reset, store clock).
+  void on_ratelimit(const ratelimit_figures& figures, std::int64_t until_ms);
+  /// The lowest figures any process has seen since the last reset; none while degraded.
+  ratelimit_figures ratelimit();
 
   /// One heartbeat: renews held leases, records this process, refreshes the limit; when
   /// degraded, tries the store and rejoins if it answers.

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +20,19 @@ constexpr const char* clock_lua =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
-enum script { acquire_s, renew_s, adopt_s, release_s, held_s, pace_s, limit_s, quota_s, procs_s };
+enum script {
+  acquire_s,
+  renew_s,
+  adopt_s,
+  release_s,
+  held_s,
+  pace_s,
+  limit_s,
+  quota_s,
+  procs_s,
+  circuit_s,
+  ratelimit_s
+};
 
 // KEYS: leases, maxheld, quota, limit hash. ARGV: id, fixed limit, lease ms, adaptive initial
 // ('' for a fixed limit: else the limit is the adaptive one's floor as it stands now).
@@ -125,8 +138,52 @@ constexpr const char* procs_lua =
     "redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])\n"
     "return redis.call('ZCARD', KEYS[1])\n";
 
-const char* const bodies[] = {acquire_lua, renew_lua, adopt_lua, release_lua, held_lua,
-                              pace_lua,    limit_lua, quota_lua, procs_lua};
+// KEYS: circuit, probe. ARGV: 'open', until ms | 'close' | 'get', holder, probe ttl ms.
+// Returns {state: 0 closed, 1 open, 2 half-open; until ms; 1 when the caller holds the probe}.
+constexpr const char* circuit_lua =
+    "if ARGV[1] == 'open' then\n"
+    "  local cur = redis.call('GET', KEYS[1])\n"
+    "  if (not cur) or tonumber(ARGV[2]) > tonumber(cur) then\n"
+    "    redis.call('SET', KEYS[1], ARGV[2])\n"
+    "  end\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "  return {1, 0, 0}\n"
+    "elseif ARGV[1] == 'close' then\n"
+    "  redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "  return {0, 0, 0}\n"
+    "end\n"
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if not cur then return {0, 0, 0} end\n"
+    "local u = tonumber(cur)\n"
+    "if u > now then return {1, u, 0} end\n"
+    "redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3])\n"
+    "return {2, u, redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0}\n";
+
+// KEYS: ratelimit hash. ARGV: 'rec', account or -1, model or -1, until ms | 'get'. Keeps the
+// lowest of each figure, expiring at the latest `until`. Returns {account or -1, model or -1}.
+constexpr const char* ratelimit_lua =
+    "if ARGV[1] == 'rec' then\n"
+    "  local fields = {'account', 'model'}\n"
+    "  for i = 1, 2 do\n"
+    "    local seen = tonumber(ARGV[i + 1])\n"
+    "    local kept = redis.call('HGET', KEYS[1], fields[i])\n"
+    "    if seen >= 0 and ((not kept) or seen < tonumber(kept)) then\n"
+    "      redis.call('HSET', KEYS[1], fields[i], seen)\n"
+    "    end\n"
+    "  end\n"
+    "  local left = tonumber(ARGV[4]) - now\n"
+    "  if left > 0 and redis.call('PTTL', KEYS[1]) < left then\n"
+    "    redis.call('PEXPIRE', KEYS[1], left)\n"
+    "  end\n"
+    "  if redis.call('PTTL', KEYS[1]) == -1 then redis.call('DEL', KEYS[1]) end\n"
+    "end\n"
+    "local a = redis.call('HGET', KEYS[1], 'account')\n"
+    "local m = redis.call('HGET', KEYS[1], 'model')\n"
+    "return {a and tonumber(a) or -1, m and tonumber(m) or -1}\n";
+
+const char* const bodies[] = {acquire_lua, renew_lua,   adopt_lua,    release_lua,
+                              held_lua,    pace_lua,    limit_lua,    quota_lua,
+                              procs_lua,   circuit_lua, ratelimit_lua};
 constexpr int script_count = sizeof(bodies) / sizeof(bodies[0]);
 
 timeval to_timeval(millis ms) {
@@ -510,6 +567,58 @@ result<std::optional<std::int64_t>> redis_store::quota() {
   }
   const auto reset = integer_of((*r)->raw);
   return reset >= 0 ? std::optional<std::int64_t>(reset) : std::nullopt;
+}
+
+status redis_store::circuit_open(std::int64_t until_ms) {
+  auto r = eval(circuit_s, {ns_ + ":circuit", ns_ + ":probe"}, {"open", std::to_string(until_ms)});
+  return r.ok() ? ok_status() : r.error();
+}
+
+status redis_store::circuit_close() {
+  auto r = eval(circuit_s, {ns_ + ":circuit", ns_ + ":probe"}, {"close"});
+  return r.ok() ? ok_status() : r.error();
+}
+
+result<circuit_answer> redis_store::circuit(const std::string& holder, millis probe_ttl) {
+  auto r = eval(circuit_s, {ns_ + ":circuit", ns_ + ":probe"},
+                {"get", holder, std::to_string(std::max<millis::rep>(1, probe_ttl.count()))});
+  if (!r.ok()) {
+    return r.error();
+  }
+  const auto* raw = (*r)->raw;
+  circuit_answer answer;
+  const auto state = integer_of(element(raw, 0));
+  answer.now = state == 1   ? circuit_answer::state::open
+               : state == 2 ? circuit_answer::state::half_open
+                            : circuit_answer::state::closed;
+  answer.until_ms = integer_of(element(raw, 1));
+  answer.probe = integer_of(element(raw, 2)) == 1;
+  return answer;
+}
+
+namespace {
+std::string figure_arg(const std::optional<std::int64_t>& figure) {
+  return figure ? std::to_string(*figure) : "-1";
+}
+std::optional<std::int64_t> figure_of(const redisReply* r) {
+  const auto value = integer_of(r);
+  return value >= 0 ? std::optional<std::int64_t>(value) : std::nullopt;
+}
+}  // namespace
+
+status redis_store::ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) {
+  auto r = eval(ratelimit_s, {ns_ + ":ratelimit"},
+                {"rec", figure_arg(figures.account_remaining), figure_arg(figures.model_remaining),
+                 std::to_string(until_ms)});
+  return r.ok() ? ok_status() : r.error();
+}
+
+result<ratelimit_figures> redis_store::ratelimit() {
+  auto r = eval(ratelimit_s, {ns_ + ":ratelimit"}, {"get"});
+  if (!r.ok()) {
+    return r.error();
+  }
+  return ratelimit_figures{figure_of(element((*r)->raw, 0)), figure_of(element((*r)->raw, 1))};
 }
 
 result<int> redis_store::heartbeat(const std::string& process_id, millis ttl) {

@@ -7,8 +7,10 @@
 /// Keys, under the namespace of the API key (`key_namespace`, a hash, never the key):
 /// `NS:leases` (sorted set: lease id -> expiry ms), `NS:maxheld` (most leases held at once, as
 /// counted inside the acquire script), `NS:tat` (GCRA), `NS:limit` (hash: limit, last decrease,
-/// decreased), `NS:quota` (reset ms, expiring then), `NS:procs` (sorted set: process id ->
-/// expiry ms).
+/// decreased), `NS:quota` (reset ms, expiring then), `NS:circuit` (open until ms) and
+/// `NS:probe` (the half-open circuit's probe holder, expiring), `NS:ratelimit` (hash: account,
+/// model remaining; expiring at the quota reset), `NS:procs` (sorted set: process id -> expiry
+/// ms).
 ///
 /// Lifetime: `connect` opens the connection (AUTH with the password if one is given, SELECT the
 /// database); a call that meets a broken connection reconnects once and fails `unavailable` if
@@ -70,6 +72,11 @@ class redis_store final : public store {
                                       std::int64_t submitted_ms) override;
   status quota_stop(std::int64_t reset_ms) override;
   result<std::optional<std::int64_t>> quota() override;
+  status circuit_open(std::int64_t until_ms) override;
+  status circuit_close() override;
+  result<circuit_answer> circuit(const std::string& holder, millis probe_ttl) override;
+  status ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) override;
+  result<ratelimit_figures> ratelimit() override;
   result<int> heartbeat(const std::string& process_id, millis ttl) override;
 
   /// One PING round trip (the benchmark's reference).

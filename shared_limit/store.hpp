@@ -1,7 +1,8 @@
 #pragma once
 /// The shared limits of one API key, as a store interface: in-flight permits as leases, submit
 /// pacing (GCRA), the adaptive in-flight limit every process shares, the quota stop with its
-/// reset time, and the processes seen on the key. Two implementations: `memory_store`
+/// reset time, the circuit breaker's state, the rate-limit header figures, and the processes
+/// seen on the key. Two implementations: `memory_store`
 /// (memory_store.hpp: in one process, an injected clock, deterministic: the simulator and unit
 /// tests) and `redis_store` (redis_store.hpp: every operation one atomic Lua script on a Redis
 /// server, so processes on several hosts share one key's limits).
@@ -70,6 +71,21 @@ struct limit_answer {
   bool changed = false;  ///< The update applied (a decrease within one round trip does not).
 };
 
+/// The circuit breaker every process on the key shares.
+struct circuit_answer {
+  enum class state { closed, open, half_open };
+  state now = state::closed;
+  std::int64_t until_ms = 0;  ///< open and half_open: when it half-opened / half-opens.
+  bool probe = false;         ///< half_open: this caller holds the one probe; others wait.
+};
+
+/// The rate-limit header figures (`modelscope-ratelimit-requests-remaining` and
+/// `modelscope-ratelimit-model-requests-remaining`) the key's processes have seen; unknown: none.
+struct ratelimit_figures {
+  std::optional<std::int64_t> account_remaining;
+  std::optional<std::int64_t> model_remaining;
+};
+
 class store {
  public:
   virtual ~store() = default;
@@ -114,6 +130,25 @@ class store {
   virtual status quota_stop(std::int64_t reset_ms) = 0;
   /// The reset time while stopped.
   virtual result<std::optional<std::int64_t>> quota() = 0;
+
+  // ---- circuit breaker -------------------------------------------------------------------------
+  /// Opens the circuit until `until_ms` (store clock); a later opening wins over an earlier
+  /// one, and any probe of a half-open circuit is dropped (the probe failed).
+  virtual status circuit_open(std::int64_t until_ms) = 0;
+  /// Closes it (a probe succeeded).
+  virtual status circuit_close() = 0;
+  /// The state now. Once `until` has passed the circuit is half-open: the first caller becomes
+  /// its one probe (named `holder`) for `probe_ttl`, so a probe whose process died is taken over
+  /// after that; every other caller sees half_open without the probe and waits.
+  virtual result<circuit_answer> circuit(const std::string& holder, millis probe_ttl) = 0;
+
+  // ---- rate-limit header figures ---------------------------------------------------------------
+  /// Records the remaining-calls figures of one answer until `until_ms` (the quota reset, store
+  /// clock), keeping the lowest of each: they only fall within a day, so the lowest is the
+  /// latest, whichever process saw it and whenever its answer arrived.
+  virtual status ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) = 0;
+  /// The figures as they stand (none before the first record or after `until_ms`).
+  virtual result<ratelimit_figures> ratelimit() = 0;
 
   // ---- processes -------------------------------------------------------------------------------
   /// Records that `process_id` is alive for `ttl`; returns the processes alive on the key.

@@ -67,4 +67,25 @@ std::optional<actors::batch_result> run_batch_sim(caf::actor_system& system,
   return result;
 }
 
+std::vector<std::optional<actors::batch_result>> run_batches_sim(
+    caf::actor_system& system, std::vector<actors::batch_request> requests,
+    actors::backend_actor backend, std::size_t max_steps, drive_stats* stats) {
+  auto& scheduler = testing_scheduler(system);
+  std::vector<std::optional<actors::batch_result>> results(requests.size());
+  std::size_t done = 0;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    actors::batch_callbacks callbacks;
+    callbacks.on_done = [&results, &done, i](actors::batch_result result) {
+      results[i] = std::move(result);
+      ++done;
+    };
+    actors::spawn_batch(system, std::move(requests[i]), backend, std::move(callbacks));
+  }
+  auto driven = drive(scheduler, max_steps, [&] { return done == results.size(); });
+  if (stats != nullptr) {
+    *stats = driven;
+  }
+  return results;
+}
+
 }  // namespace zbatch::sim

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -38,5 +39,14 @@ std::optional<actors::batch_result> run_batch_sim(
     caf::actor_system& system, actors::batch_request request, actors::backend_actor backend,
     actors::progress_callback on_progress = {}, std::optional<actors::millis> cancel_at = {},
     std::size_t max_steps = 100'000'000, drive_stats* stats = nullptr);
+
+/// Several batches in one virtual time (N coordinators of one API key sharing `backend`): spawns
+/// one coordinator per request, all at time 0 in request order, drives until every batch is done
+/// (or `max_steps`), returns each result in request order (nullopt for one that did not finish).
+/// `run_batch_sim` is this with one request.
+std::vector<std::optional<actors::batch_result>> run_batches_sim(
+    caf::actor_system& system, std::vector<actors::batch_request> requests,
+    actors::backend_actor backend, std::size_t max_steps = 100'000'000,
+    drive_stats* stats = nullptr);
 
 }  // namespace zbatch::sim

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "shared_limit/memory_store.hpp"
+#include "tests/shared_limit/shared_rules.hpp"
 
 namespace zbatch::shared_limit {
 namespace {
@@ -143,6 +144,38 @@ TEST(key_namespace, is_a_hash_that_never_contains_the_key) {
   EXPECT_EQ(ns.find("secret"), std::string::npos);
   EXPECT_EQ(ns, key_namespace("ms-secret-key-123"));
   EXPECT_NE(ns, key_namespace("ms-secret-key-124"));
+}
+
+}  // namespace
+}  // namespace zbatch::shared_limit
+
+namespace zbatch::shared_limit {
+namespace {
+
+TEST(memory_store, the_circuit_is_shared_with_one_probe_when_half_open) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  test_rules::circuit_is_shared_with_one_probe(a, b, clock.now);
+  // A probe whose process died is taken over once its time is up.
+  ASSERT_TRUE(a.circuit_open(clock.now - 1).ok());
+  EXPECT_TRUE(a.circuit("a", millis{1000})->probe);
+  clock.now += 999;
+  EXPECT_FALSE(b.circuit("b", millis{1000})->probe);
+  clock.now += 1;
+  EXPECT_TRUE(b.circuit("b", millis{1000})->probe);
+}
+
+TEST(memory_store, rate_limit_figures_keep_the_lowest_until_the_reset) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  test_rules::ratelimit_figures_keep_the_lowest_until_the_reset(a, b, clock.now);
+  clock.now += 60'000;  // the reset: a new day's figures start unknown
+  EXPECT_FALSE(a.ratelimit()->model_remaining.has_value());
+  a.set_reachable(false);
+  EXPECT_EQ(a.ratelimit().status().code(), status_code::unavailable);
+  EXPECT_EQ(b.circuit("b", millis{1}).status().code(), status_code::unavailable);
 }
 
 }  // namespace

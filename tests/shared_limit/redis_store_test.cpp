@@ -15,6 +15,7 @@
 #include "shared_limit/redis_store.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/shared_limit/redis_server.hpp"
+#include "tests/shared_limit/shared_rules.hpp"
 
 namespace zbatch::shared_limit {
 namespace {
@@ -298,6 +299,58 @@ TEST(redis_url, parses_host_port_and_database) {
   EXPECT_FALSE(parse_redis_url("redis://localhost").ok());
   EXPECT_FALSE(parse_redis_url("redis://localhost:0").ok());
   EXPECT_FALSE(parse_redis_url("redis://localhost:6379/16").ok());
+}
+
+}  // namespace
+}  // namespace zbatch::shared_limit
+
+namespace zbatch::shared_limit {
+namespace {
+
+/// The server's clock now (ms), from a lease taken and returned on a key of its own.
+std::int64_t server_now(redis_store& store) {
+  const auto answer = store.acquire("clock", 1, millis{1000});
+  EXPECT_TRUE(answer.ok());
+  EXPECT_TRUE(store.release("clock").ok());
+  return answer.ok() ? answer->now_ms : 0;
+}
+
+TEST_F(redis_test, the_circuit_is_shared_with_one_probe_when_half_open) {
+  auto a = connect("zbatch:circuit");
+  auto b = connect("zbatch:circuit");
+  ASSERT_TRUE(a && b);
+  test_rules::circuit_is_shared_with_one_probe(*a, *b, server_now(*a));
+}
+
+TEST_F(redis_test, rate_limit_figures_keep_the_lowest_until_the_reset) {
+  auto a = connect("zbatch:figures");
+  auto b = connect("zbatch:figures");
+  ASSERT_TRUE(a && b);
+  const auto now = server_now(*a);
+  test_rules::ratelimit_figures_keep_the_lowest_until_the_reset(*a, *b, now);
+  // A record whose reset is already past leaves nothing behind.
+  auto c = connect("zbatch:figures-past");
+  ASSERT_TRUE(c.get() != nullptr);
+  ASSERT_TRUE(c->ratelimit_record({5, 5}, now - 1).ok());
+  EXPECT_FALSE(c->ratelimit()->account_remaining.has_value());
+}
+
+TEST_F(redis_test, the_permit_client_shares_the_circuit_and_the_figures) {
+  permit_options options;
+  options.process_id = "p1";
+  permit_client one(connect("zbatch:client-rules"), options);
+  options.process_id = "p2";
+  permit_client two(connect("zbatch:client-rules"), options);
+  auto probe = connect("zbatch:client-rules");
+  ASSERT_TRUE(probe.get() != nullptr);
+  const auto now = server_now(*probe);
+  one.on_circuit_open(now + 60'000);
+  EXPECT_EQ(two.circuit().now, circuit_answer::state::open);
+  one.on_circuit_close();
+  EXPECT_EQ(two.circuit().now, circuit_answer::state::closed);
+  two.on_ratelimit({7, 3}, now + 60'000);
+  EXPECT_EQ(one.ratelimit().model_remaining, 3);
+  EXPECT_FALSE(one.degraded());
 }
 
 }  // namespace

@@ -1,0 +1,121 @@
+#include "actors/shared_permits.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace zbatch::actors {
+namespace {
+
+/// The gate. Before a lease it reads the shared figures (a remaining count of 0 anywhere stops
+/// this process as the quota would) and the shared circuit: open, it waits until the circuit
+/// half-opens; half-open, only the process holding the store's probe sends, one attempt, whose
+/// acceptance closes the circuit for all and whose server failure opens it again.
+class shared_gate final : public permit_gate {
+ public:
+  shared_gate(std::unique_ptr<shared_limit::permit_client> client, store_clock clock)
+      : client_(std::move(client)), clock_(std::move(clock)) {}
+
+  answer acquire() override {
+    answer out;
+    const auto figures = client_->ratelimit();
+    if ((figures.account_remaining && *figures.account_remaining == 0) ||
+        (figures.model_remaining && *figures.model_remaining == 0)) {
+      out.quota_reset_ms = clock_(std::nullopt);
+      out.retry_in = millis{1000};
+      return out;
+    }
+    const auto circuit = client_->circuit();
+    const bool half_open = circuit.now == shared_limit::circuit_answer::state::half_open;
+    if (circuit.now == shared_limit::circuit_answer::state::open) {
+      out.retry_in = std::max(millis{1}, millis{circuit.until_ms - clock_(millis{0})});
+      return out;
+    }
+    if (half_open && (!circuit.probe || probe_)) {
+      out.retry_in = millis{100};  // another probe is out: its outcome decides
+      return out;
+    }
+    const auto got = client_->acquire();
+    out.permit = got.permit;
+    out.quota_reset_ms = got.quota_reset_ms;
+    if (!got.permit) {
+      out.retry_in = std::max(millis{1}, got.retry_in);
+    } else if (half_open) {
+      probe_ = got.permit;
+    }
+    return out;
+  }
+  void release(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      probe_.reset();  // ended without a verdict (a 429, say): this process probes again
+    }
+    client_->release(permit);
+  }
+  void on_accepted(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      client_->on_circuit_close();
+      probe_.reset();
+    }
+    client_->on_accepted(permit);
+  }
+  void on_dynamic_429(std::uint64_t permit) override { client_->on_dynamic_429(permit); }
+  void on_quota(std::optional<millis> retry_after) override {
+    client_->on_quota(clock_(retry_after));
+  }
+  void on_server_failure(std::uint64_t permit) override {
+    if (probe_ == permit) {
+      client_->on_circuit_open(clock_(open_for_));
+      probe_.reset();
+    }
+  }
+  void on_circuit_opened(millis open_for) override {
+    open_for_ = open_for;
+    client_->on_circuit_open(clock_(open_for));
+  }
+  void on_ratelimit(const protocol::ratelimit_state& limits) override {
+    client_->on_ratelimit({limits.account_remaining, limits.model_remaining}, clock_(std::nullopt));
+  }
+  void set_open_for(millis open_for) { open_for_ = open_for; }
+
+ private:
+  std::unique_ptr<shared_limit::permit_client> client_;
+  store_clock clock_;
+  std::optional<std::uint64_t> probe_;  ///< This process's half-open probe, while out.
+  millis open_for_{10'000};
+};
+
+}  // namespace
+
+shared_limit::permit_options shared_permit_options(const strategy_spec& strategy) {
+  shared_limit::permit_options permits;
+  const auto& inflight = strategy.inflight;
+  if (inflight.adaptive) {
+    permits.adaptive = shared_limit::aimd_params{static_cast<double>(inflight.initial),
+                                                 static_cast<double>(inflight.min),
+                                                 static_cast<double>(inflight.max), inflight.beta};
+    // The adaptive floor is the guaranteed limit (1 for ModelScope's free tier).
+    permits.guaranteed = inflight.min;
+  } else {
+    // A fixed limit is shared as it is; `unbounded` shares no limit worth the name.
+    permits.limit = inflight.limit > 0 ? inflight.limit : 1'000'000;
+    permits.guaranteed = permits.limit;
+  }
+  // Pacing between submits is shared too (a token bucket or a spacing); the rest after an
+  // image (`gap`) stays per coordinator.
+  if (strategy.pacing.type == pacing_spec::kind::token) {
+    permits.pacing =
+        std::make_pair(strategy.pacing.rate, std::max(1, static_cast<int>(strategy.pacing.burst)));
+  } else if (strategy.pacing.type == pacing_spec::kind::spacing &&
+             strategy.pacing.gap.count() > 0) {
+    permits.pacing = std::make_pair(1000.0 / static_cast<double>(strategy.pacing.gap.count()), 1);
+  }
+  return permits;
+}
+
+std::shared_ptr<permit_gate> make_shared_permit_gate(
+    std::unique_ptr<shared_limit::permit_client> client, store_clock clock, millis open_for) {
+  auto gate = std::make_shared<shared_gate>(std::move(client), std::move(clock));
+  gate->set_open_for(open_for);
+  return gate;
+}
+
+}  // namespace zbatch::actors
