@@ -3,7 +3,8 @@
 /// corpora stay readable HTTP-like text: a first line (`STATUS` for an answer, `METHOD TARGET`
 /// for a request), `Name: value` header lines, an empty line, then the body (the rest of the
 /// input, byte for byte). A line without a colon is skipped, a missing empty line means no body.
-/// Pure functions, used by one fuzz target's thread.
+/// Also `expect_same`, how every target reports a broken invariant. Pure functions, used by one
+/// fuzz target's thread.
 
 #include <algorithm>
 #include <charconv>

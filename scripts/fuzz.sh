@@ -31,7 +31,7 @@ while (($#)); do
     --time) seconds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1 (allowed --runs N, --time S, --out DIR, --no-build)" >&2
         exit 2 ;;
     *) targets+=("$1"); shift ;;
