@@ -4,7 +4,9 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
+#include <tuple>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -35,6 +37,51 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
     return "";
   }
   return a == b ? "" : (path.empty() ? "(options)" : path);
+}
+
+/// Why a parsed line cannot be one the journal wrote, or empty when it can: the fields this
+/// reader uses must have the types (and ranges) the writer gives them. Anything else is damage
+/// (bit rot, a hand edit), reported as such instead of a library exception or an overflow
+/// (found by fuzz/generate_journal.cpp). Unknown events and fields are left to `apply`.
+std::string line_problem(const json& line) {
+  for (const char* key : {"event", "task_id", "file", "sha256", "error_class", "message"}) {
+    if (const auto it = line.find(key); it != line.end() && !it->is_string()) {
+      return std::string("\"") + key + "\" is not a string";
+    }
+  }
+  const auto integer = [&line](const char* key, std::int64_t min, std::int64_t max) {
+    const auto it = line.find(key);
+    return it == line.end() ||
+           (it->is_number_integer() &&
+            (it->is_number_unsigned()
+                 ? it->get<std::uint64_t>() <= static_cast<std::uint64_t>(max)
+                 : it->get<std::int64_t>() >= min && it->get<std::int64_t>() <= max));
+  };
+  constexpr std::int64_t int_max = std::numeric_limits<int>::max();
+  for (const auto& [key, min, max] :
+       {std::tuple{"index", std::int64_t{0}, int_max},
+        std::tuple{"count", std::int64_t{0}, int_max},
+        std::tuple{"version", std::int64_t{0}, int_max},
+        std::tuple{"attempts", std::int64_t{0}, int_max},
+        std::tuple{"seed", std::numeric_limits<std::int64_t>::min(),
+                   std::numeric_limits<std::int64_t>::max()},
+        std::tuple{"bytes", std::int64_t{0}, std::numeric_limits<std::int64_t>::max()}}) {
+    if (!integer(key, min, max)) {
+      return std::string("\"") + key + "\" is not an integer in " + std::to_string(min) + ".." +
+             std::to_string(max);
+    }
+  }
+  if (line.value("event", "") == "header" &&
+      !(line.contains("options") && line["options"].is_object())) {
+    return "a header without its options object";
+  }
+  return {};
+}
+
+/// a + b for counts that a damaged journal could push past int's range.
+int saturating_add(int a, int b) {
+  return static_cast<int>(
+      std::min<std::int64_t>(std::int64_t{a} + b, std::numeric_limits<int>::max()));
 }
 
 }  // namespace
@@ -81,10 +128,12 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
       }
       ++line_number;
       const auto line = json::parse(text.substr(start, end - start), nullptr, false);
-      if (line.is_discarded() || !line.is_object()) {
+      const auto problem =
+          line.is_discarded() || !line.is_object() ? std::string("not JSON") : line_problem(line);
+      if (!problem.empty()) {
         return data_loss_error(path_.string() + ":" + std::to_string(line_number) +
-                               ": not a journal line (the journal is damaged; move it away to "
-                               "start over)");
+                               ": not a journal line (" + problem +
+                               "; the journal is damaged; move it away to start over)");
       }
       if (line.value("event", "") == "header") {
         if (line.value("version", 0) != journal_version) {
@@ -93,7 +142,7 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
                                  " is not supported (allowed 1)");
         }
         if (!have_header) {
-          if (auto diff = first_difference(line["options"], options); !diff.empty()) {
+          if (auto diff = first_difference(line.at("options"), options); !diff.empty()) {
             return failed_precondition_error(
                 dir.string() + ": holds a batch made with other options (\"" + diff +
                 "\" differs): use another --out directory, or the same options");
@@ -112,7 +161,7 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
     }
     // Written ahead by an earlier run that ended before the answer: possibly paid.
     for (auto& [index, image] : images_) {
-      image.possibly_paid += image.open_submits;
+      image.possibly_paid = saturating_add(image.possibly_paid, image.open_submits);
       image.open_submits = 0;
     }
   }
@@ -255,7 +304,7 @@ void journal::apply(const json& line) {
     image.error_class = line.value("error_class", "");
     image.message = line.value("message", "");
   } else if (event == "possibly_paid") {
-    image.possibly_paid += line.value("count", 1);
+    image.possibly_paid = saturating_add(image.possibly_paid, line.value("count", 1));
     close(line.value("count", 1));
   }
 }

@@ -1,8 +1,30 @@
 #include "mock_api/reply.hpp"
 
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
 #include "protocol/json_text.hpp"
 
 namespace zbatch::mock {
+namespace {
+
+/// `text` with every invalid UTF-8 sequence replaced by U+FFFD. Error messages echo what a
+/// request sent (a path, a task id, a fault header, a config parser's complaint), which may be
+/// any bytes; a JSON answer cannot carry invalid UTF-8 (nlohmann throws on it), and the service
+/// does not fail to answer 404 because the path it echoes is not UTF-8 (found by
+/// fuzz/mock_api_requests.cpp).
+std::string valid_utf8(std::string_view text) {
+  if (std::all_of(text.begin(), text.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    return std::string(text);  // ASCII, the usual case: nothing to check
+  }
+  const auto literal = nlohmann::json(std::string(text))
+                           .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json::parse(literal).get<std::string>();
+}
+
+}  // namespace
 
 std::string_view to_string(endpoint where) {
   static constexpr std::string_view names[endpoint_count] = {"submit", "poll",    "download",
@@ -117,7 +139,7 @@ protocol::wire_response json_response(int status, std::string body) {
 
 protocol::wire_response error_response(int status, std::string_view message,
                                        std::string_view request_id) {
-  return json_response(status, wire_body::error(status, message, request_id));
+  return json_response(status, wire_body::error(status, valid_utf8(message), request_id));
 }
 
 }  // namespace zbatch::mock

@@ -84,7 +84,8 @@ std::string error(int code, std::string_view message, std::string_view request_i
 
 /// A response with `Content-Type: application/json` and this body.
 protocol::wire_response json_response(int status, std::string body);
-/// The service's JSON error answer: `status` with `wire_body::error(status, message, request_id)`.
+/// The service's JSON error answer: `status` with `wire_body::error(status, message, request_id)`,
+/// invalid UTF-8 in `message` (request text it echoes) replaced by U+FFFD.
 protocol::wire_response error_response(int status, std::string_view message,
                                        std::string_view request_id);
 

@@ -6,6 +6,7 @@ packages=(
   libcaf-dev libcpp-httplib-dev libbrotli-dev libssl-dev zlib1g-dev libjpeg-dev nlohmann-json3-dev libcli11-dev
   googletest libgtest-dev libbenchmark-dev
   libhiredis-dev redis-server
+  clang libclang-rt-14-dev
   clang-format python3 python3-httpx wrk curl time help2man
 )
 missing=()

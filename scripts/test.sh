@@ -2,9 +2,11 @@
 # Builds zbatch and runs every test: the formatting check, the `gate` preset (the optimised
 # zbatch binary and the benchmarks, no tests), the regression gate on the built-in scenarios (sim
 # mode against reports/baseline with that binary), then every test once, under ASan+UBSan (the
-# `asan` workflow). What CI runs (.ci/run). Needs Debian 12; installs missing packages when run as
-# root. Why the suite is not also built optimised: two builds of the tests took half of CI's
-# 30 minutes on 2 cores, and the sanitizer run catches everything the plain one would.
+# `asan` workflow), then every fuzz target of fuzz/ for 10 s (the `fuzz` preset, scripts/fuzz.sh;
+# a crash or sanitizer report fails). What CI runs (.ci/run). Needs Debian 12; installs missing
+# packages when run as root. Why the suite is not also built optimised: two builds of the tests
+# took half of CI's 30 minutes on 2 cores, and the sanitizer run catches everything the plain one
+# would.
 # `cmake --workflow --preset default` runs the suite optimised, for local work.
 set -euo pipefail
 
@@ -27,4 +29,8 @@ echo "== regression gate: built-in scenarios in sim mode against reports/baselin
 bash scripts/check-baseline.sh build/gate/cli/zbatch build/gate/scenario-results
 echo "== asan preset (ASan+UBSan): configure, build, test"
 cmake --workflow --preset asan
+echo "== fuzz preset (clang, libFuzzer + ASan + UBSan): build, each target for 10 s"
+fuzz_start=$SECONDS
+bash scripts/fuzz.sh --time 10
+echo "== fuzz stage took $((SECONDS - fuzz_start)) s"
 echo "== all tests passed in $((SECONDS - start)) s (build and tests; package installation before)"

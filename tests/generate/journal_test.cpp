@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -206,6 +207,51 @@ TEST_F(journal_test, a_damaged_line_is_an_error_with_its_line_number) {
   }
   const auto error = journal::open(dir_, options()).status();
   EXPECT_NE(error.message().find("journal.jsonl:2:"), std::string::npos) << error.message();
+}
+
+// Found by fuzz/generate_journal.cpp: lines that parse as JSON but are not what the journal
+// writes (a header without options, a field of another type, a number beyond int) aborted the
+// process (nlohmann's assertion, its type_error) or overflowed a count. They are damage: data_loss
+// naming the line, as for a line that is not JSON.
+TEST_F(journal_test, a_line_of_the_wrong_shape_is_damage_not_a_crash) {
+  const std::string header =
+      R"({"event":"header","version":1,"options":{"prompt":"a cat","count":3,"size":"1024x1024"}})";
+  for (const std::string& bad : {
+           std::string(R"({"event":"header","version":1})"),
+           std::string(R"({"event":"header","version":"1","options":{}})"),
+           std::string(R"({"event":7,"index":0})"),
+           std::string(R"({"event":"submitted","index":"0","task_id":"t"})"),
+           std::string(R"({"event":"submitted","index":1e30,"task_id":"t"})"),
+           std::string(R"({"event":"submitted","index":0,"task_id":5})"),
+           std::string(R"({"event":"possibly_paid","index":0,"count":-1})"),
+           std::string(R"({"event":"possibly_paid","index":0,"count":99999999999})"),
+       }) {
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "journal.jsonl", std::ios::binary) << header << "\n" << bad << "\n";
+    const auto opened = journal::open(dir_, options());
+    ASSERT_FALSE(opened.ok()) << bad;
+    EXPECT_EQ(opened.status().code(), status_code::data_loss) << bad;
+    EXPECT_NE(opened.status().message().find("journal.jsonl:2: not a journal line"),
+              std::string::npos)
+        << opened.status().message();
+  }
+}
+
+TEST_F(journal_test, possibly_paid_counts_saturate_instead_of_overflowing) {
+  fs::create_directories(dir_);
+  {
+    std::ofstream out(dir_ / "journal.jsonl", std::ios::binary);
+    out << R"({"event":"header","version":1,"options":{"prompt":"a cat","count":3,"size":"1024x1024"}})"
+        << "\n";
+    for (int i = 0; i < 3; ++i) {
+      out << R"({"event":"possibly_paid","index":0,"count":2147483647})"
+          << "\n";
+    }
+  }
+  const auto opened = journal::open(dir_, options());
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  EXPECT_EQ((*opened)->images().at(0).possibly_paid, std::numeric_limits<int>::max());
 }
 
 }  // namespace

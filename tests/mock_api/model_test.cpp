@@ -266,5 +266,29 @@ TEST(model_routes, key_label_never_contains_the_key) {
   EXPECT_NE(label, key_label("ms-other"));
 }
 
+// Found by fuzz/mock_api_requests.cpp: an error answer that echoes request bytes which are not
+// UTF-8 (a path, a task id, a fault header's value) threw nlohmann's type_error out of handle()
+// instead of answering. Now the answer is the service's JSON error, the bytes replaced by U+FFFD.
+TEST(model_routes, error_answers_echoing_invalid_utf8_are_valid_json) {
+  auto clock = std::make_shared<manual_clock>();
+  model m(quiet_config(), clock, 1);
+  const std::string bad = "\x92\xff\xc3";
+  protocol::wire_request unknown;
+  unknown.method = "POST";
+  unknown.target = "/v1/" + bad;
+  auto fault = submit_request();
+  fault.headers.set("x-zbatch-fault-task", bad);
+  for (const auto& [request, status] :
+       {std::pair{unknown, 404}, std::pair{poll_request(bad), 404}, std::pair{fault, 400}}) {
+    const auto r = m.handle(request);
+    EXPECT_EQ(r.response.status, status) << request.target;
+    const auto body = json::parse(r.response.body, nullptr, false);
+    ASSERT_FALSE(body.is_discarded()) << r.response.body;
+    EXPECT_NE(body.at("errors").at("message").get<std::string>().find("\xEF\xBF\xBD"),
+              std::string::npos)
+        << r.response.body;
+  }
+}
+
 }  // namespace
 }  // namespace zbatch::mock::testing
