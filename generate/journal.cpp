@@ -44,7 +44,8 @@ std::string first_difference(const json& a, const json& b, const std::string& pa
 /// (bit rot, a hand edit), reported as such instead of a library exception or an overflow
 /// (found by fuzz/generate_journal.cpp). Unknown events and fields are left to `apply`.
 std::string line_problem(const json& line) {
-  for (const char* key : {"event", "task_id", "file", "sha256", "error_class", "message"}) {
+  for (const char* key :
+       {"event", "task_id", "file", "sha256", "error_class", "message", "endpoint", "model"}) {
     if (const auto it = line.find(key); it != line.end() && !it->is_string()) {
       return std::string("\"") + key + "\" is not a string";
     }
@@ -65,7 +66,9 @@ std::string line_problem(const json& line) {
         std::tuple{"attempts", std::int64_t{0}, int_max},
         std::tuple{"seed", std::numeric_limits<std::int64_t>::min(),
                    std::numeric_limits<std::int64_t>::max()},
-        std::tuple{"bytes", std::int64_t{0}, std::numeric_limits<std::int64_t>::max()}}) {
+        std::tuple{"bytes", std::int64_t{0}, std::numeric_limits<std::int64_t>::max()},
+        std::tuple{"seen_at_ms", std::numeric_limits<std::int64_t>::min(),
+                   std::numeric_limits<std::int64_t>::max()}}) {
     if (!integer(key, min, max)) {
       return std::string("\"") + key + "\" is not an integer in " + std::to_string(min) + ".." +
              std::to_string(max);

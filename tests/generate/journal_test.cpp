@@ -225,6 +225,10 @@ TEST_F(journal_test, a_line_of_the_wrong_shape_is_damage_not_a_crash) {
            std::string(R"({"event":"submitted","index":0,"task_id":5})"),
            std::string(R"({"event":"possibly_paid","index":0,"count":-1})"),
            std::string(R"({"event":"possibly_paid","index":0,"count":99999999999})"),
+           // Rate-limit figures (issue 14's planning lines) of the wrong shape.
+           std::string(R"({"event":"ratelimit","endpoint":1,"model":"m","seen_at_ms":0})"),
+           std::string(R"({"event":"ratelimit","endpoint":"e","model":[],"seen_at_ms":0})"),
+           std::string(R"({"event":"ratelimit","endpoint":"e","model":"m","seen_at_ms":"0"})"),
        }) {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
