@@ -3,8 +3,9 @@
 # zbatch binary and the benchmarks, no tests), the regression gate on the built-in scenarios (sim
 # mode against reports/baseline with that binary), then every test once, under ASan+UBSan (the
 # `asan` workflow), then the actor, sim and generate tests under ThreadSanitizer (the `tsan-ci`
-# workflow). What CI runs (.ci/run). Needs Debian 12; installs missing packages when run as root. Why the suite is not also built optimised: two builds of the tests took half of CI's
-# 30 minutes on 2 cores, and the sanitizer run catches everything the plain one would.
+# workflow). What CI runs (.ci/run). Needs Debian 12; installs missing packages when run as root.
+# Why the suite is not also built optimised: two builds of the tests took half of CI's 30 minutes
+# on 2 cores, and the sanitizer run catches everything the plain one would.
 # `cmake --workflow --preset default` runs the suite optimised, for local work.
 set -euo pipefail
 
