@@ -507,13 +507,13 @@ void end_probe(coordinator_actor* self, const std::optional<protocol::ratelimit_
 /// submitted today, whatever the strategy: a submit could only draw the quota 429 (protocol doc,
 /// "What newer public material adds"). Stops like a quota 429 with stop_on_quota: what runs
 /// finishes, what waits fails quota_429 unsent, and `zbatch generate` exits 4 with the reset.
-/// `accepted`: the answer accepted the submit (else it refused it).
+/// `accepted`: the answer accepted the submit (else it refused it); `index`: the submit's job.
 void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state& limits,
-                       bool accepted) {
+                       bool accepted, std::uint32_t index) {
   auto& st = self->state;
   st.last_ratelimit = limits;
   if (st.callbacks.on_ratelimit) {
-    st.callbacks.on_ratelimit(limits);
+    st.callbacks.on_ratelimit(index, limits);
   }
   if (st.ctx->permits) {
     st.ctx->permits->on_ratelimit(limits);
@@ -557,7 +557,7 @@ void screen_failure(coordinator_actor* self, const attempt_report& report,
                     protocol::api_error& error) {
   auto& st = self->state;
   if (report.submit_failed && error.ratelimit) {
-    observe_ratelimit(self, *error.ratelimit, false);
+    observe_ratelimit(self, *error.ratelimit, false, report.index);
   }
   st.unsent_in_a_row = error.unsent ? st.unsent_in_a_row + 1 : 0;
   if (error.unsent && !st.told_unsent) {
@@ -809,9 +809,9 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         }
         pump(self);
       },
-      [self](ratelimit_atom, protocol::ratelimit_state& limits) {
+      [self](ratelimit_atom, std::uint32_t index, protocol::ratelimit_state& limits) {
         if (!self->state.done) {
-          observe_ratelimit(self, limits, true);
+          observe_ratelimit(self, limits, true, index);
         }
       },
       [self](accepted_atom, std::uint32_t, std::uint32_t index) {
@@ -829,7 +829,12 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           }
           return;
         }
-        submit_answered(self, index);
+        if (!st.ctx->ack_accepted) {
+          submit_answered(self, index);
+        }
+        // Else the submit stays out until its task id is journaled (journal_atom): a cancel in
+        // between (the pump below may start a submit whose write-ahead record fails) then waits
+        // for that record instead of finishing the batch and dropping a paid task's id.
         const auto& image = st.images[index];
         st.limiter->on_accepted(now_of(self), image.submitted_at, image.saturated, image.level);
         if (image.permit) {
@@ -856,6 +861,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
                            "the batch was cancelled; task " + task_id + " is journaled");
           return;
         }
+        submit_answered(self, index);
         self->send(st.workers[worker], ack_atom::value, index);
       },
       [self](drain_atom, std::int64_t grace_ms) {
