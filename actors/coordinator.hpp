@@ -215,8 +215,9 @@ struct batch_callbacks {
   /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
   /// the coordinator's thread.
   std::function<void(const std::string&, const std::string&)> on_notice;
-  /// Optional. A submit answer carried rate-limit headers (each one, in arrival order).
-  std::function<void(const protocol::ratelimit_state&)> on_ratelimit;
+  /// Optional. A submit answer carried rate-limit headers (each one, in arrival order), as
+  /// (job index, headers): the job names the model whose figures they are (the headers do not).
+  std::function<void(std::size_t, const protocol::ratelimit_state&)> on_ratelimit;
   /// Optional, with `batch_request::probe_first`. The probe's answer came: its rate-limit
   /// headers (none when it carried none) and the submits accepted so far (0 or 1). Returns the
   /// further submits allowed today (none: no cap; 0: submit nothing more).

@@ -455,7 +455,7 @@ void on_submitted(worker_actor* self, attempt& at, submit_outcome& outcome) {
   at.task_id = outcome.value().task_id;
   note(self, at, trace_kind::accepted, "task " + at.task_id);
   if (outcome.value().ratelimit) {
-    self->send(st.coordinator, ratelimit_atom::value, *outcome.value().ratelimit);
+    self->send(st.coordinator, ratelimit_atom::value, at.index, *outcome.value().ratelimit);
   }
   self->send(st.coordinator, accepted_atom::value, st.id, at.index);
   if (st.ctx->ack_accepted) {

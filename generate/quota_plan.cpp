@@ -123,10 +123,12 @@ std::string describe(const quota_plan& plan, const std::string& model) {
   out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
       << " paid submit(s) if none fails); calls left today: ";
   if (f.remaining()) {
-    out << *f.remaining() << " (model " << model << " "
-        << count_text(f.model_remaining, f.model_limit) << ", account "
-        << count_text(f.account_remaining, f.account_limit) << ", as of " << iso_utc(*f.seen_at)
-        << ")";
+    out << *f.remaining() << " ("
+        << (model.empty() ? std::string("several models: each one's own count is checked as its "
+                                        "answers come")
+                          : "model " + model + " " + count_text(f.model_remaining, f.model_limit))
+        << ", account " << count_text(f.account_remaining, f.account_limit) << ", as of "
+        << iso_utc(*f.seen_at) << ")";
   } else if (f.expired) {
     out << "unknown (the journal's figures are from before the last daily reset; calls may "
            "have been spent since by other clients of the key";

@@ -70,7 +70,8 @@ quota_plan plan_quota(long long needed, const quota_figures& figures, bool fit_q
                       system_time now);
 
 /// One paragraph for the user: what is needed, what is left and since when, what fits, the
-/// reset in UTC and UTC+8, and what happens. `model` names the model's figures.
+/// reset in UTC and UTC+8, and what happens. `model` names the model's figures; empty for a
+/// batch of several models (planned on the account's figures).
 std::string describe(const quota_plan& plan, const std::string& model);
 /// "2026-12-06T16:00:00Z (2026-12-07 00:00 UTC+8)".
 std::string reset_text(system_time at);

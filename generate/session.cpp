@@ -530,12 +530,14 @@ actors::batch_callbacks session::callbacks() {
     // Not written: the submit stays open, counted as possibly paid on load (the safe side).
     (void)journal_->record_refused(static_cast<int>(job_image_[job]));
   };
-  callbacks.on_ratelimit = [this](const protocol::ratelimit_state& limits) {
+  callbacks.on_ratelimit = [this](std::size_t job, const protocol::ratelimit_state& limits) {
     const auto seen = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
     // Not synced (journal.hpp): losing it costs the next run a probe, nothing more.
-    (void)journal_->record_ratelimit(config_.base_url, batch_model(),
+    // Under the model of the submit that drew them: a batch may name several (batch lines).
+    const auto& model = config_.images[job_image_[job]].request.model;
+    (void)journal_->record_ratelimit(config_.base_url, model,
                                      {limits.account_limit, limits.account_remaining,
                                       limits.model_limit, limits.model_remaining},
                                      seen);
@@ -645,9 +647,20 @@ void session::quota_reset(session_outcome& outcome) const {
 }
 
 const std::string& session::batch_model() const {
-  // One model per batch (--model); the first image's is every image's.
+  // The batch's one model, or none when batch lines name several: then the plan uses the
+  // account's figures (they count every model's calls) and each model's own count is checked as
+  // its answers come (a model at 0 stops the submits, as the headers say).
   static const std::string none;
-  return config_.images.empty() ? none : config_.images.front().request.model;
+  if (config_.images.empty()) {
+    return none;
+  }
+  const auto& first = config_.images.front().request.model;
+  for (const auto& image : config_.images) {
+    if (image.request.model != first) {
+      return none;
+    }
+  }
+  return first;
 }
 
 /// From the journal's figures for this endpoint and model, as valid now.
@@ -686,7 +699,11 @@ void session::show_plan(const quota_plan& plan) {
 std::optional<int> session::on_probe_answer(const std::optional<protocol::ratelimit_state>& limits,
                                             int accepted) {
   const auto now = std::chrono::system_clock::now();
-  const auto figures = limits ? figures_from_answer(*limits, now) : quota_figures{};
+  auto figures = limits ? figures_from_answer(*limits, now) : quota_figures{};
+  if (batch_model().empty()) {  // Several models: the probe's model count is not the batch's.
+    figures.model_limit.reset();
+    figures.model_remaining.reset();
+  }
   auto plan = plan_quota(std::max<long long>(0, needed_submits_ - accepted), figures,
                          config_.fit_quota, true, now);
   show_plan(plan);

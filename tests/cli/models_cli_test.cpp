@@ -3,6 +3,7 @@
 // before anything is sent.
 
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,6 +80,24 @@ TEST_F(BatchModels, TwoModelsInOneBatch) {
   EXPECT_FALSE(options["images"]["0"].contains("model"));
   EXPECT_EQ(options["images"]["1"]["model"], "Qwen/Qwen-Image");
   EXPECT_EQ(options["images"]["2"]["model"], "Qwen/Qwen-Image-Edit");
+  // Each answer's rate-limit figures are journaled under the model of the submit that drew
+  // them (issue 14's planning reads them per model): the mock counts every model's day apart,
+  // so each model's remaining is its limit less one.
+  std::map<std::string, nlohmann::json> figures;
+  for (std::string line; std::getline(journal, line);) {
+    const auto event = nlohmann::json::parse(line);
+    if (event.value("event", "") == "ratelimit") {
+      figures[event.value("model", "")] = event;
+    }
+  }
+  ASSERT_EQ(figures.size(), 3u);
+  for (const auto& [model, event] : figures) {
+    ASSERT_TRUE(event.contains("model_limit")) << event;
+    EXPECT_EQ(event["model_remaining"].get<long long>(), event["model_limit"].get<long long>() - 1)
+        << model;
+  }
+  EXPECT_EQ(figures["Tongyi-MAI/Z-Image-Turbo"]["model_limit"], 500);
+  EXPECT_EQ(figures["Qwen/Qwen-Image"]["model_limit"], 200);
   // The mock made each with its model: one accepted submit per image.
   const auto stats = server_->mock_model().stats();
   EXPECT_EQ(stats["requests"]["submit"].value("200", 0), 3);

@@ -21,7 +21,9 @@
 #endif
 #endif
 #ifdef ZBATCH_ASAN
-#include <sanitizer/allocator_interface.h>
+// Declared here: Debian's gcc 12 ships the ASan runtime that defines it, but not clang's
+// <sanitizer/allocator_interface.h>.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #else
 #include <malloc.h>
 #endif
