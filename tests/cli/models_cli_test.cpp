@@ -25,6 +25,9 @@ mock::mock_config fast_config() {
   mock::mock_config config;
   config.generation.queue = mock::latency_spec::fixed(10);
   config.generation.time = mock::latency_spec::fixed(50);
+  // The per-model daily figures (2,000 / 500 / 200) the journal must keep apart.
+  config.throttle.daily_limits.enabled = true;
+  config.throttle.ratelimit_headers = true;
   return config;
 }
 

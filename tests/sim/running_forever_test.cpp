@@ -79,7 +79,8 @@ class running_forever_test : public sim_test {
             .value();
     request.trace = trace;  // generate runs without the trace (session.cpp)
     actors::batch_callbacks callbacks;
-    callbacks.on_done = [this](actors::batch_result) { done_ = true; };
+    // Shared, not `this`: the batch ends when the fixture cancels it, after this object's members.
+    callbacks.on_done = [done = done_](actors::batch_result) { *done = true; };
     coordinator_ = actors::spawn_batch(system_, std::move(request), backend_, callbacks);
     drive_until(std::int64_t{tasks} * warm);
     const auto before = heap_in_use();
@@ -87,13 +88,13 @@ class running_forever_test : public sim_test {
     drive_until(polls_before + std::int64_t{tasks} * more);
     const auto after = heap_in_use();
     const auto polled = *polls_ - polls_before;
-    EXPECT_FALSE(done_) << "a task ended: the scripted backend must keep them all running";
+    EXPECT_FALSE(*done_) << "a task ended: the scripted backend must keep them all running";
     return (static_cast<double>(after) - static_cast<double>(before)) / static_cast<double>(polled);
   }
 
   /// Runs the virtual clock until the backend saw at least `polls` polls.
   void drive_until(std::int64_t polls) {
-    while (*polls_ < polls && !done_) {
+    while (*polls_ < polls && !*done_) {
       scheduler_.run();
       if (!scheduler_.has_pending_timeout()) {
         break;
@@ -106,12 +107,13 @@ class running_forever_test : public sim_test {
   ~running_forever_test() override {
     if (coordinator_) {
       actors::cancel_batch(coordinator_);
+      run_until_idle(scheduler_, 1'000'000);  // The batch ends while this object still exists.
     }
   }
 
   std::shared_ptr<std::int64_t> polls_ = std::make_shared<std::int64_t>(0);
   caf::actor coordinator_;
-  bool done_ = false;
+  std::shared_ptr<bool> done_ = std::make_shared<bool>(false);
 };
 
 TEST_F(running_forever_test, memory_does_not_grow_with_the_polls_of_10000_running_tasks) {
