@@ -13,14 +13,15 @@
 
 #include "tests/sim/sim_fixture.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ZBATCH_ASAN 1
+// Under ASan or TSan malloc is the sanitizer's (glibc's mallinfo2 then reads 0): ask it instead.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define ZBATCH_SANITIZER_MALLOC 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ZBATCH_ASAN 1
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define ZBATCH_SANITIZER_MALLOC 1
 #endif
 #endif
-#ifdef ZBATCH_ASAN
+#ifdef ZBATCH_SANITIZER_MALLOC
 // Declared here: Debian's gcc 12 ships the ASan runtime that defines it, but not clang's
 // <sanitizer/allocator_interface.h>.
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
@@ -31,9 +32,10 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 namespace zbatch::sim::testing {
 namespace {
 
-/// Bytes the process has allocated and not freed (ASan's allocator under ASan, glibc's otherwise).
+/// Bytes the process has allocated and not freed (the sanitizer's allocator under ASan or TSan,
+/// glibc's otherwise).
 std::size_t heap_in_use() {
-#ifdef ZBATCH_ASAN
+#ifdef ZBATCH_SANITIZER_MALLOC
   return __sanitizer_get_current_allocated_bytes();
 #else
   return mallinfo2().uordblks;
