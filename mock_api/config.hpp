@@ -41,9 +41,9 @@ struct generation_config {
   double reference_pixels = 1024.0 * 1024.0;      ///< Size at which `time` applies.
   double size_exponent = 1.0;              ///< time *= (pixels / reference_pixels) ^ size_exponent.
   std::string running_status = "RUNNING";  ///< "RUNNING" or "PROCESSING" while generating.
-  /// How a task's generation time depends on its model and size. "exponent": `time` at
-  /// `reference_pixels`, scaled by the exponent, the same for every model (the shipped profiles,
-  /// so the simulated scenarios keep their figures). "catalogue": the model's calibrated median
+  /// How a task's generation time depends on its model and size. "exponent" (the default, and
+  /// the ideal, brownout and flaky profiles): `time` at `reference_pixels`, scaled by the
+  /// exponent, the same for every model. "catalogue" (modelscope-free): the model's calibrated median
   /// for the size (`catalogue[].latency_ms`, protocol::generation_ms) times the spread of `time`
   /// (a draw divided by its median; a fixed `time` gives exactly the median).
   std::string size_latency = "exponent";

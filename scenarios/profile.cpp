@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "base/json_reader.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/models.hpp"
 
 namespace zbatch::scenarios {
 namespace {
@@ -80,6 +82,14 @@ api_limits limits_from_config(const mock::mock_config& config) {
   const double exponent = config.generation.size_exponent;
   // Submit, the poll that sees SUCCEED and the download each take one response delay.
   const double responses = 3 * median_ms(config.response_delay);
+  // Scenario images name no model, so the client sends the default one (protocol/messages.hpp).
+  const auto* rules = protocol::find_model(config.catalogue, protocol::default_model);
+  if (config.generation.size_latency == "catalogue" && rules) {
+    out.image_ms = [=, rules = *rules](const protocol::image_size& size) {
+      return queue + protocol::generation_ms(rules, size) + responses;
+    };
+    return out;
+  }
   out.image_ms = [=](const protocol::image_size& size) {
     const double pixels = static_cast<double>(size.width) * size.height;
     return queue + generation * std::pow(pixels / reference, exponent) + responses;
@@ -90,6 +100,11 @@ api_limits limits_from_config(const mock::mock_config& config) {
 mock::mock_config scale_config(mock::mock_config config, double factor) {
   scale(config.generation.queue, factor);
   scale(config.generation.time, factor);
+  for (auto& model : config.catalogue) {
+    for (auto& point : model.latency) {
+      point.ms *= factor;  // the calibrated medians of size_latency "catalogue"
+    }
+  }
   scale(config.response_delay, factor);
   auto& throttle = config.throttle;
   for (auto& window : throttle.dynamic.schedule) {
