@@ -28,14 +28,19 @@ cmake --preset gate
 cmake --build --preset gate
 echo "== regression gate: built-in scenarios in sim mode against reports/baseline"
 bash scripts/check-baseline.sh build/gate/cli/zbatch build/gate/scenario-results
+echo "== gate stage took $((SECONDS - start)) s"
 echo "== asan preset (ASan+UBSan): configure, build, test"
+asan_start=$SECONDS
 cmake --workflow --preset asan
-echo "== tsan preset (ThreadSanitizer), CI subset: configure, build and test actors_test, sim_test, generate_test"
+echo "== asan stage took $((SECONDS - asan_start)) s"
+echo "== tsan preset (ThreadSanitizer), CI subset: configure, build and test actors_test, generate_test"
 # Only the tests labelled tsan_ci (the actor layer on the real and the testing scheduler, and the
-# generate session over it), because CI has 30 minutes on 2 cores: building all five components the
+# generate session over it; not sim_test, one thread in virtual time), because CI has 30 minutes on 2 cores: building all five components the
 # preset covers under TSan took 702 s of CPU and the whole suite ran 673 s, while this subset is
 # about half the build and under 2 minutes of tests. `cmake --workflow --preset tsan` runs them all.
+tsan_start=$SECONDS
 cmake --workflow --preset tsan-ci
+echo "== tsan stage took $((SECONDS - tsan_start)) s"
 echo "== fuzz preset (clang, libFuzzer + ASan + UBSan): build, each target for 5 s"
 fuzz_start=$SECONDS
 bash scripts/fuzz.sh --time 5
