@@ -66,11 +66,36 @@ TEST(profile, free_tier_bound_by_hand) {
                .value();
   const auto limits = limits_from_config(resolve_profile(s).value());
   EXPECT_EQ(limits.in_flight_cap, 1);
-  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{}), 3920);
+  // Queue 800 (uniform 100..1500) + Z-Image-Turbo's measured 5800 at 1024² + 3 answers of 40.
+  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{}), 6720);
   const auto bound = compute_bound(plan_images(s.workload, 1), limits);
-  EXPECT_DOUBLE_EQ(bound.makespan_ms, 15680);
-  // 2048x2048 has four times the pixels: 800 + 12000 + 120.
-  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{2048, 2048}), 12920);
+  EXPECT_DOUBLE_EQ(bound.makespan_ms, 26880);
+  // 2048² lies past the last point (1440², 12 s): the 1024²..1440² slope in log-log,
+  // ln(12000/5800) / ln(1440²/1024²) = 1.0663, gives 12000 × (2048²/1440²)^1.0663 = 25432.8.
+  EXPECT_NEAR(limits.image_ms(protocol::image_size{2048, 2048}), 800 + 25432.8 + 120, 0.1);
+}
+
+TEST(profile, exponent_profiles_scale_one_time_by_pixels) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": "ideal", "strategies": ["serial"]})"),
+                          "t.json")
+               .value();
+  const auto config = resolve_profile(s).value();
+  ASSERT_EQ(config.generation.size_latency, "exponent");
+  const auto limits = limits_from_config(config);
+  // Queue 100 + generation 3000 at 1024², four times the pixels at size_exponent 1.0: 12000.
+  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{1024, 1024}), 3100);
+  EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{2048, 2048}), 12100);
+}
+
+TEST(profile, scaling_compresses_the_catalogue_latency_too) {
+  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
+      "profile": "modelscope-free", "strategies": ["serial"]})"),
+                          "t.json")
+               .value();
+  const auto config = resolve_profile(s).value();
+  const auto scaled = limits_from_config(scale_config(config, 0.01));
+  EXPECT_NEAR(scaled.image_ms(protocol::image_size{}), 67.2, 1e-9);
 }
 
 TEST(profile, scaling_compresses_time_and_speeds_up_rates) {
