@@ -413,7 +413,8 @@ checked_scenario check(const scenario& s) {
     labels.push_back(s.strategies[i].label);
   }
   for (std::size_t i = 0; i < s.thresholds.size(); ++i) {
-    auto parsed = parse_threshold(s.thresholds[i], labels);
+    auto parsed =
+        parse_threshold(s.thresholds[i], labels, s.clients > 1 && s.limiter == limiter_kind::both);
     if (!parsed.ok()) {
       zbatch::raise(parsed.status().prefixed(origin + ": thresholds[" + std::to_string(i) + "]: "));
     }

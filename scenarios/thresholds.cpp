@@ -49,7 +49,8 @@ const std::set<std::string>& known_metrics() {
 }  // namespace
 
 result<threshold> parse_threshold(const std::string& expr,
-                                  const std::vector<std::string>& strategy_labels) {
+                                  const std::vector<std::string>& strategy_labels,
+                                  bool compares_limiters) {
   static const std::regex pattern(
       R"(^\s*([A-Za-z0-9_-]+)\.([A-Za-z0-9_.]+)\s*(<=|>=|==|!=|<|>)\s*(-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?)\s*$)");
   std::smatch match;
@@ -71,12 +72,20 @@ result<threshold> parse_threshold(const std::string& expr,
     return fail("no strategy labelled \"" + out.strategy + "\" (allowed: " + list + ")");
   }
   const std::string metric = match[2];
-  if (known_metrics().count(metric) == 0) {
+  static const std::string independent = "independent.";
+  const bool of_independent = metric.rfind(independent, 0) == 0;
+  if (of_independent && !compares_limiters) {
+    return fail("\"" + metric +
+                "\" names a run with independent limiters, which only a scenario with clients > 1 "
+                "and limiter \"both\" has");
+  }
+  if (known_metrics().count(of_independent ? metric.substr(independent.size()) : metric) == 0) {
     std::string list;
     for (const auto& name : known_metrics()) {
       list += (list.empty() ? "" : ", ") + name;
     }
-    return fail("unknown metric \"" + metric + "\" (allowed: " + list + ")");
+    return fail("unknown metric \"" + metric + "\" (allowed: " + list +
+                ", each also as independent.<metric> where limiters are compared)");
   }
   std::size_t start = 0;
   for (auto dot = metric.find('.');; dot = metric.find('.', start)) {

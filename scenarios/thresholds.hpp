@@ -25,8 +25,12 @@ struct threshold {
 };
 
 /// Parses one expression; fails (invalid_argument) saying what is wrong and what is allowed.
+/// `independent.<metric>` names a figure of the strategy's run with independent limiters (the
+/// row's `independent` object), allowed only when `compares_limiters` (a scenario with
+/// `clients` > 1 and `limiter: "both"`), e.g. `adaptive.independent.dynamic_429_per_image > 2`.
 result<threshold> parse_threshold(const std::string& expr,
-                                  const std::vector<std::string>& strategy_labels);
+                                  const std::vector<std::string>& strategy_labels,
+                                  bool compares_limiters = false);
 
 struct threshold_result {
   std::string expr;

@@ -47,5 +47,28 @@ TEST(thresholds, errors_name_what_is_allowed) {
   EXPECT_NE(error.find("unknown metric \"speed\""), std::string::npos);
 }
 
+TEST(thresholds, independent_figures_where_limiters_are_compared) {
+  const auto rows = nlohmann::ordered_json::parse(R"([
+    {"name": "adaptive", "dynamic_429_per_image": 0.7,
+     "independent": {"dynamic_429_per_image": 16.3, "latency_ms": {"p95": 90000}}}
+  ])");
+  auto t = parse_threshold("adaptive.independent.dynamic_429_per_image > 10", labels, true);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ(t->metric, (std::vector<std::string>{"independent", "dynamic_429_per_image"}));
+  auto result = evaluate(*t, rows);
+  EXPECT_TRUE(result.passed);
+  EXPECT_DOUBLE_EQ(*result.measured, 16.3);
+  t = parse_threshold("adaptive.independent.latency_ms.p95 < 60000", labels, true);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(evaluate(*t, rows).passed);
+
+  auto error =
+      parse_threshold("adaptive.independent.success_rate > 0.5", labels, false).status().message();
+  EXPECT_NE(error.find("only a scenario with clients > 1 and limiter \"both\""), std::string::npos)
+      << error;
+  error = parse_threshold("adaptive.independent.speed > 0.5", labels, true).status().message();
+  EXPECT_NE(error.find("unknown metric \"independent.speed\""), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace zbatch::scenarios
