@@ -105,6 +105,32 @@ TEST(clients, a_shared_limiter_holds_the_keys_limit_where_independent_ones_draw_
   }
 }
 
+TEST(clients, a_shared_circuit_probes_an_outage_once_for_every_client) {
+  // The brownout profile's outage (every submit 503 from 60 s to 180 s) while 4 clients take
+  // turns at 25 batches of 4 arriving every 10 s (the built-in shared-brownout, one strategy).
+  const json doc{{"version", 1},
+                 {"name", "outage"},
+                 {"profile", "brownout"},
+                 {"workload",
+                  {{"batches", 25},
+                   {"images_per_batch", 4},
+                   {"arrival", {{"kind", "fixed_rate"}, {"batches_per_second", 0.1}}}}},
+                 {"clients", 4},
+                 {"strategies", json::array({"adaptive"})},
+                 {"repetitions", 1},
+                 {"seed", 13}};
+  const auto results = run_scenario(parse_scenario(doc, "c.json").value(), quick()).value();
+  const auto& shared = results["strategies"][0];
+  const auto& independent = shared["independent"];
+  const double shared_503 = shared["requests"]["submit"]["503"].get<double>();
+  const double independent_503 = independent["requests"]["submit"]["503"].get<double>();
+  // Each circuit opens after its own failures and sends one probe per open period: with one
+  // circuit shared by the four, the outage costs about a quarter of the refused submits.
+  EXPECT_GT(shared_503, 0);
+  EXPECT_GE(independent_503, 3 * shared_503) << shared_503 << " vs " << independent_503;
+  EXPECT_GE(shared["delivered"].get<double>(), independent["delivered"].get<double>());
+}
+
 TEST(clients, several_clients_runs_are_byte_identical) {
   auto doc = clients_document(3);
   doc["strategies"] = json::array({"adaptive", "bounded"});
