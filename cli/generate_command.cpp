@@ -221,7 +221,10 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     case generate::stop_reason::quota:
       if (o.quota && o.quota->decision == generate::quota_decision::stop) {
         out << "does not fit in the calls left today: nothing was submitted"
-            << (o.submit_requests > 0 ? " after the probe" : "") << "; ";
+            << (o.submit_requests > 1   ? " after the probes"
+                : o.submit_requests > 0 ? " after the probe"
+                                        : "")
+            << "; ";
       } else {
         out << "quota exhausted: ";
       }

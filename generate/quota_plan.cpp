@@ -51,9 +51,7 @@ std::string models_text(const quota_plan& plan) {
     if (m.over_daily_limit) {
       out << ", more than its daily limit";
     }
-    if (m.allowed) {
-      out << ", fits " << *m.allowed;
-    } else if (m.remaining || plan.decision != quota_decision::probe) {
+    if (m.remaining || plan.decision != quota_decision::probe) {
       out << ", fits " << m.fits();
     } else if (m.needed > 0) {
       out << ", its first submit goes alone (probe)";

@@ -755,7 +755,8 @@ void session::show_plan(const quota_plan& plan) {
                       {"needed_submits", m.needed},
                       {"limit", optional(m.limit)},
                       {"remaining", optional(m.remaining)},
-                      {"fits", m.allowed ? *m.allowed : m.fits()},
+                      {"fits", m.fits()},
+                      {"allowed", optional(m.allowed)},
                       {"over_daily_limit", m.over_daily_limit}});
   }
   json fields{
