@@ -444,9 +444,10 @@ int run_generate(int argc, char** argv) {
                  "https://api-inference.modelscope.ai)")
       ->type_name("NAME");
   app.add_flag("--fit-quota", in.fit_quota,
-               "make what fits in the calls left today and leave the rest pending until the "
-               "reset (default: a batch that does not fit stops before its first submit, or after "
-               "the probe when nothing is known for today, exit 4)");
+               "make what fits in the calls left today (each model's and the account's) and "
+               "leave the rest pending until the reset (default: a batch that does not fit stops "
+               "before its first submit, or after the probe when nothing is known for today: one "
+               "per model, exit 4)");
   app.add_flag("--dry-run", in.dry_run,
                "print the plan (images, what fits today, paid submits, the reset) from the "
                "journal's figures and send nothing (exit 0)");

@@ -278,7 +278,7 @@ TEST_F(quota_plan_cli, fit_quota_makes_what_fits_and_the_rerun_after_the_reset_c
 // Two models, Qwen-Image with 3 calls a day for its 5 images: one probe per model (each alone),
 // the plan names both; without --fit-quota nothing more is sent (exit 4); with it, in a fresh
 // directory, exactly Qwen's 3 are made and its 2 others stay pending, Turbo's 4 all made; the
-// plan event (--json) has each model's figures.
+// plan event (--json) has each model's figures; --dry-run shows them from the journal.
 TEST_F(quota_plan_cli, two_models_are_planned_each_on_its_own_count) {
   start(two_limited(20, 3));
   const auto batch = two_model_batch(dir_.path(), 4, 5, "a");
@@ -295,6 +295,15 @@ TEST_F(quota_plan_cli, two_models_are_planned_each_on_its_own_count) {
   EXPECT_EQ(m["stopped"], "quota");
   EXPECT_EQ(m["delivered"], 2);
   EXPECT_EQ(m["pending"], 7);
+  // The dry run plans both from the journal and sends nothing.
+  ASSERT_EQ(run(batch_args(batch, out_, {"--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find(std::string(model_id) + " 19/20 for 3 image(s), fits 3"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find(std::string(qwen_id) + " 2/3 for 4 image(s), more than its daily limit"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("probe"), std::string::npos) << log;
+  EXPECT_EQ(submits_total(), 2) << submits().dump();
 
   server_->mock_model().reset();
   const auto fresh = dir_.path() / "fit";
