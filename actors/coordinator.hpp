@@ -124,7 +124,9 @@ struct batch_result {
   std::int64_t makespan_ms = 0;      ///< Batch start to the last image's end.
   bool cancelled = false;
   /// Submissions stopped for the quota: a quota 429 (stop_on_quota), a Retry-After longer than
-  /// a batch waits, or a submit answer whose rate-limit headers left no call for today.
+  /// a batch waits, a submit answer whose rate-limit headers left no call for today, or the
+  /// plan's caps (quota_submits, model_quota_submits). A model at 0 (the account above 0) stops
+  /// only that model's images; the others go on, and this is set all the same.
   bool quota_exhausted = false;
   /// The rate-limit headers of the last submit answer that carried them (for planning).
   std::optional<protocol::ratelimit_state> last_ratelimit;

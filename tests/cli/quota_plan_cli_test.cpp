@@ -384,6 +384,32 @@ TEST_F(quota_plan_cli, a_model_at_zero_mid_batch_stops_only_its_own_submits) {
   EXPECT_TRUE(m["quota_resets_at"].is_string()) << m.dump();
 }
 
+// The same with the account's count: another client spends it, and the answer that puts the
+// account at 0 stops every model's submits (nothing sent after it).
+TEST_F(quota_plan_cli, the_account_at_zero_mid_batch_stops_every_model) {
+  auto config = two_limited(20, 10);
+  config.throttle.daily_limits.account = 10;
+  start(config);
+  const auto batch = two_model_batch(dir_.path(), 4, 5, "a");
+  std::string log;
+  ASSERT_EQ(run(batch_args(batch, out_, {"--max-submits", "2"}), &log), 3) << log;
+  // Another client of the key makes 6 Turbo images: 2 calls left on the account.
+  ASSERT_EQ(run(batch_args(two_model_batch(dir_.path(), 6, 0, "b"), dir_.path() / "other"), &log),
+            0)
+      << log;
+
+  ASSERT_EQ(run(batch_args(batch, out_), &log), 4) << log;
+  EXPECT_NE(log.find("account 8/10"), std::string::npos) << log;
+  EXPECT_NE(log.find("no calls left today for this account"), std::string::npos) << log;
+  EXPECT_EQ(quota_refusals(), 0) << "a submit was sent after the account's count said 0";
+  const auto calls = calls_by_model();
+  EXPECT_EQ(calls.at(model_id) + calls.at(qwen_id), 10);
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 4);
+  EXPECT_EQ(m["pending"], 5);
+}
+
 // --endpoint intl picks the international base URL; checked through --dry-run with a key file,
 // which sends nothing anywhere. It excludes --base-url and --mock; an unknown name is refused.
 TEST_F(quota_plan_cli, endpoint_names_the_international_base_url) {
