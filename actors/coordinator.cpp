@@ -1,10 +1,13 @@
 #include "actors/coordinator.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <queue>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <unordered_map>
 #include <utility>
 
@@ -111,8 +114,17 @@ struct coordinator_state {
   bool cancelled = false;
   bool quota_exhausted = false;
   std::optional<protocol::ratelimit_state> last_ratelimit;
-  bool probing = false;          ///< batch_request::probe_first, until the probe's answer.
-  std::optional<int> quota_cap;  ///< Submits (counters.submits) allowed in all today.
+  bool probing = false;                ///< batch_request::probe_first, until the probes' answers.
+  std::set<std::string> probe_models;  ///< batch_request::probe_models not answered yet.
+  std::optional<int> quota_cap;        ///< Submits (counters.submits) allowed in all today.
+  /// Per model (image_request::model): submits sent, submits accepted, submits allowed in all
+  /// today (batch_request::model_quota_submits, then the probes' answers), and the models the
+  /// service reported at 0 calls left (their images stop, the other models go on).
+  std::map<std::string, int> submits_by_model;
+  std::map<std::string, int> accepted_by_model;
+  std::map<std::string, int> model_caps;
+  std::set<std::string> stopped_models;
+  bool several_models = false;  ///< The jobs name more than one model.
   bool submit_capped = false;
   bool draining = false;
   std::optional<protocol::api_error> halted;  ///< See batch_result::halted_by.
@@ -126,6 +138,27 @@ struct coordinator_state {
 };
 
 using coordinator_actor = caf::stateful_actor<coordinator_state>;
+
+const std::string& model_of(const coordinator_state& st, std::uint32_t index) {
+  return (*st.ctx->jobs)[index].request.model;
+}
+
+/// Why the next submit of `index` must not leave for its model's quota, or empty: the service
+/// said the model has no call left today, or the plan's submits for the model are spent.
+std::string model_quota_stop(const coordinator_state& st, std::uint32_t index) {
+  const auto& model = model_of(st, index);
+  if (st.stopped_models.count(model) != 0) {
+    return "not submitted: no calls left today for " + model;
+  }
+  const auto cap = st.model_caps.find(model);
+  if (cap == st.model_caps.end()) {
+    return {};
+  }
+  const auto sent = st.submits_by_model.find(model);
+  const int submits = sent == st.submits_by_model.end() ? 0 : sent->second;
+  return submits >= cap->second ? "not submitted: beyond the calls left today for " + model
+                                : std::string();
+}
 
 /// Attempts one worker carries at most; more running attempts spread over more workers (and
 /// the scheduler's threads).
@@ -304,6 +337,7 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
   } else {
     ++result.attempts;
     ++st.counters.submits;
+    ++st.submits_by_model[model_of(st, index)];
     image.submit_out = true;
     ++st.submits_out;
   }
@@ -360,6 +394,19 @@ void pump(coordinator_actor* self, bool announce = false) {
     }
     const bool needs_submit =
         st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (needs_submit) {
+      if (auto why = model_quota_stop(st, index); !why.empty()) {
+        // This model's calls are spent (or planned away): pending until the reset; the other
+        // models' images go on.
+        st.pending.pop();
+        st.quota_exhausted = true;
+        protocol::api_error error;
+        error.kind = protocol::error_class::quota_429;
+        error.message = std::move(why);
+        fail_image(self, index, error, now);
+        continue;
+      }
+    }
     if (needs_submit && st.quota_cap && st.counters.submits >= *st.quota_cap) {
       // Beyond the calls left today (the quota plan): pending for the run after the reset.
       st.pending.pop();
@@ -430,6 +477,21 @@ void pump(coordinator_actor* self, bool announce = false) {
   }
 }
 
+void notify(coordinator_actor* self, const std::string& kind, const std::string& text) {
+  if (self->state.callbacks.on_notice) {
+    self->state.callbacks.on_notice(kind, text);
+  }
+}
+
+void stop_model(coordinator_actor* self, const std::string& model);
+
+/// A quota 429 whose headers put the model at 0 and not the account: only that model stops.
+bool model_quota_only(const protocol::api_error& error) {
+  const auto& limits = error.ratelimit;
+  return limits && limits->model_remaining && *limits->model_remaining == 0 &&
+         !(limits->account_remaining && *limits->account_remaining == 0);
+}
+
 /// The limiter's and counters' share of a failure; the retry decision is retry_policy's.
 void observe_failure(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
                      time_point now) {
@@ -449,7 +511,9 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
     case protocol::error_class::quota_429:
       ++st.counters.http_429_quota;
       ++result.http_429;
-      if (st.ctx->spec.stop_on_quota) {
+      if (st.ctx->spec.stop_on_quota && model_quota_only(error)) {
+        stop_model(self, model_of(st, index));
+      } else if (st.ctx->spec.stop_on_quota) {
         st.limiter->on_quota();
         st.quota_exhausted = true;
         if (st.ctx->permits) {
@@ -480,33 +544,52 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
   }
 }
 
-void notify(coordinator_actor* self, const std::string& kind, const std::string& text) {
-  if (self->state.callbacks.on_notice) {
-    self->state.callbacks.on_notice(kind, text);
-  }
-}
-
-/// The probe's answer came (see batch_request::probe_first); `accepted`: submits accepted so
-/// far, this answer included.
-void end_probe(coordinator_actor* self, const std::optional<protocol::ratelimit_state>& limits,
-               int accepted) {
+/// A probe's answer came (see batch_request::probe_first): the submit of `index`, answered with
+/// `limits` (none: accepted without headers). With probe_models, only the first answer for each
+/// of them counts; without, the first answer of any submit. `accepted`: this answer accepted it.
+void end_probe(coordinator_actor* self, std::uint32_t index,
+               const std::optional<protocol::ratelimit_state>& limits, bool accepted) {
   auto& st = self->state;
-  if (!st.probing) {
+  const auto& model = model_of(st, index);
+  if (!st.probing || (!st.ctx->probe_models.empty() && st.probe_models.erase(model) == 0)) {
     return;
   }
-  st.probing = false;
+  st.probing = !st.probe_models.empty();
   if (!st.callbacks.on_probe_answer) {
     return;
   }
-  if (const auto allowed = st.callbacks.on_probe_answer(limits, accepted)) {
-    st.quota_cap = st.counters.submits + std::max(0, *allowed);
+  auto accepted_by_model = st.accepted_by_model;
+  if (accepted) {
+    ++accepted_by_model[model];  // The worker sends the headers before the acceptance.
+  }
+  const auto caps = st.callbacks.on_probe_answer(model, limits, accepted_by_model, !st.probing);
+  if (caps.submits) {
+    st.quota_cap = st.counters.submits + std::max(0, *caps.submits);
+  }
+  for (const auto& [name, allowed] : caps.models) {
+    st.model_caps[name] = st.submits_by_model[name] + std::max(0, allowed);
   }
 }
 
-/// A submit answer's rate-limit headers. Once either remaining count is 0 nothing more is
+/// The service reports no call left today for `model`: its images stop (pending until the
+/// reset), the other models' go on.
+void stop_model(coordinator_actor* self, const std::string& model) {
+  auto& st = self->state;
+  st.quota_exhausted = true;
+  if (st.stopped_models.insert(model).second) {
+    notify(self, "quota",
+           "the service reports no calls left today for model " + model +
+               " (modelscope-ratelimit-model-requests-remaining: 0); submitting no more of its "
+               "images" +
+               (st.several_models ? std::string(", the other models' images go on") : ""));
+  }
+}
+
+/// A submit answer's rate-limit headers. Once the account's remaining count is 0 nothing more is
 /// submitted today, whatever the strategy: a submit could only draw the quota 429 (protocol doc,
 /// "What newer public material adds"). Stops like a quota 429 with stop_on_quota: what runs
 /// finishes, what waits fails quota_429 unsent, and `zbatch generate` exits 4 with the reset.
+/// The model's count at 0 (the account's above 0) stops that model's submits only.
 /// `accepted`: the answer accepted the submit (else it refused it); `index`: the submit's job.
 void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state& limits,
                        bool accepted, std::uint32_t index) {
@@ -518,19 +601,19 @@ void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state&
   if (st.ctx->permits) {
     st.ctx->permits->on_ratelimit(limits);
   }
-  // The worker sends the headers before the acceptance: count it here already.
-  end_probe(self, limits, st.counters.accepted + (accepted ? 1 : 0));
+  end_probe(self, index, limits, accepted);
   if (!limits.exhausted() || st.limiter->quota_stopped()) {
+    return;
+  }
+  if (!(limits.account_remaining && *limits.account_remaining == 0)) {
+    stop_model(self, model_of(st, index));
     return;
   }
   st.limiter->on_quota();
   st.quota_exhausted = true;
-  const bool model = limits.model_remaining && *limits.model_remaining == 0;
   notify(self, "quota",
-         std::string("the service reports no ") +
-             (model ? "calls left today for this model" : "calls left today for this account") +
-             " (modelscope-ratelimit-" + (model ? "model-" : "") +
-             "requests-remaining: 0); submitting no more");
+         "the service reports no calls left today for this account "
+         "(modelscope-ratelimit-requests-remaining: 0); submitting no more");
 }
 
 /// Stops every further submit: what is running finishes, what waits fails `cancelled`.
@@ -786,18 +869,26 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.callbacks = std::move(callbacks);
   st.limiter.emplace(ctx->spec, ctx->start);
   st.probing = ctx->probe_first;
+  st.probe_models = ctx->probe_models;
   st.quota_cap = ctx->quota_submits;
+  st.model_caps = ctx->model_quota_submits;
   st.rng = jitter_rng(seed);
   st.images.resize(ctx->jobs->size());
   st.results.resize(ctx->jobs->size());
+  auto ahead = ctx->probe_first ? ctx->probe_models : std::set<std::string>{};
   for (std::uint32_t index = 0; index < ctx->jobs->size(); ++index) {
     auto& result = st.results[index];
     const auto& job = (*ctx->jobs)[index];
+    st.several_models = st.several_models || job.request.model != ctx->jobs->front().request.model;
     result.index = index;
     result.batch = job.batch;
     result.queued_at_ms = job.arrival.count();
     record(self, index, trace_kind::queued, "", ctx->start + job.arrival);
-    st.pending.emplace(ctx->start + job.arrival, index);
+    auto at = ctx->start + job.arrival;
+    if (job.resume_task_id.empty() && ahead.erase(job.request.model) != 0) {
+      at -= std::chrono::nanoseconds(1);  // A model's probe goes ahead of the queue.
+    }
+    st.pending.emplace(at, index);
   }
   // The first pump runs as a message so the spawner gets the handle before any callback.
   self->send(self, wake_atom::value, std::int64_t{0});
@@ -820,6 +911,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           return;
         }
         ++st.counters.accepted;
+        ++st.accepted_by_model[model_of(st, index)];
         st.unknown_429_in_a_row = 0;
         st.unsent_in_a_row = 0;
         if (st.cancelling) {
@@ -841,7 +933,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           st.ctx->permits->on_accepted(*image.permit);
         }
         // Still probing: the answer carried no headers.
-        end_probe(self, std::nullopt, st.counters.accepted);
+        end_probe(self, index, std::nullopt, false);
         pump(self);
       },
       [self](journal_atom, std::uint32_t worker, std::uint32_t index, std::string& task_id) {
@@ -911,6 +1003,8 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->max_submits = request.max_submits;
   ctx->probe_first = request.probe_first;
   ctx->quota_submits = request.quota_submits;
+  ctx->model_quota_submits = std::move(request.model_quota_submits);
+  ctx->probe_models = std::move(request.probe_models);
   ctx->check_image_size = request.check_image_size;
   ctx->permits = std::move(request.permits);
   return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);

@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,7 +124,9 @@ struct batch_result {
   std::int64_t makespan_ms = 0;      ///< Batch start to the last image's end.
   bool cancelled = false;
   /// Submissions stopped for the quota: a quota 429 (stop_on_quota), a Retry-After longer than
-  /// a batch waits, or a submit answer whose rate-limit headers left no call for today.
+  /// a batch waits, a submit answer whose rate-limit headers left no call for today, or the
+  /// plan's caps (quota_submits, model_quota_submits). A model at 0 (the account above 0) stops
+  /// only that model's images; the others go on, and this is set all the same.
   bool quota_exhausted = false;
   /// The rate-limit headers of the last submit answer that carried them (for planning).
   std::optional<protocol::ratelimit_state> last_ratelimit;
@@ -173,11 +177,19 @@ struct batch_request {
   /// such cap. Images that would need another submit fail `quota_429` unsent and the result has
   /// `quota_exhausted` set, so the caller reports the quota stop with its reset time.
   std::optional<int> quota_submits;
+  /// The same per model (image_request::model): the submits of that model the model's calls
+  /// left today allow. A model absent here is capped by nothing of its own.
+  std::map<std::string, int> model_quota_submits;
   /// Send the first submit alone and hold every other submit until its answer (the probe whose
   /// rate-limit headers say what is left today); `batch_callbacks::on_probe_answer` then sets
   /// `quota_submits`. A submit that got no answer (transport failure) leaves the next one the
   /// probe. Resumed tasks (polls, free) start meanwhile, unless queued behind a held submit.
   bool probe_first = false;
+  /// With `probe_first`: the models whose figures are unknown, one probe each. Each model's
+  /// first submitting job goes ahead of the queue and submits go one at a time until every one
+  /// of them has answered with its headers (or an acceptance without any); empty: the batch's
+  /// first submit is the one probe.
+  std::set<std::string> probe_models;
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
@@ -195,6 +207,12 @@ inline constexpr millis notice_retry_after{30'000};
 inline constexpr int max_unsent_in_a_row = 3;
 /// 429s in a row whose text is unknown (neither rate-limit nor quota) that stop the batch.
 inline constexpr int max_unknown_429_in_a_row = 5;
+
+/// What a probe's answer allows from now on (batch_callbacks::on_probe_answer).
+struct quota_caps {
+  std::optional<int> submits;         ///< Further submits over all models; none: no cap.
+  std::map<std::string, int> models;  ///< Further submits per model; a model absent: no cap.
+};
 
 struct batch_callbacks {
   progress_callback on_progress;              ///< Optional.
@@ -218,10 +236,12 @@ struct batch_callbacks {
   /// Optional. A submit answer carried rate-limit headers (each one, in arrival order), as
   /// (job index, headers): the job names the model whose figures they are (the headers do not).
   std::function<void(std::size_t, const protocol::ratelimit_state&)> on_ratelimit;
-  /// Optional, with `batch_request::probe_first`. The probe's answer came: its rate-limit
-  /// headers (none when it carried none) and the submits accepted so far (0 or 1). Returns the
-  /// further submits allowed today (none: no cap; 0: submit nothing more).
-  std::function<std::optional<int>(const std::optional<protocol::ratelimit_state>&, int)>
+  /// Optional, with `batch_request::probe_first`. A probe's answer came (one per model of
+  /// `batch_request::probe_models`, else one): its model, its rate-limit headers (none when it
+  /// carried none), the submits accepted so far by model (this answer included) and whether it
+  /// was the last probe. Returns the further submits allowed today, over all and per model.
+  std::function<quota_caps(const std::string&, const std::optional<protocol::ratelimit_state>&,
+                           const std::map<std::string, int>&, bool)>
       on_probe_answer;
   /// Optional. An image finished (delivered, failed or cancelled); the callee may move `bytes`
   /// out (e.g. after writing the file). Called before the progress event of that image.

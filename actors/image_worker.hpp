@@ -10,8 +10,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,8 +59,10 @@ struct batch_context {
   bool keep_bytes = false;
   bool ack_accepted = false;  ///< Workers wait for the coordinator's ack before the first poll.
   int max_submits = 0;
-  bool probe_first = false;          ///< See batch_request::probe_first.
-  std::optional<int> quota_submits;  ///< See batch_request::quota_submits.
+  bool probe_first = false;                        ///< See batch_request::probe_first.
+  std::optional<int> quota_submits;                ///< See batch_request::quota_submits.
+  std::map<std::string, int> model_quota_submits;  ///< See batch_request::model_quota_submits.
+  std::set<std::string> probe_models;              ///< See batch_request::probe_models.
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;

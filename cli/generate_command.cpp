@@ -221,7 +221,10 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     case generate::stop_reason::quota:
       if (o.quota && o.quota->decision == generate::quota_decision::stop) {
         out << "does not fit in the calls left today: nothing was submitted"
-            << (o.submit_requests > 0 ? " after the probe" : "") << "; ";
+            << (o.submit_requests > 1   ? " after the probes"
+                : o.submit_requests > 0 ? " after the probe"
+                                        : "")
+            << "; ";
       } else {
         out << "quota exhausted: ";
       }
@@ -441,9 +444,10 @@ int run_generate(int argc, char** argv) {
                  "https://api-inference.modelscope.ai)")
       ->type_name("NAME");
   app.add_flag("--fit-quota", in.fit_quota,
-               "make what fits in the calls left today and leave the rest pending until the "
-               "reset (default: a batch that does not fit stops before its first submit, or after "
-               "the probe when nothing is known for today, exit 4)");
+               "make what fits in the calls left today (each model's and the account's) and "
+               "leave the rest pending until the reset (default: a batch that does not fit stops "
+               "before its first submit, or after the probe when nothing is known for today: one "
+               "per model, exit 4)");
   app.add_flag("--dry-run", in.dry_run,
                "print the plan (images, what fits today, paid submits, the reset) from the "
                "journal's figures and send nothing (exit 0)");

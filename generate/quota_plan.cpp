@@ -32,6 +32,35 @@ std::string count_text(const std::optional<long long>& remaining,
   return out;
 }
 
+/// The account's figures, then each model's: "account 1990/2000 as of ...; per model: A 3/4
+/// for 5 image(s), fits 3; B ?/200 for 2 image(s), probed alone first".
+std::string models_text(const quota_plan& plan) {
+  const auto& f = plan.figures;
+  std::ostringstream out;
+  out << "account " << count_text(f.account_remaining, f.account_limit);
+  if (f.seen_at) {
+    out << " as of " << iso_utc(*f.seen_at);
+  } else if (f.expired) {
+    out << " (the journal's counts are from before the last daily reset)";
+  }
+  out << "; per model:";
+  const char* separator = " ";
+  for (const auto& m : plan.models) {
+    out << separator << m.model << " " << count_text(m.remaining, m.limit) << " for " << m.needed
+        << " image(s)";
+    if (m.over_daily_limit) {
+      out << ", more than its daily limit";
+    }
+    if (m.remaining || plan.decision != quota_decision::probe) {
+      out << ", fits " << m.fits();
+    } else if (m.needed > 0) {
+      out << ", its first submit goes alone (probe)";
+    }
+    separator = "; ";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 std::optional<long long> quota_figures::remaining() const {
@@ -81,28 +110,87 @@ quota_figures figures_from_answer(const protocol::ratelimit_state& state, system
   return out;
 }
 
+long long model_quota::fits() const {
+  return remaining ? std::min(needed, std::max(0LL, *remaining)) : needed;
+}
+
+std::vector<std::string> quota_plan::probe_models() const {
+  std::vector<std::string> out;
+  if (decision != quota_decision::probe) {
+    return out;
+  }
+  for (const auto& m : models) {
+    // One model alone: the account's count is its figure too (both come in one answer).
+    const bool known = m.remaining || (models.size() == 1 && figures.account_remaining);
+    if (!known && m.needed > 0) {
+      out.push_back(m.model);
+    }
+  }
+  return out;
+}
+
 quota_plan plan_quota(long long needed, const quota_figures& figures, bool fit_quota, bool probed,
-                      system_time now) {
+                      system_time now, const std::string& model) {
+  model_quota one;
+  one.model = model;
+  one.needed = needed;
+  one.limit = figures.model_limit;
+  one.remaining = figures.model_remaining;
+  one.expired = figures.expired;
+  return plan_models({one}, figures, fit_quota, probed, now);
+}
+
+quota_plan plan_models(std::vector<model_quota> models, const quota_figures& account,
+                       bool fit_quota, bool probed, system_time now) {
   quota_plan plan;
-  plan.needed = needed;
-  plan.figures = figures;
-  plan.resets_at = next_quota_reset(figures.seen_at.value_or(now));
-  const auto limit = figures.limit();
-  plan.over_daily_limit = limit && needed > *limit;
-  const auto left = figures.remaining();
-  if (needed == 0 || (left && needed <= *left)) {
+  plan.figures = account;
+  plan.resets_at = next_quota_reset(account.seen_at.value_or(now));
+  bool short_known = false;  // A known count is smaller than what its images need.
+  bool unknown = false;      // A model with images has no count for today.
+  long long fits = 0;
+  for (auto& m : models) {
+    plan.needed += m.needed;
+    m.over_daily_limit = m.limit && m.needed > *m.limit;
+    plan.over_daily_limit = plan.over_daily_limit || m.over_daily_limit;
+    if (m.remaining) {
+      short_known = short_known || m.needed > *m.remaining;
+    } else {
+      // One model alone: the account's count is its figure too (both come in one answer).
+      unknown = unknown || (m.needed > 0 && (models.size() > 1 || !account.account_remaining));
+    }
+    fits += m.fits();
+  }
+  if (account.account_limit && plan.needed > *account.account_limit) {
+    plan.over_daily_limit = true;
+  }
+  if (account.account_remaining) {
+    short_known = short_known || plan.needed > *account.account_remaining;
+    fits = std::min(fits, std::max(0LL, *account.account_remaining));
+  }
+  const bool blind = unknown && !probed;
+  if (plan.needed == 0 || (!short_known && !blind && !(plan.over_daily_limit && !fit_quota))) {
     plan.decision = quota_decision::go;
-    return plan;
+  } else if (!fit_quota && (short_known || plan.over_daily_limit)) {
+    // What is known does not fit: nothing (more) without --fit-quota, no probe needed to say so.
+    plan.decision = quota_decision::stop;
+    plan.allowed = 0;
+    for (auto& m : models) {
+      m.allowed = 0;
+    }
+  } else {
+    // --fit-quota (or nothing known yet): each known model makes what its count allows; the
+    // probes' answers decide the unknown ones.
+    plan.decision = blind ? quota_decision::probe : quota_decision::fit;
+    if (!blind) {
+      plan.allowed = fits;
+    }
+    for (auto& m : models) {
+      if (m.remaining && m.needed > *m.remaining) {
+        m.allowed = m.fits();
+      }
+    }
   }
-  if (left || (plan.over_daily_limit && !fit_quota)) {
-    // What is known does not fit: make part of it, or nothing without --fit-quota.
-    plan.decision = fit_quota ? quota_decision::fit : quota_decision::stop;
-    plan.allowed = fit_quota && left ? *left : 0;
-    return plan;
-  }
-  // Nothing known for today: the probe's answer decides, unless it has already come (a service
-  // or mock that sends no headers: nothing to plan with, the quota 429 still stops the run).
-  plan.decision = probed ? quota_decision::go : quota_decision::probe;
+  plan.models = std::move(models);
   return plan;
 }
 
@@ -122,13 +210,13 @@ std::string describe(const quota_plan& plan, const std::string& model) {
   std::ostringstream out;
   out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
       << " paid submit(s) if none fails); calls left today: ";
-  if (f.remaining()) {
-    out << *f.remaining() << " ("
-        << (model.empty() ? std::string("several models: each one's own count is checked as its "
-                                        "answers come")
-                          : "model " + model + " " + count_text(f.model_remaining, f.model_limit))
-        << ", account " << count_text(f.account_remaining, f.account_limit) << ", as of "
-        << iso_utc(*f.seen_at) << ")";
+  if (model.empty()) {
+    out << models_text(plan);
+  } else if (f.remaining()) {
+    out << *f.remaining() << " (model " << model << " "
+        << count_text(f.model_remaining, f.model_limit) << ", account "
+        << count_text(f.account_remaining, f.account_limit) << ", as of " << iso_utc(*f.seen_at)
+        << ")";
   } else if (f.expired) {
     out << "unknown (the journal's figures are from before the last daily reset; calls may "
            "have been spent since by other clients of the key";
@@ -148,7 +236,11 @@ std::string describe(const quota_plan& plan, const std::string& model) {
       }
       break;
     case quota_decision::probe:
-      out << "; the first submit goes alone and its answer's rate-limit headers decide the rest";
+      out << (model.empty() ? "; each model without figures for today sends its first submit "
+                              "alone (one probe per model, one at a time) and the answers' "
+                              "rate-limit headers decide the rest"
+                            : "; the first submit goes alone and its answer's rate-limit "
+                              "headers decide the rest");
       break;
     case quota_decision::fit:
       out << "; fits: " << plan.allowed.value_or(0) << " of " << plan.needed

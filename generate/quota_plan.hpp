@@ -14,12 +14,20 @@
 /// spent already; the limits themselves (the last stated ones) stay known, so a batch larger
 /// than a daily limit is still refused before the first submit.
 ///
+/// A batch of several models (batch lines naming `model`) is planned per model as well: each
+/// model's images against that model's calls left, and all of them against the account's. A
+/// model with no figures for today gets its own probe (its first submit, sent alone; the
+/// coordinator holds every other submit until each probe has answered), because the model's
+/// daily limit is often the tighter one (500, 200 or 100 a day) and a batch larger than it is
+/// never started blind.
+///
 /// Pure functions of their inputs; no threading concerns.
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "generate/journal.hpp"
 #include "protocol/ratelimit.hpp"
@@ -55,6 +63,21 @@ enum class quota_decision {
   stop,   ///< Does not fit and no --fit-quota: nothing (more) is submitted.
 };
 
+/// One model's share of a batch: its submits and its own daily figures.
+struct model_quota {
+  std::string model;
+  long long needed = 0;  ///< Submits this model's images still need.
+  std::optional<long long> limit;
+  std::optional<long long> remaining;  ///< Only while valid (before the reset).
+  bool expired = false;                ///< Journaled, but a reset came since.
+  /// With fit and stop: this model's submits that may go now (at most `needed`); none: not
+  /// capped by the model's own count.
+  std::optional<long long> allowed;
+  bool over_daily_limit = false;  ///< `needed` exceeds the model's daily limit.
+  /// What of it fits in the model's own count: min(needed, remaining), `needed` when unknown.
+  long long fits() const;
+};
+
 struct quota_plan {
   quota_decision decision = quota_decision::go;
   long long needed = 0;  ///< Submits the images still need (one per image, retries aside).
@@ -62,16 +85,29 @@ struct quota_plan {
   quota_figures figures;
   system_time resets_at;          ///< The next reset after the figures were seen (else after now).
   bool over_daily_limit = false;  ///< `needed` exceeds a daily limit: never fits in one day.
+  /// Each model of the batch (one for a batch of one model), in the batch's order. With
+  /// `probe`, those whose `remaining` is unknown are the ones to probe.
+  std::vector<model_quota> models;
+  /// The models to probe (decision probe): those with no remaining count for today.
+  std::vector<std::string> probe_models() const;
 };
 
-/// The plan for `needed` submits given `figures`, at `now`. `fit_quota`: make what fits.
-/// `probed`: the figures come from the probe's answer (never decide `probe` again).
+/// The plan for `needed` submits of one model given `figures`, at `now`. `fit_quota`: make what
+/// fits. `probed`: the figures come from the probe's answer (never decide `probe` again).
+/// `model` names the plan's one entry of `models`.
 quota_plan plan_quota(long long needed, const quota_figures& figures, bool fit_quota, bool probed,
-                      system_time now);
+                      system_time now, const std::string& model = {});
+/// The plan for a batch of several models: `models` with their needs and own figures, `account`
+/// the account's figures (its model fields unused). A model fits when its `needed` is within
+/// its remaining count; the batch when every model fits and the sum is within the account's.
+/// With --fit-quota each model makes min(needed, remaining) and all of them together at most
+/// the account's remaining. `probed`: every probe has answered (unknown counts are then no cap).
+quota_plan plan_models(std::vector<model_quota> models, const quota_figures& account,
+                       bool fit_quota, bool probed, system_time now);
 
 /// One paragraph for the user: what is needed, what is left and since when, what fits, the
 /// reset in UTC and UTC+8, and what happens. `model` names the model's figures; empty for a
-/// batch of several models (planned on the account's figures).
+/// batch of several models (then each model's figures follow the account's).
 std::string describe(const quota_plan& plan, const std::string& model);
 /// "2026-12-06T16:00:00Z (2026-12-07 00:00 UTC+8)".
 std::string reset_text(system_time at);

@@ -352,6 +352,27 @@ void session::on_image(actors::image_result& result) {
   }
 }
 
+namespace {
+
+/// The submits a plan allows from now on, over all and per model (none: no cap).
+actors::quota_caps caps_of(const quota_plan& plan) {
+  const auto clamp = [](long long n) {
+    return static_cast<int>(std::min<long long>(n, 1'000'000'000));
+  };
+  actors::quota_caps caps;
+  if (plan.decision == quota_decision::fit || plan.decision == quota_decision::stop) {
+    caps.submits = clamp(plan.allowed.value_or(0));
+  }
+  for (const auto& m : plan.models) {
+    if (m.allowed) {
+      caps.models[m.model] = clamp(*m.allowed);
+    }
+  }
+  return caps;
+}
+
+}  // namespace
+
 struct session::batch_plan {
   std::vector<actors::image_job> jobs;  ///< Every image not delivered before, in index order.
   std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
@@ -457,7 +478,16 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
     actors::image_job job;
     job.request = config_.images[index].request;
     job.resume_task_id = st.resume_task_id;
-    needed_submits_ += job.resume_task_id.empty() ? 1 : 0;
+    if (job.resume_task_id.empty()) {
+      ++needed_submits_;
+      const auto& model = job.request.model;
+      auto it = std::find_if(needed_by_model_.begin(), needed_by_model_.end(),
+                             [&model](const auto& m) { return m.first == model; });
+      if (it == needed_by_model_.end()) {
+        it = needed_by_model_.insert(needed_by_model_.end(), {model, 0});
+      }
+      ++it->second;
+    }
     job_image_.push_back(index);
     plan.jobs.push_back(std::move(job));
   }
@@ -499,11 +529,15 @@ actors::batch_request session::batch_request(std::vector<actors::image_job> jobs
   request.trace = false;
   request.max_submits = config_.max_submits;
   request.probe_first = quota_ && quota_->decision == quota_decision::probe;
+  if (request.probe_first) {
+    const auto models = quota_->probe_models();
+    request.probe_models.insert(models.begin(), models.end());
+  }
   // Stop is fit with nothing allowed: no submit, but journaled tasks are still polled (free).
-  if (quota_ &&
-      (quota_->decision == quota_decision::fit || quota_->decision == quota_decision::stop)) {
-    request.quota_submits =
-        static_cast<int>(std::min<long long>(quota_->allowed.value_or(0), 1'000'000'000));
+  if (quota_) {
+    auto caps = caps_of(*quota_);
+    request.quota_submits = caps.submits;
+    request.model_quota_submits = std::move(caps.models);
   }
   request.check_image_size = true;
   request.permits = config_.permits;
@@ -542,8 +576,11 @@ actors::batch_callbacks session::callbacks() {
                                       limits.model_limit, limits.model_remaining},
                                      seen);
   };
-  callbacks.on_probe_answer = [this](const std::optional<protocol::ratelimit_state>& limits,
-                                     int accepted) { return on_probe_answer(limits, accepted); };
+  callbacks.on_probe_answer = [this](const std::string& model,
+                                     const std::optional<protocol::ratelimit_state>& limits,
+                                     const std::map<std::string, int>& accepted, bool last) {
+    return on_probe_answer(model, limits, accepted, last);
+  };
   callbacks.on_image = [this](actors::image_result& image) { on_image(image); };
   callbacks.on_progress = [this](const actors::progress_event& event) {
     progress_.progress(event);
@@ -647,9 +684,8 @@ void session::quota_reset(session_outcome& outcome) const {
 }
 
 const std::string& session::batch_model() const {
-  // The batch's one model, or none when batch lines name several: then the plan uses the
-  // account's figures (they count every model's calls) and each model's own count is checked as
-  // its answers come (a model at 0 stops the submits, as the headers say).
+  // The batch's one model, or none when batch lines name several: then the plan shows the
+  // account's figures and each model's (quota_plan.hpp, plan_models).
   static const std::string none;
   if (config_.images.empty()) {
     return none;
@@ -663,18 +699,66 @@ const std::string& session::batch_model() const {
   return first;
 }
 
-/// From the journal's figures for this endpoint and model, as valid now.
-quota_plan session::plan_quota_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto figures =
-      figures_from_journal(journal_->ratelimits(), config_.base_url, batch_model(), now);
-  return plan_quota(needed_submits_, figures, config_.fit_quota, false, now);
+/// From the journal's figures for this endpoint and each model, as valid now.
+quota_plan session::plan_quota_now() { return replan(std::chrono::system_clock::now(), {}, false); }
+
+/// A model's figures: its probe's answer in this run, else the journal's as valid at `now`.
+quota_figures session::figures_for(const std::string& model, system_time now) const {
+  if (const auto it = probe_figures_.find(model); it != probe_figures_.end()) {
+    return it->second;
+  }
+  return figures_from_journal(journal_->ratelimits(), config_.base_url, model, now);
+}
+
+/// The plan for the submits still needed (`accepted`: submits accepted so far, by model), on
+/// each model's figures and the account's newest. `probed`: every probe has answered.
+quota_plan session::replan(system_time now, const std::map<std::string, int>& accepted,
+                           bool probed) {
+  const auto still = [&accepted](const std::pair<std::string, long long>& m) {
+    const auto it = accepted.find(m.first);
+    return std::max<long long>(0, m.second - (it == accepted.end() ? 0 : it->second));
+  };
+  if (needed_by_model_.size() <= 1) {
+    const auto model = needed_by_model_.empty() ? batch_model() : needed_by_model_.front().first;
+    const long long needed = needed_by_model_.empty() ? 0 : still(needed_by_model_.front());
+    return plan_quota(needed, figures_for(model, now), config_.fit_quota, probed, now, model);
+  }
+  std::vector<model_quota> models;
+  quota_figures account;  // The newest answer's account figures (they count every model).
+  for (const auto& m : needed_by_model_) {
+    const auto f = figures_for(m.first, now);
+    model_quota share;
+    share.model = m.first;
+    share.needed = still(m);
+    share.limit = f.model_limit;
+    share.remaining = f.model_remaining;
+    share.expired = f.expired;
+    models.push_back(std::move(share));
+    const bool newer = f.seen_at && (!account.seen_at || *f.seen_at > *account.seen_at);
+    if (newer || (!account.seen_at && !account.account_limit && f.account_limit)) {
+      account.account_limit = f.account_limit;
+      account.account_remaining = f.account_remaining;
+      account.seen_at = f.seen_at;
+    }
+    account.expired = account.expired || f.expired;
+  }
+  return plan_models(std::move(models), account, config_.fit_quota, probed, now);
 }
 
 void session::show_plan(const quota_plan& plan) {
   const auto& f = plan.figures;
   const auto optional = [](const std::optional<long long>& v) { return v ? json(*v) : json(); };
   const char* decisions[] = {"go", "probe", "fit", "stop"};
+  json models = json::array();
+  for (const auto& m : plan.models) {
+    models.push_back({{"model", m.model},
+                      {"needed_submits", m.needed},
+                      {"limit", optional(m.limit)},
+                      {"remaining", optional(m.remaining)},
+                      {"fits", m.fits()},
+                      {"allowed", optional(m.allowed)},
+                      {"over_daily_limit", m.over_daily_limit}});
+  }
   json fields{
       {"needed_submits", plan.needed},
       {"decision", decisions[static_cast<int>(plan.decision)]},
@@ -690,28 +774,25 @@ void session::show_plan(const quota_plan& plan) {
       {"figures_expired", f.expired},
       {"quota_resets_at", iso_utc(plan.resets_at)},
       {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
-      {"endpoint", config_.base_url}};
+      {"endpoint", config_.base_url},
+      {"models", models}};
   progress_.plan(fields, describe(plan, batch_model()));
 }
 
-/// The probe's answer (actors::batch_request::probe_first): plans the submits still needed with
-/// its figures. Runs on the coordinator's thread.
-std::optional<int> session::on_probe_answer(const std::optional<protocol::ratelimit_state>& limits,
-                                            int accepted) {
+/// A probe's answer (actors::batch_request::probe_first): plans the submits still needed with
+/// its figures; the plan is shown once every probe has answered (or when it says stop). Runs on
+/// the coordinator's thread.
+actors::quota_caps session::on_probe_answer(const std::string& model,
+                                            const std::optional<protocol::ratelimit_state>& limits,
+                                            const std::map<std::string, int>& accepted, bool last) {
   const auto now = std::chrono::system_clock::now();
-  auto figures = limits ? figures_from_answer(*limits, now) : quota_figures{};
-  if (batch_model().empty()) {  // Several models: the probe's model count is not the batch's.
-    figures.model_limit.reset();
-    figures.model_remaining.reset();
+  probe_figures_[model] = limits ? figures_from_answer(*limits, now) : quota_figures{};
+  auto plan = replan(now, accepted, last);
+  if (last || plan.decision == quota_decision::stop) {
+    show_plan(plan);
   }
-  auto plan = plan_quota(std::max<long long>(0, needed_submits_ - accepted), figures,
-                         config_.fit_quota, true, now);
-  show_plan(plan);
   quota_ = plan;
-  if (plan.decision == quota_decision::fit || plan.decision == quota_decision::stop) {
-    return static_cast<int>(std::min<long long>(plan.allowed.value_or(0), 1'000'000'000));
-  }
-  return std::nullopt;
+  return caps_of(plan);
 }
 
 void session::write_manifest(const session_outcome& outcome,

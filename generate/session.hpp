@@ -142,8 +142,11 @@ class session {
   status decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
   void quota_reset(session_outcome& outcome) const;
   quota_plan plan_quota_now();
-  std::optional<int> on_probe_answer(const std::optional<protocol::ratelimit_state>& limits,
-                                     int accepted);
+  quota_plan replan(system_time now, const std::map<std::string, int>& accepted, bool probed);
+  quota_figures figures_for(const std::string& model, system_time now) const;
+  actors::quota_caps on_probe_answer(const std::string& model,
+                                     const std::optional<protocol::ratelimit_state>& limits,
+                                     const std::map<std::string, int>& accepted, bool last);
   void show_plan(const quota_plan& plan);
   const std::string& batch_model() const;
   void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
@@ -166,8 +169,12 @@ class session {
   std::vector<image_state> states_;
   std::vector<std::size_t> job_image_;  ///< Job index -> image index.
   long long needed_submits_ = 0;        ///< Jobs that submit (not resumed) in this run.
-  std::optional<quota_plan> quota_;     ///< The plan before the run, then after the probe.
-  std::mutex mutex_;                    ///< Guards runner_ and the flags below.
+  /// The same per model, in the order the models first appear in the batch.
+  std::vector<std::pair<std::string, long long>> needed_by_model_;
+  /// The probes' answers so far, by model (empty figures: an answer without headers).
+  std::map<std::string, quota_figures> probe_figures_;
+  std::optional<quota_plan> quota_;  ///< The plan before the run, then after the probe.
+  std::mutex mutex_;                 ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
   bool interrupted_ = false;
   bool cancel_pending_ = false;

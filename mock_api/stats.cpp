@@ -143,7 +143,8 @@ json statistics::to_json(duration now, std::uint64_t seed, const throttle& limit
     keys[label] = {{"submits", k.submits},
                    {"accepted", k.accepted},
                    {"in_flight", k.in_flight.size()},
-                   {"credits_used_today", k.used}};
+                   {"credits_used_today", k.used},
+                   {"calls_today_by_model", k.model_calls}};
   }
   json images_json = json::array();
   for (const auto& image : images) {

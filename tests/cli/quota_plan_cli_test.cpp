@@ -1,10 +1,14 @@
 // `zbatch generate`'s quota planning end to end against the mock on loopback (issue 14,
 // "Planning"): the rate-limit figures journaled and reused by the next run, --dry-run sending
 // nothing, a batch larger than what is left stopping before any submit, --fit-quota making what
-// fits and a rerun after the reset finishing it without paying twice, and --endpoint.
+// fits and a rerun after the reset finishing it without paying twice, and --endpoint. Batches
+// of two models: the plan names both, one probe each, --fit-quota per model, and a model at 0
+// calls left mid-batch stopping only its own submits.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -26,6 +30,7 @@ using nlohmann::json;
 using test::read_all;
 
 constexpr const char* model_id = "Tongyi-MAI/Z-Image-Turbo";
+constexpr const char* qwen_id = "Qwen/Qwen-Image";
 
 /// Instant images, the four rate-limit headers, `model_limit` calls a day for the model.
 mock::mock_config limited(long long model_limit) {
@@ -36,6 +41,34 @@ mock::mock_config limited(long long model_limit) {
   config.throttle.daily_limits.enabled = true;
   config.throttle.daily_limits.models = {{model_id, model_limit}};
   return config;
+}
+
+/// Both models limited: `turbo_limit` and `qwen_limit` calls a day.
+mock::mock_config two_limited(long long turbo_limit, long long qwen_limit) {
+  auto config = limited(turbo_limit);
+  config.throttle.daily_limits.models[qwen_id] = qwen_limit;
+  return config;
+}
+
+/// A --batch file of `turbo` Z-Image-Turbo lines and `qwen` Qwen-Image lines, alternating while
+/// both last; `tag` keeps prompts apart from another file's.
+fs::path two_model_batch(const fs::path& dir, int turbo, int qwen, const std::string& tag) {
+  const auto path = dir / (tag + ".jsonl");
+  std::ofstream out(path);
+  for (int i = 0; i < std::max(turbo, qwen); ++i) {
+    if (i < turbo) {
+      out << json{{"prompt", tag + " harbour " + std::to_string(i)}, {"seed", i}}.dump() << "\n";
+    }
+    if (i < qwen) {
+      out << json{{"prompt", tag + " heron " + std::to_string(i)},
+                  {"seed", 100 + i},
+                  {"size", "512x512"},
+                  {"model", qwen_id}}
+                 .dump()
+          << "\n";
+    }
+  }
+  return path;
 }
 
 /// The journal's `ratelimit` lines.
@@ -75,6 +108,38 @@ class quota_plan_cli : public ::testing::Test {
     mock::server_options options;
     options.threads = 8;
     server_ = std::make_unique<mock::server>(std::move(config), 7, options);
+  }
+
+  /// `generate --batch`, one attempt at a time (each answer is in before the next submit).
+  std::vector<std::string> batch_args(const fs::path& batch, const fs::path& out,
+                                      std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a{"generate",
+                               "--base-url",
+                               server_->base_url(),
+                               "--batch",
+                               batch.string(),
+                               "--strategy",
+                               "bounded,inflight=1,poll=20ms",
+                               "--out",
+                               out.string()};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
+  /// Tasks the mock created today per model, over every key.
+  std::map<std::string, long long> calls_by_model() {
+    std::map<std::string, long long> out;
+    const auto stats = server_->mock_model().stats();  // kept: the loop reads into it
+    for (const auto& [key, figures] : stats["keys"].items()) {
+      for (const auto& [model, calls] : figures["calls_today_by_model"].items()) {
+        out[model] += calls.get<long long>();
+      }
+    }
+    return out;
+  }
+  /// Submits the mock refused for the quota (a submit sent past a count at 0).
+  long long quota_refusals() {
+    return server_->mock_model().stats()["rate_limited"].value("quota", 0LL);
   }
 
   std::vector<std::string> args(int count, std::vector<std::string> extra = {}) const {
@@ -208,6 +273,141 @@ TEST_F(quota_plan_cli, fit_quota_makes_what_fits_and_the_rerun_after_the_reset_c
   EXPECT_EQ(m["delivered"], 8);
   EXPECT_EQ(m["submits_paid"], 8);
   EXPECT_EQ(m["stopped"], "complete");
+}
+
+// Two models, Qwen-Image with 3 calls a day for its 5 images: one probe per model (each alone),
+// the plan names both; without --fit-quota nothing more is sent (exit 4); with it, in a fresh
+// directory, exactly Qwen's 3 are made and its 2 others stay pending, Turbo's 4 all made; the
+// plan event (--json) has each model's figures; --dry-run shows them from the journal.
+TEST_F(quota_plan_cli, two_models_are_planned_each_on_its_own_count) {
+  start(two_limited(20, 3));
+  const auto batch = two_model_batch(dir_.path(), 4, 5, "a");
+  std::string log;
+  ASSERT_EQ(run(batch_args(batch, out_), &log), 4) << log;
+  EXPECT_EQ(submits_total(), 2) << "more than the two probes: " << submits().dump();
+  EXPECT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 1}, {qwen_id, 1}}));
+  EXPECT_NE(log.find("one probe per model"), std::string::npos) << log;
+  EXPECT_NE(log.find(std::string(model_id) + " 19/20 for 3 image(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find(std::string(qwen_id) + " 2/3 for 4 image(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("does not fit"), std::string::npos) << log;
+  EXPECT_NE(log.find("nothing was submitted after the probes"), std::string::npos) << log;
+  auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 2);
+  EXPECT_EQ(m["pending"], 7);
+  // The dry run plans both from the journal and sends nothing.
+  ASSERT_EQ(run(batch_args(batch, out_, {"--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find(std::string(model_id) + " 19/20 for 3 image(s), fits 3"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find(std::string(qwen_id) + " 2/3 for 4 image(s), more than its daily limit"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("probe"), std::string::npos) << log;
+  EXPECT_EQ(submits_total(), 2) << submits().dump();
+
+  server_->mock_model().reset();
+  const auto fresh = dir_.path() / "fit";
+  ASSERT_EQ(run(batch_args(batch, fresh, {"--fit-quota", "--json"}), &log), 4) << log;
+  EXPECT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 4}, {qwen_id, 3}}));
+  EXPECT_EQ(quota_refusals(), 0) << "a submit went past a model's calls left";
+  // The plan after the probes, as an event: each model's figures and what fits of it.
+  json plan;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    auto event = json::parse(line, nullptr, false);
+    if (!event.is_discarded() && event.value("event", "") == "plan") {
+      plan = event;
+    }
+  }
+  ASSERT_TRUE(plan.contains("models")) << log;
+  EXPECT_EQ(plan["decision"], "fit");
+  ASSERT_EQ(plan["models"].size(), 2u) << plan;
+  EXPECT_EQ(plan["models"][0]["model"], model_id);
+  EXPECT_EQ(plan["models"][0]["remaining"], 19);
+  EXPECT_EQ(plan["models"][0]["fits"], 3);
+  EXPECT_EQ(plan["models"][1]["model"], qwen_id);
+  EXPECT_EQ(plan["models"][1]["remaining"], 2);
+  EXPECT_EQ(plan["models"][1]["needed_submits"], 4);
+  EXPECT_EQ(plan["models"][1]["fits"], 2);
+  EXPECT_EQ(plan["models"][1]["allowed"], 2);
+  EXPECT_TRUE(plan["models"][0]["allowed"].is_null()) << "Turbo fits in its own count";
+  m = json::parse(read_all(fresh / "manifest.json"));
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 7);
+  EXPECT_EQ(m["pending"], 2);
+  EXPECT_TRUE(m["quota_resets_at"].is_string()) << m.dump();
+  for (const auto& image : m["images"]) {
+    if (image["status"] != "delivered") {
+      EXPECT_EQ(image["model"], qwen_id) << image;
+      EXPECT_EQ(image["error_class"], "quota_429") << image;
+    }
+  }
+}
+
+// The journal says Qwen-Image has 9 calls left, but another client of the key spends 7 of them:
+// mid-batch the model reaches 0 and only its submits stop (nothing is sent for it after the
+// answer that said 0); Turbo's images are all made; the run ends on the quota (exit 4).
+TEST_F(quota_plan_cli, a_model_at_zero_mid_batch_stops_only_its_own_submits) {
+  start(two_limited(20, 10));
+  const auto batch = two_model_batch(dir_.path(), 4, 5, "a");
+  std::string log;
+  // The two probes only: the journal keeps both models' figures (Turbo 19, Qwen 9 left).
+  ASSERT_EQ(run(batch_args(batch, out_, {"--max-submits", "2"}), &log), 3) << log;
+  ASSERT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 1}, {qwen_id, 1}}));
+  // Another client of the key (its own directory and journal) makes 7 Qwen images.
+  ASSERT_EQ(run(batch_args(two_model_batch(dir_.path(), 0, 7, "b"), dir_.path() / "other"), &log),
+            0)
+      << log;
+  ASSERT_EQ(calls_by_model()[qwen_id], 8);
+
+  ASSERT_EQ(run(batch_args(batch, out_), &log), 4) << log;
+  EXPECT_NE(log.find("calls left today: account"), std::string::npos) << log;
+  EXPECT_NE(log.find(std::string(qwen_id) + " 9/10 for 4 image(s)"), std::string::npos) << log;
+  EXPECT_NE(log.find("no calls left today for model " + std::string(qwen_id)), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("the other models' images go on"), std::string::npos) << log;
+  EXPECT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 4}, {qwen_id, 10}}));
+  EXPECT_EQ(quota_refusals(), 0) << "a Qwen submit was sent after its count said 0";
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 7);
+  EXPECT_EQ(m["pending"], 2);
+  int turbo_delivered = 0;
+  for (const auto& image : m["images"]) {
+    if (image["model"] == model_id) {
+      turbo_delivered += image["status"] == "delivered" ? 1 : 0;
+    } else if (image["status"] != "delivered") {
+      EXPECT_EQ(image["error_class"], "quota_429") << image;
+    }
+  }
+  EXPECT_EQ(turbo_delivered, 4);
+  EXPECT_TRUE(m["quota_resets_at"].is_string()) << m.dump();
+}
+
+// The same with the account's count: another client spends it, and the answer that puts the
+// account at 0 stops every model's submits (nothing sent after it).
+TEST_F(quota_plan_cli, the_account_at_zero_mid_batch_stops_every_model) {
+  auto config = two_limited(20, 10);
+  config.throttle.daily_limits.account = 10;
+  start(config);
+  const auto batch = two_model_batch(dir_.path(), 4, 5, "a");
+  std::string log;
+  ASSERT_EQ(run(batch_args(batch, out_, {"--max-submits", "2"}), &log), 3) << log;
+  // Another client of the key makes 6 Turbo images: 2 calls left on the account.
+  ASSERT_EQ(run(batch_args(two_model_batch(dir_.path(), 6, 0, "b"), dir_.path() / "other"), &log),
+            0)
+      << log;
+
+  ASSERT_EQ(run(batch_args(batch, out_), &log), 4) << log;
+  EXPECT_NE(log.find("account 8/10"), std::string::npos) << log;
+  EXPECT_NE(log.find("no calls left today for this account"), std::string::npos) << log;
+  EXPECT_EQ(quota_refusals(), 0) << "a submit was sent after the account's count said 0";
+  const auto calls = calls_by_model();
+  EXPECT_EQ(calls.at(model_id) + calls.at(qwen_id), 10);
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "quota");
+  EXPECT_EQ(m["delivered"], 4);
+  EXPECT_EQ(m["pending"], 5);
 }
 
 // --endpoint intl picks the international base URL; checked through --dry-run with a key file,

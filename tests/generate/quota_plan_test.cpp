@@ -90,6 +90,107 @@ TEST(quota_plan, journal_figures_count_until_the_reset_after_they_were_seen) {
   EXPECT_FALSE(figures_from_journal(kept, "https://y", "m", noon).remaining());
 }
 
+model_quota share(std::string model, long long needed, std::optional<long long> remaining,
+                  std::optional<long long> limit) {
+  model_quota m;
+  m.model = std::move(model);
+  m.needed = needed;
+  m.remaining = remaining;
+  m.limit = limit;
+  return m;
+}
+
+quota_figures account(long long remaining, long long limit = 2000) {
+  quota_figures f;
+  f.account_limit = limit;
+  f.account_remaining = remaining;
+  f.seen_at = noon;
+  return f;
+}
+
+// Several models: each against its own count, all of them against the account's.
+TEST(quota_plan_models, each_model_fits_in_its_own_count_and_fit_quota_caps_the_short_one) {
+  const std::vector<model_quota> two{share("a", 5, 3, 10), share("b", 2, 150, 200)};
+  const auto stop = plan_models(two, account(1900), false, false, noon);
+  EXPECT_EQ(stop.decision, quota_decision::stop);
+  EXPECT_EQ(stop.needed, 7);
+  EXPECT_EQ(stop.allowed, 0);
+  EXPECT_FALSE(stop.over_daily_limit);  // a's 5 exceed its 3 left, not its daily 10
+  const auto fit = plan_models(two, account(1900), true, false, noon);
+  ASSERT_EQ(fit.decision, quota_decision::fit);
+  EXPECT_EQ(fit.allowed, 5);  // a: 3 of 5, b: 2 of 2
+  ASSERT_EQ(fit.models.size(), 2u);
+  EXPECT_EQ(fit.models[0].allowed, 3);
+  EXPECT_FALSE(fit.models[1].allowed) << "b fits in its own count: no cap of its own";
+  const auto text = describe(fit, "");
+  EXPECT_NE(text.find("a 3/10 for 5 image(s), fits 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("b 150/200 for 2 image(s), fits 2"), std::string::npos) << text;
+  EXPECT_NE(text.find("account 1900/2000"), std::string::npos) << text;
+  EXPECT_NE(text.find("fits: 5 of 7"), std::string::npos) << text;
+  // Everything within its count: go.
+  EXPECT_EQ(plan_models({share("a", 3, 3, 10), share("b", 2, 150, 200)}, account(1900), false,
+                        false, noon)
+                .decision,
+            quota_decision::go);
+}
+
+TEST(quota_plan_models, the_account_caps_the_sum_when_every_model_fits_alone) {
+  const std::vector<model_quota> two{share("a", 5, 10, 500), share("b", 5, 10, 200)};
+  EXPECT_EQ(plan_models(two, account(6), false, false, noon).decision, quota_decision::stop);
+  const auto fit = plan_models(two, account(6), true, false, noon);
+  ASSERT_EQ(fit.decision, quota_decision::fit);
+  EXPECT_EQ(fit.allowed, 6);
+  EXPECT_FALSE(fit.models[0].allowed);
+  EXPECT_FALSE(fit.models[1].allowed);
+  // A day's account limit below the batch: never in one day.
+  const auto over = plan_models(two, account(2000, 9), false, false, noon);
+  EXPECT_EQ(over.decision, quota_decision::stop);
+  EXPECT_TRUE(over.over_daily_limit);
+}
+
+TEST(quota_plan_models, a_model_without_figures_is_probed_alone_unless_what_is_known_refuses) {
+  // b has no count for today (another model's answer gave the account's): b's probe decides.
+  const std::vector<model_quota> fits{share("a", 3, 10, 500), share("b", 4, std::nullopt, 200)};
+  const auto probe = plan_models(fits, account(1900), false, false, noon);
+  EXPECT_EQ(probe.decision, quota_decision::probe);
+  EXPECT_EQ(probe.probe_models(), std::vector<std::string>{"b"});
+  EXPECT_NE(describe(probe, "").find("one probe per model"), std::string::npos);
+  // Both unknown: one probe each, in the batch's order.
+  const auto both =
+      plan_models({share("a", 3, std::nullopt, 500), share("b", 4, std::nullopt, 200)},
+                  quota_figures{}, false, false, noon);
+  EXPECT_EQ(both.probe_models(), (std::vector<std::string>{"a", "b"}));
+  // a is known short: without --fit-quota nothing goes, not even b's probe.
+  const std::vector<model_quota> short_a{share("a", 11, 10, 500), share("b", 4, std::nullopt, 200)};
+  EXPECT_EQ(plan_models(short_a, account(1900), false, false, noon).decision, quota_decision::stop);
+  // With it, b is probed and a is capped at its 10 meanwhile.
+  const auto fit = plan_models(short_a, account(1900), true, false, noon);
+  EXPECT_EQ(fit.decision, quota_decision::probe);
+  EXPECT_EQ(fit.models[0].allowed, 10);
+  EXPECT_FALSE(fit.models[1].allowed);
+  // After every probe, a model whose answer had no headers is no cap: go on its known parts.
+  EXPECT_EQ(plan_models(fits, account(1900), false, true, noon).decision, quota_decision::go);
+}
+
+TEST(quota_plan_models, more_images_of_a_model_than_its_daily_limit_never_start_blind) {
+  // Yesterday's figures: counts unknown, b's limit known (100) and below its 101 images.
+  auto b = share("b", 101, std::nullopt, 100);
+  b.expired = true;
+  quota_figures stale;
+  stale.account_limit = 2000;
+  stale.expired = true;
+  const auto stop = plan_models({share("a", 2, std::nullopt, 500), b}, stale, false, false, noon);
+  EXPECT_EQ(stop.decision, quota_decision::stop);
+  EXPECT_TRUE(stop.over_daily_limit);
+  EXPECT_FALSE(stop.models[0].over_daily_limit);
+  EXPECT_TRUE(stop.models[1].over_daily_limit);
+  EXPECT_NE(describe(stop, "").find("more than its daily limit"), std::string::npos)
+      << describe(stop, "");
+  // --fit-quota: the probes find out how much of it fits today.
+  EXPECT_EQ(plan_models({share("a", 2, std::nullopt, 500), b}, stale, true, false, noon).decision,
+            quota_decision::probe);
+}
+
 class journal_figures : public ::testing::Test {
  protected:
   void SetUp() override {
