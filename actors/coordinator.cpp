@@ -868,6 +868,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.ctx = ctx;
   st.callbacks = std::move(callbacks);
   st.limiter.emplace(ctx->spec, ctx->start);
+  st.limiter->plan_batch(static_cast<int>(ctx->jobs->size()));
   st.probing = ctx->probe_first;
   st.probe_models = ctx->probe_models;
   st.quota_cap = ctx->quota_submits;

@@ -178,6 +178,15 @@ void rate_limiter::decrease(time_point now) {
   decreased_ = true;
 }
 
+bool rate_limiter::within_429_budget() const {
+  // Every image of the batch is to be accepted (or to fail), so its share of the budget is
+  // known before it is: on a 4-image batch, waiting for acceptances to earn the budget kept the
+  // second slot shut for a whole task. Only the next window (the limit's worth of images, and
+  // one more) is lent ahead, so a long batch still pays as it goes.
+  const int ahead = std::max(0, std::min(batch_images_ - accepted_ - 1, effective_limit() + 1));
+  return refused_ + 1 <= max_429_share * (accepted_ + 1 + ahead);
+}
+
 bool rate_limiter::rate_refusal(time_point now, int level) const {
   // The service held this many tasks (or more) a moment ago; what it refuses now is the rate.
   for (std::size_t at = static_cast<std::size_t>(level); at < accepted_at_.size(); ++at) {

@@ -68,6 +68,9 @@ class rate_limiter {
   /// A request succeeded: closes the circuit; `task_latency` (submit to terminal state) feeds
   /// the adaptive limit's latency signal.
   void on_success(time_point submitted_at, std::optional<duration> task_latency);
+  /// The batch holds `images` images (the coordinator says so once, before the first start): the
+  /// politeness budget then lends the next window's share ahead of its acceptances. 0 = unknown.
+  void plan_batch(int images) { batch_images_ = images; }
   /// A quota 429 with stop_on_quota: no more starts.
   void on_quota() { quota_stopped_ = true; }
   bool quota_stopped() const { return quota_stopped_; }
@@ -97,10 +100,11 @@ class rate_limiter {
   bool rate_refusal(time_point now, int level) const;
   void close_level(time_point now, int level);
   /// The politeness budget of issue 13 (at most one dynamic 429 per delivered image), kept with
-  /// room to spare: the limit grows, and a level gets more than one strike, only while the 429s
-  /// drawn so far stay within `max_429_share` per accepted submit.
-  bool within_429_budget() const { return refused_ + 1 <= max_429_share * (accepted_ + 1); }
+  /// room to spare: the limit grows only while the 429s drawn so far, and one more, stay within
+  /// `max_429_share` per accepted submit, the next window of the batch counted as accepted.
+  bool within_429_budget() const;
   static constexpr double max_429_share = 0.95;
+  int batch_images_ = 0;  ///< The batch's images; 0 = unknown (nothing lent ahead).
   int accepted_ = 0;
   int refused_ = 0;
   std::vector<int> strikes_;             ///< Capacity refusals in a row per level.

@@ -68,7 +68,8 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
                        " and " + std::to_string(in.max) + ", grows by one while answers are good";
     if (in.strikes > 0) {
       line +=
-          " (and dynamic 429s stay within 0.95 per accepted submit), drops to the level below "
+          " (and dynamic 429s stay within 0.95 per accepted submit, the batch's next window of "
+          "images counted ahead), drops to the level below "
           "one that drew " +
           std::to_string(in.strikes) +
           " capacity 429(s) in a row (a refused submit retries after its short 429 backoff; "

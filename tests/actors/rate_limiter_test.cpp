@@ -141,6 +141,33 @@ TEST(rate_limiter, strikes_grow_the_limit_only_within_the_429_budget) {
   EXPECT_DOUBLE_EQ(limiter.limit(), 2);
 }
 
+// A planned batch lends its next window's share of the budget ahead of its acceptances (a 4-image
+// batch cannot earn it back before it is over), but never more than that window.
+double limit_after_refusals(int planned_images, int refusals) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=1:min=1:max=10:beta=0.5:lat=0:strikes=3").value(), t0);
+  if (planned_images > 0) {
+    limiter.plan_batch(planned_images);
+  }
+  for (int i = 0; i < refusals; ++i) {  // capacity refusals at level 2
+    limiter.on_dynamic_429(at_ms(100 + 10 * i), t0, std::nullopt, 2);
+  }
+  limiter.on_accepted(at_ms(500), at_ms(450), true, 1);  // saturated at limit 1: may grow
+  return limiter.limit();
+}
+
+TEST(rate_limiter, a_planned_batch_lends_the_next_windows_429_budget) {
+  // 2 refused + 1 <= 0.95 x (1 accepted + 1): no; with 2 images ahead (4 planned): yes.
+  EXPECT_DOUBLE_EQ(limit_after_refusals(0, 2), 1);
+  EXPECT_DOUBLE_EQ(limit_after_refusals(4, 2), 2);
+  // The last image of a batch has nothing ahead to lend.
+  EXPECT_DOUBLE_EQ(limit_after_refusals(1, 2), 1);
+  // A long batch lends only the next window (limit 1 and one more: 2 images), not its share of
+  // 1000 images: 4 refused + 1 <= 0.95 x (1 + 2)? no.
+  EXPECT_DOUBLE_EQ(limit_after_refusals(1000, 2), 2);
+  EXPECT_DOUBLE_EQ(limit_after_refusals(1000, 4), 1);
+}
+
 TEST(rate_limiter, retry_after_pauses_every_start) {
   rate_limiter limiter(preset("adaptive").value(), t0);
   limiter.on_dynamic_429(at_ms(100), t0, millis{5000});

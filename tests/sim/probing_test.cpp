@@ -1,6 +1,7 @@
-// The adaptive limit's probing in virtual time (issue 13): on a 4-image batch a refused submit is
+// The adaptive limit's probing in virtual time (issue 13): on a small batch a refused submit is
 // retried after its short 429 backoff instead of waiting for a task to end, and refusals of the
-// per-key submit rate do not close levels the service holds. Every run is seeded, so every figure
+// per-key submit rate do not close levels the service holds; a small batch lends its images'
+// share of the 429 budget ahead of their acceptances. Every run is seeded, so every figure
 // is exact; the assertions leave room only for the choice of seeds.
 #include <string>
 #include <utility>
@@ -52,6 +53,27 @@ TEST_F(sim_test, adaptive_finds_the_second_slot_of_a_4_image_batch_within_a_task
   EXPECT_LE(strikes.makespan_ms, 8600 * batches);
   EXPECT_LT(strikes.makespan_ms, aimd.makespan_ms);
   EXPECT_LE(strikes.http_429, 4 * batches) << "more than one 429 per image";
+}
+
+/// The second slot is shut for the first half second, then open for good: the first two probes
+/// of it are refused and close it.
+mock::mock_config late_second_slot_config() {
+  auto config = exact_config(1);
+  config.throttle.dynamic.mode = "schedule";
+  config.throttle.dynamic.schedule = {{0.5, 86400, 1}};
+  return config;
+}
+
+TEST_F(sim_test, a_small_batch_reopens_a_closed_slot_on_its_planned_429_budget) {
+  start_mock(late_second_slot_config());
+  const auto result = run("adaptive", 5, 5);
+  EXPECT_EQ(result.delivered(), 5u);
+  EXPECT_EQ(result.counters.http_429_dynamic, 2) << "the slot was not closed: no test";
+  EXPECT_GE(result.counters.max_in_flight, 2);
+  // Two refusals against one acceptance spent the budget earned so far, not the 5 images' share:
+  // the limit grows back at the next acceptance (3.3 s) and two waves of two finish at 9.9 s.
+  // Earning it first kept one image alone until 6.6 s, and the fifth alone after: 13.2 s.
+  EXPECT_LE(result.makespan_ms, 10500);
 }
 
 /// No in-flight cap at all, only the per-key submit rate (1 per second, a burst of 3): every 429
