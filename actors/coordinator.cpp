@@ -327,7 +327,9 @@ void cancel(coordinator_actor* self);
 
 void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
-  if (st.done) {
+  if (st.done || st.cancelling) {
+    // Cancelling: every image not waiting for its submit's answer is already failed; nothing
+    // may start (a wake set before the cancel still arrives).
     return;
   }
   const auto now = now_of(self);
