@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <queue>
@@ -85,8 +86,9 @@ struct image_state {
   bool saturated = false;
   int level = 0;  ///< Attempts running right after this one started (itself included).
   time_point submitted_at;
-  image_retry_state retry;              ///< What the retry decision reads and updates.
-  bool submit_out = false;              ///< A submit was sent and its answer has not come back yet.
+  image_retry_state retry;    ///< What the retry decision reads and updates.
+  bool submit_out = false;    ///< A submit was sent and its answer has not come back yet.
+  bool deferred_out = false;  ///< The retry the budget deferred was let out; its attempt not ended.
   std::optional<std::uint64_t> permit;  ///< The permit_gate's permit of the running attempt.
 };
 
@@ -100,6 +102,9 @@ struct coordinator_state {
   std::vector<image_result> results;  ///< By job index; moved out whole at the end.
   using entry = std::pair<time_point, std::uint32_t>;
   std::priority_queue<entry, std::vector<entry>, std::greater<>> pending;
+  /// Retries the budget refused, oldest first, each with its earliest start (retry_policy.hpp).
+  std::deque<entry> deferred;
+  std::size_t deferred_out = 0;  ///< Images with image_state::deferred_out.
   std::vector<caf::actor> workers;
   std::vector<std::uint32_t> load;  ///< Running attempts per worker.
   std::set<std::uint32_t> open;     ///< Workers with fewer than attempts_per_worker.
@@ -216,8 +221,18 @@ void finish_image(coordinator_actor* self, std::uint32_t index, time_point now) 
   }
 }
 
+/// The attempt of a deferred retry that was let out has ended (or never will start).
+void end_deferred(coordinator_actor* self, std::uint32_t index) {
+  auto& st = self->state;
+  if (st.images[index].deferred_out) {
+    st.images[index].deferred_out = false;
+    --st.deferred_out;
+  }
+}
+
 void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
                 time_point now) {
+  end_deferred(self, index);
   auto& result = self->state.results[index];
   result.delivered = false;
   result.error = error.kind;
@@ -359,12 +374,34 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
 /// goes out after the starts it made room for, so `in_flight` counts them.
 void cancel(coordinator_actor* self);
 
+/// Lets deferred retries out into `pending` (retry_policy.hpp): while the budget allows a retry
+/// with one token kept back per deferred retry already out, or one when none is out; all of them
+/// when the batch stops submitting, so pump ends them as it ends the rest.
+void release_deferred(coordinator_actor* self, time_point now) {
+  auto& st = self->state;
+  const bool stopping = st.limiter->quota_stopped() || st.halted || st.draining;
+  while (!st.deferred.empty()) {
+    if (!stopping && st.deferred_out > 0 &&
+        !st.limiter->budget().allows_retry(static_cast<double>(st.deferred_out))) {
+      return;
+    }
+    const auto [at, index] = st.deferred.front();
+    st.deferred.pop_front();
+    st.images[index].deferred_out = true;
+    ++st.deferred_out;
+    st.pending.emplace(std::max(at, now), index);
+  }
+}
+
 void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
-  if (st.done) {
+  if (st.done || st.cancelling) {
+    // Cancelling: every image not waiting for its submit's answer is already failed; nothing
+    // may start (a wake set before the cancel still arrives).
     return;
   }
   const auto now = now_of(self);
+  release_deferred(self, now);
   while (!st.pending.empty()) {
     const auto [at, index] = st.pending.top();
     if (st.limiter->quota_stopped()) {
@@ -698,6 +735,13 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
   auto& result = st.results[index];
   ++result.retries;
   ++st.counters.retries;
+  if (decision.deferred) {
+    ++st.counters.budget_deferrals;
+    record(self, index, trace_kind::retry,
+           std::to_string(decision.wait->count()) + "ms, deferred by the retry budget", now);
+    st.deferred.emplace_back(now + *decision.wait, index);
+    return;
+  }
   if (report.hung) {
     ++st.counters.hung_resubmits;
     record(self, index, trace_kind::retry,
@@ -757,6 +801,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   }
   image.running = false;
   --st.running;
+  end_deferred(self, index);
   if (st.load[report.worker]-- == attempts_per_worker) {
     st.open.insert(report.worker);
   }

@@ -115,6 +115,8 @@ struct batch_counters {
   int ambiguous_submits = 0;
   /// Knowing second submits after a hung give-up (also in `submits` and `retries`: each is paid).
   int hung_resubmits = 0;
+  /// Retries the retry budget refused and deferred (also in `retries`; retry_policy.hpp).
+  int budget_deferrals = 0;
   int circuit_openings = 0;
   int max_in_flight = 0;  ///< Most attempts ever running at once.
 };

@@ -17,8 +17,11 @@ class retry_budget {
  public:
   explicit retry_budget(const budget_spec& spec) : spec_(spec), tokens_(spec.max_tokens) {}
 
-  /// Whether an error retry may start now (gRFC A6: tokens > max_tokens / 2).
-  bool allows_retry() const { return !spec_.enabled || tokens_ > spec_.max_tokens / 2; }
+  /// Whether an error retry may start now (gRFC A6: tokens > max_tokens / 2), with `held_back`
+  /// tokens set aside first (one per deferred retry already let out: each may fail).
+  bool allows_retry(double held_back = 0) const {
+    return !spec_.enabled || tokens_ - held_back > spec_.max_tokens / 2;
+  }
   /// A retryable failure happened: one token less (not below 0).
   void on_failure() {
     if (spec_.enabled) {

@@ -18,15 +18,8 @@ std::optional<millis> retry_429(const retry_spec& spec, image_retry_state& image
   return wait;
 }
 
-/// An error retry: charges the budget (not for 429s), then waits if retries and budget allow.
-std::optional<millis> retry_error(const retry_spec& spec, const protocol::api_error& error,
-                                  image_retry_state& image, retry_budget& budget, jitter_rng& rng) {
-  if (error.kind != error_class::dynamic_429) {
-    budget.on_failure();
-  }
-  if (image.error_retries >= spec.max_retries || !budget.allows_retry()) {
-    return std::nullopt;
-  }
+/// The wait before the image's next error retry; the retry is used.
+millis take_error_retry(const retry_spec& spec, image_retry_state& image, jitter_rng& rng) {
   const auto wait = backoff_delay(spec, image.error_retries, image.last_wait, rng);
   ++image.error_retries;
   return wait;
@@ -75,12 +68,30 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
     // The submit may have created (and charged) a task: resubmitting may pay twice.
     error_retry = error_retry && spec.retry.resubmit_ambiguous;
   }
+  // An error retry charges the budget (not a 429) and needs an error retry left; the budget
+  // only says whether it may start now.
+  bool refused = false;
   if (error_retry) {
-    decision.wait = retry_error(spec.retry, error, image, budget, rng);
+    if (error.kind != error_class::dynamic_429) {
+      budget.on_failure();
+    }
+    if (image.error_retries < spec.retry.max_retries) {
+      refused = !budget.allows_retry();
+      if (!refused) {
+        decision.wait = take_error_retry(spec.retry, image, rng);
+      }
+    }
   }
   if (!decision.wait && error.kind == error_class::server_transport && !error.ambiguous &&
       spec.circuit.enabled) {
+    // The open circuit paces an outage for every image at once; it comes before a deferral, so
+    // the images it holds all go again when the service is back, not one at a time.
     decision.wait = ride_out(spec, image, now, rng);
+  } else if (refused) {
+    // gRFC A6 stops retry storms, not the work: the retry waits until the budget allows it
+    // (or it is the one deferred retry let out at a time; see retry_decision::deferred).
+    decision.wait = take_error_retry(spec.retry, image, rng);
+    decision.deferred = true;
   }
   if (decision.wait && error.retry_after_ms && spec.retry.honour_retry_after) {
     decision.wait = std::max(*decision.wait, millis{*error.retry_after_ms});

@@ -13,10 +13,17 @@
 ///   retries; once that cap is spent it is an ordinary retryable error;
 /// - an ambiguous submit failure (the task may exist and be charged) is retried only with
 ///   `resubmit_ambiguous` (a knowing double payment);
-/// - a retryable failure charges the retry budget (gRFC A6; a dynamic 429 does not) and is retried
-///   while the image has error retries left and the budget allows it;
-/// - with a circuit breaker, a server failure the service refused (free, not ambiguous) is ridden
-///   out for up to one poll deadline from the first unretried one;
+/// - a retryable failure (a FAILED task included: the service's own report of a failure, the
+///   signal the throttler exists for) charges the retry budget (gRFC A6; a dynamic 429 does not)
+///   and is retried while the image has error retries left;
+/// - with a circuit breaker, a server failure the service refused (free, not ambiguous) that the
+///   budget or the error retries do not let go now is ridden out for up to one poll deadline from
+///   the first unretried one;
+/// - any other retry the budget refuses is deferred, not failed: A6's throttler stops retry
+///   storms, it does not give up on the work. The coordinator holds it until the budget allows a
+///   retry again (one token kept back per deferred retry already let out) or until no deferred
+///   retry is out (one at a time, Envoy's `min_retry_concurrency` of 1), so a batch whose service
+///   still delivers gets every image it can while its retry load stays bounded;
 /// - the wait is max(own backoff, Retry-After) when the strategy honours Retry-After.
 ///
 /// The caller passes every piece of state the decision reads or changes: the image's retry
@@ -52,6 +59,9 @@ struct image_retry_state {
 /// Start a new attempt after `wait`, or (no wait) fail the image with the error.
 struct retry_decision {
   std::optional<millis> wait;
+  /// The budget refused the retry now: it starts no earlier than `wait` from now, and only when
+  /// the coordinator lets a deferred retry out (see the rules above).
+  bool deferred = false;
   bool retry() const { return wait.has_value(); }
 };
 

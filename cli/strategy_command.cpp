@@ -131,7 +131,9 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
   if (s.budget.enabled) {
     out.push_back("Retry budget: " + number_words(s.budget.max_tokens) +
                   " tokens, a failure costs one, a success earns " +
-                  number_words(s.budget.token_ratio) + "; no retries while half are spent.");
+                  number_words(s.budget.token_ratio) +
+                  "; while half are spent a retry waits (one at a time) instead of starting, "
+                  "and is not given up.");
   }
   std::string poll = "Polls a task after " + duration_words(s.poll.interval);
   if (s.poll.factor != 1.0) {

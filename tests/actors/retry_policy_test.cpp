@@ -66,23 +66,60 @@ TEST_F(policy, ambiguous_submit_is_resubmitted_only_knowingly) {
   }
 }
 
-TEST_F(policy, budget_blocks_retries_below_half) {
+TEST_F(policy, budget_defers_retries_below_half_instead_of_failing_the_image) {
   spec.budget.enabled = true;
   spec.budget.max_tokens = 4;
   retry_budget budget(spec.budget);
-  spec.retry.max_retries = 10;
-  EXPECT_TRUE(
-      decide_retry(spec, failure(error_class::task_failed), image, budget, t0, rng).retry());
+  spec.retry.max_retries = 3;
+  auto decision = decide_retry(spec, failure(error_class::task_failed), image, budget, t0, rng);
+  EXPECT_TRUE(decision.retry());
+  EXPECT_FALSE(decision.deferred);
   EXPECT_DOUBLE_EQ(budget.tokens(), 3.0);
-  EXPECT_FALSE(
-      decide_retry(spec, failure(error_class::task_failed), image, budget, t0, rng).retry());
+  // At half: the retry is not refused for good, it waits its backoff and the budget.
+  decision = decide_retry(spec, failure(error_class::task_failed), image, budget, t0, rng);
+  EXPECT_EQ(decision.wait, millis{100});
+  EXPECT_TRUE(decision.deferred);
   EXPECT_DOUBLE_EQ(budget.tokens(), 2.0);
-  // A dynamic 429 past its own cap takes an error retry but charges no token.
+  EXPECT_EQ(image.error_retries, 2);
+  // A dynamic 429 past its own cap takes an error retry but charges no token; a success has
+  // brought the tokens back above half, so it goes at once.
   image.retries_429 = spec.retry.max_429_retries;
   budget.on_success();
-  EXPECT_TRUE(
-      decide_retry(spec, failure(error_class::dynamic_429), image, budget, t0, rng).retry());
+  decision = decide_retry(spec, failure(error_class::dynamic_429), image, budget, t0, rng);
+  EXPECT_TRUE(decision.retry());
+  EXPECT_FALSE(decision.deferred);
   EXPECT_DOUBLE_EQ(budget.tokens(), 2.1);
+  // The image's own error retries still end it: a deferral is no extra retry.
+  decision = decide_retry(spec, failure(error_class::malformed), image, budget, t0, rng);
+  EXPECT_FALSE(decision.retry());
+  EXPECT_EQ(image.error_retries, 3);
+}
+
+TEST_F(policy, a_deferred_retry_keeps_back_one_token_per_deferred_retry_out) {
+  spec.budget.enabled = true;
+  spec.budget.max_tokens = 10;
+  retry_budget budget(spec.budget);
+  for (int i = 0; i < 3; ++i) {
+    budget.on_failure();
+  }
+  EXPECT_TRUE(budget.allows_retry());     // 7 > 5
+  EXPECT_TRUE(budget.allows_retry(1.0));  // 6 > 5
+  EXPECT_FALSE(budget.allows_retry(2.0));
+}
+
+TEST_F(policy, with_a_circuit_a_refused_server_failure_is_ridden_out_not_deferred) {
+  spec = parse_strategy("retry=3:const:base=100ms:jitter=none,budget=2:0.1,circuit=3:2s").value();
+  retry_budget budget(spec.budget);
+  auto decision =
+      decide_retry(spec, failure(error_class::server_transport), image, budget, at_ms(10), rng);
+  EXPECT_EQ(decision.wait, millis{2000});  // the ride-out waits for the circuit, for all images
+  EXPECT_FALSE(decision.deferred);
+  EXPECT_EQ(image.outage_since, at_ms(10));
+  EXPECT_EQ(image.error_retries, 0);
+  // A FAILED task is no outage: deferred.
+  decision = decide_retry(spec, failure(error_class::task_failed), image, budget, at_ms(20), rng);
+  EXPECT_TRUE(decision.deferred);
+  EXPECT_EQ(decision.wait, millis{100});
 }
 
 TEST_F(policy, outage_is_ridden_out_for_one_poll_deadline_when_the_circuit_is_on) {

@@ -2,11 +2,14 @@
 // (the client's handling of every fault is in fake_client_test.cpp).
 #include "tests/fakes/fake_service.hpp"
 
+#include <chrono>
+
 #include <httplib.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/process.hpp"
 #include "tests/client/png_check.hpp"
 
 namespace zbatch::test {
@@ -14,9 +17,14 @@ namespace {
 
 using nlohmann::json;
 
+// The read time-out is generous by default: the fake renders a 1024x1024 PNG (40-230 ms at load
+// 20 here, more under TSan) before the first byte of an image answer, and a loaded machine can
+// take longer than that to schedule a server thread. Only the held-submit test wants it short.
 struct raw_client {
-  explicit raw_client(const fake::service& service) : http(service.base_url()) {
-    http.set_read_timeout(0, 300'000);
+  explicit raw_client(const fake::service& service,
+                      std::chrono::milliseconds read_timeout = std::chrono::seconds(30))
+      : http(service.base_url()) {
+    http.set_read_timeout(read_timeout);
   }
   httplib::Result submit(const std::string& body = R"({"prompt":"p","seed":1})") {
     return http.Post("/v1/images/generations", {{"X-ModelScope-Async-Mode", "true"}}, body,
@@ -88,10 +96,13 @@ TEST(FakeService, GatewayAnswersAfterTheTaskWasCreatedFreeRefusalsCreateNone) {
 TEST(FakeService, HeldSubmitCreatesTheTaskAndNeverAnswers) {
   fake::service service;
   service.queue(fake::hang_after_create());
-  raw_client client(service);
+  raw_client client(service, std::chrono::milliseconds(300));
   auto res = client.submit();
   EXPECT_FALSE(res);
-  EXPECT_EQ(service.tasks_created(), 1);
+  // The client's 300 ms can end before a server thread took the request up (a loaded machine):
+  // the task is created when the handler runs, so wait (bounded) for that, not for a time.
+  EXPECT_TRUE(test::wait_for([&] { return service.tasks_created() == 1; }))
+      << service.tasks_created();
 }
 
 TEST(FakeService, ImageRedirectsNameTheNextHop) {

@@ -320,6 +320,29 @@ TEST_F(hooks_test, a_cancel_journals_the_tasks_of_submits_already_sent) {
   EXPECT_EQ(result->makespan_ms, 2000);
 }
 
+// A cancel while submits are on their way and the pacing has set a wake for the next start
+// (token bucket: 2 at once, the next at 2 s): the wake comes while the cancel waits for the
+// answers (3 s), and must start nothing. Found while adding the retry budget's deferrals: the
+// pump ran on that wake and submitted an image the cancel had already failed.
+TEST_F(hooks_test, a_wake_while_a_cancel_waits_for_answers_submits_nothing) {
+  auto config = exact_config(0);
+  config.response_delay = mock::latency_spec::fixed(3000);
+  start_mock(config);
+  actors::batch_callbacks callbacks;
+  callbacks.on_accepted = [](std::size_t, const std::string&) {};
+  std::optional<actors::batch_result> result;
+  callbacks.on_done = [&result](actors::batch_result done) { result = std::move(done); };
+  *coordinator_ =
+      actors::spawn_batch(system_, request("token-bucket", 4), backend_, std::move(callbacks));
+  caf::delayed_anon_send(*coordinator_, std::chrono::milliseconds(100), actors::cancel_atom::value);
+  drive(result);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->cancelled);
+  EXPECT_EQ(result->counters.submits, 2);
+  EXPECT_EQ(counts_->submit["200"], 2) << "a cancelled image was submitted";
+  EXPECT_EQ(result->makespan_ms, 3000);
+}
+
 // Answers slower than the cancel waits for: the submits count as possibly paid.
 TEST_F(hooks_test, a_cancel_counts_unanswered_submits_as_possibly_paid) {
   auto config = exact_config(0);

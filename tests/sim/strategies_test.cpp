@@ -99,19 +99,45 @@ TEST_F(sim_test, adaptive_under_a_cap_of_1_never_loses_an_image) {
   EXPECT_EQ(result.counters.accepted, 12);
 }
 
-// Every submit fails with 503. Without a budget each image makes 1 + 3 attempts; with gRPC's
-// 10:0.1 budget the first four failures leave tokens above half (9, 8, 7, 6) and may retry,
-// the fifth brings them to 5 and no further retry is allowed.
-TEST_F(sim_test, the_retry_budget_stops_a_retry_storm) {
+// Every submit fails with 503 (100 ms each) and no circuit breaker. Without a budget each image
+// makes 1 + 3 attempts in four waves of 50. With gRPC's 10:0.1 budget the first four failures
+// leave tokens above half (9, 8, 7, 6) and retry as usual; every later retry is deferred, not
+// failed: the images still get their 3 retries (the budget stops storms, not the work), but
+// one deferred retry at a time, so the 146 of them take at least 146 x 100 ms.
+TEST_F(sim_test, the_retry_budget_turns_a_retry_storm_into_one_retry_at_a_time) {
   auto config = exact_config(0);
   config.faults.submit.http_503 = 1.0;
+  config.response_delay = mock::latency_spec::fixed(100);
   start_mock(config);
   const auto storm = run("concurrent,retry=3:const:base=1s", 50);
   EXPECT_EQ(storm.counters.submits, 200);
+  EXPECT_LT(storm.makespan_ms, 4000);
   const auto budgeted = run("concurrent,retry=3:const:base=1s,budget=10:0.1", 50);
-  EXPECT_EQ(budgeted.counters.submits, 54);
+  EXPECT_EQ(budgeted.counters.submits, 200);
+  EXPECT_EQ(budgeted.counters.budget_deferrals, 146);
+  EXPECT_GE(budgeted.makespan_ms, 146 * 100);
   EXPECT_EQ(budgeted.delivered(), 0u);
   EXPECT_EQ(count_failed(budgeted, error_class::server_transport), 50);
+}
+
+// A service that still delivers but fails a third of its tasks (FAILED, a system error): the
+// budget runs low after a few failures, and before issue 17 every later FAILED task failed its
+// image for the run. Deferred instead, an image is lost only when it used all 4 of adaptive's
+// error retries.
+TEST_F(sim_test, a_deferred_retry_delivers_what_the_budget_used_to_give_up) {
+  auto config = exact_config(0);
+  config.faults.task.system = 0.3;
+  start_mock(config);
+  const auto result = run("adaptive", 60, 17);
+  EXPECT_GT(result.counters.budget_deferrals, 0);
+  EXPECT_GE(result.delivered(), 58u);
+  for (const auto& image : result.images) {
+    if (!image.delivered) {
+      EXPECT_EQ(image.error, error_class::task_failed) << image.message;
+      EXPECT_EQ(image.attempts, 5)
+          << "failed with error retries left (index " << image.index << ")";
+    }
+  }
 }
 
 TEST_F(sim_test, sustained_5xx_opens_the_circuit) {
