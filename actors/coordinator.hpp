@@ -181,8 +181,13 @@ struct batch_request {
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
-  /// In-flight permits shared with other processes (permit_gate.hpp); none: the rate limiter
-  /// alone decides, as always.
+  /// The rate-limiter actor of the API key in this process (limiter_actor.hpp), shared with
+  /// the other batches of the process; none: `spawn_batch` spawns one for this batch alone
+  /// (over `permits` when set) and stops it when the batch ends.
+  caf::actor limiter;
+  /// Without `limiter`: in-flight permits shared with other processes (permit_gate.hpp), the
+  /// store behind the batch's own limiter actor; none: the in-process store, as always. Not
+  /// with `limiter` (that actor has its store).
   std::shared_ptr<permit_gate> permits;
 };
 
@@ -229,8 +234,8 @@ struct batch_callbacks {
 };
 
 /// Spawns the coordinator; the batch starts at once. Throws std::invalid_argument (a programming
-/// error) for a spec that does not validate, an empty backend handle or both `jobs` and
-/// `shared_jobs` set.
+/// error) for a spec that does not validate, an empty backend handle, both `jobs` and
+/// `shared_jobs` set, or both `limiter` and `permits` set.
 /// Actors that send `(subscribe_atom, actor)` receive `progress_event` messages.
 caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
                        batch_callbacks callbacks);
