@@ -304,7 +304,7 @@ std::uint32_t pick_worker(coordinator_actor* self) {
 }
 
 void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
-                   const limiter_answer& granted) {
+                   const limiter_start& granted) {
   auto& st = self->state;
   auto& image = st.images[index];
   auto& result = st.results[index];
@@ -343,8 +343,41 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
 void cancel(coordinator_actor* self);
 
 void pump_end(coordinator_actor* self, time_point now, bool announce);
-void on_limiter_answer(coordinator_actor* self, std::uint32_t index, time_point now,
-                       const limiter_answer& answer, bool announce);
+void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
+                       bool announce);
+
+/// Starts asked of the limiter at most per pump turn (a bound on the queue peeked per turn).
+constexpr int max_starts_per_ask = 256;
+
+/// How many images from the top of the queue would start now, one after the other, if the
+/// limiter allowed them all: the pump's own checks, with the submits they would make (the top
+/// one passed them already). The queue is left as it was.
+int startable(coordinator_actor* self, time_point now) {
+  auto& st = self->state;
+  std::vector<coordinator_state::entry> peeked;
+  int submits = st.counters.submits;
+  std::size_t submits_out = st.submits_out;
+  while (!st.pending.empty() && static_cast<int>(peeked.size()) < max_starts_per_ask) {
+    const auto [at, index] = st.pending.top();
+    const bool needs_submit =
+        st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (at > now || (needs_submit && ((st.quota_cap && submits >= *st.quota_cap) ||
+                                      (st.ctx->max_submits > 0 && submits >= st.ctx->max_submits) ||
+                                      (st.probing && submits_out > 0)))) {
+      break;
+    }
+    if (needs_submit) {
+      ++submits;
+      ++submits_out;
+    }
+    peeked.push_back(st.pending.top());
+    st.pending.pop();
+  }
+  for (const auto& entry : peeked) {
+    st.pending.push(entry);
+  }
+  return static_cast<int>(peeked.size());
+}
 
 void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
@@ -408,14 +441,15 @@ void pump(coordinator_actor* self, bool announce = false) {
     if (needs_submit && st.probing && st.submits_out > 0) {
       break;  // The probe's answer pumps again.
     }
-    // The limiter decides; awaiting its answer keeps every other message behind it, so the
-    // batch sees its events in the order a synchronous call gave them.
+    // The limiter decides, for every image that could start now; awaiting its answer keeps
+    // every other message behind it, so the batch sees its events in the order a synchronous
+    // call gave them.
     st.asking = true;
-    self->request(st.limiter, caf::infinite, limiter_acquire{now})
+    self->request(st.limiter, caf::infinite, limiter_acquire{now, startable(self, now)})
         .await(
-            [self, index = index, now, announce](const limiter_answer& answer) {
+            [self, now, announce](const limiter_answer& answer) {
               self->state.asking = false;
-              on_limiter_answer(self, index, now, answer, announce);
+              on_limiter_answer(self, now, answer, announce);
             },
             [self](const caf::error&) {
               // No limiter, no start: the batch ends with what it has.
@@ -438,10 +472,26 @@ void pump_end(coordinator_actor* self, time_point now, bool announce) {
   }
 }
 
-/// The limiter's answer for the image at the top of the queue (unchanged while awaited).
-void on_limiter_answer(coordinator_actor* self, std::uint32_t index, time_point now,
-                       const limiter_answer& answer, bool announce) {
+/// The limiter's answer for the images at the top of the queue (unchanged while awaited): the
+/// granted ones start in queue order, then the verdict on the next one applies.
+void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
+                       bool announce) {
   auto& st = self->state;
+  for (std::size_t i = 0; i < answer.starts.size(); ++i) {
+    const auto index = st.pending.top().second;
+    const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (submit && st.callbacks.on_submitting && !st.callbacks.on_submitting(index)) {
+      // The write-ahead record failed: this submit must not leave (see batch_callbacks); it
+      // and the starts granted after it go back unused.
+      for (; i < answer.starts.size(); ++i) {
+        self->send(st.limiter, limiter_release{now, answer.starts[i].permit, false, false});
+      }
+      cancel(self);
+      return;
+    }
+    st.pending.pop();
+    start_attempt(self, index, now, answer.starts[i]);
+  }
   using verdict = limiter_answer::verdict;
   switch (answer.what) {
     case verdict::quota_stopped:
@@ -459,18 +509,9 @@ void on_limiter_answer(coordinator_actor* self, std::uint32_t index, time_point 
       pump_end(self, now, announce);  // A running attempt's end will pump again.
       return;
     case verdict::start:
-      break;
+      pump(self, announce);  // All granted: the next images in the queue.
+      return;
   }
-  const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
-  if (submit && st.callbacks.on_submitting && !st.callbacks.on_submitting(index)) {
-    // The write-ahead record failed: this submit must not leave (see batch_callbacks).
-    self->send(st.limiter, limiter_release{now, answer.permit, false, false});
-    cancel(self);
-    return;
-  }
-  st.pending.pop();
-  start_attempt(self, index, now, answer);
-  pump(self, announce);
 }
 
 /// The limiter's and counters' share of a failure; the retry decision is retry_policy's.

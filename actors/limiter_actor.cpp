@@ -61,46 +61,59 @@ void join(limiter_self* self, limiter_join& hello) {
   self->monitor(sender);
 }
 
-/// The order of the coordinator's old synchronous calls: its limiter, then the shared permit
-/// (taken last, so only an attempt that starts now holds one).
-limiter_answer acquire(limiter_self* self, session& s, time_point now) {
+/// One start, in the order of the coordinator's old synchronous calls: its limiter, then the
+/// shared permit (taken last, so only an attempt that starts now holds one). Appends a granted
+/// start to `out.starts` and returns true, else sets `out.what` and returns false.
+bool acquire_one(limiter_self* self, session& s, time_point now, limiter_answer& out) {
   using verdict = limiter_answer::verdict;
   auto& limiter = limiter_of(self, s);
-  limiter_answer out;
   if (limiter.quota_stopped()) {
     out.what = verdict::quota_stopped;
-    return out;
+    return false;
   }
   const auto next = limiter.next_start(now);
   if (!next) {
     s.waiting = true;
-    return out;  // wait_release
+    out.what = verdict::wait_release;
+    return false;
   }
   if (*next > now) {
     out.what = verdict::wait_until;
     out.at = *next;
-    return out;
+    return false;
   }
+  limiter_start start;
   if (const auto& gate = self->state.shared) {
     const auto answer = gate->acquire();
     if (answer.quota_reset_ms && s.stop_on_quota) {
       limiter.on_quota();  // another process met the quota
       out.what = verdict::quota_stopped;
-      return out;
+      return false;
     }
     if (!answer.permit) {
       out.what = verdict::wait_until;
       out.at = now + answer.retry_in;
-      return out;
+      return false;
     }
-    out.permit = answer.permit;
+    start.permit = answer.permit;
     s.permits.insert(*answer.permit);
   }
-  out.what = verdict::start;
   s.waiting = false;
-  out.saturated = limiter.on_start(now);
-  out.level = limiter.in_flight();
+  start.saturated = limiter.on_start(now);
+  start.level = limiter.in_flight();
   ++s.running;
+  out.starts.push_back(start);
+  return true;
+}
+
+limiter_answer acquire(limiter_self* self, session& s, const limiter_acquire& ask) {
+  limiter_answer out;
+  out.what = limiter_answer::verdict::start;
+  for (int i = 0; i < ask.count; ++i) {
+    if (!acquire_one(self, s, ask.now, out)) {
+      break;
+    }
+  }
   return out;
 }
 
@@ -192,7 +205,7 @@ caf::behavior limiter(limiter_self* self, limiter_options options) {
       [self](limiter_join& hello) { join(self, hello); },
       [self](const limiter_acquire& ask) {
         auto* s = session_of(self);
-        return s ? acquire(self, *s, ask.now) : limiter_answer{};
+        return s ? acquire(self, *s, ask) : limiter_answer{};
       },
       [self](const limiter_release& ended) {
         if (auto* s = session_of(self)) {

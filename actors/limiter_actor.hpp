@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include <caf/actor.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -67,24 +68,32 @@ struct limiter_join {
   time_point start;
 };
 
-/// Coordinator -> limiter (request): may an attempt start at `now`? Answered `limiter_answer`;
-/// a `start` answer has already counted the attempt as started.
+/// Coordinator -> limiter (request): may up to `count` attempts start at `now`, one after the
+/// other? Answered `limiter_answer`, whose starts are already counted as started. One ask per
+/// pump turn rather than per start keeps a coordinator's burst of starts together (as the old
+/// synchronous loop sent them) and costs one round trip for the whole burst.
 struct limiter_acquire {
   time_point now;
+  int count = 1;
+};
+
+/// One start granted.
+struct limiter_start {
+  bool saturated = false;               ///< It took the last free permit (rate_limiter::on_start).
+  int level = 0;                        ///< Attempts in flight right after it, itself included.
+  std::optional<std::uint64_t> permit;  ///< The shared store's permit, if any.
 };
 
 struct limiter_answer {
   enum class verdict {
-    start,         ///< Start now; `saturated`, `level` and `permit` describe the start.
-    wait_until,    ///< Ask again at `at`.
+    start,         ///< Every start asked for is granted (`starts`).
+    wait_until,    ///< The next one may start at `at`: ask again then.
     wait_release,  ///< Ask again when one of this coordinator's attempts ends.
     quota_stopped  ///< The key is stopped for the quota: start nothing more.
   };
-  verdict what = verdict::wait_release;
+  std::vector<limiter_start> starts;     ///< Granted, in order (fewer than asked: see `what`).
+  verdict what = verdict::wait_release;  ///< Why no more were granted, or `start`.
   time_point at;
-  bool saturated = false;  ///< The start took the last free permit (rate_limiter::on_start).
-  int level = 0;           ///< Attempts in flight right after the start, itself included.
-  std::optional<std::uint64_t> permit;  ///< The shared store's permit, if any.
 };
 
 /// An attempt ended at `now` (any outcome); its permit returns. `dynamic_429` and
@@ -149,6 +158,7 @@ struct limiter_figures {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_join)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_acquire)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_answer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_start)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_release)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_accepted)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(zbatch::actors::limiter_success)
