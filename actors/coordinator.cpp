@@ -19,6 +19,7 @@
 #include "actors/image_worker.hpp"
 #include "actors/limiter_actor.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/retry_budget.hpp"
 #include "actors/retry_policy.hpp"
 
 namespace zbatch::actors {

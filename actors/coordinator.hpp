@@ -1,15 +1,17 @@
 #pragma once
 /// The batch coordinator: takes a batch (image jobs with arrival offsets, a strategy, a seed),
-/// owns every image's state, hands attempts to a pool of image workers under the rate limiter's
-/// permits, decides retries, and returns per-image results with a timestamped trace each. A
-/// worker carries up to 64 attempts at once; the pool grows with the attempts in flight.
+/// owns every image's state, hands attempts to a pool of image workers under the permits of the
+/// key's limiter actor (limiter_actor.hpp, asked for every start), decides retries, and returns
+/// per-image results with a timestamped trace each. A worker carries up to 64 attempts at once; the
+/// pool grows with the attempts in flight.
 ///
 /// Lifecycle: `spawn_batch` starts the coordinator at once; it ends by itself when every image is
 /// delivered or failed, or on `cancel_batch` (in-flight attempts are abandoned, images not yet
 /// finished are reported `cancelled`); either way it calls `on_done` once with the result and
-/// stops its workers before it quits, so no actor it spawned outlives it (a poll a cancelled
-/// attempt had scheduled may still reach the backend once: free, never a submit). Time is the actor
-/// system's clock: wall time normally, virtual time under CAF's test coordinator (see sim/).
+/// stops its workers (and the limiter actor it spawned for itself, if any) before it quits, so
+/// no actor it spawned outlives it (a poll a cancelled attempt had scheduled may still reach the
+/// backend once: free, never a submit). Time is the actor system's clock: wall time normally,
+/// virtual time under CAF's test coordinator (see sim/).
 /// Callbacks run on the coordinator's thread; `batch_runner` wraps all this for blocking callers.
 
 #include <cstdint>

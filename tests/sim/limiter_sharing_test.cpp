@@ -2,7 +2,12 @@
 // against a mock that refuses (429) any task above its in-flight cap.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 #include "actors/limiter_actor.hpp"
+#include "actors/shared_permits.hpp"
+#include "shared_limit/memory_store.hpp"
+#include "shared_limit/permit_client.hpp"
 #include "tests/sim/sim_fixture.hpp"
 
 namespace zbatch::sim::testing {
@@ -57,6 +62,23 @@ TEST_F(limiter_sharing_test, two_batches_with_a_limiter_each_exceed_the_cap) {
     refused += result->counters.http_429_dynamic;
   }
   EXPECT_GT(refused, 0);  // the contrast the shared limiter removes
+}
+
+TEST_F(limiter_sharing_test, a_batch_given_a_limiter_takes_no_store_of_its_own) {
+  start_mock(exact_config(2));
+  actors::batch_request request;
+  request.jobs = jobs(1);
+  request.strategy = actors::parse_strategy("bounded").value();
+  request.limiter = actors::spawn_limiter(system_);
+  shared_limit::memory_store store([] { return std::int64_t{0}; });
+  request.permits = actors::make_shared_permit_gate(
+      std::make_unique<shared_limit::permit_client>(
+          std::make_unique<shared_limit::memory_store>(store.share()),
+          actors::shared_permit_options(request.strategy)),
+      [](std::optional<actors::millis>) { return std::int64_t{0}; }, actors::millis{1000});
+  // The store belongs to the limiter actor: a second one for this batch alone is a mistake.
+  EXPECT_THROW(actors::spawn_batch(system_, request, backend_, {}), std::invalid_argument);
+  caf::anon_send_exit(request.limiter, caf::exit_reason::user_shutdown);
 }
 
 }  // namespace
