@@ -2,6 +2,7 @@
 // acquire, release, leave), so every answer and every push is observed in a fixed order.
 #include "actors/limiter_actor.hpp"
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -153,31 +154,56 @@ TEST_F(limiter_actor_test, the_in_process_store_decides_as_the_direct_calls_did)
     expect_same(acquire(coord, *log, at_ms(ms)), want, ms);
     return want;
   };
-  int decisions = 0;
-  for (long ms = 0; ms <= 6000; ms += 100) {
-    const auto answer = start(ms);
-    ++decisions;
-    if (answer.what != verdict::start) {
-      continue;
-    }
-    const auto started = at_ms(ms);
-    const auto ended = at_ms(ms + 350);
-    const auto& begun = answer.starts[0];
-    if ((ms / 100) % 5 == 3) {  // every fifth start draws a dynamic 429
+  // Attempts last 450 ms; every fifth draws a dynamic 429, every seventh a server failure.
+  struct running {
+    long started_ms;
+    int n;
+    limiter_start begun;
+  };
+  std::vector<running> out;
+  auto end = [&](const running& r) {
+    const auto started = at_ms(r.started_ms);
+    const auto ended = at_ms(r.started_ms + 450);
+    if (r.n % 5 == 3) {
       reference.on_release(ended);
       tell(coord, limiter_release{ended, std::nullopt, true, false});
-      reference.on_dynamic_429(ended, started, std::nullopt, begun.level);
-      tell(coord, limiter_429{ended, started, std::nullopt, begun.level});
+      reference.on_dynamic_429(ended, started, std::nullopt, r.begun.level);
+      tell(coord, limiter_429{ended, started, std::nullopt, r.begun.level});
+    } else if (r.n % 7 == 5) {
+      reference.on_release(ended);
+      tell(coord, limiter_release{ended, std::nullopt, false, true});
+      reference.on_server_failure(ended);
+      tell(coord, limiter_server_failure{ended});
     } else {
-      reference.on_accepted(at_ms(ms + 50), started, begun.saturated, begun.level);
-      tell(coord, limiter_accepted{at_ms(ms + 50), started, begun.saturated, begun.level, {}});
+      const auto accepted = at_ms(r.started_ms + 50);
+      reference.on_accepted(accepted, started, r.begun.saturated, r.begun.level);
+      tell(coord, limiter_accepted{accepted, started, r.begun.saturated, r.begun.level, {}});
       reference.on_release(ended);
       tell(coord, limiter_release{ended, std::nullopt, false, false});
-      reference.on_success(started, std::chrono::milliseconds(300));
-      tell(coord, limiter_success{started, std::chrono::milliseconds(300)});
+      reference.on_success(started, std::chrono::milliseconds(400));
+      tell(coord, limiter_success{started, std::chrono::milliseconds(400)});
+    }
+  };
+  int decisions = 0;
+  int starts = 0;
+  std::map<verdict, int> seen;
+  for (long ms = 0; ms <= 6000; ms += 100) {
+    while (!out.empty() && out.front().started_ms + 450 <= ms) {
+      end(out.front());
+      out.erase(out.begin());
+    }
+    const auto answer = start(ms);
+    ++decisions;
+    ++seen[answer.what];
+    if (answer.what == verdict::start) {
+      out.push_back({ms, starts++, answer.starts[0]});
     }
   }
   EXPECT_EQ(decisions, 61);
+  // The script reaches every kind of answer the pump reads.
+  EXPECT_GT(seen[verdict::start], 0);
+  EXPECT_GT(seen[verdict::wait_until], 0);
+  EXPECT_GT(seen[verdict::wait_release], 0);
   tell(coord, leave_atom::value);
   ASSERT_TRUE(log->figures.has_value());
   EXPECT_DOUBLE_EQ(log->figures->limit, reference.limit());
