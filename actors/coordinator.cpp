@@ -21,7 +21,9 @@
 
 #include "actors/hung_policy.hpp"
 #include "actors/image_worker.hpp"
+#include "actors/limiter_actor.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/retry_budget.hpp"
 #include "actors/retry_policy.hpp"
 
 namespace zbatch::actors {
@@ -95,7 +97,14 @@ struct image_state {
 struct coordinator_state {
   std::shared_ptr<batch_context> ctx;
   batch_callbacks callbacks;
-  std::optional<rate_limiter> limiter;
+  /// The key's limiter actor (limiter_actor.hpp): every start is asked of it, every attempt's
+  /// end told to it.
+  caf::actor limiter;
+  bool own_limiter = false;  ///< Spawned for this batch alone: stopped with it.
+  /// Nothing more starts for the quota (this batch stopped, or the limiter said the key did).
+  bool quota_stopped = false;
+  bool asking = false;  ///< A limiter_acquire is out (the coordinator awaits its answer).
+  retry_budget budget{budget_spec{}};  ///< The batch's retry budget (gRFC A6).
   jitter_rng rng;
   latency_window latencies;  ///< Accepted -> SUCCEED, for the hung give-up (bounded).
   std::vector<image_state> images;
@@ -150,7 +159,7 @@ const std::string& model_of(const coordinator_state& st, std::uint32_t index) {
 
 /// Why the next submit of `index` must not leave for its model's quota, or empty: the service
 /// said the model has no call left today, or the plan's submits for the model are spent.
-std::string model_quota_stop(const coordinator_state& st, std::uint32_t index) {
+std::string model_quota_stop(const coordinator_state& st, std::uint32_t index, int more = 0) {
   const auto& model = model_of(st, index);
   if (st.stopped_models.count(model) != 0) {
     return "not submitted: no calls left today for " + model;
@@ -161,7 +170,7 @@ std::string model_quota_stop(const coordinator_state& st, std::uint32_t index) {
   }
   const auto sent = st.submits_by_model.find(model);
   const int submits = sent == st.submits_by_model.end() ? 0 : sent->second;
-  return submits >= cap->second ? "not submitted: beyond the calls left today for " + model
+  return submits + more >= cap->second ? "not submitted: beyond the calls left today for " + model
                                 : std::string();
 }
 
@@ -246,34 +255,43 @@ void fail_image(coordinator_actor* self, std::uint32_t index, const protocol::ap
   finish_image(self, index, now);
 }
 
-/// Returns the running attempt's shared permit, if it holds one.
-void release_permit(coordinator_actor* self, std::uint32_t index, bool dynamic_429,
-                    bool server_failure = false) {
+/// The attempt of `index` ended at `now`: its permit returns to the limiter, with what the
+/// shared store hears about it first.
+void release_permit(coordinator_actor* self, std::uint32_t index, time_point now, bool dynamic_429,
+                    bool server_failure) {
   auto& st = self->state;
   auto& image = st.images[index];
-  if (!image.permit) {
-    return;
-  }
-  if (dynamic_429) {
-    st.ctx->permits->on_dynamic_429(*image.permit);
-  }
-  if (server_failure) {
-    st.ctx->permits->on_server_failure(*image.permit);
-  }
-  st.ctx->permits->release(*image.permit);
+  self->send(st.limiter, limiter_release{now, image.permit, dynamic_429, server_failure});
   image.permit.reset();
 }
 
+/// The coordinator stops for the quota; `tell_store`: see limiter_quota.
+void stop_for_quota(coordinator_actor* self, std::optional<millis> retry_after = std::nullopt,
+                    bool tell_store = false) {
+  auto& st = self->state;
+  st.quota_stopped = true;
+  self->send(st.limiter, limiter_quota{retry_after, tell_store});
+}
+
+void end_batch(coordinator_actor* self, time_point now, const limiter_figures& figures);
+
+/// The batch is decided: the limiter gets back what this batch still holds and answers the
+/// final figures, then the result goes out (end_batch).
 void finish_batch(coordinator_actor* self, time_point now) {
   auto& st = self->state;
   if (st.done) {
     return;
   }
   st.done = true;
-  if (st.ctx->permits) {
-    for (std::uint32_t index = 0; index < st.images.size(); ++index) {
-      release_permit(self, index, false);
-    }
+  self->request(st.limiter, caf::infinite, leave_atom::value)
+      .await([self, now](const limiter_figures& figures) { end_batch(self, now, figures); },
+             [self, now](const caf::error&) { end_batch(self, now, limiter_figures{}); });
+}
+
+void end_batch(coordinator_actor* self, time_point now, const limiter_figures& figures) {
+  auto& st = self->state;
+  if (st.own_limiter) {
+    self->send_exit(st.limiter, caf::exit_reason::user_shutdown);
   }
   batch_result result;
   result.cancelled = st.cancelled;
@@ -281,10 +299,10 @@ void finish_batch(coordinator_actor* self, time_point now) {
   result.last_ratelimit = st.last_ratelimit;
   result.submit_capped = st.submit_capped;
   result.drained = st.draining;
-  result.final_limit = st.limiter->limit();
+  result.final_limit = figures.limit;
   result.halted_by = st.halted;
   result.counters = st.counters;
-  result.counters.circuit_openings = st.limiter->circuit_openings();
+  result.counters.circuit_openings = figures.circuit_openings;
   std::int64_t makespan = st.cancelled ? ms_since(st.ctx->start, now) : 0;
   for (const auto& image : st.results) {
     makespan = std::max(makespan, image.finished_at_ms);
@@ -335,14 +353,14 @@ std::uint32_t pick_worker(coordinator_actor* self) {
 }
 
 void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
-                   std::optional<std::uint64_t> permit) {
+                   const limiter_start& granted) {
   auto& st = self->state;
   auto& image = st.images[index];
   auto& result = st.results[index];
   image.running = true;
-  image.permit = permit;
-  image.saturated = st.limiter->on_start(now);
-  image.level = st.limiter->in_flight();
+  image.permit = granted.permit;
+  image.saturated = granted.saturated;
+  image.level = granted.level;
   image.submitted_at = now;
   result.last_start_ms = ms_since(st.ctx->start, now);
   const bool resume = !result.resumed && !(*st.ctx->jobs)[index].resume_task_id.empty();
@@ -379,10 +397,10 @@ void cancel(coordinator_actor* self);
 /// when the batch stops submitting, so pump ends them as it ends the rest.
 void release_deferred(coordinator_actor* self, time_point now) {
   auto& st = self->state;
-  const bool stopping = st.limiter->quota_stopped() || st.halted || st.draining;
+  const bool stopping = st.quota_stopped || st.halted || st.draining;
   while (!st.deferred.empty()) {
     if (!stopping && st.deferred_out > 0 &&
-        !st.limiter->budget().allows_retry(static_cast<double>(st.deferred_out))) {
+        !st.budget.allows_retry(static_cast<double>(st.deferred_out))) {
       return;
     }
     const auto [at, index] = st.deferred.front();
@@ -393,18 +411,61 @@ void release_deferred(coordinator_actor* self, time_point now) {
   }
 }
 
+void pump_end(coordinator_actor* self, time_point now, bool announce);
+void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
+                       bool announce);
+
+/// Starts asked of the limiter at most per pump turn (a bound on the queue peeked per turn).
+constexpr int max_starts_per_ask = 256;
+
+/// How many images from the top of the queue would start now, one after the other, if the
+/// limiter allowed them all: the pump's own checks, with the submits they would make (the top
+/// one passed them already). The queue is left as it was.
+int startable(coordinator_actor* self, time_point now) {
+  auto& st = self->state;
+  std::vector<coordinator_state::entry> peeked;
+  int submits = st.counters.submits;
+  std::size_t submits_out = st.submits_out;
+  std::map<std::string, int> submits_by_model;  // the peeked ones' (model_caps)
+  while (!st.pending.empty() && static_cast<int>(peeked.size()) < max_starts_per_ask) {
+    const auto [at, index] = st.pending.top();
+    const bool needs_submit =
+        st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    const auto& model = model_of(st, index);
+    if (at > now || (needs_submit && ((st.quota_cap && submits >= *st.quota_cap) ||
+                                      (st.ctx->max_submits > 0 && submits >= st.ctx->max_submits) ||
+                                      (st.probing && submits_out > 0) ||
+                                      !model_quota_stop(st, index, submits_by_model[model])
+                                           .empty()))) {
+      break;
+    }
+    if (needs_submit) {
+      ++submits;
+      ++submits_out;
+      ++submits_by_model[model];
+    }
+    peeked.push_back(st.pending.top());
+    st.pending.pop();
+  }
+  for (const auto& entry : peeked) {
+    st.pending.push(entry);
+  }
+  return static_cast<int>(peeked.size());
+}
+
 void pump(coordinator_actor* self, bool announce = false) {
   auto& st = self->state;
-  if (st.done || st.cancelling) {
+  if (st.done || st.cancelling || st.asking) {
     // Cancelling: every image not waiting for its submit's answer is already failed; nothing
-    // may start (a wake set before the cancel still arrives).
+    // may start (a wake set before the cancel still arrives). Asking: the limiter's answer
+    // pumps again.
     return;
   }
   const auto now = now_of(self);
   release_deferred(self, now);
   while (!st.pending.empty()) {
     const auto [at, index] = st.pending.top();
-    if (st.limiter->quota_stopped()) {
+    if (st.quota_stopped) {
       // Stop submitting: everything not yet started fails as quota without costing anything.
       st.pending.pop();
       protocol::api_error error;
@@ -471,41 +532,29 @@ void pump(coordinator_actor* self, bool announce = false) {
     if (needs_submit && st.probing && st.submits_out > 0) {
       break;  // The probe's answer pumps again.
     }
-    const auto next = st.limiter->next_start(now);
-    if (!next) {
-      break;  // A running attempt's end will pump again.
-    }
-    if (*next > now) {
-      schedule_wake(self, *next, now);
-      break;
-    }
-    std::optional<std::uint64_t> permit;
-    if (st.ctx->permits) {
-      // The shared permit comes last, so it is held only by an attempt that starts now.
-      auto answer = st.ctx->permits->acquire();
-      if (answer.quota_reset_ms && st.ctx->spec.stop_on_quota) {
-        st.limiter->on_quota();  // another process met the quota: the next turn fails the rest
-        st.quota_exhausted = true;
-        continue;
-      }
-      if (!answer.permit) {
-        schedule_wake(self, now + answer.retry_in, now);
-        break;
-      }
-      permit = answer.permit;
-    }
-    const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
-    if (submit && st.callbacks.on_submitting && !st.callbacks.on_submitting(index)) {
-      // The write-ahead record failed: this submit must not leave (see batch_callbacks).
-      if (permit) {
-        st.ctx->permits->release(*permit);
-      }
-      cancel(self);
-      return;
-    }
-    st.pending.pop();
-    start_attempt(self, index, now, permit);
+    // The limiter decides, for every image that could start now; awaiting its answer keeps
+    // every other message behind it, so the batch sees its events in the order a synchronous
+    // call gave them.
+    st.asking = true;
+    self->request(st.limiter, caf::infinite, limiter_acquire{now, startable(self, now)})
+        .await(
+            [self, now, announce](const limiter_answer& answer) {
+              self->state.asking = false;
+              on_limiter_answer(self, now, answer, announce);
+            },
+            [self](const caf::error&) {
+              // No limiter, no start: the batch ends with what it has.
+              self->state.asking = false;
+              cancel(self);
+            });
+    return;
   }
+  pump_end(self, now, announce);
+}
+
+/// The end of a pump turn: nothing more starts now.
+void pump_end(coordinator_actor* self, time_point now, bool announce) {
+  auto& st = self->state;
   if (announce) {
     publish(self, now, false);
   }
@@ -529,6 +578,48 @@ bool model_quota_only(const protocol::api_error& error) {
          !(limits->account_remaining && *limits->account_remaining == 0);
 }
 
+/// The limiter's answer for the images at the top of the queue (unchanged while awaited): the
+/// granted ones start in queue order, then the verdict on the next one applies.
+void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
+                       bool announce) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < answer.starts.size(); ++i) {
+    const auto index = st.pending.top().second;
+    const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
+    if (submit && st.callbacks.on_submitting && !st.callbacks.on_submitting(index)) {
+      // The write-ahead record failed: this submit must not leave (see batch_callbacks); it
+      // and the starts granted after it go back unused.
+      for (; i < answer.starts.size(); ++i) {
+        self->send(st.limiter, limiter_release{now, answer.starts[i].permit, false, false});
+      }
+      cancel(self);
+      return;
+    }
+    st.pending.pop();
+    start_attempt(self, index, now, answer.starts[i]);
+  }
+  using verdict = limiter_answer::verdict;
+  switch (answer.what) {
+    case verdict::quota_stopped:
+      // The key met the quota (here or in another batch or process): the next turn fails the
+      // rest.
+      st.quota_stopped = true;
+      st.quota_exhausted = true;
+      pump(self, announce);
+      return;
+    case verdict::wait_until:
+      schedule_wake(self, answer.at, now);
+      pump_end(self, now, announce);
+      return;
+    case verdict::wait_release:
+      pump_end(self, now, announce);  // A running attempt's end will pump again.
+      return;
+    case verdict::start:
+      pump(self, announce);  // All granted: the next images in the queue.
+      return;
+  }
+}
+
 /// The limiter's and counters' share of a failure; the retry decision is retry_policy's.
 void observe_failure(coordinator_actor* self, std::uint32_t index, const protocol::api_error& error,
                      time_point now) {
@@ -542,7 +633,8 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       if (error.retry_after_ms) {
         hint = millis{*error.retry_after_ms};
       }
-      st.limiter->on_dynamic_429(now, st.images[index].submitted_at, hint, st.images[index].level);
+      self->send(st.limiter,
+                 limiter_429{now, st.images[index].submitted_at, hint, st.images[index].level});
       break;
     }
     case protocol::error_class::quota_429:
@@ -551,25 +643,17 @@ void observe_failure(coordinator_actor* self, std::uint32_t index, const protoco
       if (st.ctx->spec.stop_on_quota && model_quota_only(error)) {
         stop_model(self, model_of(st, index));
       } else if (st.ctx->spec.stop_on_quota) {
-        st.limiter->on_quota();
-        st.quota_exhausted = true;
-        if (st.ctx->permits) {
-          std::optional<millis> hint;
-          if (error.retry_after_ms) {
-            hint = millis{*error.retry_after_ms};
-          }
-          st.ctx->permits->on_quota(hint);
+        std::optional<millis> hint;
+        if (error.retry_after_ms) {
+          hint = millis{*error.retry_after_ms};
         }
+        stop_for_quota(self, hint, true);
+        st.quota_exhausted = true;
       }
       break;
-    case protocol::error_class::server_transport: {
-      const int openings = st.limiter->circuit_openings();
-      st.limiter->on_server_failure(now);
-      if (st.ctx->permits && st.limiter->circuit_openings() > openings) {
-        st.ctx->permits->on_circuit_opened(st.ctx->spec.circuit.open_for);
-      }
+    case protocol::error_class::server_transport:
+      self->send(st.limiter, limiter_server_failure{now});
       break;
-    }
     default:
       break;
   }
@@ -635,18 +719,16 @@ void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state&
   if (st.callbacks.on_ratelimit) {
     st.callbacks.on_ratelimit(index, limits);
   }
-  if (st.ctx->permits) {
-    st.ctx->permits->on_ratelimit(limits);
-  }
+  self->send(st.limiter, limiter_ratelimit{limits});
   end_probe(self, index, limits, accepted);
-  if (!limits.exhausted() || st.limiter->quota_stopped()) {
+  if (!limits.exhausted() || st.quota_stopped) {
     return;
   }
   if (!(limits.account_remaining && *limits.account_remaining == 0)) {
     stop_model(self, model_of(st, index));
     return;
   }
-  st.limiter->on_quota();
+  stop_for_quota(self);
   st.quota_exhausted = true;
   notify(self, "quota",
          "the service reports no calls left today for this account "
@@ -704,7 +786,7 @@ void screen_failure(coordinator_actor* self, const attempt_report& report,
     error.kind = protocol::error_class::quota_429;
     error.message += " (Retry-After " + std::to_string(hint.count() / 1000) +
                      " s is longer than a batch waits; stopping until then)";
-    st.limiter->on_quota();
+    stop_for_quota(self);
     st.quota_exhausted = true;
   } else if (hint >= notice_retry_after) {
     notify(self, "retry_after",
@@ -726,8 +808,8 @@ void on_attempt_failed(coordinator_actor* self, std::uint32_t index, attempt_rep
     fail_image(self, index, report.error, now);
     return;
   }
-  const auto decision = decide_retry(st.ctx->spec, report.error, st.images[index].retry,
-                                     st.limiter->budget(), now, st.rng);
+  const auto decision =
+      decide_retry(st.ctx->spec, report.error, st.images[index].retry, st.budget, now, st.rng);
   if (!decision.retry()) {
     fail_image(self, index, report.error, now);
     return;
@@ -805,8 +887,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   if (st.load[report.worker]-- == attempts_per_worker) {
     st.open.insert(report.worker);
   }
-  st.limiter->on_release(now);
-  release_permit(self, index,
+  release_permit(self, index, now,
                  !report.delivered && report.error.kind == protocol::error_class::dynamic_429,
                  !report.delivered && report.error.kind == protocol::error_class::server_transport);
   st.counters.polls += report.polls;
@@ -829,8 +910,8 @@ void on_report(coordinator_actor* self, attempt_report& report) {
     st.ctx->hung_after_ms.store(give_up ? give_up->count() : 0, std::memory_order_relaxed);
   }
   if (report.delivered) {
-    st.limiter->on_success(image.submitted_at, report.task_latency);
-    st.limiter->budget().on_success();
+    self->send(st.limiter, limiter_success{image.submitted_at, report.task_latency});
+    st.budget.on_success();
     result.delivered = true;
     result.error.reset();
     result.message.clear();
@@ -842,7 +923,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   } else {
     if (!report.submit_failed && report.error.kind != protocol::error_class::server_transport) {
       // The service answered the submit: it is reachable, whatever became of the task.
-      st.limiter->on_success(image.submitted_at, std::nullopt);
+      self->send(st.limiter, limiter_success{image.submitted_at, std::nullopt});
     }
     if (result.resumed && result.attempts == 0 && !report.task_succeeded && !st.halted &&
         report.error.kind != protocol::error_class::task_failed &&
@@ -907,13 +988,17 @@ void give_up_submits(coordinator_actor* self) {
 }
 
 caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_context> ctx,
-                                batch_callbacks callbacks, std::uint64_t seed) {
+                                batch_callbacks callbacks, std::uint64_t seed, caf::actor limiter,
+                                bool own_limiter) {
   auto& st = self->state;
   ctx->start = now_of(self);
   st.ctx = ctx;
   st.callbacks = std::move(callbacks);
-  st.limiter.emplace(ctx->spec, ctx->start);
-  st.limiter->plan_batch(static_cast<int>(ctx->jobs->size()));
+  st.limiter = std::move(limiter);
+  st.budget = retry_budget(ctx->spec.budget);
+  st.own_limiter = own_limiter;
+  self->send(st.limiter,
+             limiter_join{ctx->spec, ctx->start, static_cast<int>(ctx->jobs->size())});
   st.probing = ctx->probe_first;
   st.probe_models = ctx->probe_models;
   st.quota_cap = ctx->quota_submits;
@@ -974,10 +1059,8 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         // between (the pump below may start a submit whose write-ahead record fails) then waits
         // for that record instead of finishing the batch and dropping a paid task's id.
         const auto& image = st.images[index];
-        st.limiter->on_accepted(now_of(self), image.submitted_at, image.saturated, image.level);
-        if (image.permit) {
-          st.ctx->permits->on_accepted(*image.permit);
-        }
+        self->send(st.limiter, limiter_accepted{now_of(self), image.submitted_at, image.saturated,
+                                                image.level, image.permit});
         // Still probing: the answer carried no headers.
         end_probe(self, index, std::nullopt, false);
         pump(self);
@@ -1013,6 +1096,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         pump(self);
       },
       [self](attempt_report& report) { on_report(self, report); },
+      [self](limiter_wake_atom) { pump(self); },
       [self](cancel_atom) { cancel(self); },
       [self](give_up_atom) { give_up_submits(self); },
       [self](subscribe_atom, caf::actor subscriber) {
@@ -1052,8 +1136,15 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->model_quota_submits = std::move(request.model_quota_submits);
   ctx->probe_models = std::move(request.probe_models);
   ctx->check_image_size = request.check_image_size;
-  ctx->permits = std::move(request.permits);
-  return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed);
+  if (request.limiter && request.permits) {
+    throw std::invalid_argument("spawn_batch: permits belong to the limiter actor given");
+  }
+  // A batch without a limiter of its process gets one of its own, stopped with it.
+  const bool own_limiter = !request.limiter;
+  auto limiter = own_limiter ? spawn_limiter(system, limiter_options{std::move(request.permits)})
+                             : std::move(request.limiter);
+  return system.spawn(batch_coordinator, std::move(ctx), std::move(callbacks), request.seed,
+                      std::move(limiter), own_limiter);
 }
 
 void cancel_batch(const caf::actor& coordinator) {

@@ -1,15 +1,17 @@
 #pragma once
 /// The batch coordinator: takes a batch (image jobs with arrival offsets, a strategy, a seed),
-/// owns every image's state, hands attempts to a pool of image workers under the rate limiter's
-/// permits, decides retries, and returns per-image results with a timestamped trace each. A
-/// worker carries up to 64 attempts at once; the pool grows with the attempts in flight.
+/// owns every image's state, hands attempts to a pool of image workers under the permits of the
+/// key's limiter actor (limiter_actor.hpp, asked for every start), decides retries, and returns
+/// per-image results with a timestamped trace each. A worker carries up to 64 attempts at once; the
+/// pool grows with the attempts in flight.
 ///
 /// Lifecycle: `spawn_batch` starts the coordinator at once; it ends by itself when every image is
 /// delivered or failed, or on `cancel_batch` (in-flight attempts are abandoned, images not yet
 /// finished are reported `cancelled`); either way it calls `on_done` once with the result and
-/// stops its workers before it quits, so no actor it spawned outlives it (a poll a cancelled
-/// attempt had scheduled may still reach the backend once: free, never a submit). Time is the actor
-/// system's clock: wall time normally, virtual time under CAF's test coordinator (see sim/).
+/// stops its workers (and the limiter actor it spawned for itself, if any) before it quits, so
+/// no actor it spawned outlives it (a poll a cancelled attempt had scheduled may still reach the
+/// backend once: free, never a submit). Time is the actor system's clock: wall time normally,
+/// virtual time under CAF's test coordinator (see sim/).
 /// Callbacks run on the coordinator's thread; `batch_runner` wraps all this for blocking callers.
 
 #include <cstdint>
@@ -195,8 +197,13 @@ struct batch_request {
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
-  /// In-flight permits shared with other processes (permit_gate.hpp); none: the rate limiter
-  /// alone decides, as always.
+  /// The rate-limiter actor of the API key in this process (limiter_actor.hpp), shared with
+  /// the other batches of the process; none: `spawn_batch` spawns one for this batch alone
+  /// (over `permits` when set) and stops it when the batch ends.
+  caf::actor limiter;
+  /// Without `limiter`: in-flight permits shared with other processes (permit_gate.hpp), the
+  /// store behind the batch's own limiter actor; none: the in-process store, as always. Not
+  /// with `limiter` (that actor has its store).
   std::shared_ptr<permit_gate> permits;
 };
 
@@ -251,8 +258,8 @@ struct batch_callbacks {
 };
 
 /// Spawns the coordinator; the batch starts at once. Throws std::invalid_argument (a programming
-/// error) for a spec that does not validate, an empty backend handle or both `jobs` and
-/// `shared_jobs` set.
+/// error) for a spec that does not validate, an empty backend handle, both `jobs` and
+/// `shared_jobs` set, or both `limiter` and `permits` set.
 /// Actors that send `(subscribe_atom, actor)` receive `progress_event` messages.
 caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend_actor backend,
                        batch_callbacks callbacks);

@@ -25,7 +25,6 @@
 
 #include "actors/backend_actor.hpp"
 #include "actors/coordinator.hpp"
-#include "actors/permit_gate.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/strategy.hpp"
 #include "protocol/errors.hpp"
@@ -66,7 +65,6 @@ struct batch_context {
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;
-  std::shared_ptr<permit_gate> permits;  ///< See batch_request::permits; used by the coordinator.
   /// The hung give-up time in ms after acceptance (actors/hung_policy.hpp), 0 while the fixed
   /// deadline applies. Written by the coordinator as latencies arrive, read by the workers at
   /// each poll (atomic: they may run on other threads; in virtual time all run on one).

@@ -1,15 +1,16 @@
 #pragma once
-/// An outside source of in-flight permits that the batch coordinator consults besides its rate
-/// limiter: one API key's limits shared by several processes (shared_limit/, issue 15). The
-/// coordinator asks it for a permit just before an attempt starts (after the rate limiter said
-/// yes), returns the permit when the attempt ends, and tells it about accepted submits, dynamic
+/// An outside source of in-flight permits, the shared store behind the limiter actor
+/// (limiter_actor.hpp): one API key's limits shared by several processes (shared_limit/, issue
+/// 15). The limiter actor asks it for a permit just before an attempt starts (after the
+/// coordinator's rate limiter said yes), returns the permit when the attempt ends or its
+/// coordinator leaves or dies, and tells it about accepted submits, dynamic
 /// 429s, the quota, server failures, its circuit breaker's openings and the rate-limit headers,
 /// so a shared adaptive limit, quota stop, circuit and remaining-calls figures follow every
 /// process.
-/// Without a gate (the default) the coordinator behaves exactly as before.
+/// Without a gate (the default) the limiter actor's in-process store decides alone.
 ///
-/// Lifetime: shared by the caller and the coordinator (shared_ptr); it must outlive the batch.
-/// Threading: called only from the coordinator's thread, one call at a time; an implementation
+/// Lifetime: shared by the caller and the limiter actor (shared_ptr); it must outlive it.
+/// Threading: called only from the limiter actor, one call at a time; an implementation
 /// may run its own threads (a heartbeat). Calls must not block for long: an implementation that
 /// talks to a server bounds each call (time-outs) and falls back to a local decision.
 

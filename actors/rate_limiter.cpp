@@ -49,8 +49,7 @@ rate_limiter::rate_limiter(const strategy_spec& spec, time_point start)
       last_decrease_(start),
       refilled_at_(start),
       pause_until_(start),
-      open_until_(start),
-      budget_(spec.budget) {
+      open_until_(start) {
   limit_ = spec_.inflight.adaptive ? spec_.inflight.initial : spec_.inflight.limit;
   bucket_tokens_ = spec_.pacing.burst;
 }

@@ -3,13 +3,13 @@
 /// in-flight permits (fixed, or adaptive by AIMD driven by dynamic 429s read per level and task
 /// latency), the
 /// pacing (gap after an image, spacing between submits, or a token bucket), a global pause from
-/// Retry-After hints, the circuit breaker, the quota stop and the gRPC-style retry budget; plus
-/// the backoff computation with seeded jitter.
+/// Retry-After hints, the circuit breaker and the quota stop; plus the backoff computation with
+/// seeded jitter. (The retry budget is the batch's: retry_budget.hpp, held by the coordinator.)
 ///
 /// A plain state machine with the current time passed in, so it runs unchanged on the wall clock
-/// and in virtual time and is unit-tested without actors. The batch coordinator owns one and is
-/// its only caller (one actor, so no locking); a separate limiter actor would cost three messages
-/// per attempt for decisions that need the coordinator's queue anyway.
+/// and in virtual time and is unit-tested without actors. The limiter actor (limiter_actor.hpp)
+/// owns it, one per API key in a process (or one per coordinator with a shared store), and is
+/// its only caller (one actor, so no locking).
 
 #include <chrono>
 #include <cstdint>
@@ -18,7 +18,6 @@
 #include <queue>
 #include <vector>
 
-#include "actors/retry_budget.hpp"
 #include "actors/strategy.hpp"
 #include "base/rng.hpp"
 
@@ -71,13 +70,10 @@ class rate_limiter {
   /// The batch holds `images` images (the coordinator says so once, before the first start): the
   /// politeness budget then lends the next window's share ahead of its acceptances. 0 = unknown.
   void plan_batch(int images) { batch_images_ = images; }
+  int planned_batch() const { return batch_images_; }
   /// A quota 429 with stop_on_quota: no more starts.
   void on_quota() { quota_stopped_ = true; }
   bool quota_stopped() const { return quota_stopped_; }
-
-  /// The batch's retry budget (gRFC A6); the retry decision charges and consults it.
-  retry_budget& budget() { return budget_; }
-  const retry_budget& budget() const { return budget_; }
 
   double limit() const { return limit_; }  ///< Current in-flight limit (0 = unbounded).
   int in_flight() const { return in_flight_; }
@@ -124,7 +120,6 @@ class rate_limiter {
   bool probe_out_ = false;
   int openings_ = 0;
   bool quota_stopped_ = false;
-  retry_budget budget_;  ///< Its tokens are the budget tokens, apart from the bucket's.
 };
 
 }  // namespace zbatch::actors

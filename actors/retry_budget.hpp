@@ -4,8 +4,8 @@
 /// at or below half of `max_tokens`. Tokens are clamped to [0, max_tokens] so a good stretch banks
 /// no unlimited credit. Disabled (`budget_spec::enabled` false) it allows every retry.
 ///
-/// A plain value owned by the rate limiter; the coordinator's retry decision (retry_policy.hpp)
-/// charges and consults it. Not thread-safe: one actor uses it.
+/// A plain value owned by the batch coordinator; its retry decision (retry_policy.hpp) charges
+/// and consults it. Not thread-safe: one actor uses it.
 
 #include <algorithm>
 

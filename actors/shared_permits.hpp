@@ -1,13 +1,14 @@
 #pragma once
-/// The batch coordinator's permit gate (permit_gate.hpp) on a shared_limit::permit_client, used
+/// The limiter actor's shared store (permit_gate.hpp) on a shared_limit::permit_client, used
 /// by `zbatch generate --shared-limit` (a Redis store, wall time) and by the scenario runner's
-/// `clients` (N coordinators on one in-memory store, virtual time), so both share one key's
-/// limits by the same rules: the strategy's in-flight limit (fixed, or the adaptive limit shared
-/// by all), its submit pacing, the quota stop, the circuit breaker (open until a time, then one
-/// probe for all) and the rate-limit header figures (a remaining count of 0 stops every process).
+/// `clients` (N coordinators on one limiter actor over an in-memory store, virtual time), so both
+/// share one key's limits by the same rules: the strategy's in-flight limit (fixed, or the adaptive
+/// limit shared by all), its submit pacing, the quota stop, the circuit breaker (open until a time,
+/// then one probe for all) and the rate-limit header figures (a remaining count of 0 stops every
+/// process).
 ///
-/// Lifetime: the gate owns its client; it must outlive the batch (permit_gate.hpp). Threading:
-/// as permit_gate (the coordinator's thread); the client is thread-safe.
+/// Lifetime: the gate owns its client; it must outlive the limiter actor (permit_gate.hpp).
+/// Threading: as permit_gate (the limiter actor); the client is thread-safe.
 
 #include <cstdint>
 #include <functional>

@@ -25,6 +25,7 @@
 
 #include "actors/backend_actor.hpp"
 #include "actors/coordinator.hpp"
+#include "actors/limiter_actor.hpp"
 #include "actors/shared_permits.hpp"
 #include "client/http_backend.hpp"
 #include "mock_api/model.hpp"
@@ -221,15 +222,15 @@ std::int64_t next_sim_quota_reset(std::int64_t now_ms, double utc_offset_hours) 
   return (days + 1) * day - offset;
 }
 
-/// The permit gate of client `client` on `store` in virtual time. No heartbeat runs in virtual
-/// time and no simulated client dies, so a lease lasts the whole run (30 days).
-std::shared_ptr<actors::permit_gate> sim_gate(const shared_limit::memory_store& store, int client,
+/// The permit gate on `store` in virtual time. No heartbeat runs in virtual time and no
+/// simulated client dies, so a lease lasts the whole run (30 days).
+std::shared_ptr<actors::permit_gate> sim_gate(const shared_limit::memory_store& store,
                                               const actors::strategy_spec& spec,
                                               std::shared_ptr<const mock::clock> clock,
                                               double utc_offset_hours) {
   auto options = actors::shared_permit_options(spec);
   options.lease = millis(30LL * 86'400'000);
-  options.process_id = "client-" + std::to_string(client);
+  options.process_id = "sim";
   auto permits = std::make_unique<shared_limit::permit_client>(
       std::make_unique<shared_limit::memory_store>(store.share()), std::move(options));
   auto quota_reset = [clock, utc_offset_hours](std::optional<millis> retry_after) {
@@ -240,8 +241,10 @@ std::shared_ptr<actors::permit_gate> sim_gate(const shared_limit::memory_store& 
 }
 
 /// The coordinators of one sim run, all on `backend`: one (the scenario without `clients`, as
-/// it always ran), or one per client, each with its share of the jobs, its own jitter seed and,
-/// when shared, its gate on one in-memory store read on the virtual clock.
+/// it always ran), or one per client, each with its share of the jobs and its own jitter seed.
+/// Shared: one limiter actor serves every client (limiter_actor.hpp), its store the shared one
+/// on an in-memory store read on the virtual clock (as Redis would be); independent: each
+/// client's batch has a limiter of its own, as separate processes would.
 std::optional<actors::batch_result> play_clients(
     caf::actor_system& system, const actors::backend_actor& backend, actors::batch_request request,
     const client_setup& setup, std::shared_ptr<const mock::clock> clock, double utc_offset_hours) {
@@ -254,6 +257,11 @@ std::optional<actors::batch_result> play_clients(
   if (setup.shared) {
     store.emplace([clock] { return std::chrono::duration_cast<millis>(clock->now()).count(); });
   }
+  caf::actor limiter;
+  if (store) {
+    limiter = actors::spawn_limiter(system,
+                                    {sim_gate(*store, request.strategy, clock, utc_offset_hours)});
+  }
   std::vector<actors::batch_request> requests;
   for (int c = 0; c < setup.clients; ++c) {
     auto part = request;
@@ -262,12 +270,13 @@ std::optional<actors::batch_result> play_clients(
     part.seed = request.seed + static_cast<std::uint64_t>(c) * 0x9E3779B97F4A7C15ULL;
     // Each client traces all its images; to_record keeps the traces of the workload's first ones.
     part.trace_limit = request.trace_limit > 0 ? static_cast<std::size_t>(-1) : 0;
-    if (store) {
-      part.permits = sim_gate(*store, c, request.strategy, clock, utc_offset_hours);
-    }
+    part.limiter = limiter;
     requests.push_back(std::move(part));
   }
   auto parts = sim::run_batches_sim(system, std::move(requests), backend);
+  if (limiter) {
+    caf::anon_send_exit(limiter, caf::exit_reason::user_shutdown);
+  }
   for (const auto& part : parts) {
     if (!part) {
       return std::nullopt;

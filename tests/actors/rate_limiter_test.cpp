@@ -1,5 +1,7 @@
 #include "actors/rate_limiter.hpp"
 
+#include "actors/retry_budget.hpp"
+
 #include <gtest/gtest.h>
 
 namespace zbatch::actors {
@@ -188,18 +190,18 @@ TEST(rate_limiter, circuit_opens_after_threshold_and_probes_half_open) {
   EXPECT_EQ(limiter.next_start(at_ms(10003)), at_ms(10003));
 }
 
-TEST(rate_limiter, budget_follows_grpc_throttling) {
-  rate_limiter limiter(parse_strategy("budget=10:0.1").value(), t0);
+TEST(retry_budget, follows_grpc_throttling) {
+  retry_budget budget(parse_strategy("budget=10:0.1").value().budget);
   int allowed = 0;
   for (int i = 0; i < 10; ++i) {
-    limiter.budget().on_failure();
-    allowed += limiter.budget().allows_retry() ? 1 : 0;
+    budget.on_failure();
+    allowed += budget.allows_retry() ? 1 : 0;
   }
   EXPECT_EQ(allowed, 4);
   for (int i = 0; i < 10; ++i) {
-    limiter.budget().on_success();
+    budget.on_success();
   }
-  EXPECT_DOUBLE_EQ(limiter.budget().tokens(), 1.0);
+  EXPECT_DOUBLE_EQ(budget.tokens(), 1.0);
 }
 
 TEST(backoff, shapes_and_caps) {
