@@ -81,7 +81,7 @@ TEST(throttle_quota, charges_at_accept_and_refuses_the_task_that_would_overspend
   auto& key = t.settle_submit(label, 0s);
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(t.admit_submit(key, 0s), std::nullopt) << i;
-    t.accept(key, {5s});
+    t.accept(key, {5s, true, false, {}});
   }
   EXPECT_EQ(key.used, 6.0);
   EXPECT_EQ(key.accepted, 3u);
@@ -102,7 +102,7 @@ TEST(throttle_quota, the_day_rolls_over_at_the_first_reset_then_every_24_hours) 
   EXPECT_EQ(t.seconds_to_reset(86'490s), 10.0);
 
   auto& key = t.settle(label, 50s);
-  t.accept(key, {60s});
+  t.accept(key, {60s, true, false, {}});
   EXPECT_EQ(t.admit_submit(key, 99s), refusal::quota);
   t.settle(label, 100s);
   EXPECT_EQ(key.day, 1);
@@ -127,8 +127,8 @@ TEST(throttle_quota, resets_at_local_midnight_of_the_utc_offset) {
 TEST(throttle_quota, refunds_a_system_failure_when_it_fails_and_only_for_its_own_day) {
   auto t = make(quota_config(4));
   auto& key = t.settle(label, 10s);
-  t.accept(key, {20s, true, true});   // refunded at 20 s, same day
-  t.accept(key, {150s, true, true});  // refunded at 150 s, after the reset at 100 s
+  t.accept(key, {20s, true, true, {}});   // refunded at 20 s, same day
+  t.accept(key, {150s, true, true, {}});  // refunded at 150 s, after the reset at 100 s
   EXPECT_EQ(key.used, 4.0);
   EXPECT_EQ(key.refunds.size(), 2u);
   t.settle(label, 19s);
@@ -139,7 +139,7 @@ TEST(throttle_quota, refunds_a_system_failure_when_it_fails_and_only_for_its_own
   EXPECT_EQ(t.credits_refunded(), 2.0);
   t.settle(label, 120s);  // the new day starts from zero
   EXPECT_EQ(key.used, 0.0);
-  t.accept(key, {130s});
+  t.accept(key, {130s, true, false, {}});
   t.settle(label, 150s);  // yesterday's refund: counted, but leaves today's charge alone
   EXPECT_EQ(key.used, 2.0);
   EXPECT_EQ(t.credits_refunded(), 4.0);
@@ -151,7 +151,7 @@ TEST(throttle_quota, no_refund_when_the_quota_does_not_refund_system_failures) {
   config.quota.refund_system_failures = false;
   auto t = make(config);
   auto& key = t.settle(label, 0s);
-  t.accept(key, {20s, true, true});
+  t.accept(key, {20s, true, true, {}});
   t.settle(label, 30s);
   EXPECT_EQ(key.used, 2.0);
   EXPECT_EQ(t.credits_refunded(), 0.0);
@@ -163,8 +163,8 @@ TEST(throttle_cap, off_refuses_above_the_cap_until_a_slot_frees_at_its_done_time
   auto t = make(config);
   auto& key = t.settle(label, 0s);
   EXPECT_EQ(t.admit_submit(key, 0s), std::nullopt);
-  t.accept(key, {10s});
-  t.accept(key, {5s, false});  // never ends: holds no slot
+  t.accept(key, {10s, true, false, {}});
+  t.accept(key, {5s, false, false, {}});  // never ends: holds no slot
   EXPECT_EQ(t.in_flight(), 1u);
   t.settle(label, 9'999'999us);
   EXPECT_EQ(t.admit_submit(key, 9'999'999us), refusal::dynamic);
@@ -176,9 +176,9 @@ TEST(throttle_cap, off_refuses_above_the_cap_until_a_slot_frees_at_its_done_time
 TEST(throttle_cap, slots_free_in_completion_order) {
   auto t = make(throttle_config{});
   auto& key = t.settle(label, 0s);
-  t.accept(key, {30s});
-  t.accept(key, {10s});
-  t.accept(key, {20s});
+  t.accept(key, {30s, true, false, {}});
+  t.accept(key, {10s, true, false, {}});
+  t.accept(key, {20s, true, false, {}});
   EXPECT_EQ(key.in_flight, (std::deque<duration>{10s, 20s, 30s}));
   t.settle(label, 20s);
   EXPECT_EQ(key.in_flight, (std::deque<duration>{30s}));
@@ -194,13 +194,13 @@ TEST(throttle_cap, schedule_allows_the_windows_extra_capacity_in_every_period) {
   auto& key = t.settle(label, 50s);
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(t.admit_submit(key, 50s), std::nullopt) << i;
-    t.accept(key, {500s});
+    t.accept(key, {500s, true, false, {}});
   }
   EXPECT_EQ(t.admit_submit(key, 50s), refusal::dynamic);
   EXPECT_EQ(t.admit_submit(key, 150s), refusal::dynamic);
   t.settle(label, 600s);  // all done; outside the window only the cap is left
   EXPECT_EQ(t.admit_submit(key, 600s), std::nullopt);
-  t.accept(key, {5000s});
+  t.accept(key, {5000s, true, false, {}});
   EXPECT_EQ(t.admit_submit(key, 600s), refusal::dynamic);
   EXPECT_EQ(t.admit_submit(key, 1050s), std::nullopt);  // the next period's window
 }
@@ -216,10 +216,10 @@ TEST(throttle_cap, load_refuses_with_the_configured_probability_one_draw_each) {
   auto t = make(config);
   rng expected(seed, 3);  // the same stream: the test predicts every decision
   auto& other = t.settle("key-other", 0s);
-  t.accept(other, {1000s});  // one task in flight elsewhere
+  t.accept(other, {1000s, true, false, {}});  // one task in flight elsewhere
   auto& key = t.settle(label, 0s);
   EXPECT_EQ(t.admit_submit(key, 0s), std::nullopt);  // below the cap: no draw
-  t.accept(key, {1000s});
+  t.accept(key, {1000s, true, false, {}});
   int refused = 0;
   for (int i = 0; i < 40; ++i) {
     const double above = static_cast<double>(key.in_flight.size() - 1);
@@ -229,7 +229,7 @@ TEST(throttle_cap, load_refuses_with_the_configured_probability_one_draw_each) {
     const auto decision = t.admit_submit(key, 0s);
     ASSERT_EQ(decision == refusal::dynamic, refuse) << i;
     if (!decision) {
-      t.accept(key, {1000s});
+      t.accept(key, {1000s, true, false, {}});
     }
     refused += refuse;
   }
@@ -242,7 +242,7 @@ TEST(throttle_answers, rate_limit_headers_state_the_days_tasks) {
   config.ratelimit_headers = true;
   auto t = make(config);
   auto& key = t.settle(label, 0s);
-  t.accept(key, {5s});
+  t.accept(key, {5s, true, false, {}});
   const auto tasks = t.daily_tasks(key);
   ASSERT_TRUE(tasks);
   EXPECT_EQ(tasks->limit, 3);
@@ -288,7 +288,7 @@ TEST(throttle_answers, refusals_carry_the_services_texts_and_retry_after) {
 TEST(throttle_reset, forgets_keys_and_credit_totals) {
   auto t = make(quota_config(10));
   auto& key = t.settle(label, 0s);
-  t.accept(key, {1s, true, true});
+  t.accept(key, {1s, true, true, {}});
   t.settle_all(2s);
   EXPECT_EQ(t.credits_charged(), 2.0);
   EXPECT_EQ(t.credits_refunded(), 2.0);

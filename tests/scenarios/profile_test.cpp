@@ -21,7 +21,7 @@ TEST(profile, every_builtin_scenario_loads_and_resolves) {
     EXPECT_GT(limits.image_ms(protocol::image_size{}), 0);
     ++count;
   }
-  EXPECT_EQ(count, 11);
+  EXPECT_EQ(count, 12);
 }
 
 TEST(profile, overrides_merge_over_the_shipped_profile) {
