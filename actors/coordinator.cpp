@@ -171,7 +171,7 @@ std::string model_quota_stop(const coordinator_state& st, std::uint32_t index, i
   const auto sent = st.submits_by_model.find(model);
   const int submits = sent == st.submits_by_model.end() ? 0 : sent->second;
   return submits + more >= cap->second ? "not submitted: beyond the calls left today for " + model
-                                : std::string();
+                                       : std::string();
 }
 
 /// Attempts one worker carries at most; more running attempts spread over more workers (and
@@ -432,11 +432,11 @@ int startable(coordinator_actor* self, time_point now) {
     const bool needs_submit =
         st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
     const auto& model = model_of(st, index);
-    if (at > now || (needs_submit && ((st.quota_cap && submits >= *st.quota_cap) ||
-                                      (st.ctx->max_submits > 0 && submits >= st.ctx->max_submits) ||
-                                      (st.probing && submits_out > 0) ||
-                                      !model_quota_stop(st, index, submits_by_model[model])
-                                           .empty()))) {
+    if (at > now ||
+        (needs_submit && ((st.quota_cap && submits >= *st.quota_cap) ||
+                          (st.ctx->max_submits > 0 && submits >= st.ctx->max_submits) ||
+                          (st.probing && submits_out > 0) ||
+                          !model_quota_stop(st, index, submits_by_model[model]).empty()))) {
       break;
     }
     if (needs_submit) {
@@ -997,8 +997,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
   st.limiter = std::move(limiter);
   st.budget = retry_budget(ctx->spec.budget);
   st.own_limiter = own_limiter;
-  self->send(st.limiter,
-             limiter_join{ctx->spec, ctx->start, static_cast<int>(ctx->jobs->size())});
+  self->send(st.limiter, limiter_join{ctx->spec, ctx->start, static_cast<int>(ctx->jobs->size())});
   st.probing = ctx->probe_first;
   st.probe_models = ctx->probe_models;
   st.quota_cap = ctx->quota_submits;

@@ -43,9 +43,9 @@ struct generation_config {
   std::string running_status = "RUNNING";  ///< "RUNNING" or "PROCESSING" while generating.
   /// How a task's generation time depends on its model and size. "exponent" (the default, and
   /// the ideal, brownout and flaky profiles): `time` at `reference_pixels`, scaled by the
-  /// exponent, the same for every model. "catalogue" (modelscope-free): the model's calibrated median
-  /// for the size (`catalogue[].latency_ms`, protocol::generation_ms) times the spread of `time`
-  /// (a draw divided by its median; a fixed `time` gives exactly the median).
+  /// exponent, the same for every model. "catalogue" (modelscope-free): the model's calibrated
+  /// median for the size (`catalogue[].latency_ms`, protocol::generation_ms) times the spread of
+  /// `time` (a draw divided by its median; a fixed `time` gives exactly the median).
   std::string size_latency = "exponent";
 };
 
