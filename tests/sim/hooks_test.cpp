@@ -217,6 +217,24 @@ TEST_F(hooks_test, the_submit_cap_is_never_exceeded) {
   EXPECT_FALSE(second.submit_capped);
 }
 
+TEST_F(hooks_test, a_models_quota_cap_holds_within_one_burst_of_starts) {
+  // One limiter ask grants a burst of starts (limiter_actor.hpp): the model's cap from the quota
+  // plan must bound the burst, not only the next pump turn.
+  start_mock(exact_config(0));
+  auto req = request("bounded,inflight=5", 5);
+  const std::string model = req.jobs[0].request.model;
+  req.model_quota_submits[model] = 2;
+  auto result = run_with(std::move(req), {});
+  EXPECT_EQ(result.counters.submits, 2);
+  EXPECT_EQ(result.delivered(), 2u);
+  EXPECT_EQ(count_failed(result, error_class::quota_429), 3);
+  for (const auto& image : result.images) {
+    if (!image.delivered) {
+      EXPECT_EQ(image.attempts, 0) << image.message;
+    }
+  }
+}
+
 TEST_F(hooks_test, the_cap_also_stops_retries) {
   start_mock(exact_config(1));
   // concurrent + retries under an in-flight cap of 1: the 429s would be retried, but the cap of
