@@ -55,18 +55,24 @@ TEST(profile, bad_overrides_name_the_scenario_and_field) {
   }
 }
 
+/// A one-strategy scenario on the shipped profile `profile`.
+scenario scenario_on(const std::string& profile) {
+  return parse_scenario(nlohmann::json{{"version", 1},
+                                       {"name", "t"},
+                                       {"profile", profile},
+                                       {"strategies", nlohmann::json::array({"serial"})}},
+                        "t.json")
+      .value();
+}
+
 // The bound for the free tier, worked by hand: 4 images, one slot guaranteed; each image takes
-// the median queue time (100..1500 uniform → 800 ms) + median generation 3000 ms + three median
-// response delays of 40 ms = 3920 ms; one at a time → 15680 ms. The token bucket (1/s, burst 8)
-// never binds here.
+// the median queue time (100..1500 uniform → 800 ms) + Z-Image-Turbo's measured median at 1024²
+// (5800 ms, the catalogue) + three median response delays of 40 ms = 6720 ms; one at a time →
+// 26880 ms. The token bucket (1/s, burst 8) never binds here.
 TEST(profile, free_tier_bound_by_hand) {
-  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
-      "profile": "modelscope-free", "strategies": ["serial"]})"),
-                          "t.json")
-               .value();
+  const auto s = scenario_on("modelscope-free");
   const auto limits = limits_from_config(resolve_profile(s).value());
   EXPECT_EQ(limits.in_flight_cap, 1);
-  // Queue 800 (uniform 100..1500) + Z-Image-Turbo's measured 5800 at 1024² + 3 answers of 40.
   EXPECT_DOUBLE_EQ(limits.image_ms(protocol::image_size{}), 6720);
   const auto bound = compute_bound(plan_images(s.workload, 1), limits);
   EXPECT_DOUBLE_EQ(bound.makespan_ms, 26880);
@@ -76,10 +82,7 @@ TEST(profile, free_tier_bound_by_hand) {
 }
 
 TEST(profile, exponent_profiles_scale_one_time_by_pixels) {
-  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
-      "profile": "ideal", "strategies": ["serial"]})"),
-                          "t.json")
-               .value();
+  const auto s = scenario_on("ideal");
   const auto config = resolve_profile(s).value();
   ASSERT_EQ(config.generation.size_latency, "exponent");
   const auto limits = limits_from_config(config);
@@ -89,20 +92,14 @@ TEST(profile, exponent_profiles_scale_one_time_by_pixels) {
 }
 
 TEST(profile, scaling_compresses_the_catalogue_latency_too) {
-  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
-      "profile": "modelscope-free", "strategies": ["serial"]})"),
-                          "t.json")
-               .value();
+  const auto s = scenario_on("modelscope-free");
   const auto config = resolve_profile(s).value();
   const auto scaled = limits_from_config(scale_config(config, 0.01));
   EXPECT_NEAR(scaled.image_ms(protocol::image_size{}), 67.2, 1e-9);
 }
 
 TEST(profile, scaling_compresses_time_and_speeds_up_rates) {
-  auto s = parse_scenario(nlohmann::json::parse(R"({"version": 1, "name": "t",
-      "profile": "brownout", "strategies": ["serial"]})"),
-                          "t.json")
-               .value();
+  const auto s = scenario_on("brownout");
   const auto config = resolve_profile(s).value();
   const auto scaled = scale_config(config, 0.01);
   EXPECT_DOUBLE_EQ(scaled.generation.time.median_ms, config.generation.time.median_ms * 0.01);
