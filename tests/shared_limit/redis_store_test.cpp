@@ -3,6 +3,7 @@
 // nobody renews, scripts reloaded after SCRIPT FLUSH, degraded mode when Redis is killed and the
 // rejoin after its restart, and the password never in any message.
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <atomic>
 #include <chrono>
