@@ -143,6 +143,7 @@ json statistics::to_json(duration now, std::uint64_t seed, const throttle& limit
     keys[label] = {{"submits", k.submits},
                    {"accepted", k.accepted},
                    {"in_flight", k.in_flight.size()},
+                   {"in_flight_peak", k.in_flight_peak},
                    {"credits_used_today", k.used},
                    {"calls_today_by_model", k.model_calls}};
   }

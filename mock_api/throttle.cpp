@@ -194,6 +194,7 @@ void throttle::accept(key_state& key, const admitted_task& task) {
     // Slots free in completion order; keep the deque sorted.
     key.in_flight.insert(std::upper_bound(key.in_flight.begin(), key.in_flight.end(), task.done_at),
                          task.done_at);
+    key.in_flight_peak = std::max(key.in_flight_peak, key.in_flight.size());
   }
   const auto& q = config_.quota;
   if (q.enabled) {

@@ -48,7 +48,11 @@ struct pending_refund {
 /// One API key's standing, as of the last time the throttle settled it.
 struct key_state {
   std::deque<duration> in_flight;  ///< Done times of the tasks holding a slot, ascending.
-  double tokens = 0;               ///< Token bucket content, once `bucket_started`.
+  /// The most slots it held at once (counted when a task takes one, after finished tasks freed
+  /// theirs), since the key's first use or the last reset: how many tasks the key's clients
+  /// together really had running.
+  std::size_t in_flight_peak = 0;
+  double tokens = 0;  ///< Token bucket content, once `bucket_started`.
   duration last_refill{0};
   bool bucket_started = false;  ///< The bucket starts full at the key's first token request.
   std::int64_t day = -1;        ///< Quota day of `used` (`throttle::day_index`).
