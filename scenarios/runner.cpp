@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -28,6 +29,7 @@
 #include "actors/limiter_actor.hpp"
 #include "actors/shared_permits.hpp"
 #include "client/http_backend.hpp"
+#include "generate/shared_gate.hpp"
 #include "mock_api/model.hpp"
 #include "mock_api/server.hpp"
 #include "scenarios/metrics.hpp"
@@ -35,6 +37,7 @@
 #include "scenarios/references.hpp"
 #include "scenarios/thresholds.hpp"
 #include "scenarios/workload.hpp"
+#include "shared_limit/local_redis.hpp"
 #include "shared_limit/memory_store.hpp"
 #include "sim/backend.hpp"
 #include "sim/driver.hpp"
@@ -181,6 +184,22 @@ client_jobs split_jobs(const std::vector<actors::image_job>& jobs, int clients) 
   return out;
 }
 
+/// One batch request per client: `whole` with the client's share of the jobs and a jitter seed of
+/// its own (distinct processes draw distinct jitter: client c's seed is a fixed step away). Each
+/// client traces all its images; to_record keeps the traces of the workload's first ones.
+std::vector<actors::batch_request> client_requests(const actors::batch_request& whole,
+                                                   const client_jobs& split) {
+  std::vector<actors::batch_request> requests;
+  for (std::size_t c = 0; c < split.jobs.size(); ++c) {
+    auto part = whole;
+    part.shared_jobs = split.jobs[c];
+    part.seed = whole.seed + static_cast<std::uint64_t>(c) * 0x9E3779B97F4A7C15ULL;
+    part.trace_limit = whole.trace_limit > 0 ? static_cast<std::size_t>(-1) : 0;
+    requests.push_back(std::move(part));
+  }
+  return requests;
+}
+
 /// The coordinators' results as one batch of the whole workload: images back in workload order,
 /// counters summed, the makespan of the last one to end (all start at time 0).
 actors::batch_result merge_results(std::vector<std::optional<actors::batch_result>>& parts,
@@ -262,16 +281,9 @@ std::optional<actors::batch_result> play_clients(
     limiter = actors::spawn_limiter(system,
                                     {sim_gate(*store, request.strategy, clock, utc_offset_hours)});
   }
-  std::vector<actors::batch_request> requests;
-  for (int c = 0; c < setup.clients; ++c) {
-    auto part = request;
-    part.shared_jobs = split.jobs[static_cast<std::size_t>(c)];
-    // Distinct processes draw distinct jitter: client c's seed is a fixed step away.
-    part.seed = request.seed + static_cast<std::uint64_t>(c) * 0x9E3779B97F4A7C15ULL;
-    // Each client traces all its images; to_record keeps the traces of the workload's first ones.
-    part.trace_limit = request.trace_limit > 0 ? static_cast<std::size_t>(-1) : 0;
+  auto requests = client_requests(request, split);
+  for (auto& part : requests) {
     part.limiter = limiter;
-    requests.push_back(std::move(part));
   }
   auto parts = sim::run_batches_sim(system, std::move(requests), backend);
   if (limiter) {
@@ -338,9 +350,117 @@ nlohmann::json admin_call(const std::string& base_url, const std::string& method
   return nlohmann::json::parse(response->body, nullptr, false);
 }
 
+/// A backend pool of its own per client, as each process has: its connections to the service.
+actors::backend_actor spawn_http_backend(caf::actor_system& system, const std::string& base_url,
+                                         const std::string& api_key, millis read_timeout) {
+  auto factory = [base_url, api_key, read_timeout]() -> std::unique_ptr<client::backend> {
+    client::http_options http;
+    http.base_url = base_url;
+    http.api_key = api_key;
+    http.read_timeout = read_timeout;
+    auto backend = client::http_backend::create(http);
+    if (!backend.ok()) {
+      zbatch::raise(backend.status());
+    }
+    return *std::move(backend);
+  };
+  return actors::spawn_blocking_backend(system, factory, http_connections);
+}
+
+/// A password for a run's own redis-server (128 random bits, hex): no other local user's client
+/// can reach the run's limits, and a ZBATCH_REDIS_PASSWORD in the environment is never used.
+std::string random_password() {
+  std::random_device random;
+  std::ostringstream out;
+  out << std::hex << std::setfill('0');
+  for (int i = 0; i < 4; ++i) {
+    out << std::setw(8) << random();
+  }
+  return out.str();
+}
+
+/// The redis-server one http run with a shared limiter shares its clients' limits through.
+/// Started before the mock, stopped (SIGKILL: it persists nothing) when the run ends.
+std::unique_ptr<shared_limit::local_redis> start_run_redis(int clients) {
+  auto redis = std::make_unique<shared_limit::local_redis>(random_password());
+  if (auto started = redis->start(); !started.ok()) {
+    zbatch::raise(started.prefixed("clients: " + std::to_string(clients) +
+                                   " clients in http mode share their limit through a local "
+                                   "redis-server: "));
+  }
+  return redis;
+}
+
+/// Each client's permit gate on `redis`, built as `zbatch generate --shared-limit` builds it
+/// (generate/shared_gate.hpp): a connection, a process id and a heartbeat of its own, so Redis
+/// sees N processes on one key. Notices (degraded, rejoined) go to the progress lines.
+std::shared_ptr<actors::permit_gate> redis_gate(const shared_limit::local_redis& redis,
+                                                const actors::strategy_spec& strategy,
+                                                const std::string& api_key, int client,
+                                                const run_options& options,
+                                                const std::shared_ptr<std::mutex>& lines) {
+  generate::shared_limit_options shared;
+  shared.url = redis.url();
+  shared.password_file = redis.password_file().string();
+  auto on_notice = [&options, lines, client](const std::string& text) {
+    if (options.on_line) {
+      std::lock_guard<std::mutex> lock(*lines);
+      options.on_line("client " + std::to_string(client + 1) + ": " + text);
+    }
+  };
+  return value_or_raise(generate::connect_shared_limit(shared, strategy, api_key, on_notice));
+}
+
+/// Plays `request` over `base_url`: one coordinator, or (`setup.clients` > 1) one per client
+/// with a backend of its own, all started at once and each limited by its own limiter actor:
+/// in-process (independent) or on `redis` (shared). The clients' results merge as in sim mode;
+/// each one's clock starts at its own spawn, a few milliseconds apart at most.
+actors::batch_result play_http_clients(caf::actor_system& system, actors::batch_request request,
+                                       const client_setup& setup, const std::string& base_url,
+                                       const std::string& api_key, millis read_timeout,
+                                       const shared_limit::local_redis* redis,
+                                       const run_options& options) {
+  if (setup.clients == 1) {
+    auto backend = spawn_http_backend(system, base_url, api_key, read_timeout);
+    auto result = actors::run_batch(system, std::move(request), backend);
+    caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+    return result;
+  }
+  const auto& jobs = *request.shared_jobs;
+  const auto split = split_jobs(jobs, setup.clients);
+  auto requests = client_requests(request, split);
+  auto lines = std::make_shared<std::mutex>();
+  std::vector<actors::backend_actor> backends;
+  std::vector<std::unique_ptr<actors::batch_runner>> runners;
+  for (std::size_t c = 0; c < requests.size(); ++c) {
+    if (redis != nullptr) {
+      requests[c].permits =
+          redis_gate(*redis, request.strategy, api_key, static_cast<int>(c), options, lines);
+    }
+    backends.push_back(spawn_http_backend(system, base_url, api_key, read_timeout));
+  }
+  for (std::size_t c = 0; c < requests.size(); ++c) {
+    runners.push_back(
+        std::make_unique<actors::batch_runner>(system, std::move(requests[c]), backends[c]));
+  }
+  std::vector<std::optional<actors::batch_result>> parts;
+  for (auto& runner : runners) {
+    parts.emplace_back(runner->wait());
+  }
+  for (const auto& backend : backends) {
+    caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+  }
+  return merge_results(parts, split, jobs.size());
+}
+
 run_record run_over_http(const mock::mock_config& config, const shared_jobs& jobs,
                          const actors::strategy_spec& spec, std::uint64_t seed, double scale,
-                         const run_options& options) {
+                         const run_options& options, const client_setup& setup) {
+  // First, so the server's process holds none of the mock's sockets.
+  std::unique_ptr<shared_limit::local_redis> redis;
+  if (setup.clients > 1 && setup.shared) {
+    redis = start_run_redis(setup.clients);
+  }
   std::unique_ptr<mock::server> server;
   std::string base_url = options.base_url;
   std::string api_key = options.api_key;
@@ -357,25 +477,13 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
   caf::actor_system_config cfg;
   caf::actor_system system(quiet(cfg, false));
   const auto read_timeout = std::max(millis(250), scaled(millis(60'000), scale));
-  auto factory = [base_url, api_key, read_timeout]() -> std::unique_ptr<client::backend> {
-    client::http_options http;
-    http.base_url = base_url;
-    http.api_key = api_key;
-    http.read_timeout = read_timeout;
-    auto backend = client::http_backend::create(http);
-    if (!backend.ok()) {
-      zbatch::raise(backend.status());
-    }
-    return *std::move(backend);
-  };
-  auto backend = actors::spawn_blocking_backend(system, factory, http_connections);
   actors::batch_request request;
   request.shared_jobs = jobs;
   request.strategy = scale_strategy(spec, scale);
   request.seed = seed;
   request.trace_limit = max_image_records;
-  auto result = actors::run_batch(system, std::move(request), backend);
-  caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
+  auto result = play_http_clients(system, std::move(request), setup, base_url, api_key,
+                                  read_timeout, redis.get(), options);
   auto record = to_record(std::move(result), *jobs, 1.0 / scale, seed);
   if (server) {
     add_model_totals(record, server->mock_model());
@@ -534,7 +642,7 @@ struct run_set {
   run_references references;
   std::size_t image_records = max_image_records;  ///< Records kept per strategy.
   bool progress_lines = true;                     ///< One `on_line` call per run.
-  client_setup clients;                           ///< Coordinators per run (sim only).
+  client_setup clients;                           ///< Coordinators per run.
   std::string line_tag;  ///< After the label in progress lines, e.g. " (independent limiters)".
 };
 
@@ -661,9 +769,10 @@ class comparison_runs {
     const std::uint64_t seed = settings_.seed + static_cast<std::uint64_t>(rep);
     const auto& spec = set_.specs[strategy];
     const auto& jobs = (*set_.jobs)[static_cast<std::size_t>(rep)];
-    auto record = set_.mode == run_mode::sim
-                      ? run_sim(config_, jobs, spec, seed, set_.image_records, set_.clients)
-                      : run_over_http(config_, jobs, spec, seed, settings_.scale, options_);
+    auto record =
+        set_.mode == run_mode::sim
+            ? run_sim(config_, jobs, spec, seed, set_.image_records, set_.clients)
+            : run_over_http(config_, jobs, spec, seed, settings_.scale, options_, set_.clients);
 #if defined(ZBATCH_TRIM_MALLOC)
     // A finished run leaves its thread's malloc arena full of free pages that the next run
     // (other sizes, other arena) may never reuse: hand them back, or the peak RSS of a
@@ -748,16 +857,26 @@ client_setup primary_clients(const scenario& s) {
   return {s.clients, s.clients > 1 && s.limiter != limiter_kind::independent};
 }
 
-/// Several clients play in virtual time only: in http mode they would be N processes on a real
-/// Redis (bench/shared_limit.sh does that), which one runner process cannot stand for.
-void refuse_clients_outside_sim(const scenario& s, const run_options& options) {
-  if (s.clients > 1 && options.mode != run_mode::sim) {
-    const std::string origin = s.file.empty() ? s.name : s.file.string();
+/// Several clients play in sim and http mode; live mode would need N real processes' worth of
+/// paid requests and is refused. In http mode a shared limiter needs `redis-server` on this
+/// machine: refused before anything runs (not after the hindsight grid) when it is missing.
+void refuse_unplayable_clients(const scenario& s, const run_options& options) {
+  if (s.clients <= 1) {
+    return;
+  }
+  const std::string origin = s.file.empty() ? s.name : s.file.string();
+  const std::string field = origin + ": clients: " + std::to_string(s.clients) + " clients ";
+  if (options.mode == run_mode::live) {
     zbatch::raise(invalid_argument_error(
-        origin + ": clients: " + std::to_string(s.clients) + " clients play in sim mode only (" +
-        to_string(options.mode) +
-        " mode: run N `zbatch generate --shared-limit` processes, as bench/shared_limit.sh "
-        "does)"));
+        field +
+        "play in sim and http mode only (live mode: run N `zbatch generate --shared-limit` "
+        "processes, as bench/shared_limit.sh does against the mock)"));
+  }
+  if (options.mode == run_mode::http && s.limiter != limiter_kind::independent &&
+      shared_limit::find_redis_server().empty()) {
+    zbatch::raise(failed_precondition_error(
+        field + "in http mode share their limit through a redis-server on 127.0.0.1: " +
+        shared_limit::redis_server_missing() + " (`limiter: \"independent\"` needs none)"));
   }
 }
 
@@ -894,7 +1013,7 @@ namespace {
 /// run_scenario's steps; a failure anywhere below raises a status_error.
 ordered_json run_checked_scenario(const scenario& s, const run_options& options) {
   const auto checked = check(s);
-  refuse_clients_outside_sim(s, options);
+  refuse_unplayable_clients(s, options);
   const auto settings = settings_of(s, options);
   if (options.mode == run_mode::live) {
     refuse_unaccepted_live_run(s, options);

@@ -8,10 +8,14 @@
 /// workload fits the hard image cap. Every strategy of a repetition meets the same API behaviour
 /// (the same model seed). Beside the bound, each strategy is measured against the hindsight-best
 /// entry of a grid of static strategies played first, in virtual time, on the same seeds
-/// (scenarios/references.hpp), and against the clairvoyant where the limit is a schedule. The
-/// result is the results.json document (docs/results-schema.md).
+/// (scenarios/references.hpp), and against the clairvoyant where the limit is a schedule. A
+/// scenario with `clients` plays N coordinators on one key, sharing one limit or not: in sim mode
+/// through an in-memory store, in http mode through a `redis-server` each run starts on loopback
+/// (shared_limit/local_redis.hpp) and stops. The result is the results.json document
+/// (docs/results-schema.md).
 /// Blocking; call from one thread (sim runs fan out to worker threads it joins before returning;
-/// `on_line` is then called from those threads, one call at a time).
+/// `on_line` is then called from those threads, one call at a time; in http mode a shared
+/// limit's notices come from its heartbeat threads, one call at a time).
 
 #include <cstdint>
 #include <functional>
@@ -64,10 +68,11 @@ actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor);
 /// Fails as resolve_profile does.
 result<double> live_cost_estimate(const scenario& s, const run_options& options);
 
-/// Runs everything and returns results.json. Fails as check_scenario does; failed_precondition
-/// for a run that must not start (live without consent, over the cap, no key, a backend that
-/// cannot be built); unavailable when the mock at `base_url` does not answer; internal when a
-/// simulated batch does not finish. The runs raise a status_error on their worker threads and
+/// Runs everything and returns results.json. Fails as check_scenario does; invalid_argument for
+/// `clients` in live mode; failed_precondition for a run that must not start (live without
+/// consent, over the cap, no key, a backend that cannot be built, http `clients` sharing a limit
+/// without `redis-server`); unavailable when the mock at `base_url` does not answer or a run's
+/// `redis-server` does not start; internal when a simulated batch does not finish. The runs raise a status_error on their worker threads and
 /// the first one is returned here; exceptions of the libraries underneath (a server that cannot
 /// listen) still propagate.
 result<nlohmann::ordered_json> run_scenario(const scenario& s, const run_options& options);

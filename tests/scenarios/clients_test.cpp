@@ -1,7 +1,9 @@
 // Several clients on one API key (`clients`, `limiter`): the fields' validation, the shared
 // limiter holding the key's limit across coordinators in virtual time where independent limiters
 // exceed it, determinism, the results' keys, the reports' comparison table, and the shared gate's
-// circuit and rate-limit figures across two processes (actors/shared_permits.hpp).
+// circuit and rate-limit figures across two processes (actors/shared_permits.hpp); over loopback
+// (http mode), two clients sharing the limit through a redis-server the run starts, against
+// independent ones, as the mock counted the key's tasks in flight.
 
 #include <string>
 
@@ -9,8 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/shared_permits.hpp"
+#include "mock_api/server.hpp"
 #include "reports/limiters.hpp"
 #include "reports/terminal.hpp"
+#include "scenarios/profile.hpp"
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
 #include "shared_limit/memory_store.hpp"
@@ -154,15 +158,82 @@ TEST(clients, one_limiter_plays_alone_and_one_client_adds_no_key) {
   EXPECT_FALSE(one.value().contains("limiter"));
 }
 
-TEST(clients, several_clients_are_refused_outside_sim_mode) {
+TEST(clients, several_clients_are_refused_in_live_mode) {
   auto options = quick();
-  options.mode = run_mode::http;
+  options.mode = run_mode::live;
+  options.allow_cost = true;
+  options.api_key = "unused";
   const auto refused = run_scenario(parse_scenario(clients_document(2), "c.json").value(), options);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), status_code::invalid_argument);
   // A parsed document has no file: the scenario's name stands for it.
-  EXPECT_NE(refused.status().message().find("clients: clients: 2 clients play in sim mode only"),
+  EXPECT_NE(refused.status().message().find("clients: clients: 2 clients play in sim and http "
+                                            "mode only"),
             std::string::npos);
+}
+
+/// Two clients of 3 images each over loopback against a mock the test owns (so it can read the
+/// key's in-flight peak from the mock's stats afterwards): the exact `ideal` profile with no cap
+/// at the key, so the mock refuses nothing and its peak is what the clients ran together; tasks
+/// of 3 s at a time scale of 0.1 (300 ms each). `limiter`: "shared" (one redis-server the run
+/// starts) or "independent".
+struct http_clients_run {
+  ordered_json results;
+  json key;  ///< The mock's stats of the one key both clients use.
+};
+
+http_clients_run run_two_clients_over_http(const std::string& limiter) {
+  auto doc = clients_document(2);
+  doc["profile"]["overrides"]["throttle"]["in_flight_cap"] = 0;
+  doc["limiter"] = limiter;
+  const auto s = parse_scenario(doc, "c.json").value();
+  mock::server server(scale_config(resolve_profile(s).value(), 0.1), 9);
+  auto options = quick();
+  options.mode = run_mode::http;
+  options.time_scale = 0.1;
+  options.base_url = server.base_url();
+  http_clients_run out;
+  out.results = run_scenario(s, options).value();
+  const auto keys = server.mock_model().stats()["keys"];
+  EXPECT_EQ(keys.size(), 1u) << keys.dump();
+  out.key = keys.begin().value();
+  return out;
+}
+
+/// Every image of both clients (batch 0: client 1, batch 1: client 2) was delivered.
+void expect_both_clients_delivered(const ordered_json& strategy) {
+  EXPECT_EQ(strategy["delivered"], 6);
+  ASSERT_EQ(strategy["image_records"].size(), 6u);
+  int delivered[2] = {0, 0};
+  for (const auto& image : strategy["image_records"]) {
+    delivered[image["batch"].get<int>()] += image["status"] == "delivered" ? 1 : 0;
+  }
+  EXPECT_EQ(delivered[0], 3);
+  EXPECT_EQ(delivered[1], 3);
+}
+
+TEST(clients_http, a_limit_shared_through_redis_never_lets_the_key_run_more_than_it) {
+  const auto run = run_two_clients_over_http("shared");
+  EXPECT_EQ(run.results["mode"], "http");
+  EXPECT_EQ(run.results["limiter"], "shared");
+  const auto& shared = run.results["strategies"][0];
+  expect_both_clients_delivered(shared);
+  // `retry` holds one task in flight; shared through Redis, that is one for both clients, as
+  // the mock counted the slots its tasks held (a permit returns only after the poll saw the
+  // task end, when the mock had freed its slot).
+  EXPECT_EQ(run.key["in_flight_peak"], 1) << run.key.dump();
+  EXPECT_EQ(run.key["accepted"], 6);
+  EXPECT_EQ(shared["http_429"]["dynamic"], 0);
+}
+
+TEST(clients_http, independent_limiters_each_run_their_own_task_at_once) {
+  const auto run = run_two_clients_over_http("independent");
+  const auto& independent = run.results["strategies"][0];
+  expect_both_clients_delivered(independent);
+  // Each client runs its three 300 ms tasks one at a time and both start together, so their
+  // tasks overlap: the key had two at once, the limit of one per client added up.
+  EXPECT_EQ(run.key["in_flight_peak"], 2) << run.key.dump();
+  EXPECT_EQ(run.key["accepted"], 6);
 }
 
 TEST(clients, the_reports_show_shared_and_independent_figures_side_by_side) {

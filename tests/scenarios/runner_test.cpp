@@ -145,10 +145,11 @@ class cli_test : public ::testing::Test {
     return path;
   }
 
-  /// Runs `zbatch scenario run FILE --out DIR --quiet`; returns the exit code, keeps stderr.
-  int run(const fs::path& file) {
-    const auto command = std::string("'") + ZBATCH_BIN + "' scenario run '" + file.string() +
-                         "' --out '" + (dir_ / "out").string() + "' --quiet > '" +
+  /// Runs `[ENV] zbatch scenario run FILE --out DIR --quiet [OPTIONS]`; returns the exit code,
+  /// keeps stderr.
+  int run(const fs::path& file, const std::string& options = {}, const std::string& env = {}) {
+    const auto command = env + " '" + ZBATCH_BIN + "' scenario run '" + file.string() +
+                         "' --out '" + (dir_ / "out").string() + "' --quiet " + options + " > '" +
                          (dir_ / "stdout").string() + "' 2> '" + (dir_ / "stderr").string() + "'";
     const int status = std::system(command.c_str());
     std::ifstream in(dir_ / "stderr");
@@ -186,6 +187,48 @@ TEST_F(cli_test, passing_thresholds_exit_0_and_write_results) {
   EXPECT_EQ(out.str().find("wrote "), std::string::npos) << out.str();
   EXPECT_NE(out.str().find("serial"), std::string::npos) << out.str();
   EXPECT_EQ(stderr_, "");
+}
+
+/// Two clients of 3 images each on one key, over loopback at a time scale of 0.1 (300 ms tasks).
+json two_clients_document() {
+  return json{{"version", 1},
+              {"name", "two-clients"},
+              {"profile", exact_profile(1)},
+              {"workload", {{"batches", 2}, {"images_per_batch", 3}}},
+              {"clients", 2},
+              {"strategies", {"retry"}},
+              {"http", {{"time_scale", 0.1}}},
+              {"seed", 3}};
+}
+
+TEST_F(cli_test, http_mode_with_clients_compares_a_redis_shared_limit_with_independent_ones) {
+  const auto file = write("two.json", two_clients_document());
+  ASSERT_EQ(run(file, "--mode http --no-hindsight"), 0) << stderr_;
+  const auto results = json::parse(std::ifstream(dir_ / "out" / "results.json"));
+  EXPECT_EQ(results["mode"], "http");
+  EXPECT_EQ(results["clients"], 2);
+  const auto& shared = results["strategies"][0];
+  // One task in flight at the key, refused above it: shared, no submit is refused; independent,
+  // both clients start at once with a task each, so one of the two is refused.
+  EXPECT_EQ(shared["delivered"], 6);
+  EXPECT_EQ(shared["http_429"]["dynamic"], 0);
+  EXPECT_GT(shared["independent"]["http_429"]["dynamic"].get<double>(), 0);
+  std::stringstream out;
+  out << std::ifstream(dir_ / "stdout").rdbuf();
+  EXPECT_NE(out.str().find("2 clients on one API key: one shared limiter vs independent limiters"),
+            std::string::npos)
+      << out.str();
+}
+
+TEST_F(cli_test, http_mode_with_clients_and_no_redis_server_exits_2_before_any_run) {
+  const auto file = write("two.json", two_clients_document());
+  EXPECT_EQ(run(file, "--mode http", "ZBATCH_REDIS_SERVER=/nonexistent/redis-server"), 2);
+  EXPECT_NE(stderr_.find("two.json: clients: 2 clients in http mode share their limit through a "
+                         "redis-server on 127.0.0.1: ZBATCH_REDIS_SERVER=/nonexistent/redis-server "
+                         "is not an executable redis-server"),
+            std::string::npos)
+      << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
 }
 
 TEST_F(cli_test, a_failing_threshold_exits_1) {
