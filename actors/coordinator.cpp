@@ -578,11 +578,33 @@ bool model_quota_only(const protocol::api_error& error) {
          !(limits->account_remaining && *limits->account_remaining == 0);
 }
 
+/// Stops every model of `models` this batch did not know was out of calls (stop_model) and
+/// says whether there was one.
+bool stop_exhausted_models(coordinator_actor* self, const std::vector<std::string>& models) {
+  bool stopped = false;
+  for (const auto& model : models) {
+    if (self->state.stopped_models.count(model) == 0) {
+      stop_model(self, model);
+      stopped = true;
+    }
+  }
+  return stopped;
+}
+
 /// The limiter's answer for the images at the top of the queue (unchanged while awaited): the
 /// granted ones start in queue order, then the verdict on the next one applies.
 void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
                        bool announce) {
   auto& st = self->state;
+  if (stop_exhausted_models(self, answer.exhausted_models)) {
+    // Another process found a model out of calls: the granted starts may be its images. They
+    // go back unused, and the next turn fails that model's images before asking again.
+    for (const auto& start : answer.starts) {
+      self->send(st.limiter, limiter_release{now, start.permit, false, false});
+    }
+    pump(self, announce);
+    return;
+  }
   for (std::size_t i = 0; i < answer.starts.size(); ++i) {
     const auto index = st.pending.top().second;
     const bool submit = st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
@@ -719,7 +741,7 @@ void observe_ratelimit(coordinator_actor* self, const protocol::ratelimit_state&
   if (st.callbacks.on_ratelimit) {
     st.callbacks.on_ratelimit(index, limits);
   }
-  self->send(st.limiter, limiter_ratelimit{limits});
+  self->send(st.limiter, limiter_ratelimit{limits, model_of(st, index)});
   end_probe(self, index, limits, accepted);
   if (!limits.exhausted() || st.quota_stopped) {
     return;

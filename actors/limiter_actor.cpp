@@ -89,7 +89,8 @@ bool acquire_one(limiter_self* self, session& s, time_point now, limiter_answer&
   }
   limiter_start start;
   if (const auto& gate = self->state.shared) {
-    const auto answer = gate->acquire();
+    auto answer = gate->acquire();
+    out.exhausted_models = std::move(answer.exhausted_models);
     if (answer.quota_reset_ms && s.stop_on_quota) {
       limiter.on_quota();  // another process met the quota
       out.what = verdict::quota_stopped;
@@ -251,7 +252,7 @@ caf::behavior limiter(limiter_self* self, limiter_options options) {
       },
       [self](const limiter_ratelimit& figures) {
         if (session_of(self) != nullptr && self->state.shared) {
-          self->state.shared->on_ratelimit(figures.limits);
+          self->state.shared->on_ratelimit(figures.limits, figures.model);
         }
       },
       [self](leave_atom) { return leave(self, sender_of(self)); },

@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -95,6 +96,9 @@ struct limiter_answer {
   std::vector<limiter_start> starts;     ///< Granted, in order (fewer than asked: see `what`).
   verdict what = verdict::wait_release;  ///< Why no more were granted, or `start`.
   time_point at;
+  /// The shared store's models with no calls left today (permit_gate::answer): a coordinator
+  /// that did not know one yet stops its images and returns the starts granted here unused.
+  std::vector<std::string> exhausted_models;
 };
 
 /// An attempt ended at `now` (any outcome); its permit returns. `dynamic_429` and
@@ -143,9 +147,10 @@ struct limiter_server_failure {
   time_point now;
 };
 
-/// A submit answer's rate-limit headers, for the shared store.
+/// A submit answer's rate-limit headers, for the shared store; `model`: the submit's model.
 struct limiter_ratelimit {
   protocol::ratelimit_state limits;
+  std::string model;
 };
 
 /// The answer to `leave_atom`: the figures a batch result reports.

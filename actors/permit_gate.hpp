@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "actors/strategy.hpp"
 #include "protocol/ratelimit.hpp"
@@ -29,6 +31,10 @@ class permit_gate {
     millis retry_in{20};                  ///< Not granted: when the coordinator asks again.
     /// Another process stopped for the quota: no permit until the reset (Unix time, ms).
     std::optional<std::int64_t> quota_reset_ms;
+    /// Models some process saw with no calls left today (the model's remaining count at 0, the
+    /// account's above it): their images stop, the other models' go on (issue 14's per-model
+    /// quotas). Reported with or without a permit.
+    std::vector<std::string> exhausted_models;
   };
 
   virtual ~permit_gate() = default;
@@ -44,8 +50,10 @@ class permit_gate {
   virtual void on_server_failure(std::uint64_t /*permit*/) {}
   /// This coordinator's circuit breaker opened for `open_for`.
   virtual void on_circuit_opened(millis /*open_for*/) {}
-  /// A submit answer's rate-limit headers (`modelscope-ratelimit-*`).
-  virtual void on_ratelimit(const protocol::ratelimit_state& /*limits*/) {}
+  /// A submit answer's rate-limit headers (`modelscope-ratelimit-*`) for a submit of `model`
+  /// (the model-requests figures are that model's).
+  virtual void on_ratelimit(const protocol::ratelimit_state& /*limits*/,
+                            const std::string& /*model*/) {}
 };
 
 }  // namespace zbatch::actors

@@ -6,10 +6,11 @@
 namespace zbatch::actors {
 namespace {
 
-/// The gate. Before a lease it reads the shared figures (a remaining count of 0 anywhere stops
-/// this process as the quota would) and the shared circuit: open, it waits until the circuit
-/// half-opens; half-open, only the process holding the store's probe sends, one attempt, whose
-/// acceptance closes the circuit for all and whose server failure opens it again.
+/// The gate. Before a lease it reads the shared figures (the account's remaining count at 0
+/// stops this process as the quota would; a model's at 0 is reported for that model's images) and
+/// the shared circuit: open, it waits until the circuit half-opens; half-open, only the process
+/// holding the store's probe sends, one attempt, whose acceptance closes the circuit for all and
+/// whose server failure opens it again.
 class shared_gate final : public permit_gate {
  public:
   shared_gate(std::unique_ptr<shared_limit::permit_client> client, store_clock clock)
@@ -18,11 +19,15 @@ class shared_gate final : public permit_gate {
   answer acquire() override {
     answer out;
     const auto figures = client_->ratelimit();
-    if ((figures.account_remaining && *figures.account_remaining == 0) ||
-        (figures.model_remaining && *figures.model_remaining == 0)) {
+    if (figures.account_remaining && *figures.account_remaining == 0) {
       out.quota_reset_ms = clock_(std::nullopt);
       out.retry_in = millis{1000};
       return out;
+    }
+    for (const auto& [model, remaining] : figures.models) {
+      if (remaining == 0) {
+        out.exhausted_models.push_back(model);
+      }
     }
     const auto circuit = client_->circuit();
     const bool half_open = circuit.now == shared_limit::circuit_answer::state::half_open;
@@ -71,8 +76,13 @@ class shared_gate final : public permit_gate {
     open_for_ = open_for;
     client_->on_circuit_open(clock_(open_for));
   }
-  void on_ratelimit(const protocol::ratelimit_state& limits) override {
-    client_->on_ratelimit({limits.account_remaining, limits.model_remaining}, clock_(std::nullopt));
+  void on_ratelimit(const protocol::ratelimit_state& limits, const std::string& model) override {
+    shared_limit::ratelimit_figures figures;
+    figures.account_remaining = limits.account_remaining;
+    if (limits.model_remaining) {
+      figures.models[model] = *limits.model_remaining;
+    }
+    client_->on_ratelimit(figures, clock_(std::nullopt));
   }
   void set_open_for(millis open_for) { open_for_ = open_for; }
 

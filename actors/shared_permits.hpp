@@ -4,8 +4,9 @@
 /// `clients` (N coordinators on one limiter actor over an in-memory store, virtual time), so both
 /// share one key's limits by the same rules: the strategy's in-flight limit (fixed, or the adaptive
 /// limit shared by all), its submit pacing, the quota stop, the circuit breaker (open until a time,
-/// then one probe for all) and the rate-limit header figures (a remaining count of 0 stops every
-/// process).
+/// then one probe for all) and the rate-limit header figures (the account's remaining count at 0
+/// stops every process; a model's at 0 stops that model's images in every process, the other
+/// models go on).
 ///
 /// Lifetime: the gate owns its client; it must outlive the limiter actor (permit_gate.hpp).
 /// Threading: as permit_gate (the limiter actor); the client is thread-safe.

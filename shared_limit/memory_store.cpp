@@ -292,7 +292,10 @@ status memory_store::ratelimit_record(const ratelimit_figures& figures, std::int
     }
   };
   lowest(s.figures.account_remaining, figures.account_remaining);
-  lowest(s.figures.model_remaining, figures.model_remaining);
+  for (const auto& [model, remaining] : figures.models) {
+    auto kept = s.figures.models.emplace(model, remaining).first;
+    kept->second = std::min(kept->second, remaining);
+  }
   s.figures_until = std::max(s.figures_until, until_ms);
   return ok_status();
 }

@@ -159,27 +159,28 @@ constexpr const char* circuit_lua =
     "redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3])\n"
     "return {2, u, redis.call('GET', KEYS[2]) == ARGV[2] and 1 or 0}\n";
 
-// KEYS: ratelimit hash. ARGV: 'rec', account or -1, model or -1, until ms | 'get'. Keeps the
-// lowest of each figure, expiring at the latest `until`. Returns {account or -1, model or -1}.
+// KEYS: ratelimit hash. ARGV: 'rec', account or -1, until ms, then (model id, remaining)
+// pairs | 'get'. Keeps the lowest of each figure (fields `account` and `model:<id>`), expiring
+// at the latest `until`. Returns the hash as HGETALL does.
 constexpr const char* ratelimit_lua =
     "if ARGV[1] == 'rec' then\n"
-    "  local fields = {'account', 'model'}\n"
-    "  for i = 1, 2 do\n"
-    "    local seen = tonumber(ARGV[i + 1])\n"
-    "    local kept = redis.call('HGET', KEYS[1], fields[i])\n"
+    "  local function keep(field, seen)\n"
+    "    local kept = redis.call('HGET', KEYS[1], field)\n"
     "    if seen >= 0 and ((not kept) or seen < tonumber(kept)) then\n"
-    "      redis.call('HSET', KEYS[1], fields[i], seen)\n"
+    "      redis.call('HSET', KEYS[1], field, seen)\n"
     "    end\n"
     "  end\n"
-    "  local left = tonumber(ARGV[4]) - now\n"
+    "  keep('account', tonumber(ARGV[2]))\n"
+    "  for i = 4, #ARGV - 1, 2 do\n"
+    "    keep('model:' .. ARGV[i], tonumber(ARGV[i + 1]))\n"
+    "  end\n"
+    "  local left = tonumber(ARGV[3]) - now\n"
     "  if left > 0 and redis.call('PTTL', KEYS[1]) < left then\n"
     "    redis.call('PEXPIRE', KEYS[1], left)\n"
     "  end\n"
     "  if redis.call('PTTL', KEYS[1]) == -1 then redis.call('DEL', KEYS[1]) end\n"
     "end\n"
-    "local a = redis.call('HGET', KEYS[1], 'account')\n"
-    "local m = redis.call('HGET', KEYS[1], 'model')\n"
-    "return {a and tonumber(a) or -1, m and tonumber(m) or -1}\n";
+    "return redis.call('HGETALL', KEYS[1])\n";
 
 const char* const bodies[] = {acquire_lua, renew_lua,   adopt_lua,    release_lua,
                               held_lua,    pace_lua,    limit_lua,    quota_lua,
@@ -607,9 +608,13 @@ std::optional<std::int64_t> figure_of(const redisReply* r) {
 }  // namespace
 
 status redis_store::ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) {
-  auto r = eval(ratelimit_s, {ns_ + ":ratelimit"},
-                {"rec", figure_arg(figures.account_remaining), figure_arg(figures.model_remaining),
-                 std::to_string(until_ms)});
+  std::vector<std::string> args{"rec", figure_arg(figures.account_remaining),
+                                std::to_string(until_ms)};
+  for (const auto& [model, remaining] : figures.models) {
+    args.push_back(model);
+    args.push_back(std::to_string(remaining));
+  }
+  auto r = eval(ratelimit_s, {ns_ + ":ratelimit"}, args);
   return r.ok() ? ok_status() : r.error();
 }
 
@@ -618,7 +623,23 @@ result<ratelimit_figures> redis_store::ratelimit() {
   if (!r.ok()) {
     return r.error();
   }
-  return ratelimit_figures{figure_of(element((*r)->raw, 0)), figure_of(element((*r)->raw, 1))};
+  // HGETALL: field, value, field, value...
+  ratelimit_figures out;
+  const redisReply* raw = (*r)->raw;
+  for (std::size_t i = 0; raw != nullptr && i + 1 < raw->elements; i += 2) {
+    const auto* field = element(raw, i);
+    if (field == nullptr || field->type != REDIS_REPLY_STRING) {
+      continue;
+    }
+    const std::string name(field->str, field->len);
+    const auto value = figure_of(element(raw, i + 1));
+    if (name == "account") {
+      out.account_remaining = value;
+    } else if (value && name.rfind("model:", 0) == 0) {
+      out.models[name.substr(6)] = *value;
+    }
+  }
+  return out;
 }
 
 result<int> redis_store::heartbeat(const std::string& process_id, millis ttl) {

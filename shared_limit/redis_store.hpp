@@ -8,9 +8,9 @@
 /// `NS:leases` (sorted set: lease id -> expiry ms), `NS:maxheld` (most leases held at once, as
 /// counted inside the acquire script), `NS:tat` (GCRA), `NS:limit` (hash: limit, last decrease,
 /// decreased), `NS:quota` (reset ms, expiring then), `NS:circuit` (open until ms) and
-/// `NS:probe` (the half-open circuit's probe holder, expiring), `NS:ratelimit` (hash: account,
-/// model remaining; expiring at the quota reset), `NS:procs` (sorted set: process id -> expiry
-/// ms).
+/// `NS:probe` (the half-open circuit's probe holder, expiring), `NS:ratelimit` (hash: `account`
+/// and `model:<id>`, each the lowest remaining count seen; expiring at the quota reset), `NS:procs`
+/// (sorted set: process id -> expiry ms).
 ///
 /// Lifetime: `connect` opens the connection (AUTH with the password if one is given, SELECT the
 /// database); a call that meets a broken connection reconnects once and fails `unavailable` if

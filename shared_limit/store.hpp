@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,11 +80,13 @@ struct circuit_answer {
   bool probe = false;         ///< half_open: this caller holds the one probe; others wait.
 };
 
-/// The rate-limit header figures (`modelscope-ratelimit-requests-remaining` and
-/// `modelscope-ratelimit-model-requests-remaining`) the key's processes have seen; unknown: none.
+/// The rate-limit header figures the key's processes have seen; unknown: none. The account's
+/// calls left today over all models (`modelscope-ratelimit-requests-remaining`), and each
+/// model's (`modelscope-ratelimit-model-requests-remaining`, which counts the answering
+/// request's model only: a batch of several models learns one figure per model, issue 14).
 struct ratelimit_figures {
   std::optional<std::int64_t> account_remaining;
-  std::optional<std::int64_t> model_remaining;
+  std::map<std::string, std::int64_t> models;  ///< Model id -> calls left today.
 };
 
 class store {
@@ -144,8 +147,9 @@ class store {
 
   // ---- rate-limit header figures ---------------------------------------------------------------
   /// Records the remaining-calls figures of one answer until `until_ms` (the quota reset, store
-  /// clock), keeping the lowest of each: they only fall within a day, so the lowest is the
-  /// latest, whichever process saw it and whenever its answer arrived.
+  /// clock), keeping the lowest of each (the account's, and each model's apart), all in one
+  /// atomic step: they only fall within a day, so the lowest is the latest, whichever process
+  /// saw it and whenever its answer arrived.
   virtual status ratelimit_record(const ratelimit_figures& figures, std::int64_t until_ms) = 0;
   /// The figures as they stand (none before the first record or after `until_ms`).
   virtual result<ratelimit_figures> ratelimit() = 0;

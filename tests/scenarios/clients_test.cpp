@@ -278,13 +278,28 @@ TEST(shared_gate, a_remaining_count_of_0_seen_by_one_process_stops_the_others) {
   two_gates g;
   protocol::ratelimit_state limits;
   limits.account_remaining = 5;
-  g.a->on_ratelimit(limits);
+  g.a->on_ratelimit(limits, "m");
   EXPECT_TRUE(g.b->acquire().permit.has_value());
   limits.account_remaining = 0;
-  g.a->on_ratelimit(limits);
+  g.a->on_ratelimit(limits, "m");
   const auto stopped = g.b->acquire();
   EXPECT_FALSE(stopped.permit.has_value());
   EXPECT_EQ(stopped.quota_reset_ms, g.now + 86'400'000);
+}
+
+TEST(shared_gate, a_models_count_of_0_stops_that_model_everywhere_and_not_the_others) {
+  two_gates g;
+  protocol::ratelimit_state limits;
+  limits.account_remaining = 50;
+  limits.model_remaining = 0;
+  g.a->on_ratelimit(limits, "MusePublic/489_ckpt_FLUX_1");
+  limits.model_remaining = 12;
+  g.a->on_ratelimit(limits, "Tongyi-MAI/Z-Image-Turbo");
+  // b's next start is granted (the account has calls left), with the spent model named.
+  const auto answer = g.b->acquire();
+  EXPECT_TRUE(answer.permit.has_value());
+  EXPECT_FALSE(answer.quota_reset_ms.has_value());
+  EXPECT_EQ(answer.exhausted_models, std::vector<std::string>{"MusePublic/489_ckpt_FLUX_1"});
 }
 
 TEST(shared_gate, an_open_circuit_holds_every_process_then_one_probe_decides) {

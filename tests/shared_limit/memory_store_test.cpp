@@ -166,13 +166,20 @@ TEST(memory_store, the_circuit_is_shared_with_one_probe_when_half_open) {
   EXPECT_TRUE(b.circuit("b", millis{1000})->probe);
 }
 
+TEST(memory_store, rate_limit_figures_are_kept_per_model) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  test_rules::ratelimit_figures_are_kept_per_model(a, b, clock.now);
+}
+
 TEST(memory_store, rate_limit_figures_keep_the_lowest_until_the_reset) {
   fake_clock clock;
   memory_store a(clock.fn());
   auto b = a.share();
   test_rules::ratelimit_figures_keep_the_lowest_until_the_reset(a, b, clock.now);
   clock.now += 60'000;  // the reset: a new day's figures start unknown
-  EXPECT_FALSE(a.ratelimit()->model_remaining.has_value());
+  EXPECT_TRUE(a.ratelimit()->models.empty());
   a.set_reachable(false);
   EXPECT_EQ(a.ratelimit().status().code(), status_code::unavailable);
   EXPECT_EQ(b.circuit("b", millis{1}).status().code(), status_code::unavailable);

@@ -323,6 +323,13 @@ TEST_F(redis_test, the_circuit_is_shared_with_one_probe_when_half_open) {
   test_rules::circuit_is_shared_with_one_probe(*a, *b, server_now(*a));
 }
 
+TEST_F(redis_test, rate_limit_figures_are_kept_per_model) {
+  auto a = connect("zbatch:models");
+  auto b = connect("zbatch:models");
+  ASSERT_TRUE(a && b);
+  test_rules::ratelimit_figures_are_kept_per_model(*a, *b, server_now(*a));
+}
+
 TEST_F(redis_test, rate_limit_figures_keep_the_lowest_until_the_reset) {
   auto a = connect("zbatch:figures");
   auto b = connect("zbatch:figures");
@@ -332,7 +339,7 @@ TEST_F(redis_test, rate_limit_figures_keep_the_lowest_until_the_reset) {
   // A record whose reset is already past leaves nothing behind.
   auto c = connect("zbatch:figures-past");
   ASSERT_TRUE(c.get() != nullptr);
-  ASSERT_TRUE(c->ratelimit_record({5, 5}, now - 1).ok());
+  ASSERT_TRUE(c->ratelimit_record(test_rules::figures(5, "m", 5), now - 1).ok());
   EXPECT_FALSE(c->ratelimit()->account_remaining.has_value());
 }
 
@@ -349,8 +356,8 @@ TEST_F(redis_test, the_permit_client_shares_the_circuit_and_the_figures) {
   EXPECT_EQ(two.circuit().now, circuit_answer::state::open);
   one.on_circuit_close();
   EXPECT_EQ(two.circuit().now, circuit_answer::state::closed);
-  two.on_ratelimit({7, 3}, now + 60'000);
-  EXPECT_EQ(one.ratelimit().model_remaining, 3);
+  two.on_ratelimit(test_rules::figures(7, "m", 3), now + 60'000);
+  EXPECT_EQ(one.ratelimit().models.at("m"), 3);
   EXPECT_FALSE(one.degraded());
 }
 

@@ -6,6 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <optional>
+#include <string>
+
 #include "shared_limit/store.hpp"
 
 namespace zbatch::shared_limit::test_rules {
@@ -35,20 +39,48 @@ inline void circuit_is_shared_with_one_probe(store& a, store& b, std::int64_t no
   EXPECT_EQ(a.circuit("a", millis{60'000})->now, state::closed);
 }
 
+/// Figures of one answer: the account's and one model's.
+inline ratelimit_figures figures(std::optional<std::int64_t> account, const std::string& model = {},
+                                 std::int64_t model_remaining = -1) {
+  ratelimit_figures out;
+  out.account_remaining = account;
+  if (model_remaining >= 0) {
+    out.models[model] = model_remaining;
+  }
+  return out;
+}
+
 inline void ratelimit_figures_keep_the_lowest_until_the_reset(store& a, store& b,
                                                               std::int64_t now_ms) {
   EXPECT_FALSE(a.ratelimit()->account_remaining.has_value());
-  ASSERT_TRUE(a.ratelimit_record({50, 20}, now_ms + 60'000).ok());
+  EXPECT_TRUE(a.ratelimit()->models.empty());
+  ASSERT_TRUE(a.ratelimit_record(figures(50, "m", 20), now_ms + 60'000).ok());
   // A slower answer from another process carries older, higher figures: the lowest stays.
-  ASSERT_TRUE(b.ratelimit_record({60, std::nullopt}, now_ms + 60'000).ok());
+  ASSERT_TRUE(b.ratelimit_record(figures(60), now_ms + 60'000).ok());
   auto seen = b.ratelimit();
   ASSERT_TRUE(seen.ok());
   EXPECT_EQ(seen->account_remaining, 50);
-  EXPECT_EQ(seen->model_remaining, 20);
-  ASSERT_TRUE(b.ratelimit_record({std::nullopt, 0}, now_ms + 60'000).ok());
+  EXPECT_EQ(seen->models, (std::map<std::string, std::int64_t>{{"m", 20}}));
+  ASSERT_TRUE(b.ratelimit_record(figures(std::nullopt, "m", 0), now_ms + 60'000).ok());
   seen = a.ratelimit();
   EXPECT_EQ(seen->account_remaining, 50);
-  EXPECT_EQ(seen->model_remaining, 0);
+  EXPECT_EQ(seen->models.at("m"), 0);
+}
+
+/// Each model's figure is its own (issue 14: the model-requests headers count the answering
+/// request's model): one model's 0 leaves another's count as it was, and every model keeps its
+/// own lowest whichever process saw it.
+inline void ratelimit_figures_are_kept_per_model(store& a, store& b, std::int64_t now_ms) {
+  const std::string turbo = "Tongyi-MAI/Z-Image-Turbo";
+  const std::string other = "MusePublic/489_ckpt_FLUX_1";
+  ASSERT_TRUE(a.ratelimit_record(figures(90, turbo, 40), now_ms + 60'000).ok());
+  ASSERT_TRUE(b.ratelimit_record(figures(89, other, 7), now_ms + 60'000).ok());
+  ASSERT_TRUE(a.ratelimit_record(figures(88, other, 9), now_ms + 60'000).ok());  // older: kept 7
+  ASSERT_TRUE(b.ratelimit_record(figures(87, turbo, 0), now_ms + 60'000).ok());
+  const auto seen = a.ratelimit();
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->account_remaining, 87);
+  EXPECT_EQ(seen->models, (std::map<std::string, std::int64_t>{{turbo, 0}, {other, 7}}));
 }
 
 }  // namespace zbatch::shared_limit::test_rules
