@@ -141,15 +141,22 @@ void rate_limiter::on_accepted(time_point now, time_point submitted_at, bool sat
       accepted_at_.resize(size, time_point{});
       strikes_.resize(std::max(strikes_.size(), size), 0);
     }
+    if (limit_rose(level)) {
+      // Find the new limit by slow start (a round trip per doubling), not a permit per round.
+      reprobing_ = true;
+      closed_below_ = 0;
+    }
     accepted_at_[static_cast<std::size_t>(level)] = now;
     std::fill(strikes_.begin(), strikes_.begin() + static_cast<std::ptrdiff_t>(size), 0);
+    closures_.resize(std::max(closures_.size(), size), 0);
+    std::fill(closures_.begin(), closures_.begin() + static_cast<std::ptrdiff_t>(size), 0);
     ++accepted_;
   }
   if (spec_.inflight.adaptive && saturated && (!decreased_ || submitted_at >= last_decrease_) &&
       (!strikes_on() || within_429_budget())) {
     // Slow start (+1 per acceptance, doubling per round) until the first congestion signal,
     // then additive increase of about one permit per round of acceptances at the limit.
-    const double step = decreased_ ? 1.0 / effective_limit() : 1.0;
+    const double step = decreased_ && !reprobing_ ? 1.0 / effective_limit() : 1.0;
     limit_ = std::min<double>(spec_.inflight.max, limit_ + step);
   }
   consecutive_failures_ = 0;
@@ -175,6 +182,7 @@ void rate_limiter::decrease(time_point now) {
   limit_ = std::max<double>(spec_.inflight.min, limit_ * spec_.inflight.beta);
   last_decrease_ = now;
   decreased_ = true;
+  reprobing_ = false;
 }
 
 bool rate_limiter::within_429_budget() const {
@@ -196,6 +204,17 @@ bool rate_limiter::rate_refusal(time_point now, int level) const {
   return false;
 }
 
+bool rate_limiter::limit_rose(int level) const {
+  // Two closures in a row are not the free tier's dice (one strike-out in a few probes there);
+  // a level taken for the first time at or above one is the service holding more than it did.
+  // Retaking a level taken before is the dice again: growth stays additive.
+  if (closed_below_ == 0 || level < closed_below_) {
+    return false;
+  }
+  return std::none_of(accepted_at_.begin() + static_cast<std::ptrdiff_t>(level), accepted_at_.end(),
+                      [](time_point at) { return at != time_point{}; });
+}
+
 void rate_limiter::close_level(time_point now, int level) {
   const auto size = static_cast<std::size_t>(level) + 1;
   if (strikes_.size() < size) {
@@ -208,6 +227,11 @@ void rate_limiter::close_level(time_point now, int level) {
   strikes = 0;
   // The levels below stay open: drop to the one below, not to a multiple of the limit.
   limit_ = std::max<double>(spec_.inflight.min, std::min<double>(limit_, level - 1));
+  closures_.resize(std::max(closures_.size(), size), 0);
+  if (++closures_[static_cast<std::size_t>(level)] >= 2) {
+    closed_below_ = closed_below_ > 0 ? std::min(closed_below_, level) : level;
+  }
+  reprobing_ = false;
   last_decrease_ = now;
   decreased_ = true;
 }

@@ -105,6 +105,15 @@ class rate_limiter {
   int refused_ = 0;
   std::vector<int> strikes_;             ///< Capacity refusals in a row per level.
   std::vector<time_point> accepted_at_;  ///< Last acceptance per level.
+  /// The lowest level closed twice in a row (no acceptance at it between) since the last
+  /// slow start; 0 = none.
+  int closed_below_ = 0;
+  std::vector<int> closures_;  ///< Closures in a row per level (no acceptance between).
+  /// The service's limit rose (issue 13's step up): the first acceptance at `closed_below_` or
+  /// above, higher than any level taken before. Growth is slow start again (+1 per acceptance)
+  /// until the next closure or decrease.
+  bool limit_rose(int level) const;
+  bool reprobing_ = false;
   int rate_refusals_ = 0;
   // Pacing.
   std::priority_queue<time_point, std::vector<time_point>, std::greater<>> cooling_;

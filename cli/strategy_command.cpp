@@ -75,7 +75,8 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
           " capacity 429(s) in a row (a refused submit retries after its short 429 backoff; "
           "a 429 within " +
           duration_words(actors::rate_window) +
-          " of an acceptance at that level is the submit rate, not capacity)";
+          " of an acceptance at that level is the submit rate, not capacity), and grows by "
+          "one per acceptance again when the service takes a level it refused twice over";
       if (in.latency_factor > 0) {
         line += ", and shrinks x" + number_words(in.beta) + " when a task takes more than " +
                 number_words(in.latency_factor) + "x the fastest seen";

@@ -170,6 +170,35 @@ TEST(rate_limiter, a_planned_batch_lends_the_next_windows_429_budget) {
   EXPECT_DOUBLE_EQ(limit_after_refusals(1000, 4), 1);
 }
 
+// A level refused twice over (two closures, no acceptance between) and then taken, higher than
+// any taken before, says the service's limit rose: growth goes back to slow start (+1 per
+// acceptance) until the next closure. One closure and an acceptance is the free tier's dice:
+// growth stays additive.
+double limit_after_a_step_up(int closures) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=1:min=1:max=10:beta=0.5:lat=0:strikes=2").value(), t0);
+  limiter.plan_batch(100);
+  limiter.on_accepted(at_ms(10), t0, true, 1);  // slow start: 1 -> 2
+  long t = 100;
+  for (int i = 0; i < 2 * closures; ++i, t += 100) {
+    limiter.on_dynamic_429(at_ms(t + 1500), at_ms(t), std::nullopt, 2);
+  }
+  EXPECT_DOUBLE_EQ(limiter.limit(), 1);
+  // Acceptances at level 1 earn the 429 budget back until the limit grows to 2 (+1/1).
+  for (int i = 0; i < 10 && limiter.limit() < 2; ++i, t += 5000) {
+    limiter.on_accepted(at_ms(t + 5000), at_ms(t + 4960), true, 1);
+  }
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+  limiter.on_accepted(at_ms(t + 5000), at_ms(t + 4960), true, 2);  // the service takes level 2
+  return limiter.limit();
+}
+
+TEST(rate_limiter, a_level_refused_twice_over_and_then_taken_resumes_slow_start) {
+  EXPECT_DOUBLE_EQ(limit_after_a_step_up(1), 2.5) << "one closure: additive, +1/2";
+  EXPECT_DOUBLE_EQ(limit_after_a_step_up(2), 3) << "two closures: slow start, +1";
+  EXPECT_DOUBLE_EQ(limit_after_a_step_up(3), 3);
+}
+
 TEST(rate_limiter, retry_after_pauses_every_start) {
   rate_limiter limiter(preset("adaptive").value(), t0);
   limiter.on_dynamic_429(at_ms(100), t0, millis{5000});

@@ -1,10 +1,13 @@
 // The adaptive limit's probing in virtual time (issue 13): on a small batch a refused submit is
 // retried after its short 429 backoff instead of waiting for a task to end, and refusals of the
 // per-key submit rate do not close levels the service holds; a small batch lends its images'
-// share of the 429 budget ahead of their acceptances. Every run is seeded, so every figure
-// is exact; the assertions leave room only for the choice of seeds.
+// share of the 429 budget ahead of their acceptances; after a step up of the service's limit,
+// slow start finds it again. Every run is seeded, so every figure is exact; the assertions leave
+// room only for the choice of seeds.
+#include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -98,6 +101,52 @@ TEST_F(sim_test, rate_refusals_do_not_close_levels_the_service_holds) {
   // Every 429 here came within a second of an acceptance at a level as high: the rate's.
   EXPECT_GE(result.final_limit, result.counters.max_in_flight);
   EXPECT_LT(aimd.final_limit, aimd.counters.max_in_flight) << "classic AIMD shrinks for them";
+}
+
+/// One task in flight for the first 10 s, then four for good (the step scenario's step up).
+mock::mock_config step_up_config() {
+  auto config = exact_config(1);
+  config.throttle.dynamic.mode = "schedule";
+  config.throttle.dynamic.schedule = {{10, 86400, 3}};
+  return config;
+}
+
+/// The first time (ms since the batch start) `target` accepted tasks were in flight at once, as
+/// the client saw them (accepted to delivered or failed); -1 when never.
+std::int64_t first_time_in_flight(const actors::batch_result& result, int target) {
+  std::vector<std::pair<std::int64_t, int>> edges;
+  for (const auto& image : result.images) {
+    for (const auto& event : image.trace) {
+      if (event.kind == actors::trace_kind::accepted) {
+        edges.emplace_back(event.t_ms, 1);
+      } else if (event.kind == actors::trace_kind::delivered ||
+                 event.kind == actors::trace_kind::failed) {
+        edges.emplace_back(event.t_ms, -1);
+      }
+    }
+  }
+  std::sort(edges.begin(), edges.end());  // an end before a start at the same instant
+  int in_flight = 0;
+  for (const auto& [at, delta] : edges) {
+    if ((in_flight += delta) >= target) {
+      return at;
+    }
+  }
+  return -1;
+}
+
+TEST_F(sim_test, after_a_step_up_a_level_refused_twice_over_is_found_again_by_slow_start) {
+  start_mock(step_up_config());
+  const auto result = run("adaptive", 30, 3);
+  EXPECT_EQ(result.delivered(), 30u);
+  EXPECT_GT(result.counters.http_429_dynamic, 3) << "level 2 was not closed before the step";
+  // Tasks take 3 s; the step comes at 10 s and is seen at the first acceptance at level 2
+  // after it. Slow start holds four at 13.2 s (makespan 36.4 s, 18 429s); one permit per round
+  // after the early closures (before) took until 19.9 s, past 3 task durations (40.7 s, 15).
+  const auto four_at = first_time_in_flight(result, 4);
+  EXPECT_GE(four_at, 10000);
+  EXPECT_LE(four_at, 10000 + 3 * 3000);
+  EXPECT_LE(result.counters.http_429_dynamic, 30) << "more than one 429 per image";
 }
 
 }  // namespace
