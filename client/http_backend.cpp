@@ -9,6 +9,7 @@
 
 #include <httplib.h>
 
+#include "client/answer_budget.hpp"
 #include "client/codec.hpp"
 #include "protocol/wire.hpp"
 
@@ -106,11 +107,14 @@ struct http_backend::impl {
   protocol::parsed_url api;
   std::string prefix;        // path of the base URL, without a trailing slash
   std::mutex clients_mutex;  ///< Guards `clients` and `aborted` against abort() from elsewhere.
-  std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+  std::map<std::string, std::unique_ptr<httplib::ClientImpl>> clients;
   bool aborted = false;
+  /// The request in progress's deadline and header limits; every client reads through it (one
+  /// request at a time per backend).
+  answer_budget budget;
 
   /// The origin's client, or nullptr once aborted.
-  httplib::Client* client_for(const protocol::parsed_url& url) {
+  httplib::ClientImpl* client_for(const protocol::parsed_url& url) {
     const auto origin = client_origin(url);
     std::lock_guard<std::mutex> lock(clients_mutex);
     if (aborted) {
@@ -118,7 +122,7 @@ struct http_backend::impl {
     }
     auto& slot = clients[origin];
     if (!slot) {
-      slot = std::make_unique<httplib::Client>(origin);
+      slot = make_budgeted_client(url.scheme, url.host, url.port, budget);
       const auto connect_us =
           std::chrono::duration_cast<std::chrono::microseconds>(options.connect_timeout).count();
       const auto read_us =
@@ -157,9 +161,8 @@ struct http_backend::impl {
 
   /// Sends one request; an api_error for anything below HTTP. `submit` marks a lost answer as
   /// ambiguous (the task may exist). An answer over `limits.max_bytes` is malformed; one not
-  /// complete within `limits.deadline` (while bytes still trickle in) is a time-out. A server
-  /// that trickles its status line or headers is bounded only by `read_timeout` per byte gap:
-  /// cpp-httplib 0.11 gives no hook before the headers are complete.
+  /// complete within `limits.deadline` (status line and headers included) is a time-out; headers
+  /// over the budget's header limits end the read as a closed connection (answer_budget.hpp).
   result<protocol::wire_response> send(const protocol::parsed_url& url,
                                        const protocol::wire_request& request, bool submit,
                                        answer_limits limits) {
@@ -181,16 +184,14 @@ struct http_backend::impl {
     protocol::wire_response out;
     bool got_headers = false;
     bool too_large = false;
-    bool too_late = false;
     const auto started = steady::now();
     auto last_progress = started;
+    budget.start(started, limits.deadline);
+    budget.idle = options.read_timeout;
     req.response_handler = [&](const httplib::Response& response) {
       got_headers = true;
+      budget.headers_done = true;
       last_progress = steady::now();
-      if (last_progress - started > limits.deadline) {
-        too_late = true;
-        return false;
-      }
       out.status = response.status;
       for (const auto& [name, value] : response.headers) {
         out.headers.add(name, value);
@@ -201,10 +202,6 @@ struct http_backend::impl {
       last_progress = steady::now();
       if (out.body.size() + size > limits.max_bytes) {
         too_large = true;
-        return false;
-      }
-      if (last_progress - started > limits.deadline) {
-        too_late = true;
         return false;
       }
       out.body.append(data, size);
@@ -229,6 +226,18 @@ struct http_backend::impl {
       clients.erase(client_origin(url));
     }
     const std::string detail = httplib::to_string(error);
+    if (error != httplib::Error::Write && budget.headers_too_large) {
+      return transport_error(
+          transport_failure::reset, submit,
+          "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +
+              std::to_string(budget.max_header_lines) + " lines: connection closed");
+    }
+    if (error != httplib::Error::Write && budget.too_late) {
+      return transport_error(transport_failure::timeout, submit,
+                             "no complete answer within " +
+                                 std::to_string(limits.deadline.count() / 1000) +
+                                 " s (the server kept sending slowly)");
+    }
     switch (error) {
       case httplib::Error::Connection:
       case httplib::Error::ConnectionTimeout:
@@ -249,12 +258,6 @@ struct http_backend::impl {
           e.message = "answer larger than " + std::to_string(limits.max_bytes) + " bytes";
           e.ambiguous = submit;  // the service may have created the task before the answer
           return e;
-        }
-        if (too_late) {
-          return transport_error(transport_failure::timeout, submit,
-                                 "no complete answer within " +
-                                     std::to_string(limits.deadline.count() / 1000) +
-                                     " s (the server kept sending slowly)");
         }
         break;
       default:

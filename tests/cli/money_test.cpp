@@ -21,6 +21,7 @@
 #include "tests/client/png_check.hpp"
 #include "tests/client/temp_dir.hpp"
 #include "tests/fakes/fake_service.hpp"
+#include "tests/fakes/header_flood.hpp"
 
 namespace zbatch {
 namespace {
@@ -147,6 +148,36 @@ TEST_F(money, an_image_url_that_redirects_to_itself_leaves_the_image_pending_pai
   EXPECT_NE(output_.find("redirect loop"), std::string::npos) << output_;
   // Each try stops at the loop (two GETs), not after a run of hops.
   EXPECT_EQ(fake_.counts().images_served, 0);
+}
+
+TEST_F(money, an_image_host_sending_headers_without_end_costs_that_image_only) {
+  // Task-2's image host answers with header lines without end (64 MiB if read whole): each try
+  // is cut at the header cap and closed, the image stays pending (paid once, never resubmitted)
+  // and task-1's image, delivered meanwhile, is in the manifest and on disk.
+  test::fake::header_flood flood(test::fake::header_flood::shape::lines, std::uint64_t{64} << 20);
+  test::fake::image_behaviour flooded;
+  flooded.url = flood.url() + "/task-2.png";
+  fake_.queue(test::fake::image_behaviour{});
+  fake_.queue(flooded);
+  EXPECT_EQ(run(args(2, {"--deadline-s", "3"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"], 1) << m.dump(2);
+  EXPECT_EQ(m["pending"], 1) << m.dump(2);
+  for (const auto& image : m["images"]) {
+    if (image["task_id"] == "task-1") {
+      EXPECT_EQ(image["status"], "delivered");
+      EXPECT_EQ(read_all(out_ / image["file"].get<std::string>()), fake_.image_of("task-1"));
+    } else {
+      EXPECT_EQ(image["status"], "pending") << image.dump();
+    }
+  }
+  EXPECT_NE(output_.find("answer headers longer than"), std::string::npos) << output_;
+  // zbatch closed every flooded connection itself, each after what the socket buffers hold.
+  ASSERT_TRUE(flood.wait_until_connections_end(std::chrono::seconds{30}));
+  EXPECT_GE(flood.connections(), 1);
+  EXPECT_EQ(flood.connections_cut(), flood.connections());
+  EXPECT_LT(flood.most_on_one_connection(), std::uint64_t{32} << 20);
 }
 
 TEST_F(money, an_image_on_another_loopback_address_is_fetched_without_the_key) {
