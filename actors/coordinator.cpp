@@ -77,8 +77,6 @@ std::size_t batch_result::delivered() const {
 
 namespace {
 
-time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
-
 // ---- batch coordinator --------------------------------------------------------------------------
 
 /// The coordinator's control data per image; its result lives in coordinator_state::results.

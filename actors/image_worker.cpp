@@ -78,8 +78,6 @@ using worker_actor = caf::stateful_actor<worker_state>;
 /// Failed downloads in a row after which the task is polled again for a fresh image URL.
 constexpr int downloads_per_poll = 3;
 
-time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
-
 /// The running attempt of `index` when it is still the one numbered `serial`.
 attempt* find_attempt(worker_actor* self, std::uint32_t index, std::uint32_t serial) {
   auto it = self->state.attempts.find(index);

@@ -31,6 +31,9 @@
 
 namespace zbatch::actors {
 
+/// The actor clock's now: virtual under the test coordinator, steady otherwise.
+inline time_point now_of(const caf::local_actor* self) { return self->clock().now(); }
+
 /// Coordinator -> worker: start an attempt at image `index` (submit).
 using run_atom = caf::atom_constant<caf::atom("zb_run")>;
 /// Coordinator -> worker: poll the image's task from an earlier run instead of submitting.

@@ -16,14 +16,15 @@
 #include "actors/shared_permits.hpp"
 #include "shared_limit/memory_store.hpp"
 #include "shared_limit/permit_client.hpp"
+#include "tests/actors/time_points.hpp"
 
 namespace zbatch::actors {
 namespace {
 
 using verdict = limiter_answer::verdict;
 
-const time_point t0{};
-time_point at_ms(long ms) { return t0 + std::chrono::milliseconds(ms); }
+using test::at_ms;
+using test::t0;
 
 /// What a probe saw from the limiter.
 struct probe_log {

@@ -4,12 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/actors/time_points.hpp"
+
 namespace zbatch::actors {
 namespace {
 
-const time_point t0{};
-
-time_point at_ms(long ms) { return t0 + std::chrono::milliseconds(ms); }
+using test::at_ms;
+using test::t0;
 
 TEST(rate_limiter, fixed_limit_blocks_until_a_release) {
   rate_limiter limiter(parse_strategy("inflight=2").value(), t0);

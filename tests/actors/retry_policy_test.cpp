@@ -3,14 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/actors/time_points.hpp"
+
 namespace zbatch::actors {
 namespace {
 
 using protocol::error_class;
 
-const time_point t0{};
-
-time_point at_ms(std::int64_t ms) { return t0 + std::chrono::milliseconds(ms); }
+using test::at_ms;
+using test::t0;
 
 protocol::api_error failure(error_class kind, bool ambiguous = false) {
   protocol::api_error error;

@@ -13,6 +13,7 @@
 #include "client/digest.hpp"
 #include "mock_api/server.hpp"
 #include "tests/cli/process.hpp"
+#include "tests/cli/run_zbatch.hpp"
 #include "tests/client/png_check.hpp"
 #include "tests/client/temp_dir.hpp"
 
@@ -23,14 +24,7 @@ using test::read_all;
 
 using test::run_result;
 
-/// Runs zbatch with these arguments to the end; `key` sets MODELSCOPE_API_KEY (unset when empty).
-run_result run_zbatch(const std::vector<std::string>& args, const std::string& key = {}) {
-  auto result = test::run_to_end(ZBATCH_EXE, args, key);
-  if (result.exit_code == -1) {
-    ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
-  }
-  return result;
-}
+using test::run_zbatch;
 
 mock::mock_config fast_config() {
   mock::mock_config config;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/cli/process.hpp"
+#include "tests/cli/run_zbatch.hpp"
 #include "tests/client/temp_dir.hpp"
 
 namespace zbatch {
@@ -20,13 +21,7 @@ namespace {
 
 using test::run_result;
 
-run_result run_zbatch(const std::vector<std::string>& args) {
-  auto result = test::run_to_end(ZBATCH_EXE, args);
-  if (result.exit_code == -1) {
-    ADD_FAILURE() << "cannot start " << ZBATCH_EXE;
-  }
-  return result;
-}
+using test::run_zbatch;
 
 bool has(const std::string& text, const std::string& what) {
   return text.find(what) != std::string::npos;

@@ -21,7 +21,7 @@ namespace {
 
 using test::read_all;
 
-mock::mock_config fast_config() {
+mock::mock_config models_config() {
   mock::mock_config config;
   config.generation.queue = mock::latency_spec::fixed(10);
   config.generation.time = mock::latency_spec::fixed(50);
@@ -36,7 +36,7 @@ class BatchModels : public ::testing::Test {
   void SetUp() override {
     mock::server_options options;
     options.threads = 8;
-    server_ = std::make_unique<mock::server>(fast_config(), 3, options);
+    server_ = std::make_unique<mock::server>(models_config(), 3, options);
   }
 
   test::run_result generate(const std::filesystem::path& batch, const std::filesystem::path& out) {

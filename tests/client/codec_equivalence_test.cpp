@@ -15,6 +15,7 @@
 #include "protocol/errors_detail.hpp"
 #include "protocol/json_scan.hpp"
 #include "protocol/messages_detail.hpp"
+#include "tests/client/wire_answers.hpp"
 #include "tests/protocol/json_mutations.hpp"
 
 namespace zbatch::client {
@@ -22,12 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-protocol::wire_response answer(int status, std::string body) {
-  protocol::wire_response response;
-  response.status = status;
-  response.body = std::move(body);
-  return response;
-}
+using test::answer;
 
 // ---- comparing results ------------------------------------------------------------------------
 

@@ -6,18 +6,14 @@
 #include <gtest/gtest.h>
 
 #include "mock_api/png.hpp"
+#include "tests/client/wire_answers.hpp"
 
 namespace zbatch::client {
 namespace {
 
 using protocol::error_class;
 
-protocol::wire_response answer(int status, std::string body) {
-  protocol::wire_response response;
-  response.status = status;
-  response.body = std::move(body);
-  return response;
-}
+using test::answer;
 
 TEST(Codec, SubmitCarriesKeyAsyncHeaderAndJson) {
   protocol::submit_request request;
