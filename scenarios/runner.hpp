@@ -72,9 +72,9 @@ result<double> live_cost_estimate(const scenario& s, const run_options& options)
 /// `clients` in live mode; failed_precondition for a run that must not start (live without
 /// consent, over the cap, no key, a backend that cannot be built, http `clients` sharing a limit
 /// without `redis-server`); unavailable when the mock at `base_url` does not answer or a run's
-/// `redis-server` does not start; internal when a simulated batch does not finish. The runs raise a status_error on their worker threads and
-/// the first one is returned here; exceptions of the libraries underneath (a server that cannot
-/// listen) still propagate.
+/// `redis-server` does not start; internal when a simulated batch does not finish. The runs raise a
+/// status_error on their worker threads and the first one is returned here; exceptions of the
+/// libraries underneath (a server that cannot listen) still propagate.
 result<nlohmann::ordered_json> run_scenario(const scenario& s, const run_options& options);
 
 }  // namespace zbatch::scenarios

@@ -175,8 +175,9 @@ TEST(clients, several_clients_are_refused_in_live_mode) {
 /// Two clients of 3 images each over loopback against a mock the test owns (so it can read the
 /// key's in-flight peak from the mock's stats afterwards): the exact `ideal` profile with no cap
 /// at the key, so the mock refuses nothing and its peak is what the clients ran together; tasks
-/// of 3 s at a time scale of 0.1 (300 ms each). `limiter`: "shared" (one redis-server the run
-/// starts) or "independent".
+/// of 5 s at a time scale of 0.1 (500 ms each, so the two clients' tasks overlap even when a
+/// loaded machine starts the second a second after the first). `limiter`: "shared" (one
+/// redis-server the run starts) or "independent".
 struct http_clients_run {
   ordered_json results;
   json key;  ///< The mock's stats of the one key both clients use.
@@ -185,6 +186,7 @@ struct http_clients_run {
 http_clients_run run_two_clients_over_http(const std::string& limiter) {
   auto doc = clients_document(2);
   doc["profile"]["overrides"]["throttle"]["in_flight_cap"] = 0;
+  doc["profile"]["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 5000}};
   doc["limiter"] = limiter;
   const auto s = parse_scenario(doc, "c.json").value();
   mock::server server(scale_config(resolve_profile(s).value(), 0.1), 9);
@@ -230,7 +232,7 @@ TEST(clients_http, independent_limiters_each_run_their_own_task_at_once) {
   const auto run = run_two_clients_over_http("independent");
   const auto& independent = run.results["strategies"][0];
   expect_both_clients_delivered(independent);
-  // Each client runs its three 300 ms tasks one at a time and both start together, so their
+  // Each client runs its three 500 ms tasks one at a time and both start together, so their
   // tasks overlap: the key had two at once, the limit of one per client added up.
   EXPECT_EQ(run.key["in_flight_peak"], 2) << run.key.dump();
   EXPECT_EQ(run.key["accepted"], 6);

@@ -189,11 +189,15 @@ TEST_F(cli_test, passing_thresholds_exit_0_and_write_results) {
   EXPECT_EQ(stderr_, "");
 }
 
-/// Two clients of 3 images each on one key, over loopback at a time scale of 0.1 (300 ms tasks).
+/// Two clients of 3 images each on one key, over loopback at a time scale of 0.1: 5 s tasks
+/// (500 ms scaled), so the clients' first tasks overlap even when a loaded machine starts the
+/// second client a second after the first.
 json two_clients_document() {
+  auto profile = exact_profile(1);
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 5000}};
   return json{{"version", 1},
               {"name", "two-clients"},
-              {"profile", exact_profile(1)},
+              {"profile", profile},
               {"workload", {{"batches", 2}, {"images_per_batch", 3}}},
               {"clients", 2},
               {"strategies", {"retry"}},
