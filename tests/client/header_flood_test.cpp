@@ -19,6 +19,7 @@
 
 #include "client/http_backend.hpp"
 #include "mock_api/png.hpp"
+#include "tests/client/backend_at.hpp"
 #include "tests/client/temp_dir.hpp"
 #include "tests/fakes/header_flood.hpp"
 
@@ -31,13 +32,7 @@ using test::fake::header_flood;
 /// More than the client may take: a flood that reaches it was read whole.
 constexpr std::uint64_t flood_bytes = std::uint64_t{64} << 20;
 
-std::unique_ptr<http_backend> backend_at(const std::string& url, http_options options) {
-  options.base_url = url;
-  options.api_key = "k";
-  auto backend = http_backend::create(options);
-  EXPECT_TRUE(backend.ok()) << backend.status().message();
-  return backend.ok() ? std::move(*backend) : nullptr;
-}
+using test::backend_at;
 
 void expect_cut_at_the_header_cap(const protocol::api_error& error, header_flood& flood) {
   EXPECT_EQ(error.kind, protocol::error_class::server_transport) << error.describe();

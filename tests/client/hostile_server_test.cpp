@@ -15,6 +15,7 @@
 
 #include "client/http_backend.hpp"
 #include "mock_api/png.hpp"
+#include "tests/client/backend_at.hpp"
 
 namespace zbatch::client {
 namespace {
@@ -269,13 +270,7 @@ class compressing_server {
   std::string accept_encoding_;
 };
 
-std::unique_ptr<http_backend> backend_at(const std::string& url, http_options options) {
-  options.base_url = url;
-  options.api_key = "k";
-  auto backend = http_backend::create(options);
-  EXPECT_TRUE(backend.ok()) << backend.status().message();
-  return backend.ok() ? std::move(*backend) : nullptr;
-}
+using test::backend_at;
 
 class Compressed : public ::testing::TestWithParam<std::string> {};
 
