@@ -254,19 +254,47 @@ std::optional<long long> count_field(const json& line, const char* name) {
   return it->get<long long>();
 }
 
-/// A ratelimit line's counts into the figures of its endpoint (the latest line wins).
+/// The quota day (days since the epoch in UTC+8, whose midnight is the daily reset: the protocol
+/// doc's working assumption) of a Unix time in milliseconds.
+std::int64_t quota_day(std::int64_t unix_ms) {
+  constexpr std::int64_t utc8_ms = 8LL * 3600 * 1000;
+  constexpr std::int64_t day_ms = 24LL * 3600 * 1000;
+  const auto shifted = unix_ms + utc8_ms;
+  return shifted / day_ms - (shifted % day_ms < 0 ? 1 : 0);
+}
+
+/// Merges a newer allowance into `at`. Within one quota day the calls left only go down, so the
+/// lowest count seen wins: answers to concurrent submits reach the journal in any order, and the
+/// last line may be an older answer (6 left written after 5). A new day's figures replace the
+/// old day's.
+void merge_allowance(std::optional<journaled_allowance>& at, journaled_allowance seen) {
+  if (at && at->remaining && seen.remaining &&
+      quota_day(at->seen_at_ms) == quota_day(seen.seen_at_ms) && *at->remaining < *seen.remaining) {
+    seen.remaining = at->remaining;
+    seen.seen_at_ms = std::max(seen.seen_at_ms, at->seen_at_ms);
+  }
+  at = seen;
+}
+
+/// A ratelimit line's counts into the figures of its endpoint (merge_allowance).
 void apply_ratelimit(const json& line, std::map<std::string, journaled_ratelimit>& out) {
   auto& at = out[line.value("endpoint", "")];
   const auto seen = line.value("seen_at_ms", std::int64_t{0});
   const auto account_limit = count_field(line, "account_limit");
   const auto account_remaining = count_field(line, "account_remaining");
   if (account_limit || account_remaining) {
-    at.account = journaled_allowance{account_limit, account_remaining, seen};
+    merge_allowance(at.account, journaled_allowance{account_limit, account_remaining, seen});
   }
   const auto model_limit = count_field(line, "model_limit");
   const auto model_remaining = count_field(line, "model_remaining");
   if (model_limit || model_remaining) {
-    at.models[line.value("model", "")] = journaled_allowance{model_limit, model_remaining, seen};
+    const auto model = line.value("model", "");
+    std::optional<journaled_allowance> merged;
+    if (const auto it = at.models.find(model); it != at.models.end()) {
+      merged = it->second;
+    }
+    merge_allowance(merged, journaled_allowance{model_limit, model_remaining, seen});
+    at.models[model] = *merged;
   }
 }
 

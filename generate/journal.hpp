@@ -78,8 +78,9 @@ struct journaled_ratelimit_counts {
   std::optional<long long> model_remaining;
 };
 
-/// The last rate-limit figures seen at one endpoint (base URL): the account's (all models) and
-/// each model's.
+/// The rate-limit figures seen at one endpoint (base URL): the account's (all models) and each
+/// model's; within one quota day (reset at 00:00 UTC+8) the lowest calls-left count seen, since
+/// answers to concurrent submits are journaled in any order, else the newest day's.
 struct journaled_ratelimit {
   std::optional<journaled_allowance> account;
   std::map<std::string, journaled_allowance> models;

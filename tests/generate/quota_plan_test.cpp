@@ -218,6 +218,39 @@ TEST_F(journal_figures, the_last_line_per_endpoint_and_model_survives_a_reopen) 
   EXPECT_EQ(at.models.at("n").remaining, 199);
 }
 
+TEST_F(journal_figures, answers_journaled_out_of_order_keep_the_days_lowest_count) {
+  // 2026-12-06 12:00 and 15:00 UTC are one quota day (2026-12-06 20:00 / 23:00 UTC+8); 17:00 UTC
+  // is 01:00 UTC+8 of the next day, after the reset.
+  constexpr std::int64_t noon = 1'796'558'400'000;
+  constexpr std::int64_t hour = 3'600'000;
+  {
+    auto j = journal::open(dir_, options()).value();
+    // Two concurrent submits: the answer saying 5 left was journaled before the one saying 6.
+    ASSERT_TRUE(j->record_ratelimit("https://x", "m", {2000, 1995, 500, 5}, noon).ok());
+    ASSERT_TRUE(j->record_ratelimit("https://x", "m", {2000, 1996, 500, 6}, noon + 1).ok());
+  }
+  {
+    auto j = journal::open(dir_, options()).value();
+    const auto& at = j->ratelimits().at("https://x");
+    EXPECT_EQ(at.account->remaining, 1995);
+    EXPECT_EQ(at.models.at("m").remaining, 5);
+    EXPECT_EQ(at.models.at("m").seen_at_ms, noon + 1);
+    ASSERT_TRUE(j->record_ratelimit("https://x", "m", {2000, 1996, 500, 9}, noon + 3 * hour).ok());
+  }
+  {
+    // 9 at 15:00 UTC is still that day's: 5 stays.
+    auto j = journal::open(dir_, options()).value();
+    EXPECT_EQ(j->ratelimits().at("https://x").models.at("m").remaining, 5);
+    ASSERT_TRUE(
+        j->record_ratelimit("https://x", "m", {2000, 1999, 500, 499}, noon + 5 * hour).ok());
+  }
+  // 499 at 17:00 UTC is the next day's, after the reset: it replaces the old day's figure.
+  auto j = journal::open(dir_, options()).value();
+  const auto& at = j->ratelimits().at("https://x");
+  EXPECT_EQ(at.models.at("m").remaining, 499);
+  EXPECT_EQ(at.account->remaining, 1999);
+}
+
 TEST_F(journal_figures, a_read_only_journal_writes_nothing) {
   {
     auto missing = journal::read_only(dir_, options());
