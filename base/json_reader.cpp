@@ -116,6 +116,15 @@ result<json> parse_json(std::string_view text, const std::string& origin) {
     return invalid_argument_error(origin + ":" + std::to_string(line) + ":" +
                                   std::to_string(column) +
                                   ": not valid JSON: " + plain_parse_error(e.what()));
+  } catch (const json::out_of_range& e) {
+    // A number too large for a double ("1E400"): nlohmann reports it as out_of_range 406, with
+    // no position. Found by fuzz/scenarios_file.
+    std::string what = e.what();
+    if (const auto bracket = what.find("] ");
+        what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) {
+      what.erase(0, bracket + 2);
+    }
+    return invalid_argument_error(origin + ": not valid JSON: " + what);
   }
 }
 

@@ -182,6 +182,15 @@ TEST(json_reader, long_values_are_cut_in_messages) {
   EXPECT_EQ(message.substr(message.size() - 3), "...");
 }
 
+TEST(parse_json, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
+  // fuzz/scenarios_file's crash: nlohmann throws out_of_range (not parse_error) for 1E131111.
+  const auto parsed = parse_json("{\"seed\": 1E131111}", "big.json");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), status_code::invalid_argument);
+  EXPECT_EQ(parsed.status().message(),
+            "big.json: not valid JSON: number overflow parsing '1E131111'");
+}
+
 TEST(parse_json, syntax_errors_name_line_and_column) {
   const auto parsed = parse_json("{\n  \"a\": 1,\n  }\n", "my.json");
   ASSERT_FALSE(parsed.ok());
