@@ -494,7 +494,12 @@ int run_generate(int argc, char** argv) {
                  "share this API key's in-flight limit and quota stop with other processes "
                  "through Redis: redis://HOST:PORT[/DB] (password: ZBATCH_REDIS_PASSWORD or "
                  "--shared-limit-password-file)")
-      ->type_name("URL");
+      ->type_name("URL")
+      // An empty value (an unset "$REDIS_URL") must not quietly run unshared.
+      ->check([](const std::string& url) {
+        return url.empty() ? std::string("needs a URL, redis://HOST:PORT[/DB] (got \"\")")
+                           : std::string();
+      });
   app.add_option("--shared-limit-password-file", raw.shared_limit_password_file,
                  "read the Redis password from the first line of this file")
       ->type_name("FILE");

@@ -124,6 +124,7 @@ int run_scenario(int argc, char** argv) {
       ->check(CLI::IsMember({"sim", "http", "live"}))
       ->type_name("MODE");
   run->add_option("--seed", seed, "seed of the first repetition (overrides the scenario's)")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{INT64_MAX}))  // as a scenario file's
       ->type_name("N");
   run->add_option("--repeat", repeat, "repetitions (overrides the scenario's), 1..1000")
       ->check(CLI::Range(1, 1000))

@@ -246,8 +246,30 @@ struct redis_store::reply {
 };
 
 std::string redis_config::describe() const {
-  return host + ":" + std::to_string(port) + "/" + std::to_string(db);
+  const bool ipv6 = host.find(':') != std::string::npos;
+  return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
+
+namespace {
+
+/// The host part of a redis:// URL as the resolver takes it: a name or IPv4 address, or an IPv6
+/// address in brackets (RFC 3986 §3.2.2), returned without them. A host with a space, a bracket
+/// out of place or a URL delimiter is refused here rather than failing later as "name not known"
+/// (which the shared limit would treat as Redis being down, and run on a local share).
+result<std::string> redis_host(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (!host.empty() && host.find_first_not_of("0123456789abcdefABCDEF:.") == host.npos) {
+      return std::string(host);
+    }
+  } else if (!host.empty() && host.find_first_of(" []?#\t") == host.npos) {
+    return std::string(host);
+  }
+  return invalid_argument_error("--shared-limit: host \"" + std::string(host) +
+                                "\" is not a host name, an IPv4 address or an [IPv6] address");
+}
+
+}  // namespace
 
 result<redis_config> parse_redis_url(const std::string& url) {
   constexpr std::string_view scheme = "redis://";
@@ -270,17 +292,21 @@ result<redis_config> parse_redis_url(const std::string& url) {
   if (colon == std::string_view::npos || colon == 0) {
     return invalid_argument_error(usage + " (got " + url + ")");
   }
-  config.host = std::string(authority.substr(0, colon));
+  auto host = redis_host(authority.substr(0, colon));
+  if (!host.ok()) {
+    return host.status();
+  }
+  config.host = *std::move(host);
   if (!parse_int(authority.substr(colon + 1), 1, 65535, config.port)) {
     return invalid_argument_error("--shared-limit: port \"" +
                                   std::string(authority.substr(colon + 1)) +
-                                  "\" is out of range (allowed 1..65535)");
+                                  "\" must be a whole number from 1 to 65535");
   }
   if (slash != std::string_view::npos) {
     const auto db = rest.substr(slash + 1);
     if (!db.empty() && !parse_int(db, 0, 15, config.db)) {
       return invalid_argument_error("--shared-limit: database \"" + std::string(db) +
-                                    "\" is out of range (allowed 0..15)");
+                                    "\" must be a whole number from 0 to 15");
     }
   }
   return config;

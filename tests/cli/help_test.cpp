@@ -134,6 +134,12 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
        {"--mode must be one of sim, http, live (got \"fast\")"}},
       {{"scenario", "run", "preview-4", "--repeat", "0", "--out", "o"},
        {"--repeat must be from 1 to 1000 (got \"0\")"}},
+      // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
+      {{"scenario", "run", "preview-4", "--seed", "-1", "--out", "o"},
+       {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
+      // An unset "$REDIS_URL" must not run unshared.
+      {{"generate", "--prompt", "p", "--out", "o", "--shared-limit", ""},
+       {"--shared-limit: needs a URL, redis://HOST:PORT[/DB] (got \"\")"}},
       {{"genrate"}, {"unknown command 'genrate'", "did you mean 'generate'?"}},
       {{"scenario", "rnu"}, {"unknown subcommand 'rnu'", "did you mean 'run'?"}},
       {{"strategy", "show", "adaptiv"}, {"did you mean 'adaptive'?"}},

@@ -302,6 +302,26 @@ TEST(redis_url, parses_host_port_and_database) {
   EXPECT_FALSE(parse_redis_url("redis://localhost:6379/16").ok());
 }
 
+TEST(redis_url, a_malformed_host_is_refused_and_ipv6_loses_its_brackets) {
+  // A host the resolver would refuse must not reach it: "name not known" would read as Redis
+  // being down and the run would go on, unshared, on a local share.
+  const auto unclosed = parse_redis_url("redis://[::1:6379/0");
+  ASSERT_FALSE(unclosed.ok());
+  EXPECT_EQ(unclosed.status().message(),
+            "--shared-limit: host \"[::1\" is not a host name, an IPv4 address or an [IPv6] "
+            "address");
+  EXPECT_FALSE(parse_redis_url("redis://a b:6379/0").ok());
+  EXPECT_FALSE(parse_redis_url("redis://[]:6379").ok());
+  const auto v6 = parse_redis_url("redis://[::1]:6380/2");
+  ASSERT_TRUE(v6.ok()) << v6.status().to_string();
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 6380);
+  EXPECT_EQ(parse_redis_url("redis://localhost:6379/abc").status().message(),
+            "--shared-limit: database \"abc\" must be a whole number from 0 to 15");
+  EXPECT_EQ(parse_redis_url("redis://localhost:/0").status().message(),
+            "--shared-limit: port \"\" must be a whole number from 1 to 65535");
+}
+
 }  // namespace
 }  // namespace zbatch::shared_limit
 
