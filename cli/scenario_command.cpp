@@ -152,9 +152,10 @@ int run_scenario(int argc, char** argv) {
   run->add_flag("--no-hindsight", no_hindsight,
                 "skip the hindsight grid (28 static strategies in sim on the same seeds)");
   run->add_flag("--report", report, "also write report.md, report.html, results.csv, junit.xml");
-  run->add_flag("--quiet,-q", quiet,
-                "print only the table and its recommendation: no line per finished run, no "
-                "'wrote FILE' lines (errors still go to stderr; live mode still states its cost)");
+  run->add_flag(
+      "--quiet,-q", quiet,
+      "print only the table, its recommendation and the thresholds: no line per finished run, no "
+      "'wrote FILE' lines (errors still go to stderr; live mode still states its cost)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

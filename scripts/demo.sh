@@ -2,8 +2,8 @@
 # The main job, no API key needed: builds zbatch, then compares every batching strategy on the
 # small preview batch (4 preview images on the free tier's limits) against the bundled mock —
 # first in virtual time (exact, seconds), then over real loopback sockets on a compressed clock —
-# writes the reports, and finally generates the 4 preview images with the winning strategy
-# against the mock started in process. Everything lands in ./out.
+# writes the reports, and finally generates the 4 preview images with `adaptive` (the default
+# strategy, whatever the comparison recommended) against the mock started in process. Everything lands in ./out.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
