@@ -62,6 +62,16 @@ TEST(strategy, compact_form_composes_knobs) {
   EXPECT_EQ(spec.name, "custom");
 }
 
+TEST(strategy, the_compact_form_reads_back_every_digit_of_a_rate) {
+  // fuzz/actors_strategy: 12 significant digits turned 5.5444444444444444 into 5.54444444444.
+  const auto spec = parse_strategy("token-bucket,pace=token:5.5444444444444444:burst=2").value();
+  const auto again = parse_strategy(to_compact(spec)).value();
+  EXPECT_EQ(again.pacing.rate, spec.pacing.rate);
+  EXPECT_EQ(to_compact(again), to_compact(spec));
+  EXPECT_NE(to_compact(spec).find("token:5.544444444444444/s"), std::string::npos)
+      << to_compact(spec);
+}
+
 TEST(strategy, a_preset_can_be_overridden) {
   const auto spec = parse_strategy("bounded,inflight=3").value();
   EXPECT_EQ(spec.inflight.limit, 3);
