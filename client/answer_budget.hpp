@@ -1,19 +1,39 @@
 #pragma once
-/// What reading one answer may cost, enforced below cpp-httplib: a total deadline on every read and
-/// write (the status line and headers included, which cpp-httplib 0.11 bounds only by the idle
-/// read time-out) and a cap on the bytes and lines of the status line and headers (cpp-httplib
-/// 0.11 bounds neither the number of header lines nor the length of one line while it reads it:
-/// a server sending header lines without end would grow memory until the process dies).
+/// What one request may cost, enforced below cpp-httplib: a total deadline on everything from the
+/// TCP connect and the TLS handshake to the last byte of the answer (cpp-httplib 0.11 bounds the
+/// connect and each handshake step only by the connection time-out, and every read, the status
+/// line and headers included, only by the idle read time-out: a server dribbling its bytes could
+/// hold a request without end), and a cap on the bytes and lines of the status line and headers
+/// (cpp-httplib 0.11 bounds neither the number of header lines nor the length of one line while
+/// it reads it: a server sending header lines without end would grow memory until the process
+/// dies).
 ///
 /// How: `budgeted_client` is an `httplib::ClientImpl` (plain) or `httplib::SSLClient` (TLS) that
-/// hands cpp-httplib its own stream over the connected socket instead of the library's. The stream
-/// keeps the socket non-blocking and waits with poll() for at most the idle time-out and never past
-/// the deadline, and refuses any read once the budget is spent. Private to the client library
-/// (http_backend.cpp); not a public header.
+/// overrides the library's two virtual hooks of a request:
+/// - `create_and_connect_socket` connects itself (getaddrinfo's addresses in order, non-blocking,
+///   each attempt waiting at most the connection time-out and never past the deadline) and, for
+///   TLS, does the handshake itself with OpenSSL on the non-blocking socket, every wait a poll()
+///   ending at the deadline. It keeps cpp-httplib's TLS semantics: SNI with the host name, the
+///   handshake with SSL_VERIFY_NONE and the chain's verify result checked after it (the CA file
+///   or directory, else the system's paths, loaded once per client), then the host checked
+///   against the certificate, here by OpenSSL's RFC 6125 X509_check_host / X509_check_ip_asc
+///   (stricter than cpp-httplib's own: a common name is read only when the certificate has no DNS
+///   name). The library's own handshake (initialize_ssl, private and not virtual) would follow,
+///   so `is_ssl()` answers false exactly once, to the check that would call it; everything else
+///   (the Host header, redirects) still sees TLS. Why not bound the library's steps by the time
+///   left instead: each of its handshake waits restarts on every byte, so a dribbling server
+///   would still never be cut off. Proxies and a bound interface are refused (zbatch sets
+///   neither); name resolution (getaddrinfo) is bounded only by the system resolver.
+/// - `process_socket` hands cpp-httplib its own stream over the connected socket instead of the
+///   library's. The stream keeps the socket non-blocking and waits with poll() for at most the
+///   idle time-out and never past the deadline, and refuses any read once the budget is spent.
+/// Private to the client library (http_backend.cpp, scenarios' admin calls); not a public header.
 ///
 /// Lifetime and threading: the client holds a reference to one `answer_budget`, which the caller
 /// resets before each request and reads after it; one request at a time per client (the backend's
-/// rule). `stop()` from another thread shuts the socket down, which ends any wait at once.
+/// rule). `stop()` from another thread shuts the socket of a request in progress down, which ends
+/// any wait at once; cpp-httplib holds its socket lock while connecting, so a `stop()` during the
+/// connect or the handshake waits for them (now at most until the deadline).
 
 #include <chrono>
 #include <cstddef>
@@ -36,7 +56,9 @@ struct answer_budget {
   std::size_t header_bytes = 0;
   int header_lines = 0;
   bool headers_done = false;
-  bool too_late = false;           ///< A read or write was refused: the deadline passed.
+  bool too_late = false;  ///< A wait or a read was refused: the deadline passed.
+  /// The deadline passed before the connection (TCP, and TLS for https) was made: nothing sent.
+  bool too_late_to_connect = false;
   bool headers_too_large = false;  ///< The headers ran over a header limit: the read was refused.
 
   /// Starts a request at `now` that may take `total`.
@@ -46,12 +68,21 @@ struct answer_budget {
     header_lines = 0;
     headers_done = false;
     too_late = false;
+    too_late_to_connect = false;
     headers_too_large = false;
   }
 };
 
-/// A client for `scheme` ("http" or "https") at host:port whose reads and writes spend `budget`.
-/// Configure it (time-outs, certificates) as any httplib::ClientImpl.
+/// A deadline for messages: "120 s", or "200 ms" when under ten seconds and not whole seconds.
+inline std::string deadline_text(std::chrono::milliseconds span) {
+  return span.count() % 1000 == 0 || span.count() > 10'000
+             ? std::to_string(span.count() / 1000) + " s"
+             : std::to_string(span.count()) + " ms";
+}
+
+/// A client for `scheme` ("http" or "https") at host:port whose connects, TLS handshakes, reads and
+/// writes spend `budget`. Configure it (time-outs, certificates) as any httplib::ClientImpl; the
+/// connection time-out bounds each connect attempt and each handshake wait, the deadline all.
 std::unique_ptr<httplib::ClientImpl> make_budgeted_client(const std::string& scheme,
                                                           const std::string& host, int port,
                                                           answer_budget& budget);

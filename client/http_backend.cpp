@@ -232,11 +232,17 @@ struct http_backend::impl {
           "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +
               std::to_string(budget.max_header_lines) + " lines: connection closed");
     }
+    if (budget.too_late_to_connect) {
+      return transport_error(transport_failure::timeout, false,
+                             "no connection within " + deadline_text(limits.deadline) +
+                                 ": the connect" +
+                                 (url.scheme == "https" ? " or TLS handshake" : "") +
+                                 " ran out the request's deadline; nothing was sent");
+    }
     if (error != httplib::Error::Write && budget.too_late) {
       return transport_error(transport_failure::timeout, submit,
-                             "no complete answer within " +
-                                 std::to_string(limits.deadline.count() / 1000) +
-                                 " s (the server kept sending slowly)");
+                             "no complete answer within " + deadline_text(limits.deadline) +
+                                 " (the server kept sending slowly)");
     }
     switch (error) {
       case httplib::Error::Connection:

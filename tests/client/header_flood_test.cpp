@@ -4,7 +4,10 @@
 // nor their time but by the idle time-out; zbatch's answer budget (client/answer_budget.hpp) cuts
 // them off at 64 KiB / 256 lines and at the request's deadline. Memory is asserted through what the
 // fake managed to send before the client closed the connection, not the client's heap. And the
-// budget's own stream carries TLS: a round trip with a certificate made here.
+// budget's own stream carries TLS: a round trip with a certificate made here. And the TLS handshake
+// is the budget's too: a server that never answers the ClientHello, or dribbles its first record,
+// ends the attempt at the request's deadline (cpp-httplib's own handshake waits up to the 10 s
+// connection time-out per step, and every byte starts a new step).
 #include <chrono>
 #include <fstream>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "client/answer_budget.hpp"
 #include "client/http_backend.hpp"
 #include "mock_api/png.hpp"
 #include "tests/client/backend_at.hpp"
@@ -201,6 +205,79 @@ TEST(HeaderFlood, ACertificateForAnotherCaIsRefusedThroughTheBudgetStream) {
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().kind, protocol::error_class::server_transport);
   EXPECT_NE(answer.error().message.find("TLS"), std::string::npos) << answer.error().message;
+}
+
+// ---- The TLS handshake within the request's deadline --------------------------------------------
+
+/// Options trusting a certificate made here (the fakes never get as far as showing one) and a
+/// 200 ms deadline on API answers.
+http_options short_deadline_tls_options(const test::temp_dir& dir) {
+  certificate made;
+  const auto bundle = (dir.path() / "ca.pem").string();
+  made.write_pem(bundle);
+  http_options options;
+  options.ca_bundle = bundle;
+  options.answer_deadline = milliseconds{200};
+  return options;
+}
+
+std::string https_url(const header_flood& flood) {
+  return "https://127.0.0.1:" + std::to_string(flood.port());
+}
+
+void expect_no_connection_by_the_deadline(const protocol::api_error& error, header_flood& flood) {
+  EXPECT_EQ(error.kind, protocol::error_class::server_transport) << error.describe();
+  // (The test key "k" is redacted from every message, so no word with a k is looked for.)
+  EXPECT_NE(error.message.find("no connection within 200 ms: the connect or TLS "),
+            std::string::npos)
+      << error.message;
+  EXPECT_NE(error.message.find("the request's deadline; nothing was sent"), std::string::npos)
+      << error.message;
+  EXPECT_FALSE(error.ambiguous) << "the request never left: nothing can have been paid";
+  ASSERT_TRUE(flood.wait_until_connections_end(std::chrono::seconds{30}));
+  EXPECT_EQ(flood.hellos(), 1) << "the client began one handshake";
+  EXPECT_EQ(flood.connections_cut(), 1) << "the client left first";
+}
+
+TEST(HeaderFlood, ATlsServerDribblingItsHandshakeIsCutOffAtTheRequestDeadline) {
+  // One byte of a 16 KiB handshake record every 20 ms: 1,000 of them take 20 s, far past the
+  // 200 ms deadline, and each one would restart cpp-httplib's own handshake wait.
+  const std::uint64_t bytes_of_20_s = 1'000;
+  header_flood flood(header_flood::shape::tls_trickle, bytes_of_20_s, milliseconds{20});
+  test::temp_dir dir;
+  auto backend = backend_at(https_url(flood), short_deadline_tls_options(dir));
+  auto answer = backend->poll("t1");
+  ASSERT_FALSE(answer);
+  expect_no_connection_by_the_deadline(answer.error(), flood);
+  EXPECT_LT(flood.bytes_sent(), bytes_of_20_s) << "the client left before the server finished";
+}
+
+TEST(HeaderFlood, ASubmitToATlsServerThatNeverAnswersTheClientHelloEndsAtTheDeadlineUnpaid) {
+  header_flood flood(header_flood::shape::tls_silent, 0);
+  test::temp_dir dir;
+  auto backend = backend_at(https_url(flood), short_deadline_tls_options(dir));
+  protocol::submit_request request;
+  request.prompt = "a fox";
+  auto answer = backend->submit(request);
+  ASSERT_FALSE(answer);
+  expect_no_connection_by_the_deadline(answer.error(), flood);
+}
+
+TEST(HeaderFlood, TheBudgetSaysTooLateWhenTheHandshakeRanOutTheDeadline) {
+  header_flood flood(header_flood::shape::tls_silent, 0);
+  answer_budget budget;
+  auto client = make_budgeted_client("https", "127.0.0.1", flood.port(), budget);
+  client->enable_server_certificate_verification(false);  // the handshake never gets that far
+  budget.start(std::chrono::steady_clock::now(), milliseconds{100});
+  auto response = client->Get("/v1/tasks/t1");
+  EXPECT_FALSE(response);
+  EXPECT_EQ(response.error(), httplib::Error::SSLConnection);
+  EXPECT_TRUE(budget.too_late);
+  EXPECT_TRUE(budget.too_late_to_connect);
+  client.reset();
+  ASSERT_TRUE(flood.wait_until_connections_end(std::chrono::seconds{30}));
+  EXPECT_EQ(flood.hellos(), 1);
+  EXPECT_EQ(flood.connections_cut(), 1);
 }
 
 }  // namespace

@@ -28,9 +28,58 @@ bool read_request_head(int fd) {
   return false;
 }
 
-/// What the flood repeats: 64 KiB of short header lines, or of one line's value.
+/// Reads `size` bytes; false when the connection ended first.
+bool read_exactly(int fd, char* into, std::size_t size) {
+  while (size > 0) {
+    const ssize_t got = ::recv(fd, into, size, 0);
+    if (got <= 0) {
+      return false;
+    }
+    into += got;
+    size -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+/// Reads one TLS record whole; true when it was a handshake record (what a ClientHello opens).
+bool read_client_hello(int fd) {
+  char head[5];
+  if (!read_exactly(fd, head, sizeof(head)) || head[0] != 0x16) {
+    return false;
+  }
+  const auto length = static_cast<std::size_t>(static_cast<unsigned char>(head[3]) << 8 |
+                                               static_cast<unsigned char>(head[4]));
+  std::string record(length, '\0');
+  return read_exactly(fd, record.data(), length);
+}
+
+/// What a connection opens its answer with: a status line (and a header name for `one_line`, the
+/// end of the headers for `endless_body`), or the header of a 16 KiB TLS handshake record and the
+/// ServerHello's type byte.
+std::string opening(header_flood::shape what) {
+  if (what == header_flood::shape::tls_trickle) {
+    return std::string("\x16\x03\x03\x40\x00\x02", 6);
+  }
+  if (what == header_flood::shape::endless_body) {
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+  }
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+         std::string(what == header_flood::shape::one_line ? "X-Flood: " : "");
+}
+
+/// What the flood repeats: 64 KiB of short header lines, or of one line's value; what a trickle
+/// sends after each pause.
 std::string flood_block(header_flood::shape what) {
   std::string block;
+  if (what == header_flood::shape::trickle) {
+    return "X-Trickle: 0123456789\r\n";
+  }
+  if (what == header_flood::shape::tls_trickle) {
+    return std::string(1, '\0');  // one byte of the record's body at a time
+  }
+  if (what == header_flood::shape::endless_body) {
+    return std::string(64 * 1024, ' ');  // JSON whitespace: never a document, never an end
+  }
   if (what == header_flood::shape::one_line) {
     return std::string(64 * 1024, 'a');
   }
@@ -105,28 +154,15 @@ bool header_flood::pause_or_stop() {
 void header_flood::serve(int fd) {
   std::uint64_t sent = 0;
   bool cut = false;
-  if (read_request_head(fd)) {
-    const std::string status = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
-                               std::string(shape_ == shape::one_line ? "X-Flood: " : "");
-    const std::string block =
-        shape_ == shape::trickle ? std::string("X-Trickle: 0123456789\r\n") : flood_block(shape_);
-    std::string_view next = status;
-    while (sent < max_bytes_) {
-      const auto n = std::min<std::uint64_t>(next.size(), max_bytes_ - sent);
-      const ssize_t put = ::send(fd, next.data(), n, MSG_NOSIGNAL);
-      if (put <= 0) {
-        cut = true;  // the client closed (or reset) the connection
-        break;
-      }
-      sent += static_cast<std::uint64_t>(put);
-      bytes_sent_.fetch_add(static_cast<std::uint64_t>(put));
-      next.remove_prefix(static_cast<std::size_t>(put));
-      if (next.empty()) {
-        if (shape_ == shape::trickle && !pause_or_stop()) {
-          break;
-        }
-        next = block;
-      }
+  const bool tls = shape_ == shape::tls_silent || shape_ == shape::tls_trickle;
+  if (tls ? read_client_hello(fd) : read_request_head(fd)) {
+    if (tls) {
+      hellos_.fetch_add(1);
+    }
+    if (shape_ == shape::tls_silent || shape_ == shape::silent) {
+      cut = wait_for_close(fd);
+    } else {
+      sent = send_flood(fd, opening(shape_), flood_block(shape_), cut);
     }
   }
   if (cut) {
@@ -141,6 +177,39 @@ void header_flood::serve(int fd) {
     ++connections_ended_;
   }
   wake_.notify_all();
+}
+
+std::uint64_t header_flood::send_flood(int fd, const std::string& first, const std::string& block,
+                                       bool& cut) {
+  const bool trickling = shape_ == shape::trickle || shape_ == shape::tls_trickle;
+  std::uint64_t sent = 0;
+  std::string_view next = first;
+  while (sent < max_bytes_) {
+    const auto n = std::min<std::uint64_t>(next.size(), max_bytes_ - sent);
+    const ssize_t put = ::send(fd, next.data(), n, MSG_NOSIGNAL);
+    if (put <= 0) {
+      cut = true;  // the client closed (or reset) the connection
+      break;
+    }
+    sent += static_cast<std::uint64_t>(put);
+    bytes_sent_.fetch_add(static_cast<std::uint64_t>(put));
+    next.remove_prefix(static_cast<std::size_t>(put));
+    if (next.empty()) {
+      if (trickling && !pause_or_stop()) {
+        break;
+      }
+      next = block;
+    }
+  }
+  return sent;
+}
+
+bool header_flood::wait_for_close(int fd) {
+  char byte;
+  while (::recv(fd, &byte, 1, 0) > 0) {
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !stopping_;  // the destructor's shutdown ends the wait too: that is no client's close
 }
 
 bool header_flood::wait_until_connections_end(std::chrono::milliseconds limit) {

@@ -1,10 +1,13 @@
 #pragma once
-/// A hostile HTTP server on 127.0.0.1 (port 0) whose answers never finish their headers (issue 17,
+/// A hostile server on 127.0.0.1 (port 0) whose answers never finish their headers (issue 17,
 /// hostile servers): after a request's headers it sends a status line and then header lines
 /// without end, fast (`lines`), one header line that never ends (`one_line`), or a short header
-/// line every `pause` (`trickle`). Each connection goes on until the client closes it or
-/// `max_bytes` were sent. It counts what it managed to send: what a test asserts instead of the
-/// client's memory or the wall clock.
+/// line every `pause` (`trickle`); or it never answers (`silent`), or its headers end and the body
+/// never does (`endless_body`: no length, 64 KiB blocks). Or, to a TLS client, a handshake that
+/// never finishes: the ClientHello read and never answered (`tls_silent`), or a 16 KiB handshake
+/// record announced and its bytes sent one every `pause` (`tls_trickle`). Each connection goes on
+/// until the client closes it or `max_bytes` were sent. It counts what it managed to send: what a
+/// test asserts instead of the client's memory or the wall clock.
 ///
 /// Lifecycle and threading: the constructor binds and accepts on an owned thread, one thread per
 /// connection; the destructor stops them (a trickle's pause is cut short) and joins. Counters are
@@ -23,7 +26,7 @@ namespace zbatch::test::fake {
 
 class header_flood {
  public:
-  enum class shape { lines, one_line, trickle };
+  enum class shape { lines, one_line, trickle, silent, endless_body, tls_silent, tls_trickle };
 
   header_flood(shape what, std::uint64_t max_bytes,
                std::chrono::milliseconds pause = std::chrono::milliseconds{0});
@@ -38,6 +41,8 @@ class header_flood {
   int connections() const { return connections_.load(); }
   /// Connections the client closed before `max_bytes` were sent.
   int connections_cut() const { return connections_cut_.load(); }
+  /// Connections that opened with a TLS ClientHello record (the tls_ shapes read one).
+  int hellos() const { return hellos_.load(); }
   /// Largest count of bytes one connection sent.
   std::uint64_t most_on_one_connection() const { return most_on_one_.load(); }
   /// Waits (at most `limit`) until every connection accepted so far has ended: the flood sees the
@@ -47,6 +52,11 @@ class header_flood {
  private:
   void accept_loop();
   void serve(int fd);
+  /// Sends `first`, then `block` again and again (after a pause when trickling) until `max_bytes`
+  /// were sent or the client left; the bytes sent, and whether the client left.
+  std::uint64_t send_flood(int fd, const std::string& first, const std::string& block, bool& cut);
+  /// Waits until the client closes `fd` (true) or the fake stops (false).
+  bool wait_for_close(int fd);
   bool pause_or_stop();  ///< False once stopping.
 
   shape shape_;
@@ -65,6 +75,7 @@ class header_flood {
   std::atomic<std::uint64_t> most_on_one_{0};
   std::atomic<int> connections_{0};
   std::atomic<int> connections_cut_{0};
+  std::atomic<int> hellos_{0};
 };
 
 }  // namespace zbatch::test::fake
