@@ -31,8 +31,8 @@ std::vector<exit_code_doc> exit_codes(std::string_view command) {
   }
   if (all || command == "scenario") {
     out.push_back({exit_run_failed,
-                   "scenario run: the run failed inside or a result file could not be "
-                   "written"});
+                   "scenario run: the run failed inside (or the mock at --base-url or a "
+                   "run's redis-server did not answer) or a result file could not be written"});
   }
   if (generate) {
     out.push_back({exit_quota,

@@ -164,11 +164,14 @@ int run_scenario(int argc, char** argv) {
   if (list->parsed()) {
     return list_builtins();
   }
-  // A bad scenario or a refused run exits 2; a run that failed inside (internal) or a library's
+  // A bad scenario or a refused run exits 2; a run that failed inside (internal), a peer that did
+  // not answer (unavailable: the mock at --base-url, a run's redis-server) or a library's
   // exception (a port that cannot be bound, a file that cannot be written) exits 3.
   const auto fail = [](const status& error) {
     std::cerr << "zbatch scenario: " << error.message() << "\n";
-    return error.code() == status_code::internal ? exit_run_failed : exit_usage;
+    const bool inside =
+        error.code() == status_code::internal || error.code() == status_code::unavailable;
+    return inside ? exit_run_failed : exit_usage;
   };
   try {
     const auto resolved = resolve_scenario_file(file);

@@ -19,7 +19,6 @@
 #include <malloc.h>
 #endif
 
-#include <httplib.h>
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/send.hpp>
@@ -29,6 +28,7 @@
 #include "actors/limiter_actor.hpp"
 #include "actors/shared_permits.hpp"
 #include "client/http_backend.hpp"
+#include "client/mock_admin.hpp"
 #include "generate/shared_gate.hpp"
 #include "mock_api/model.hpp"
 #include "mock_api/server.hpp"
@@ -337,17 +337,18 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   return record;
 }
 
+/// `method` `path` on the mock at `base_url` (client/mock_admin.hpp: bounded in time and size),
+/// its JSON object; raises unavailable naming the URL when it does not answer with one.
 nlohmann::json admin_call(const std::string& base_url, const std::string& method,
                           const std::string& path) {
-  auto url = protocol::parse_url(base_url);
-  httplib::Client http(url->host, url->port);
-  http.set_tcp_nodelay(true);
-  auto response = method == "POST" ? http.Post(path.c_str()) : http.Get(path.c_str());
-  if (!response || response->status != 200) {
-    zbatch::raise(unavailable_error("the mock at " + base_url + " did not answer " + method + " " +
-                                    path + " (is it a zbatch mock on loopback?)"));
+  const auto body = value_or_raise(client::call_mock_admin(base_url, method, path));
+  auto document = nlohmann::json::parse(body, nullptr, false);
+  if (!document.is_object()) {
+    zbatch::raise(unavailable_error("the mock at " + base_url + " answered " + method + " " + path +
+                                    " with something other than a JSON object (is it a zbatch "
+                                    "mock on loopback?)"));
   }
-  return nlohmann::json::parse(response->body, nullptr, false);
+  return document;
 }
 
 /// A backend pool of its own per client, as each process has: its connections to the service.

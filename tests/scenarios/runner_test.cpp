@@ -4,6 +4,7 @@
 
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
+#include "tests/fakes/header_flood.hpp"
 
 namespace zbatch::scenarios {
 namespace {
@@ -232,6 +234,24 @@ TEST_F(cli_test, http_mode_with_clients_and_no_redis_server_exits_2_before_any_r
                          "is not an executable redis-server"),
             std::string::npos)
       << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+}
+
+TEST_F(cli_test, http_mode_against_a_base_url_answering_without_end_exits_3_naming_the_url) {
+  // The mock's /admin/reset answered with a body that never ends: cut off at the admin calls' 64
+  // MiB cap (client/mock_admin.hpp) instead of read until memory runs out; no run starts.
+  const std::uint64_t flood_bytes = std::uint64_t{256} << 20;
+  test::fake::header_flood endless(test::fake::header_flood::shape::endless_body, flood_bytes);
+  const auto file = write("pass.json", document(json::array()));
+  EXPECT_EQ(run(file, "--mode http --no-hindsight --base-url " + endless.url()), 3);
+  EXPECT_NE(stderr_.find("zbatch scenario: POST " + endless.url() +
+                         "/admin/reset: answer larger than 67108864 bytes (is it a zbatch mock on "
+                         "loopback?)"),
+            std::string::npos)
+      << stderr_;
+  ASSERT_TRUE(endless.wait_until_connections_end(std::chrono::seconds{30}));
+  EXPECT_EQ(endless.connections_cut(), 1) << "zbatch closed the connection, not the fake";
+  EXPECT_LT(endless.most_on_one_connection(), flood_bytes / 2);
   EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
 }
 
