@@ -20,14 +20,17 @@
 ///   (stricter than cpp-httplib's own: a common name is read only when the certificate has no DNS
 ///   name). The library's own handshake (initialize_ssl, private and not virtual) would follow,
 ///   so `is_ssl()` answers false exactly once, to the check that would call it; everything else
-///   (the Host header, redirects) still sees TLS. Why not bound the library's steps by the time
-///   left instead: each of its handshake waits restarts on every byte, so a dribbling server
-///   would still never be cut off. Proxies and a bound interface are refused (zbatch sets
-///   neither); name resolution (getaddrinfo) is bounded only by the system resolver.
+///   (the Host header, redirects) still sees TLS. That relies on the order of cpp-httplib 0.11's
+///   ClientImpl::send (connect, then `if (is_ssl())` the handshake); were it to change, the TLS
+///   round-trip test would fail (a second ClientHello inside the session). Why not bound the
+///   library's steps by the time left instead: each of its handshake waits restarts on every
+///   byte, so a dribbling server would still never be cut off. Proxies and a bound interface are
+///   refused (zbatch sets neither); name resolution (getaddrinfo) is bounded only by the system
+///   resolver.
 /// - `process_socket` hands cpp-httplib its own stream over the connected socket instead of the
 ///   library's. The stream keeps the socket non-blocking and waits with poll() for at most the
 ///   idle time-out and never past the deadline, and refuses any read once the budget is spent.
-/// Private to the client library (http_backend.cpp, scenarios' admin calls); not a public header.
+/// Private to the client library (http_backend.cpp, mock_admin.cpp); not a public header.
 ///
 /// Lifetime and threading: the client holds a reference to one `answer_budget`, which the caller
 /// resets before each request and reads after it; one request at a time per client (the backend's

@@ -207,6 +207,33 @@ TEST(HeaderFlood, ACertificateForAnotherCaIsRefusedThroughTheBudgetStream) {
   EXPECT_NE(answer.error().message.find("TLS"), std::string::npos) << answer.error().message;
 }
 
+TEST(HeaderFlood, ACertificateForAnotherHostIsRefusedThroughTheBudgetStream) {
+  // Trusted, but made out to 127.0.0.1 (IP name and common name) while the URL names localhost:
+  // the host check after the handshake (X509_check_host) must refuse it.
+  certificate made;
+  httplib::SSLServer server(made.cert, made.key);
+  server.Get("/v1/tasks/t1", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"task_id":"t1","task_status":"RUNNING","request_id":"r1","outputs":{}})",
+                    "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&server] { server.listen_after_bind(); });
+  test::temp_dir dir;
+  const auto bundle = (dir.path() / "ca.pem").string();
+  made.write_pem(bundle);
+  http_options options;
+  options.ca_bundle = bundle;
+  auto backend = backend_at("https://localhost:" + std::to_string(port), options);
+  auto answer = backend->poll("t1");
+  backend.reset();
+  server.stop();
+  serving.join();
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().kind, protocol::error_class::server_transport);
+  EXPECT_NE(answer.error().message.find("certificate verification failed"), std::string::npos)
+      << answer.error().message;
+}
+
 // ---- The TLS handshake within the request's deadline --------------------------------------------
 
 /// Options trusting a certificate made here (the fakes never get as far as showing one) and a
