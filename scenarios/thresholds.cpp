@@ -1,7 +1,9 @@
 #include "scenarios/thresholds.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <regex>
 #include <set>
 
@@ -96,7 +98,14 @@ result<threshold> parse_threshold(const std::string& expr,
     start = dot + 1;
   }
   out.op = match[3];
-  out.value = std::stod(match[4]);
+  // strtod, not stod: a number beyond a double's range is the user's error, not an exception.
+  const std::string number = match[4];
+  errno = 0;
+  out.value = std::strtod(number.c_str(), nullptr);
+  if (errno == ERANGE) {
+    return fail("the number " + number +
+                " is beyond what a double holds (allowed magnitudes 1e-307..1e308, or 0)");
+  }
   return out;
 }
 
