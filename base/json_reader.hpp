@@ -41,9 +41,15 @@
 
 namespace zbatch::base {
 
-/// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON:
-/// REASON" (line and column count from 1, as editors show them).
+/// Parses `text`. A syntax error, or a number too large for a double, is invalid_argument
+/// "ORIGIN:LINE:COLUMN: not valid JSON: REASON" (line and column count from 1, as editors show
+/// them).
 result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
+
+/// Parses line `line_number` of a JSON-lines `file` (`line` without its newline); errors as
+/// parse_json's, "FILE:LINE:COLUMN: not valid JSON: REASON".
+result<nlohmann::json> parse_json_line(std::string_view line, const std::string& file,
+                                       std::size_t line_number);
 
 /// Reads and parses a file named by `file` in errors; not_found "FILE: cannot be read" when it
 /// cannot be opened.

@@ -134,6 +134,11 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
        {"--mode must be one of sim, http, live (got \"fast\")"}},
       {{"scenario", "run", "preview-4", "--repeat", "0", "--out", "o"},
        {"--repeat must be from 1 to 1000 (got \"0\")"}},
+      // CLI11's text had printf padding ("0.000100 to 10.000000") and called "abc" out of range.
+      {{"scenario", "run", "preview-4", "--time-scale", "abc", "--out", "o"},
+       {"--time-scale must be a number from 0.0001 to 10 (got \"abc\")"}},
+      {{"scenario", "run", "preview-4", "--repeat", "many", "--out", "o"},
+       {"--repeat must be a whole number from 1 to 1000 (got \"many\")"}},
       // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
       {{"scenario", "run", "preview-4", "--seed", "-1", "--out", "o"},
        {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
