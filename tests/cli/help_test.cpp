@@ -118,6 +118,23 @@ TEST(help, numeric_options_are_named_by_what_they_take) {
   }
 }
 
+// A new user's check: http mode with several clients exited 2 for a missing redis-server that
+// the help never mentioned.
+TEST(help, scenario_run_says_http_mode_with_clients_needs_redis_server) {
+  const auto run = run_zbatch({"scenario", "run", "--help"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // CLI11 wraps the description: compare without the line breaks and indentation.
+  std::string flat;
+  std::istringstream words(run.out);
+  for (std::string word; words >> word;) {
+    flat += (flat.empty() ? "" : " ") + word;
+  }
+  EXPECT_TRUE(has(flat,
+                  "clients > 1 and a shared limiter also needs redis-server installed, "
+                  "else exit 2"))
+      << run.out;
+}
+
 TEST(help, parser_errors_are_sentences_naming_the_option) {
   struct error_case {
     std::vector<std::string> args;
