@@ -12,7 +12,10 @@
 ///
 ///     is required: an integer (allowed 1..1000)          absent (or null)
 ///     must be an integer (allowed 0..100), got "one"     wrong type
-///     -1 is out of range (allowed 0..100)                outside the range
+///     -1 is out of range (allowed 0..100)                outside the range (also 1e+23
+///                                                        for a whole number beyond 64 bits)
+///     reads as 0 (0, or a number too small to hold),     0.0 or an underflow (1e-400)
+///       which is out of range (allowed 0.001..10)        where 0 is not allowed
 ///     has an unknown value "x" (allowed "a", "b")        not one of a list
 ///     unknown field (allowed a, b, c)                    a key nobody asked for
 ///
