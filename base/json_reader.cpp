@@ -97,35 +97,89 @@ std::string plain_parse_error(std::string text) {
 
 }  // namespace
 
-result<json> parse_json(std::string_view text, const std::string& origin) {
+namespace {
+
+/// "LINE:COLUMN" of byte `offset` of `text` (both from 1, as editors show them), the first line
+/// being `first_line`.
+std::string line_and_column(std::string_view text, std::size_t offset, std::size_t first_line) {
+  std::size_t line = first_line;
+  std::size_t column = 1;
+  const std::size_t end = std::min(offset, text.size());
+  for (std::size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(column);
+}
+
+/// Finds where the parse of a document fails: nlohmann's DOM parser throws out_of_range for a
+/// number too large for a double ("1E400") without saying where it is, while its SAX interface
+/// is handed the position and the number's text.
+class failure_locator : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception&) override {
+    // The position is just past the token; the message points at its start.
+    start = position >= last_token.size() ? position - last_token.size() : 0;
+    token = last_token;
+    return false;
+  }
+
+  std::size_t start = 0;
+  std::string token;  ///< The number's text as written.
+};
+
+result<json> parse_json_from(std::string_view text, const std::string& origin,
+                             std::size_t first_line) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
-    // The byte offset as line:column, which is what an editor jumps to.
-    std::size_t line = 1;
-    std::size_t column = 1;
-    const std::size_t end = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
-    for (std::size_t i = 0; i < end; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        column = 1;
-      } else {
-        ++column;
-      }
-    }
-    return invalid_argument_error(origin + ":" + std::to_string(line) + ":" +
-                                  std::to_string(column) +
+    return invalid_argument_error(origin + ":" +
+                                  line_and_column(text, e.byte == 0 ? 0 : e.byte - 1, first_line) +
                                   ": not valid JSON: " + plain_parse_error(e.what()));
   } catch (const json::out_of_range& e) {
-    // A number too large for a double ("1E400"): nlohmann reports it as out_of_range 406, with
-    // no position. Found by fuzz/scenarios_file.
-    std::string what = e.what();
-    if (const auto bracket = what.find("] ");
-        what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) {
-      what.erase(0, bracket + 2);
+    // A number too large for a double ("1E400"): nlohmann reports it as out_of_range 406
+    // ("number overflow parsing '1E400'"), with no position. Found by fuzz/scenarios_file.
+    failure_locator locator;
+    json::sax_parse(text, &locator);
+    if (locator.token.empty()) {  // Not a number overflow after all: keep nlohmann's words.
+      std::string what = e.what();
+      if (const auto bracket = what.find("] "); bracket != std::string::npos) {
+        what.erase(0, bracket + 2);
+      }
+      return invalid_argument_error(origin + ": not valid JSON: " + what);
     }
-    return invalid_argument_error(origin + ": not valid JSON: " + what);
+    return invalid_argument_error(origin + ":" + line_and_column(text, locator.start, first_line) +
+                                  ": not valid JSON: the number " + locator.token +
+                                  " is too large (a number goes up to about 1.8e+308)");
   }
+}
+
+}  // namespace
+
+result<json> parse_json(std::string_view text, const std::string& origin) {
+  return parse_json_from(text, origin, 1);
+}
+
+result<json> parse_json_line(std::string_view line, const std::string& file,
+                             std::size_t line_number) {
+  return parse_json_from(line, file, line_number);
 }
 
 result<json> read_json_file(const std::filesystem::path& file) {
@@ -237,6 +291,15 @@ std::size_t json_reader::array(const std::string& what, bool non_empty) const {
 
 std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
   const std::string expected = "an integer (" + range(low, high) + ")";
+  if (present() && node_->is_number_float()) {
+    // A whole number beyond 64 bits (99999999999999999999999) reads as a double: it is out of
+    // range, not of the wrong type.
+    const auto value = node_->get<double>();
+    if (std::isfinite(value) && value == std::floor(value) &&
+        (value < static_cast<double>(low) || value > static_cast<double>(high))) {
+      fail(format_number(value) + " is out of range (" + range(low, high) + ")");
+    }
+  }
   if (!present() || !node_->is_number_integer()) {
     fail_expected(expected);
   }
@@ -257,6 +320,11 @@ double json_reader::number(double low, double high) const {
     fail_expected(expected);
   }
   const auto value = node_->get<double>();
+  if (value == 0 && node_->is_number_float() && (low > 0 || high < 0)) {
+    // 1e-400 reads as 0.0: printing "0.0" would not be the number the user wrote.
+    fail("reads as 0 (0, or a number too small to hold), which is out of range (" +
+         range(low, high) + ")");
+  }
   if (!std::isfinite(value) || value < low || value > high) {
     fail(node_->dump() + " is out of range (" + range(low, high) + ")");
   }

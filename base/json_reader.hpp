@@ -12,7 +12,10 @@
 ///
 ///     is required: an integer (allowed 1..1000)          absent (or null)
 ///     must be an integer (allowed 0..100), got "one"     wrong type
-///     -1 is out of range (allowed 0..100)                outside the range
+///     -1 is out of range (allowed 0..100)                outside the range (also 1e+23
+///                                                        for a whole number beyond 64 bits)
+///     reads as 0 (0, or a number too small to hold),     0.0 or an underflow (1e-400)
+///       which is out of range (allowed 0.001..10)        where 0 is not allowed
 ///     has an unknown value "x" (allowed "a", "b")        not one of a list
 ///     unknown field (allowed a, b, c)                    a key nobody asked for
 ///
@@ -41,9 +44,15 @@
 
 namespace zbatch::base {
 
-/// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON:
-/// REASON" (line and column count from 1, as editors show them).
+/// Parses `text`. A syntax error, or a number too large for a double, is invalid_argument
+/// "ORIGIN:LINE:COLUMN: not valid JSON: REASON" (line and column count from 1, as editors show
+/// them).
 result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
+
+/// Parses line `line_number` of a JSON-lines `file` (`line` without its newline); errors as
+/// parse_json's, "FILE:LINE:COLUMN: not valid JSON: REASON".
+result<nlohmann::json> parse_json_line(std::string_view line, const std::string& file,
+                                       std::size_t line_number);
 
 /// Reads and parses a file named by `file` in errors; not_found "FILE: cannot be read" when it
 /// cannot be opened.

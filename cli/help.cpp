@@ -1,9 +1,11 @@
 #include "cli/help.hpp"
 
+#include <cstdlib>
 #include <iostream>
 #include <regex>
 #include <sstream>
 
+#include "base/json_reader.hpp"
 #include "base/suggest.hpp"
 #include "cli/commands.hpp"
 #include "cli/zbatch_version.hpp"
@@ -137,6 +139,27 @@ std::string readable_set(std::string set) {
   return out;
 }
 
+/// CLI11's "OPTION: Value V not in range LOW to HIGH" as a sentence. CLI11 prints a double
+/// range's bounds with printf's %f padding (0.000100 to 10.000000) and says the same for a
+/// value that is not a number at all ("abc").
+std::string range_sentence(const std::string& option, const std::string& value,
+                           const std::string& low, const std::string& high) {
+  const bool fractional = low.find('.') != std::string::npos;
+  // Whole bounds stay as printed: 9223372036854775807 would round as a double.
+  const auto bound = [fractional](const std::string& printed) {
+    char* end = nullptr;
+    const double number = std::strtod(printed.c_str(), &end);
+    return fractional && end != printed.c_str() && *end == '\0' ? base::format_number(number)
+                                                                : printed;
+  };
+  char* end = nullptr;
+  std::strtod(value.c_str(), &end);
+  const bool is_number = !value.empty() && end != value.c_str() && *end == '\0';
+  const std::string what = is_number ? "" : fractional ? "a number " : "a whole number ";
+  return option + " must be " + what + "from " + bound(low) + " to " + bound(high) + " (got \"" +
+         value + "\")";
+}
+
 }  // namespace
 
 std::string explain(const CLI::ParseError& error, const CLI::App& app) {
@@ -164,8 +187,7 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app) {
     return m[2].str() + " takes " + m[1].str() + " value(s), got " + m[3].str();
   }
   if (std::regex_match(text, m, range)) {
-    return m[1].str() + " must be from " + m[3].str() + " to " + m[4].str() + " (got \"" +
-           m[2].str() + "\")";
+    return range_sentence(m[1].str(), m[2].str(), m[3].str(), m[4].str());
   }
   if (std::regex_match(text, m, member)) {
     std::vector<std::string> allowed;

@@ -120,7 +120,10 @@ int run_scenario(int argc, char** argv) {
   run->add_option("file", file, "scenario file, or the name of a built-in scenario")
       ->required()
       ->type_name("FILE|NAME");
-  run->add_option("--mode", mode, "sim (virtual time), http (loopback mock) or live (real API)")
+  run->add_option("--mode", mode,
+                  "sim (virtual time), http (loopback mock; a scenario with clients > 1 and a "
+                  "shared limiter also needs redis-server installed, else exit 2) or live (real "
+                  "API)")
       ->check(CLI::IsMember({"sim", "http", "live"}))
       ->type_name("MODE");
   run->add_option("--seed", seed, "seed of the first repetition (overrides the scenario's)")

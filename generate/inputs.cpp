@@ -249,11 +249,17 @@ result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& f
       continue;
     }
     const auto where = file.string() + ":" + std::to_string(line_number);
-    const auto item = json::parse(text, nullptr, false);
-    if (item.is_discarded() || !item.is_object()) {
-      return invalid_argument_error(where +
-                                    ": not a JSON object (one object per line, e.g. "
-                                    "{\"prompt\": \"a red fox\", \"count\": 2})");
+    const std::string example =
+        "(one object per line, e.g. {\"prompt\": \"a red fox\", \"count\": 2})";
+    auto parsed = base::parse_json_line(text, file.string(), line_number);
+    if (!parsed.ok()) {
+      // The example helps a line that is not an object at all, not a mistake inside one.
+      const bool object = text[text.find_first_not_of(" \t")] == '{';
+      return invalid_argument_error(parsed.status().message() + (object ? "" : " " + example));
+    }
+    const json item = std::move(*parsed);
+    if (!item.is_object()) {
+      return invalid_argument_error(where + ": not a JSON object " + example);
     }
     // The line's reader raises at its first mistake; capture returns it.
     auto images = capture([&] {

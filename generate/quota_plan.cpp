@@ -205,11 +205,22 @@ std::string utc8_text(system_time at) {
 
 std::string reset_text(system_time at) { return iso_utc(at) + " (" + utc8_text(at) + ")"; }
 
-std::string describe(const quota_plan& plan, const std::string& model) {
+std::string describe(const quota_plan& plan, const std::string& model, bool after_probe) {
   const auto& f = plan.figures;
   std::ostringstream out;
-  out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
-      << " paid submit(s) if none fails); calls left today: ";
+  if (!after_probe) {
+    out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
+        << " paid submit(s) if none fails); calls left today: ";
+  } else {
+    // Not a second plan: what the first answer's rate-limit headers say about the rest.
+    out << (model.empty() ? "after the probes' answers: " : "after the first answer: ");
+    if (plan.needed == 0) {
+      out << "nothing more to submit";
+    } else {
+      out << plan.needed << " more image(s) to submit";
+    }
+    out << "; calls left today: ";
+  }
   if (model.empty()) {
     out << models_text(plan);
   } else if (f.remaining()) {
@@ -229,6 +240,9 @@ std::string describe(const quota_plan& plan, const std::string& model) {
   }
   switch (plan.decision) {
     case quota_decision::go:
+      if (after_probe && plan.needed == 0) {
+        break;
+      }
       if (f.remaining() || plan.needed == 0) {
         out << "; fits: " << plan.needed << " of " << plan.needed;
       } else {

@@ -406,7 +406,7 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   auto plan = plan_against_journal(earlier_manifest_entries(outcome.manifest));
   outcome.delivered_before = plan.delivered_before;
   quota_ = plan_quota_now();
-  show_plan(*quota_);
+  show_plan(*quota_, false);
   outcome.quota = quota_;
   if (config_.dry_run) {
     outcome.dry_run = true;
@@ -745,7 +745,7 @@ quota_plan session::replan(system_time now, const std::map<std::string, int>& ac
   return plan_models(std::move(models), account, config_.fit_quota, probed, now);
 }
 
-void session::show_plan(const quota_plan& plan) {
+void session::show_plan(const quota_plan& plan, bool after_probe) {
   const auto& f = plan.figures;
   const auto optional = [](const std::optional<long long>& v) { return v ? json(*v) : json(); };
   const char* decisions[] = {"go", "probe", "fit", "stop"};
@@ -761,6 +761,7 @@ void session::show_plan(const quota_plan& plan) {
   }
   json fields{
       {"needed_submits", plan.needed},
+      {"after_probe", after_probe},
       {"decision", decisions[static_cast<int>(plan.decision)]},
       {"fits", plan.decision == quota_decision::go ? json(plan.needed)
                                                    : (plan.allowed ? json(*plan.allowed) : json())},
@@ -776,7 +777,7 @@ void session::show_plan(const quota_plan& plan) {
       {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
       {"endpoint", config_.base_url},
       {"models", models}};
-  progress_.plan(fields, describe(plan, batch_model()));
+  progress_.plan(fields, describe(plan, batch_model(), after_probe));
 }
 
 /// A probe's answer (actors::batch_request::probe_first): plans the submits still needed with
@@ -789,7 +790,7 @@ actors::quota_caps session::on_probe_answer(const std::string& model,
   probe_figures_[model] = limits ? figures_from_answer(*limits, now) : quota_figures{};
   auto plan = replan(now, accepted, last);
   if (last || plan.decision == quota_decision::stop) {
-    show_plan(plan);
+    show_plan(plan, true);
   }
   quota_ = plan;
   return caps_of(plan);

@@ -147,7 +147,8 @@ class session {
   actors::quota_caps on_probe_answer(const std::string& model,
                                      const std::optional<protocol::ratelimit_state>& limits,
                                      const std::map<std::string, int>& accepted, bool last);
-  void show_plan(const quota_plan& plan);
+  /// `after_probe`: the plan of the submits still needed, from the probes' answers.
+  void show_plan(const quota_plan& plan, bool after_probe);
   const std::string& batch_model() const;
   void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
 

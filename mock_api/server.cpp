@@ -164,8 +164,6 @@ server::server(std::shared_ptr<model> mock, server_options options)
   }
   model_->set_admin_token(options_.admin_token);
 
-  const std::size_t threads = std::max<std::size_t>(options_.threads, 1);
-  http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(1000000);
   http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
@@ -198,7 +196,6 @@ server::server(std::shared_ptr<model> mock, server_options options)
   port_ = start(*http_, options_.port, thread_);
   if (options_.images_port >= 0) {
     images_http_ = std::make_unique<httplib::Server>();
-    images_http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     images_http_->set_tcp_nodelay(true);
     images_http_->set_keep_alive_max_count(1000000);
     images_http_->set_keep_alive_timeout(options_.keep_alive_timeout_s);
@@ -230,6 +227,17 @@ int server::start(httplib::Server& http, int port, std::thread& thread) {
                              " (address in use or not local?)");
   }
   raise_listen_backlog(bound);
+  // httplib builds the worker pool inside listen, after is_running() turns true: a request
+  // accepted before the pool's threads exist waits for all of them (320 by default, both
+  // origins: 50 to 300 ms on a busy 2-core machine, which a scenario's http run counted into its
+  // first submit and first download). Wait for the pool, not only the accept loop.
+  const std::size_t threads = std::max<std::size_t>(options_.threads, 1);
+  auto pool_ready = std::make_shared<std::atomic<bool>>(false);
+  http.new_task_queue = [threads, pool_ready] {
+    auto* pool = new httplib::ThreadPool(threads);
+    *pool_ready = true;
+    return pool;
+  };
   auto listen_returned = std::make_shared<std::atomic<bool>>(false);
   thread = std::thread([&http, listen_returned] {
     http.listen_after_bind();
@@ -237,7 +245,7 @@ int server::start(httplib::Server& http, int port, std::thread& thread) {
   });
   // httplib's stop() does nothing until the accept loop runs: wait for it, so that a stop()
   // right after construction cannot leave the serving thread blocked in accept() forever.
-  while (!http.is_running() && !*listen_returned) {
+  while ((!http.is_running() || !*pool_ready) && !*listen_returned) {
     std::this_thread::yield();
   }
   return bound;

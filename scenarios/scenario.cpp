@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/json_reader.hpp"
+#include "protocol/messages.hpp"
 
 namespace zbatch::scenarios {
 namespace {
@@ -63,7 +64,15 @@ workload_spec parse_workload(reader r) {
     out.sizes.push_back(protocol::image_size{});
   }
   if (const auto seed_base = r.field("seed_base"); seed_base.present()) {
-    out.seed_base = seed_base.integer(0, 2147483647 - out.images_per_batch);
+    // Image i of a batch gets seed seed_base + i, and every seed must fit the API's range.
+    out.seed_base = seed_base.integer(0, protocol::max_seed);
+    const std::int64_t highest = protocol::max_seed - (out.images_per_batch - 1);
+    if (out.seed_base > highest) {
+      seed_base.fail(std::to_string(out.seed_base) + " is out of range (allowed 0.." +
+                     std::to_string(highest) + " with images_per_batch " +
+                     std::to_string(out.images_per_batch) + ": image i of a batch gets seed " +
+                     "seed_base + i, at most " + std::to_string(protocol::max_seed) + ")");
+    }
   }
   if (const auto arrival = r.field("arrival"); arrival.present()) {
     out.arrival = parse_arrival(arrival);

@@ -174,6 +174,23 @@ TEST(json_reader, errors_are_raised_as_a_status) {
             "strategies[1].retry: is required: a JSON object");
 }
 
+// A new user's check: 99999999999999999999999 read as "must be an integer ... got 9.99e+22",
+// and 1e-400 (which reads as 0.0) as "0.0 is out of range".
+TEST(json_reader, numbers_beyond_what_a_double_holds_are_out_of_range) {
+  EXPECT_EQ(error_of(R"({"n": 99999999999999999999999})",
+                     [](json_reader& r) { r.field("n").integer(1, 1000); }),
+            "f.json: n: 1e+23 is out of range (allowed 1..1000)");
+  EXPECT_EQ(error_of(R"({"n": -99999999999999999999999})",
+                     [](json_reader& r) { r.field("n").integer(0, 1000); }),
+            "f.json: n: -1e+23 is out of range (allowed 0..1000)");
+  EXPECT_EQ(error_of(R"({"t": 1e-400})", [](json_reader& r) { r.field("t").number(0.0001, 10); }),
+            "f.json: t: reads as 0 (0, or a number too small to hold), which is out of range "
+            "(allowed 0.0001..10)");
+  // Where 0 is allowed, an underflow is 0.
+  const json zero = json::parse(R"({"t": 1e-400})");
+  EXPECT_EQ(json_reader(zero, "f").field("t").number(0, 1), 0.0);
+}
+
 TEST(json_reader, long_values_are_cut_in_messages) {
   const std::string text = R"({"n": ")" + std::string(100, 'x') + R"("})";
   const auto message = error_of(text, [](json_reader& r) { r.field("n").integer(0, 1); });
@@ -188,7 +205,23 @@ TEST(parse_json, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), status_code::invalid_argument);
   EXPECT_EQ(parsed.status().message(),
-            "big.json: not valid JSON: number overflow parsing '1E131111'");
+            "big.json:1:10: not valid JSON: the number 1E131111 is too large (a number goes up "
+            "to about 1.8e+308)");
+}
+
+// A new user's check: 1E400 said neither line nor column.
+TEST(parse_json, a_number_too_large_names_its_line_and_column) {
+  EXPECT_EQ(parse_json("{\n  \"version\": 1,\n  \"repetitions\": -1E400\n}\n", "s.json")
+                .status()
+                .message(),
+            "s.json:3:18: not valid JSON: the number -1E400 is too large (a number goes up to "
+            "about 1.8e+308)");
+  // A line of a JSON-lines file counts its columns on that line.
+  EXPECT_EQ(parse_json_line("{\"count\": 1E400}", "b.jsonl", 7).status().message(),
+            "b.jsonl:7:11: not valid JSON: the number 1E400 is too large (a number goes up to "
+            "about 1.8e+308)");
+  EXPECT_EQ(parse_json_line("{\"a\": }", "b.jsonl", 2).status().message(),
+            "b.jsonl:2:7: not valid JSON: unexpected '}' where a value was expected");
 }
 
 TEST(parse_json, syntax_errors_name_line_and_column) {

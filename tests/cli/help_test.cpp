@@ -118,6 +118,23 @@ TEST(help, numeric_options_are_named_by_what_they_take) {
   }
 }
 
+// A new user's check: http mode with several clients exited 2 for a missing redis-server that
+// the help never mentioned.
+TEST(help, scenario_run_says_http_mode_with_clients_needs_redis_server) {
+  const auto run = run_zbatch({"scenario", "run", "--help"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  // CLI11 wraps the description: compare without the line breaks and indentation.
+  std::string flat;
+  std::istringstream words(run.out);
+  for (std::string word; words >> word;) {
+    flat += (flat.empty() ? "" : " ") + word;
+  }
+  EXPECT_TRUE(has(flat,
+                  "clients > 1 and a shared limiter also needs redis-server installed, "
+                  "else exit 2"))
+      << run.out;
+}
+
 TEST(help, parser_errors_are_sentences_naming_the_option) {
   struct error_case {
     std::vector<std::string> args;
@@ -134,6 +151,11 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
        {"--mode must be one of sim, http, live (got \"fast\")"}},
       {{"scenario", "run", "preview-4", "--repeat", "0", "--out", "o"},
        {"--repeat must be from 1 to 1000 (got \"0\")"}},
+      // CLI11's text had printf padding ("0.000100 to 10.000000") and called "abc" out of range.
+      {{"scenario", "run", "preview-4", "--time-scale", "abc", "--out", "o"},
+       {"--time-scale must be a number from 0.0001 to 10 (got \"abc\")"}},
+      {{"scenario", "run", "preview-4", "--repeat", "many", "--out", "o"},
+       {"--repeat must be a whole number from 1 to 1000 (got \"many\")"}},
       // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
       {{"scenario", "run", "preview-4", "--seed", "-1", "--out", "o"},
        {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},

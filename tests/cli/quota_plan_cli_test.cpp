@@ -219,6 +219,33 @@ TEST_F(quota_plan_cli, figures_are_journaled_and_plan_the_rerun_and_dry_run_send
   EXPECT_EQ(ratelimit_lines(out_).back()["model_remaining"], 5);
 }
 
+// A new user's check: the probe's answer printed a second "plan: 0 image(s) to submit" for
+// --count 1. It is one line saying what the answer said about the rest.
+TEST_F(quota_plan_cli, the_probes_answer_is_said_once_not_as_a_second_plan) {
+  start(limited(10));
+  std::string log;
+  ASSERT_EQ(run(args(1), &log), 0) << log;
+  const auto count = [&log](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("plan: "), 1u) << log;
+  EXPECT_EQ(count("after the first answer: nothing more to submit; calls left today: 9 ("), 1u)
+      << log;
+  EXPECT_EQ(log.find("0 image(s) to submit"), std::string::npos) << log;
+  EXPECT_EQ(log.find("fits: 0 of 0"), std::string::npos) << log;
+
+  fs::remove_all(out_);
+  ASSERT_EQ(run(args(4), &log), 0) << log;
+  EXPECT_EQ(count("plan: 4 image(s) to submit"), 1u) << log;
+  EXPECT_EQ(count("after the first answer: 3 more image(s) to submit; calls left today: 8 ("), 1u)
+      << log;
+  EXPECT_EQ(count("fits: 3 of 3"), 1u) << log;
+}
+
 // No figures yet: the first submit is the probe; its answer says 9 calls are left for the 11
 // images still to make, so nothing more is sent (exit 4). The rerun knows the figures from the
 // journal and stops before any submit.

@@ -81,6 +81,29 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
   EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;
 }
 
+// A new user's check: a line holding 1E400 said "not a JSON object".
+TEST_F(inputs_test, a_number_too_large_names_line_and_column) {
+  const auto file = write("{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"count\": 1E400}\n");
+  EXPECT_EQ(batch_file_images(file, "m").status().message(),
+            file.string() +
+                ":2:26: not valid JSON: the number 1E400 is too large (a number goes up to about "
+                "1.8e+308)");
+  EXPECT_EQ(
+      batch_file_images(write("{\"prompt\": \"a\", \"count\": 99999999999999999999999}\n"), "m")
+          .status()
+          .message(),
+      file.string() + ":1: count: 1e+23 is out of range (allowed 1..1000)");
+  // A line that is no object at all gets the example.
+  const std::string text = batch_file_images(write("a red fox\n"), "m").status().message();
+  EXPECT_EQ(text.rfind(file.string() + ":1:", 0), 0u) << text;
+  EXPECT_NE(text.find("not valid JSON"), std::string::npos) << text;
+  EXPECT_NE(text.find("one object per line"), std::string::npos) << text;
+  EXPECT_EQ(batch_file_images(write("[1]\n"), "m").status().message(),
+            file.string() +
+                ":1: not a JSON object (one object per line, e.g. {\"prompt\": \"a red fox\", "
+                "\"count\": 2})");
+}
+
 TEST_F(inputs_test, prompt_images_use_consecutive_seeds_and_refuse_overflow) {
   protocol::submit_request request;
   request.prompt = "p";

@@ -96,6 +96,24 @@ TEST(scenario, errors_name_the_file_and_field_path) {
   EXPECT_NE(error_of(doc).find("repetitions: must be an integer"), std::string::npos);
 }
 
+// A new user's check: the range printed 2^31-1 minus images_per_batch, one short of the real
+// rule, and did not say why it was not the README's 0..2^31-1.
+TEST(scenario, seed_base_leaves_room_for_the_seeds_of_a_batch) {
+  auto doc = minimal();
+  doc["workload"] = {{"images_per_batch", 4}, {"seed_base", 2147483644}};
+  const auto parsed = parse_scenario(doc, "t.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->workload.seed_base, 2147483644);
+  doc["workload"]["seed_base"] = 2147483645;
+  EXPECT_EQ(error_of(doc),
+            "t.json: workload.seed_base: 2147483645 is out of range (allowed 0..2147483644 with "
+            "images_per_batch 4: image i of a batch gets seed seed_base + i, at most "
+            "2147483647)");
+  doc["workload"]["seed_base"] = -1;
+  EXPECT_EQ(error_of(doc),
+            "t.json: workload.seed_base: -1 is out of range (allowed 0..2147483647)");
+}
+
 // Missing fields are named, not a library exception (issue 17: {"version": 1} exited 3).
 TEST(scenario, missing_fields_name_the_file_and_field) {
   EXPECT_EQ(error_of(json{{"version", 1}}), "t.json: name: is required: a non-empty string");
