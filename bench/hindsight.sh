@@ -3,10 +3,17 @@
 # its hindsight grid (28 static strategies on the same seeds), prints the wall time of the whole
 # sweep (target: at most 60 s on the 2-core machine), then the targets table for `adaptive`.
 #
-# usage: bench/hindsight.sh ZBATCH [RESULTS_DIR]
+# usage: bench/hindsight.sh ZBATCH [RESULTS_DIR] [--repeat N --seed S] [--no-run]
 #   ZBATCH        the built zbatch executable
 #   RESULTS_DIR   where RESULTS_DIR/<scenario>/results.json go (default: a temporary directory)
+#   --repeat N    N repetitions per scenario instead of each scenario's own (3 to 5)
+#   --seed S      first seed S instead of each scenario's own: seeds the baselines never saw
 #   --no-run      print the table from results already in RESULTS_DIR (no timing)
+#
+# Why held-out seeds: the scenarios' own 3-5 repetitions are the seeds a change is tuned on (and
+# the baselines hold), and the hindsight-best is the fastest of 28 noisy means. A change that
+# only wins there is fitted to those seeds: `--repeat 20 --seed 1000` is the check before
+# believing a better table (a 60 s target applies to the default sweep only).
 #
 # Targets (issue 13), per built-in scenario, adaptive against the hindsight-best static strategy:
 #   makespan ≤ 1.10 × the hindsight-best's; deliverable success ≥ the hindsight-best's − 0.5
@@ -21,16 +28,20 @@ set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-usage() { sed -n '6,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [[ $# -ge 1 ]] || usage
 zbatch=$1
 shift
 results_dir=""
 run=1
+overrides=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --no-run) run=0; shift ;;
+    --repeat|--seed)
+      [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || { echo "hindsight: $1 takes a whole number" >&2; usage; }
+      overrides+=("$1" "$2"); shift 2 ;;
     -*) echo "hindsight: unknown option '$1'" >&2; usage ;;
     *) results_dir=$1; shift ;;
   esac
@@ -52,7 +63,8 @@ run_one() {
   name=$(basename "$scenario" .json)
   local one
   one=$(date +%s.%N)
-  "$zbatch" scenario run "$scenario" --mode sim --quiet --out "$results_dir/$name" > /dev/null
+  "$zbatch" scenario run "$scenario" --mode sim --quiet ${overrides[@]+"${overrides[@]}"} \
+    --out "$results_dir/$name" > /dev/null
   local status=$?
   if [[ $status -gt 1 ]]; then
     echo "hindsight: $name: zbatch scenario run exited with $status" >&2
@@ -142,6 +154,7 @@ def step_check(doc, adaptive, scenario):
 
 rows = []
 notes = []
+runs = set()
 for path in files:
     name = os.path.basename(path)[:-5]
     results = os.path.join(results_dir, name, "results.json")
@@ -149,6 +162,7 @@ for path in files:
         rows.append(f"| {name} | (no results) |||||||||")
         continue
     doc = json.load(open(results))
+    runs.add(f"seed {doc['seed']}, {doc['repetitions']} repetitions")
     adaptive = strategy(doc, "adaptive")
     best = (doc.get("hindsight") or {}).get("best")
     if adaptive is None or best is None:
@@ -186,6 +200,8 @@ for path in files:
             f" {adaptive['makespan_ms'] / bound:.1f} x the fault-free bound of {bound / 1000:.1f} s"
             f" (target <= 3: {mark(adaptive['makespan_ms'] <= 3 * bound)})")
 
+if len(runs) == 1:
+    print(f"(every scenario: {runs.pop()})\n")
 print("| scenario | hindsight-best | its makespan | adaptive | ratio (<= 1.10) |"
       " deliverable success (>= best - 0.5 pt) | submits/img (<= 1.05) |"
       " dynamic 429/img (<= 1) | all met | adaptive / clairvoyant |")
