@@ -1,6 +1,8 @@
 // `zbatch scenario run FILE`: one workload under every strategy of a scenario file, compared in
 // virtual time (sim), over loopback sockets (http) or against the real API (live). The runner
 // lives in scenarios/; this file parses options, prints the table and writes the results.
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -176,6 +178,9 @@ int run_scenario(int argc, char** argv) {
         error.code() == status_code::internal || error.code() == status_code::unavailable;
     return inside ? exit_run_failed : exit_usage;
   };
+  // As in generate: a peer that closes mid-write (OpenSSL writes with plain write(), live mode's
+  // TLS) must be an error value, not a kill.
+  signal(SIGPIPE, SIG_IGN);
   try {
     const auto resolved = resolve_scenario_file(file);
     if (!resolved.ok()) {

@@ -47,6 +47,24 @@ bool wait_within(int fd, short events, steady::duration longest, answer_budget& 
   return ready > 0;
 }
 
+}  // namespace
+
+void answer_budget::cancel_connects() {
+  std::lock_guard<std::mutex> lock(connect_mutex_);
+  connects_cancelled_ = true;
+  if (connecting_fd_ >= 0) {
+    ::shutdown(connecting_fd_, SHUT_RDWR);  // a connecting socket disconnects; poll() wakes
+  }
+}
+
+bool answer_budget::watch_connect(int fd) {
+  std::lock_guard<std::mutex> lock(connect_mutex_);
+  connecting_fd_ = connects_cancelled_ ? -1 : fd;
+  return !connects_cancelled_;
+}
+
+namespace {
+
 /// getpeername / getsockname as cpp-httplib reports them (IPv4 or IPv6 text, port).
 void address_of(int fd, bool peer, std::string& ip, int& port) {
   sockaddr_storage address{};
@@ -254,6 +272,12 @@ int connect_to(const addrinfo& address, const connect_settings& settings, answer
   if (address.ai_family == AF_INET6) {
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof(no));
   }
+  if (!budget.watch_connect(fd)) {
+    budget.connect_cancelled = true;
+    ::close(fd);
+    error = httplib::Error::Canceled;
+    return -1;
+  }
   error = httplib::Error::Success;
   if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
     if (errno != EINPROGRESS) {
@@ -269,10 +293,14 @@ int connect_to(const addrinfo& address, const connect_settings& settings, answer
     }
   }
   if (error != httplib::Error::Success) {
+    if (!budget.watch_connect(-1)) {
+      budget.connect_cancelled = true;
+      error = httplib::Error::Canceled;
+    }
     ::close(fd);
     return -1;
   }
-  return fd;
+  return fd;  // still watched: the TLS handshake follows
 }
 
 /// A connected non-blocking socket to the first of getaddrinfo's addresses that answers (as
@@ -290,7 +318,8 @@ int connect_within(const connect_settings& settings, answer_budget& budget, http
   }
   int fd = -1;
   error = httplib::Error::Connection;
-  for (const addrinfo* address = found; address != nullptr && fd < 0 && !budget.too_late;
+  for (const addrinfo* address = found;
+       address != nullptr && fd < 0 && !budget.too_late && !budget.connect_cancelled;
        address = address->ai_next) {
     fd = connect_to(*address, settings, budget, error);
   }
@@ -395,12 +424,23 @@ class budgeted_client final : public Base {
                                this->server_certificate_verification_, attempt_timeout(), budget_,
                                error);
       }
+      if (!budget_.watch_connect(-1)) {  // cancelled meanwhile: the socket is shut down
+        budget_.connect_cancelled = true;
+        error = httplib::Error::Canceled;
+        SSL_free(ssl);
+        ssl = nullptr;
+      }
       if (ssl == nullptr) {
         ::close(fd);
         return false;
       }
       socket.ssl = ssl;
       skip_library_handshake_ = true;
+    } else if (!budget_.watch_connect(-1)) {
+      budget_.connect_cancelled = true;
+      error = httplib::Error::Canceled;
+      ::close(fd);
+      return false;
     }
     socket.sock = fd;
     return true;

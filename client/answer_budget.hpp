@@ -36,11 +36,13 @@
 /// resets before each request and reads after it; one request at a time per client (the backend's
 /// rule). `stop()` from another thread shuts the socket of a request in progress down, which ends
 /// any wait at once; cpp-httplib holds its socket lock while connecting, so a `stop()` during the
-/// connect or the handshake waits for them (now at most until the deadline).
+/// connect or the handshake would wait for them (up to the deadline): `cancel_connects()` from
+/// another thread ends those at once instead (Ctrl-C's grace period, issue 17 item 7).
 
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <httplib.h>
@@ -63,6 +65,8 @@ struct answer_budget {
   /// The deadline passed before the connection (TCP, and TLS for https) was made: nothing sent.
   bool too_late_to_connect = false;
   bool headers_too_large = false;  ///< The headers ran over a header limit: the read was refused.
+  /// cancel_connects() ended this request's connect or handshake: nothing was sent.
+  bool connect_cancelled = false;
 
   /// Starts a request at `now` that may take `total`.
   void start(std::chrono::steady_clock::time_point now, std::chrono::milliseconds total) {
@@ -73,7 +77,21 @@ struct answer_budget {
     too_late = false;
     too_late_to_connect = false;
     headers_too_large = false;
+    connect_cancelled = false;
   }
+
+  /// From another thread (http_backend::abort): shuts down the socket being connected, which ends
+  /// its connect or TLS handshake at once, and refuses every later connect of this budget.
+  void cancel_connects();
+  /// The connecting thread: `fd` is being connected and shaken hands with (-1: done with it,
+  /// before it is closed or handed to cpp-httplib, so a cancel never shuts down a reused fd).
+  /// False once cancel_connects() ran: the caller gives the connection up.
+  bool watch_connect(int fd);
+
+ private:
+  std::mutex connect_mutex_;
+  int connecting_fd_ = -1;
+  bool connects_cancelled_ = false;
 };
 
 /// A deadline for messages: "120 s", or "200 ms" when under ten seconds and not whole seconds.

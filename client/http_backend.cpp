@@ -144,6 +144,8 @@ struct http_backend::impl {
   void abort() {
     std::lock_guard<std::mutex> lock(clients_mutex);
     aborted = true;
+    // First: cpp-httplib's stop() would wait for a connect or handshake in progress.
+    budget.cancel_connects();
     for (auto& [origin, client] : clients) {
       client->stop();  // cpp-httplib: shuts the socket of a request in progress down
     }
@@ -231,6 +233,10 @@ struct http_backend::impl {
           transport_failure::reset, submit,
           "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +
               std::to_string(budget.max_header_lines) + " lines: connection closed");
+    }
+    if (budget.connect_cancelled) {
+      return transport_error(transport_failure::connect, false,
+                             "stopped before the connection was made; nothing was sent");
     }
     if (budget.too_late_to_connect) {
       return transport_error(transport_failure::timeout, false,

@@ -8,9 +8,12 @@
 // is the budget's too: a server that never answers the ClientHello, or dribbles its first record,
 // ends the attempt at the request's deadline (cpp-httplib's own handshake waits up to the 10 s
 // connection time-out per step, and every byte starts a new step).
+#include <signal.h>
+
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -23,6 +26,7 @@
 #include "client/answer_budget.hpp"
 #include "client/http_backend.hpp"
 #include "mock_api/png.hpp"
+#include "tests/cli/process.hpp"
 #include "tests/client/backend_at.hpp"
 #include "tests/client/temp_dir.hpp"
 #include "tests/fakes/header_flood.hpp"
@@ -288,6 +292,38 @@ TEST(HeaderFlood, ASubmitToATlsServerThatNeverAnswersTheClientHelloEndsAtTheDead
   auto answer = backend->submit(request);
   ASSERT_FALSE(answer);
   expect_no_connection_by_the_deadline(answer.error(), flood);
+}
+
+TEST(HeaderFlood, AbortEndsATlsHandshakeInProgressWithoutWaitingForTheDeadline) {
+  // The handshake dribbles for 20 s and the deadline is a minute away: cpp-httplib holds its
+  // socket lock while connecting, so its stop() alone would wait for either (Ctrl-C's grace
+  // period is 10 s); abort() shuts the connecting socket down.
+  const std::uint64_t bytes_of_20_s = 1'000;
+  header_flood flood(header_flood::shape::tls_trickle, bytes_of_20_s, milliseconds{20});
+  // As every zbatch command that talks TLS does: OpenSSL's write() on the shut-down socket would
+  // raise SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
+  test::temp_dir dir;
+  auto options = short_deadline_tls_options(dir);
+  options.answer_deadline = std::chrono::minutes{1};
+  auto backend = backend_at(https_url(flood), options);
+  std::optional<decltype(backend->poll("t1"))> answer;
+  std::thread polling([&] { answer.emplace(backend->poll("t1")); });
+  const bool began = test::wait_for([&] { return flood.hellos() == 1; });
+  backend->abort();
+  polling.join();
+  ASSERT_TRUE(began);
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_FALSE(*answer);
+  const auto& error = answer->error();
+  EXPECT_EQ(error.kind, protocol::error_class::server_transport) << error.describe();
+  EXPECT_NE(error.message.find("stopped before the connection was made; nothing was sent"),
+            std::string::npos)
+      << error.message;
+  EXPECT_FALSE(error.ambiguous) << "the request never left: nothing can have been paid";
+  EXPECT_LT(flood.bytes_sent(), bytes_of_20_s) << "the client left before the server finished";
+  ASSERT_TRUE(flood.wait_until_connections_end(std::chrono::seconds{30}));
+  EXPECT_EQ(flood.connections_cut(), 1) << "the client left first";
 }
 
 TEST(HeaderFlood, TheBudgetSaysTooLateWhenTheHandshakeRanOutTheDeadline) {
