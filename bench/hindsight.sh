@@ -55,6 +55,16 @@ if [[ $run -eq 1 && ! -x $zbatch ]]; then
   echo "hindsight: $zbatch: not an executable (pass the built zbatch)" >&2
   exit 2
 fi
+if [[ $run -eq 1 ]] && ! mkdir -p "$results_dir"; then
+  echo "hindsight: cannot create the results directory $results_dir" >&2
+  exit 2
+fi
+if [[ $run -eq 0 ]] && ! compgen -G "$results_dir/*/results.json" > /dev/null; then
+  echo "hindsight: no results in $results_dir (run without --no-run first)" >&2
+  exit 2
+fi
+# The sweep's timing below sends the block's standard error to a file: runs report on fd 3.
+exec 3>&2
 
 scenarios=("$root"/scenarios/builtin/*.json)
 # One scenario: its wall time on a line.
@@ -64,10 +74,10 @@ run_one() {
   local one
   one=$(date +%s.%N)
   "$zbatch" scenario run "$scenario" --mode sim --quiet ${overrides[@]+"${overrides[@]}"} \
-    --out "$results_dir/$name" > /dev/null
+    --out "$results_dir/$name" > /dev/null 2>&3
   local status=$?
   if [[ $status -gt 1 ]]; then
-    echo "hindsight: $name: zbatch scenario run exited with $status" >&2
+    echo "hindsight: $name: zbatch scenario run exited with $status" >&3
     return 2
   fi
   printf '%-14s %6.2f s\n' "$name" "$(echo "$(date +%s.%N) - $one" | bc)"
@@ -82,8 +92,9 @@ if [[ $run -eq 1 ]]; then
   read -r wall user sys < "$results_dir/.times"
   printf '\nall %d built-in scenarios with their hindsight grids, sim: %.1f s wall, %.1f s CPU' \
     "${#scenarios[@]}" "$wall" "$(echo "$user + $sys" | bc)"
-  printf ' (target: at most 60 s wall on %d cores; load average now %s)\n\n' \
-    "$(nproc)" "$(cut -d' ' -f1 /proc/loadavg)"
+  target="target: at most 60 s wall on $(nproc) cores"
+  ((${#overrides[@]} == 0)) || target="--repeat/--seed given: the 60 s target is the default sweep's"
+  printf ' (%s; load average now %s)\n\n' "$target" "$(cut -d' ' -f1 /proc/loadavg)"
 fi
 
 python3 - "$results_dir" "${scenarios[@]}" <<'PY'

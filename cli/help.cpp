@@ -1,5 +1,6 @@
 #include "cli/help.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <regex>
@@ -161,6 +162,21 @@ std::string range_sentence(const std::string& option, const std::string& value,
 }
 
 }  // namespace
+
+CLI::Validator finite_range(double low, double high) {
+  const CLI::Range range(low, high);
+  CLI::Validator out(
+      [range, low, high](std::string& input) -> std::string {
+        double value = 0;
+        if (CLI::detail::lexical_cast(input, value) && std::isnan(value)) {
+          return "Value " + input + " not in range " + std::to_string(low) + " to " +
+                 std::to_string(high);
+        }
+        return range(input);
+      },
+      range.get_description());
+  return out;
+}
 
 std::string explain(const CLI::ParseError& error, const CLI::App& app) {
   const std::string text = error.what();

@@ -31,6 +31,11 @@ std::string version_text();
 /// errors it does not know), with "did you mean" for a mistyped option or subcommand.
 std::string explain(const CLI::ParseError& error, const CLI::App& app);
 
+/// CLI::Range(low, high) for a floating-point option that also refuses NaN, which passes CLI11's
+/// Range (every comparison with NaN is false; a new user's `--time-scale nan` ran). Fails with
+/// Range's own text, so explain() words it like every range error.
+CLI::Validator finite_range(double low, double high);
+
 /// For `catch (const CLI::ParseError&)`: prints help (exit 0) or the explained error and a
 /// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...
 int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program);

@@ -103,18 +103,18 @@ int run_report(int argc, char** argv) {
                    "deterministic and single-run margin: a metric worse by more than PCT % "
                    "regresses")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1000.0))
+      ->check(finite_range(0.0, 1000.0))
       ->type_name("PCT");
   compare_cmd
       ->add_option("--min-effect", options.min_effect_pct,
                    "with repetitions: the smallest median change (PCT %) that can regress")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1000.0))
+      ->check(finite_range(0.0, 1000.0))
       ->type_name("PCT");
   compare_cmd
       ->add_option("--alpha", options.alpha, "with repetitions: Mann-Whitney significance level")
       ->capture_default_str()
-      ->check(CLI::Range(0.0001, 0.5))
+      ->check(finite_range(0.0001, 0.5))
       ->type_name("NUMBER");
   compare_cmd->add_option("--markdown", markdown_file, "also write the Markdown summary to FILE")
       ->type_name("FILE");

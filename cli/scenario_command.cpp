@@ -135,7 +135,7 @@ int run_scenario(int argc, char** argv) {
       ->check(CLI::Range(1, 1000))
       ->type_name("N");
   run->add_option("--time-scale", time_scale, "http: wall seconds per scenario second, 0.0001..10")
-      ->check(CLI::Range(0.0001, 10.0))
+      ->check(finite_range(0.0001, 10.0))
       ->type_name("NUMBER");
   run->add_option("--out", out_dir, "directory for results.json (and the reports)")
       ->required()

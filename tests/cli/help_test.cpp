@@ -154,6 +154,11 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
       // CLI11's text had printf padding ("0.000100 to 10.000000") and called "abc" out of range.
       {{"scenario", "run", "preview-4", "--time-scale", "abc", "--out", "o"},
        {"--time-scale must be a number from 0.0001 to 10 (got \"abc\")"}},
+      // NaN passed CLI11's Range: sim ignored it, http failed inside (exit 3) on a retry base.
+      {{"scenario", "run", "preview-4", "--time-scale", "nan", "--out", "o"},
+       {"--time-scale must be from 0.0001 to 10 (got \"nan\")"}},
+      {{"report", "compare", "a.json", "b.json", "--alpha", "NaN"},
+       {"--alpha must be from 0.0001 to 0.5 (got \"NaN\")"}},
       {{"scenario", "run", "preview-4", "--repeat", "many", "--out", "o"},
        {"--repeat must be a whole number from 1 to 1000 (got \"many\")"}},
       // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
