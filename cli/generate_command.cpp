@@ -279,7 +279,8 @@ int exit_code(generate::stop_reason reason) {
 int run_plan(generate_plan& plan) {
   std::unique_ptr<mock::server> mock_server;
   if (plan.use_mock && plan.session.dry_run) {
-    plan.http.base_url = "http://127.0.0.1:0";  // Not started: a dry run sends nothing.
+    // Not started: a dry run sends nothing. Port 1 only makes a valid URL (0 is refused).
+    plan.http.base_url = "http://127.0.0.1:1";
   } else if (plan.use_mock) {
     mock::server_options options;  // 127.0.0.1, any free port
     options.threads = 8;

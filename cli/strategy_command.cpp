@@ -90,7 +90,9 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
     }
     out.push_back(line + ".");
   } else if (in.limit == 0) {
-    out.push_back("No limit on tasks in flight: every image is submitted at once.");
+    out.push_back(s.pacing.type == actors::pacing_spec::kind::none
+                      ? "No limit on tasks in flight: every image is submitted at once."
+                      : "No limit on tasks in flight: the pacing below sets when each submits.");
   } else {
     out.push_back("At most " + std::to_string(in.limit) + " task(s) in flight.");
   }
@@ -128,7 +130,8 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
                     ? "Resubmits after a submit whose answer was lost (the task may exist: this "
                       "can pay twice for one image)."
                     : "Never resubmits after a submit whose answer was lost (the task may exist "
-                      "and be paid): the image fails instead.");
+                      "and be paid): zbatch generate leaves the image pending, counted as "
+                      "possibly paid; a scenario counts it as not delivered.");
   if (s.budget.enabled) {
     out.push_back("Retry budget: " + number_words(s.budget.max_tokens) +
                   " tokens, a failure costs one, a success earns " +
@@ -193,8 +196,13 @@ int run_strategy(int argc, char** argv) {
   if (list->parsed()) {
     for (const auto& name : actors::preset_names()) {
       const auto spec = actors::preset(name);
-      std::cout << name << "\n    " << strategy_in_words(*spec).front() << "\n    "
-                << actors::to_compact(*spec) << "\n";
+      // In flight, pacing and retries: the three that tell the presets apart.
+      const auto words = strategy_in_words(*spec);
+      std::cout << name;
+      for (std::size_t i = 0; i < 3 && i < words.size(); ++i) {
+        std::cout << "\n    " << words[i];
+      }
+      std::cout << "\n    " << actors::to_compact(*spec) << "\n";
     }
     std::cout << "\n'zbatch strategy show NAME' explains one in full.\n";
     return exit_ok;

@@ -203,6 +203,14 @@ TEST(help, strategy_show_prints_a_preset_in_words_and_as_its_spec) {
   for (const char* name : {"serial\n", "adaptive\n", "token-bucket\n"}) {
     EXPECT_TRUE(has(list.out, name)) << list.out;
   }
+  // A new user's check: each preset's line was only its in-flight sentence, so serial and retry
+  // read the same, and token-bucket was "every image is submitted at once" above its bucket.
+  EXPECT_TRUE(has(list.out,
+                  "token-bucket\n    No limit on tasks in flight: the pacing below "
+                  "sets when each submits.\n    Token bucket: 0.5 submit(s) a second"))
+      << list.out;
+  EXPECT_TRUE(has(list.out, "serial\n    At most 1 task(s) in flight.\n    Rests 2 s")) << list.out;
+  EXPECT_TRUE(has(list.out, "\n    Retries a failed image up to 2 time(s)")) << list.out;
 }
 
 /// README.md and --help list the same options.

@@ -462,5 +462,18 @@ TEST_F(quota_plan_cli, endpoint_names_the_international_base_url) {
   EXPECT_NE(log.find("did you mean 'intl'"), std::string::npos) << log;
 }
 
+// A new user's check: --mock --dry-run exited 2 naming a --base-url the user never gave (the
+// placeholder URL of the mock that a dry run does not start had port 0, which is refused).
+TEST_F(quota_plan_cli, a_dry_run_with_the_bundled_mock_plans_without_starting_it) {
+  std::string log;
+  const std::vector<std::string> args{"generate", "--mock", "--dry-run",  "--prompt",
+                                      "p",        "--out",  out_.string()};
+  ASSERT_EQ(run(args, &log), 0) << log;
+  EXPECT_NE(log.find("not started: --dry-run"), std::string::npos) << log;
+  EXPECT_NE(log.find("dry run: nothing was sent"), std::string::npos) << log;
+  EXPECT_EQ(log.find("--base-url"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(out_)) << "a dry run wrote the output directory";
+}
+
 }  // namespace
 }  // namespace zbatch
