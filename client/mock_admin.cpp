@@ -26,8 +26,9 @@ void set_limits(httplib::ClientImpl& client, const admin_limits& limits) {
 std::string transport_text(httplib::Error error) {
   switch (error) {
     case httplib::Error::Connection:
+      return "could not connect (refused, or no such host)";
     case httplib::Error::ConnectionTimeout:
-      return "could not connect (" + httplib::to_string(error) + ")";
+      return "could not connect (no answer to the connect within its time-out)";
     case httplib::Error::Read:
       return "connection closed before a complete answer";
     case httplib::Error::Write:
@@ -41,7 +42,9 @@ std::string transport_text(httplib::Error error) {
 std::string failure_text(int status, httplib::Error error, bool too_large, bool idle_ran_out,
                          const answer_budget& budget, const admin_limits& limits) {
   if (too_large) {
-    return "answer larger than " + std::to_string(limits.max_bytes) + " bytes";
+    const bool whole_mib = limits.max_bytes >= (1u << 20) && limits.max_bytes % (1u << 20) == 0;
+    return "answer larger than " + std::to_string(limits.max_bytes) + " bytes" +
+           (whole_mib ? " (" + std::to_string(limits.max_bytes >> 20) + " MiB)" : "");
   }
   if (budget.headers_too_large) {
     return "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +

@@ -79,8 +79,8 @@ TEST(mock_admin_bounds, an_endless_body_is_cut_off_at_the_cap_naming_the_url) {
   const auto answer = call_mock_admin(endless.url(), "GET", "/admin/stats", limits);
   ASSERT_FALSE(answer.ok());
   EXPECT_EQ(answer.status().code(), status_code::unavailable);
-  EXPECT_NE(answer.status().message().find("GET " + endless.url() +
-                                           "/admin/stats: answer larger than 1048576 bytes"),
+  EXPECT_NE(answer.status().message().find(
+                "GET " + endless.url() + "/admin/stats: answer larger than 1048576 bytes (1 MiB)"),
             std::string::npos)
       << answer.status().message();
   ASSERT_TRUE(endless.wait_until_connections_end(std::chrono::seconds{30}));
