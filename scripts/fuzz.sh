@@ -5,12 +5,15 @@
 # found one; the input that did it is kept as OUT/<target>-crash-* (reproduce with
 # `build/fuzz/fuzz/fuzz_<target> OUT/<target>-crash-...`).
 #
-#   bash scripts/fuzz.sh [--runs N | --time S] [--out DIR] [--no-build] [TARGET ...]
+#   bash scripts/fuzz.sh [--runs N | --time S] [--out DIR] [--timeout S] [--no-build] [TARGET ...]
 #
-# --runs N   executions per target (default 10000000, the figure)
-# --time S   seconds per target instead (what CI runs: scripts/test.sh)
-# --out DIR  where crashes and each target's grown corpus go (default a fresh temporary
-#            directory, removed at the end unless something crashed)
+# --runs N      executions per target (default 10000000, the figure)
+# --time S      seconds per target instead (what CI runs: scripts/test.sh)
+# --out DIR     where crashes and each target's grown corpus go (default a fresh temporary
+#               directory, removed at the end unless something crashed)
+# --timeout S   wall seconds one input may take before it counts as a hang (default 25). It is
+#               libFuzzer's wall clock: a run under `nice` on a busy machine needs more (inputs of
+#               0.4 s reported as 25 s hangs here at load 8)
 # TARGETs are the names in fuzz/CMakeLists.txt without "fuzz_" (default: all). Seeds come from
 # fuzz/corpus/<target>/ (plus scenarios/builtin/ for the scenario reader); they are only read.
 set -euo pipefail
@@ -21,6 +24,7 @@ cd "$root"
 all=(protocol_answers client_answers mock_api_requests actors_strategy scenarios_file
      generate_batch_file generate_journal)
 runs=10000000
+timeout=25
 seconds=""
 out=""
 build=1
@@ -30,9 +34,10 @@ while (($#)); do
     --runs) runs=$2; shift 2 ;;
     --time) seconds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --timeout) timeout=$2; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    -*) echo "fuzz.sh: unknown option $1 (allowed --runs N, --time S, --out DIR, --no-build)" >&2
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1 (allowed --runs N, --time S, --out DIR, --timeout S, --no-build)" >&2
         exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -44,8 +49,9 @@ for t in "${targets[@]}"; do
     exit 2
   }
 done
-if [[ -n $seconds && ! $seconds =~ ^[1-9][0-9]*$ ]] || [[ ! $runs =~ ^[1-9][0-9]*$ ]]; then
-  echo "fuzz.sh: --runs and --time take a positive whole number" >&2
+if [[ -n $seconds && ! $seconds =~ ^[1-9][0-9]*$ ]] || [[ ! $runs =~ ^[1-9][0-9]*$ ]] ||
+   [[ ! $timeout =~ ^[1-9][0-9]*$ ]]; then
+  echo "fuzz.sh: --runs, --time and --timeout take a positive whole number" >&2
   exit 2
 fi
 
@@ -71,7 +77,7 @@ for t in "${targets[@]}"; do
   start=$(date +%s%N)
   status=0
   # -timeout: one input taking this long is a hang, reported like a crash.
-  "build/fuzz/fuzz/fuzz_$t" "${budget[@]}" -timeout=25 -print_final_stats=1 \
+  "build/fuzz/fuzz/fuzz_$t" "${budget[@]}" -timeout="$timeout" -print_final_stats=1 \
     -artifact_prefix="$out/$t-" "$out/$t" "${seeds[@]}" >"$out/$t.log" 2>&1 || status=$?
   ms=$((($(date +%s%N) - start) / 1000000 + 1))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -1)
