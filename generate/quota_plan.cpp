@@ -208,7 +208,9 @@ std::string reset_text(system_time at) { return iso_utc(at) + " (" + utc8_text(a
 std::string describe(const quota_plan& plan, const std::string& model, bool after_probe) {
   const auto& f = plan.figures;
   std::ostringstream out;
-  if (!after_probe) {
+  if (!after_probe && plan.needed == 0) {
+    out << "plan: nothing to submit (every image was settled in earlier runs); calls left today: ";
+  } else if (!after_probe) {
     out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
         << " paid submit(s) if none fails); calls left today: ";
   } else {
@@ -236,14 +238,15 @@ std::string describe(const quota_plan& plan, const std::string& model, bool afte
     }
     out << ")";
   } else {
-    out << "unknown (no rate-limit figures for this endpoint and model yet)";
+    out << (after_probe ? "unknown (the answer carried no rate-limit figures)"
+                        : "unknown (no rate-limit figures for this endpoint and model yet)");
   }
   switch (plan.decision) {
     case quota_decision::go:
-      if (after_probe && plan.needed == 0) {
-        break;
+      if (plan.needed == 0) {
+        break;  // "fits: 0 of 0" says nothing
       }
-      if (f.remaining() || plan.needed == 0) {
+      if (f.remaining()) {
         out << "; fits: " << plan.needed << " of " << plan.needed;
       } else {
         out << "; the service stated no figures: going on (a quota 429 still stops the run)";

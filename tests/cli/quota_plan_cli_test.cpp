@@ -238,6 +238,15 @@ TEST_F(quota_plan_cli, the_probes_answer_is_said_once_not_as_a_second_plan) {
   EXPECT_EQ(log.find("0 image(s) to submit"), std::string::npos) << log;
   EXPECT_EQ(log.find("fits: 0 of 0"), std::string::npos) << log;
 
+  // A rerun of the finished batch: no "plan: 0 image(s) to submit ... fits: 0 of 0".
+  ASSERT_EQ(run(args(1), &log), 0) << log;
+  EXPECT_EQ(count("plan: nothing to submit (every image was settled in earlier runs); calls left "
+                  "today: 9 ("),
+            1u)
+      << log;
+  EXPECT_EQ(log.find("0 image(s) to submit"), std::string::npos) << log;
+  EXPECT_EQ(log.find("fits: 0 of 0"), std::string::npos) << log;
+
   fs::remove_all(out_);
   ASSERT_EQ(run(args(4), &log), 0) << log;
   EXPECT_EQ(count("plan: 4 image(s) to submit"), 1u) << log;
