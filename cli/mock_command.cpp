@@ -50,7 +50,9 @@ int run_mock(int argc, char** argv) {
   }
   app.add_option("--profile", profile, "shipped profile: " + profiles + " (default ideal)")
       ->type_name("NAME");
-  app.add_option("--seed", seed, "seed of every random decision (default 1)")->type_name("N");
+  app.add_option("--seed", seed, "seed of every random decision (default 1), 0..2^63-1")
+      ->type_name("N")
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{INT64_MAX}));  // -1 would wrap to 2^64-1
   app.add_option("--admin-token", admin_token,
                  "token guarding /admin/* (required for a non-loopback --host)")
       ->type_name("TOKEN");

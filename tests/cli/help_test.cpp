@@ -164,6 +164,10 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
       // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
       {{"scenario", "run", "preview-4", "--seed", "-1", "--out", "o"},
        {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
+      // The mock's seed said only "must be N", and -1 wrapped to 2^64-1 and started a mock.
+      {{"mock", "--seed", "-1"}, {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
+      {{"mock", "--seed", "1E400"},
+       {"--seed must be from 0 to 9223372036854775807 (got \"1E400\")"}},
       // An unset "$REDIS_URL" must not run unshared.
       {{"generate", "--prompt", "p", "--out", "o", "--shared-limit", ""},
        {"--shared-limit: needs a URL, redis://HOST:PORT[/DB] (got \"\")"}},
