@@ -244,9 +244,10 @@ TEST_F(cli_test, http_mode_against_a_base_url_answering_without_end_exits_3_nami
   test::fake::header_flood endless(test::fake::header_flood::shape::endless_body, flood_bytes);
   const auto file = write("pass.json", document(json::array()));
   EXPECT_EQ(run(file, "--mode http --no-hindsight --base-url " + endless.url()), 3);
-  EXPECT_NE(stderr_.find("zbatch scenario: POST " + endless.url() +
-                         "/admin/reset: answer larger than 67108864 bytes (is it a zbatch mock on "
-                         "loopback?)"),
+  EXPECT_NE(stderr_.find(
+                "zbatch scenario: POST " + endless.url() +
+                "/admin/reset: answer larger than 67108864 bytes (64 MiB) (is it a zbatch mock on "
+                "loopback?)"),
             std::string::npos)
       << stderr_;
   ASSERT_TRUE(endless.wait_until_connections_end(std::chrono::seconds{30}));
