@@ -150,6 +150,15 @@ struct certificate {
   X509* cert;
 };
 
+/// Options whose CA bundle (written into `dir`) holds only `made`.
+http_options trusting(const certificate& made, const test::temp_dir& dir) {
+  const auto bundle = (dir.path() / "ca.pem").string();
+  made.write_pem(bundle);
+  http_options options;
+  options.ca_bundle = bundle;
+  return options;
+}
+
 TEST(HeaderFlood, ThePollAndAMultiRecordImageTravelOverTlsThroughTheBudgetStream) {
   certificate made;
   httplib::SSLServer server(made.cert, made.key);
@@ -167,10 +176,7 @@ TEST(HeaderFlood, ThePollAndAMultiRecordImageTravelOverTlsThroughTheBudgetStream
   std::thread serving([&server] { server.listen_after_bind(); });
 
   test::temp_dir dir;
-  const auto bundle = (dir.path() / "ca.pem").string();
-  made.write_pem(bundle);
-  http_options options;
-  options.ca_bundle = bundle;
+  auto options = trusting(made, dir);
   const auto url = "https://127.0.0.1:" + std::to_string(port);
   auto backend = backend_at(url, options);
   auto answer = backend->poll("t1");
@@ -198,10 +204,7 @@ TEST(HeaderFlood, ACertificateForAnotherCaIsRefusedThroughTheBudgetStream) {
   const int port = server.bind_to_any_port("127.0.0.1");
   std::thread serving([&server] { server.listen_after_bind(); });
   test::temp_dir dir;
-  const auto bundle = (dir.path() / "ca.pem").string();
-  trusted.write_pem(bundle);
-  http_options options;
-  options.ca_bundle = bundle;
+  auto options = trusting(trusted, dir);
   auto backend = backend_at("https://127.0.0.1:" + std::to_string(port), options);
   auto answer = backend->poll("t1");
   server.stop();
@@ -223,10 +226,7 @@ TEST(HeaderFlood, ACertificateForAnotherHostIsRefusedThroughTheBudgetStream) {
   const int port = server.bind_to_any_port("127.0.0.1");
   std::thread serving([&server] { server.listen_after_bind(); });
   test::temp_dir dir;
-  const auto bundle = (dir.path() / "ca.pem").string();
-  made.write_pem(bundle);
-  http_options options;
-  options.ca_bundle = bundle;
+  auto options = trusting(made, dir);
   auto backend = backend_at("https://localhost:" + std::to_string(port), options);
   auto answer = backend->poll("t1");
   backend.reset();
@@ -243,11 +243,7 @@ TEST(HeaderFlood, ACertificateForAnotherHostIsRefusedThroughTheBudgetStream) {
 /// Options trusting a certificate made here (the fakes never get as far as showing one) and a
 /// 200 ms deadline on API answers.
 http_options short_deadline_tls_options(const test::temp_dir& dir) {
-  certificate made;
-  const auto bundle = (dir.path() / "ca.pem").string();
-  made.write_pem(bundle);
-  http_options options;
-  options.ca_bundle = bundle;
+  auto options = trusting(certificate{}, dir);
   options.answer_deadline = milliseconds{200};
   return options;
 }
