@@ -3,11 +3,13 @@
 // lives in scenarios/; this file parses options, prints the table and writes the results.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -25,6 +27,56 @@ namespace zbatch::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+/// The options of `scenario run` that only one mode (or two) reads. Given in another mode they
+/// would be silently ignored: a note says so (a user who passed --time-scale to a sim run
+/// expected it to change something).
+void note_options_the_mode_ignores(const CLI::App& run, const std::string& mode) {
+  struct only {
+    const char* option;
+    std::vector<std::string> modes;
+  };
+  const only table[] = {{"--time-scale", {"http"}},   {"--base-url", {"http", "live"}},
+                        {"--api-key-file", {"live"}}, {"--allow-cost", {"live"}},
+                        {"--max-images", {"live"}},   {"--threads", {"sim"}}};
+  for (const auto& entry : table) {
+    const auto* option = run.get_option_no_throw(entry.option);
+    if (option == nullptr || option->count() == 0 ||
+        std::find(entry.modes.begin(), entry.modes.end(), mode) != entry.modes.end()) {
+      continue;
+    }
+    std::string modes;
+    for (const auto& m : entry.modes) {
+      modes += (modes.empty() ? "" : " or ") + m;
+    }
+    std::cerr << "zbatch scenario: note: " << entry.option << " applies to --mode " << modes
+              << " only; ignored in " << mode << " mode\n";
+  }
+}
+
+/// The directories `create_directories(dir)` is about to create, outermost first: on a run that
+/// fails they are removed again if still empty, so a failed run leaves no empty --out behind.
+std::vector<fs::path> missing_directories(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::path at = fs::absolute(dir, ec); !at.empty() && !fs::exists(at, ec);
+       at = at.parent_path()) {
+    out.insert(out.begin(), at);
+    if (at == at.parent_path()) {
+      break;
+    }
+  }
+  return out;
+}
+
+void remove_if_empty(const std::vector<fs::path>& created) {
+  std::error_code ec;
+  for (auto it = created.rbegin(); it != created.rend(); ++it) {
+    if (!fs::remove(*it, ec)) {  // false (or an error) when it is not empty: stop there
+      return;
+    }
+  }
+}
 
 std::vector<std::string> builtin_names() {
   std::vector<std::string> names;
@@ -240,17 +292,20 @@ int run_scenario(int argc, char** argv) {
     if (const auto checked = scenarios::check_scenario(s); !checked.ok()) {
       return fail(checked);
     }
+    note_options_the_mode_ignores(*run, mode);
     std::error_code ec;
+    const auto created = missing_directories(out_dir);
     fs::create_directories(out_dir, ec);
     if (ec) {
       std::cerr << "zbatch scenario: --out " << out_dir << ": " << ec.message() << "\n";
       return exit_usage;
     }
-    const auto run = scenarios::run_scenario(s, options);
-    if (!run.ok()) {
-      return fail(run.status());
+    const auto ran = scenarios::run_scenario(s, options);
+    if (!ran.ok()) {
+      remove_if_empty(created);
+      return fail(ran.status());
     }
-    const auto& results = *run;
+    const auto& results = *ran;
     write_file(fs::path(out_dir) / "results.json", results.dump(2) + "\n");
     std::cout << reports::terminal_table(results);
     if (!quiet) {

@@ -253,7 +253,39 @@ TEST_F(cli_test, http_mode_against_a_base_url_answering_without_end_exits_3_nami
   ASSERT_TRUE(endless.wait_until_connections_end(std::chrono::seconds{30}));
   EXPECT_EQ(endless.connections_cut(), 1) << "zbatch closed the connection, not the fake";
   EXPECT_LT(endless.most_on_one_connection(), flood_bytes / 2);
-  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "out")) << "a failed run leaves no empty --out behind";
+}
+
+TEST_F(cli_test, a_failed_run_removes_only_the_directories_it_created_and_only_when_empty) {
+  const auto file = write("pass.json", document(json::array()));
+  const auto silent = "--mode http --no-hindsight --base-url http://127.0.0.1:1";
+  // --out nested two levels deep under dir_: both levels were created by the run, both go.
+  const auto nested = dir_ / "a" / "b";
+  const auto command = [&](const fs::path& out) {
+    return "'" + std::string(ZBATCH_BIN) + "' scenario run '" + file.string() + "' --out '" +
+           out.string() + "' --quiet " + silent + " > /dev/null 2>&1";
+  };
+  EXPECT_NE(std::system(command(nested).c_str()), 0);
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+  // An --out that was there before, with a user's file in it, is left as it was.
+  fs::create_directories(dir_ / "mine");
+  std::ofstream(dir_ / "mine" / "notes.txt") << "keep me";
+  EXPECT_NE(std::system(command(dir_ / "mine").c_str()), 0);
+  EXPECT_TRUE(fs::exists(dir_ / "mine" / "notes.txt"));
+}
+
+TEST_F(cli_test, an_option_the_mode_does_not_read_is_noted_not_silently_ignored) {
+  const auto file = write("pass.json", document(json::array()));
+  EXPECT_EQ(run(file, "--no-hindsight --time-scale 0.5 --max-images 3"), 0) << stderr_;
+  EXPECT_NE(stderr_.find("zbatch scenario: note: --time-scale applies to --mode http only; "
+                         "ignored in sim mode"),
+            std::string::npos)
+      << stderr_;
+  EXPECT_NE(stderr_.find("note: --max-images applies to --mode live only; ignored in sim mode"),
+            std::string::npos)
+      << stderr_;
+  EXPECT_EQ(stderr_.find("--threads"), std::string::npos) << "sim reads --threads: " << stderr_;
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "results.json"));
 }
 
 TEST_F(cli_test, a_failing_threshold_exits_1) {
