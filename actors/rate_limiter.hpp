@@ -18,6 +18,7 @@
 #include <queue>
 #include <vector>
 
+#include "actors/hung_policy.hpp"
 #include "actors/strategy.hpp"
 #include "base/rng.hpp"
 
@@ -65,7 +66,8 @@ class rate_limiter {
   /// A server or transport failure (5xx, reset, time-out): counts towards opening the circuit.
   void on_server_failure(time_point now);
   /// A request succeeded: closes the circuit; `task_latency` (submit to terminal state) feeds
-  /// the adaptive limit's latency signal.
+  /// the adaptive limit's latency signal: a task taking more than `inflight.latency_factor` x
+  /// the median of the last 64 (once 8 were seen) shrinks the limit by `beta`.
   void on_success(time_point submitted_at, std::optional<duration> task_latency);
   /// The batch holds `images` images (the coordinator says so once, before the first start): the
   /// politeness budget then lends the next window's share ahead of its acceptances. 0 = unknown.
@@ -90,7 +92,9 @@ class rate_limiter {
   int in_flight_ = 0;
   time_point last_decrease_;
   bool decreased_ = false;
-  std::optional<duration> min_latency_;
+  /// The last tasks' latencies: the latency signal compares each new one with their median.
+  latency_window latencies_;
+  static constexpr std::size_t latency_min_samples = 8;
   // Strikes (inflight.strikes > 0), indexed by level.
   bool strikes_on() const { return spec_.inflight.adaptive && spec_.inflight.strikes > 0; }
   bool rate_refusal(time_point now, int level) const;

@@ -32,8 +32,8 @@ struct inflight_spec {
   int min = 1;                  ///< AIMD: floor of the limit.
   int max = 64;                 ///< AIMD: ceiling of the limit.
   double beta = 0.7;            ///< AIMD: multiplicative decrease factor on congestion.
-  double latency_factor = 0.0;  ///< AIMD: task latency above this × the minimum seen counts as
-                                ///< congestion; 0 turns the latency signal off.
+  double latency_factor = 0.0;  ///< AIMD: task latency above this × the median of the last 64
+                                ///< seen counts as congestion; 0 turns the latency signal off.
   /// AIMD: 0 = every dynamic 429 multiplies the limit by `beta` (classic). N = a level (the tasks
   /// in flight a submit made, itself included) closes after N capacity refusals in a row at it:
   /// the limit drops to the level below, and a refused submit is retried after its short 429

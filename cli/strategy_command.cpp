@@ -79,13 +79,13 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
           "one per acceptance again when the service takes a level it refused twice over";
       if (in.latency_factor > 0) {
         line += ", and shrinks x" + number_words(in.beta) + " when a task takes more than " +
-                number_words(in.latency_factor) + "x the fastest seen";
+                number_words(in.latency_factor) + "x the median of the last 64 seen";
       }
     } else {
       line += " and shrinks x" + number_words(in.beta) + " on a 429";
       if (in.latency_factor > 0) {
         line += " or when a task takes more than " + number_words(in.latency_factor) +
-                "x the fastest seen";
+                "x the median of the last 64 seen";
       }
     }
     out.push_back(line + ".");

@@ -77,6 +77,37 @@ TEST(rate_limiter, aimd_slow_starts_then_decreases_once_per_round_trip) {
   EXPECT_DOUBLE_EQ(limiter.limit(), 1);  // floored at min
 }
 
+// The latency signal (inflight.lat): a task far slower than the median of the recent ones is
+// congestion; a heavy tail is not. Task times on the free tier are lognormal (p99 3x the median),
+// so the fastest task seen is about a third of the median and "3x the fastest" was crossed by
+// about half of all tasks: the limit shrank at random (issue 13, the step scenario's step up).
+TEST(rate_limiter, the_latency_signal_reads_the_median_of_recent_tasks_not_the_fastest) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=4:min=1:max=10:beta=0.5:lat=3:strikes=2").value(), t0);
+  // A heavy-tailed start: one fast task, then seven around the median of 3 s.
+  const int seen[] = {1000, 3000, 2800, 3200, 3000, 2900, 3100, 3000};
+  for (int i = 0; i < 8; ++i) {
+    limiter.on_success(at_ms(100 * i), std::chrono::milliseconds(seen[i]));
+  }
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4) << "fewer than 8 tasks seen: no signal yet";
+  // 4.5 s is 4.5x the fastest, but 1.5x the median: the tail, not congestion.
+  limiter.on_success(at_ms(1000), std::chrono::milliseconds(4500));
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4);
+  // 9.5 s is over 3x the median of 3 s: the service queues.
+  limiter.on_success(at_ms(1100), std::chrono::milliseconds(9500));
+  EXPECT_DOUBLE_EQ(limiter.limit(), 2);
+}
+
+TEST(rate_limiter, the_latency_signal_is_off_at_lat_0) {
+  rate_limiter limiter(
+      parse_strategy("inflight=aimd:init=4:min=1:max=10:beta=0.5:lat=0:strikes=2").value(), t0);
+  for (int i = 0; i < 8; ++i) {
+    limiter.on_success(at_ms(100 * i), std::chrono::milliseconds(1000));
+  }
+  limiter.on_success(at_ms(1000), std::chrono::milliseconds(60000));
+  EXPECT_DOUBLE_EQ(limiter.limit(), 4);
+}
+
 // inflight.strikes (issue 13): one refusal at a level may be the service's dice; the second in a
 // row closes the level, and the limit drops to the level below, not to a multiple of it.
 TEST(rate_limiter, strikes_close_a_level_after_refusals_in_a_row) {
