@@ -23,6 +23,8 @@
 #   first repetition spends within ±20%; met at 90% or more). On `flaky`: ≥ 99% of deliverable
 #   images delivered and makespan ≤ 3 × the (fault-free) bound. The last column, adaptive's
 #   makespan over the clairvoyant's, is shown where the limit is a schedule (no target).
+# The '95% interval' column is the ratio's paired interval over the repetitions (the same seeds
+# for both; '-' under 3 repetitions); '(within noise)' marks a verdict whose interval holds 1.10.
 # Not a timed test: it prints, it does not fail (exit 2 only when a run could not complete).
 set -uo pipefail
 
