@@ -775,6 +775,7 @@ model::request_totals model::totals() {
   out.requests = state_->stats.requests();
   out.credits_used = state_->limits.credits_charged();
   out.credits_refunded = state_->limits.credits_refunded();
+  out.tasks_created = state_->stats.tasks_created();
   return out;
 }
 

@@ -80,6 +80,8 @@ class model {
     std::map<std::string, std::map<std::string, std::uint64_t>> requests;
     double credits_used = 0;
     double credits_refunded = 0;  ///< Refunds that fell due by now (as in `stats()`).
+    /// Tasks created, i.e. paid submits, those whose answer was lost on the way included.
+    std::uint64_t tasks_created = 0;
   };
   request_totals totals();
   /// The same counters in Prometheus text format (the body of GET /metrics).

@@ -51,6 +51,7 @@ class statistics {
   void clear() { *this = statistics{}; }
 
   request_counts requests() const;
+  std::uint64_t tasks_created() const;  ///< Paid submits: every task created, any fate.
 
   /// The body of GET /admin/stats at `now` (after `limits.settle_all(now)`); `images` in the
   /// order to list them.
@@ -63,7 +64,6 @@ class statistics {
   static constexpr std::array<protocol::task_status, 2> terminal_states_ = {
       protocol::task_status::succeed, protocol::task_status::failed};
   static std::string_view finished_name(std::size_t index);
-  std::uint64_t tasks_created() const;
 
   std::array<std::map<std::string, std::uint64_t, std::less<>>, endpoint_count> requests_;
   std::array<std::uint64_t, fault_kind_count> faults_{};

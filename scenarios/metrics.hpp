@@ -44,7 +44,9 @@ struct run_record {
   std::int64_t http_429_dynamic = 0;
   std::int64_t http_429_quota = 0;
   std::int64_t retries = 0;
-  std::int64_t submits = 0;  ///< Submits that were accepted (each one costs credits).
+  /// Paid submits: the tasks the service created (each one costs credits), those whose answer
+  /// was lost included, as the mock counts them; live mode (no stats): those seen accepted.
+  std::int64_t submits = 0;
   double credits_used = 0;
   std::int64_t makespan_ms = 0;  ///< From the first arrival to the last image settled.
 };

@@ -130,6 +130,9 @@ void add_model_totals(run_record& record, mock::model& model) {
     }
   }
   record.credits_used = totals.credits_used - totals.credits_refunded;
+  // What the service charged, not what the client saw accepted: a submit whose answer was lost
+  // (a reset, a gateway 502, a garbled body after the task was created) is paid all the same.
+  record.submits = static_cast<std::int64_t>(totals.tasks_created);
 }
 
 /// Request counts and credits from the mock's /admin/stats document.
@@ -143,6 +146,9 @@ void add_mock_stats(run_record& record, const nlohmann::json& stats) {
   }
   record.credits_used =
       stats["credits"].value("used", 0.0) - stats["credits"].value("refunded", 0.0);
+  if (stats.contains("tasks") && stats["tasks"].contains("created")) {
+    record.submits = stats["tasks"]["created"].get<std::int64_t>();  // charged, as add_model_totals
+  }
 }
 
 caf::actor_system_config& quiet(caf::actor_system_config& cfg, bool testing) {
@@ -334,6 +340,7 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   result.reset();
   record.requests = std::move(totals.requests);
   record.credits_used = totals.credits_used;
+  record.submits = totals.submits;
   return record;
 }
 

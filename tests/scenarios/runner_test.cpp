@@ -71,6 +71,33 @@ TEST(runner, sim_results_are_byte_identical_for_the_same_file_and_seed) {
   EXPECT_NE(run_scenario(s, options).value().dump(2), first);
 }
 
+TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
+  // A reset after the task was created (faults.transport_after_accept): the service charged it,
+  // the client never saw it accepted. The cost figures are the service's count (the brief: "every
+  // figure of cost counts what the service charged, not only what zbatch saw").
+  auto profile = exact_profile(0);
+  profile["overrides"]["faults"] = {{"submit", {{"reset", 0.3}}}};
+  const auto s = parse_scenario(json{{"version", 1},
+                                     {"name", "lost-answers"},
+                                     {"profile", profile},
+                                     {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
+                                     {"strategies", {"adaptive"}},
+                                     {"repetitions", 1},
+                                     {"seed", 5}},
+                                "lost-answers.json")
+                     .value();
+  run_options options;
+  options.hindsight = false;
+  const auto results = run_scenario(s, options).value();
+  const auto& run = strategy(results, "adaptive")["runs"][0];
+  const auto& submit = run["requests"]["submit"];
+  ASSERT_TRUE(submit.contains("reset")) << "no answer was lost: no test";
+  const auto created = submit["200"].get<std::int64_t>() + submit["reset"].get<std::int64_t>();
+  EXPECT_EQ(run["submits"], created);
+  EXPECT_LT(run["delivered"].get<std::int64_t>(), created)
+      << "the lost ones were paid, undelivered";
+}
+
 TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
   const auto s = exact_scenario(1, 4, json::array({"serial", "retry"}));
   const auto results = run_scenario(s, run_options{}).value();
