@@ -289,19 +289,47 @@ std::size_t json_reader::array(const std::string& what, bool non_empty) const {
   return node_->size();
 }
 
+namespace {
+
+/// Every whole number up to 2^53 is a double; beyond it doubles skip some, so the one read may
+/// not be the one written.
+constexpr double exact_whole_limit = 9007199254740992.0;
+
+std::string integer_expected(std::int64_t low, std::int64_t high) {
+  return "an integer (" + range(low, high) + ")";
+}
+
+/// A whole number as the messages print it: all its digits while a double holds them exactly.
+std::string whole_text(double value) {
+  return std::abs(value) <= exact_whole_limit ? std::to_string(static_cast<std::int64_t>(value))
+                                              : format_number(value);
+}
+
+/// A number that reads as a double: written with an exponent or a fraction part (2.147483647e9,
+/// 1e3, 3.0), or a whole number beyond 64 bits. A whole value in range is that integer.
+std::int64_t whole_double(const json_reader& at, std::int64_t low, std::int64_t high) {
+  const auto value = at.node().get<double>();
+  if (!std::isfinite(value) || value != std::floor(value)) {
+    at.fail_expected(integer_expected(low, high));
+  }
+  if (value < static_cast<double>(low) || value > static_cast<double>(high)) {
+    at.fail(whole_text(value) + " is out of range (" + range(low, high) + ")");
+  }
+  if (std::abs(value) > exact_whole_limit) {
+    at.fail(at.node().dump() + " is beyond 9007199254740992, where a number written with an " +
+            "exponent or a fraction part may have been rounded: write its digits");
+  }
+  return static_cast<std::int64_t>(value);
+}
+
+}  // namespace
+
 std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
-  const std::string expected = "an integer (" + range(low, high) + ")";
   if (present() && node_->is_number_float()) {
-    // A whole number beyond 64 bits (99999999999999999999999) reads as a double: it is out of
-    // range, not of the wrong type.
-    const auto value = node_->get<double>();
-    if (std::isfinite(value) && value == std::floor(value) &&
-        (value < static_cast<double>(low) || value > static_cast<double>(high))) {
-      fail(format_number(value) + " is out of range (" + range(low, high) + ")");
-    }
+    return whole_double(*this, low, high);
   }
   if (!present() || !node_->is_number_integer()) {
-    fail_expected(expected);
+    fail_expected(integer_expected(low, high));
   }
   // Above INT64_MAX nlohmann holds an unsigned that get<int64_t> would wrap to a negative.
   const bool too_big = node_->is_number_unsigned() &&

@@ -19,6 +19,9 @@
 ///     has an unknown value "x" (allowed "a", "b")        not one of a list
 ///     unknown field (allowed a, b, c)                    a key nobody asked for
 ///
+/// An integer may be written with an exponent or a fraction part (2.147483647e9, 1e3, 3.0) when
+/// its value is whole; 1.5e0 is of the wrong type.
+///
 /// A JSON null counts as absent everywhere except `number_or_null`.
 ///
 /// Errors follow base/status.hpp. `parse_json` and `read_json_file` return a result. A reader's
