@@ -118,31 +118,63 @@ std::string line_and_column(std::string_view text, std::size_t offset, std::size
 
 /// Finds where the parse of a document fails: nlohmann's DOM parser throws out_of_range for a
 /// number too large for a double ("1E400") without saying where it is, while its SAX interface
-/// is handed the position and the number's text.
+/// is handed the position and the number's text. It also follows the JSON path, so the message
+/// names the field (its range is the component's, unknown before the document is read).
 class failure_locator : public nlohmann::json_sax<json> {
  public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(true); }
+  bool key(string_t& name) override {
+    levels_.back().key = name;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_array() override { return close(); }
   bool parse_error(std::size_t position, const std::string& last_token,
                    const nlohmann::detail::exception&) override {
     // The position is just past the token; the message points at its start.
     start = position >= last_token.size() ? position - last_token.size() : 0;
     token = last_token;
+    for (const auto& level : levels_) {
+      path += level.object ? (path.empty() ? "" : ".") + level.key
+                           : "[" + std::to_string(level.index) + "]";
+    }
     return false;
   }
 
   std::size_t start = 0;
+  std::string path;   ///< Where the number is, as json_reader names it ("" for the root).
   std::string token;  ///< The number's text as written.
+
+ private:
+  struct level {
+    bool object;
+    std::string key;        ///< In an object: the last key read.
+    std::size_t index = 0;  ///< In an array: the element being read.
+  };
+  bool open(bool object) {
+    levels_.push_back({object, {}});
+    return true;
+  }
+  bool close() {
+    levels_.pop_back();
+    return value();
+  }
+  /// A value was read: in an array, the next one is the next element.
+  bool value() {
+    if (!levels_.empty() && !levels_.back().object) {
+      ++levels_.back().index;
+    }
+    return true;
+  }
+  std::vector<level> levels_;
 };
 
 result<json> parse_json_from(std::string_view text, const std::string& origin,
@@ -166,7 +198,8 @@ result<json> parse_json_from(std::string_view text, const std::string& origin,
       return invalid_argument_error(origin + ": not valid JSON: " + what);
     }
     return invalid_argument_error(origin + ":" + line_and_column(text, locator.start, first_line) +
-                                  ": not valid JSON: the number " + locator.token +
+                                  ": " + (locator.path.empty() ? "(root)" : locator.path) +
+                                  ": the number " + locator.token +
                                   " is too large (a number goes up to about 1.8e+308)");
   }
 }

@@ -226,21 +226,29 @@ TEST(parse_json, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), status_code::invalid_argument);
   EXPECT_EQ(parsed.status().message(),
-            "big.json:1:10: not valid JSON: the number 1E131111 is too large (a number goes up "
-            "to about 1.8e+308)");
+            "big.json:1:10: seed: the number 1E131111 is too large (a number goes up to about "
+            "1.8e+308)");
 }
 
-// A new user's check: 1E400 said neither line nor column.
-TEST(parse_json, a_number_too_large_names_its_line_and_column) {
+// A new user's check: 1E400 said neither line nor column, then not the field.
+TEST(parse_json, a_number_too_large_names_its_line_column_and_field) {
   EXPECT_EQ(parse_json("{\n  \"version\": 1,\n  \"repetitions\": -1E400\n}\n", "s.json")
                 .status()
                 .message(),
-            "s.json:3:18: not valid JSON: the number -1E400 is too large (a number goes up to "
-            "about 1.8e+308)");
+            "s.json:3:18: repetitions: the number -1E400 is too large (a number goes up to about "
+            "1.8e+308)");
   // A line of a JSON-lines file counts its columns on that line.
   EXPECT_EQ(parse_json_line("{\"count\": 1E400}", "b.jsonl", 7).status().message(),
-            "b.jsonl:7:11: not valid JSON: the number 1E400 is too large (a number goes up to "
-            "about 1.8e+308)");
+            "b.jsonl:7:11: count: the number 1E400 is too large (a number goes up to about "
+            "1.8e+308)");
+  // The path as the readers name it: nested objects, array elements, the document itself.
+  EXPECT_EQ(
+      parse_json(R"({"a": [1, {"b": {"c": [2, 3, 1e999]}}], "d": 1})", "p.json").status().message(),
+      "p.json:1:30: a[1].b.c[2]: the number 1e999 is too large (a number goes up to about "
+      "1.8e+308)");
+  EXPECT_EQ(parse_json("1E400", "r.json").status().message(),
+            "r.json:1:1: (root): the number 1E400 is too large (a number goes up to about "
+            "1.8e+308)");
   EXPECT_EQ(parse_json_line("{\"a\": }", "b.jsonl", 2).status().message(),
             "b.jsonl:2:7: not valid JSON: unexpected '}' where a value was expected");
 }

@@ -95,12 +95,12 @@ TEST_F(inputs_test, a_whole_seed_written_with_an_exponent_is_read) {
       file.string() + ":1: seed: must be an integer (allowed 0..2147483647), got 1.5");
 }
 
-// A new user's check: a line holding 1E400 said "not a JSON object".
-TEST_F(inputs_test, a_number_too_large_names_line_and_column) {
+// A new user's check: a line holding 1E400 said "not a JSON object", then not the field.
+TEST_F(inputs_test, a_number_too_large_names_line_column_and_field) {
   const auto file = write("{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"count\": 1E400}\n");
   EXPECT_EQ(batch_file_images(file, "m").status().message(),
             file.string() +
-                ":2:26: not valid JSON: the number 1E400 is too large (a number goes up to about "
+                ":2:26: count: the number 1E400 is too large (a number goes up to about "
                 "1.8e+308)");
   EXPECT_EQ(
       batch_file_images(write("{\"prompt\": \"a\", \"count\": 99999999999999999999999}\n"), "m")
