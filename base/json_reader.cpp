@@ -118,31 +118,63 @@ std::string line_and_column(std::string_view text, std::size_t offset, std::size
 
 /// Finds where the parse of a document fails: nlohmann's DOM parser throws out_of_range for a
 /// number too large for a double ("1E400") without saying where it is, while its SAX interface
-/// is handed the position and the number's text.
+/// is handed the position and the number's text. It also follows the JSON path, so the message
+/// names the field (its range is the component's, unknown before the document is read).
 class failure_locator : public nlohmann::json_sax<json> {
  public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(true); }
+  bool key(string_t& name) override {
+    levels_.back().key = name;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_array() override { return close(); }
   bool parse_error(std::size_t position, const std::string& last_token,
                    const nlohmann::detail::exception&) override {
     // The position is just past the token; the message points at its start.
     start = position >= last_token.size() ? position - last_token.size() : 0;
     token = last_token;
+    for (const auto& level : levels_) {
+      path += level.object ? (path.empty() ? "" : ".") + level.key
+                           : "[" + std::to_string(level.index) + "]";
+    }
     return false;
   }
 
   std::size_t start = 0;
+  std::string path;   ///< Where the number is, as json_reader names it ("" for the root).
   std::string token;  ///< The number's text as written.
+
+ private:
+  struct level {
+    bool object;
+    std::string key;        ///< In an object: the last key read.
+    std::size_t index = 0;  ///< In an array: the element being read.
+  };
+  bool open(bool object) {
+    levels_.push_back({object, {}});
+    return true;
+  }
+  bool close() {
+    levels_.pop_back();
+    return value();
+  }
+  /// A value was read: in an array, the next one is the next element.
+  bool value() {
+    if (!levels_.empty() && !levels_.back().object) {
+      ++levels_.back().index;
+    }
+    return true;
+  }
+  std::vector<level> levels_;
 };
 
 result<json> parse_json_from(std::string_view text, const std::string& origin,
@@ -166,7 +198,8 @@ result<json> parse_json_from(std::string_view text, const std::string& origin,
       return invalid_argument_error(origin + ": not valid JSON: " + what);
     }
     return invalid_argument_error(origin + ":" + line_and_column(text, locator.start, first_line) +
-                                  ": not valid JSON: the number " + locator.token +
+                                  ": " + (locator.path.empty() ? "(root)" : locator.path) +
+                                  ": the number " + locator.token +
                                   " is too large (a number goes up to about 1.8e+308)");
   }
 }
@@ -289,19 +322,47 @@ std::size_t json_reader::array(const std::string& what, bool non_empty) const {
   return node_->size();
 }
 
+namespace {
+
+/// Every whole number up to 2^53 is a double; beyond it doubles skip some, so the one read may
+/// not be the one written.
+constexpr double exact_whole_limit = 9007199254740992.0;
+
+std::string integer_expected(std::int64_t low, std::int64_t high) {
+  return "an integer (" + range(low, high) + ")";
+}
+
+/// A whole number as the messages print it: all its digits while a double holds them exactly.
+std::string whole_text(double value) {
+  return std::abs(value) <= exact_whole_limit ? std::to_string(static_cast<std::int64_t>(value))
+                                              : format_number(value);
+}
+
+/// A number that reads as a double: written with an exponent or a fraction part (2.147483647e9,
+/// 1e3, 3.0), or a whole number beyond 64 bits. A whole value in range is that integer.
+std::int64_t whole_double(const json_reader& at, std::int64_t low, std::int64_t high) {
+  const auto value = at.node().get<double>();
+  if (!std::isfinite(value) || value != std::floor(value)) {
+    at.fail_expected(integer_expected(low, high));
+  }
+  if (value < static_cast<double>(low) || value > static_cast<double>(high)) {
+    at.fail(whole_text(value) + " is out of range (" + range(low, high) + ")");
+  }
+  if (std::abs(value) > exact_whole_limit) {
+    at.fail(at.node().dump() + " is beyond 9007199254740992, where a number written with an " +
+            "exponent or a fraction part may have been rounded: write its digits");
+  }
+  return static_cast<std::int64_t>(value);
+}
+
+}  // namespace
+
 std::int64_t json_reader::integer(std::int64_t low, std::int64_t high) const {
-  const std::string expected = "an integer (" + range(low, high) + ")";
   if (present() && node_->is_number_float()) {
-    // A whole number beyond 64 bits (99999999999999999999999) reads as a double: it is out of
-    // range, not of the wrong type.
-    const auto value = node_->get<double>();
-    if (std::isfinite(value) && value == std::floor(value) &&
-        (value < static_cast<double>(low) || value > static_cast<double>(high))) {
-      fail(format_number(value) + " is out of range (" + range(low, high) + ")");
-    }
+    return whole_double(*this, low, high);
   }
   if (!present() || !node_->is_number_integer()) {
-    fail_expected(expected);
+    fail_expected(integer_expected(low, high));
   }
   // Above INT64_MAX nlohmann holds an unsigned that get<int64_t> would wrap to a negative.
   const bool too_big = node_->is_number_unsigned() &&

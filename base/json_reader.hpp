@@ -19,6 +19,9 @@
 ///     has an unknown value "x" (allowed "a", "b")        not one of a list
 ///     unknown field (allowed a, b, c)                    a key nobody asked for
 ///
+/// An integer may be written with an exponent or a fraction part (2.147483647e9, 1e3, 3.0) when
+/// its value is whole; 1.5e0 is of the wrong type.
+///
 /// A JSON null counts as absent everywhere except `number_or_null`.
 ///
 /// Errors follow base/status.hpp. `parse_json` and `read_json_file` return a result. A reader's
@@ -44,9 +47,10 @@
 
 namespace zbatch::base {
 
-/// Parses `text`. A syntax error, or a number too large for a double, is invalid_argument
-/// "ORIGIN:LINE:COLUMN: not valid JSON: REASON" (line and column count from 1, as editors show
-/// them).
+/// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON: REASON"
+/// (line and column count from 1, as editors show them); a number too large for a double,
+/// "ORIGIN:LINE:COLUMN: PATH: the number 1E400 is too large (...)", PATH as the readers name it
+/// (its range is the component's, not known while parsing).
 result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
 
 /// Parses line `line_number` of a JSON-lines `file` (`line` without its newline); errors as

@@ -508,17 +508,20 @@ int run_generate(int argc, char** argv) {
                  "output directory: images, manifest.json, journal.jsonl (rerun to resume)")
       ->required()
       ->type_name("DIR");
+  // What was typed, to tell it from the --config file's values in errors.
+  const std::vector<std::string> typed_args(argv + 1, argv + argc);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return parse_failed(e, app, "zbatch generate");
+    return parse_failed(e, app, "zbatch generate", typed_args);
   }
   raw.mock_given = app.count("--mock") > 0;
   in.negative_given = app.count("--negative-prompt") > 0;
 
   auto made = make_plan(raw);
   if (!made.ok()) {
-    std::cerr << "zbatch generate: " << made.status().message() << "\n";
+    std::cerr << "zbatch generate: " << blame_config(made.status().message(), app, typed_args)
+              << "\n";
     return exit_usage;
   }
   generate_plan plan = *std::move(made);

@@ -276,12 +276,95 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app) {
   return text;
 }
 
-int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program) {
+namespace {
+
+/// Whether `option` was typed in `args` (--name, --name=V, or -x alone or among other flags).
+bool typed(const CLI::Option& option, const std::vector<std::string>& args) {
+  for (const auto& arg : args) {
+    for (const auto& name : option.get_lnames()) {
+      if (arg == "--" + name || arg.rfind("--" + name + "=", 0) == 0) {
+        return true;
+      }
+    }
+    for (const auto& name : option.get_snames()) {
+      if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-' &&
+          arg.find(name, 1) != std::string::npos) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+/// The config file that was read; empty when none was.
+std::string config_file(const CLI::App& app) {
+  const auto* config = app.get_config_ptr();
+  if (config == nullptr || config->results().empty()) {
+    return {};
+  }
+  return config->results().front();
+}
+
+/// "count = 1E400" as a config file sets it (CLI11 matches a key to an option's long name).
+std::string config_line(const CLI::Option& option) {
+  std::string value;
+  for (const auto& result : option.results()) {
+    value += (value.empty() ? "" : " ") + result;
+  }
+  if (value.empty() || value.find_first_of(" \t\"") != std::string::npos) {
+    value = "\"" + value + "\"";
+  }
+  return option.get_lnames().front() + " = " + value;
+}
+
+/// What `rest` (the message after the option's name) says about `value` on its own: "must be X"
+/// from " must be X (got "V")", "X" from ": X" or " V X"; empty for other shapes.
+std::string about_the_value(const std::string& rest, const std::string& value) {
+  std::string out;
+  if (rest.rfind(": ", 0) == 0) {
+    out = rest.substr(2);
+  } else if (rest.rfind(" must be ", 0) == 0) {
+    out = rest.substr(1);
+  } else if (!value.empty() && rest.rfind(" " + value + " ", 0) == 0) {
+    out = rest.substr(value.size() + 2);
+  }
+  const std::string got = " (got \"" + value + "\")";
+  if (out.size() > got.size() && out.compare(out.size() - got.size(), got.size(), got) == 0) {
+    out.erase(out.size() - got.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string blame_config(const std::string& message, const CLI::App& app,
+                         const std::vector<std::string>& args) {
+  static const std::regex leading(R"(^--([a-z0-9][a-z0-9-]*)(.*)$)");
+  std::smatch m;
+  const std::string file = config_file(app);
+  if (file.empty() || !std::regex_match(message, m, leading)) {
+    return message;
+  }
+  const auto* option = app.get_option_no_throw("--" + m[1].str());
+  if (option == nullptr || option->results().empty() || option->get_lnames().empty() ||
+      typed(*option, args)) {
+    return message;
+  }
+  const std::string value = option->results().size() == 1 ? option->results().front() : "";
+  const std::string rest = about_the_value(m[2].str(), value);
+  if (rest.empty()) {
+    return message + " (" + config_line(*option) + " is from " + file + ")";
+  }
+  return file + ": " + config_line(*option) + ": " + rest;
+}
+
+int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program,
+                 const std::vector<std::string>& args) {
   if (error.get_exit_code() == 0) {  // --help, --version
     return app.exit(error) == 0 ? exit_ok : exit_usage;
   }
-  std::cerr << program << ": " << explain(error, app) << "\nrun '" << program
-            << " --help' for the options and examples\n";
+  std::cerr << program << ": " << blame_config(explain(error, app), app, args) << "\nrun '"
+            << program << " --help' for the options and examples\n";
   return exit_usage;
 }
 

@@ -36,8 +36,17 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app);
 /// Range's own text, so explain() words it like every range error.
 CLI::Validator finite_range(double low, double high);
 
+/// `message`, an error that starts with an option ("--count must be ..."), blamed on the --config
+/// file when the option's value came from there rather than from `args` (the command line):
+/// "fox.toml: count = 1E400: must be ...". A message of another shape gets a note instead,
+/// "... (batch = b.jsonl is from fox.toml)". Otherwise `message` as it is.
+std::string blame_config(const std::string& message, const CLI::App& app,
+                         const std::vector<std::string>& args);
+
 /// For `catch (const CLI::ParseError&)`: prints help (exit 0) or the explained error and a
-/// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...
-int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program);
+/// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...; `args`, the command
+/// line, tells a --config file's values from typed ones (blame_config).
+int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program,
+                 const std::vector<std::string>& args = {});
 
 }  // namespace zbatch::cli

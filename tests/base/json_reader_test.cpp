@@ -191,6 +191,27 @@ TEST(json_reader, numbers_beyond_what_a_double_holds_are_out_of_range) {
   EXPECT_EQ(json_reader(zero, "f").field("t").number(0, 1), 0.0);
 }
 
+// A new user's check: a seed of 2.147483647e9 read as "must be an integer ..., got 2147483647.0".
+TEST(json_reader, whole_numbers_written_with_an_exponent_are_integers) {
+  const json document = json::parse(R"({"a": 2.147483647e9, "b": 1e3, "c": 3.0, "d": -2E1})");
+  json_reader r(document, "f");
+  EXPECT_EQ(r.field("a").integer(0, 2147483647), 2147483647);
+  EXPECT_EQ(r.field("b").integer(0, 1000), 1000);
+  EXPECT_EQ(r.field("c").integer(0, 9), 3);
+  EXPECT_EQ(r.field("d").integer(-20, 0), -20);
+  EXPECT_EQ(error_of(R"({"n": 1.5e0})", [](json_reader& x) { x.field("n").integer(0, 100); }),
+            "f.json: n: must be an integer (allowed 0..100), got 1.5");
+  // Out of range with every digit, not as 2.14748e+09.
+  EXPECT_EQ(error_of(R"({"n": 2.147483648e9})",
+                     [](json_reader& x) { x.field("n").integer(0, 2147483647); }),
+            "f.json: n: 2147483648 is out of range (allowed 0..2147483647)");
+  // Beyond 2^53 a double skips whole numbers: the one written may have been rounded.
+  EXPECT_EQ(error_of(R"({"n": 1e18})",
+                     [](json_reader& x) { x.field("n").integer(0, 9223372036854775807); }),
+            "f.json: n: 1e+18 is beyond 9007199254740992, where a number written with an "
+            "exponent or a fraction part may have been rounded: write its digits");
+}
+
 TEST(json_reader, long_values_are_cut_in_messages) {
   const std::string text = R"({"n": ")" + std::string(100, 'x') + R"("})";
   const auto message = error_of(text, [](json_reader& r) { r.field("n").integer(0, 1); });
@@ -205,21 +226,29 @@ TEST(parse_json, a_number_too_large_for_a_double_is_an_error_not_an_exception) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), status_code::invalid_argument);
   EXPECT_EQ(parsed.status().message(),
-            "big.json:1:10: not valid JSON: the number 1E131111 is too large (a number goes up "
-            "to about 1.8e+308)");
+            "big.json:1:10: seed: the number 1E131111 is too large (a number goes up to about "
+            "1.8e+308)");
 }
 
-// A new user's check: 1E400 said neither line nor column.
-TEST(parse_json, a_number_too_large_names_its_line_and_column) {
+// A new user's check: 1E400 said neither line nor column, then not the field.
+TEST(parse_json, a_number_too_large_names_its_line_column_and_field) {
   EXPECT_EQ(parse_json("{\n  \"version\": 1,\n  \"repetitions\": -1E400\n}\n", "s.json")
                 .status()
                 .message(),
-            "s.json:3:18: not valid JSON: the number -1E400 is too large (a number goes up to "
-            "about 1.8e+308)");
+            "s.json:3:18: repetitions: the number -1E400 is too large (a number goes up to about "
+            "1.8e+308)");
   // A line of a JSON-lines file counts its columns on that line.
   EXPECT_EQ(parse_json_line("{\"count\": 1E400}", "b.jsonl", 7).status().message(),
-            "b.jsonl:7:11: not valid JSON: the number 1E400 is too large (a number goes up to "
-            "about 1.8e+308)");
+            "b.jsonl:7:11: count: the number 1E400 is too large (a number goes up to about "
+            "1.8e+308)");
+  // The path as the readers name it: nested objects, array elements, the document itself.
+  EXPECT_EQ(
+      parse_json(R"({"a": [1, {"b": {"c": [2, 3, 1e999]}}], "d": 1})", "p.json").status().message(),
+      "p.json:1:30: a[1].b.c[2]: the number 1e999 is too large (a number goes up to about "
+      "1.8e+308)");
+  EXPECT_EQ(parse_json("1E400", "r.json").status().message(),
+            "r.json:1:1: (root): the number 1E400 is too large (a number goes up to about "
+            "1.8e+308)");
   EXPECT_EQ(parse_json_line("{\"a\": }", "b.jsonl", 2).status().message(),
             "b.jsonl:2:7: not valid JSON: unexpected '}' where a value was expected");
 }

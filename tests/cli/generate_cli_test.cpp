@@ -224,6 +224,44 @@ TEST(GenerateCli, OptionsFromAConfigFileAndQuietOutput) {
   EXPECT_EQ(run.out.find("#0"), std::string::npos) << run.out;
 }
 
+// A new user's check: count = 1E400 in a config file was reported as "--count must be ...", as
+// if typed. A value from the file names the file and its line; a typed one still the option.
+TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.toml";
+  std::ofstream(config) << "prompt = \"a red fox\"\ncount = 1E400\nbatch = \"b.jsonl\"\n";
+  auto run = run_zbatch({"generate", "--config", config.string(), "--mock", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  // batch from the file clashes with prompt from the file: the clash notes where batch was set.
+  EXPECT_NE(run.err.find("--batch and --prompt are mutually exclusive"), std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("(batch = b.jsonl is from " + config.string() + ")"), std::string::npos)
+      << run.err;
+  std::ofstream(config) << "prompt = \"a red fox\"\ncount = 1E400\n";
+  run = run_zbatch({"generate", "--config", config.string(), "--mock", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("zbatch generate: " + config.string() +
+                         ": count = 1E400: must be an integer from 1 to 1000\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("--count"), std::string::npos) << run.err;
+  // Typed, the value overrides the file's and is blamed on the option.
+  run = run_zbatch(
+      {"generate", "--config", config.string(), "--mock", "--count", "0", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--count must be an integer from 1 to 1000 (got \"0\")"),
+            std::string::npos)
+      << run.err;
+  // A value CLI11 itself refuses while reading the file.
+  std::ofstream(config) << "prompt = \"a red fox\"\nshared-limit = \"\"\n";
+  run = run_zbatch({"generate", "--config", config.string(), "--mock", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find(config.string() + ": shared-limit = \"\": needs a URL"), std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(GenerateCli, OutMustBeADirectory) {
   test::temp_dir dir;
   const auto file = dir.path() / "a-file";

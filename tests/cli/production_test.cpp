@@ -500,7 +500,7 @@ TEST_F(production, bad_batch_lines_exit_2_naming_file_line_and_field) {
       {R"({"prompt": "a", "seed": -3})", {":1: seed:", "0..2147483647"}},
       {"{\"prompt\": \"a\"}\nnot json", {":2:2: not valid JSON", "one object per line"}},
       {"[\"a red fox\"]", {":1: not a JSON object"}},
-      {R"({"prompt": "a", "count": 1E400})", {":1:26: not valid JSON", "1E400 is too large"}},
+      {R"({"prompt": "a", "count": 1E400})", {":1:26: count: the number 1E400 is too large"}},
       {R"({"prompt": "a", "size": "1024x1024", "aspect": "1:1"})", {"mutually exclusive"}},
       {R"({"count": 2})", {":1: prompt: is required"}},
       {R"({"prompt": "a", "steps": 0})", {"steps:", "1..100"}},

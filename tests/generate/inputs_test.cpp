@@ -81,12 +81,26 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
   EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;
 }
 
-// A new user's check: a line holding 1E400 said "not a JSON object".
-TEST_F(inputs_test, a_number_too_large_names_line_and_column) {
+// A new user's check: a seed written 2.147483647e9 was refused as not an integer.
+TEST_F(inputs_test, a_whole_seed_written_with_an_exponent_is_read) {
+  const auto file = write(
+      "{\"prompt\": \"a\", \"seed\": 2.147483647e9}\n{\"prompt\": \"b\", \"seed\": 1e3, "
+      "\"count\": 2E0}\n");
+  const auto images = batch_file_images(file, "m").value();
+  ASSERT_EQ(images.size(), 3u);
+  EXPECT_EQ(images[0].request.seed, 2147483647);
+  EXPECT_EQ(images[2].request.seed, 1001);
+  EXPECT_EQ(
+      batch_file_images(write("{\"prompt\": \"a\", \"seed\": 1.5e0}\n"), "m").status().message(),
+      file.string() + ":1: seed: must be an integer (allowed 0..2147483647), got 1.5");
+}
+
+// A new user's check: a line holding 1E400 said "not a JSON object", then not the field.
+TEST_F(inputs_test, a_number_too_large_names_line_column_and_field) {
   const auto file = write("{\"prompt\": \"a\"}\n{\"prompt\": \"b\", \"count\": 1E400}\n");
   EXPECT_EQ(batch_file_images(file, "m").status().message(),
             file.string() +
-                ":2:26: not valid JSON: the number 1E400 is too large (a number goes up to about "
+                ":2:26: count: the number 1E400 is too large (a number goes up to about "
                 "1.8e+308)");
   EXPECT_EQ(
       batch_file_images(write("{\"prompt\": \"a\", \"count\": 99999999999999999999999}\n"), "m")

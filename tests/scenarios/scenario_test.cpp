@@ -114,6 +114,20 @@ TEST(scenario, seed_base_leaves_room_for_the_seeds_of_a_batch) {
             "t.json: workload.seed_base: -1 is out of range (allowed 0..2147483647)");
 }
 
+// A new user's check: seeds written 1e3 or 2.147483644e9 were refused as not integers.
+TEST(scenario, whole_seeds_written_with_an_exponent_are_read) {
+  auto doc = minimal();
+  doc["seed"] = json::parse("1e3");
+  doc["workload"] = {{"images_per_batch", 4}, {"seed_base", json::parse("2.147483644e9")}};
+  const auto parsed = parse_scenario(doc, "t.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->seed, 1000u);
+  EXPECT_EQ(parsed->workload.seed_base, 2147483644);
+  doc["seed"] = json::parse("1.5e0");
+  EXPECT_EQ(error_of(doc),
+            "t.json: seed: must be an integer (allowed 0..9223372036854775807), got 1.5");
+}
+
 // Missing fields are named, not a library exception (issue 17: {"version": 1} exited 3).
 TEST(scenario, missing_fields_name_the_file_and_field) {
   EXPECT_EQ(error_of(json{{"version", 1}}), "t.json: name: is required: a non-empty string");
