@@ -511,6 +511,25 @@ class budgeted_client final : public Base {
 
 }  // namespace
 
+std::string connect_failure_reason(httplib::Error error) {
+  return error == httplib::Error::ConnectionTimeout ? "no answer to the connect within its time-out"
+                                                    : "refused, or no such host";
+}
+
+std::string transport_text(httplib::Error error) {
+  switch (error) {
+    case httplib::Error::Connection:
+    case httplib::Error::ConnectionTimeout:
+      return "could not connect (" + connect_failure_reason(error) + ")";
+    case httplib::Error::Read:
+      return "connection closed before a complete answer";
+    case httplib::Error::Write:
+      return "connection closed while sending the request";
+    default:
+      return httplib::to_string(error);
+  }
+}
+
 std::unique_ptr<httplib::ClientImpl> make_budgeted_client(const std::string& scheme,
                                                           const std::string& host, int port,
                                                           answer_budget& budget) {

@@ -101,6 +101,11 @@ inline std::string deadline_text(std::chrono::milliseconds span) {
              : std::to_string(span.count()) + " ms";
 }
 
+/// What a failure below HTTP was, in words (cpp-httplib's names are one word: "Connection").
+std::string transport_text(httplib::Error error);
+/// Why a connect failed (Connection or ConnectionTimeout), without "could not connect".
+std::string connect_failure_reason(httplib::Error error);
+
 /// A client for `scheme` ("http" or "https") at host:port whose connects, TLS handshakes, reads and
 /// writes spend `budget`. Configure it (time-outs, certificates) as any httplib::ClientImpl; the
 /// connection time-out bounds each connect attempt and each handshake wait, the deadline all.

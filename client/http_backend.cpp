@@ -227,7 +227,9 @@ struct http_backend::impl {
       std::lock_guard<std::mutex> lock(clients_mutex);
       clients.erase(client_origin(url));
     }
-    const std::string detail = httplib::to_string(error);
+    const bool connect =
+        error == httplib::Error::Connection || error == httplib::Error::ConnectionTimeout;
+    const std::string detail = connect ? connect_failure_reason(error) : httplib::to_string(error);
     if (error != httplib::Error::Write && budget.headers_too_large) {
       return transport_error(
           transport_failure::reset, submit,

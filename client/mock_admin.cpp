@@ -22,22 +22,6 @@ void set_limits(httplib::ClientImpl& client, const admin_limits& limits) {
   client.set_write_timeout(idle_us / 1'000'000, idle_us % 1'000'000);
 }
 
-/// What a failure below HTTP was, in words (cpp-httplib's names are one word: "Read").
-std::string transport_text(httplib::Error error) {
-  switch (error) {
-    case httplib::Error::Connection:
-      return "could not connect (refused, or no such host)";
-    case httplib::Error::ConnectionTimeout:
-      return "could not connect (no answer to the connect within its time-out)";
-    case httplib::Error::Read:
-      return "connection closed before a complete answer";
-    case httplib::Error::Write:
-      return "connection closed while sending the request";
-    default:
-      return httplib::to_string(error);
-  }
-}
-
 /// Why a call failed, or "" when a 200 answer came back whole (`status` 0: no answer).
 std::string failure_text(int status, httplib::Error error, bool too_large, bool idle_ran_out,
                          const answer_budget& budget, const admin_limits& limits) {

@@ -169,8 +169,8 @@ actors::strategy_spec strategy_of(const cli_inputs& in) {
     checked = actors::validate(*strategy);
   }
   if (!checked.ok()) {
-    raise_invalid("--strategy: " + checked.message() +
-                  " (presets: " + allowed_list(actors::preset_names()) + ")");
+    // An unknown name's message lists the presets already; a bad spec's has no use for them.
+    raise_invalid("--strategy: " + checked.message());
   }
   return *std::move(strategy);
 }

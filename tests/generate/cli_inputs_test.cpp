@@ -196,9 +196,12 @@ TEST_F(cli_inputs_test, errors_from_the_protocol_and_the_strategy_name_their_opt
   in.strategy = "nope";
   const auto strategy = error_of(in);
   EXPECT_EQ(strategy.rfind("--strategy: ", 0), 0u) << strategy;
-  EXPECT_NE(strategy.find("(presets: serial, concurrent, bounded, retry, token-bucket, adaptive)"),
-            std::string::npos)
-      << strategy;
+  const std::string presets = "serial, concurrent, bounded, retry, token-bucket, adaptive";
+  const auto listed = strategy.find(presets);
+  EXPECT_NE(listed, std::string::npos) << strategy;
+  EXPECT_EQ(strategy.find(presets, listed + 1), std::string::npos) << "listed twice: " << strategy;
+  in.strategy = "bounded,inflight=0";  // a spec's error: no preset list
+  EXPECT_EQ(error_of(in).find("presets"), std::string::npos) << error_of(in);
 }
 
 TEST_F(cli_inputs_test, out_must_be_a_directory) {
