@@ -202,6 +202,12 @@ int run_strategy(int argc, char** argv) {
       for (std::size_t i = 0; i < 3 && i < words.size(); ++i) {
         std::cout << "\n    " << words[i];
       }
+      // The one knob that can pay twice for an image is worth a line wherever it is on.
+      for (const auto& line : words) {
+        if (spec->retry.resubmit_ambiguous && line.rfind("Resubmits after", 0) == 0) {
+          std::cout << "\n    " << line;
+        }
+      }
       std::cout << "\n    " << actors::to_compact(*spec) << "\n";
     }
     std::cout << "\n'zbatch strategy show NAME' explains one in full.\n";

@@ -215,6 +215,11 @@ TEST(help, strategy_show_prints_a_preset_in_words_and_as_its_spec) {
       << list.out;
   EXPECT_TRUE(has(list.out, "serial\n    At most 1 task(s) in flight.\n    Rests 2 s")) << list.out;
   EXPECT_TRUE(has(list.out, "\n    Retries a failed image up to 2 time(s)")) << list.out;
+  // retry is the one preset that may pay twice (ambiguous=resubmit): the list says so, once.
+  const auto twice = list.out.find("Resubmits after a submit whose answer was lost");
+  EXPECT_NE(twice, std::string::npos) << list.out;
+  EXPECT_EQ(list.out.find("Resubmits after", twice + 1), std::string::npos) << list.out;
+  EXPECT_LT(list.out.find("\nretry\n"), twice) << list.out;
 }
 
 /// README.md and --help list the same options.
