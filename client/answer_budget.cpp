@@ -60,6 +60,9 @@ void answer_budget::cancel_connects() {
 bool answer_budget::watch_connect(int fd) {
   std::lock_guard<std::mutex> lock(connect_mutex_);
   connecting_fd_ = connects_cancelled_ ? -1 : fd;
+  if (connects_cancelled_) {
+    connect_cancelled = true;  // this request's flag, read by the connecting thread after it
+  }
   return !connects_cancelled_;
 }
 
@@ -273,7 +276,6 @@ int connect_to(const addrinfo& address, const connect_settings& settings, answer
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof(no));
   }
   if (!budget.watch_connect(fd)) {
-    budget.connect_cancelled = true;
     ::close(fd);
     error = httplib::Error::Canceled;
     return -1;
@@ -294,7 +296,6 @@ int connect_to(const addrinfo& address, const connect_settings& settings, answer
   }
   if (error != httplib::Error::Success) {
     if (!budget.watch_connect(-1)) {
-      budget.connect_cancelled = true;
       error = httplib::Error::Canceled;
     }
     ::close(fd);
@@ -425,7 +426,6 @@ class budgeted_client final : public Base {
                                error);
       }
       if (!budget_.watch_connect(-1)) {  // cancelled meanwhile: the socket is shut down
-        budget_.connect_cancelled = true;
         error = httplib::Error::Canceled;
         SSL_free(ssl);
         ssl = nullptr;
@@ -437,7 +437,6 @@ class budgeted_client final : public Base {
       socket.ssl = ssl;
       skip_library_handshake_ = true;
     } else if (!budget_.watch_connect(-1)) {
-      budget_.connect_cancelled = true;
       error = httplib::Error::Canceled;
       ::close(fd);
       return false;

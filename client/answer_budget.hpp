@@ -85,7 +85,8 @@ struct answer_budget {
   void cancel_connects();
   /// The connecting thread: `fd` is being connected and shaken hands with (-1: done with it,
   /// before it is closed or handed to cpp-httplib, so a cancel never shuts down a reused fd).
-  /// False once cancel_connects() ran: the caller gives the connection up.
+  /// False once cancel_connects() ran (and `connect_cancelled` set): the caller gives the
+  /// connection up.
   bool watch_connect(int fd);
 
  private:
