@@ -199,8 +199,8 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   if (o.delivered_before > 0) {
     out << " (" << o.delivered_before << " delivered in earlier runs)";
   }
-  out << "; this run sent " << o.submit_requests << " submit(s); paid submits over all runs "
-      << o.submits_paid;
+  out << "; this run made " << o.submit_requests
+      << " submit attempt(s); paid submits over all runs " << o.submits_paid;
   if (o.submits_possibly_paid > 0) {
     out << " (+" << o.submits_possibly_paid
         << " possibly paid: submits whose answer was lost, never resubmitted blindly)";

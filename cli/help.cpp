@@ -192,12 +192,16 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app) {
   static const std::regex extras(R"(^The following arguments? (?:was|were) not expected: (.*)$)");
   static const std::regex excludes(R"(^(\S+) excludes (\S+)$)");
   static const std::regex required(R"(^(\S+) is required$)");
+  static const std::regex unreadable(R"(^(.*) was not readable \(missing\?\)$)");
   if (std::regex_match(text, m, at_most)) {
     return m[1].str() + " was given " + m[3].str() + " values but takes at most " + m[2].str() +
            ": give it once, with one value";
   }
   if (std::regex_match(text, m, at_least) || std::regex_match(text, m, typed_missing)) {
     return m[1].str() + " needs " + what_it_takes(app, m[1].str()) + " after it";
+  }
+  if (std::regex_match(text, m, unreadable)) {
+    return "--config " + m[1].str() + ": the file cannot be read (missing, or not allowed)";
   }
   if (std::regex_match(text, m, exactly)) {
     return m[2].str() + " takes " + m[1].str() + " value(s), got " + m[3].str();

@@ -212,7 +212,8 @@ int run_scenario(int argc, char** argv) {
   run->add_flag(
       "--quiet,-q", quiet,
       "print only the table, its recommendation and the thresholds: no line per finished run, no "
-      "'wrote FILE' lines (errors still go to stderr; live mode still states its cost)");
+      "'wrote FILE' lines (errors and notes on ignored options still go to stderr; live mode still "
+      "states its cost)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -576,7 +576,13 @@ void refuse_unaccepted_live_run(const scenario& s, const run_options& options) {
         "estimated " +
         fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits"));
   }
-  if (cap <= 0 || s.workload.total_images() > cap) {
+  if (cap <= 0) {
+    zbatch::raise(failed_precondition_error(
+        "live mode needs a hard cap on the images it may pay for: set --max-images N (1..1000) "
+        "or the scenario's live.max_images (this workload has " +
+        std::to_string(s.workload.total_images()) + " images per run)"));
+  }
+  if (s.workload.total_images() > cap) {
     zbatch::raise(failed_precondition_error(
         "live mode: the workload has " + std::to_string(s.workload.total_images()) +
         " images per run, over the hard cap of " + std::to_string(cap) +

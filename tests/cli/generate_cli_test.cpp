@@ -226,6 +226,19 @@ TEST(GenerateCli, OptionsFromAConfigFileAndQuietOutput) {
 
 // A new user's check: count = 1E400 in a config file was reported as "--count must be ...", as
 // if typed. A value from the file names the file and its line; a typed one still the option.
+TEST(GenerateCli, AMissingConfigFileNamesTheOption) {
+  test::temp_dir dir;
+  const auto missing = dir.path() / "none.toml";
+  const auto run = run_zbatch(
+      {"generate", "--config", missing.string(), "--mock", "--out", (dir.path() / "out").string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("zbatch generate: --config " + missing.string() +
+                         ": the file cannot be read (missing, or not allowed)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+}
+
 TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";

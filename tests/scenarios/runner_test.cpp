@@ -315,6 +315,19 @@ TEST_F(cli_test, an_option_the_mode_does_not_read_is_noted_not_silently_ignored)
   EXPECT_TRUE(fs::exists(dir_ / "out" / "results.json"));
 }
 
+TEST_F(cli_test, live_mode_without_an_image_cap_says_how_to_set_one) {
+  const auto file = write("pass.json", document(json::array()));
+  // Refused before any request (and before the key is read): the base URL is never contacted.
+  EXPECT_EQ(run(file, "--mode live --allow-cost --no-hindsight --base-url http://127.0.0.1:1"), 2)
+      << stderr_;
+  EXPECT_NE(stderr_.find("live mode needs a hard cap on the images it may pay for: set "
+                         "--max-images N (1..1000) or the scenario's live.max_images (this "
+                         "workload has 2 images per run)"),
+            std::string::npos)
+      << stderr_;
+  EXPECT_EQ(stderr_.find("cap of 0"), std::string::npos) << stderr_;
+}
+
 TEST_F(cli_test, a_failing_threshold_exits_1) {
   const auto file =
       write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));

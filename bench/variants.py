@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Adaptive's default beside variants of it, on one built-in scenario, in sim mode.
+
+The quick loop before `bench/hindsight.sh --repeat 20 --seed 1000` (issue 13): a change to the
+adaptive strategy that a spec can express (or a binary built with the change) is compared with
+the default on seeds the baselines never saw, in about a second per scenario. It prints mean
+makespan, deliverable success, paid submits and dynamic 429s per delivered image; no hindsight
+grid (the grid's best does not depend on adaptive: read it from hindsight.sh's table).
+
+usage: bench/variants.py ZBATCH SCENARIO [LABEL=EDITS ...] [--seed S] [--repeat N]
+  ZBATCH     the built zbatch executable
+  SCENARIO   a built-in scenario's name (zbatch scenario list)
+  LABEL=EDITS  a variant of adaptive's compact spec: EDITS is 'old->new' replacements separated
+             by ';' (e.g. 'p250=poll=1s->poll=250ms'), or '=SPEC' for a whole spec of its own
+  --seed S   first seed (default 1000: held out)      --repeat N  repetitions (default 20)
+
+example: bench/variants.py build/default/cli/zbatch brownout 'cap2=max=256->max=2'
+Exit 2 on bad usage (an edit whose 'old' is not in the spec is named); 3 when the run fails.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def fail(message, code=2):
+    print(f"variants.py: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def adaptive_spec(zbatch):
+    """The default spec, every knob spelled out, as `zbatch strategy show adaptive` prints it."""
+    shown = subprocess.run([zbatch, "strategy", "show", "adaptive"], capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    for i, line in enumerate(shown):
+        if line.startswith("Compact spec") and i + 1 < len(shown):
+            return shown[i + 1].strip()
+    fail("could not read adaptive's compact spec from 'zbatch strategy show adaptive'", 3)
+
+
+def variant(base, argument):
+    label, sep, edits = argument.partition("=")
+    if not sep or not label:
+        fail(f"'{argument}': a variant is LABEL=EDITS (see --help)")
+    if edits.startswith("="):
+        return {"label": label, "spec": edits[1:]}
+    spec = base
+    for edit in filter(None, edits.split(";")):
+        old, arrow, new = edit.partition("->")
+        if not arrow:
+            fail(f"{label}: '{edit}' is not an 'old->new' replacement")
+        if old not in spec:
+            fail(f"{label}: '{old}' is not in adaptive's spec ({base})")
+        spec = spec.replace(old, new)
+    return {"label": label, "spec": spec}
+
+
+def main():
+    parser = argparse.ArgumentParser(usage=__doc__.split("usage: ")[1].split("\n")[0])
+    parser.add_argument("zbatch")
+    parser.add_argument("scenario")
+    parser.add_argument("variants", nargs="*")
+    parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    if not 1 <= args.repeat <= 1000:
+        fail(f"--repeat must be from 1 to 1000 (got {args.repeat})")
+    builtin = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "scenarios", "builtin", args.scenario + ".json")
+    if not os.path.isfile(builtin):
+        fail(f"'{args.scenario}' is not a built-in scenario (no {builtin}; zbatch scenario list)")
+    base = adaptive_spec(args.zbatch)
+    strategies = [{"label": "adaptive", "spec": base}]
+    strategies += [variant(base, v) for v in args.variants]
+    with tempfile.TemporaryDirectory() as work:
+        exported = os.path.join(work, "scenario.json")
+        scenario = json.load(open(builtin))
+        scenario["strategies"] = strategies
+        scenario["thresholds"] = []
+        json.dump(scenario, open(exported, "w"))
+        out = os.path.join(work, "out")
+        run = subprocess.run([args.zbatch, "scenario", "run", exported, "--out", out, "--seed",
+                              str(args.seed), "--repeat", str(args.repeat), "--no-hindsight",
+                              "--quiet"], capture_output=True, text=True)
+        if run.returncode not in (0, 1):
+            fail(f"zbatch scenario run failed: {run.stderr.strip()}", 3)
+        results = json.load(open(os.path.join(out, "results.json")))
+    print(f"{args.scenario}, sim, seeds {args.seed}..{args.seed + args.repeat - 1}")
+    print(f"{'strategy':12} {'makespan s':>10} {'deliverable':>11} {'paid/img':>8} "
+          f"{'429/img':>7}")
+    for s in results["strategies"]:
+        print(f"{s['name']:12} {s['makespan_ms'] / 1000:10.1f} "
+              f"{100 * s['deliverable_success_rate']:10.1f}% {s['submits_per_image']:8.3f} "
+              f"{s['dynamic_429_per_image']:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
