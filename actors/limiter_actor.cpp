@@ -221,9 +221,10 @@ caf::behavior limiter(limiter_self* self, limiter_options options) {
       },
       [self](const limiter_accepted& ok) {
         if (auto* s = session_of(self)) {
-          limiter_of(self, *s).on_accepted(ok.now, ok.submitted_at, ok.saturated, ok.level);
+          auto& limiter = limiter_of(self, *s);
+          limiter.on_accepted(ok.now, ok.submitted_at, ok.saturated, ok.level);
           if (ok.permit && self->state.shared) {
-            self->state.shared->on_accepted(*ok.permit);
+            self->state.shared->on_accepted(*ok.permit, limiter.may_grow());
           }
           wake_others(self, sender_of(self));  // an adaptive limit may have grown
         }

@@ -40,8 +40,9 @@ class permit_gate {
   virtual ~permit_gate() = default;
   virtual answer acquire() = 0;
   virtual void release(std::uint64_t permit) = 0;
-  /// The permit's submit was accepted.
-  virtual void on_accepted(std::uint64_t permit) = 0;
+  /// The permit's submit was accepted; `grow`: this process's 429 budget lets an adaptive limit
+  /// grow (rate_limiter::may_grow).
+  virtual void on_accepted(std::uint64_t permit, bool grow) = 0;
   /// The permit's submit drew a dynamic 429 (called before `release`).
   virtual void on_dynamic_429(std::uint64_t permit) = 0;
   /// The batch stopped for the quota; `retry_after` is the service's hint, if any.

@@ -78,6 +78,9 @@ class rate_limiter {
   bool quota_stopped() const { return quota_stopped_; }
 
   double limit() const { return limit_; }  ///< Current in-flight limit (0 = unbounded).
+  /// Whether an acceptance at the limit may grow an adaptive limit now: always without
+  /// `inflight.strikes`, else while the politeness budget allows (a shared limit asks too).
+  bool may_grow() const { return !strikes_on() || within_429_budget(); }
   int in_flight() const { return in_flight_; }
   bool circuit_open(time_point now) const;
   int circuit_openings() const { return openings_; }

@@ -55,12 +55,12 @@ class shared_gate final : public permit_gate {
     }
     client_->release(permit);
   }
-  void on_accepted(std::uint64_t permit) override {
+  void on_accepted(std::uint64_t permit, bool grow) override {
     if (probe_ == permit) {
       client_->on_circuit_close();
       probe_.reset();
     }
-    client_->on_accepted(permit);
+    client_->on_accepted(permit, grow);
   }
   void on_dynamic_429(std::uint64_t permit) override { client_->on_dynamic_429(permit); }
   void on_quota(std::optional<millis> retry_after) override {
@@ -99,9 +99,9 @@ shared_limit::permit_options shared_permit_options(const strategy_spec& strategy
   shared_limit::permit_options permits;
   const auto& inflight = strategy.inflight;
   if (inflight.adaptive) {
-    permits.adaptive = shared_limit::aimd_params{static_cast<double>(inflight.initial),
-                                                 static_cast<double>(inflight.min),
-                                                 static_cast<double>(inflight.max), inflight.beta};
+    permits.adaptive = shared_limit::aimd_params{
+        static_cast<double>(inflight.initial), static_cast<double>(inflight.min),
+        static_cast<double>(inflight.max), inflight.beta, inflight.strikes};
     // The adaptive floor is the guaranteed limit (1 for ModelScope's free tier).
     permits.guaranteed = inflight.min;
   } else {

@@ -16,6 +16,7 @@ struct memory_store::state {
   std::optional<double> limit;
   std::int64_t last_decrease = 0;
   bool decreased = false;
+  int strikes = 0;  ///< Refusals in a row at the limit (aimd_params::strikes).
   std::optional<std::int64_t> quota_reset;
   std::optional<std::int64_t> circuit_until;
   std::optional<std::pair<std::string, std::int64_t>> probe;  ///< holder, expiry
@@ -187,14 +188,22 @@ result<limit_answer> memory_store::limit_decrease(const aimd_params& params,
   if (s.decreased && submitted_ms < s.last_decrease) {
     return limit_answer{current, false};
   }
-  s.limit = std::max(params.min, current * params.beta);
+  if (params.strikes > 0) {
+    if (++s.strikes < params.strikes) {
+      return limit_answer{current, false};
+    }
+    s.strikes = 0;
+    s.limit = std::max(params.min, std::min(current, std::floor(current + 1e-9) - 1));
+  } else {
+    s.limit = std::max(params.min, current * params.beta);
+  }
   s.last_decrease = s.now();
   s.decreased = true;
   return limit_answer{*s.limit, true};
 }
 
 result<limit_answer> memory_store::limit_increase(const aimd_params& params,
-                                                  std::int64_t submitted_ms) {
+                                                  std::int64_t submitted_ms, bool grow) {
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (!s.reachable) {
@@ -202,6 +211,10 @@ result<limit_answer> memory_store::limit_increase(const aimd_params& params,
   }
   const double current = s.current(params);
   if (s.decreased && submitted_ms < s.last_decrease) {
+    return limit_answer{current, false};
+  }
+  s.strikes = 0;
+  if (!grow) {
     return limit_answer{current, false};
   }
   const double step = s.decreased ? 1.0 / std::max(1.0, std::floor(current + 1e-9)) : 1.0;

@@ -39,8 +39,8 @@ class memory_store final : public store {
   result<limit_answer> limit(const aimd_params& params) override;
   result<limit_answer> limit_decrease(const aimd_params& params,
                                       std::int64_t submitted_ms) override;
-  result<limit_answer> limit_increase(const aimd_params& params,
-                                      std::int64_t submitted_ms) override;
+  result<limit_answer> limit_increase(const aimd_params& params, std::int64_t submitted_ms,
+                                      bool grow) override;
   status quota_stop(std::int64_t reset_ms) override;
   result<std::optional<std::int64_t>> quota() override;
   status circuit_open(std::int64_t until_ms) override;

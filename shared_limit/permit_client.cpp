@@ -178,13 +178,13 @@ void permit_client::release(std::uint64_t permit) {
   orphans_.push_back(lease_id(permit));
 }
 
-void permit_client::on_accepted(std::uint64_t permit) {
+void permit_client::on_accepted(std::uint64_t permit, bool grow) {
   std::lock_guard lock(mutex_);
   const auto it = held_.find(permit);
   if (!options_.adaptive || degraded_ || it == held_.end() || !it->second.saturated) {
     return;
   }
-  if (auto r = store_->limit_increase(*options_.adaptive, it->second.acquired_ms); r.ok()) {
+  if (auto r = store_->limit_increase(*options_.adaptive, it->second.acquired_ms, grow); r.ok()) {
     limit_ = r->limit;
   } else {
     degrade(r.status());

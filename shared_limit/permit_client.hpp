@@ -74,11 +74,13 @@ class permit_client {
   permit_answer acquire();
   /// Returns the permit (its lease in the store, unless degraded).
   void release(std::uint64_t permit);
-  /// The permit's submit was accepted: raises a shared adaptive limit when it took the last
-  /// permit (slow start, then additive), as the in-process limiter does.
-  void on_accepted(std::uint64_t permit);
+  /// The permit's submit was accepted: when it took the last permit, clears the shared limit's
+  /// strikes and, if `grow` (this process's 429 budget allows it, rate_limiter::may_grow),
+  /// raises a shared adaptive limit (slow start, then additive), as the in-process limiter does.
+  void on_accepted(std::uint64_t permit, bool grow = true);
   /// A dynamic 429 for the permit's submit: decreases a shared adaptive limit, at most once per
-  /// round trip across every process.
+  /// round trip across every process (with `strikes`: the Nth refusal in a row drops it to the
+  /// level below; store.hpp).
   void on_dynamic_429(std::uint64_t permit);
   /// A quota 429: stops every process on the key until `reset_ms` (store clock).
   void on_quota(std::int64_t reset_ms);

@@ -100,28 +100,46 @@ constexpr const char* pace_lua =
     "redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)\n"
     "return {1, 0}\n";
 
-// The adaptive limit. KEYS: limit hash. ARGV: op (get, dec, inc), initial, min, max, beta,
-// submitted ms. Returns {limit as text, changed}.
+// The adaptive limit (memory_store.cpp holds the same rules). KEYS: limit hash. ARGV: op (get,
+// dec, inc), initial, min, max, beta, submitted ms, strikes (0 = multiply by beta), grow (inc:
+// '1' or '0'). Returns {limit as text, changed}.
 constexpr const char* limit_lua =
-    "local h = redis.call('HMGET', KEYS[1], 'limit', 'last', 'dec')\n"
+    "local h = redis.call('HMGET', KEYS[1], 'limit', 'last', 'dec', 'strikes')\n"
     "local limit = tonumber(h[1]) or tonumber(ARGV[2])\n"
     "local last = tonumber(h[2]) or 0\n"
     "local dec = h[3] == '1'\n"
+    "local strikes = tonumber(h[4]) or 0\n"
     "local sub = tonumber(ARGV[6])\n"
+    "local need = tonumber(ARGV[7])\n"
     "local changed = 0\n"
     "if ARGV[1] == 'dec' and ((not dec) or sub >= last) then\n"
-    "  limit = math.max(tonumber(ARGV[3]), limit * tonumber(ARGV[5]))\n"
-    "  last = now\n"
-    "  dec = true\n"
-    "  changed = 1\n"
+    "  if need > 0 then\n"
+    "    strikes = strikes + 1\n"
+    "    if strikes >= need then\n"
+    "      strikes = 0\n"
+    "      limit = math.max(tonumber(ARGV[3]), math.min(limit, math.floor(limit + 1e-9) - 1))\n"
+    "      changed = 1\n"
+    "    end\n"
+    "  else\n"
+    "    limit = math.max(tonumber(ARGV[3]), limit * tonumber(ARGV[5]))\n"
+    "    changed = 1\n"
+    "  end\n"
+    "  if changed == 1 then\n"
+    "    last = now\n"
+    "    dec = true\n"
+    "  end\n"
     "elseif ARGV[1] == 'inc' and ((not dec) or sub >= last) then\n"
-    "  local step = 1\n"
-    "  if dec then step = 1 / math.max(1, math.floor(limit + 1e-9)) end\n"
-    "  limit = math.min(tonumber(ARGV[4]), limit + step)\n"
-    "  changed = 1\n"
+    "  strikes = 0\n"
+    "  if ARGV[8] == '1' then\n"
+    "    local step = 1\n"
+    "    if dec then step = 1 / math.max(1, math.floor(limit + 1e-9)) end\n"
+    "    limit = math.min(tonumber(ARGV[4]), limit + step)\n"
+    "    changed = 1\n"
+    "  end\n"
     "end\n"
     "local text = string.format('%.17g', limit)\n"
-    "redis.call('HSET', KEYS[1], 'limit', text, 'last', last, 'dec', dec and '1' or '0')\n"
+    "redis.call('HSET', KEYS[1], 'limit', text, 'last', last, 'dec', dec and '1' or '0',\n"
+    "           'strikes', strikes)\n"
     "return {text, changed}\n";
 
 // KEYS: quota. ARGV: reset ms (stop until then) or -1 (read). Returns the reset or -1.
@@ -554,24 +572,25 @@ result<pace_answer> redis_store::pace(double rate, int burst) {
 }
 
 result<limit_answer> redis_store::limit(const aimd_params& params) {
-  return limit_update("get", params, 0);
+  return limit_update("get", params, 0, false);
 }
 
 result<limit_answer> redis_store::limit_decrease(const aimd_params& params,
                                                  std::int64_t submitted_ms) {
-  return limit_update("dec", params, submitted_ms);
+  return limit_update("dec", params, submitted_ms, false);
 }
 
 result<limit_answer> redis_store::limit_increase(const aimd_params& params,
-                                                 std::int64_t submitted_ms) {
-  return limit_update("inc", params, submitted_ms);
+                                                 std::int64_t submitted_ms, bool grow) {
+  return limit_update("inc", params, submitted_ms, grow);
 }
 
 result<limit_answer> redis_store::limit_update(const char* op, const aimd_params& params,
-                                               std::int64_t submitted_ms) {
-  auto r = eval(limit_s, {ns_ + ":limit"},
-                {op, number(params.initial), number(params.min), number(params.max),
-                 number(params.beta), std::to_string(submitted_ms)});
+                                               std::int64_t submitted_ms, bool grow) {
+  auto r =
+      eval(limit_s, {ns_ + ":limit"},
+           {op, number(params.initial), number(params.min), number(params.max), number(params.beta),
+            std::to_string(submitted_ms), std::to_string(params.strikes), grow ? "1" : "0"});
   if (!r.ok()) {
     return r.error();
   }

@@ -68,8 +68,8 @@ class redis_store final : public store {
   result<limit_answer> limit(const aimd_params& params) override;
   result<limit_answer> limit_decrease(const aimd_params& params,
                                       std::int64_t submitted_ms) override;
-  result<limit_answer> limit_increase(const aimd_params& params,
-                                      std::int64_t submitted_ms) override;
+  result<limit_answer> limit_increase(const aimd_params& params, std::int64_t submitted_ms,
+                                      bool grow) override;
   status quota_stop(std::int64_t reset_ms) override;
   result<std::optional<std::int64_t>> quota() override;
   status circuit_open(std::int64_t until_ms) override;
@@ -94,7 +94,7 @@ class redis_store final : public store {
                                       const std::vector<std::string>& args);
   result<std::shared_ptr<reply>> command(const std::vector<std::string>& argv);
   result<limit_answer> limit_update(const char* op, const aimd_params& params,
-                                    std::int64_t submitted_ms);
+                                    std::int64_t submitted_ms, bool grow);
 
   redis_config config_;
   std::string ns_;

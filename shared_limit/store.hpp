@@ -37,6 +37,11 @@ struct aimd_params {
   double min = 1;
   double max = 256;
   double beta = 0.7;
+  /// 0: every round trip's 429s multiply the limit by `beta` (classic AIMD). N > 0 (the
+  /// strategy's `strikes`, issue 13): N refusals in a row on the key, no acceptance at the limit
+  /// between, drop it to the level below (its floor - 1): one refusal may be the free tier's
+  /// dice, and a lottery level read as congestion halved the limit at random.
+  int strikes = 0;
 };
 
 /// The limit an `acquire` checks: a fixed number, or the shared adaptive limit as it stands in
@@ -119,14 +124,16 @@ class store {
   // ---- the shared adaptive limit ---------------------------------------------------------------
   virtual result<limit_answer> limit(const aimd_params& params) = 0;
   /// A congestion signal for a submit made at `submitted_ms` (store clock): multiplies the limit
-  /// by beta unless a decrease happened after that submit (one decrease per round trip, across
-  /// every process).
+  /// by beta (with `params.strikes`: counts a strike, and the Nth in a row drops the limit to
+  /// the level below) unless a decrease happened after that submit (one decrease per round
+  /// trip, across every process).
   virtual result<limit_answer> limit_decrease(const aimd_params& params,
                                               std::int64_t submitted_ms) = 0;
-  /// An accepted submit that used the last permit: +1 before the first decrease (slow start),
-  /// then +1/limit; ignored for submits made before the last decrease.
-  virtual result<limit_answer> limit_increase(const aimd_params& params,
-                                              std::int64_t submitted_ms) = 0;
+  /// An accepted submit that used the last permit: clears the strikes and, when `grow` (the
+  /// caller's 429 budget allows it), adds +1 before the first decrease (slow start), then
+  /// +1/limit; ignored for submits made before the last decrease.
+  virtual result<limit_answer> limit_increase(const aimd_params& params, std::int64_t submitted_ms,
+                                              bool grow) = 0;
 
   // ---- quota -----------------------------------------------------------------------------------
   /// Stops every acquire on the key until `reset_ms` (store clock).

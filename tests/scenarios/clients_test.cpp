@@ -321,7 +321,7 @@ TEST(shared_gate, an_open_circuit_holds_every_process_then_one_probe_decides) {
   g.now += 10'000;
   const auto second = g.a->acquire();  // a probes this time; its acceptance closes the circuit
   ASSERT_TRUE(second.permit.has_value());
-  g.a->on_accepted(*second.permit);
+  g.a->on_accepted(*second.permit, true);
   g.a->release(*second.permit);
   EXPECT_TRUE(g.b->acquire().permit.has_value());
 }

@@ -89,17 +89,25 @@ TEST(memory_store, the_adaptive_limit_decreases_once_per_round_trip_across_proce
   EXPECT_TRUE(b.limit_decrease(p, clock.now - 5)->changed);
   EXPECT_DOUBLE_EQ(a.limit(p)->limit, 1.0);
   // Additive increase after a decrease: +1/limit.
-  EXPECT_DOUBLE_EQ(a.limit_increase(p, clock.now)->limit, 2.0);
-  EXPECT_DOUBLE_EQ(a.limit_increase(p, clock.now)->limit, 2.5);
+  EXPECT_DOUBLE_EQ(a.limit_increase(p, clock.now, true)->limit, 2.0);
+  EXPECT_DOUBLE_EQ(a.limit_increase(p, clock.now, true)->limit, 2.5);
+}
+
+TEST(memory_store, strikes_drop_the_shared_limit_to_the_level_below) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  clock.now += 10;
+  test_rules::strikes_drop_the_shared_limit_to_the_level_below(a, b, clock.now - 5);
 }
 
 TEST(memory_store, slow_start_adds_one_per_saturated_acceptance_until_the_first_decrease) {
   fake_clock clock;
   memory_store store(clock.fn());
   const aimd_params p{1, 1, 3, 0.7};
-  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now)->limit, 2.0);
-  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now)->limit, 3.0);
-  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now)->limit, 3.0);  // max
+  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now, true)->limit, 2.0);
+  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now, true)->limit, 3.0);
+  EXPECT_DOUBLE_EQ(store.limit_increase(p, clock.now, true)->limit, 3.0);  // max
 }
 
 TEST(memory_store, the_quota_stop_refuses_every_process_until_the_reset) {

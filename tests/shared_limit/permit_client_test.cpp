@@ -152,6 +152,24 @@ TEST(permit_client, a_shared_adaptive_limit_decreases_once_for_a_round_of_429s) 
   EXPECT_FALSE(a->acquire().permit);
 }
 
+// The 429 budget is each process's (rate_limiter::may_grow): an acceptance at the limit it
+// refuses to grow on leaves the shared limit where it is.
+TEST(permit_client, an_acceptance_grows_the_shared_limit_only_when_the_budget_allows) {
+  world w;
+  permit_options options;
+  options.adaptive = aimd_params{1, 1, 16, 0.5, 2};
+  auto a = w.client(options, "a");
+  auto first = a->acquire();  // the last permit: saturated
+  ASSERT_TRUE(first.permit);
+  a->on_accepted(*first.permit, false);
+  EXPECT_DOUBLE_EQ(a->current_limit(), 1.0);
+  a->release(*first.permit);
+  auto second = a->acquire();
+  ASSERT_TRUE(second.permit);
+  a->on_accepted(*second.permit, true);
+  EXPECT_DOUBLE_EQ(a->current_limit(), 2.0);
+}
+
 TEST(permit_client, shared_pacing_spaces_submits_across_processes_without_keeping_the_lease) {
   world w;
   permit_options options;

@@ -170,7 +170,8 @@ TEST_F(redis_test, pacing_limit_and_quota_scripts_follow_the_memory_store) {
   const auto second = b->limit_decrease(p, submitted - 1);
   EXPECT_FALSE(second->changed);
   EXPECT_DOUBLE_EQ(second->limit, 2.0);
-  EXPECT_DOUBLE_EQ(b->limit_increase(p, b->acquire("y", 10, millis{10'000})->now_ms)->limit, 2.5);
+  EXPECT_DOUBLE_EQ(b->limit_increase(p, b->acquire("y", 10, millis{10'000})->now_ms, true)->limit,
+                   2.5);
   // An adaptive acquire checks the limit's floor as it stands (2.5 -> 2): x and y are held.
   const auto adaptive = a->acquire("v", lease_limit(p), millis{10'000});
   EXPECT_FALSE(adaptive->granted);
@@ -341,6 +342,13 @@ TEST_F(redis_test, the_circuit_is_shared_with_one_probe_when_half_open) {
   auto b = connect("zbatch:circuit");
   ASSERT_TRUE(a && b);
   test_rules::circuit_is_shared_with_one_probe(*a, *b, server_now(*a));
+}
+
+TEST_F(redis_test, strikes_drop_the_shared_limit_to_the_level_below) {
+  auto a = connect("zbatch:strikes");
+  auto b = connect("zbatch:strikes");
+  ASSERT_TRUE(a && b);
+  test_rules::strikes_drop_the_shared_limit_to_the_level_below(*a, *b, server_now(*a));
 }
 
 TEST_F(redis_test, rate_limit_figures_are_kept_per_model) {

@@ -14,6 +14,33 @@
 
 namespace zbatch::shared_limit::test_rules {
 
+/// aimd_params::strikes (issue 13's rule on the key): N refusals in a row across processes, no
+/// acceptance at the limit between, drop the limit to the level below; a refusal of a submit made
+/// before the last decrease is no strike; an acceptance that may not grow the limit still clears
+/// the strikes.
+inline void strikes_drop_the_shared_limit_to_the_level_below(store& a, store& b,
+                                                             std::int64_t now_ms) {
+  const aimd_params p{4, 1, 16, 0.5, 2};
+  const auto later = now_ms + 60'000;  // a submit made after any decrease of this test
+  const auto first = a.limit_decrease(p, now_ms);
+  EXPECT_FALSE(first->changed) << "one refusal may be the dice";
+  EXPECT_DOUBLE_EQ(first->limit, 4);
+  EXPECT_TRUE(b.limit_decrease(p, now_ms)->changed);
+  EXPECT_DOUBLE_EQ(a.limit(p)->limit, 3) << "the level below, not 4 x beta";
+  EXPECT_FALSE(b.limit_decrease(p, later)->changed);
+  const auto held = a.limit_increase(p, later, false);  // accepted; the 429 budget is spent
+  EXPECT_FALSE(held->changed);
+  EXPECT_DOUBLE_EQ(held->limit, 3);
+  EXPECT_FALSE(a.limit_decrease(p, later)->changed) << "the acceptance cleared the strike";
+  EXPECT_TRUE(b.limit_decrease(p, later)->changed);
+  EXPECT_DOUBLE_EQ(a.limit_increase(p, later, true)->limit, 2.5);  // additive: +1/2
+  EXPECT_FALSE(a.limit_decrease(p, later)->changed);
+  EXPECT_FALSE(b.limit_decrease(p, now_ms - 1)->changed) << "a stale submit is no strike";
+  EXPECT_DOUBLE_EQ(a.limit(p)->limit, 2.5);
+  EXPECT_TRUE(b.limit_decrease(p, later)->changed);
+  EXPECT_DOUBLE_EQ(a.limit(p)->limit, 1) << "2.5 takes 2 in flight: the level below is 1";
+}
+
 inline void circuit_is_shared_with_one_probe(store& a, store& b, std::int64_t now_ms) {
   using state = circuit_answer::state;
   EXPECT_EQ(a.circuit("a", millis{5000})->now, state::closed);
