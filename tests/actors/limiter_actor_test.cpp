@@ -319,5 +319,44 @@ TEST_F(limiter_actor_test, the_shared_store_grants_a_lease_and_takes_it_back_fro
   EXPECT_TRUE(after.starts.at(0).permit.has_value());
 }
 
+/// A coordinator on a shared adaptive limit (the in-memory store): `limit_after_an_acceptance`
+/// is the key's limit after its one saturated acceptance, when it had drawn `refusals` capacity
+/// 429s before (at level 2; nothing lent ahead).
+class shared_adaptive_test : public limiter_actor_test {
+ public:
+  double limit_after_an_acceptance(int refusals) {
+    std::int64_t now_ms = 0;
+    shared_limit::memory_store store([&now_ms] { return now_ms; });
+    const std::string strategy = "inflight=aimd:init=1:min=1:max=10:beta=0.5:lat=0:strikes=2";
+    const auto spec = parse_strategy(strategy).value();
+    auto options = shared_permit_options(spec);
+    options.process_id = "test";
+    auto gate = make_shared_permit_gate(
+        std::make_unique<shared_limit::permit_client>(
+            std::make_unique<shared_limit::memory_store>(store.share()), options),
+        [&now_ms](std::optional<millis> after) { return now_ms + (after ? after->count() : 0); },
+        spec.circuit.open_for);
+    auto log = std::make_shared<probe_log>();
+    const auto lim = limiter({gate});
+    const auto a = coordinator(lim, strategy, log);
+    const auto started = acquire(a, *log, t0);
+    EXPECT_EQ(started.what, verdict::start);
+    for (int i = 0; i < refusals; ++i) {
+      tell(a, limiter_429{at_ms(10 + i), at_ms(5 + i), std::nullopt, 2});
+    }
+    tell(a, limiter_accepted{at_ms(40), t0, true, 1, started.starts.at(0).permit});
+    return store.limit(*options.adaptive)->limit;
+  }
+};
+
+// The key's adaptive limit grows on an acceptance only while the accepting coordinator's 429
+// budget allows it (rate_limiter::may_grow), as its own limit does: else the shared limit would
+// spend the politeness budget for every worker on the key.
+TEST_F(shared_adaptive_test, the_shared_limit_grows_only_within_the_accepting_workers_429_budget) {
+  EXPECT_DOUBLE_EQ(limit_after_an_acceptance(0), 2) << "slow start: +1";
+  // 2 refused + 1 > 0.95 x (1 accepted + 1): the budget is spent.
+  EXPECT_DOUBLE_EQ(limit_after_an_acceptance(2), 1);
+}
+
 }  // namespace
 }  // namespace zbatch::actors
