@@ -1028,6 +1028,10 @@ namespace {
 ordered_json run_checked_scenario(const scenario& s, const run_options& options) {
   const auto checked = check(s);
   refuse_unplayable_clients(s, options);
+  if (options.mode == run_mode::http && !options.base_url.empty()) {
+    // A mock that is down is said at once, not after the hindsight grid has played.
+    admin_call(options.base_url, "GET", "/admin/stats");
+  }
   const auto settings = settings_of(s, options);
   if (options.mode == run_mode::live) {
     refuse_unaccepted_live_run(s, options);

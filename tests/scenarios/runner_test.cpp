@@ -265,15 +265,16 @@ TEST_F(cli_test, http_mode_with_clients_and_no_redis_server_exits_2_before_any_r
 }
 
 TEST_F(cli_test, http_mode_against_a_base_url_answering_without_end_exits_3_naming_the_url) {
-  // The mock's /admin/reset answered with a body that never ends: cut off at the admin calls' 64
-  // MiB cap (client/mock_admin.hpp) instead of read until memory runs out; no run starts.
+  // The mock's first admin call (/admin/stats, the check that it is up) answered with a body
+  // that never ends: cut off at the admin calls' 64 MiB cap (client/mock_admin.hpp) instead of
+  // read until memory runs out; no run starts.
   const std::uint64_t flood_bytes = std::uint64_t{256} << 20;
   test::fake::header_flood endless(test::fake::header_flood::shape::endless_body, flood_bytes);
   const auto file = write("pass.json", document(json::array()));
   EXPECT_EQ(run(file, "--mode http --no-hindsight --base-url " + endless.url()), 3);
   EXPECT_NE(stderr_.find(
-                "zbatch scenario: POST " + endless.url() +
-                "/admin/reset: answer larger than 67108864 bytes (64 MiB) (is it a zbatch mock on "
+                "zbatch scenario: GET " + endless.url() +
+                "/admin/stats: answer larger than 67108864 bytes (64 MiB) (is it a zbatch mock on "
                 "loopback?)"),
             std::string::npos)
       << stderr_;
@@ -281,6 +282,25 @@ TEST_F(cli_test, http_mode_against_a_base_url_answering_without_end_exits_3_nami
   EXPECT_EQ(endless.connections_cut(), 1) << "zbatch closed the connection, not the fake";
   EXPECT_LT(endless.most_on_one_connection(), flood_bytes / 2);
   EXPECT_FALSE(fs::exists(dir_ / "out")) << "a failed run leaves no empty --out behind";
+}
+
+TEST_F(cli_test, a_mock_that_is_down_is_found_before_the_hindsight_grid_plays) {
+  const auto file = write("pass.json", document(json::array()));
+  const auto command = "'" + std::string(ZBATCH_BIN) + "' scenario run '" + file.string() +
+                       "' --out '" + (dir_ / "out").string() +
+                       "' --mode http --base-url http://127.0.0.1:1 > '" +
+                       (dir_ / "stdout").string() + "' 2> '" + (dir_ / "stderr").string() + "'";
+  const int status = std::system(command.c_str());
+  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 3);
+  const auto text = [this](const char* name) {
+    std::stringstream in;
+    in << std::ifstream(dir_ / name).rdbuf();  // an empty file leaves `in` empty, not failed
+    return in.str();
+  };
+  EXPECT_EQ(text("stdout").find("hindsight grid"), std::string::npos) << text("stdout");
+  EXPECT_NE(text("stderr").find("GET http://127.0.0.1:1/admin/stats: could not connect"),
+            std::string::npos)
+      << text("stderr");
 }
 
 TEST_F(cli_test, a_failed_run_removes_only_the_directories_it_created_and_only_when_empty) {
