@@ -64,29 +64,32 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
   const auto& in = s.inflight;
   if (in.adaptive) {
     std::string line = "Finds the number of tasks in flight by itself (AIMD): starts at " +
-                       std::to_string(in.initial) + ", stays between " + std::to_string(in.min) +
-                       " and " + std::to_string(in.max) + ", grows by one while answers are good";
+                       std::to_string(in.initial) + " and stays between " + std::to_string(in.min) +
+                       " and " + std::to_string(in.max) +
+                       ". It grows by one per acceptance at the limit until the first drop, "
+                       "then by one per round of acceptances";
+    const std::string latency =
+        in.latency_factor > 0 ? "A task that takes more than " + number_words(in.latency_factor) +
+                                    "x the median of the last 64 seen shrinks it x" +
+                                    number_words(in.beta) + ", at most once per round trip. "
+                              : std::string();
     if (in.strikes > 0) {
       line +=
-          " (and dynamic 429s stay within 0.95 per accepted submit, the batch's next window of "
-          "images counted ahead), drops to the level below "
-          "one that drew " +
+          ", while dynamic 429s stay within 0.95 per accepted submit (the batch's next window "
+          "of images counted ahead). " +
           std::to_string(in.strikes) +
-          " capacity 429(s) in a row (a refused submit retries after its short 429 backoff; "
-          "a 429 within " +
+          " capacity 429(s) in a row at a level drop it to the level below; a refused "
+          "submit retries after its short 429 backoff, and a 429 within " +
           duration_words(actors::rate_window) +
-          " of an acceptance at that level is the submit rate, not capacity), and grows by "
-          "one per acceptance again when the service takes a level it refused twice over";
-      if (in.latency_factor > 0) {
-        line += ", and shrinks x" + number_words(in.beta) + " when a task takes more than " +
-                number_words(in.latency_factor) + "x the median of the last 64 seen";
-      }
+          " of an acceptance at that level is the submit rate, not capacity. When the "
+          "service takes a level it refused twice over, it grows by one per acceptance "
+          "again. " +
+          latency +
+          "Workers sharing the key (--shared-limit) keep one such limit for the key together";
     } else {
-      line += " and shrinks x" + number_words(in.beta) + " on a 429";
-      if (in.latency_factor > 0) {
-        line += " or when a task takes more than " + number_words(in.latency_factor) +
-                "x the median of the last 64 seen";
-      }
+      line += ". A 429 shrinks it x" + number_words(in.beta) + ", at most once per round trip. " +
+              latency +
+              "Workers sharing the key (--shared-limit) keep one such limit for the key together";
     }
     out.push_back(line + ".");
   } else if (in.limit == 0) {
