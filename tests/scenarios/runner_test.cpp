@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "mock_api/server.hpp"
+#include "scenarios/profile.hpp"
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
 #include "tests/fakes/header_flood.hpp"
@@ -96,6 +98,36 @@ TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
   EXPECT_EQ(run["submits"], created);
   EXPECT_LT(run["delivered"].get<std::int64_t>(), created)
       << "the lost ones were paid, undelivered";
+}
+
+// The same count from a mock already running (`--mode http --base-url`): the runner reads its
+// /admin/stats `tasks.created` after the run (add_mock_stats), not the answers it saw.
+TEST(runner, paid_submits_from_a_running_mock_are_its_tasks_created) {
+  auto profile = exact_profile(0);
+  profile["overrides"]["faults"] = {{"submit", {{"reset", 0.3}}}};
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 1000}};
+  const auto s = parse_scenario(json{{"version", 1},
+                                     {"name", "lost-answers"},
+                                     {"profile", profile},
+                                     {"workload", {{"batches", 1}, {"images_per_batch", 12}}},
+                                     {"strategies", {"adaptive"}},
+                                     {"repetitions", 1},
+                                     {"seed", 5}},
+                                "lost-answers.json")
+                     .value();
+  mock::server server(scale_config(resolve_profile(s).value(), 0.05), 7);
+  run_options options;
+  options.hindsight = false;
+  options.mode = run_mode::http;
+  options.time_scale = 0.05;
+  options.base_url = server.base_url();
+  const auto results = run_scenario(s, options).value();
+  const auto& run = strategy(results, "adaptive")["runs"][0];
+  const auto& submit = run["requests"]["submit"];
+  ASSERT_TRUE(submit.contains("reset")) << "no answer was lost: no test; " << submit.dump();
+  const auto created = server.mock_model().stats()["tasks"]["created"].get<std::int64_t>();
+  EXPECT_EQ(run["submits"], created);
+  EXPECT_GT(created, submit["200"].get<std::int64_t>()) << "a reset after the task was created";
 }
 
 TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
