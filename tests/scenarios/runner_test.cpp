@@ -109,7 +109,7 @@ TEST(runner, paid_submits_from_a_running_mock_are_its_tasks_created) {
   const auto s = parse_scenario(json{{"version", 1},
                                      {"name", "lost-answers"},
                                      {"profile", profile},
-                                     {"workload", {{"batches", 1}, {"images_per_batch", 12}}},
+                                     {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
                                      {"strategies", {"adaptive"}},
                                      {"repetitions", 1},
                                      {"seed", 5}},
