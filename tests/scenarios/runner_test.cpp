@@ -73,24 +73,30 @@ TEST(runner, sim_results_are_byte_identical_for_the_same_file_and_seed) {
   EXPECT_NE(run_scenario(s, options).value().dump(2), first);
 }
 
-TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
-  // A reset after the task was created (faults.transport_after_accept): the service charged it,
-  // the client never saw it accepted. The cost figures are the service's count (the brief: "every
-  // figure of cost counts what the service charged, not only what zbatch saw").
+/// 20 images under `adaptive`, 1 s each, no cap; 30 % of submits are reset after the task was
+/// created (faults.transport_after_accept): the service charged them, the client never saw them
+/// accepted.
+scenario lost_answers_scenario() {
   auto profile = exact_profile(0);
   profile["overrides"]["faults"] = {{"submit", {{"reset", 0.3}}}};
-  const auto s = parse_scenario(json{{"version", 1},
-                                     {"name", "lost-answers"},
-                                     {"profile", profile},
-                                     {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
-                                     {"strategies", {"adaptive"}},
-                                     {"repetitions", 1},
-                                     {"seed", 5}},
-                                "lost-answers.json")
-                     .value();
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 1000}};
+  return parse_scenario(json{{"version", 1},
+                             {"name", "lost-answers"},
+                             {"profile", profile},
+                             {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
+                             {"strategies", {"adaptive"}},
+                             {"repetitions", 1},
+                             {"seed", 5}},
+                        "lost-answers.json")
+      .value();
+}
+
+// The cost figures are the service's count (the brief: "every figure of cost counts what the
+// service charged, not only what zbatch saw").
+TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
   run_options options;
   options.hindsight = false;
-  const auto results = run_scenario(s, options).value();
+  const auto results = run_scenario(lost_answers_scenario(), options).value();
   const auto& run = strategy(results, "adaptive")["runs"][0];
   const auto& submit = run["requests"]["submit"];
   ASSERT_TRUE(submit.contains("reset")) << "no answer was lost: no test";
@@ -103,18 +109,7 @@ TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
 // The same count from a mock already running (`--mode http --base-url`): the runner reads its
 // /admin/stats `tasks.created` after the run (add_mock_stats), not the answers it saw.
 TEST(runner, paid_submits_from_a_running_mock_are_its_tasks_created) {
-  auto profile = exact_profile(0);
-  profile["overrides"]["faults"] = {{"submit", {{"reset", 0.3}}}};
-  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 1000}};
-  const auto s = parse_scenario(json{{"version", 1},
-                                     {"name", "lost-answers"},
-                                     {"profile", profile},
-                                     {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
-                                     {"strategies", {"adaptive"}},
-                                     {"repetitions", 1},
-                                     {"seed", 5}},
-                                "lost-answers.json")
-                     .value();
+  const auto s = lost_answers_scenario();
   mock::server server(scale_config(resolve_profile(s).value(), 0.05), 7);
   run_options options;
   options.hindsight = false;
