@@ -409,6 +409,8 @@ int run_generate(int argc, char** argv) {
        "\"out/fox\")"}));
   app.set_config("--config", "", "read options from this TOML/INI file (key = value per option)")
       ->type_name("FILE");
+  // A mistyped key must not be dropped silently: `cuont = 600` would make one paid image.
+  app.allow_config_extras(CLI::config_extras_mode::error);
   raw_options raw;
   auto& in = raw.inputs;
   app.add_option("--prompt", in.prompt, "the prompt (fewer than 2000 characters)")

@@ -161,6 +161,27 @@ std::string range_sentence(const std::string& option, const std::string& value,
          value + "\")";
 }
 
+/// "--config FILE: unknown key 'cuont' (did you mean count?) ...": CLI11 2.1 says only "INI
+/// was not able to parse cuont" for a key that names no option (allow_config_extras(error)).
+std::string unknown_config_key(const CLI::App& app, const std::string& key) {
+  std::vector<std::string> names;
+  for (const auto* option : app.get_options()) {
+    for (const auto& name : option->get_lnames()) {
+      names.push_back(name);
+    }
+  }
+  const auto* config = app.get_config_ptr();
+  const std::string file =
+      config != nullptr && !config->results().empty() ? " " + config->results().front() : "";
+  const auto dot = key.find('.');
+  if (dot != std::string::npos) {  // CLI11 reads "[generate]" as generate.++, its keys generate.KEY
+    return "--config" + file + ": section [" + key.substr(0, dot) +
+           "] is not read: write every key at the top level, without sections (see --help)";
+  }
+  return "--config" + file + ": unknown key '" + key + "'" + base::did_you_mean(key, names) +
+         "; a key is an option's long name without the dashes (see --help)";
+}
+
 }  // namespace
 
 CLI::Validator finite_range(double low, double high) {
@@ -193,12 +214,16 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app) {
   static const std::regex excludes(R"(^(\S+) excludes (\S+)$)");
   static const std::regex required(R"(^(\S+) is required$)");
   static const std::regex unreadable(R"(^(.*) was not readable \(missing\?\)$)");
+  static const std::regex config_extra(R"(^INI was not able to parse (.*)$)");
   if (std::regex_match(text, m, at_most)) {
     return m[1].str() + " was given " + m[3].str() + " values but takes at most " + m[2].str() +
            ": give it once, with one value";
   }
   if (std::regex_match(text, m, at_least) || std::regex_match(text, m, typed_missing)) {
     return m[1].str() + " needs " + what_it_takes(app, m[1].str()) + " after it";
+  }
+  if (std::regex_match(text, m, config_extra)) {
+    return unknown_config_key(app, m[1].str());
   }
   if (std::regex_match(text, m, unreadable)) {
     return "--config " + m[1].str() + ": the file cannot be read (missing, or not allowed)";

@@ -239,6 +239,27 @@ TEST(GenerateCli, AMissingConfigFileNamesTheOption) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
 }
 
+TEST(GenerateCli, AConfigFilesUnknownKeyOrSectionIsAnErrorNotSkipped) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.toml";
+  std::ofstream(config) << "prompt = \"a red fox\"\ncuont = 4\nout = \"" << out.string() << "\"\n";
+  auto run = run_zbatch({"generate", "--config", config.string(), "--mock"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(
+      run.err.find("--config " + config.string() + ": unknown key 'cuont' (did you mean 'count'?)"),
+      std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing was generated";
+  std::ofstream(config) << "[generate]\nprompt = \"a red fox\"\nout = \"" << out.string() << "\"\n";
+  run = run_zbatch({"generate", "--config", config.string(), "--mock"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--config " + config.string() + ": section [generate] is not read"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
