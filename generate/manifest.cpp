@@ -68,6 +68,7 @@ json run_entry(const manifest_run& run) {
               {"downloads", c.downloads},
               {"http_429", c.http_429_dynamic + c.http_429_quota},
               {"retries", c.retries},
+              {"hung_resubmits", c.hung_resubmits},  // knowing second payments (issue 13)
               {"makespan_ms", run.makespan_ms}};
 }
 

@@ -85,7 +85,7 @@ TEST(manifest, an_image_delivered_in_this_run) {
                 "message": null, "attempts": 1, "submits": 1, "possibly_paid": 0,
                 "run": "this"}],
     "this_run": {"submit_requests": 1, "accepted": 1, "polls": 3, "downloads": 1,
-                 "http_429": 2, "retries": 2, "makespan_ms": 2000}})")
+                 "http_429": 2, "retries": 2, "hung_resubmits": 0, "makespan_ms": 2000}})")
                                           .dump());
 }
 
@@ -116,7 +116,7 @@ TEST(manifest, a_failed_image_shows_its_class_and_no_file) {
                 "message": "inappropriate content", "attempts": 1, "submits": 1,
                 "possibly_paid": 0, "run": "this"}],
     "this_run": {"submit_requests": 1, "accepted": 1, "polls": 2, "downloads": 0,
-                 "http_429": 0, "retries": 0, "makespan_ms": 800}})")
+                 "http_429": 0, "retries": 0, "hung_resubmits": 0, "makespan_ms": 800}})")
                                           .dump());
 }
 
@@ -146,7 +146,7 @@ TEST(manifest, a_pending_image_keeps_its_task_for_the_rerun) {
                 "message": "deadline: task task-1 still running at the poll deadline (2000 ms)",
                 "attempts": 1, "submits": 1, "possibly_paid": 0, "run": "this"}],
     "this_run": {"submit_requests": 1, "accepted": 1, "polls": 5, "downloads": 0,
-                 "http_429": 0, "retries": 0, "makespan_ms": 2000}})j")
+                 "http_429": 0, "retries": 0, "hung_resubmits": 0, "makespan_ms": 2000}})j")
                                           .dump());
 }
 
@@ -175,7 +175,7 @@ TEST(manifest, a_submit_whose_answer_was_lost_is_possibly_paid_without_a_task) {
                 "message": "HTTP 504", "attempts": 1, "submits": 0, "possibly_paid": 1,
                 "run": "this"}],
     "this_run": {"submit_requests": 1, "accepted": 0, "polls": 0, "downloads": 0,
-                 "http_429": 0, "retries": 0, "makespan_ms": 300}})")
+                 "http_429": 0, "retries": 0, "hung_resubmits": 0, "makespan_ms": 300}})")
                                           .dump());
 }
 
@@ -202,7 +202,7 @@ TEST(manifest, a_halted_batch_names_the_answer_that_stopped_it) {
                 "message": null, "attempts": 0, "submits": 0, "possibly_paid": 0,
                 "run": "none"}],
     "this_run": {"submit_requests": 1, "accepted": 0, "polls": 0, "downloads": 0,
-                 "http_429": 0, "retries": 0, "makespan_ms": 50}})")
+                 "http_429": 0, "retries": 0, "hung_resubmits": 0, "makespan_ms": 50}})")
                                           .dump());
 }
 
