@@ -1103,6 +1103,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         }
         submit_answered(self, index);
         self->send(st.workers[worker], ack_atom::value, index);
+        pump(self);  // a submit held back behind this one (the next model's probe) may go now
       },
       [self](drain_atom, std::int64_t grace_ms) {
         auto& st = self->state;

@@ -380,6 +380,41 @@ TEST_F(quota_plan_cli, two_models_are_planned_each_on_its_own_count) {
   }
 }
 
+// The next model's probe waits for the previous probe's answer (and its journal record), not
+// for its image: a new user's check saw Qwen-Image's probe wait a whole generation time.
+TEST_F(quota_plan_cli, the_next_models_probe_follows_the_first_probes_answer_not_its_image) {
+  auto config = two_limited(20, 10);
+  config.generation.time = mock::latency_spec::fixed(500);  // an image far slower than an answer
+  start(config);
+  const auto batch = two_model_batch(dir_.path(), 1, 1, "p");
+  std::string log;
+  const std::vector<std::string> args{"generate",
+                                      "--base-url",
+                                      server_->base_url(),
+                                      "--batch",
+                                      batch.string(),
+                                      "--strategy",
+                                      "bounded,inflight=2,poll=20ms",
+                                      "--out",
+                                      out_.string(),
+                                      "--json"};
+  ASSERT_EQ(run(args, &log), 0) << log;
+  int accepted_before_a_delivery = 0;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const auto event = json::parse(line, nullptr, false);
+    if (event.is_discarded()) {
+      continue;
+    }
+    if (event.value("event", "") == "delivered") {
+      break;
+    }
+    accepted_before_a_delivery += event.value("event", "") == "accepted" ? 1 : 0;
+  }
+  EXPECT_EQ(accepted_before_a_delivery, 2) << log;
+  EXPECT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 1}, {qwen_id, 1}}));
+}
+
 // The journal says Qwen-Image has 9 calls left, but another client of the key spends 7 of them:
 // mid-batch the model reaches 0 and only its submits stop (nothing is sent for it after the
 // answer that said 0); Turbo's images are all made; the run ends on the quota (exit 4).
