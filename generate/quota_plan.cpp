@@ -43,7 +43,9 @@ std::string models_text(const quota_plan& plan) {
   } else if (f.expired) {
     out << " (the journal's counts are from before the last daily reset)";
   }
-  out << "; per model:";
+  if (!plan.models.empty()) {
+    out << "; per model:";
+  }
   const char* separator = " ";
   for (const auto& m : plan.models) {
     out << separator << m.model << " " << count_text(m.remaining, m.limit) << " for " << m.needed

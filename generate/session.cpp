@@ -718,6 +718,10 @@ quota_plan session::replan(system_time now, const std::map<std::string, int>& ac
     const auto it = accepted.find(m.first);
     return std::max<long long>(0, m.second - (it == accepted.end() ? 0 : it->second));
   };
+  if (needed_by_model_.empty() && batch_model().empty()) {
+    // Nothing left of a batch of several models: the account's figures, no model's share.
+    return plan_models({}, figures_for("", now), config_.fit_quota, probed, now);
+  }
   if (needed_by_model_.size() <= 1) {
     const auto model = needed_by_model_.empty() ? batch_model() : needed_by_model_.front().first;
     const long long needed = needed_by_model_.empty() ? 0 : still(needed_by_model_.front());

@@ -413,6 +413,12 @@ TEST_F(quota_plan_cli, the_next_models_probe_follows_the_first_probes_answer_not
   }
   EXPECT_EQ(accepted_before_a_delivery, 2) << log;
   EXPECT_EQ(calls_by_model(), (std::map<std::string, long long>{{model_id, 1}, {qwen_id, 1}}));
+  // The rerun of the finished batch has no model's share to show (it named a blank model).
+  ASSERT_EQ(run(args, &log), 0) << log;
+  const auto plan = json::parse(log.substr(0, log.find('\n')), nullptr, false);
+  ASSERT_EQ(plan.value("event", ""), "plan") << log;
+  EXPECT_EQ(plan["models"], json::array()) << plan;
+  EXPECT_EQ(plan["needed_submits"], 0) << plan;
 }
 
 // The journal says Qwen-Image has 9 calls left, but another client of the key spends 7 of them:
