@@ -283,9 +283,10 @@ int run_scenario(int argc, char** argv) {
       if (!cost.ok()) {
         return fail(cost.status());
       }
-      std::cout << "live mode: at most " << *cost << " credits (" << s.workload.total_images()
-                << " images x " << s.strategies.size() << " strategies x "
-                << repeat.value_or(s.repetitions) << " repetitions)\n";
+      std::cout << "live mode: a run would spend at most " << *cost << " credits ("
+                << s.workload.total_images() << " images x " << s.strategies.size()
+                << " strategies x " << repeat.value_or(s.repetitions)
+                << " repetitions), if the checks before any request pass\n";
     }
     if (!quiet) {
       options.on_line = [](const std::string& line) { std::cerr << "  " << line << "\n"; };
