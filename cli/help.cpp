@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <regex>
 #include <sstream>
@@ -226,7 +227,11 @@ std::string explain(const CLI::ParseError& error, const CLI::App& app) {
     return unknown_config_key(app, m[1].str());
   }
   if (std::regex_match(text, m, unreadable)) {
-    return "--config " + m[1].str() + ": the file cannot be read (missing, or not allowed)";
+    std::error_code ec;
+    const bool exists = std::filesystem::exists(m[1].str(), ec);
+    return "--config " + m[1].str() +
+           (exists ? ": the file cannot be read (permission denied, or a directory)"
+                   : ": no such file");
   }
   if (std::regex_match(text, m, exactly)) {
     return m[2].str() + " takes " + m[1].str() + " value(s), got " + m[3].str();

@@ -232,11 +232,17 @@ TEST(GenerateCli, AMissingConfigFileNamesTheOption) {
   const auto run = run_zbatch(
       {"generate", "--config", missing.string(), "--mock", "--out", (dir.path() / "out").string()});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
-  EXPECT_NE(run.err.find("zbatch generate: --config " + missing.string() +
-                         ": the file cannot be read (missing, or not allowed)"),
+  EXPECT_NE(run.err.find("zbatch generate: --config " + missing.string() + ": no such file"),
             std::string::npos)
       << run.err;
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
+  // A directory exists but is no file to read.
+  const auto folder = run_zbatch({"generate", "--config", dir.path().string(), "--mock", "--out",
+                                  (dir.path() / "out").string()});
+  EXPECT_EQ(folder.exit_code, 2) << folder.out << folder.err;
+  EXPECT_NE(folder.err.find("--config " + dir.path().string() + ": the file cannot be read"),
+            std::string::npos)
+      << folder.err;
 }
 
 TEST(GenerateCli, AConfigFilesUnknownKeyOrSectionIsAnErrorNotSkipped) {
