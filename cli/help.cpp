@@ -162,6 +162,15 @@ std::string range_sentence(const std::string& option, const std::string& value,
          value + "\")";
 }
 
+/// The config file that was read; empty when none was.
+std::string config_file(const CLI::App& app) {
+  const auto* config = app.get_config_ptr();
+  if (config == nullptr || config->results().empty()) {
+    return {};
+  }
+  return config->results().front();
+}
+
 /// "--config FILE: unknown key 'cuont' (did you mean count?) ...": CLI11 2.1 says only "INI
 /// was not able to parse cuont" for a key that names no option (allow_config_extras(error)).
 std::string unknown_config_key(const CLI::App& app, const std::string& key) {
@@ -171,9 +180,8 @@ std::string unknown_config_key(const CLI::App& app, const std::string& key) {
       names.push_back(name);
     }
   }
-  const auto* config = app.get_config_ptr();
-  const std::string file =
-      config != nullptr && !config->results().empty() ? " " + config->results().front() : "";
+  const auto read = config_file(app);
+  const std::string file = read.empty() ? "" : " " + read;
   const auto dot = key.find('.');
   if (dot != std::string::npos) {  // CLI11 reads "[generate]" as generate.++, its keys generate.KEY
     return "--config" + file + ": section [" + key.substr(0, dot) +
@@ -328,15 +336,6 @@ bool typed(const CLI::Option& option, const std::vector<std::string>& args) {
     }
   }
   return false;
-}
-
-/// The config file that was read; empty when none was.
-std::string config_file(const CLI::App& app) {
-  const auto* config = app.get_config_ptr();
-  if (config == nullptr || config->results().empty()) {
-    return {};
-  }
-  return config->results().front();
 }
 
 /// "count = 1E400" as a config file sets it (CLI11 matches a key to an option's long name).
