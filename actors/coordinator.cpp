@@ -924,10 +924,15 @@ void on_report(coordinator_actor* self, attempt_report& report) {
                  std::make_move_iterator(report.trace.end()));
   }
   if (report.run_latency) {
-    // A new latency moves the hung give-up time every worker reads at its next poll.
+    // A new latency moves the hung give-up time and the fitted polls every worker reads at its
+    // next poll.
     st.latencies.add(std::chrono::duration_cast<millis>(*report.run_latency));
     const auto give_up = hung_give_up(st.ctx->spec.poll, st.latencies);
     st.ctx->hung_after_ms.store(give_up ? give_up->count() : 0, std::memory_order_relaxed);
+    const auto fit = fitted_polls(st.ctx->spec.poll, st.latencies).value_or(poll_fit{});
+    st.ctx->poll_from_ms.store(fit.from.count(), std::memory_order_relaxed);
+    st.ctx->poll_until_ms.store(fit.until.count(), std::memory_order_relaxed);
+    st.ctx->poll_every_ms.store(fit.every.count(), std::memory_order_relaxed);
   }
   if (report.delivered) {
     self->send(st.limiter, limiter_success{image.submitted_at, report.task_latency});

@@ -34,4 +34,15 @@ std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& 
   return std::min(poll.deadline, std::max(poll.hung.floor, scaled));
 }
 
+std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen) {
+  if (poll.fit <= 0 || seen.size() < static_cast<std::size_t>(poll_fit_min_samples)) {
+    return std::nullopt;
+  }
+  poll_fit out;
+  out.from = std::max(poll_fit_min_gap, seen.quantile(0.1));
+  out.until = std::max(out.from, seen.quantile(0.9));
+  out.every = std::max(poll_fit_min_gap, (out.until - out.from) / poll.fit);
+  return out;
+}
+
 }  // namespace zbatch::actors

@@ -33,4 +33,23 @@ class latency_window {
 /// off or fewer than `hung_min_samples` latencies were seen.
 std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen);
 
+/// Latencies a fitted poll schedule waits for (before them: the spec's interval and growth).
+constexpr int poll_fit_min_samples = 5;
+/// Fitted polls of one task are never closer than this (the hindsight grid's shorter interval).
+constexpr millis poll_fit_min_gap{250};
+
+/// Where a task's polls go while the batch's latencies are known, in ms after acceptance: the
+/// first at `from`, then every `every` while before `until`; after that the spec's schedule.
+struct poll_fit {
+  millis from{0};
+  millis every{0};
+  millis until{0};
+};
+
+/// The fitted schedule (poll_spec::fit polls between the p10 and the p90 of the latencies seen),
+/// or nullopt while it is off or fewer than `poll_fit_min_samples` latencies were seen. Why: a
+/// task is done around its peers' latencies, so polls placed there find it sooner than a fixed
+/// growth from 1 s, and none are spent before the fastest tenth could be done.
+std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen);
+
 }  // namespace zbatch::actors

@@ -141,16 +141,32 @@ std::optional<time_point> hung_at(worker_actor* self, const attempt& at) {
   return when < at.deadline ? std::optional<time_point>(when) : std::nullopt;
 }
 
+/// The wait before the next poll of `at`: fitted to the batch's latencies while they are known
+/// and `at` is before their p90 (actors/hung_policy.hpp), else the current interval (the spec's,
+/// or the fitted gap once fitted), which grows by the spec's factor up to its cap.
+duration next_poll_wait(worker_actor* self, attempt& at, time_point now) {
+  const auto& ctx = *self->state.ctx;
+  const millis every{ctx.poll_every_ms.load(std::memory_order_relaxed)};
+  const auto since = now - at.accepted_at;
+  if (every.count() > 0 && since < millis{ctx.poll_until_ms.load(std::memory_order_relaxed)}) {
+    const millis from{ctx.poll_from_ms.load(std::memory_order_relaxed)};
+    at.interval = every;  // Past the p90, the spec's growth goes on from the fitted gap.
+    return since < from ? duration{from - since} : duration{every};
+  }
+  const auto wait = at.interval;
+  const auto& poll = ctx.spec.poll;
+  const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
+  at.interval = std::min<duration>(grown, poll.cap);
+  return wait;
+}
+
 void schedule_poll(worker_actor* self, attempt& at) {
   const auto now = now_of(self);
-  auto next = std::min(now + at.interval, at.deadline);
+  auto next = std::min(now + next_poll_wait(self, at, now), at.deadline);
   if (const auto hung = hung_at(self, at)) {
     next = std::min(next, std::max(now, *hung));
   }
   start_poll(self, at, next - now);
-  const auto& poll = self->state.ctx->spec.poll;
-  const auto grown = std::chrono::duration_cast<duration>(at.interval * poll.factor);
-  at.interval = std::min<duration>(grown, poll.cap);
 }
 
 void keep_polling(worker_actor* self, attempt& at) {

@@ -72,6 +72,12 @@ struct batch_context {
   /// deadline applies. Written by the coordinator as latencies arrive, read by the workers at
   /// each poll (atomic: they may run on other threads; in virtual time all run on one).
   mutable std::atomic<std::int64_t> hung_after_ms{0};
+  /// The fitted poll schedule (actors/hung_policy.hpp `poll_fit`) in ms after acceptance, all 0
+  /// while the spec's schedule applies; written and read like `hung_after_ms`. A read between
+  /// two writes may mix two consecutive fits: each is a valid schedule.
+  mutable std::atomic<std::int64_t> poll_from_ms{0};
+  mutable std::atomic<std::int64_t> poll_every_ms{0};
+  mutable std::atomic<std::int64_t> poll_until_ms{0};
 };
 
 /// What a worker reports when an attempt ends (delivered or failed), with its trace.

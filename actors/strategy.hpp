@@ -108,6 +108,11 @@ struct poll_spec {
   millis cap{5000};
   millis deadline{300000};
   hung_spec hung;
+  /// Polls fitted to the latencies seen (0: off): once `poll_fit_min_samples` tasks finished,
+  /// a task is first polled at the p10 of their latencies, then `fit` times up to their p90
+  /// (never closer than `poll_fit_min_gap`), then `factor` growth from that gap up to `cap`
+  /// (actors/hung_policy.hpp). Before that, the schedule above.
+  int fit = 0;
 };
 
 /// Circuit breaker: `threshold` consecutive server/transport failures open it for `open_for`,

@@ -4,7 +4,7 @@
 The quick loop before `bench/hindsight.sh --repeat 20 --seed 1000` (issue 13): a change to the
 adaptive strategy that a spec can express (or a binary built with the change) is compared with
 the default on seeds the baselines never saw, in about a second per scenario. It prints mean
-makespan, deliverable success, paid submits and dynamic 429s per delivered image; no hindsight
+makespan, deliverable success, paid submits, dynamic 429s and polls per delivered image; no hindsight
 grid (the grid's best does not depend on adaptive: read it from hindsight.sh's table).
 
 usage: bench/variants.py ZBATCH SCENARIO [LABEL=EDITS ...] [--seed S] [--repeat N]
@@ -31,6 +31,12 @@ import tempfile
 def fail(message, code=2):
     print(f"variants.py: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def polls_per_image(strategy):
+    """Poll requests (every answer) per delivered image: what a poll schedule costs."""
+    polls = sum(strategy["requests"].get("poll", {}).values())
+    return polls / max(strategy["delivered"], 1e-9)
 
 
 def adaptive_spec(zbatch):
@@ -83,7 +89,7 @@ def main():
                         help="first seed (default 1000: seeds the baselines never saw)")
     parser.add_argument("--repeat", type=int, default=20, metavar="N",
                         help="repetitions, 1..1000 (default 20)")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     if not 1 <= args.repeat <= 1000:
         fail(f"--repeat must be from 1 to 1000 (got {args.repeat})")
     if not (os.path.isfile(args.zbatch) and os.access(args.zbatch, os.X_OK)):
@@ -114,11 +120,11 @@ def main():
     for s in strategies:
         print(f"  {s['label']}: {s['spec']}")
     print(f"{'strategy':12} {'makespan s':>10} {'deliverable':>11} {'paid/img':>8} "
-          f"{'429/img':>7}")
+          f"{'429/img':>7} {'polls/img':>9}")
     for s in results["strategies"]:
         print(f"{s['name']:12} {s['makespan_ms'] / 1000:10.1f} "
               f"{100 * s['deliverable_success_rate']:10.1f}% {s['submits_per_image']:8.3f} "
-              f"{s['dynamic_429_per_image']:7.2f}")
+              f"{s['dynamic_429_per_image']:7.2f} {polls_per_image(s):9.2f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // The hung-task policy's pure parts: the bounded latency window, the give-up time (factor ×
-// quantile, floor, cap, minimum samples), its spec knobs, and the retry rule for a hung task.
+// quantile, floor, cap, minimum samples), its spec knobs, the retry rule for a hung task, and the
+// fitted poll schedule.
 #include "actors/hung_policy.hpp"
 
 #include <gtest/gtest.h>
@@ -124,6 +125,57 @@ TEST(hung_retry, a_succeeded_task_is_never_resubmitted_even_when_reported_hung) 
   image.hung_task = "t1";
   EXPECT_FALSE(decide_retry(spec, hung_deadline(), image, budget, time_point{}, rng).retry());
   EXPECT_EQ(image.hung_resubmits, 0);
+}
+
+poll_spec fit_poll(int fit) {
+  poll_spec poll;
+  poll.fit = fit;
+  return poll;
+}
+
+TEST(fitted_polls, wait_for_enough_samples_then_span_the_p10_to_the_p90) {
+  latency_window seen;
+  for (int i = 1; i < poll_fit_min_samples; ++i) {
+    seen.add(millis{i * 1000});
+    EXPECT_FALSE(fitted_polls(fit_poll(8), seen)) << "the spec's schedule before 5 samples";
+  }
+  for (int i = poll_fit_min_samples; i <= 10; ++i) {
+    seen.add(millis{i * 1000});
+  }
+  // 1..10 s: p10 is the 1st value, p90 the 9th.
+  const auto fit = fitted_polls(fit_poll(8), seen);
+  ASSERT_TRUE(fit);
+  EXPECT_EQ(fit->from, millis{1000});
+  EXPECT_EQ(fit->until, millis{9000});
+  EXPECT_EQ(fit->every, millis{1000});
+  EXPECT_FALSE(fitted_polls(fit_poll(0), seen)) << "fit=0 is off";
+}
+
+TEST(fitted_polls, are_never_closer_than_the_minimum_gap) {
+  latency_window seen;
+  for (int i = 0; i < 10; ++i) {
+    seen.add(millis{100 + i});  // Fast and alike: the spread / 8 is about 1 ms.
+  }
+  const auto fit = fitted_polls(fit_poll(8), seen);
+  ASSERT_TRUE(fit);
+  EXPECT_EQ(fit->from, poll_fit_min_gap) << "not before 250 ms either";
+  EXPECT_EQ(fit->every, poll_fit_min_gap);
+  EXPECT_GE(fit->until, fit->from);
+}
+
+TEST(fitted_polls, the_spec_knob_reads_writes_and_checks_its_range) {
+  const auto spec = parse_strategy("bounded,poll=1s:x1.1:cap=5s:fit=8").value();
+  EXPECT_EQ(spec.poll.fit, 8);
+  EXPECT_NE(to_compact(spec).find(":fit=8"), std::string::npos) << to_compact(spec);
+  EXPECT_EQ(parse_strategy(to_compact(spec)).value().poll.fit, 8);
+  EXPECT_EQ(to_json(spec)["poll"]["fit"], 8);
+  EXPECT_EQ(strategy_from_json(to_json(spec)).value().poll.fit, 8);
+  EXPECT_EQ(parse_strategy("bounded,poll=1s:fit=off").value().poll.fit, 0);
+  EXPECT_EQ(parse_strategy("adaptive").value().poll.fit, 8) << "adaptive's default";
+  const auto bad = parse_strategy("bounded,poll=1s:fit=65");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("poll.fit"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("0..64"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// The hung-task policy in virtual time (issue 13): a scripted backend whose tasks take a fixed
-// time, never finish, or SUCCEED with an image that cannot be downloaded. Every figure is exact.
+// The hung-task policy and the fitted polls in virtual time (issue 13): a scripted backend whose
+// tasks take a fixed time, never finish, or SUCCEED with an image that cannot be downloaded.
+// Every figure is exact.
 #include <map>
 #include <memory>
 #include <string>
@@ -96,6 +97,33 @@ class hung_test : public sim_test {
     return result ? std::move(*result) : actors::batch_result{};
   }
 
+  /// One image per scripted task, submitted one at a time (in-flight limit 1).
+  actors::batch_result run_serial(const std::string& strategy, std::vector<task_script> script) {
+    const auto images = static_cast<int>(script.size());
+    backend_ = system_.spawn(scripted_backend, std::move(script), task_script{}, submits_);
+    actors::batch_request request;
+    request.jobs = jobs(images);
+    request.strategy = actors::parse_strategy(strategy).value();
+    auto result = run_batch_sim(system_, std::move(request), backend_, {}, {}, 10'000'000);
+    EXPECT_TRUE(result.has_value()) << "the batch did not finish";
+    return result ? std::move(*result) : actors::batch_result{};
+  }
+
+  /// When image `index` was polled, in ms after its task was accepted.
+  static std::vector<std::int64_t> polls_after_acceptance(const actors::batch_result& result,
+                                                          std::size_t index) {
+    std::int64_t accepted = -1;
+    std::vector<std::int64_t> out;
+    for (const auto& event : result.images[index].trace) {
+      if (event.kind == actors::trace_kind::accepted) {
+        accepted = event.t_ms;
+      } else if (event.kind == actors::trace_kind::poll && accepted >= 0) {
+        out.push_back(event.t_ms - accepted);
+      }
+    }
+    return out;
+  }
+
   /// When image 5 was given up as hung (ms since the start), or -1.
   static std::int64_t gave_up_at(const actors::batch_result& result) {
     for (const auto& event : result.images[5].trace) {
@@ -111,9 +139,10 @@ class hung_test : public sim_test {
 };
 
 // All six images start at 0 s; the five 4 s tasks are seen SUCCEEDed at 4 s (polls every second),
-// so from then on a task is given up max(5 s floor, 3 × p95 = 12 s) after its acceptance.
+// so from then on a task is given up max(5 s floor, 3 × p95 = 12 s) after its acceptance. Polls
+// stay every second (fit=off) so that every figure below is a whole second.
 const std::string strategy =
-    "adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=5s:resubmit=1";
+    "adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=5s:resubmit=1:fit=off";
 
 TEST_F(hung_test, a_never_finishing_task_is_given_up_after_factor_times_the_quantile) {
   const auto result = run_hung(strategy, {never});
@@ -128,8 +157,8 @@ TEST_F(hung_test, a_never_finishing_task_is_given_up_after_factor_times_the_quan
 }
 
 TEST_F(hung_test, the_floor_applies_when_the_latencies_are_short) {
-  const auto result =
-      run_hung("adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=30s", {never});
+  const auto result = run_hung(
+      "adaptive,inflight=8,poll=1s:x1:cap=1s:deadline=300s:hung=p95x3:floor=30s:fit=off", {never});
   EXPECT_EQ(gave_up_at(result), 30000) << "max(30 s floor, 12 s)";
   EXPECT_TRUE(result.images[5].delivered);
   EXPECT_EQ(result.makespan_ms, 34000);
@@ -196,6 +225,51 @@ TEST_F(hung_test, a_deadline_after_failed_polls_names_the_last_poll_error) {
       << message;
   EXPECT_NE(message.find("poll answer is not JSON"), std::string::npos) << message;
   EXPECT_EQ(message.find("still running"), std::string::npos) << message;
+}
+
+// Fitted polls: the first five tasks (2..6 s) are polled on the spec's schedule (1, 2.1, 3.31,
+// 4.641, 6.105 s after acceptance) and seen done at 2.1, 3.31, 4.641, 6.105 and 6.105 s. From
+// then on a task is polled first at their p10 (2.1 s), then every (p90 6.105 - 2.1 s) / 8 = 500 ms
+// up to the p90, then from that gap growing x1.1.
+const std::string fitted = "bounded,inflight=1,poll=1s:x1.1:cap=5s:fit=8";
+
+std::vector<task_script> five_learned_then(std::vector<std::int64_t> latencies) {
+  std::vector<task_script> script;
+  for (const std::int64_t ms : {2000, 3000, 4000, 5000, 6000}) {
+    script.push_back({ms});
+  }
+  for (const auto ms : latencies) {
+    script.push_back({ms});
+  }
+  return script;
+}
+
+TEST_F(hung_test, fitted_polls_start_at_the_p10_and_step_to_the_p90) {
+  const auto result = run_serial(fitted, five_learned_then({4200}));
+  ASSERT_TRUE(result.images[5].delivered) << result.images[5].message;
+  EXPECT_EQ(polls_after_acceptance(result, 4),
+            (std::vector<std::int64_t>{1000, 2100, 3310, 4641, 6105}))
+      << "before five latencies: the spec's schedule";
+  EXPECT_EQ(polls_after_acceptance(result, 5),
+            (std::vector<std::int64_t>{2100, 2600, 3100, 3600, 4100, 4600}))
+      << "a 4.2 s task is seen done 400 ms after it ends (the spec's schedule: 441 ms, and "
+         "four polls spent before 3.31 s where it spends two before 2.6 s)";
+}
+
+TEST_F(hung_test, past_the_p90_fitted_polls_grow_from_the_fitted_gap) {
+  const auto result = run_serial(fitted, five_learned_then({4200, 7000}));
+  ASSERT_TRUE(result.images[6].delivered) << result.images[6].message;
+  const auto polls = polls_after_acceptance(result, 6);
+  ASSERT_GE(polls.size(), 3u);
+  EXPECT_EQ(std::vector<std::int64_t>(polls.end() - 3, polls.end()),
+            (std::vector<std::int64_t>{6100, 6600, 7100}))
+      << "6.6 s is past the p90: the next wait is the 500 ms gap, not the spec's first 1 s";
+}
+
+TEST_F(hung_test, without_fit_the_spec_schedule_applies_throughout) {
+  const auto result =
+      run_serial("bounded,inflight=1,poll=1s:x1.1:cap=5s", five_learned_then({4200}));
+  EXPECT_EQ(polls_after_acceptance(result, 5), (std::vector<std::int64_t>{1000, 2100, 3310, 4641}));
 }
 
 }  // namespace
