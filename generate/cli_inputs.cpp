@@ -161,6 +161,7 @@ actors::strategy_spec strategy_of(const cli_inputs& in) {
       strategy->poll.interval = std::chrono::milliseconds(
           integer_option("--poll-interval-ms", in.poll_interval_ms, 10, 600'000));
       strategy->poll.cap = std::max(strategy->poll.cap, strategy->poll.interval);
+      strategy->poll.fit = 0;  // The user's schedule, not one fitted more often than asked.
     }
     if (!in.deadline_s.empty()) {
       strategy->poll.deadline =

@@ -102,6 +102,15 @@ TEST_F(cli_inputs_test, poll_overrides_apply_to_the_strategy) {
   EXPECT_EQ(config.connections, 2);
 }
 
+TEST_F(cli_inputs_test, a_poll_interval_given_turns_the_fitted_polls_off) {
+  // The user chose how often to poll: adaptive's fitted polls (every 250 ms or more once 5 tasks
+  // finished) would poll more often than asked.
+  auto in = fox();
+  EXPECT_EQ(session_config_from(in).value().strategy.poll.fit, 8) << "adaptive's default";
+  in.poll_interval_ms = "5000";
+  EXPECT_EQ(session_config_from(in).value().strategy.poll.fit, 0);
+}
+
 TEST_F(cli_inputs_test, a_batch_file_takes_its_images_from_its_lines) {
   auto in = fox();
   in.prompt.clear();
