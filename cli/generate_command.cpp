@@ -465,10 +465,9 @@ int run_generate(int argc, char** argv) {
   app.add_option("--grace-s", in.grace_s,
                  "after Ctrl-C, seconds in-flight tasks get to finish, 0..3600 (default 30)")
       ->type_name("SECONDS");
-  app.add_option(
-         "--poll-interval-ms", in.poll_interval_ms,
-         "first wait between task polls, 10..600000 (default: the strategy's; given, it also "
-         "turns the strategy's fitted polls off)")
+  app.add_option("--poll-interval-ms", in.poll_interval_ms,
+                 "first wait between task polls, 10..600000 (default: the strategy's); "
+                 "turns adaptive's fitted polls off")
       ->type_name("MS");
   app.add_option("--deadline-s", in.deadline_s,
                  "per-task poll deadline, 1..86400 (default: the strategy's, 300)")
