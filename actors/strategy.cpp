@@ -831,10 +831,21 @@ json to_json(const strategy_spec& spec) {
     out["inflight"] = in.limit;
   }
   static const char* pace_names[] = {"none", "gap", "spacing", "token"};
-  out["pace"] = {{"kind", pace_names[static_cast<int>(spec.pacing.type)]},
-                 {"gap_ms", spec.pacing.gap.count()},
-                 {"rate", spec.pacing.rate},
-                 {"burst", spec.pacing.burst}};
+  // Only the fields the kind reads, as in to_compact: `none` with a rate and burst read as if
+  // they applied.
+  out["pace"] = {{"kind", pace_names[static_cast<int>(spec.pacing.type)]}};
+  switch (spec.pacing.type) {
+    case pacing_spec::kind::none:
+      break;
+    case pacing_spec::kind::gap:
+    case pacing_spec::kind::spacing:
+      out["pace"]["gap_ms"] = spec.pacing.gap.count();
+      break;
+    case pacing_spec::kind::token:
+      out["pace"]["rate"] = spec.pacing.rate;
+      out["pace"]["burst"] = spec.pacing.burst;
+      break;
+  }
   const auto& retry = spec.retry;
   out["retry"] = {{"max", retry.max_retries},
                   {"backoff", backoff_name(retry.backoff)},

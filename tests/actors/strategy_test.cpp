@@ -90,6 +90,14 @@ TEST(strategy, compact_form_round_trips) {
   }
 }
 
+TEST(strategy, json_pace_carries_only_the_fields_its_kind_reads) {
+  EXPECT_EQ(to_json(preset("adaptive").value())["pace"], nlohmann::json({{"kind", "none"}}));
+  EXPECT_EQ(to_json(preset("serial").value())["pace"],
+            nlohmann::json({{"kind", "gap"}, {"gap_ms", 2000}}));
+  EXPECT_EQ(to_json(preset("token-bucket").value())["pace"],
+            nlohmann::json({{"kind", "token"}, {"rate", 0.5}, {"burst", 2.0}}));
+}
+
 TEST(strategy, json_form_round_trips_and_accepts_strings) {
   for (const auto& name : preset_names()) {
     const auto spec = preset(name).value();
