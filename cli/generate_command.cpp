@@ -419,13 +419,16 @@ int run_generate(int argc, char** argv) {
       ->type_name("N");
   app.add_option("--batch", in.batch,
                  "JSON-lines file, one object per line: prompt, negative_prompt, size | aspect "
-                 "[base_size], seed, count, steps, guidance")
+                 "[base_size], seed, count, steps, guidance, model, loras, image_url (the last "
+                 "two for the models that take them; README: zbatch generate)")
       ->type_name("FILE");
   app.add_option("--negative-prompt", in.negative_prompt, "what to keep out of the image")
       ->type_name("TEXT");
   app.add_option("--steps", in.steps, "inference steps, 1..100")->type_name("N");
   app.add_option("--guidance", in.guidance, "guidance scale, 1.5..20")->type_name("NUMBER");
-  app.add_option("--size", in.size, "WIDTHxHEIGHT, each side 512..2048 (default 1024x1024)")
+  app.add_option("--size", in.size,
+                 "WIDTHxHEIGHT, each side 512..2048 (the default model's range; another "
+                 "model's is named if a size is outside it; default 1024x1024)")
       ->type_name("WxH");
   app.add_option(
          "--aspect", in.aspect,
