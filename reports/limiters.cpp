@@ -15,13 +15,14 @@ std::string delivered_cell(const json& figures) {
   if (!delivered || !images) {
     return "n/a";
   }
-  return format_decimal(*delivered, 1) + "/" + format_decimal(*images, 0);
+  // One decimal always: a column of means reads 43.0/100 beside 99.3/100, not 43/100.
+  return format_fixed(*delivered, 1) + "/" + format_decimal(*images, 0);
 }
 
 /// A per-delivered-image figure, or the "no images" dash when nothing was delivered.
 std::string per_image_cell(const json& figures, const char* key) {
   const auto value = number_at(figures, key);
-  return value ? format_decimal(*value, 2) : std::string(no_images);
+  return value ? format_fixed(*value, 2) : std::string(no_images);
 }
 
 }  // namespace
