@@ -248,9 +248,9 @@ TEST(clients, the_reports_show_shared_and_independent_figures_side_by_side) {
   const auto& row = table->rows[0];
   EXPECT_EQ(row[0], "retry");
   // Fixed decimals, so that a column of means lines up (43.0/100 beside 99.3/100).
-  EXPECT_EQ(row[1], "12.0/12");  // delivered, shared
-  EXPECT_EQ(row[5], "0.00");     // dynamic 429s per image, shared
-  EXPECT_NE(row[6], "0.00");     // ... independent
+  EXPECT_EQ(row[1], "12.0/12");            // delivered, shared
+  EXPECT_EQ(row[5], "0.00");               // dynamic 429s per image, shared
+  EXPECT_NE(row[6], "0.00");               // ... independent
   EXPECT_EQ(row[7].size(), 4u) << row[7];  // paid per image, two decimals
   const auto text = reports::terminal_table(results);
   EXPECT_NE(text.find("4 clients on one API key: one shared limiter vs independent limiters"),
