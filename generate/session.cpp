@@ -257,6 +257,11 @@ void session::on_accepted(std::size_t job, const std::string& task_id) {
     return;
   }
   progress_.accepted(index, seed, task_id);
+  ++accepted_shown_;
+  if (plan_after_accept_) {
+    show_plan(*plan_after_accept_, true);
+    plan_after_accept_.reset();
+  }
 }
 
 /// Issue 17: a task delivered before and downloaded again (its file was removed or altered) must
@@ -512,6 +517,10 @@ actors::batch_result session::run_batch(std::vector<actors::image_job> jobs,
   }
   auto done = runner.wait();
   ticker.reset();
+  if (plan_after_accept_) {  // The acceptance was never shown (its journal record failed).
+    show_plan(*plan_after_accept_, true);
+    plan_after_accept_.reset();
+  }
   detach();
   live->abort_all();  // The batch is over: nothing in flight can change its result.
   caf::anon_send_exit(backend, caf::exit_reason::user_shutdown);
@@ -794,7 +803,16 @@ actors::quota_caps session::on_probe_answer(const std::string& model,
   probe_figures_[model] = limits ? figures_from_answer(*limits, now) : quota_figures{};
   auto plan = replan(now, accepted, last);
   if (last || plan.decision == quota_decision::stop) {
-    show_plan(plan, true);
+    long long accepted_now = 0;
+    for (const auto& [name, n] : accepted) {
+      accepted_now += n;
+    }
+    // This answer accepted a task whose line is not shown yet: the plan follows that line.
+    if (accepted_now > accepted_shown_) {
+      plan_after_accept_ = plan;
+    } else {
+      show_plan(plan, true);
+    }
   }
   quota_ = plan;
   return caps_of(plan);

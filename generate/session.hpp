@@ -175,6 +175,10 @@ class session {
   /// The probes' answers so far, by model (empty figures: an answer without headers).
   std::map<std::string, quota_figures> probe_figures_;
   std::optional<quota_plan> quota_;  ///< The plan before the run, then after the probe.
+  /// Acceptances shown so far, and the probes' plan held back until the acceptance line of the
+  /// answer it follows is shown (the headers reach the session before the acceptance does).
+  long long accepted_shown_ = 0;
+  std::optional<quota_plan> plan_after_accept_;
   std::mutex mutex_;                 ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
   bool interrupted_ = false;

@@ -253,6 +253,10 @@ TEST_F(quota_plan_cli, the_probes_answer_is_said_once_not_as_a_second_plan) {
   EXPECT_EQ(count("after the first answer: 3 more image(s) to submit; calls left today: 8 ("), 1u)
       << log;
   EXPECT_EQ(count("fits: 3 of 3"), 1u) << log;
+  // A new user's check: the line said what the answer meant before the answer itself was shown.
+  const auto accepted_line = log.find("accepted   task ");
+  ASSERT_NE(accepted_line, std::string::npos) << log;
+  EXPECT_LT(accepted_line, log.find("after the first answer: ")) << log;
 }
 
 // No figures yet: the first submit is the probe; its answer says 9 calls are left for the 11
