@@ -179,7 +179,7 @@ class session {
   /// answer it follows is shown (the headers reach the session before the acceptance does).
   long long accepted_shown_ = 0;
   std::optional<quota_plan> plan_after_accept_;
-  std::mutex mutex_;                 ///< Guards runner_ and the flags below.
+  std::mutex mutex_;  ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
   bool interrupted_ = false;
   bool cancel_pending_ = false;
