@@ -567,30 +567,36 @@ run_settings settings_of(const scenario& s, const run_options& options) {
 }
 
 /// Raises failed_precondition unless the user accepted the cost, the workload fits the image cap
-/// and there is a key: a live run sends real, paid requests.
+/// and there is a key: a live run sends real, paid requests. Every refusal at once, one per line,
+/// so that one fix does not lead to the next refusal.
 void refuse_unaccepted_live_run(const scenario& s, const run_options& options) {
   const int cap = options.max_images > 0 ? options.max_images : s.live_max_images;
+  const auto images = std::to_string(s.workload.total_images());
+  std::vector<std::string> refusals;
   if (!options.allow_cost) {
-    zbatch::raise(failed_precondition_error(
-        "live mode sends real, paid requests: add --allow-cost to accept an "
-        "estimated " +
-        fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits"));
+    refusals.push_back("live mode sends real, paid requests: add --allow-cost to accept an "
+                       "estimated " +
+                       fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits");
   }
   if (cap <= 0) {
-    zbatch::raise(failed_precondition_error(
+    refusals.push_back(
         "live mode needs a hard cap on the images it may pay for: set --max-images N (1..1000) "
         "or the scenario's live.max_images (this workload has " +
-        std::to_string(s.workload.total_images()) + " images per run)"));
-  }
-  if (s.workload.total_images() > cap) {
-    zbatch::raise(failed_precondition_error(
-        "live mode: the workload has " + std::to_string(s.workload.total_images()) +
-        " images per run, over the hard cap of " + std::to_string(cap) +
-        " (set --max-images or the scenario's live.max_images)"));
+        images + " images per run)");
+  } else if (s.workload.total_images() > cap) {
+    refusals.push_back("live mode: the workload has " + images +
+                       " images per run, over the hard cap of " + std::to_string(cap) +
+                       " (set --max-images or the scenario's live.max_images)");
   }
   if (options.api_key.empty()) {
-    zbatch::raise(
-        failed_precondition_error("live mode needs MODELSCOPE_API_KEY (or --api-key-file)"));
+    refusals.push_back("live mode needs MODELSCOPE_API_KEY (or --api-key-file)");
+  }
+  if (!refusals.empty()) {
+    std::string message = refusals.front();
+    for (std::size_t i = 1; i < refusals.size(); ++i) {
+      message += "\n" + refusals[i];
+    }
+    zbatch::raise(failed_precondition_error(message));
   }
 }
 

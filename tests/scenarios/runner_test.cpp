@@ -375,6 +375,17 @@ TEST_F(cli_test, live_mode_without_an_image_cap_says_how_to_set_one) {
   EXPECT_EQ(stderr_.find("cap of 0"), std::string::npos) << stderr_;
 }
 
+// A new user's check: live mode named one refusal per run (the cost, then the cap, then the key).
+TEST_F(cli_test, live_mode_names_every_refusal_at_once) {
+  const auto file = write("pass.json", document(json::array()));
+  EXPECT_EQ(run(file, "--mode live --no-hindsight --base-url http://127.0.0.1:1"), 2) << stderr_;
+  EXPECT_NE(stderr_.find("add --allow-cost to accept an estimated"), std::string::npos)
+      << stderr_;
+  EXPECT_NE(stderr_.find("live mode needs a hard cap on the images it may pay for"),
+            std::string::npos)
+      << stderr_;
+}
+
 TEST_F(cli_test, a_failing_threshold_exits_1) {
   const auto file =
       write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));
