@@ -574,9 +574,10 @@ void refuse_unaccepted_live_run(const scenario& s, const run_options& options) {
   const auto images = std::to_string(s.workload.total_images());
   std::vector<std::string> refusals;
   if (!options.allow_cost) {
-    refusals.push_back("live mode sends real, paid requests: add --allow-cost to accept an "
-                       "estimated " +
-                       fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits");
+    refusals.push_back(
+        "live mode sends real, paid requests: add --allow-cost to accept an "
+        "estimated " +
+        fixed(value_or_raise(live_cost_estimate(s, options)), 0) + " credits");
   }
   if (cap <= 0) {
     refusals.push_back(
