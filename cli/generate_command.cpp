@@ -521,6 +521,10 @@ int run_generate(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return parse_failed(e, app, "zbatch generate", typed_args);
   }
+  if (const auto quote = config_quote_error(app); !quote.empty()) {
+    std::cerr << "zbatch generate: " << quote << "\n";
+    return exit_usage;
+  }
   raw.mock_given = app.count("--mock") > 0;
   in.negative_given = app.count("--negative-prompt") > 0;
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <regex>
 #include <sstream>
@@ -389,6 +390,35 @@ std::string blame_config(const std::string& message, const CLI::App& app,
     return message + " (" + config_line(*option) + " is from " + file + ")";
   }
   return file + ": " + config_line(*option) + ": " + rest;
+}
+
+std::string config_quote_error(const CLI::App& app) {
+  const auto file = config_file(app);
+  if (file.empty()) {
+    return {};
+  }
+  std::ifstream in(file);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const auto eq = line.find('=');
+    const auto key_at = line.find_first_not_of(" \t");
+    if (eq == std::string::npos || key_at == std::string::npos || line[key_at] == '#' ||
+        line[key_at] == ';') {
+      continue;
+    }
+    const auto value_at = line.find_first_not_of(" \t", eq + 1);
+    if (value_at == std::string::npos || (line[value_at] != '"' && line[value_at] != '\'')) {
+      continue;
+    }
+    if (line.find(line[value_at], value_at + 1) == std::string::npos) {
+      auto key = line.substr(key_at, eq - key_at);
+      key.erase(key.find_last_not_of(" \t") + 1);
+      return "--config " + file + ":" + std::to_string(number) + ": the value of '" + key +
+             "' opens a " + line[value_at] +
+             " it does not close (a value is one line, e.g. prompt = \"a red fox\")";
+    }
+  }
+  return {};
 }
 
 int parse_failed(const CLI::ParseError& error, const CLI::App& app, const std::string& program,

@@ -43,6 +43,11 @@ CLI::Validator finite_range(double low, double high);
 std::string blame_config(const std::string& message, const CLI::App& app,
                          const std::vector<std::string>& args);
 
+/// After a successful parse: "--config FILE:LINE: the value of 'prompt' opens a \" it does not
+/// close ..." for the first value of the --config file that starts with a quote and has no
+/// closing one (CLI11 2.1 drops the lone quote and reads on), else empty. A value is one line.
+std::string config_quote_error(const CLI::App& app);
+
 /// For `catch (const CLI::ParseError&)`: prints help (exit 0) or the explained error and a
 /// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...; `args`, the command
 /// line, tells a --config file's values from typed ones (blame_config).

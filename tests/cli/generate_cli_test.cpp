@@ -266,6 +266,22 @@ TEST(GenerateCli, AConfigFilesUnknownKeyOrSectionIsAnErrorNotSkipped) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// A new user's check: an unterminated quote was read as if closed (CLI11 drops the lone quote).
+TEST(GenerateCli, AConfigValueWithAnUnclosedQuoteIsAnError) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.toml";
+  std::ofstream(config) << "# a comment = \"\ncount = 1\nprompt = \"a red fox\nout = \""
+                        << out.string() << "\"\n";
+  const auto run = run_zbatch({"generate", "--config", config.string(), "--mock"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--config " + config.string() +
+                         ":3: the value of 'prompt' opens a \" it does not close"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing was generated";
+}
+
 TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
