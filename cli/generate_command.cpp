@@ -282,8 +282,8 @@ int run_plan(generate_plan& plan) {
     // Not started: a dry run sends nothing. Port 1 only makes a valid URL (0 is refused).
     plan.http.base_url = "http://127.0.0.1:1";
   } else if (plan.use_mock) {
-    mock::server_options options;  // 127.0.0.1, any free port
-    options.threads = 8;
+    const auto options =
+        mock::options_for_clients(static_cast<std::size_t>(plan.session.connections));
     const auto config = mock::load_config(plan.mock_profile, std::nullopt);
     if (!config.ok()) {
       std::cerr << "zbatch generate: --mock: " << config.status().message() << "\n";

@@ -147,6 +147,12 @@ std::string http_date_now() {
 
 }  // namespace
 
+server_options options_for_clients(std::size_t connections) {
+  server_options options;
+  options.threads = connections + 4;
+  return options;
+}
+
 server::server(mock_config config, std::uint64_t seed, server_options options)
     : server(std::make_shared<model>(std::move(config), std::make_shared<steady_clock>(), seed),
              std::move(options)) {}

@@ -50,6 +50,13 @@ struct server_options {
   std::string server_header = "zbatch-mock";
 };
 
+/// The options (127.0.0.1, any free ports) of a mock serving one client that keeps up to
+/// `connections` connections alive to each origin: a worker each, and 4 spare. Fewer workers
+/// than connections leave the extra ones unserved until another's keep-alive ends (60 s):
+/// `zbatch generate --mock` ran 8 workers for its 16 connections, and a new user's 12 images
+/// took 63 s instead of 3 s, 2 of them resubmitted as hung (paid twice).
+server_options options_for_clients(std::size_t connections);
+
 class server {
  public:
   /// Serves an existing model (shared with the caller, e.g. a test that inspects its stats).
