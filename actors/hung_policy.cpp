@@ -39,9 +39,9 @@ std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window
     return std::nullopt;
   }
   poll_fit out;
-  out.from = std::max(poll_fit_min_gap, seen.quantile(0.1));
+  out.from = std::max(poll.fit_min_gap, seen.quantile(0.1));
   out.until = std::max(out.from, seen.quantile(0.9));
-  out.every = std::max(poll_fit_min_gap, (out.until - out.from) / poll.fit);
+  out.every = std::max(poll.fit_min_gap, (out.until - out.from) / poll.fit);
   return out;
 }
 

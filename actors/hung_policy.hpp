@@ -35,8 +35,6 @@ std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& 
 
 /// Latencies a fitted poll schedule waits for (before them: the spec's interval and growth).
 constexpr int poll_fit_min_samples = 5;
-/// Fitted polls of one task are never closer than this (the hindsight grid's shorter interval).
-constexpr millis poll_fit_min_gap{250};
 
 /// Where a task's polls go while the batch's latencies are known, in ms after acceptance: the
 /// first at `from`, then every `every` while before `until`; after that the spec's schedule.

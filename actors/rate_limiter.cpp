@@ -197,7 +197,7 @@ bool rate_limiter::within_429_budget() const {
 bool rate_limiter::rate_refusal(time_point now, int level) const {
   // The service held this many tasks (or more) a moment ago; what it refuses now is the rate.
   for (std::size_t at = static_cast<std::size_t>(level); at < accepted_at_.size(); ++at) {
-    if (accepted_at_[at] != time_point{} && now - accepted_at_[at] < rate_window) {
+    if (accepted_at_[at] != time_point{} && now - accepted_at_[at] < spec_.inflight.rate_window) {
       return true;
     }
   }
@@ -243,7 +243,7 @@ void rate_limiter::on_dynamic_429(time_point now, time_point submitted_at,
     if (rate_refusal(now, level)) {
       ++rate_refusals_;
       // The bucket is empty: submitting before a token is back only draws more 429s.
-      pause_until_ = std::max(pause_until_, now + rate_window);
+      pause_until_ = std::max(pause_until_, now + spec_.inflight.rate_window);
     } else {
       close_level(now, level);
     }

@@ -40,11 +40,11 @@ struct inflight_spec {
   /// backoff instead of waiting for a task to end. A 429 at a level that was accepted within the
   /// last `rate_window` is the per-key submit rate speaking, not capacity: it closes nothing.
   int strikes = 0;
+  /// Strikes: a refusal this soon after an acceptance at the same or a higher level is a rate
+  /// refusal (the free tier's token bucket refills one submit per second; protocol doc). Not a
+  /// knob (no compact form): a duration of the service's, scaled with the clock in http mode.
+  millis rate_window{1000};
 };
-
-/// Strikes: a refusal this soon after an acceptance at the same or a higher level is a rate
-/// refusal (the free tier's token bucket refills one submit per second; protocol doc).
-constexpr millis rate_window{1000};
 
 /// Pacing of starts: none; a rest of `gap` for a permit after its image ends (the reviewed code's
 /// sleep after each image); a minimum `gap` between consecutive submits; or a token bucket.
@@ -110,9 +110,12 @@ struct poll_spec {
   hung_spec hung;
   /// Polls fitted to the latencies seen (0: off): once `poll_fit_min_samples` tasks finished,
   /// a task is first polled at the p10 of their latencies, then `fit` times up to their p90
-  /// (never closer than `poll_fit_min_gap`), then `factor` growth from that gap up to `cap`
+  /// (never closer than `fit_min_gap`), then `factor` growth from that gap up to `cap`
   /// (actors/hung_policy.hpp). Before that, the schedule above.
   int fit = 0;
+  /// Fitted polls of one task are never closer than this (the hindsight grid's shorter
+  /// interval). Not a knob (no compact form); scaled with the clock in http mode.
+  millis fit_min_gap{250};
 };
 
 /// Circuit breaker: `threshold` consecutive server/transport failures open it for `open_for`,

@@ -80,7 +80,7 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
           std::to_string(in.strikes) +
           " capacity 429(s) in a row at a level drop it to the level below; a refused "
           "submit retries after its short 429 backoff, and a 429 within " +
-          duration_words(actors::rate_window) +
+          duration_words(in.rate_window) +
           " of an acceptance at that level is the submit rate, not capacity. When the "
           "service takes a level it refused twice over, it grows by one per acceptance "
           "again. " +

@@ -158,8 +158,8 @@ TEST(fitted_polls, are_never_closer_than_the_minimum_gap) {
   }
   const auto fit = fitted_polls(fit_poll(8), seen);
   ASSERT_TRUE(fit);
-  EXPECT_EQ(fit->from, poll_fit_min_gap) << "not before 250 ms either";
-  EXPECT_EQ(fit->every, poll_fit_min_gap);
+  EXPECT_EQ(fit->from, millis{250}) << "not before 250 ms either";
+  EXPECT_EQ(fit->every, millis{250});
   EXPECT_GE(fit->until, fit->from);
 }
 

@@ -93,6 +93,20 @@ scenario lost_answers_scenario() {
 
 // The cost figures are the service's count (the brief: "every figure of cost counts what the
 // service charged, not only what zbatch saw").
+// A new user's check: in http mode at time scale 0.01, two repetitions of adaptive on preview-4
+// paused 100 s on a 429 read as the submit rate: the rate window (1 s) stayed 1 s of wall time.
+// Every duration a strategy acts on follows the clock, the policy's constants included.
+TEST(runner, http_mode_scales_every_duration_of_the_strategy) {
+  const auto spec = actors::parse_strategy("adaptive").value();
+  const auto scaled = scale_strategy(spec, 0.01);
+  using actors::millis;
+  EXPECT_EQ(scaled.inflight.rate_window, millis{10});
+  EXPECT_EQ(scaled.poll.fit_min_gap, millis{3}) << "250 ms x 0.01, rounded";
+  EXPECT_EQ(scaled.poll.interval, millis{10});
+  EXPECT_EQ(scaled.retry.base, millis{5});
+  EXPECT_EQ(scaled.circuit.open_for, millis{100});
+}
+
 TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
   run_options options;
   options.hindsight = false;
@@ -379,8 +393,7 @@ TEST_F(cli_test, live_mode_without_an_image_cap_says_how_to_set_one) {
 TEST_F(cli_test, live_mode_names_every_refusal_at_once) {
   const auto file = write("pass.json", document(json::array()));
   EXPECT_EQ(run(file, "--mode live --no-hindsight --base-url http://127.0.0.1:1"), 2) << stderr_;
-  EXPECT_NE(stderr_.find("add --allow-cost to accept an estimated"), std::string::npos)
-      << stderr_;
+  EXPECT_NE(stderr_.find("add --allow-cost to accept an estimated"), std::string::npos) << stderr_;
   EXPECT_NE(stderr_.find("live mode needs a hard cap on the images it may pay for"),
             std::string::npos)
       << stderr_;
