@@ -247,9 +247,12 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
           << " image(s) remain; fix the cause and rerun the same command\n";
       break;
     case generate::stop_reason::interrupted:
-      out << "interrupted: " << o.remaining
-          << " image(s) remain; tasks in flight are journaled and will be polled again, not "
-             "paid again, when you rerun the same command\n";
+      out << "interrupted: " << o.remaining << " image(s) remain; tasks in flight are journaled";
+      out << (plan.use_mock ? ", but the bundled mock keeps no task past its run: a rerun with "
+                              "--mock submits them again (the real service's are polled, not "
+                              "paid again)\n"
+                            : " and will be polled again, not paid again, when you rerun the "
+                              "same command\n");
       break;
     default:
       break;
@@ -282,6 +285,7 @@ int run_plan(generate_plan& plan) {
     // Not started: a dry run sends nothing. Port 1 only makes a valid URL (0 is refused).
     plan.http.base_url = "http://127.0.0.1:1";
   } else if (plan.use_mock) {
+    plan.session.tasks_outlive_run = false;
     const auto options =
         mock::options_for_clients(static_cast<std::size_t>(plan.session.connections));
     const auto config = mock::load_config(plan.mock_profile, std::nullopt);

@@ -422,6 +422,12 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
                   plan.jobs.size() - plan.resumed, config_.endpoint,
                   actors::to_compact(config_.strategy), plan.refused_before,
                   config_.strategy_label);
+  if (plan.resumed > 0 && !config_.tasks_outlive_run) {
+    progress_.notice("mock_forgets_tasks",
+                     std::to_string(plan.resumed) +
+                         " journaled task(s) are unknown to this run's bundled mock (it keeps no "
+                         "task past its run): they are submitted again, not polled");
+  }
   std::optional<actors::batch_result> result;
   if (!plan.jobs.empty()) {
     result = run_batch(std::move(plan.jobs), factory);

@@ -60,6 +60,9 @@ struct session_config {
   /// Print the plan and send nothing; the journal is read, never written.
   bool dry_run = false;
   int connections = 16;  ///< Blocking HTTP connections (detached I/O actors).
+  /// False for the bundled mock (`--mock`): a new one each run, which knows no task of an earlier
+  /// run, so a journaled task is submitted again (paid, in the mock's figures) instead of polled.
+  bool tasks_outlive_run = true;
   std::uint64_t seed = 0;
   /// In-flight permits shared with other processes (`--shared-limit`, shared_gate.hpp); none:
   /// this process's rate limiter alone.

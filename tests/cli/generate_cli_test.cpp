@@ -57,6 +57,24 @@ void expect_manifest_matches_files(const std::filesystem::path& dir, int count,
   }
 }
 
+// A new user's check: after deleting a delivered image, the rerun with --mock said "nothing to
+// submit" and then paid a submit: the new mock knows no task of the earlier run. It says so.
+TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const std::vector<std::string> args = {"generate", "--mock", "--prompt", "a red fox", "--count",
+                                         "2", "--seed", "5", "--out", out.string()};
+  auto run = run_zbatch(args);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::filesystem::remove(out / "0-5.png");
+  run = run_zbatch(args);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("1 journaled task(s) are unknown to this run's bundled mock (it keeps no "
+                         "task past its run): they are submitted again, not polled"),
+            std::string::npos)
+      << run.out;
+}
+
 TEST(GenerateCli, BundledMockEndToEnd) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
