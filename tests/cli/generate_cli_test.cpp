@@ -62,8 +62,9 @@ void expect_manifest_matches_files(const std::filesystem::path& dir, int count,
 TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
-  const std::vector<std::string> args = {"generate", "--mock", "--prompt", "a red fox", "--count",
-                                         "2", "--seed", "5", "--out", out.string()};
+  const std::vector<std::string> args = {"generate", "--mock",    "--prompt", "a red fox",
+                                         "--count",  "2",         "--seed",   "5",
+                                         "--out",    out.string()};
   auto run = run_zbatch(args);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   std::filesystem::remove(out / "0-5.png");
