@@ -63,9 +63,11 @@ def variant(zbatch, base, argument):
             old, arrow, new = edit.partition("->")
             if not arrow:
                 fail(f"{label}: '{edit}' is not an 'old->new' replacement")
-            if spec.count(old) != 1:
-                where = "is not in" if old not in spec else "is more than once in"
-                fail(f"{label}: '{old}' {where} adaptive's spec ({base}): make it unique")
+            if old not in spec:
+                fail(f"{label}: '{old}' is not in adaptive's spec ({base})")
+            if spec.count(old) > 1:
+                fail(f"{label}: '{old}' is more than once in adaptive's spec ({base}): "
+                     "make it unique")
             spec = spec.replace(old, new)
     # The spec is checked here, so its error names the variant, not a temporary file.
     shown = subprocess.run([zbatch, "strategy", "show", spec], capture_output=True, text=True)
@@ -92,6 +94,12 @@ def main():
     args = parser.parse_intermixed_args()
     if not 1 <= args.repeat <= 1000:
         fail(f"--repeat must be from 1 to 1000 (got {args.repeat})")
+    if args.seed < 0:
+        fail(f"--seed must be 0 or more (got {args.seed})")
+    labels = [v.partition("=")[0] for v in args.variants]
+    for label in labels:
+        if labels.count(label) > 1:
+            fail(f"label '{label}' is given {labels.count(label)} times: each variant needs its own")
     if not (os.path.isfile(args.zbatch) and os.access(args.zbatch, os.X_OK)):
         fail(f"{args.zbatch}: not an executable file (build zbatch first)")
     if os.sep in args.scenario or args.scenario.startswith("."):
