@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <system_error>
 
 #include "base/json_reader.hpp"
@@ -297,11 +298,26 @@ void parse_hung(const std::string& text, hung_spec& out) {
   out.factor = read_number("poll.hung.factor", text.substr(x + 1));
 }
 
+/// `fit=N|off`: a bad value names the range and `off` (read_int alone said only "not a whole
+/// number").
+int read_fit(const std::string& text) {
+  double value = 0;
+  if (!read_double(text, value) || value != std::floor(value) || std::abs(value) > 1e9) {
+    fail("poll.fit", "'" + text + "' is not a whole number; allowed 0..64 (0: off) or off");
+  }
+  return static_cast<int>(value);
+}
+
 void parse_poll(const std::string& value, poll_spec& out) {
   const auto parts = split(value, ':');
   out.interval = read_duration("poll.interval", parts[0]);
+  std::set<std::string> given;
   for (std::size_t i = 1; i < parts.size(); ++i) {
     const auto [key, text] = key_value(parts[i]);
+    const auto option = !key.empty() && key[0] == 'x' && text.empty() ? std::string("x") : key;
+    if (!given.insert(option).second) {
+      fail("poll", "option '" + option + "' given twice in '" + value + "'; give it once");
+    }
     if (text.empty() && !key.empty() && key[0] == 'x') {
       out.factor = read_number("poll.factor", key.substr(1));
     } else if (key == "cap") {
@@ -315,7 +331,7 @@ void parse_poll(const std::string& value, poll_spec& out) {
     } else if (key == "resubmit") {
       out.hung.resubmits = read_int("poll.resubmit", text);
     } else if (key == "fit") {
-      out.fit = text == "off" ? 0 : read_int("poll.fit", text);
+      out.fit = text == "off" ? 0 : read_fit(text);
     } else {
       fail("poll", "unknown option '" + parts[i] +
                        "'; allowed xFACTOR, cap=DUR, deadline=DUR, hung=off|pQxF, floor=DUR, "
@@ -533,12 +549,16 @@ strategy_spec parse_strategy_or_raise(std::string_view text) {
     spec = preset_or_raise(head);
     first = 1;
   }
+  std::set<std::string> given;
   for (std::size_t i = first; i < clauses.size(); ++i) {
     const std::string clause = trim(clauses[i]);
     const auto [key, value] = key_value(clause);
     if (clause.find('=') == std::string::npos || value.empty()) {
       fail(key.empty() ? "(empty)" : key,
            "expected KNOB=VALUE (a preset name may only come first)");
+    }
+    if (!given.insert(key).second) {
+      fail(key, "given twice; give each knob once (the last one would win unseen)");
     }
     apply_clause(key, value, spec);
     spec.name = "custom";

@@ -176,6 +176,15 @@ TEST(fitted_polls, the_spec_knob_reads_writes_and_checks_its_range) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("poll.fit"), std::string::npos) << bad.status().message();
   EXPECT_NE(bad.status().message().find("0..64"), std::string::npos) << bad.status().message();
+  // A new user's check: 'fit=abc' said only "not a whole number"; 'fit=8:fit=4' took the last.
+  const auto word = parse_strategy("bounded,poll=1s:fit=abc");
+  ASSERT_FALSE(word.ok());
+  EXPECT_NE(word.status().message().find("allowed 0..64 (0: off) or off"), std::string::npos)
+      << word.status().message();
+  const auto twice = parse_strategy("bounded,poll=1s:fit=8:fit=4");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("option 'fit' given twice"), std::string::npos)
+      << twice.status().message();
 }
 
 }  // namespace

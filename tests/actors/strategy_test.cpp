@@ -90,6 +90,18 @@ TEST(strategy, compact_form_round_trips) {
   }
 }
 
+// A new user's check: 'inflight=2,inflight=3' ran with 3 and said nothing.
+TEST(strategy, a_knob_given_twice_is_an_error_not_the_last_one_winning) {
+  const auto twice = parse_strategy("inflight=2,inflight=3");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("'inflight'"), std::string::npos)
+      << twice.status().message();
+  EXPECT_NE(twice.status().message().find("given twice"), std::string::npos)
+      << twice.status().message();
+  EXPECT_TRUE(parse_strategy("adaptive,inflight=2").ok()) << "a preset, then a knob: once";
+  EXPECT_FALSE(parse_strategy("bounded,poll=1s:x1.1:x2").ok());
+}
+
 TEST(strategy, json_pace_carries_only_the_fields_its_kind_reads) {
   EXPECT_EQ(to_json(preset("adaptive").value())["pace"], nlohmann::json({{"kind", "none"}}));
   EXPECT_EQ(to_json(preset("serial").value())["pace"],
