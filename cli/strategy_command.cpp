@@ -152,9 +152,11 @@ std::vector<std::string> strategy_in_words(const actors::strategy_spec& s) {
   out.push_back(poll + "; gives it up " + duration_words(s.poll.deadline) +
                 " after it was accepted.");
   if (s.poll.fit > 0) {
+    const std::string steps =
+        s.poll.fit == 1 ? "at their p90" : std::to_string(s.poll.fit) + " times up to their p90";
     out.push_back("Once 5 tasks finished, polls a task first at the p10 of their latencies, then " +
-                  std::to_string(s.poll.fit) +
-                  " times up to their p90 (at least 250 ms apart), then growing from there.");
+                  steps + " (at least " + duration_words(s.poll.fit_min_gap) + " apart), then " +
+                  (s.poll.factor != 1.0 ? "growing from that gap" : "at that gap") + ".");
   }
   if (s.poll.hung.enabled) {
     out.push_back("Gives up a task earlier when it hangs: after max(" +

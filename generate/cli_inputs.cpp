@@ -183,6 +183,11 @@ std::string strategy_label(const cli_inputs& in) {
       in.strategy.size() <= longest ? in.strategy : in.strategy.substr(0, longest - 3) + "...";
   if (!in.poll_interval_ms.empty()) {
     label += " with --poll-interval-ms " + in.poll_interval_ms;
+    // It also turns fitted polls off (strategy_of): say so where the strategy had them.
+    const auto parsed = actors::parse_strategy(in.strategy);
+    if (parsed.ok() && parsed->poll.fit > 0) {
+      label += " (fitted polls off)";
+    }
   }
   if (!in.deadline_s.empty()) {
     label += " with --deadline-s " + in.deadline_s;

@@ -108,7 +108,10 @@ TEST_F(cli_inputs_test, a_poll_interval_given_turns_the_fitted_polls_off) {
   auto in = fox();
   EXPECT_EQ(session_config_from(in).value().strategy.poll.fit, 8) << "adaptive's default";
   in.poll_interval_ms = "5000";
-  EXPECT_EQ(session_config_from(in).value().strategy.poll.fit, 0);
+  const auto config = session_config_from(in).value();
+  EXPECT_EQ(config.strategy.poll.fit, 0);
+  EXPECT_NE(config.strategy_label.find("(fitted polls off)"), std::string::npos)
+      << config.strategy_label << ": the start line says so";
 }
 
 TEST_F(cli_inputs_test, a_batch_file_takes_its_images_from_its_lines) {
