@@ -309,8 +309,15 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                                                 : "delivered the most deliverable images (" +
                                                       format_percent(pick.success) + ")";
   if (complete.size() == 1) {
-    sentence = "Recommendation: " + pick.name + ", the only strategy that " + delivered + " (" +
-               format_seconds(pick.makespan) + ").";
+    // "the only strategy that delivered the most ..." read as a contradiction (a new user's check).
+    sentence = same(most, 1.0)
+                   ? "Recommendation: " + pick.name +
+                         ", the only strategy that delivered every deliverable image (" +
+                         format_seconds(pick.makespan) + ")."
+                   : "Recommendation: " + pick.name +
+                         ", which delivered more deliverable images than any other (" +
+                         format_percent(pick.success) + ", in " + format_seconds(pick.makespan) +
+                         ").";
     out.push_back(sentence);
   } else {
     const candidate& runner = complete[1];

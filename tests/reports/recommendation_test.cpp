@@ -46,6 +46,20 @@ TEST(recommendation, names_the_winner_and_why_its_lead_is_beyond_the_noise) {
       << text;
 }
 
+// A new user's check on hung-tail: "the only strategy that delivered the most deliverable
+// images" read as a contradiction.
+TEST(recommendation, a_lone_leader_short_of_every_image_is_said_plainly) {
+  auto results = read_fixture("results-mixed.json");
+  results["strategies"][0]["success_rate"] = 0.5;    // serial
+  results["strategies"][2]["success_rate"] = 0.999;  // adaptive
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("Recommendation: adaptive, which delivered more deliverable images than any "
+                      "other (99.9%, in 6.3 s)."),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("the only strategy that delivered the most"), std::string::npos) << text;
+}
+
 TEST(recommendation, uses_the_mann_whitney_test_when_repetitions_allow_it) {
   auto results = read_fixture("results-mixed.json");
   for (auto& s : results["strategies"]) {
