@@ -926,13 +926,17 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   if (report.run_latency) {
     // A new latency moves the hung give-up time and the fitted polls every worker reads at its
     // next poll.
-    st.latencies.add(std::chrono::duration_cast<millis>(*report.run_latency));
-    const auto give_up = hung_give_up(st.ctx->spec.poll, st.latencies);
-    st.ctx->hung_after_ms.store(give_up ? give_up->count() : 0, std::memory_order_relaxed);
-    const auto fit = fitted_polls(st.ctx->spec.poll, st.latencies).value_or(poll_fit{});
-    st.ctx->poll_from_ms.store(fit.from.count(), std::memory_order_relaxed);
-    st.ctx->poll_until_ms.store(fit.until.count(), std::memory_order_relaxed);
-    st.ctx->poll_every_ms.store(fit.every.count(), std::memory_order_relaxed);
+    // Kept per unit of size: a 2048² image takes about 4 times a 1024² one (hung_policy.hpp).
+    const auto weight = size_weight((*st.ctx->jobs)[index].request.size);
+    st.latencies.add(millis{static_cast<std::int64_t>(std::llround(
+        static_cast<double>(std::chrono::duration_cast<millis>(*report.run_latency).count()) /
+        weight))});
+    const auto seen = summarize(st.ctx->spec.poll, st.latencies);
+    st.ctx->latency_hung_ms.store(seen.hung_quantile.count(), std::memory_order_relaxed);
+    st.ctx->latency_p10_ms.store(seen.p10.count(), std::memory_order_relaxed);
+    st.ctx->latency_p90_ms.store(seen.p90.count(), std::memory_order_relaxed);
+    st.ctx->latency_samples.store(static_cast<std::int64_t>(seen.samples),
+                                  std::memory_order_relaxed);
   }
   if (report.delivered) {
     self->send(st.limiter, limiter_success{image.submitted_at, report.task_latency});

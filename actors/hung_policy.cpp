@@ -25,24 +25,58 @@ millis latency_window::quantile(double q) const {
   return sorted[at];
 }
 
-std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen) {
-  if (!poll.hung.enabled || seen.size() < static_cast<std::size_t>(hung_min_samples)) {
+double size_weight(const std::optional<protocol::image_size>& size) {
+  if (!size) {
+    return 1.0;
+  }
+  const double pixels = static_cast<double>(size->width) * static_cast<double>(size->height);
+  return std::clamp(pixels / (1024.0 * 1024.0), 0.25, 16.0);
+}
+
+latency_summary summarize(const poll_spec& poll, const latency_window& seen) {
+  latency_summary out;
+  out.samples = seen.size();
+  out.hung_quantile = seen.quantile(poll.hung.quantile);
+  out.p10 = seen.quantile(0.1);
+  out.p90 = seen.quantile(0.9);
+  return out;
+}
+
+namespace {
+
+millis weighted(millis value, double factor) {
+  return millis{static_cast<std::int64_t>(std::ceil(static_cast<double>(value.count()) * factor))};
+}
+
+}  // namespace
+
+std::optional<millis> hung_give_up(const poll_spec& poll, const latency_summary& seen,
+                                   double weight) {
+  if (!poll.hung.enabled || seen.samples < static_cast<std::size_t>(hung_min_samples)) {
     return std::nullopt;
   }
-  const auto scaled = millis{static_cast<std::int64_t>(std::ceil(
-      static_cast<double>(seen.quantile(poll.hung.quantile).count()) * poll.hung.factor))};
+  const auto scaled = weighted(seen.hung_quantile, poll.hung.factor * weight);
   return std::min(poll.deadline, std::max(poll.hung.floor, scaled));
 }
 
-std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen) {
-  if (poll.fit <= 0 || seen.size() < static_cast<std::size_t>(poll_fit_min_samples)) {
+std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen) {
+  return hung_give_up(poll, summarize(poll, seen));
+}
+
+std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_summary& seen,
+                                     double weight) {
+  if (poll.fit <= 0 || seen.samples < static_cast<std::size_t>(poll_fit_min_samples)) {
     return std::nullopt;
   }
   poll_fit out;
-  out.from = std::max(poll.fit_min_gap, seen.quantile(0.1));
-  out.until = std::max(out.from, seen.quantile(0.9));
+  out.from = std::max(poll.fit_min_gap, weighted(seen.p10, weight));
+  out.until = std::max(out.from, weighted(seen.p90, weight));
   out.every = std::max(poll.fit_min_gap, (out.until - out.from) / poll.fit);
   return out;
+}
+
+std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen) {
+  return fitted_polls(poll, summarize(poll, seen));
 }
 
 }  // namespace zbatch::actors

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "actors/strategy.hpp"
+#include "protocol/messages.hpp"
 
 namespace zbatch::actors {
 
@@ -28,9 +29,28 @@ class latency_window {
   std::size_t count_ = 0;
 };
 
-/// When a running task is given up, measured from its acceptance: max(floor, factor × quantile),
-/// capped by the fixed poll deadline; nullopt (the fixed deadline applies) while the policy is
-/// off or fewer than `hung_min_samples` latencies were seen.
+/// How much work an image of `size` is against a 1024x1024 one (the default): its pixel count
+/// over 1024², within 0.25..16; 1 when no size is given. Generation time grows about with the
+/// pixels (protocol doc: 512² 1.7 s, 1024² 5.8 s, 1440² 12 s), so the batch's latencies are kept
+/// divided by it and a task's give-up and polls are multiplied by its own: in a batch of mixed
+/// sizes, a 2048² image was given up as hung against the small ones' latencies and paid twice.
+double size_weight(const std::optional<protocol::image_size>& size);
+
+/// What the workers read of the batch's latencies (per unit of size_weight), published by the
+/// coordinator at each new latency: how many were seen, the hung quantile, the p10 and the p90.
+struct latency_summary {
+  std::size_t samples = 0;
+  millis hung_quantile{0};
+  millis p10{0};
+  millis p90{0};
+};
+latency_summary summarize(const poll_spec& poll, const latency_window& seen);
+
+/// When a running task of `weight` (size_weight) is given up, measured from its acceptance:
+/// max(floor, factor × quantile × weight), capped by the fixed poll deadline; nullopt (the fixed
+/// deadline applies) while the policy is off or fewer than `hung_min_samples` latencies were seen.
+std::optional<millis> hung_give_up(const poll_spec& poll, const latency_summary& seen,
+                                   double weight = 1.0);
 std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen);
 
 /// Latencies a fitted poll schedule waits for (before them: the spec's interval and growth).
@@ -48,6 +68,9 @@ struct poll_fit {
 /// or nullopt while it is off or fewer than `poll_fit_min_samples` latencies were seen. Why: a
 /// task is done around its peers' latencies, so polls placed there find it sooner than a fixed
 /// growth from 1 s, and none are spent before the fastest tenth could be done.
+/// For a task of `weight`, the p10 and p90 are multiplied by it.
+std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_summary& seen,
+                                     double weight = 1.0);
 std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen);
 
 }  // namespace zbatch::actors

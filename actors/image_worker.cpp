@@ -130,14 +130,38 @@ void fail_attempt(worker_actor* self, attempt& at, protocol::api_error error,
 
 void start_poll(worker_actor* self, attempt& at, duration delay);
 
-/// When a running task is given up as hung (actors/hung_policy.hpp), if that is before the fixed
-/// deadline: only for a task accepted in this attempt (a resumed one's start is unknown).
-std::optional<time_point> hung_at(worker_actor* self, const attempt& at) {
-  const auto after = self->state.ctx->hung_after_ms.load(std::memory_order_relaxed);
-  if (after <= 0 || !at.own_start) {
+/// The batch's latencies as the coordinator last published them (per unit of size).
+latency_summary seen_latencies(const batch_context& ctx) {
+  latency_summary out;
+  out.samples = static_cast<std::size_t>(ctx.latency_samples.load(std::memory_order_relaxed));
+  out.hung_quantile = millis{ctx.latency_hung_ms.load(std::memory_order_relaxed)};
+  out.p10 = millis{ctx.latency_p10_ms.load(std::memory_order_relaxed)};
+  out.p90 = millis{ctx.latency_p90_ms.load(std::memory_order_relaxed)};
+  return out;
+}
+
+double weight_of(worker_actor* self, const attempt& at) {
+  return size_weight((*self->state.ctx->jobs)[at.index].request.size);
+}
+
+/// How long after acceptance this attempt's task is given up as hung (actors/hung_policy.hpp),
+/// or nullopt: the policy is off or waits for latencies, or the task was resumed (its start is
+/// unknown).
+std::optional<millis> hung_after(worker_actor* self, const attempt& at) {
+  if (!at.own_start) {
     return std::nullopt;
   }
-  const auto when = at.accepted_at + millis{after};
+  const auto& ctx = *self->state.ctx;
+  return hung_give_up(ctx.spec.poll, seen_latencies(ctx), weight_of(self, at));
+}
+
+/// When a running task is given up as hung, if that is before the fixed deadline.
+std::optional<time_point> hung_at(worker_actor* self, const attempt& at) {
+  const auto after = hung_after(self, at);
+  if (!after) {
+    return std::nullopt;
+  }
+  const auto when = at.accepted_at + *after;
   return when < at.deadline ? std::optional<time_point>(when) : std::nullopt;
 }
 
@@ -146,12 +170,11 @@ std::optional<time_point> hung_at(worker_actor* self, const attempt& at) {
 /// or the fitted gap once fitted), which grows by the spec's factor up to its cap.
 duration next_poll_wait(worker_actor* self, attempt& at, time_point now) {
   const auto& ctx = *self->state.ctx;
-  const millis every{ctx.poll_every_ms.load(std::memory_order_relaxed)};
+  const auto fit = fitted_polls(ctx.spec.poll, seen_latencies(ctx), weight_of(self, at));
   const auto since = now - at.accepted_at;
-  if (every.count() > 0 && since < millis{ctx.poll_until_ms.load(std::memory_order_relaxed)}) {
-    const millis from{ctx.poll_from_ms.load(std::memory_order_relaxed)};
-    at.interval = every;  // Past the p90, the spec's growth goes on from the fitted gap.
-    return since < from ? duration{from - since} : duration{every};
+  if (fit && since < fit->until) {
+    at.interval = fit->every;  // Past the p90, the spec's growth goes on from the fitted gap.
+    return since < fit->from ? duration{fit->from - since} : duration{fit->every};
   }
   const auto wait = at.interval;
   const auto& poll = ctx.spec.poll;
@@ -179,7 +202,7 @@ void keep_polling(worker_actor* self, attempt& at) {
     error.message = "task " + at.task_id + " still running " +
                     std::to_string(ms_since(at.accepted_at, now)) +
                     " ms after acceptance: given up as hung (" +
-                    std::to_string(self->state.ctx->hung_after_ms.load(std::memory_order_relaxed)) +
+                    std::to_string(hung_after(self, at).value_or(millis{0}).count()) +
                     " ms from the latencies seen)";
     note(self, at, trace_kind::error, error.describe());
     attempt_report report;

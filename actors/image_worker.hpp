@@ -68,16 +68,15 @@ struct batch_context {
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;
-  /// The hung give-up time in ms after acceptance (actors/hung_policy.hpp), 0 while the fixed
-  /// deadline applies. Written by the coordinator as latencies arrive, read by the workers at
-  /// each poll (atomic: they may run on other threads; in virtual time all run on one).
-  mutable std::atomic<std::int64_t> hung_after_ms{0};
-  /// The fitted poll schedule (actors/hung_policy.hpp `poll_fit`) in ms after acceptance, all 0
-  /// while the spec's schedule applies; written and read like `hung_after_ms`. A read between
-  /// two writes may mix two consecutive fits: each is a valid schedule.
-  mutable std::atomic<std::int64_t> poll_from_ms{0};
-  mutable std::atomic<std::int64_t> poll_every_ms{0};
-  mutable std::atomic<std::int64_t> poll_until_ms{0};
+  /// The batch's task latencies per unit of size (actors/hung_policy.hpp `latency_summary`),
+  /// from which each worker derives its task's hung give-up and fitted polls. Written by the
+  /// coordinator as latencies arrive, read by the workers at each poll (atomic: they may run on
+  /// other threads; in virtual time all run on one). A read between two writes may mix two
+  /// consecutive summaries: each gives a valid give-up and schedule.
+  mutable std::atomic<std::int64_t> latency_samples{0};
+  mutable std::atomic<std::int64_t> latency_hung_ms{0};
+  mutable std::atomic<std::int64_t> latency_p10_ms{0};
+  mutable std::atomic<std::int64_t> latency_p90_ms{0};
 };
 
 /// What a worker reports when an attempt ends (delivered or failed), with its trace.

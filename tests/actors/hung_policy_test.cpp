@@ -127,6 +127,25 @@ TEST(hung_retry, a_succeeded_task_is_never_resubmitted_even_when_reported_hung) 
   EXPECT_EQ(image.hung_resubmits, 0);
 }
 
+TEST(size_weight, is_the_pixels_over_1024_squared_within_a_quarter_and_16) {
+  EXPECT_DOUBLE_EQ(size_weight(std::nullopt), 1.0) << "no size: the default 1024x1024";
+  EXPECT_DOUBLE_EQ(size_weight(protocol::image_size{1024, 1024}), 1.0);
+  EXPECT_DOUBLE_EQ(size_weight(protocol::image_size{2048, 2048}), 4.0);
+  EXPECT_DOUBLE_EQ(size_weight(protocol::image_size{512, 512}), 0.25);
+  EXPECT_DOUBLE_EQ(size_weight(protocol::image_size{64, 64}), 0.25);
+  EXPECT_DOUBLE_EQ(size_weight(protocol::image_size{8192, 8192}), 16.0);
+}
+
+TEST(hung_give_up, scales_with_the_tasks_size_weight_above_the_floor) {
+  latency_window seen;
+  for (int i = 0; i < 5; ++i) {
+    seen.add(millis{4000});
+  }
+  const auto summary = summarize(hung_poll(), seen);
+  EXPECT_EQ(hung_give_up(hung_poll(), summary, 4.0), millis{48000});
+  EXPECT_EQ(hung_give_up(hung_poll(), summary, 0.25), millis{5000}) << "the floor, not 3 s";
+}
+
 poll_spec fit_poll(int fit) {
   poll_spec poll;
   poll.fit = fit;
@@ -149,6 +168,18 @@ TEST(fitted_polls, wait_for_enough_samples_then_span_the_p10_to_the_p90) {
   EXPECT_EQ(fit->until, millis{9000});
   EXPECT_EQ(fit->every, millis{1000});
   EXPECT_FALSE(fitted_polls(fit_poll(0), seen)) << "fit=0 is off";
+}
+
+TEST(fitted_polls, scale_with_the_tasks_size_weight) {
+  latency_window seen;
+  for (int i = 1; i <= 10; ++i) {
+    seen.add(millis{i * 1000});
+  }
+  const auto fit = fitted_polls(fit_poll(8), summarize(fit_poll(8), seen), 4.0);
+  ASSERT_TRUE(fit);
+  EXPECT_EQ(fit->from, millis{4000});
+  EXPECT_EQ(fit->until, millis{36000});
+  EXPECT_EQ(fit->every, millis{4000});
 }
 
 TEST(fitted_polls, are_never_closer_than_the_minimum_gap) {

@@ -3,6 +3,7 @@
 // Every figure is exact.
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,12 +85,16 @@ class hung_test : public sim_test {
   /// Five 4 s tasks (the latencies the give-up learns from), then `last` for image 5; later
   /// submits (knowing resubmits) follow `otherwise`.
   actors::batch_result run_hung(const std::string& strategy, task_script last,
-                                task_script otherwise = {}, int max_submits = 0) {
+                                task_script otherwise = {}, int max_submits = 0,
+                                std::optional<protocol::image_size> last_size = std::nullopt) {
     std::vector<task_script> script(5);
     script.push_back(last);
     backend_ = system_.spawn(scripted_backend, script, otherwise, submits_);
     actors::batch_request request;
     request.jobs = jobs(6);
+    if (last_size) {
+      request.jobs[5].request.size = last_size;
+    }
     request.strategy = actors::parse_strategy(strategy).value();
     request.max_submits = max_submits;
     auto result = run_batch_sim(system_, std::move(request), backend_, {}, {}, 10'000'000);
@@ -154,6 +159,21 @@ TEST_F(hung_test, a_never_finishing_task_is_given_up_after_factor_times_the_quan
   EXPECT_EQ(*submits_, 7);
   EXPECT_EQ(result.images[5].task_id, "t6");
   EXPECT_EQ(result.makespan_ms, 16000) << "resubmitted at 12 s, a 4 s task";
+}
+
+// A 2048x2048 image among 1024x1024 ones is 4 times the work, not hung: its give-up is 4 x 12 s
+// (before, 12 s: it was resubmitted and paid twice in mixed-size batches).
+TEST_F(hung_test, a_larger_image_is_given_time_in_proportion_to_its_pixels) {
+  const auto result = run_hung(strategy, {14000}, {}, 0, protocol::image_size{2048, 2048});
+  EXPECT_EQ(gave_up_at(result), -1) << "14 s is within 4 x 12 s";
+  ASSERT_TRUE(result.images[5].delivered) << result.images[5].message;
+  EXPECT_EQ(result.counters.submits, 6) << "no second, paid submit";
+  EXPECT_EQ(result.counters.hung_resubmits, 0);
+}
+
+TEST_F(hung_test, a_never_finishing_large_image_is_given_up_at_its_own_time) {
+  const auto result = run_hung(strategy, {never}, {}, 0, protocol::image_size{2048, 2048});
+  EXPECT_EQ(gave_up_at(result), 48000);
 }
 
 TEST_F(hung_test, the_floor_applies_when_the_latencies_are_short) {
