@@ -443,6 +443,16 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   return outcome;
 }
 
+/// `entry[key]` when it is a string, else "": a manifest written by an interrupted run holds
+/// nulls for what it did not know (json::value() throws on them: a rerun after a second Ctrl-C
+/// failed with "type must be string, but is null").
+namespace {
+std::string string_field(const json& entry, const char* key) {
+  const auto it = entry.find(key);
+  return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+}  // namespace
+
 /// Skips images delivered before whose file still matches its sha256 (keeping their earlier
 /// manifest entry for its latency), resumes journaled tasks, submits the rest.
 session::batch_plan session::plan_against_journal(const std::map<std::size_t, json>& earlier) {
@@ -463,7 +473,7 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
         st.sha256 = j.sha256;
         st.bytes = j.bytes;
         if (auto e = earlier.find(index);
-            e != earlier.end() && e->second.value("sha256", "") == j.sha256) {
+            e != earlier.end() && string_field(e->second, "sha256") == j.sha256) {
           st.earlier = e->second;
         }
         ++plan.delivered_before;

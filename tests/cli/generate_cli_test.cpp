@@ -76,6 +76,28 @@ TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain
       << run.out;
 }
 
+// A new user's check: after a second Ctrl-C the manifest on disk was an older run's, with null
+// fields for images a later run delivered; the rerun died on "type must be string, but is null".
+TEST(GenerateCli, ARerunReadsAManifestWithNullFields) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const std::vector<std::string> args = {"generate", "--mock",    "--prompt", "a red fox",
+                                         "--count",  "2",         "--seed",   "5",
+                                         "--out",    out.string()};
+  auto run = run_zbatch(args);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto manifest = nlohmann::json::parse(read_all(out / "manifest.json"));
+  for (auto& image : manifest["images"]) {
+    image["sha256"] = nullptr;
+    image["task_id"] = nullptr;
+  }
+  std::ofstream(out / "manifest.json") << manifest.dump(2);
+  run = run_zbatch(args);
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_EQ(run.err.find("type must be"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("delivered 2/2"), std::string::npos) << run.out;
+}
+
 TEST(GenerateCli, BundledMockEndToEnd) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
