@@ -1140,7 +1140,8 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
                        batch_callbacks callbacks) {
   // Preconditions of a spawn (programming errors, as CAF's own) stay exceptions: the callers
   // parse and validate the strategy first and report a bad one as a returned status.
-  if (const auto checked = validate(request.strategy); !checked.ok()) {
+  if (const auto checked = validate(request.strategy);
+      !checked.ok() && request.clock_scale >= 1.0) {
     throw std::invalid_argument(checked.message());
   }
   if (!backend) {

@@ -168,6 +168,10 @@ struct batch_request {
   /// read-only copy rather than each holding its own (100,000 jobs are tens of megabytes).
   std::shared_ptr<const std::vector<image_job>> shared_jobs;
   strategy_spec strategy;   ///< Validated again at spawn (throws strategy_error).
+  /// The strategy's durations were multiplied by this (a scenario's http mode compresses the
+  /// clock): below 1 they may fall under the knobs' ranges (a 1 s poll interval at 0.002 is
+  /// 2 ms), so the spawn then skips the range check; the caller checked the unscaled spec.
+  double clock_scale = 1.0;
   std::uint64_t seed = 0;   ///< Seeds the jitter RNG: the same seed gives the same waits.
   bool keep_bytes = false;  ///< Keep each image's bytes in its result (the CLI writes files).
   bool trace = true;        ///< Record per-image traces.

@@ -488,6 +488,7 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
   actors::batch_request request;
   request.shared_jobs = jobs;
   request.strategy = scale_strategy(spec, scale);
+  request.clock_scale = scale;
   request.seed = seed;
   request.trace_limit = max_image_records;
   auto result = play_http_clients(system, std::move(request), setup, base_url, api_key,
@@ -1015,12 +1016,13 @@ actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) 
   spec.poll.interval = std::max(millis(1), scaled(spec.poll.interval, factor));
   spec.poll.cap = std::max(millis(1), scaled(spec.poll.cap, factor));
   spec.poll.deadline = scaled(spec.poll.deadline, factor);
-  // The durations that are the service's or the policy's constants too: left at 1 s and 250 ms
-  // of wall time they were 100 and 25 s of a 0.01 scenario (a new user's preview-4 in http
-  // mode: two repetitions of adaptive paused 100 s on a "rate" 429, 120 s against 20). The hung
-  // floor (30 s) stays: its range starts at 1 s, so the scaled deadline caps the give-up.
+  // The durations that are the service's or the policy's constants too: left at 1 s, 250 ms and
+  // 30 s of wall time they were 100, 25 and 3,000 s of a 0.01 scenario (a new user's preview-4
+  // in http mode: two repetitions of adaptive paused 100 s on a "rate" 429, 120 s against 20;
+  // flaky's never-ending tasks waited for the deadline, 314 s against the sim's 56 s).
   spec.inflight.rate_window = std::max(millis(1), scaled(spec.inflight.rate_window, factor));
   spec.poll.fit_min_gap = std::max(millis(1), scaled(spec.poll.fit_min_gap, factor));
+  spec.poll.hung.floor = std::max(millis(1), scaled(spec.poll.hung.floor, factor));
   spec.circuit.open_for = scaled(spec.circuit.open_for, factor);
   return spec;
 }

@@ -102,6 +102,7 @@ TEST(runner, http_mode_scales_every_duration_of_the_strategy) {
   using actors::millis;
   EXPECT_EQ(scaled.inflight.rate_window, millis{10});
   EXPECT_EQ(scaled.poll.fit_min_gap, millis{3}) << "250 ms x 0.01, rounded";
+  EXPECT_EQ(scaled.poll.hung.floor, millis{300});
   EXPECT_EQ(scaled.poll.interval, millis{10});
   EXPECT_EQ(scaled.retry.base, millis{5});
   EXPECT_EQ(scaled.circuit.open_for, millis{100});
@@ -118,6 +119,20 @@ TEST(runner, paid_submits_count_the_tasks_whose_answer_was_lost) {
   EXPECT_EQ(run["submits"], created);
   EXPECT_LT(run["delivered"].get<std::int64_t>(), created)
       << "the lost ones were paid, undelivered";
+}
+
+// A new user's check: five built-in scenarios failed in http mode ("poll.interval: value 2ms is
+// out of range"): their time scale puts adaptive's 1 s interval under the knob's 10 ms floor.
+// The scaled spec is the runner's, not the user's: it is not held to the knobs' ranges.
+TEST(runner, http_mode_plays_a_time_scale_that_takes_durations_under_the_knobs_ranges) {
+  const auto s = exact_scenario(1, 2, json::array({"adaptive"}));
+  run_options options;
+  options.hindsight = false;
+  options.mode = run_mode::http;
+  options.time_scale = 0.002;  // adaptive's 1 s poll interval: 2 ms; its 30 s hung floor: 60 ms
+  const auto results = run_scenario(s, options);
+  ASSERT_TRUE(results.ok()) << results.status().message();
+  EXPECT_EQ(strategy(*results, "adaptive")["runs"][0]["delivered"], 2);
 }
 
 // The same count from a mock already running (`--mode http --base-url`): the runner reads its
