@@ -167,7 +167,7 @@ struct batch_request {
   /// Used instead of `jobs` when set: runs of one workload (one per strategy, say) share one
   /// read-only copy rather than each holding its own (100,000 jobs are tens of megabytes).
   std::shared_ptr<const std::vector<image_job>> shared_jobs;
-  strategy_spec strategy;   ///< Validated again at spawn (throws strategy_error).
+  strategy_spec strategy;  ///< Validated again at spawn (throws strategy_error).
   /// The strategy's durations were multiplied by this (a scenario's http mode compresses the
   /// clock): below 1 they may fall under the knobs' ranges (a 1 s poll interval at 0.002 is
   /// 2 ms), so the spawn then skips the range check; the caller checked the unscaled spec.
