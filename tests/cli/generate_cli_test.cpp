@@ -57,18 +57,24 @@ void expect_manifest_matches_files(const std::filesystem::path& dir, int count,
   }
 }
 
+/// `zbatch generate --mock` of two images into `out`, delivered; returns its arguments for a
+/// rerun into the same directory.
+std::vector<std::string> two_foxes_delivered(const std::filesystem::path& out) {
+  std::vector<std::string> args = {"generate", "--mock", "--prompt", "a red fox", "--count",
+                                   "2",        "--seed", "5",        "--out",     out.string()};
+  const auto first = run_zbatch(args);
+  EXPECT_EQ(first.exit_code, 0) << first.out << first.err;
+  return args;
+}
+
 // A new user's check: after deleting a delivered image, the rerun with --mock said "nothing to
 // submit" and then paid a submit: the new mock knows no task of the earlier run. It says so.
 TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
-  const std::vector<std::string> args = {"generate", "--mock",    "--prompt", "a red fox",
-                                         "--count",  "2",         "--seed",   "5",
-                                         "--out",    out.string()};
-  auto run = run_zbatch(args);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto args = two_foxes_delivered(out);
   std::filesystem::remove(out / "0-5.png");
-  run = run_zbatch(args);
+  const auto run = run_zbatch(args);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("1 journaled task(s) are unknown to this run's bundled mock (it keeps no "
                          "task past its run): they are submitted again, not polled"),
@@ -81,18 +87,14 @@ TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain
 TEST(GenerateCli, ARerunReadsAManifestWithNullFields) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
-  const std::vector<std::string> args = {"generate", "--mock",    "--prompt", "a red fox",
-                                         "--count",  "2",         "--seed",   "5",
-                                         "--out",    out.string()};
-  auto run = run_zbatch(args);
-  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto args = two_foxes_delivered(out);
   auto manifest = nlohmann::json::parse(read_all(out / "manifest.json"));
   for (auto& image : manifest["images"]) {
     image["sha256"] = nullptr;
     image["task_id"] = nullptr;
   }
   std::ofstream(out / "manifest.json") << manifest.dump(2);
-  run = run_zbatch(args);
+  const auto run = run_zbatch(args);
   EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
   EXPECT_EQ(run.err.find("type must be"), std::string::npos) << run.err;
   EXPECT_NE(run.out.find("delivered 2/2"), std::string::npos) << run.out;
