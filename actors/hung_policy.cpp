@@ -59,10 +59,6 @@ std::optional<millis> hung_give_up(const poll_spec& poll, const latency_summary&
   return std::min(poll.deadline, std::max(poll.hung.floor, scaled));
 }
 
-std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen) {
-  return hung_give_up(poll, summarize(poll, seen));
-}
-
 std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_summary& seen,
                                      double weight) {
   if (poll.fit <= 0 || seen.samples < static_cast<std::size_t>(poll_fit_min_samples)) {
@@ -73,10 +69,6 @@ std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_summar
   out.until = std::max(out.from, weighted(seen.p90, weight));
   out.every = std::max(poll.fit_min_gap, (out.until - out.from) / poll.fit);
   return out;
-}
-
-std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen) {
-  return fitted_polls(poll, summarize(poll, seen));
 }
 
 }  // namespace zbatch::actors

@@ -51,7 +51,6 @@ latency_summary summarize(const poll_spec& poll, const latency_window& seen);
 /// deadline applies) while the policy is off or fewer than `hung_min_samples` latencies were seen.
 std::optional<millis> hung_give_up(const poll_spec& poll, const latency_summary& seen,
                                    double weight = 1.0);
-std::optional<millis> hung_give_up(const poll_spec& poll, const latency_window& seen);
 
 /// Latencies a fitted poll schedule waits for (before them: the spec's interval and growth).
 constexpr int poll_fit_min_samples = 5;
@@ -71,6 +70,5 @@ struct poll_fit {
 /// For a task of `weight`, the p10 and p90 are multiplied by it.
 std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_summary& seen,
                                      double weight = 1.0);
-std::optional<poll_fit> fitted_polls(const poll_spec& poll, const latency_window& seen);
 
 }  // namespace zbatch::actors

@@ -52,10 +52,11 @@ bool read_double(const std::string& text, double& out) {
   return end == text.c_str() + text.size() && std::isfinite(out);
 }
 
-int read_int(const std::string& knob, const std::string& text) {
+/// `allowed` (e.g. "allowed 0..64 or off") follows the error, for knobs whose words matter.
+int read_int(const std::string& knob, const std::string& text, const std::string& allowed = "") {
   double value = 0;
   if (!read_double(text, value) || value != std::floor(value) || std::abs(value) > 1e9) {
-    fail(knob, "'" + text + "' is not a whole number");
+    fail(knob, "'" + text + "' is not a whole number" + (allowed.empty() ? "" : "; " + allowed));
   }
   return static_cast<int>(value);
 }
@@ -298,16 +299,6 @@ void parse_hung(const std::string& text, hung_spec& out) {
   out.factor = read_number("poll.hung.factor", text.substr(x + 1));
 }
 
-/// `fit=N|off`: a bad value names the range and `off` (read_int alone said only "not a whole
-/// number").
-int read_fit(const std::string& text) {
-  double value = 0;
-  if (!read_double(text, value) || value != std::floor(value) || std::abs(value) > 1e9) {
-    fail("poll.fit", "'" + text + "' is not a whole number; allowed 0..64 (0: off) or off");
-  }
-  return static_cast<int>(value);
-}
-
 void parse_poll(const std::string& value, poll_spec& out) {
   const auto parts = split(value, ':');
   out.interval = read_duration("poll.interval", parts[0]);
@@ -331,7 +322,7 @@ void parse_poll(const std::string& value, poll_spec& out) {
     } else if (key == "resubmit") {
       out.hung.resubmits = read_int("poll.resubmit", text);
     } else if (key == "fit") {
-      out.fit = text == "off" ? 0 : read_fit(text);
+      out.fit = text == "off" ? 0 : read_int("poll.fit", text, "allowed 0..64 (0: off) or off");
     } else {
       fail("poll", "unknown option '" + parts[i] +
                        "'; allowed xFACTOR, cap=DUR, deadline=DUR, hung=off|pQxF, floor=DUR, "

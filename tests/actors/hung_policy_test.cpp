@@ -34,10 +34,11 @@ TEST(hung_give_up, waits_for_enough_samples_then_is_factor_times_the_quantile) {
   const auto poll = hung_poll();
   for (int i = 0; i < hung_min_samples - 1; ++i) {
     seen.add(millis{4000});
-    EXPECT_FALSE(hung_give_up(poll, seen)) << "the fixed deadline applies before 5 samples";
+    EXPECT_FALSE(hung_give_up(poll, summarize(poll, seen)))
+        << "the fixed deadline applies before 5 samples";
   }
   seen.add(millis{4000});
-  EXPECT_EQ(hung_give_up(poll, seen), millis{12000});
+  EXPECT_EQ(hung_give_up(poll, summarize(poll, seen)), millis{12000});
 }
 
 TEST(hung_give_up, has_a_floor_a_cap_and_an_off_switch) {
@@ -45,15 +46,17 @@ TEST(hung_give_up, has_a_floor_a_cap_and_an_off_switch) {
   for (int i = 0; i < 5; ++i) {
     seen.add(millis{1000});
   }
-  EXPECT_EQ(hung_give_up(hung_poll(millis{30000}), seen), millis{30000});
+  EXPECT_EQ(hung_give_up(hung_poll(millis{30000}), summarize(hung_poll(millis{30000}), seen)),
+            millis{30000});
   latency_window slow;
   for (int i = 0; i < 5; ++i) {
     slow.add(millis{200000});
   }
-  EXPECT_EQ(hung_give_up(hung_poll(), slow), millis{300000}) << "capped by the fixed deadline";
+  EXPECT_EQ(hung_give_up(hung_poll(), summarize(hung_poll(), slow)), millis{300000})
+      << "capped by the fixed deadline";
   auto off = hung_poll();
   off.hung.enabled = false;
-  EXPECT_FALSE(hung_give_up(off, seen));
+  EXPECT_FALSE(hung_give_up(off, summarize(off, seen)));
 }
 
 TEST(hung_spec, parses_in_compact_and_json_forms_and_names_the_knob_in_range_errors) {
@@ -156,18 +159,19 @@ TEST(fitted_polls, wait_for_enough_samples_then_span_the_p10_to_the_p90) {
   latency_window seen;
   for (int i = 1; i < poll_fit_min_samples; ++i) {
     seen.add(millis{i * 1000});
-    EXPECT_FALSE(fitted_polls(fit_poll(8), seen)) << "the spec's schedule before 5 samples";
+    EXPECT_FALSE(fitted_polls(fit_poll(8), summarize(fit_poll(8), seen)))
+        << "the spec's schedule before 5 samples";
   }
   for (int i = poll_fit_min_samples; i <= 10; ++i) {
     seen.add(millis{i * 1000});
   }
   // 1..10 s: p10 is the 1st value, p90 the 9th.
-  const auto fit = fitted_polls(fit_poll(8), seen);
+  const auto fit = fitted_polls(fit_poll(8), summarize(fit_poll(8), seen));
   ASSERT_TRUE(fit);
   EXPECT_EQ(fit->from, millis{1000});
   EXPECT_EQ(fit->until, millis{9000});
   EXPECT_EQ(fit->every, millis{1000});
-  EXPECT_FALSE(fitted_polls(fit_poll(0), seen)) << "fit=0 is off";
+  EXPECT_FALSE(fitted_polls(fit_poll(0), summarize(fit_poll(0), seen))) << "fit=0 is off";
 }
 
 TEST(fitted_polls, scale_with_the_tasks_size_weight) {
@@ -187,7 +191,7 @@ TEST(fitted_polls, are_never_closer_than_the_minimum_gap) {
   for (int i = 0; i < 10; ++i) {
     seen.add(millis{100 + i});  // Fast and alike: the spread / 8 is about 1 ms.
   }
-  const auto fit = fitted_polls(fit_poll(8), seen);
+  const auto fit = fitted_polls(fit_poll(8), summarize(fit_poll(8), seen));
   ASSERT_TRUE(fit);
   EXPECT_EQ(fit->from, millis{250}) << "not before 250 ms either";
   EXPECT_EQ(fit->every, millis{250});
