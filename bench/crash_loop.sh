@@ -4,7 +4,8 @@
 # tasks outlive the client, as the service's do) with every API answer delayed by DELAY_MS, so
 # that tasks overlap and submits are in flight when the kill comes; runs a 50-image `zbatch
 # generate`, kills it with SIGKILL at 10 random moments (seeded, printed), reruns it after each and
-# then until it completes. Prints the valid images (decoded), manifest against files (sha256), the
+# then until it completes (those last reruns with --resubmit-possibly-paid: an image whose submit a
+# kill cut off is held otherwise). Prints the valid images (decoded), manifest against files (sha256), the
 # tasks the mock created minus 50 (double pays) and, for each double pay, the window it fell in:
 # per run and image, the tasks the mock created (/admin/stats) against the task ids that reached
 # the journal; a task created in a run that was killed, whose id never reached the journal, fell
@@ -132,7 +133,10 @@ while status != 0 and attempt < kills + 10:
     start = time.monotonic()
     with open(os.path.join(work, f"run{attempt}.jsonl"), "w") as out, \
          open(os.path.join(work, f"run{attempt}.err"), "w") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err)
+        # After the last kill, images whose submit a kill cut off are submitted again (held
+        # otherwise, as possibly paid): the loop measures what that costs.
+        process = subprocess.Popen(command + ([] if kill_at is not None else ["--resubmit-possibly-paid"]),
+                                   stdout=out, stderr=err)
         current[:] = [process]
         try:
             status = process.wait(timeout=kill_at if kill_at is not None else 300)

@@ -4,7 +4,7 @@
 # port) with 20 % 5xx/busy, 5 % hangs, 5 % connection resets and 2 % malformed bodies on every
 # endpoint (submit, poll, download), 10 % of tasks FAILED for system reasons and 350 ms per image;
 # runs `zbatch generate` into a temporary directory, then reruns it into the same directory
-# (resume) and prints, per run: delivered, failed and pending by class, paid submits per delivered
+# (resume, with --resubmit-possibly-paid) and prints, per run: delivered, failed and pending by class, paid submits per delivered
 # image from the mock's own /admin/stats beside zbatch's figures, wall time and peak memory; checks
 # every delivered file (decodes, the requested size, the manifest's sha256) and prints the targets.
 #
@@ -91,9 +91,10 @@ fi
 # 60 s later SIGKILL; a SIGINT or SIGTERM of this script is passed on to it and waited for.
 run() {
   local name=$1
+  shift
   python3 - "$work/$name" "$limit_s" "$zbatch" generate --base-url "$base" \
     --prompt "fault soak: a lighthouse on a cliff at dusk" --count "$images" --seed 1000 \
-    --out "$work/out" --json <<'PY'
+    --out "$work/out" --json "$@" <<'PY'
 import json, resource, signal, subprocess, sys, time
 prefix, limit, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 start = time.monotonic()
@@ -278,7 +279,9 @@ echo "fault soak: $images images, default strategy, mock $base (config below), e
 python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["faults"]))' "$work/soak.json"
 echo "first run ..."
 run first
-echo "resume ..."
-run resume
+# The resume is asked to submit again the images whose submit lost its answer (held otherwise,
+# as they may be paid): the target is every image after one resume, paid for as the mock counts.
+echo "resume (--resubmit-possibly-paid) ..."
+run resume --resubmit-possibly-paid
 
 python3 "$work/check.py" report "$work" "$images" "$here"

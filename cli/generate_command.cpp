@@ -186,12 +186,24 @@ result<generate_plan> make_plan(const raw_options& raw) {
   return plan;
 }
 
+/// The images a rerun holds because a submit lost its answer, and how to release them.
+std::string answer_lost_text(const generate::session_outcome& o) {
+  if (o.answer_lost == 0) {
+    return {};
+  }
+  return std::to_string(o.answer_lost) +
+         " image(s) pending because a submit lost its answer: the service may have created (and "
+         "charged) a task zbatch cannot find, so a rerun holds them unless given "
+         "--resubmit-possibly-paid (each may then be paid twice)\n";
+}
+
 std::string summary_text(const generate::session_outcome& o, const generate_plan& plan) {
   std::ostringstream out;
   if (o.dry_run) {
     out << "dry run: nothing was sent or written; " << o.delivered << "/" << o.total
         << " delivered in earlier runs, " << (o.quota ? o.quota->needed : 0)
         << " image(s) would be submitted (endpoint " << plan.session.endpoint << ")\n";
+    out << answer_lost_text(o);
     return out.str();
   }
   out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", pending "
@@ -202,8 +214,7 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   out << "; this run made " << o.submit_requests
       << " submit attempt(s); paid submits over all runs " << o.submits_paid;
   if (o.submits_possibly_paid > 0) {
-    out << " (+" << o.submits_possibly_paid
-        << " possibly paid: submits whose answer was lost, never resubmitted blindly)";
+    out << " (+" << o.submits_possibly_paid << " possibly paid: submits whose answer was lost)";
   }
   if (o.delivered > 0) {
     out << " = " << std::fixed << std::setprecision(2)
@@ -216,7 +227,7 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     out << "; latency min/median/max " << seconds(latencies.front()) << " / "
         << seconds(latencies[latencies.size() / 2]) << " / " << seconds(latencies.back());
   }
-  out << "\n";
+  out << "\n" << answer_lost_text(o);
   switch (o.reason) {
     case generate::stop_reason::quota:
       if (o.quota && o.quota->decision == generate::quota_decision::stop) {
@@ -493,6 +504,10 @@ int run_generate(int argc, char** argv) {
   app.add_flag("--retry-moderated", in.retry_moderated,
                "on a rerun, submit again images the service refused for moderation (each "
                "submit is paid; by default they stay failed)");
+  app.add_flag("--resubmit-possibly-paid", in.resubmit_possibly_paid,
+               "on a rerun, submit again images whose last submit lost its answer (a time-out, "
+               "a dropped connection, a gateway's 5xx): the service may have created and charged "
+               "that task, so each may be paid twice; by default they are held pending");
   app.add_option("--mock", raw.mock,
                  "start the bundled mock in process and use it; optional profile: " +
                      generate::allowed_list(mock::profile_names()) + " (default ideal)")

@@ -255,6 +255,7 @@ session_config read_session_config(const cli_inputs& in) {
   config.grace = std::chrono::seconds(integer_option("--grace-s", in.grace_s, 0, 3600));
   config.connections = static_cast<int>(integer_option("--connections", in.connections, 1, 256));
   config.retry_moderated = in.retry_moderated;
+  config.resubmit_possibly_paid = in.resubmit_possibly_paid;
   config.fit_quota = in.fit_quota;
   config.dry_run = in.dry_run;
   config.seed = std::random_device{}();

@@ -42,6 +42,7 @@ struct cli_inputs {
   std::string connections = "16";
   std::string out;
   bool retry_moderated = false;
+  bool resubmit_possibly_paid = false;
   bool fit_quota = false;
   bool dry_run = false;
 };

@@ -165,6 +165,7 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
     // Written ahead by an earlier run that ended before the answer: possibly paid.
     for (auto& [index, image] : images_) {
       image.possibly_paid = saturating_add(image.possibly_paid, image.open_submits);
+      image.answer_lost = image.answer_lost || image.open_submits > 0;
       image.open_submits = 0;
     }
   }
@@ -322,6 +323,7 @@ void journal::apply(const json& line) {
     image.last = journaled_image::state::submitted;
     image.task_id = line.value("task_id", "");
     ++image.submits;
+    image.answer_lost = false;
     close(1);
   } else if (event == "delivered") {
     image.last = journaled_image::state::delivered;
@@ -336,6 +338,7 @@ void journal::apply(const json& line) {
     image.message = line.value("message", "");
   } else if (event == "possibly_paid") {
     image.possibly_paid = saturating_add(image.possibly_paid, line.value("count", 1));
+    image.answer_lost = true;
     close(line.value("count", 1));
   }
 }

@@ -61,6 +61,10 @@ struct journaled_image {
   /// Submits written ahead and not yet closed by their answer (this run's, while it runs; an
   /// earlier run's are added to `possibly_paid` on load).
   int open_submits = 0;
+  /// The image's latest submit lost its answer (a `possibly_paid` line, or a submit an earlier
+  /// run left open) and no submit was accepted since: a task may exist that nobody can poll,
+  /// so submitting again may pay twice (a rerun holds the image unless told otherwise).
+  bool answer_lost = false;
 };
 
 /// One daily allowance as the service last stated it (an answer's rate-limit headers).

@@ -41,6 +41,8 @@ struct session::image_state {
   bool resumed = false;
   bool ended_ambiguous = false;  ///< Its last submit's answer may hide a paid task.
   bool refused_before = false;   ///< An earlier run's task was refused for moderation (settled).
+  /// Held, not submitted: its latest submit in an earlier run lost its answer (possibly paid).
+  bool held_answer_lost = false;
   /// Delivered before, its file since gone or altered: its re-download must have these bytes.
   std::string journaled_sha256;
   json earlier;  ///< Its entry in the previous manifest, if any (done_before images).
@@ -383,6 +385,10 @@ struct session::batch_plan {
   std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
   std::size_t delivered_before = 0;
   std::size_t refused_before = 0;  ///< Moderated in an earlier run: settled, not in `jobs`.
+  /// Images whose latest submit lost its answer in an earlier run: held (not in `jobs`), or
+  /// submitted again because the user or the strategy chose to (`resubmitting_lost`).
+  std::size_t held_answer_lost = 0;
+  std::size_t resubmitting_lost = 0;
 };
 
 const char* to_string(stop_reason reason) {
@@ -422,6 +428,7 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
                   plan.jobs.size() - plan.resumed, config_.endpoint,
                   actors::to_compact(config_.strategy), plan.refused_before,
                   config_.strategy_label);
+  notice_lost_answers(plan);
   if (plan.resumed > 0 && !config_.tasks_outlive_run) {
     progress_.notice("mock_forgets_tasks",
                      std::to_string(plan.resumed) +
@@ -494,6 +501,13 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
           !j.task_id.empty()) {
         st.resume_task_id = j.task_id;
         ++plan.resumed;
+      } else if (j.answer_lost) {
+        if (!resubmit_lost_answers()) {
+          hold_answer_lost(st);
+          ++plan.held_answer_lost;
+          continue;
+        }
+        ++plan.resubmitting_lost;
       }
     }
     actors::image_job job;
@@ -513,6 +527,40 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
     plan.jobs.push_back(std::move(job));
   }
   return plan;
+}
+
+bool session::resubmit_lost_answers() const {
+  return config_.resubmit_possibly_paid || config_.strategy.retry.resubmit_ambiguous;
+}
+
+void session::hold_answer_lost(image_state& st) {
+  st.held_answer_lost = true;
+  st.error_class = "answer_lost";
+  st.message =
+      "held: an earlier run's submit lost its answer, so the service may have created (and "
+      "charged) a task zbatch cannot find; --resubmit-possibly-paid submits it again";
+}
+
+/// Says before the first submit what a rerun does with images whose submit lost its answer.
+void session::notice_lost_answers(const batch_plan& plan) {
+  if (plan.held_answer_lost > 0) {
+    progress_.notice("answer_lost_held",
+                     std::to_string(plan.held_answer_lost) +
+                         " image(s) held, not submitted: an earlier run's submit for each lost "
+                         "its answer, so the service may have created (and charged) a task "
+                         "zbatch cannot find; --resubmit-possibly-paid submits them again "
+                         "(each may then be paid twice)");
+  }
+  if (plan.resubmitting_lost > 0) {
+    progress_.notice(
+        "answer_lost_resubmitted",
+        std::to_string(plan.resubmitting_lost) +
+            " image(s) whose earlier submit lost its answer (possibly paid) are submitted "
+            "again, as " +
+            (config_.resubmit_possibly_paid ? std::string("--resubmit-possibly-paid")
+                                            : std::string("the strategy's ambiguous=resubmit")) +
+            " says: each may be paid twice");
+  }
 }
 
 actors::batch_result session::run_batch(std::vector<actors::image_job> jobs,
@@ -651,6 +699,8 @@ void session::tally(session_outcome& outcome) const {
       }
     } else if (status == image_status::failed) {
       ++outcome.failed;
+    } else if (st.held_answer_lost || (st.ran && st.ended_ambiguous)) {
+      ++outcome.answer_lost;
     }
   }
   outcome.remaining = outcome.total - outcome.delivered;

@@ -48,6 +48,11 @@ struct session_config {
   /// the service refused that prompt and seed once (and charged for it); a rerun would most
   /// likely pay for the same refusal (issue 17, "money under interruption").
   bool retry_moderated = false;
+  /// Submit again images whose latest submit lost its answer in an earlier run (the service may
+  /// have created and charged a task nobody can find: journaled_image::answer_lost). Off by
+  /// default: such an image is held pending, as an ambiguous submit is never resubmitted
+  /// blindly (issue 13); a strategy with `ambiguous=resubmit` has chosen to, as within a run.
+  bool resubmit_possibly_paid = false;
   std::chrono::milliseconds grace{30000};
   std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
   /// The base URL alone: the journal's rate-limit figures are kept per base URL (another
@@ -94,6 +99,9 @@ struct session_outcome {
   /// Submits over all runs whose answer was lost (time-out, dropped connection, a gateway's
   /// 5xx): the service may have charged them; paid is between submits_paid and the sum.
   int submits_possibly_paid = 0;
+  /// Pending images whose latest submit lost its answer (this run's, or held from an earlier
+  /// one): a rerun submits them only with session_config::resubmit_possibly_paid.
+  std::size_t answer_lost = 0;
   std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".
@@ -139,6 +147,9 @@ class session {
 
   // The steps of `run`, in order.
   batch_plan plan_against_journal(const std::map<std::size_t, nlohmann::json>& earlier);
+  bool resubmit_lost_answers() const;
+  void hold_answer_lost(image_state& st);
+  void notice_lost_answers(const batch_plan& plan);
   actors::batch_result run_batch(std::vector<actors::image_job> jobs,
                                  const actors::backend_factory& factory);
   void tally(session_outcome& outcome) const;

@@ -326,6 +326,37 @@ TEST_F(money, a_submit_answer_that_never_comes_is_possibly_paid_never_resubmitte
   EXPECT_EQ(m["images"][0]["possibly_paid"], 1);
 }
 
+// The rerun is where a lost answer used to be resubmitted blindly: the journal knew the submit
+// may be paid, the rerun sent it again without a word. Now it holds the image until asked.
+TEST_F(money, a_rerun_holds_an_image_whose_submit_lost_its_answer_unless_asked) {
+  fake_.queue(test::fake::gateway_after_create(504, false));
+  EXPECT_EQ(run(args(2)), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  EXPECT_NE(output_.find("1 image(s) pending because a submit lost its answer"), std::string::npos)
+      << output_;
+
+  // The rerun submits nothing: the one image left may already be paid.
+  EXPECT_EQ(run(args(2)), 1) << output_;
+  EXPECT_EQ(fake_.submits_received(), 2) << "resubmitted blindly";
+  EXPECT_NE(output_.find("1 image(s) held, not submitted"), std::string::npos) << output_;
+  auto m = manifest();
+  EXPECT_EQ(m["delivered"], 1);
+  EXPECT_EQ(m["pending"], 1);
+  EXPECT_EQ(m["submits_possibly_paid"], 1);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+  EXPECT_EQ(m["images"][0]["error_class"], "answer_lost");
+
+  // Asked for, it is submitted once more and said to be possibly paid twice.
+  EXPECT_EQ(run(args(2, {"--resubmit-possibly-paid"})), 0) << output_;
+  EXPECT_EQ(fake_.submits_received(), 3);
+  EXPECT_NE(output_.find("submitted again, as --resubmit-possibly-paid says"), std::string::npos)
+      << output_;
+  m = manifest();
+  EXPECT_EQ(m["delivered"], 2);
+  EXPECT_EQ(m["submits_paid"], 2);
+  EXPECT_EQ(m["submits_possibly_paid"], 1);
+}
+
 TEST_F(money, the_services_own_busy_answer_is_free_and_retried) {
   fake_.queue(test::fake::busy());
   EXPECT_EQ(run(args(1)), 0) << output_;
