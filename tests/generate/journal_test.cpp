@@ -164,6 +164,10 @@ TEST_F(journal_test, a_submit_written_ahead_without_its_answer_is_possibly_paid_
   EXPECT_EQ(images.at(1).possibly_paid, 1);
   EXPECT_EQ(images.at(2).possibly_paid, 1);
   EXPECT_EQ(images.at(2).open_submits, 0);
+  // Whose latest submit lost its answer (a rerun holds them): 1 and 2, not the accepted 0.
+  EXPECT_FALSE(images.at(0).answer_lost);
+  EXPECT_TRUE(images.at(1).answer_lost);
+  EXPECT_TRUE(images.at(2).answer_lost);
   // A later run's answered submit does not close the earlier run's open one.
   ASSERT_TRUE(opened->record_submitting(2).ok());
   ASSERT_TRUE(opened->record_submitted(2, 12, "task-c").ok());
@@ -171,6 +175,7 @@ TEST_F(journal_test, a_submit_written_ahead_without_its_answer_is_possibly_paid_
   const auto again = journal::open(dir_, options()).value();
   EXPECT_EQ(again->images().at(2).possibly_paid, 1);
   EXPECT_EQ(again->images().at(2).submits, 1);
+  EXPECT_FALSE(again->images().at(2).answer_lost) << "a task was accepted since";
 }
 
 TEST_F(journal_test, a_torn_last_line_is_dropped) {
