@@ -151,6 +151,7 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
                 "\" differs): use another --out directory, or the same options");
           }
         }
+        settle_open_submits();  // The run before this header ended: its open ones stay open.
         have_header = true;
         ++previous_runs_;
       } else {
@@ -162,12 +163,7 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
     if (write && valid_bytes < text.size()) {
       std::filesystem::resize_file(path_, valid_bytes);
     }
-    // Written ahead by an earlier run that ended before the answer: possibly paid.
-    for (auto& [index, image] : images_) {
-      image.possibly_paid = saturating_add(image.possibly_paid, image.open_submits);
-      image.answer_lost = image.answer_lost || image.open_submits > 0;
-      image.open_submits = 0;
-    }
+    settle_open_submits();
   }
   if (!write) {
     return ok_status();
@@ -300,6 +296,18 @@ void apply_ratelimit(const json& line, std::map<std::string, journaled_ratelimit
 }
 
 }  // namespace
+
+void journal::settle_open_submits() {
+  // Written ahead by a run that ended before the answer: possibly paid, and the image's latest
+  // submit (a later run's accepted one clears answer_lost again, in order).
+  for (auto& [index, image] : images_) {
+    if (image.open_submits > 0) {
+      image.possibly_paid = saturating_add(image.possibly_paid, image.open_submits);
+      image.answer_lost = true;
+      image.open_submits = 0;
+    }
+  }
+}
 
 void journal::apply(const json& line) {
   const auto event = line.value("event", "");

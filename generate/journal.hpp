@@ -145,6 +145,8 @@ class journal {
   status load(const std::filesystem::path& dir, const nlohmann::json& options, bool write);
   status append(const nlohmann::json& line, bool sync = true);
   void apply(const nlohmann::json& line);
+  /// On loading, at each run's end: its submits still open count as possibly paid.
+  void settle_open_submits();
 
   std::filesystem::path path_;
   int fd_ = -1;
