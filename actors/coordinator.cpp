@@ -128,8 +128,13 @@ struct coordinator_state {
   std::optional<protocol::ratelimit_state> last_ratelimit;
   bool probing = false;                ///< batch_request::probe_first, until the probes' answers.
   std::set<std::string> probe_models;  ///< batch_request::probe_models not answered yet.
-  std::optional<int> quota_cap;        ///< Submits (counters.submits) allowed in all today.
-  /// Per model (image_request::model): submits sent, submits accepted, submits allowed in all
+  std::optional<int> quota_cap;        ///< Submits (charged_submits) allowed in all today.
+  /// Submits that may have cost a call: those sent, less those refused for free (a 429 or a
+  /// 4xx creates no task; whether the service counts them is unknown, and if it does its next
+  /// answer's headers or a quota 429 stop the batch, both free). What the quota caps count.
+  int charged_submits = 0;
+  /// Per model (image_request::model): submits that may have cost a call (as charged_submits),
+  /// submits accepted, submits allowed in all
   /// today (batch_request::model_quota_submits, then the probes' answers), and the models the
   /// service reported at 0 calls left (their images stop, the other models go on).
   std::map<std::string, int> submits_by_model;
@@ -368,6 +373,7 @@ void start_attempt(coordinator_actor* self, std::uint32_t index, time_point now,
   } else {
     ++result.attempts;
     ++st.counters.submits;
+    ++st.charged_submits;
     ++st.submits_by_model[model_of(st, index)];
     image.submit_out = true;
     ++st.submits_out;
@@ -422,7 +428,7 @@ constexpr int max_starts_per_ask = 256;
 int startable(coordinator_actor* self, time_point now) {
   auto& st = self->state;
   std::vector<coordinator_state::entry> peeked;
-  int submits = st.counters.submits;
+  int submits = st.charged_submits;
   std::size_t submits_out = st.submits_out;
   std::map<std::string, int> submits_by_model;  // the peeked ones' (model_caps)
   while (!st.pending.empty() && static_cast<int>(peeked.size()) < max_starts_per_ask) {
@@ -503,7 +509,7 @@ void pump(coordinator_actor* self, bool announce = false) {
         continue;
       }
     }
-    if (needs_submit && st.quota_cap && st.counters.submits >= *st.quota_cap) {
+    if (needs_submit && st.quota_cap && st.charged_submits >= *st.quota_cap) {
       // Beyond the calls left today (the quota plan): pending for the run after the reset.
       st.pending.pop();
       st.quota_exhausted = true;
@@ -705,7 +711,7 @@ void end_probe(coordinator_actor* self, std::uint32_t index,
   }
   const auto caps = st.callbacks.on_probe_answer(model, limits, accepted_by_model, !st.probing);
   if (caps.submits) {
-    st.quota_cap = st.counters.submits + std::max(0, *caps.submits);
+    st.quota_cap = st.charged_submits + std::max(0, *caps.submits);
   }
   for (const auto& [name, allowed] : caps.models) {
     st.model_caps[name] = st.submits_by_model[name] + std::max(0, allowed);
@@ -889,9 +895,12 @@ void on_report(coordinator_actor* self, attempt_report& report) {
   const auto index = report.index;
   auto& image = st.images[index];
   auto& result = st.results[index];
-  if (image.submit_out && report.submit_failed && !report.error.ambiguous &&
-      st.callbacks.on_submit_refused) {
-    st.callbacks.on_submit_refused(index);
+  if (image.submit_out && report.submit_failed && !report.error.ambiguous) {
+    --st.charged_submits;  // Refused for free: no call the quota plan counted.
+    --st.submits_by_model[model_of(st, index)];
+    if (st.callbacks.on_submit_refused) {
+      st.callbacks.on_submit_refused(index);
+    }
   }
   submit_answered(self, index);
   if (st.cancelling) {

@@ -315,6 +315,26 @@ TEST_F(quota_plan_cli, fit_quota_makes_what_fits_and_the_rerun_after_the_reset_c
   EXPECT_EQ(m["stopped"], "complete");
 }
 
+// A dynamic 429 creates no task (the mock counts no call for it): --fit-quota's cap counts the
+// submits that may have cost a call, so refusals on the way do not leave calls unused. Counting
+// every submit sent, this run stopped after 2 or 3 images with calls left (exit 4).
+TEST_F(quota_plan_cli, fit_quota_does_not_count_refused_submits_as_calls) {
+  auto config = limited(5);
+  config.throttle.in_flight_cap = 1;  // "off": every submit above one in flight gets a 429
+  start(config);
+  auto a = args(8, {"--fit-quota"});
+  *(std::find(a.begin(), a.end(), "--strategy") + 1) =
+      "bounded,inflight=3,r429=50,retry=4:exp:base=10ms:cap=40ms,poll=20ms";
+  std::string log;
+  ASSERT_EQ(run(a, &log), 4) << log;
+  EXPECT_GT(submits().value("429", 0), 0) << "meant to draw refusals: " << submits().dump();
+  EXPECT_EQ(submits()["200"], 5) << submits().dump();
+  EXPECT_EQ(quota_refusals(), 0) << "a submit went past the calls left";
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"], 5) << log;
+  EXPECT_EQ(m["pending"], 3);
+}
+
 // Two models, Qwen-Image with 3 calls a day for its 5 images: one probe per model (each alone),
 // the plan names both; without --fit-quota nothing more is sent (exit 4); with it, in a fresh
 // directory, exactly Qwen's 3 are made and its 2 others stay pending, Turbo's 4 all made; the
