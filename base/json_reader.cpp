@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 
 namespace zbatch::base {
@@ -177,10 +178,75 @@ class failure_locator : public nlohmann::json_sax<json> {
   std::vector<level> levels_;
 };
 
+/// Finds a key given twice in one object, which nlohmann's parser takes silently (the last
+/// wins): in a hand-written input one of the two was a mistake, and nobody can tell which.
+class duplicate_finder : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(true); }
+  bool key(string_t& name) override {
+    auto& level = levels_.back();
+    level.key = name;
+    if (!level.keys.insert(name).second) {
+      for (const auto& l : levels_) {
+        path += l.object ? (path.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
+      }
+      return false;
+    }
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(false); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+  std::string path;  ///< The key given twice, as json_reader names it; empty: none.
+
+ private:
+  struct level {
+    bool object;
+    std::string key;
+    std::set<std::string> keys;
+    std::size_t index = 0;
+  };
+  bool open(bool object) {
+    levels_.push_back({object, {}, {}, 0});
+    return true;
+  }
+  bool close() {
+    levels_.pop_back();
+    return value();
+  }
+  bool value() {
+    if (!levels_.empty() && !levels_.back().object) {
+      ++levels_.back().index;
+    }
+    return true;
+  }
+  std::vector<level> levels_;
+};
+
+/// `document`: the origin as a whole-document error names it ("FILE", "FILE:LINE").
 result<json> parse_json_from(std::string_view text, const std::string& origin,
-                             std::size_t first_line) {
+                             std::size_t first_line, const std::string& document) {
   try {
-    return json::parse(text);
+    auto parsed = json::parse(text);
+    duplicate_finder duplicates;
+    json::sax_parse(text, &duplicates);
+    if (!duplicates.path.empty()) {
+      return invalid_argument_error(document + ": " + duplicates.path +
+                                    ": is given twice (each key of an object once: which was "
+                                    "meant?)");
+    }
+    return parsed;
   } catch (const json::parse_error& e) {
     return invalid_argument_error(origin + ":" +
                                   line_and_column(text, e.byte == 0 ? 0 : e.byte - 1, first_line) +
@@ -207,12 +273,12 @@ result<json> parse_json_from(std::string_view text, const std::string& origin,
 }  // namespace
 
 result<json> parse_json(std::string_view text, const std::string& origin) {
-  return parse_json_from(text, origin, 1);
+  return parse_json_from(text, origin, 1, origin);
 }
 
 result<json> parse_json_line(std::string_view line, const std::string& file,
                              std::size_t line_number) {
-  return parse_json_from(line, file, line_number);
+  return parse_json_from(line, file, line_number, file + ":" + std::to_string(line_number));
 }
 
 result<json> read_json_file(const std::filesystem::path& file) {

@@ -50,11 +50,12 @@ namespace zbatch::base {
 /// Parses `text`. A syntax error is invalid_argument "ORIGIN:LINE:COLUMN: not valid JSON: REASON"
 /// (line and column count from 1, as editors show them); a number too large for a double,
 /// "ORIGIN:LINE:COLUMN: PATH: the number 1E400 is too large (...)", PATH as the readers name it
-/// (its range is the component's, not known while parsing).
+/// (its range is the component's, not known while parsing); a key given twice in one object
+/// (which JSON parsers take silently, the last winning), "ORIGIN: PATH: is given twice (...)".
 result<nlohmann::json> parse_json(std::string_view text, const std::string& origin);
 
 /// Parses line `line_number` of a JSON-lines `file` (`line` without its newline); errors as
-/// parse_json's, "FILE:LINE:COLUMN: not valid JSON: REASON".
+/// parse_json's, "FILE:LINE:COLUMN: not valid JSON: REASON", "FILE:LINE: PATH: is given twice".
 result<nlohmann::json> parse_json_line(std::string_view line, const std::string& file,
                                        std::size_t line_number);
 

@@ -220,6 +220,11 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     out << " = " << std::fixed << std::setprecision(2)
         << static_cast<double>(o.submits_paid) / static_cast<double>(o.delivered)
         << " per delivered image";
+    if (o.pending_tasks > 0) {
+      out << " so far (" << o.pending_tasks << " paid task(s) not delivered yet: "
+          << (plan.use_mock ? "the bundled mock forgets them, a rerun submits them again)"
+                            : "a rerun polls them, paying nothing)");
+    }
   }
   auto latencies = o.latencies_ms;
   if (!latencies.empty()) {

@@ -703,6 +703,13 @@ void session::tally(session_outcome& outcome) const {
       ++outcome.answer_lost;
     }
   }
+  for (const auto& [index, j] : journal_->images()) {
+    const auto at = static_cast<std::size_t>(index);
+    if (at < states_.size() && status_of(states_[at]) == image_status::pending &&
+        j.last == journaled_image::state::submitted && !j.task_id.empty()) {
+      ++outcome.pending_tasks;
+    }
+  }
   outcome.remaining = outcome.total - outcome.delivered;
   outcome.pending = outcome.remaining - outcome.failed;
   for (const auto& item : journal_->images()) {

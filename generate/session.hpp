@@ -102,6 +102,9 @@ struct session_outcome {
   /// Pending images whose latest submit lost its answer (this run's, or held from an earlier
   /// one): a rerun submits them only with session_config::resubmit_possibly_paid.
   std::size_t answer_lost = 0;
+  /// Pending images whose latest task was accepted (paid) and not delivered yet: a rerun polls
+  /// it, so paid-per-delivered figures of a stopped run are "so far".
+  std::size_t pending_tasks = 0;
   std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".

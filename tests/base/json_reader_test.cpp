@@ -253,6 +253,23 @@ TEST(parse_json, a_number_too_large_names_its_line_column_and_field) {
             "b.jsonl:2:7: not valid JSON: unexpected '}' where a value was expected");
 }
 
+// nlohmann's parser keeps the last of two equal keys silently: `{"prompt": "a", "prompt": "b"}`
+// made image "b" with no word about "a".
+TEST(parse_json, a_key_given_twice_in_one_object_names_its_path) {
+  EXPECT_EQ(parse_json_line(R"({"prompt": "a fox", "seed": 1, "prompt": "a cat"})", "b.jsonl", 4)
+                .status()
+                .message(),
+            "b.jsonl:4: prompt: is given twice (each key of an object once: which was meant?)");
+  EXPECT_EQ(parse_json(
+                R"({"workload": {"batches": 1}, "x": [{"a": 1}, {"a": 2, "b": {"c": 1, "c": 2}}]})",
+                "s.json")
+                .status()
+                .message(),
+            "s.json: x[1].b.c: is given twice (each key of an object once: which was meant?)");
+  // Equal keys in different objects are fine.
+  EXPECT_TRUE(parse_json(R"({"a": {"k": 1}, "b": {"k": 2}, "k": [{"k": 3}, {"k": 4}]})", "s").ok());
+}
+
 TEST(parse_json, syntax_errors_name_line_and_column) {
   const auto parsed = parse_json("{\n  \"a\": 1,\n  }\n", "my.json");
   ASSERT_FALSE(parsed.ok());

@@ -106,6 +106,19 @@ TEST_F(money, a_redirected_image_is_followed_and_paid_once) {
   EXPECT_EQ(fake_.counts().downloads_with_authorization, 0);
 }
 
+// A stopped run's paid-per-delivered figure counts tasks a rerun will still deliver: it said
+// "= 2.00 per delivered image" for a batch that will cost 1.00.
+TEST_F(money, paid_per_delivered_image_of_a_stopped_run_is_so_far_and_says_why) {
+  test::fake::image_behaviour elsewhere;
+  elsewhere.url = "http://127.0.0.1:" + std::to_string(test::fake::closed_port()) + "/task-1.png";
+  fake_.queue(elsewhere);
+  EXPECT_EQ(run(args(2, {"--deadline-s", "2"})), 1) << output_;
+  EXPECT_NE(output_.find("= 2.00 per delivered image so far (1 paid task(s) not delivered yet: a "
+                         "rerun polls them, paying nothing)"),
+            std::string::npos)
+      << output_;
+}
+
 TEST_F(money, an_unreachable_image_host_leaves_the_image_pending_and_the_rerun_downloads_it) {
   const int port = test::fake::closed_port();
   test::fake::image_behaviour elsewhere;
