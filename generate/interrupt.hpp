@@ -9,6 +9,10 @@
 /// too, and the watcher reads them from a signalfd; a handler stays installed for threads started
 /// before (the shared limit's permit client), which wakes the watcher through a pipe.
 ///
+/// The same signal sent twice by one process within a second counts once: `timeout` signals
+/// its command and then the command's process group, which read as a second Ctrl-C and quit
+/// without the grace period.
+///
 /// Lifecycle: one instance at a time, built on the main thread before the batch's threads start;
 /// construction blocks the signals and installs the handler (SIGINT, and SIGTERM treated the
 /// same), destruction restores the previous handlers and signal mask and joins the watcher.

@@ -419,7 +419,7 @@ TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_director
     ASSERT_TRUE(test::wait_for([&] {
       return c.out().find("interrupted: no new") != std::string::npos;
     })) << c.out();
-    c.signal(SIGINT);
+    ASSERT_TRUE(c.signal_from_another_process(SIGINT));
     EXPECT_EQ(c.wait(), 130);
     // Not silent: it says it exits now and what is kept.
     EXPECT_NE(c.err().find("second Ctrl-C: exiting now"), std::string::npos) << c.err();
@@ -431,6 +431,29 @@ TEST_F(production, a_second_sigint_exits_at_once_and_leaves_a_resumable_director
   for (int index = 0; index < 4; ++index) {
     EXPECT_EQ(paid_for(index), 1u) << index;
   }
+}
+
+// `timeout` sends its signal to the command and then to the command's process group: one
+// request, delivered twice. It read as a second Ctrl-C (exit at once, no grace, on a first run
+// no manifest); the same signal from the same sender within a second now counts once.
+TEST_F(production, a_signal_sent_twice_at_once_by_one_process_is_one_request) {
+  start(config_with(300));
+  const auto a = args(8, "bounded,inflight=2,poll=50ms", {"--grace-s", "600"});
+  test::temp_dir io;
+  test::child c(ZBATCH_EXE, a, io.path());
+  ASSERT_TRUE(test::wait_for([&] { return count_submitted(out_) >= 1; })) << c.out();
+  c.signal(SIGTERM);
+  ASSERT_TRUE(test::wait_for([&] {
+    return c.out().find("interrupted: no new") != std::string::npos;
+  })) << c.out();
+  c.signal(SIGTERM);  // the echo, after the first was taken
+  EXPECT_EQ(c.wait(), 130);
+  EXPECT_EQ(c.err().find("second Ctrl-C"), std::string::npos) << c.err();
+  // The grace period ran: the tasks in flight finished and the manifest says so.
+  const auto m = manifest();
+  EXPECT_EQ(m["stopped"], "interrupted") << m.dump();
+  EXPECT_GE(m["delivered"], 1) << m.dump();
+  EXPECT_LT(m["delivered"], 8) << m.dump();
 }
 
 TEST_F(production, the_submit_cap_exits_3_and_is_never_exceeded) {
