@@ -28,6 +28,17 @@ std::optional<double> relative_change_pct(std::optional<double> base, std::optio
   return (*head - *base) / std::fabs(*base) * 100.0;
 }
 
+// Whether any strategy of `results` carries metric `m` (a reference's figure is carried by all
+// or, when the run had no such reference, by none).
+bool carried_by_any(const json& results, const metric& m) {
+  for (const auto& s : results["strategies"]) {
+    if (metric_value(m, s)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Positive when head is worse, in percent of base.
 double worsening(double change_pct, bool higher_is_better) {
   return higher_is_better ? -change_pct : change_pct;
@@ -180,6 +191,15 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
       // A metric only some results carry (e.g. against the clairvoyant) is compared when either
       // side has it: files written before it existed compare as they did.
       if ((m.views & if_present) != 0 && !metric_value(m, b) && !metric_value(m, *h)) {
+        continue;
+      }
+      // A reference one file was run without (--no-hindsight, no clairvoyant) is no change of
+      // the strategies: counted as lost, it made an unchanged run 12 regressions.
+      if ((m.views & if_present) != 0 && (!carried_by_any(base, m) || !carried_by_any(head, m))) {
+        notes.insert(std::string(name_in(m, metric_view::compare)) + ": not compared, " +
+                     (carried_by_any(base, m) ? head_name : base_name) +
+                     " has no such figure for any strategy (its run had no such reference, e.g. "
+                     "--no-hindsight)");
         continue;
       }
       metric_change c;
