@@ -4,7 +4,8 @@
 ///
 /// Exact p-value (the permutation distribution of U) when there are no ties and both samples
 /// hold at most `exact_limit` values; otherwise the normal approximation with tie correction and
-/// a continuity correction (as scipy.stats.mannwhitneyu does). Pure functions.
+/// a continuity correction (as scipy.stats.mannwhitneyu does), never below min_attainable_p (the
+/// exact test's floor, which ties only raise). Pure functions.
 
 #include <cstddef>
 #include <vector>
