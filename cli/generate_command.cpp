@@ -248,9 +248,16 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
           << " (" << o.quota_reset_utc8.value_or("?") << ", "
           << (o.quota_reset_from_service ? "as the service said"
                                          : "assumed: midnight UTC+8, the service gave no time")
-          << "); rerun the same command after that to finish";
-      if (!plan.session.fit_quota) {
-        out << ", or with --fit-quota to make what fits now";
+          << ")";
+      if (o.quota && o.quota->over_daily_limit && !plan.session.fit_quota) {
+        // The same command stops again after the reset: the batch never fits in one day.
+        out << "; the batch is larger than the daily limit, so rerun with --fit-quota to make "
+               "what fits now, then the same again after each reset";
+      } else {
+        out << "; rerun the same command after that to finish";
+        if (!plan.session.fit_quota) {
+          out << ", or with --fit-quota to make what fits now";
+        }
       }
       out << "\n";
       break;
