@@ -389,6 +389,9 @@ struct session::batch_plan {
   /// submitted again because the user or the strategy chose to (`resubmitting_lost`).
   std::size_t held_answer_lost = 0;
   std::size_t resubmitting_lost = 0;
+  /// Journaled tasks a new bundled mock cannot know (session_config::tasks_outlive_run false):
+  /// submitted again, in `jobs` as submits.
+  std::size_t tasks_forgotten = 0;
 };
 
 const char* to_string(stop_reason reason) {
@@ -429,9 +432,9 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
                   actors::to_compact(config_.strategy), plan.refused_before,
                   config_.strategy_label);
   notice_lost_answers(plan);
-  if (plan.resumed > 0 && !config_.tasks_outlive_run) {
+  if (plan.tasks_forgotten > 0) {
     progress_.notice("mock_forgets_tasks",
-                     std::to_string(plan.resumed) +
+                     std::to_string(plan.tasks_forgotten) +
                          " journaled task(s) are unknown to this run's bundled mock (it keeps no "
                          "task past its run): they are submitted again, not polled");
   }
@@ -496,11 +499,14 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
         continue;
       }
       // Submitted (or delivered but the file is gone or altered): poll that task again.
-      if ((j.last == journaled_image::state::submitted ||
-           j.last == journaled_image::state::delivered) &&
-          !j.task_id.empty()) {
+      const bool had_task = (j.last == journaled_image::state::submitted ||
+                             j.last == journaled_image::state::delivered) &&
+                            !j.task_id.empty();
+      if (had_task && config_.tasks_outlive_run) {
         st.resume_task_id = j.task_id;
         ++plan.resumed;
+      } else if (had_task) {
+        ++plan.tasks_forgotten;  // The bundled mock is new: a submit, planned and counted as one.
       } else if (j.answer_lost) {
         if (!resubmit_lost_answers()) {
           hold_answer_lost(st);

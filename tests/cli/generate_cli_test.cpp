@@ -80,6 +80,10 @@ TEST(GenerateCli, ARerunWithTheBundledMockSaysItsJournaledTasksAreSubmittedAgain
                          "task past its run): they are submitted again, not polled"),
             std::string::npos)
       << run.out;
+  // And the plan counts it as the paid submit it is (it said "nothing to submit").
+  EXPECT_NE(run.out.find("plan: 1 image(s) to submit (1 paid submit(s)"), std::string::npos)
+      << run.out;
+  EXPECT_NE(run.out.find("0 task(s) to poll again, 1 to submit"), std::string::npos) << run.out;
 }
 
 // A new user's check: after a second Ctrl-C the manifest on disk was an older run's, with null
