@@ -384,6 +384,15 @@ std::string blame_config(const std::string& message, const CLI::App& app,
       typed(*option, args)) {
     return message;
   }
+  if (option->results().size() > 1 && option->get_items_expected_max() == 1) {
+    // CLI11 reads an unquoted value with spaces or commas as several values; its "was given 2
+    // values" beside `prompt = "a fox"` read as a contradiction (a new user's check).
+    const auto& name = option->get_lnames().front();
+    return file + ": " + name + ": unquoted, its value reads as " +
+           std::to_string(option->results().size()) +
+           " values (a value with spaces or commas needs double quotes in a config file, e.g. " +
+           name + " = \"a red fox\")";
+  }
   const std::string value = option->results().size() == 1 ? option->results().front() : "";
   const std::string rest = about_the_value(m[2].str(), value);
   if (rest.empty()) {

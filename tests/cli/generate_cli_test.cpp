@@ -329,6 +329,24 @@ TEST(GenerateCli, AConfigValueWithAnUnclosedQuoteIsAnError) {
   EXPECT_FALSE(std::filesystem::exists(out)) << "nothing was generated";
 }
 
+// A new user's check: `prompt = a fox` in an INI file said "--prompt was given 2 values ...
+// (prompt = "a fox" is from FILE)", quoting as one the value it called two.
+TEST(GenerateCli, AnUnquotedConfigValueWithSpacesSaysToQuoteIt) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.ini";
+  std::ofstream(config) << "prompt = a red fox\n";
+  const auto run = run_zbatch(
+      {"generate", "--config", config.string(), "--mock", "--out", out.string(), "--dry-run"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find(config.string() +
+                         ": prompt: unquoted, its value reads as 3 values (a value with spaces or "
+                         "commas needs double quotes in a config file, e.g. prompt = \"a red "
+                         "fox\")"),
+            std::string::npos)
+      << run.err;
+}
+
 TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
