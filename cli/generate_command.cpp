@@ -266,8 +266,15 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
           << "): " << o.remaining << " image(s) remain; rerun the same command to continue\n";
       break;
     case generate::stop_reason::halted:
+      // "The same command" cannot carry a fixed input (a model, a size): DIR refuses other
+      // options, so say where such a fix goes (a new user's check).
       out << "stopped: nothing more was sent after " << o.halted_by << "; " << o.remaining
-          << " image(s) remain; fix the cause and rerun the same command\n";
+          << " image(s) remain; fix the cause and rerun the same command (a fix that changes an "
+             "input, such as --model or --size, needs another --out directory: "
+          << plan.session.out_dir.string() << " holds this batch"
+          << (o.submits_paid == 0 && o.submits_possibly_paid == 0
+                  ? ", and nothing in it was paid, so it can be deleted)\n"
+                  : ")\n");
       break;
     case generate::stop_reason::interrupted:
       out << "interrupted: " << o.remaining << " image(s) remain; tasks in flight are journaled";

@@ -427,6 +427,11 @@ TEST_F(money, a_batch_fatal_answer_stops_the_batch_after_the_first) {
   EXPECT_EQ(m["stopped"], "halted");
   EXPECT_EQ(m["delivered"], 0);
   EXPECT_NE(output_.find("bind your Alibaba Cloud account"), std::string::npos) << output_;
+  // "Rerun the same command" cannot carry a changed input: the summary says where one goes.
+  EXPECT_NE(output_.find("needs another --out directory: " + out_.string() +
+                         " holds this batch, and nothing in it was paid"),
+            std::string::npos)
+      << output_;
 }
 
 TEST_F(money, unknown_429_texts_stop_the_batch_with_the_text_shown) {
