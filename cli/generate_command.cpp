@@ -75,6 +75,8 @@ struct generate_plan {
   bool json = false;
   generate::progress_options progress;
   std::optional<generate::shared_limit_options> shared_limit;
+  /// A dry run without an API key for a remote host: planned (it sends nothing), said so.
+  bool dry_run_without_key = false;
 };
 
 /// The endpoints --endpoint names: the default (mainland China) and the international one
@@ -144,6 +146,11 @@ status check_connection(const raw_options& raw, generate_plan& plan) {
   } else {
     plan.http.api_key = client::api_key_from_environment();
   }
+  if (plan.http.api_key.empty() && raw.inputs.dry_run) {
+    // A dry run sends nothing, so it needs no key; the placeholder never leaves the process.
+    plan.http.api_key = mock_api_key;
+    plan.dry_run_without_key = true;
+  }
   // Checked here, before anything is sent: a remote host needs HTTPS and a key.
   if (const auto checked = client::check_options(plan.http); !checked.ok()) {
     return invalid_argument_error("--base-url: " +
@@ -204,6 +211,9 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
         << " delivered in earlier runs, " << (o.quota ? o.quota->needed : 0)
         << " image(s) would be submitted (endpoint " << plan.session.endpoint << ")\n";
     out << answer_lost_text(o);
+    if (plan.dry_run_without_key) {
+      out << "no API key was given: the real run needs MODELSCOPE_API_KEY (or --api-key-file)\n";
+    }
     return out.str();
   }
   out << "delivered " << o.delivered << "/" << o.total << ", failed " << o.failed << ", pending "

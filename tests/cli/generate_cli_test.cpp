@@ -413,6 +413,21 @@ TEST(GenerateCli, RemoteHostWithoutKeyIsRefusedBeforeAnyRequest) {
   }
 }
 
+// `generate --help`'s own example: a dry run sends nothing, so it needs no key (it exited 2
+// asking for one, naming --base-url, which was not given).
+TEST(GenerateCli, ADryRunNeedsNoKeyAndSaysTheRealRunDoes) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  auto run = run_zbatch(
+      {"generate", "--prompt", "a red fox", "--count", "600", "--dry-run", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  EXPECT_NE(run.out.find("600 image(s) would be submitted"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("no API key was given: the real run needs MODELSCOPE_API_KEY"),
+            std::string::npos)
+      << run.out;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(GenerateCli, NoArgumentsIsUsage) {
   EXPECT_EQ(run_zbatch({"generate"}).exit_code, 2);
   EXPECT_EQ(run_zbatch({}).exit_code, 2);
