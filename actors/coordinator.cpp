@@ -524,8 +524,10 @@ void pump(coordinator_actor* self, bool announce = false) {
       st.submit_capped = true;
       protocol::api_error error;
       error.kind = protocol::error_class::cancelled;
+      // An image refused (a 429) before the cap was reached was submitted: "again" says so.
       error.message =
-          "not submitted: submit cap reached (" + std::to_string(st.ctx->max_submits) + " submits)";
+          std::string(st.results[index].attempts > 0 ? "not submitted again" : "not submitted") +
+          ": submit cap reached (" + std::to_string(st.ctx->max_submits) + " submits)";
       fail_image(self, index, error, now);
       continue;
     }

@@ -192,6 +192,26 @@ TEST_F(hooks_test, a_failed_resumed_task_goes_back_to_the_strategy) {
   EXPECT_EQ(given_up.counters.submits, 0);
 }
 
+// A new user's check: an image refused with a 429 before the cap was reached read "not
+// submitted", though its submit was sent (and counted against the cap).
+TEST_F(hooks_test, an_image_refused_before_the_cap_is_not_submitted_again) {
+  auto config = exact_config(0);
+  config.throttle.in_flight_cap = 1;  // "off": a second task in flight is refused
+  start_mock(config);
+  auto req = request("bounded,inflight=2,r429=5,poll=50ms", 2);
+  req.max_submits = 2;
+  auto result = run_with(std::move(req), {});
+  EXPECT_EQ(result.delivered(), 1u);
+  EXPECT_EQ(result.counters.submits, 2);
+  for (const auto& image : result.images) {
+    if (!image.delivered) {
+      EXPECT_EQ(image.attempts, 1);
+      EXPECT_NE(image.message.find("not submitted again: submit cap reached"), std::string::npos)
+          << image.message;
+    }
+  }
+}
+
 TEST_F(hooks_test, the_submit_cap_is_never_exceeded) {
   start_mock(exact_config(0));
   auto req = request("bounded,inflight=5", 5);
@@ -203,7 +223,8 @@ TEST_F(hooks_test, the_submit_cap_is_never_exceeded) {
   EXPECT_EQ(count_failed(result, error_class::cancelled), 2);
   for (const auto& image : result.images) {
     if (!image.delivered) {
-      EXPECT_NE(image.message.find("submit cap reached"), std::string::npos) << image.message;
+      EXPECT_NE(image.message.find("not submitted: submit cap reached"), std::string::npos)
+          << image.message;
       EXPECT_EQ(image.attempts, 0);
     }
   }
