@@ -246,7 +246,8 @@ std::pair<bool, std::string> beyond_noise(const candidate& a, const candidate& b
     return {false, p};
   }
   const double gap = std::fabs(a.makespan - b.makespan) / std::max(1.0, b.makespan);
-  return {gap >= 0.05, "one repetition: a difference under 5% counts as noise"};
+  return {gap >= 0.05, "one repetition, not tested: a gap of " + format_decimal(100.0 * gap, 0) +
+                           "% against the 5% under which it would count as noise"};
 }
 
 /// Whether `a` delivered more than `b` beyond the noise of their repetitions, in words.

@@ -82,6 +82,25 @@ TEST(recommendation, a_lone_leader_is_set_against_the_next_with_its_time_and_noi
       << text;
 }
 
+// One repetition: no test, and the sentence says what the gap was (it read "a difference
+// larger than the noise (one repetition: a difference under 5% counts as noise)").
+TEST(recommendation, one_repetition_says_its_gap_is_not_tested) {
+  auto results = read_fixture("results-mixed.json");
+  for (auto& s : results["strategies"]) {
+    s["runs"] = json::array({s["runs"][0]});
+    s["success_rate"] = 1.0;
+  }
+  set_runs(results["strategies"][1], {3000});  // concurrent
+  set_runs(results["strategies"][2], {6000});  // adaptive
+  results["strategies"][1]["makespan_ms"] = 3000;
+  results["strategies"][2]["makespan_ms"] = 6000;
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("(one repetition, not tested: a gap of 50% against the 5% under which it "
+                      "would count as noise)"),
+            std::string::npos)
+      << text;
+}
+
 TEST(recommendation, uses_the_mann_whitney_test_when_repetitions_allow_it) {
   auto results = read_fixture("results-mixed.json");
   for (auto& s : results["strategies"]) {
