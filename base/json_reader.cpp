@@ -117,11 +117,9 @@ std::string line_and_column(std::string_view text, std::size_t offset, std::size
   return std::to_string(line) + ":" + std::to_string(column);
 }
 
-/// Finds where the parse of a document fails: nlohmann's DOM parser throws out_of_range for a
-/// number too large for a double ("1E400") without saying where it is, while its SAX interface
-/// is handed the position and the number's text. It also follows the JSON path, so the message
-/// names the field (its range is the component's, unknown before the document is read).
-class failure_locator : public nlohmann::json_sax<json> {
+/// A SAX walk that follows the JSON path of what it reads, named as json_reader names it
+/// (`a.b[2].c`); the walks below add what they look for.
+class path_walk : public nlohmann::json_sax<json> {
  public:
   bool null() override { return value(); }
   bool boolean(bool) override { return value(); }
@@ -138,30 +136,30 @@ class failure_locator : public nlohmann::json_sax<json> {
   bool end_object() override { return close(); }
   bool start_array(std::size_t) override { return open(false); }
   bool end_array() override { return close(); }
-  bool parse_error(std::size_t position, const std::string& last_token,
-                   const nlohmann::detail::exception&) override {
-    // The position is just past the token; the message points at its start.
-    start = position >= last_token.size() ? position - last_token.size() : 0;
-    token = last_token;
-    for (const auto& level : levels_) {
-      path += level.object ? (path.empty() ? "" : ".") + level.key
-                           : "[" + std::to_string(level.index) + "]";
-    }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
     return false;
   }
 
-  std::size_t start = 0;
-  std::string path;   ///< Where the number is, as json_reader names it ("" for the root).
-  std::string token;  ///< The number's text as written.
-
- private:
+ protected:
   struct level {
     bool object;
-    std::string key;        ///< In an object: the last key read.
-    std::size_t index = 0;  ///< In an array: the element being read.
+    std::string key;             ///< In an object: the last key read.
+    std::set<std::string> keys;  ///< In an object: every key read (duplicate_finder).
+    std::size_t index = 0;       ///< In an array: the element being read.
   };
+  /// The path to the value being read ("" for the root).
+  std::string path_here() const {
+    std::string path;
+    for (const auto& l : levels_) {
+      path += l.object ? (path.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
+    }
+    return path;
+  }
+  std::vector<level> levels_;
+
+ private:
   bool open(bool object) {
-    levels_.push_back({object, {}});
+    levels_.push_back({object, {}, {}, 0});
     return true;
   }
   bool close() {
@@ -175,63 +173,42 @@ class failure_locator : public nlohmann::json_sax<json> {
     }
     return true;
   }
-  std::vector<level> levels_;
+};
+
+/// Finds where the parse of a document fails: nlohmann's DOM parser throws out_of_range for a
+/// number too large for a double ("1E400") without saying where it is, while its SAX interface
+/// is handed the position and the number's text. It also follows the JSON path, so the message
+/// names the field (its range is the component's, unknown before the document is read).
+class failure_locator : public path_walk {
+ public:
+  bool parse_error(std::size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception&) override {
+    // The position is just past the token; the message points at its start.
+    start = position >= last_token.size() ? position - last_token.size() : 0;
+    token = last_token;
+    path = path_here();
+    return false;
+  }
+
+  std::size_t start = 0;
+  std::string path;   ///< Where the number is, as json_reader names it ("" for the root).
+  std::string token;  ///< The number's text as written.
 };
 
 /// Finds a key given twice in one object, which nlohmann's parser takes silently (the last
 /// wins): in a hand-written input one of the two was a mistake, and nobody can tell which.
-class duplicate_finder : public nlohmann::json_sax<json> {
+class duplicate_finder : public path_walk {
  public:
-  bool null() override { return value(); }
-  bool boolean(bool) override { return value(); }
-  bool number_integer(number_integer_t) override { return value(); }
-  bool number_unsigned(number_unsigned_t) override { return value(); }
-  bool number_float(number_float_t, const string_t&) override { return value(); }
-  bool string(string_t&) override { return value(); }
-  bool binary(binary_t&) override { return value(); }
-  bool start_object(std::size_t) override { return open(true); }
   bool key(string_t& name) override {
-    auto& level = levels_.back();
-    level.key = name;
-    if (!level.keys.insert(name).second) {
-      for (const auto& l : levels_) {
-        path += l.object ? (path.empty() ? "" : ".") + l.key : "[" + std::to_string(l.index) + "]";
-      }
+    path_walk::key(name);
+    if (!levels_.back().keys.insert(name).second) {
+      path = path_here();
       return false;
     }
     return true;
   }
-  bool end_object() override { return close(); }
-  bool start_array(std::size_t) override { return open(false); }
-  bool end_array() override { return close(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;
-  }
 
   std::string path;  ///< The key given twice, as json_reader names it; empty: none.
-
- private:
-  struct level {
-    bool object;
-    std::string key;
-    std::set<std::string> keys;
-    std::size_t index = 0;
-  };
-  bool open(bool object) {
-    levels_.push_back({object, {}, {}, 0});
-    return true;
-  }
-  bool close() {
-    levels_.pop_back();
-    return value();
-  }
-  bool value() {
-    if (!levels_.empty() && !levels_.back().object) {
-      ++levels_.back().index;
-    }
-    return true;
-  }
-  std::vector<level> levels_;
 };
 
 /// `document`: the origin as a whole-document error names it ("FILE", "FILE:LINE").
