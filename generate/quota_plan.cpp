@@ -22,18 +22,17 @@ system_time from_unix_ms(std::int64_t ms) {
       std::chrono::duration_cast<system_time::duration>(std::chrono::milliseconds(ms)));
 }
 
-/// "4/500" or "?/500" or "4".
+/// "4/500", "4", "unknown of 500" or "unknown" (a "?" read as a typo in a new user's check).
 std::string count_text(const std::optional<long long>& remaining,
                        const std::optional<long long>& limit) {
-  std::string out = remaining ? std::to_string(*remaining) : "?";
-  if (limit) {
-    out += "/" + std::to_string(*limit);
+  if (!remaining) {
+    return limit ? "unknown of " + std::to_string(*limit) : std::string("unknown");
   }
-  return out;
+  return std::to_string(*remaining) + (limit ? "/" + std::to_string(*limit) : std::string());
 }
 
 /// The account's figures, then each model's: "account 1990/2000 as of ...; per model: A 3/4
-/// for 5 image(s), fits 3; B ?/200 for 2 image(s), probed alone first".
+/// for 5 image(s), fits 3; B unknown of 200 for 2 image(s), probed alone first".
 std::string models_text(const quota_plan& plan) {
   const auto& f = plan.figures;
   std::ostringstream out;

@@ -160,6 +160,10 @@ TEST(quota_plan_models, a_model_without_figures_is_probed_alone_unless_what_is_k
       plan_models({share("a", 3, std::nullopt, 500), share("b", 4, std::nullopt, 200)},
                   quota_figures{}, false, false, noon);
   EXPECT_EQ(both.probe_models(), (std::vector<std::string>{"a", "b"}));
+  // Unknown counts are said in words ("account ?; a ?/500" read as typos).
+  EXPECT_NE(describe(both, "").find("account unknown; per model: a unknown of 500"),
+            std::string::npos)
+      << describe(both, "");
   // a is known short: without --fit-quota nothing goes, not even b's probe.
   const std::vector<model_quota> short_a{share("a", 11, 10, 500), share("b", 4, std::nullopt, 200)};
   EXPECT_EQ(plan_models(short_a, account(1900), false, false, noon).decision, quota_decision::stop);
