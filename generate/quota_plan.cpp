@@ -42,11 +42,11 @@ std::string models_text(const quota_plan& plan) {
   } else if (f.expired) {
     out << " (the journal's counts are from before the last daily reset)";
   }
-  if (!plan.models.empty()) {
-    out << "; per model:";
-  }
-  const char* separator = " ";
+  const char* separator = "; per model: ";
   for (const auto& m : plan.models) {
+    if (m.needed == 0) {
+      continue;  // "for 0 image(s), fits 0" of a model whose images are all made
+    }
     out << separator << m.model << " " << count_text(m.remaining, m.limit) << " for " << m.needed
         << " image(s)";
     if (m.over_daily_limit) {

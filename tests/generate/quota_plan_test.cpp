@@ -160,6 +160,12 @@ TEST(quota_plan_models, a_model_without_figures_is_probed_alone_unless_what_is_k
       plan_models({share("a", 3, std::nullopt, 500), share("b", 4, std::nullopt, 200)},
                   quota_figures{}, false, false, noon);
   EXPECT_EQ(both.probe_models(), (std::vector<std::string>{"a", "b"}));
+  // A model with nothing left to make is not listed ("for 0 image(s), fits 0").
+  const auto done_a = plan_models({share("a", 0, 10, 500), share("b", 4, 10, 200)}, account(1900),
+                                  false, false, noon);
+  EXPECT_EQ(describe(done_a, "").find("a 10/500"), std::string::npos) << describe(done_a, "");
+  EXPECT_NE(describe(done_a, "").find("per model: b 10/200 for 4 image(s)"), std::string::npos)
+      << describe(done_a, "");
   // Unknown counts are said in words ("account ?; a ?/500" read as typos).
   EXPECT_NE(describe(both, "").find("account unknown; per model: a unknown of 500"),
             std::string::npos)
