@@ -420,6 +420,7 @@ int run_plan(generate_plan& plan) {
       {"submit_requests", outcome.submit_requests},
       {"submits_paid", outcome.submits_paid},
       {"submits_possibly_paid", outcome.submits_possibly_paid},
+      {"answer_lost", outcome.answer_lost},
       {"halted_by",
        outcome.halted_by.empty() ? nlohmann::json() : nlohmann::json(outcome.halted_by)},
       {"quota_resets_at",
