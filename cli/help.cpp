@@ -419,12 +419,21 @@ std::string config_quote_error(const CLI::App& app) {
     if (value_at == std::string::npos || (line[value_at] != '"' && line[value_at] != '\'')) {
       continue;
     }
-    if (line.find(line[value_at], value_at + 1) == std::string::npos) {
-      auto key = line.substr(key_at, eq - key_at);
-      key.erase(key.find_last_not_of(" \t") + 1);
-      return "--config " + file + ":" + std::to_string(number) + ": the value of '" + key +
-             "' opens a " + line[value_at] +
+    auto key = line.substr(key_at, eq - key_at);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    const auto where = "--config " + file + ":" + std::to_string(number) + ": the value of '" + key;
+    const auto close = line.find(line[value_at], value_at + 1);
+    if (close == std::string::npos) {
+      return where + "' opens a " + line[value_at] +
              " it does not close (a value is one line, e.g. prompt = \"a red fox\")";
+    }
+    if (line.find('#', value_at) < close) {
+      // CLI11 2.1 cuts a line at its first '#', quoted or not: "a #1 fox" became `"a` and was
+      // paid for (a new user's check).
+      return where +
+             "' holds a '#', which this config reader takes for a comment even inside "
+             "quotes: move it to the command line (--" +
+             key + ")";
     }
   }
   return {};

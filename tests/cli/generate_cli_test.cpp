@@ -347,6 +347,25 @@ TEST(GenerateCli, AnUnquotedConfigValueWithSpacesSaysToQuoteIt) {
       << run.err;
 }
 
+// CLI11 2.1 cuts a config line at its first '#', inside quotes too: `prompt = "a #1 fox"` made
+// and paid for an image of the prompt `"a` (a new user's check). Refused, nothing generated.
+TEST(GenerateCli, AQuotedConfigValueHoldingAHashIsRefusedNotCut) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto config = dir.path() / "fox.ini";
+  std::ofstream(config) << "count = 1 # one image\nprompt = \"a #1 fox\"\n";
+  const auto run =
+      run_zbatch({"generate", "--config", config.string(), "--mock", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--config " + config.string() +
+                         ":2: the value of 'prompt' holds a '#', which this config reader takes "
+                         "for a comment even inside quotes: move it to the command line "
+                         "(--prompt)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out)) << "nothing was generated";
+}
+
 TEST(GenerateCli, AConfigFilesBadValueNamesTheFileAndKey) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
