@@ -227,9 +227,16 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     out << " (+" << o.submits_possibly_paid << " possibly paid: submits whose answer was lost)";
   }
   if (o.delivered > 0) {
-    out << " = " << std::fixed << std::setprecision(2)
-        << static_cast<double>(o.submits_paid) / static_cast<double>(o.delivered)
-        << " per delivered image";
+    const auto per_image = [&o](int submits) {
+      return static_cast<double>(submits) / static_cast<double>(o.delivered);
+    };
+    out << " = " << std::fixed << std::setprecision(2) << per_image(o.submits_paid);
+    if (o.submits_possibly_paid > 0) {
+      // What the service charged lies between the two (a new user's check: "1.00" while the
+      // service had created 11 tasks for 6 images).
+      out << " to " << per_image(o.submits_paid + o.submits_possibly_paid);
+    }
+    out << " per delivered image";
     if (o.pending_tasks > 0) {
       out << " so far (" << o.pending_tasks << " paid task(s) not delivered yet: "
           << (plan.use_mock ? "the bundled mock forgets them, a rerun submits them again)"

@@ -206,11 +206,15 @@ std::string utc8_text(system_time at) {
 
 std::string reset_text(system_time at) { return iso_utc(at) + " (" + utc8_text(at) + ")"; }
 
-std::string describe(const quota_plan& plan, const std::string& model, bool after_probe) {
+std::string describe(const quota_plan& plan, const std::string& model, bool after_probe,
+                     std::size_t held) {
   const auto& f = plan.figures;
   std::ostringstream out;
   if (!after_probe && plan.needed == 0) {
-    out << "plan: nothing to submit (every image was settled in earlier runs); calls left today: ";
+    out << "plan: nothing to submit ("
+        << (held > 0 ? std::to_string(held) + " image(s) held: their submit lost its answer"
+                     : std::string("every image was settled in earlier runs"))
+        << "); calls left today: ";
   } else if (!after_probe) {
     out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed
         << " paid submit(s) if none fails); calls left today: ";

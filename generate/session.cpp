@@ -511,6 +511,7 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
         if (!resubmit_lost_answers()) {
           hold_answer_lost(st);
           ++plan.held_answer_lost;
+          ++held_answer_lost_;
           continue;
         }
         ++plan.resubmitting_lost;
@@ -869,7 +870,7 @@ void session::show_plan(const quota_plan& plan, bool after_probe) {
       {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
       {"endpoint", config_.base_url},
       {"models", models}};
-  progress_.plan(fields, describe(plan, batch_model(), after_probe));
+  progress_.plan(fields, describe(plan, batch_model(), after_probe, held_answer_lost_));
 }
 
 /// A probe's answer (actors::batch_request::probe_first): plans the submits still needed with

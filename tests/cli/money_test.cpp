@@ -352,6 +352,10 @@ TEST_F(money, a_rerun_holds_an_image_whose_submit_lost_its_answer_unless_asked) 
   EXPECT_EQ(run(args(2)), 1) << output_;
   EXPECT_EQ(fake_.submits_received(), 2) << "resubmitted blindly";
   EXPECT_NE(output_.find("1 image(s) held, not submitted"), std::string::npos) << output_;
+  EXPECT_NE(output_.find("plan: nothing to submit (1 image(s) held: their submit lost its "
+                         "answer)"),
+            std::string::npos)
+      << output_;
   auto m = manifest();
   EXPECT_EQ(m["delivered"], 1);
   EXPECT_EQ(m["pending"], 1);
@@ -363,6 +367,11 @@ TEST_F(money, a_rerun_holds_an_image_whose_submit_lost_its_answer_unless_asked) 
   EXPECT_EQ(run(args(2, {"--resubmit-possibly-paid"})), 0) << output_;
   EXPECT_EQ(fake_.submits_received(), 3);
   EXPECT_NE(output_.find("submitted again, as --resubmit-possibly-paid says"), std::string::npos)
+      << output_;
+  // What the service charged is 2 or 3 tasks for 2 images: the figure says both.
+  EXPECT_NE(output_.find("paid submits over all runs 2 (+1 possibly paid: submits whose answer "
+                         "was lost) = 1.00 to 1.50 per delivered image"),
+            std::string::npos)
       << output_;
   m = manifest();
   EXPECT_EQ(m["delivered"], 2);
