@@ -193,6 +193,30 @@ result<generate_plan> make_plan(const raw_options& raw) {
   return plan;
 }
 
+/// What a real run would submit, as the plan decided (it said "6 would be submitted" under a
+/// plan that stops before any submit, a new user's check).
+std::string dry_run_submits_text(const std::optional<generate::quota_plan>& quota) {
+  const long long needed = quota ? quota->needed : 0;
+  if (!quota || needed == 0) {
+    return "0 image(s) would be submitted";
+  }
+  switch (quota->decision) {
+    case generate::quota_decision::stop:
+      return "0 of " + std::to_string(needed) +
+             " image(s) would be submitted (they do not fit in the calls left today)";
+    case generate::quota_decision::fit:
+      return std::to_string(quota->allowed.value_or(0)) + " of " + std::to_string(needed) +
+             " image(s) would be submitted (what fits today, --fit-quota)";
+    case generate::quota_decision::probe:
+      return "up to " + std::to_string(needed) +
+             " image(s) would be submitted (the first alone: its answer's figures decide the "
+             "rest)";
+    case generate::quota_decision::go:
+      break;
+  }
+  return std::to_string(needed) + " image(s) would be submitted";
+}
+
 /// The images a rerun holds because a submit lost its answer, and how to release them.
 std::string answer_lost_text(const generate::session_outcome& o) {
   if (o.answer_lost == 0) {
@@ -208,8 +232,8 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   std::ostringstream out;
   if (o.dry_run) {
     out << "dry run: nothing was sent or written; " << o.delivered << "/" << o.total
-        << " delivered in earlier runs, " << (o.quota ? o.quota->needed : 0)
-        << " image(s) would be submitted (endpoint " << plan.session.endpoint << ")\n";
+        << " delivered in earlier runs, " << dry_run_submits_text(o.quota) << " (endpoint "
+        << plan.session.endpoint << ")\n";
     out << answer_lost_text(o);
     if (plan.dry_run_without_key) {
       out << "no API key was given: the real run needs MODELSCOPE_API_KEY (or --api-key-file)\n";

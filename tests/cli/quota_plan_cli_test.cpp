@@ -278,6 +278,15 @@ TEST_F(quota_plan_cli, a_batch_larger_than_what_is_left_stops_before_any_submit)
   EXPECT_EQ(m["delivered"], 1);
   EXPECT_EQ(m["pending"], 11);
 
+  // A dry run says what the real run would submit under the plan (it said "11 would be
+  // submitted" beside "does not fit: nothing more is submitted").
+  ASSERT_EQ(run(args(12, {"--dry-run"}), &log), 0) << log;
+  EXPECT_NE(log.find("0 of 11 image(s) would be submitted (they do not fit"), std::string::npos)
+      << log;
+  ASSERT_EQ(run(args(12, {"--dry-run", "--fit-quota"}), &log), 0) << log;
+  EXPECT_NE(log.find("9 of 11 image(s) would be submitted (what fits today"), std::string::npos)
+      << log;
+
   ASSERT_EQ(run(args(12), &log), 4) << log;
   EXPECT_EQ(submits_total(), 1) << "the rerun submitted: " << submits().dump();
   EXPECT_NE(log.find("calls left today: 9"), std::string::npos) << log;
