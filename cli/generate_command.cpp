@@ -290,7 +290,9 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
           << (o.quota_reset_from_service ? "as the service said"
                                          : "assumed: midnight UTC+8, the service gave no time")
           << ")";
-      if (o.quota && o.quota->over_daily_limit && !plan.session.fit_quota) {
+      if (o.quota && o.quota->figures.remaining() && *o.quota->figures.remaining() <= 0) {
+        out << "; no call is left today: rerun the same command after the reset";
+      } else if (o.quota && o.quota->over_daily_limit && !plan.session.fit_quota) {
         // The same command stops again after the reset: the batch never fits in one day.
         out << "; the batch is larger than the daily limit, so rerun with --fit-quota to make "
                "what fits now, then the same again after each reset";

@@ -270,9 +270,13 @@ std::string describe(const quota_plan& plan, const std::string& model, bool afte
       break;
     case quota_decision::stop:
       out << "; does not fit"
-          << (plan.over_daily_limit ? " (more than the daily limit: never in one day)" : "")
-          << ": nothing more is submitted; rerun with --fit-quota to make what fits now and the "
-             "rest after the reset";
+          << (plan.over_daily_limit ? " (more than the daily limit: never in one day)" : "");
+      if (f.remaining() && *f.remaining() <= 0) {
+        out << ": no call is left today, nothing more is submitted before the reset";
+      } else {
+        out << ": nothing more is submitted; rerun with --fit-quota to make what fits now and "
+               "the rest after the reset";
+      }
       break;
   }
   out << "; quota resets at " << reset_text(plan.resets_at);

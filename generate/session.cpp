@@ -740,6 +740,11 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
       return ok_status();
     }
   }
+  if (outcome.remaining == 0) {
+    // Every image is delivered: a quota stop or a halt after the last submit took nothing
+    // away (the last answer's "0 calls left" made a complete batch exit 4).
+    return ok_status();
+  }
   if (result && result->halted_by) {
     outcome.reason = stop_reason::halted;
     outcome.halted_by = result->halted_by->describe();

@@ -298,6 +298,20 @@ TEST_F(quota_plan_cli, a_batch_larger_than_what_is_left_stops_before_any_submit)
   EXPECT_TRUE(m["quota_resets_at_utc8"].is_string()) << m.dump();
 }
 
+// A new user's check: with no call left today the advice was "--fit-quota to make what fits
+// now", where nothing fits. It says to wait for the reset.
+TEST_F(quota_plan_cli, with_no_call_left_the_advice_is_the_reset_not_fit_quota) {
+  start(limited(2));
+  std::string log;
+  ASSERT_EQ(run(args(2), &log), 0) << log;
+  out_ = dir_.path() / "second";
+  ASSERT_EQ(run(args(3), &log), 4) << log;
+  EXPECT_NE(log.find("no call is left today: rerun the same command after the reset"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("to make what fits now"), std::string::npos) << log;
+}
+
 // --fit-quota makes exactly what fits today (5 calls for 8 images), leaves the rest pending with
 // the reset time; after the reset (the mock's new day, the journal's figures a day old) the same
 // command makes the 3 left and nothing twice.
