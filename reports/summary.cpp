@@ -272,6 +272,15 @@ std::string success_noise_text(const candidate& a, const candidate& b) {
          " (Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " + counts + ")";
 }
 
+/// How a distinct result is introduced: only a test at 5% is "larger than the noise"; runs
+/// too few for one (3 and 3, or one each) show at most a clear difference (a new user's check:
+/// 3 repetitions read as stronger evidence than 5 with p = 0.056).
+std::string lead_for(const std::string& why) {
+  const bool tested = why.rfind("Mann-Whitney", 0) == 0;
+  return tested ? "a difference larger than the noise"
+                : "as clear a difference as these repetitions can show, untested";
+}
+
 std::string cost_text(const candidate& c) {
   std::string out = std::isfinite(c.submits) ? format_fixed(c.submits, 2) : "-";
   out += " paid submits and ";
@@ -379,16 +388,24 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     ": " + format_seconds(pick.makespan) + " against " +
                     format_seconds(runner.makespan) + " for " + runner.name + " (" +
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
-                    "% less time), a difference larger than the noise (" + why + ").");
+                    "% less time), " + lead_for(why) + " (" + why + ").");
     } else {
       // Not distinguishable: the cheaper, then politer one (choose()).
       const candidate faster = pick;
       pick = chosen->pick;
+      // Which of the two it is: a new user's check read "the cheaper and politer" of two that
+      // paid the same.
+      const bool cheaper = pick.submits < faster.submits - 1e-9;
+      const bool politer = pick.per_429 < faster.per_429 - 1e-9;
+      const std::string better = cheaper && politer ? "the cheaper and politer"
+                                 : cheaper          ? "the cheaper"
+                                 : politer          ? "the politer, as cheap"
+                                                    : "as cheap and polite";
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
-                    " and are not distinguishable (" + why + "); " + pick.name +
-                    " is the cheaper and politer (" + cost_text(pick) + ").");
+                    " and are not distinguishable (" + why + "); " + pick.name + " is " + better +
+                    " (" + cost_text(pick) + " against " + cost_text(faster) + ").");
     }
   }
   // The yardstick: the best static strategy in hindsight, and adaptive against it.

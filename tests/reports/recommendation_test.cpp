@@ -38,10 +38,10 @@ TEST(recommendation, names_the_winner_and_why_its_lead_is_beyond_the_noise) {
   // results-mixed.json: adaptive 6.0/6.6/6.3 s, serial 12.0/12.4/12.8 s, both deliver all.
   const auto text = joined(recommendation(read_fixture("results-mixed.json")));
   EXPECT_NE(text.find("Recommendation: adaptive, the fastest strategy that delivered every "
-                      "deliverable image: 6.3 s against 12.4 s for serial (49% less time), a "
-                      "difference larger than the noise (every repetition of adaptive was faster "
-                      "than every one of serial; 3 and 3 repetitions are too few for a test at "
-                      "5%)."),
+                      "deliverable image: 6.3 s against 12.4 s for serial (49% less time), as "
+                      "clear a difference as these repetitions can show, untested (every "
+                      "repetition of adaptive was faster than every one of serial; 3 and 3 "
+                      "repetitions are too few for a test at 5%)."),
             std::string::npos)
       << text;
 }
@@ -117,6 +117,21 @@ TEST(recommendation, uses_the_mann_whitney_test_when_repetitions_allow_it) {
       << text;
 }
 
+// A new user's check on preview-4: "retry is the cheaper and politer" of two that paid the same.
+TEST(recommendation, a_pick_as_cheap_but_politer_is_called_politer_only) {
+  auto results = read_fixture("results-mixed.json");
+  set_runs(results["strategies"][0], {6100, 6500, 6400});
+  for (auto& s : results["strategies"]) {
+    s["submits_per_image"] = 1.0;
+    s["dynamic_429_per_image"] = s["name"] == "serial" ? 0.0 : 0.5;
+  }
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("serial is the politer, as cheap (1.00 paid submits and 0.00 dynamic 429s "
+                      "per delivered image against 1.00 paid submits and 0.50"),
+            std::string::npos)
+      << text;
+}
+
 TEST(recommendation, prefers_the_cheaper_of_two_it_cannot_tell_apart) {
   auto results = read_fixture("results-mixed.json");
   // serial now as fast as adaptive within the noise, and cheaper (1.00 against 1.08 submits).
@@ -125,7 +140,8 @@ TEST(recommendation, prefers_the_cheaper_of_two_it_cannot_tell_apart) {
   EXPECT_NE(text.find("Recommendation: serial. adaptive (6.3 s) and serial (6.3 s) both delivered "
                       "every deliverable image and are not distinguishable (not every repetition "
                       "of adaptive was faster than every one of serial; 3 and 3 repetitions are "
-                      "too few for a test at 5%); serial is the cheaper and politer"),
+                      "too few for a test at 5%); serial is the cheaper (1.00 paid submits and "
+                      "- dynamic 429s per delivered image against 1.08 paid submits"),
             std::string::npos)
       << text;
 }
