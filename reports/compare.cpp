@@ -169,6 +169,7 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
     } else if (base_runs >= 2 && head_runs >= 2) {
       method = "mann-whitney";
       if (min_attainable_p(base_runs, head_runs) >= options.alpha) {
+        out.untestable = true;
         notes.insert(std::to_string(base_runs) + " and " + std::to_string(head_runs) +
                      " repetitions cannot reach p < " + format_decimal(options.alpha, 3) +
                      " (smallest possible p is " +
@@ -281,7 +282,10 @@ std::string comparison_markdown(const comparison& c) {
   std::string out = "### zbatch compare: " + markdown_escape(c.scenario) + " (" + c.mode + ")\n\n";
   out += regressions > 0 ? "**❌ " + std::to_string(regressions) + " regression" +
                                (regressions == 1 ? "" : "s") + "**"
-                         : std::string("**✅ no regression**");
+         : c.untestable
+             // A new user's check: "✅ no regression" over a +21% change that could not fail.
+             ? std::string("**⚠️ no regression detectable** (too few repetitions: see below)")
+             : std::string("**✅ no regression**");
   out += ", " + std::to_string(improvements) + " improvement" + (improvements == 1 ? "" : "s") +
          ". Method: " + (method_text.empty() ? "none" : method_text) + "; margin " +
          format_decimal(c.options.max_regression_pct, 2) + "%";

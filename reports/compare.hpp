@@ -64,6 +64,9 @@ struct comparison {
   compare_options options;
   std::vector<metric_change> changes;
   std::vector<std::string> notes;  ///< E.g. "3 repetitions cannot reach p < 0.05".
+  /// Some strategy was judged by a test its repetitions are too few for: no metric of it could
+  /// fail, so "no regression" would claim what was not checked.
+  bool untestable = false;
   int regressions() const;
   int improvements() const;
 };

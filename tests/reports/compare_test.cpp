@@ -218,6 +218,12 @@ TEST(compare, too_few_repetitions_are_noted) {
   EXPECT_EQ(find(c, "adaptive", "makespan_ms")->result, verdict::not_significant);
   ASSERT_FALSE(c.notes.empty());
   EXPECT_NE(c.notes[0].find("cannot reach p < 0.05"), std::string::npos) << c.notes[0];
+  // Not "✅ no regression" over a doubled makespan that could not fail (a new user's check).
+  EXPECT_TRUE(c.untestable);
+  const auto text = comparison_markdown(c);
+  EXPECT_NE(text.find("no regression detectable** (too few repetitions"), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("✅"), std::string::npos) << text;
 }
 
 TEST(compare, single_http_runs_use_the_margin_with_a_note) {
