@@ -369,6 +369,25 @@ std::string about_the_value(const std::string& rest, const std::string& value) {
   return out;
 }
 
+/// ":LINE" of the first line of `file` setting `key` ("key = ..."), or "" when none is found.
+std::string config_key_line(const std::string& file, const std::string& key) {
+  std::ifstream in(file);
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    const auto eq = line.find('=');
+    const auto at = line.find_first_not_of(" \t");
+    if (eq == std::string::npos || at == std::string::npos) {
+      continue;
+    }
+    auto name = line.substr(at, eq - at);
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (name == key) {
+      return ":" + std::to_string(number);
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string blame_config(const std::string& message, const CLI::App& app,
@@ -388,10 +407,10 @@ std::string blame_config(const std::string& message, const CLI::App& app,
     // CLI11 reads an unquoted value with spaces or commas as several values; its "was given 2
     // values" beside `prompt = "a fox"` read as a contradiction (a new user's check).
     const auto& name = option->get_lnames().front();
-    return file + ": " + name + ": unquoted, its value reads as " +
-           std::to_string(option->results().size()) +
-           " values (a value with spaces or commas needs double quotes in a config file, e.g. " +
-           name + " = \"a red fox\")";
+    return "--config " + file + config_key_line(file, name) + ": the value of '" + name +
+           "' is not quoted, so it reads as " + std::to_string(option->results().size()) +
+           " values (a value with spaces or commas needs double quotes in a config file: " + name +
+           " = \"...\")";
   }
   const std::string value = option->results().size() == 1 ? option->results().front() : "";
   const std::string rest = about_the_value(m[2].str(), value);

@@ -339,10 +339,10 @@ TEST(GenerateCli, AnUnquotedConfigValueWithSpacesSaysToQuoteIt) {
   const auto run = run_zbatch(
       {"generate", "--config", config.string(), "--mock", "--out", out.string(), "--dry-run"});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
-  EXPECT_NE(run.err.find(config.string() +
-                         ": prompt: unquoted, its value reads as 3 values (a value with spaces or "
-                         "commas needs double quotes in a config file, e.g. prompt = \"a red "
-                         "fox\")"),
+  EXPECT_NE(run.err.find("--config " + config.string() +
+                         ":1: the value of 'prompt' is not quoted, so it reads as 3 values (a "
+                         "value with spaces or commas needs double quotes in a config file: "
+                         "prompt = \"...\")"),
             std::string::npos)
       << run.err;
 }
