@@ -143,6 +143,10 @@ struct coordinator_state {
   std::set<std::string> stopped_models;
   bool several_models = false;  ///< The jobs name more than one model.
   bool submit_capped = false;
+  /// When the last progress event went out: attempts that end without finishing an image (a
+  /// 429, an acceptance) announce too, at most once a second, so a bar shows in-flight tasks
+  /// and 429s before the first image ends (a new user's check).
+  std::optional<time_point> last_published;
   bool draining = false;
   std::optional<protocol::api_error> halted;  ///< See batch_result::halted_by.
   int unsent_in_a_row = 0;       ///< Failures without a connection since the last answer.
@@ -208,6 +212,7 @@ void publish(coordinator_actor* self, time_point now, bool final) {
     event.eta_ms = static_cast<std::int64_t>(per_image * (st.images.size() - st.finished));
   }
   event.final = final;
+  st.last_published = now;
   if (st.callbacks.on_progress) {
     st.callbacks.on_progress(event);
   }
@@ -979,7 +984,9 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       result.message = report.error.describe();
     }
   }
-  pump(self, image.finished);
+  const bool progress_due =
+      !st.last_published || now - *st.last_published >= std::chrono::seconds(1);
+  pump(self, image.finished || progress_due);
 }
 
 void cancel(coordinator_actor* self) {

@@ -256,6 +256,26 @@ TEST_F(sim_test, progress_is_published_per_finished_image_and_once_at_the_end) {
   EXPECT_EQ(result.delivered(), 4u);
 }
 
+// A new user's check: the bar showed only "0/3 done, 3s elapsed" until the first image ended,
+// though tasks ran and 429s came. An attempt that ends without finishing an image (a refusal)
+// announces too, at most once a second.
+TEST_F(sim_test, progress_is_published_before_the_first_image_ends_when_submits_are_refused) {
+  auto config = exact_config(1);  // a second task in flight is refused ("off")
+  config.generation.time = mock::latency_spec::fixed(10000);
+  start_mock(config);
+  std::vector<actors::progress_event> events;
+  run("bounded,inflight=2,r429=50,retry=4:constant:base=2s:cap=2s:jitter=none", 2, 1, {},
+      [&events](const actors::progress_event& e) { events.push_back(e); });
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.front().delivered, 0u);
+  EXPECT_GE(events.front().http_429, 1);
+  EXPECT_EQ(events.front().in_flight, 1u);
+  // At most one a second before the first image ends (the refusals come every 2 s here).
+  for (std::size_t i = 1; i < events.size() && events[i].delivered == 0; ++i) {
+    EXPECT_GE(events[i].elapsed_ms - events[i - 1].elapsed_ms, 1000) << i;
+  }
+}
+
 TEST_F(sim_test, the_same_seed_gives_the_same_run) {
   auto config = exact_config(2);
   config.faults.submit.http_503 = 0.2;
