@@ -181,7 +181,8 @@ TEST_P(kill_nine, then_a_rerun_delivers_all_20_without_paying_twice_for_journale
   if (code != 0) {
     ASSERT_EQ(code, 1) << log;
     EXPECT_NE(log.find("held, not submitted"), std::string::npos) << log;
-    for (const auto& image : manifest()["images"]) {
+    const auto held = manifest();  // kept: the loop reads into it
+    for (const auto& image : held["images"]) {
       if (image["status"] != "delivered") {
         EXPECT_EQ(image["error_class"], "answer_lost") << image.dump();
         EXPECT_GE(image["possibly_paid"], 1) << image.dump();
