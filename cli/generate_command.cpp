@@ -462,7 +462,8 @@ int run_plan(generate_plan& plan) {
        outcome.quota_reset_utc8 ? nlohmann::json(*outcome.quota_reset_utc8) : nlohmann::json()},
       {"dry_run", outcome.dry_run},
       {"exit_code", outcome.dry_run ? exit_ok : exit_code(outcome.reason)},
-      {"manifest", outcome.manifest.string()}};
+      // A dry run writes no manifest: naming one sent scripts to a file that is not there.
+      {"manifest", outcome.dry_run ? nlohmann::json() : nlohmann::json(outcome.manifest.string())}};
   progress.summary(fields, summary_text(outcome, plan));
   return outcome.dry_run ? exit_ok : exit_code(outcome.reason);
 }

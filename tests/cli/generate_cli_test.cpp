@@ -447,6 +447,25 @@ TEST(GenerateCli, ADryRunNeedsNoKeyAndSaysTheRealRunDoes) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// A new user's check: the dry run's summary event named a manifest it never wrote.
+TEST(GenerateCli, ADryRunsJsonSummaryNamesNoManifest) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  auto run = run_zbatch(
+      {"generate", "--mock", "--prompt", "a fox", "--dry-run", "--json", "--out", out.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto lines = run.out;
+  while (!lines.empty() && lines.back() == '\n') {
+    lines.pop_back();
+  }
+  const auto last = lines.substr(lines.rfind('\n') + 1);  // one JSON object per line
+  const auto summary = nlohmann::json::parse(last);
+  EXPECT_EQ(summary["event"], "summary") << last;
+  EXPECT_EQ(summary["dry_run"], true);
+  EXPECT_TRUE(summary["manifest"].is_null()) << last;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 TEST(GenerateCli, NoArgumentsIsUsage) {
   EXPECT_EQ(run_zbatch({"generate"}).exit_code, 2);
   EXPECT_EQ(run_zbatch({}).exit_code, 2);
