@@ -347,6 +347,7 @@ int exit_code(generate::stop_reason reason) {
     case generate::stop_reason::interrupted:
       return exit_interrupted;
     case generate::stop_reason::halted:
+    case generate::stop_reason::held:
       return exit_partial;
   }
   return exit_partial;

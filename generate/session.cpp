@@ -408,6 +408,8 @@ const char* to_string(stop_reason reason) {
       return "interrupted";
     case stop_reason::halted:
       return "halted";
+    case stop_reason::held:
+      return "held";
   }
   return "complete";
 }
@@ -753,7 +755,11 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
   } else if (result && result->submit_capped) {
     outcome.reason = stop_reason::submit_cap;
   } else if (outcome.remaining > 0) {
-    outcome.reason = stop_reason::failures;
+    // Only held images left: "failures" with failed 0 read as a contradiction (a new user's
+    // check); the summary says how to release them.
+    outcome.reason = outcome.failed == 0 && outcome.pending == outcome.answer_lost
+                         ? stop_reason::held
+                         : stop_reason::failures;
   }
   return ok_status();
 }

@@ -80,10 +80,12 @@ struct session_config {
 /// Why a run ended; the CLI maps each to its exit code. `halted`: an answer stopped every
 /// further submit (a wrong key, an unknown model, a service that cannot be reached, unknown
 /// 429 texts); nothing more was sent after it.
-enum class stop_reason { complete, failures, submit_cap, quota, interrupted, halted };
+/// `held`: every image left is held because its submit lost its answer (possibly paid:
+/// session_config::resubmit_possibly_paid); `failures` covers any other image left.
+enum class stop_reason { complete, failures, submit_cap, quota, interrupted, halted, held };
 
 /// The manifest's spelling of a stop reason: "complete", "failures", "submit_cap", "quota",
-/// "interrupted", "halted".
+/// "interrupted", "halted", "held".
 const char* to_string(stop_reason reason);
 
 struct session_outcome {

@@ -359,6 +359,7 @@ TEST_F(money, a_rerun_holds_an_image_whose_submit_lost_its_answer_unless_asked) 
   auto m = manifest();
   EXPECT_EQ(m["delivered"], 1);
   EXPECT_EQ(m["pending"], 1);
+  EXPECT_EQ(m["stopped"], "held");  // it read "failures" with failed 0
   EXPECT_EQ(m["submits_possibly_paid"], 1);
   EXPECT_EQ(m["images"][0]["status"], "pending");
   EXPECT_EQ(m["images"][0]["error_class"], "answer_lost");
