@@ -277,8 +277,12 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   switch (o.reason) {
     case generate::stop_reason::quota:
       if (o.quota && o.quota->decision == generate::quota_decision::stop) {
+        // A probe the quota refused made no task: "after the probe" read as if one went
+        // through (a new user's check).
         out << "does not fit in the calls left today: nothing was submitted"
-            << (o.submit_requests > 1   ? " after the probes"
+            << (o.submit_requests > 0 && o.accepted_this_run == 0
+                    ? " (the service refused the probe)"
+                : o.submit_requests > 1 ? " after the probes"
                 : o.submit_requests > 0 ? " after the probe"
                                         : "")
             << "; ";

@@ -444,6 +444,7 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
   if (!plan.jobs.empty()) {
     result = run_batch(std::move(plan.jobs), factory);
     outcome.submit_requests = result->counters.submits;
+    outcome.accepted_this_run = result->counters.accepted;
   }
   tally(outcome);
   ZBATCH_RETURN_IF_ERROR(decide_stop_reason(result ? &*result : nullptr, outcome));

@@ -97,6 +97,7 @@ struct session_outcome {
   std::size_t pending = 0;    ///< Neither delivered nor failed: a rerun finishes them.
   std::size_t remaining = 0;  ///< Not delivered (failed + pending): what a rerun would still try.
   int submit_requests = 0;    ///< Submit attempts in this run (a refused connect included).
+  int accepted_this_run = 0;  ///< Of them, accepted (tasks created in this run).
   int submits_paid = 0;       ///< Accepted submits (tasks created) over all runs.
   /// Submits over all runs whose answer was lost (time-out, dropped connection, a gateway's
   /// 5xx): the service may have charged them; paid is between submits_paid and the sum.

@@ -309,6 +309,8 @@ TEST_F(quota_plan_cli, with_no_call_left_the_advice_is_the_reset_not_fit_quota) 
   EXPECT_NE(log.find("no call is left today: rerun the same command after the reset"),
             std::string::npos)
       << log;
+  EXPECT_NE(log.find("nothing was submitted (the service refused the probe)"), std::string::npos)
+      << log;
   EXPECT_EQ(log.find("to make what fits now"), std::string::npos) << log;
 }
 
