@@ -385,9 +385,8 @@ struct session::batch_plan {
   std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
   std::size_t delivered_before = 0;
   std::size_t refused_before = 0;  ///< Moderated in an earlier run: settled, not in `jobs`.
-  /// Images whose latest submit lost its answer in an earlier run: held (not in `jobs`), or
-  /// submitted again because the user or the strategy chose to (`resubmitting_lost`).
-  std::size_t held_answer_lost = 0;
+  /// Images whose latest submit lost its answer in an earlier run, submitted again because the
+  /// user or the strategy chose to (the held ones are session::held_answer_lost_).
   std::size_t resubmitting_lost = 0;
   /// Journaled tasks a new bundled mock cannot know (session_config::tasks_outlive_run false):
   /// submitted again, in `jobs` as submits.
@@ -513,7 +512,6 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
       } else if (j.answer_lost) {
         if (!resubmit_lost_answers()) {
           hold_answer_lost(st);
-          ++plan.held_answer_lost;
           ++held_answer_lost_;
           continue;
         }
@@ -553,9 +551,9 @@ void session::hold_answer_lost(image_state& st) {
 
 /// Says before the first submit what a rerun does with images whose submit lost its answer.
 void session::notice_lost_answers(const batch_plan& plan) {
-  if (plan.held_answer_lost > 0) {
+  if (held_answer_lost_ > 0) {
     progress_.notice("answer_lost_held",
-                     std::to_string(plan.held_answer_lost) +
+                     std::to_string(held_answer_lost_) +
                          " image(s) held, not submitted: an earlier run's submit for each lost "
                          "its answer, so the service may have created (and charged) a task "
                          "zbatch cannot find; --resubmit-possibly-paid submits them again "

@@ -190,7 +190,7 @@ class session {
   std::vector<image_state> states_;
   std::vector<std::size_t> job_image_;  ///< Job index -> image index.
   long long needed_submits_ = 0;        ///< Jobs that submit (not resumed) in this run.
-  std::size_t held_answer_lost_ = 0;    ///< Images held, not submitted (batch_plan, for the plan).
+  std::size_t held_answer_lost_ = 0;    ///< Images held, not submitted (answer lost).
   /// The same per model, in the order the models first appear in the batch.
   std::vector<std::pair<std::string, long long>> needed_by_model_;
   /// The probes' answers so far, by model (empty figures: an answer without headers).
