@@ -609,7 +609,7 @@ int run_generate(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return parse_failed(e, app, "zbatch generate", typed_args);
   }
-  if (const auto quote = config_quote_error(app); !quote.empty()) {
+  if (const auto quote = config_file_error(app); !quote.empty()) {
     std::cerr << "zbatch generate: " << quote << "\n";
     return exit_usage;
   }

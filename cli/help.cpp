@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -369,8 +370,9 @@ std::string about_the_value(const std::string& rest, const std::string& value) {
   return out;
 }
 
-/// ":LINE" of the first line of `file` setting `key` ("key = ..."), or "" when none is found.
-std::string config_key_line(const std::string& file, const std::string& key) {
+/// The lines of `file` (1-based) setting `key` ("key = ..."), in file order.
+std::vector<int> config_key_lines(const std::string& file, const std::string& key) {
+  std::vector<int> lines;
   std::ifstream in(file);
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
@@ -382,10 +384,24 @@ std::string config_key_line(const std::string& file, const std::string& key) {
     auto name = line.substr(at, eq - at);
     name.erase(name.find_last_not_of(" \t") + 1);
     if (name == key) {
-      return ":" + std::to_string(number);
+      lines.push_back(number);
     }
   }
-  return {};
+  return lines;
+}
+
+/// Why an option set once in a config file holds several values: the key is on two lines
+/// (CLI11 joins them: `count = 4` and `count = 8` read as "4 8"), or its value is not quoted.
+std::string several_values(const std::string& file, const std::string& name, std::size_t values) {
+  const auto lines = config_key_lines(file, name);
+  if (lines.size() > 1) {
+    return "--config " + file + ":" + std::to_string(lines[1]) + ": '" + name +
+           "' is given twice (first at line " + std::to_string(lines[0]) + "): keep one";
+  }
+  return "--config " + file + (lines.empty() ? "" : ":" + std::to_string(lines[0])) +
+         ": the value of '" + name + "' is not quoted, so it reads as " + std::to_string(values) +
+         " values (a value with spaces or commas needs double quotes in a config file: " + name +
+         " = \"...\")";
 }
 
 }  // namespace
@@ -395,6 +411,13 @@ std::string blame_config(const std::string& message, const CLI::App& app,
   static const std::regex leading(R"(^--([a-z0-9][a-z0-9-]*)(.*)$)");
   std::smatch m;
   const std::string file = config_file(app);
+  static const std::regex not_allowed(
+      R"(^([a-z0-9][a-z0-9-]*): This option is not allowed in a configuration file$)");
+  if (!file.empty() && std::regex_match(message, m, not_allowed)) {
+    const auto lines = config_key_lines(file, m[1].str());
+    return "--config " + file + (lines.empty() ? "" : ":" + std::to_string(lines[0])) + ": '" +
+           m[1].str() + "' cannot be set in a config file: give it on the command line";
+  }
   if (file.empty() || !std::regex_match(message, m, leading)) {
     return message;
   }
@@ -406,11 +429,7 @@ std::string blame_config(const std::string& message, const CLI::App& app,
   if (option->results().size() > 1 && option->get_items_expected_max() == 1) {
     // CLI11 reads an unquoted value with spaces or commas as several values; its "was given 2
     // values" beside `prompt = "a fox"` read as a contradiction (a new user's check).
-    const auto& name = option->get_lnames().front();
-    return "--config " + file + config_key_line(file, name) + ": the value of '" + name +
-           "' is not quoted, so it reads as " + std::to_string(option->results().size()) +
-           " values (a value with spaces or commas needs double quotes in a config file: " + name +
-           " = \"...\")";
+    return several_values(file, option->get_lnames().front(), option->results().size());
   }
   const std::string value = option->results().size() == 1 ? option->results().front() : "";
   const std::string rest = about_the_value(m[2].str(), value);
@@ -420,26 +439,37 @@ std::string blame_config(const std::string& message, const CLI::App& app,
   return file + ": " + config_line(*option) + ": " + rest;
 }
 
-std::string config_quote_error(const CLI::App& app) {
+std::string config_file_error(const CLI::App& app) {
   const auto file = config_file(app);
   if (file.empty()) {
     return {};
   }
   std::ifstream in(file);
   std::string line;
+  std::map<std::string, int> seen;  // key -> its first line
   for (int number = 1; std::getline(in, line); ++number) {
     const auto eq = line.find('=');
     const auto key_at = line.find_first_not_of(" \t");
+    if (key_at != std::string::npos && line[key_at] == '[') {
+      seen.clear();  // a [section]: its keys are its own
+      continue;
+    }
     if (eq == std::string::npos || key_at == std::string::npos || line[key_at] == '#' ||
         line[key_at] == ';') {
       continue;
+    }
+    auto key = line.substr(key_at, eq - key_at);
+    key.erase(key.find_last_not_of(" \t") + 1);
+    if (const auto [first, fresh] = seen.emplace(key, number); !fresh) {
+      // CLI11 keeps the first of two lines apart and joins adjacent ones ("4 8"): either way
+      // one of the user's values is dropped without a word.
+      return "--config " + file + ":" + std::to_string(number) + ": '" + key +
+             "' is given twice (first at line " + std::to_string(first->second) + "): keep one";
     }
     const auto value_at = line.find_first_not_of(" \t", eq + 1);
     if (value_at == std::string::npos || (line[value_at] != '"' && line[value_at] != '\'')) {
       continue;
     }
-    auto key = line.substr(key_at, eq - key_at);
-    key.erase(key.find_last_not_of(" \t") + 1);
     const auto where = "--config " + file + ":" + std::to_string(number) + ": the value of '" + key;
     const auto close = line.find(line[value_at], value_at + 1);
     if (close == std::string::npos) {

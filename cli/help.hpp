@@ -43,10 +43,12 @@ CLI::Validator finite_range(double low, double high);
 std::string blame_config(const std::string& message, const CLI::App& app,
                          const std::vector<std::string>& args);
 
-/// After a successful parse: "--config FILE:LINE: the value of 'prompt' opens a \" it does not
-/// close ..." for the first value of the --config file that starts with a quote and has no
-/// closing one (CLI11 2.1 drops the lone quote and reads on), else empty. A value is one line.
-std::string config_quote_error(const CLI::App& app);
+/// After a successful parse, the first of what CLI11 2.1 reads from the --config file without a
+/// word but not as written: a key given twice ("--config FILE:LINE: 'count' is given twice
+/// (first at line 1): keep one"; CLI11 keeps one of the values), a value that opens a quote it
+/// does not close (CLI11 drops the lone quote and reads on; a value is one line), or a quoted
+/// value holding '#' (cut there); else empty.
+std::string config_file_error(const CLI::App& app);
 
 /// For `catch (const CLI::ParseError&)`: prints help (exit 0) or the explained error and a
 /// pointer to --help on stderr (exit 2). `program` is "zbatch generate", ...; `args`, the command

@@ -347,6 +347,33 @@ TEST(GenerateCli, AnUnquotedConfigValueWithSpacesSaysToQuoteIt) {
       << run.err;
 }
 
+// A new user's check: a key on two lines (`count = 4`, `count = 8`) read as the value "4 8" and
+// was blamed on quoting; `config = "x"` inside a config file said only "config: This option is
+// not allowed in a configuration file", naming no file.
+TEST(GenerateCli, AConfigKeyGivenTwiceOrNotAllowedNamesFileAndLine) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto twice = dir.path() / "twice.ini";
+  std::ofstream(twice) << "count = 4\nprompt = \"a fox\"\ncount = 8\n";
+  auto run = run_zbatch(
+      {"generate", "--config", twice.string(), "--mock", "--out", out.string(), "--dry-run"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--config " + twice.string() +
+                         ":3: 'count' is given twice (first at line 1): keep one"),
+            std::string::npos)
+      << run.err;
+  const auto nested = dir.path() / "nested.ini";
+  std::ofstream(nested) << "prompt = \"a fox\"\nconfig = \"other.ini\"\n";
+  run = run_zbatch(
+      {"generate", "--config", nested.string(), "--mock", "--out", out.string(), "--dry-run"});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--config " + nested.string() +
+                         ":2: 'config' cannot be set in a config file: give it on the command "
+                         "line"),
+            std::string::npos)
+      << run.err;
+}
+
 // CLI11 2.1 cuts a config line at its first '#', inside quotes too: `prompt = "a #1 fox"` made
 // and paid for an image of the prompt `"a` (a new user's check). Refused, nothing generated.
 TEST(GenerateCli, AQuotedConfigValueHoldingAHashIsRefusedNotCut) {
