@@ -60,7 +60,10 @@ protocol::image_size image_size_of(const cli_inputs& in) {
   const auto* rules = protocol::find_model(protocol::default_catalogue(), in.model);
   std::string why;
   if (!in.size.empty()) {
-    const auto size = protocol::parse_size_form(in.size, &why);
+    const auto size =
+        rules != nullptr
+            ? protocol::parse_size_form(in.size, &why, rules->min_side, rules->max_side, in.model)
+            : protocol::parse_size_form(in.size, &why, 1, protocol::max_side, {});
     if (!size) {
       raise_invalid("--size: " + why);
     }

@@ -60,7 +60,7 @@ protocol::image_size read_size(base::json_reader& in, const std::string& model) 
   std::string why;
   std::optional<protocol::image_size> out = protocol::image_size{};
   if (size.present()) {
-    out = protocol::parse_size_form(size.string_or_empty(), &why);
+    out = protocol::parse_size_form(size.string_or_empty(), &why, low, high, model_name);
     if (out) {
       if (auto range = protocol::check_size(*out, low, high, model_name); !range.empty()) {
         size.fail("size \"" + size.string_or_empty() + "\": " + range);

@@ -27,6 +27,11 @@ std::optional<image_size> parse_digits(std::string_view text, std::string* error
 
 }  // namespace
 
+std::string allowed_sides(int low, int high, std::string_view model) {
+  return (model.empty() ? "" : " for " + std::string(model)) + " (allowed " + std::to_string(low) +
+         ".." + std::to_string(high) + ")";
+}
+
 std::string image_size::to_string() const {
   return std::to_string(width) + "x" + std::to_string(height);
 }
@@ -34,10 +39,7 @@ std::string image_size::to_string() const {
 std::string check_size(const image_size& size) { return check_size(size, min_side, max_side, {}); }
 
 std::string check_size(const image_size& size, int low, int high, std::string_view model) {
-  const auto limits = std::to_string(low) + ".." + std::to_string(high);
-  const auto range = std::string(" is out of range") +
-                     (model.empty() ? "" : " for " + std::string(model)) + " (allowed " + limits +
-                     ")";
+  const auto range = " is out of range" + allowed_sides(low, high, model);
   if (size.width < low || size.width > high) {
     return "width " + std::to_string(size.width) + range;
   }
@@ -64,6 +66,30 @@ std::optional<image_size> parse_size_form(std::string_view text, std::string* er
     return fail<image_size>(error, "size \"" + std::string(text) + "\" has a side of 0 pixels");
   }
   return size;
+}
+
+std::optional<image_size> parse_size_form(std::string_view text, std::string* error, int low,
+                                          int high, std::string_view model) {
+  const auto sep = text.find_first_of("xX*");
+  if (sep != std::string_view::npos) {
+    // Sides of the right form but no size at all (0, or more digits than any model allows):
+    // the range, not the form, is what the user needs to read.
+    const std::string_view sides[] = {text.substr(0, sep), text.substr(sep + 1)};
+    const char* names[] = {"width", "height"};
+    for (int i = 0; i < 2; ++i) {
+      const auto side = sides[i];
+      const bool digits = !side.empty() && std::all_of(side.begin(), side.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      });
+      const bool zero = digits && side.find_first_not_of('0') == std::string_view::npos;
+      if (digits && (zero || side.size() > 6)) {
+        return fail<image_size>(error, "size \"" + std::string(text) + "\": " + names[i] + " " +
+                                           std::string(side) + " is out of range" +
+                                           allowed_sides(low, high, model));
+      }
+    }
+  }
+  return parse_size_form(text, error);
 }
 
 namespace {

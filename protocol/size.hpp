@@ -36,6 +36,15 @@ std::string check_size(const image_size& size);
 /// (models.hpp). On failure returns nullopt and sets `error` to a sentence with the form.
 std::optional<image_size> parse_size_form(std::string_view text, std::string* error = nullptr);
 
+/// As above, but a side of 0 or of more than 6 digits is refused with the range a model allows,
+/// e.g. `size "0x0": width 0 is out of range for M (allowed 512..2048)` (`model` may be empty).
+std::optional<image_size> parse_size_form(std::string_view text, std::string* error, int min_side,
+                                          int max_side, std::string_view model);
+
+/// " for MODEL (allowed LOW..HIGH)" (no model: " (allowed LOW..HIGH)"): what error messages
+/// append to a side out of range.
+std::string allowed_sides(int min_side, int max_side, std::string_view model);
+
 /// Checks both sides against `min_side..max_side`; an empty string when valid, else e.g.
 /// "width 2048 is out of range for Qwen/Qwen-Image (allowed 64..1664)" (`model` may be empty).
 std::string check_size(const image_size& size, int min_side, int max_side, std::string_view model);

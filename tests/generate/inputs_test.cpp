@@ -81,6 +81,28 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
   EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;
 }
 
+// A new user's check: "0x0" said only "has a side of 0 pixels" and "99999999999x1024" "is not
+// of the form WIDTHxHEIGHT": both of the right form, out of the model's range, which is named.
+TEST_F(inputs_test, a_size_of_zero_or_too_many_digits_names_the_models_range) {
+  const auto file = dir_ / "batch.jsonl";
+  const std::string zero = batch_file_images(write("{\"prompt\": \"a\", \"size\": \"0x0\"}\n"),
+                                             "Tongyi-MAI/Z-Image-Turbo")
+                               .status()
+                               .message();
+  EXPECT_EQ(zero, file.string() +
+                      ":1: size: size \"0x0\": width 0 is out of range for "
+                      "Tongyi-MAI/Z-Image-Turbo (allowed 512..2048)");
+  const std::string huge =
+      batch_file_images(write("{\"prompt\": \"a\", \"size\": \"1024x99999999999\"}\n"),
+                        "Tongyi-MAI/Z-Image-Turbo")
+          .status()
+          .message();
+  EXPECT_NE(huge.find("height 99999999999 is out of range for Tongyi-MAI/Z-Image-Turbo (allowed "
+                      "512..2048)"),
+            std::string::npos)
+      << huge;
+}
+
 // A new user's check: a seed written 2.147483647e9 was refused as not an integer.
 TEST_F(inputs_test, a_whole_seed_written_with_an_exponent_is_read) {
   const auto file = write(
