@@ -778,9 +778,14 @@ void halt(coordinator_actor* self, const protocol::api_error& error) {
 /// An answer no other image can get past: wrong key or account (401, 403; also the 401 "bind
 /// your Alibaba Cloud account"), unknown model or path (404 on a submit), a model with "no
 /// provider supported" (400 or 429; protocol doc, "What newer public material adds").
+/// Polls of a paid task refused 401 or 403 (the worker's poll_refused) say the same of the key.
 bool batch_fatal(const attempt_report& report) {
   const auto status = report.error.http_status;
-  return report.submit_failed && report.error.kind == protocol::error_class::request_error &&
+  if (!report.submit_failed) {
+    return report.error.kind == protocol::error_class::cancelled &&
+           (status == 401 || status == 403);
+  }
+  return report.error.kind == protocol::error_class::request_error &&
          (status == 401 || status == 403 || status == 404 ||
           protocol::is_no_provider_message(report.error.message));
 }

@@ -41,10 +41,14 @@ struct attempt {
   int poll_429_dynamic = 0;
   int poll_429_quota = 0;
   int download_failures = 0;  ///< Consecutive failed downloads of a SUCCEEDed task.
+  int refused_polls = 0;      ///< Consecutive polls answered with an HTTP 4xx (poll_refused).
   bool succeeded = false;     ///< The task SUCCEEDed: it is paid, whatever happens next.
   /// Why the last poll failed (empty once a poll is answered): a deadline after failed polls
   /// says so rather than "still running" (issue 17 item 9).
   std::string last_poll_error;
+  /// The last task_status answered when it is none the protocol doc lists (e.g. "CANCELED"):
+  /// read as running, as the doc says, and named at the deadline.
+  std::string unknown_status;
   /// A poll of this attempt failed (reset, hang, 5xx, garbled): the time to SUCCEED then says
   /// more about the transport than about the service's load, so it is no latency sample for
   /// the adaptive limit (the fault soak: hung polls drove it from ~90 to 8-14 in flight).
@@ -215,11 +219,15 @@ void keep_polling(worker_actor* self, attempt& at) {
     protocol::api_error error;
     error.kind = protocol::error_class::deadline;
     const auto limit = std::to_string(self->state.ctx->spec.poll.deadline.count()) + " ms";
-    error.message =
-        at.last_poll_error.empty()
-            ? "task " + at.task_id + " still running at the poll deadline (" + limit + ")"
-            : "task " + at.task_id + ": no valid poll answer before the poll deadline (" + limit +
-                  "); the last one: " + at.last_poll_error;
+    error.message = at.last_poll_error.empty()
+                        ? "task " + at.task_id + " still running at the poll deadline (" + limit +
+                              (at.unknown_status.empty()
+                                   ? std::string(")")
+                                   : "; its last status, " + at.unknown_status +
+                                         ", is none the protocol lists, so it was read as running)")
+                        : "task " + at.task_id +
+                              ": no valid poll answer before the poll deadline (" + limit +
+                              "); the last one: " + at.last_poll_error;
     note(self, at, trace_kind::error, error.describe());
     fail_attempt(self, at, std::move(error));
     return;
@@ -237,7 +245,33 @@ void start_polling(worker_actor* self, attempt& at) {
 void start_download(worker_actor* self, attempt& at, duration delay);
 void retry_download(worker_actor* self, attempt& at, const protocol::api_error& error);
 
+/// Polls answered with an HTTP 4xx in a row after which the attempt ends with its task kept.
+constexpr int max_refused_polls = 3;
+
+/// A poll answered with an HTTP 4xx (401, 403, 404, an HTML page...). The service answers a
+/// known task 200 and an unknown one 200 FAILED (protocol doc, "Flow" 2), so this is not the
+/// task's end: a gateway's or auth cache's hiccup, or a key refused since the submit. The task
+/// is paid, so it is never given up as failed (the rerun would pay again): a few such answers
+/// are polled past; then the attempt ends `cancelled` with its task id, which the journal keeps
+/// and the next run polls (a 401 or 403 also stops the batch: coordinator's batch_fatal).
+void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& error) {
+  if (++at.refused_polls < max_refused_polls) {
+    keep_polling(self, at);
+    return;
+  }
+  auto out = error;
+  out.kind = protocol::error_class::cancelled;
+  out.message = "polling stopped after " + std::to_string(max_refused_polls) +
+                " answers in a row like HTTP " + std::to_string(error.http_status) + " (" +
+                error.message + "); task " + at.task_id +
+                " is kept: the next run polls it, paying nothing";
+  fail_attempt(self, at, std::move(out));
+}
+
 void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
+  if (outcome.ok()) {
+    at.refused_polls = 0;
+  }
   if (!outcome.ok()) {
     const auto& error = outcome.error();
     note_error(self, at, error);
@@ -253,10 +287,11 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
       return;
     }
     // The codec reports a FAILED task as its class (moderation, task_failed): the task is over.
-    if (error.kind == protocol::error_class::request_error ||
-        error.kind == protocol::error_class::moderation ||
+    if (error.kind == protocol::error_class::moderation ||
         error.kind == protocol::error_class::task_failed) {
       fail_attempt(self, at, error);
+    } else if (error.kind == protocol::error_class::request_error) {
+      poll_refused(self, at, error);
     } else {
       // The task may still finish: a failed poll never ends the attempt before its deadline.
       keep_polling(self, at);
@@ -265,6 +300,10 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   }
   const auto& task = outcome.value();
   at.last_poll_error.clear();
+  const bool listed = task.raw_status.empty() || task.raw_status == "PENDING" ||
+                      task.raw_status == "RUNNING" || task.raw_status == "PROCESSING" ||
+                      task.raw_status == "SUCCEED" || task.raw_status == "FAILED";
+  at.unknown_status = listed ? std::string() : task.raw_status;
   note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {
@@ -397,6 +436,12 @@ std::optional<std::string> image_problem(const client::downloaded_image& image,
   if (!info) {
     return "not an image (" + std::to_string(image.bytes.size()) + " bytes" +
            (image.content_type.empty() ? "" : ", " + image.content_type) + ")";
+  }
+  if (!info->complete) {
+    // Cut short on the way (a relay, a proxy, a dropped connection with a matching length):
+    // delivered, it would be trusted by every rerun. The download is retried.
+    return "an incomplete " + std::string(client::to_string(info->format)) + " (" +
+           std::to_string(image.bytes.size()) + " bytes: the file ends before the format does)";
   }
   if (!check_size || !request.size) {
     return std::nullopt;

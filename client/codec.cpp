@@ -123,6 +123,27 @@ std::string string_field(const json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
 }
 
+/// A task id: opaque text, though one public sample sends a number (`"task_id": 4003503`,
+/// protocol doc, "What newer public material adds"); read as its decimal text either way, so
+/// the task it names is polled, not held as possibly paid (a new user's check).
+std::string task_id_field(const json& object) {
+  auto it = object.find("task_id");
+  if (it != object.end() && it->is_number_integer()) {
+    return it->is_number_unsigned() ? std::to_string(it->get<std::uint64_t>())
+                                    : std::to_string(it->get<std::int64_t>());
+  }
+  return string_field(object, "task_id");
+}
+
+std::string scan_task_id(const protocol::json_scan::document& doc,
+                         const protocol::json_scan::node& object) {
+  const auto* member = doc.find(object, "task_id");
+  if (member != nullptr && member->is_integer()) {
+    return std::to_string(member->number);
+  }
+  return member != nullptr && member->is_string() ? std::string(member->text()) : std::string{};
+}
+
 std::string scan_string_field(const protocol::json_scan::document& doc,
                               const protocol::json_scan::node& object, std::string_view key) {
   const auto* member = doc.find(object, key);
@@ -134,7 +155,7 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
                                                    const protocol::wire_response& response) {
   const auto& body = doc.root();
   protocol::submit_accepted accepted;
-  accepted.task_id = scan_string_field(doc, body, "task_id");
+  accepted.task_id = scan_task_id(doc, body);
   accepted.request_id = scan_string_field(doc, body, "request_id");
   if (accepted.task_id.empty()) {
     if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
@@ -364,7 +385,7 @@ result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_resp
     return garbled_submit(response.status, "submit answer is not a JSON object");
   }
   protocol::submit_accepted accepted;
-  accepted.task_id = string_field(body, "task_id");
+  accepted.task_id = task_id_field(body);
   accepted.request_id = string_field(body, "request_id");
   if (accepted.task_id.empty()) {
     // The body may be an error envelope sent with a 200 status: classified by its content.
@@ -481,6 +502,13 @@ result<downloaded_image> read_download(const protocol::wire_response& response) 
   image.info = probe_image(response.body);
   if (!image.info) {
     return malformed(response.status, not_an_image(response.body, image.content_type));
+  }
+  if (!image.info->complete) {
+    // Half a file with a matching Content-Length passes HTTP; delivered, a rerun trusts it.
+    return malformed(response.status, "answer is an incomplete " +
+                                          std::string(to_string(image.info->format)) + " (" +
+                                          std::to_string(response.body.size()) +
+                                          " bytes: the file ends before the format does)");
   }
   image.bytes = response.body;
   return image;

@@ -52,6 +52,22 @@ std::optional<image_info> sized(image_format format, std::uint32_t width, std::u
   return image_info{format, static_cast<int>(width), static_cast<int>(height)};
 }
 
+/// Walks the chunks after the signature (length, type, data, CRC: PNG spec 5.3) to a whole
+/// IEND; bytes after it are ignored, as decoders do.
+bool png_reaches_iend(const reader& in) {
+  std::size_t at = 8;
+  while (true) {
+    const auto length = in.big(at, 4);
+    if (!length || !in.has(at + 8, std::size_t{*length} + 4)) {
+      return false;  // the file ends inside this chunk
+    }
+    if (in.equals(at + 4, "IEND")) {
+      return true;
+    }
+    at += 12 + std::size_t{*length};
+  }
+}
+
 /// Signature, then the first chunk must be a 13-byte IHDR (PNG spec 5.2, 11.2.2).
 std::optional<image_info> probe_png(const reader& in) {
   if (!in.equals(0, "\x89PNG\r\n\x1a\n") || in.big(8, 4) != 13u || !in.equals(12, "IHDR")) {
@@ -62,12 +78,26 @@ std::optional<image_info> probe_png(const reader& in) {
   if (!width || !height) {
     return std::nullopt;
   }
-  return sized(image_format::png, *width, *height);
+  auto out = sized(image_format::png, *width, *height);
+  if (out) {
+    out->complete = png_reaches_iend(in);
+  }
+  return out;
 }
 
 /// Start-of-frame markers carry the size: C0..CF except DHT (C4), JPG (C8) and DAC (CC).
 bool is_sof(std::uint32_t marker) {
   return marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+}
+
+/// The last bytes are EOI (FF D9), give or take the zero or 0xFF padding some encoders append.
+bool jpeg_ends_with_eoi(const reader& in) {
+  std::size_t end = in.size();
+  while (end > 0 && (in.byte(end - 1) == 0x00 || in.byte(end - 1) == 0xFF) &&
+         end + 64 > in.size()) {
+    --end;
+  }
+  return end >= 2 && in.byte(end - 2) == 0xFF && in.byte(end - 1) == 0xD9;
 }
 
 /// Walks the marker segments after SOI up to the first SOFn (ITU T.81, B.1.1 and B.2.2).
@@ -102,7 +132,11 @@ std::optional<image_info> probe_jpeg(const reader& in) {
       if (*length < 8 || !height || !width) {
         return std::nullopt;
       }
-      return sized(image_format::jpeg, *width, *height);
+      auto out = sized(image_format::jpeg, *width, *height);
+      if (out) {
+        out->complete = jpeg_ends_with_eoi(in);
+      }
+      return out;
     }
     at += *length;
   }
@@ -111,7 +145,19 @@ std::optional<image_info> probe_jpeg(const reader& in) {
 
 /// RIFF container, then the first chunk: VP8 (lossy key frame), VP8L (lossless) or VP8X
 /// (extended, canvas size). Google's WebP container and bitstream specifications (RFC 9649).
+std::optional<image_info> probe_webp_header(const reader& in);
+
+/// The header's image, whole when the file holds the RIFF size (RFC 9649, 2.5).
 std::optional<image_info> probe_webp(const reader& in) {
+  auto out = probe_webp_header(in);
+  if (out) {
+    const auto riff_size = in.little(4, 4);  // the bytes after the size field
+    out->complete = riff_size && in.size() - 8 >= *riff_size;
+  }
+  return out;
+}
+
+std::optional<image_info> probe_webp_header(const reader& in) {
   if (!in.equals(0, "RIFF") || !in.equals(8, "WEBP")) {
     return std::nullopt;
   }

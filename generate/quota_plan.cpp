@@ -206,14 +206,30 @@ std::string utc8_text(system_time at) {
 
 std::string reset_text(system_time at) { return iso_utc(at) + " (" + utc8_text(at) + ")"; }
 
+namespace {
+
+/// Why a rerun submits nothing: "1 task(s) of earlier runs to poll, paying nothing; 2 image(s)
+/// held: ...", or every image settled.
+std::string nothing_to_submit(std::size_t held, std::size_t polled) {
+  std::string out;
+  if (polled > 0) {
+    out = std::to_string(polled) + " task(s) of earlier runs to poll, paying nothing";
+  }
+  if (held > 0) {
+    out += (out.empty() ? "" : "; ") + std::to_string(held) +
+           " image(s) held: their submit lost its answer";
+  }
+  return out.empty() ? "every image was settled in earlier runs" : out;
+}
+
+}  // namespace
+
 std::string describe(const quota_plan& plan, const std::string& model, bool after_probe,
-                     std::size_t held) {
+                     std::size_t held, std::size_t polled) {
   const auto& f = plan.figures;
   std::ostringstream out;
   if (!after_probe && plan.needed == 0) {
-    out << "plan: nothing to submit ("
-        << (held > 0 ? std::to_string(held) + " image(s) held: their submit lost its answer"
-                     : std::string("every image was settled in earlier runs"))
+    out << "plan: nothing to submit (" << nothing_to_submit(held, polled)
         << "); calls left today: ";
   } else if (!after_probe) {
     out << "plan: " << plan.needed << " image(s) to submit (" << plan.needed

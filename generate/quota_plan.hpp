@@ -110,10 +110,10 @@ quota_plan plan_models(std::vector<model_quota> models, const quota_figures& acc
 /// batch of several models (then each model's figures follow the account's). `after_probe`:
 /// the plan for the submits still needed once the probes have answered, worded as what the
 /// answers said ("after the first answer: 3 more image(s) to submit; ..."), not as a second plan.
-/// `held`: images a rerun holds (session_config::resubmit_possibly_paid), named when nothing
-/// else is to be submitted.
+/// `held`: images a rerun holds (session_config::resubmit_possibly_paid), and `polled`:
+/// journaled tasks it polls, both named when nothing is to be submitted.
 std::string describe(const quota_plan& plan, const std::string& model, bool after_probe = false,
-                     std::size_t held = 0);
+                     std::size_t held = 0, std::size_t polled = 0);
 /// "2026-12-06T16:00:00Z (2026-12-07 00:00 UTC+8)".
 std::string reset_text(system_time at);
 /// "2026-12-07 00:00 UTC+8".

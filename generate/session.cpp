@@ -507,6 +507,7 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
       if (had_task && config_.tasks_outlive_run) {
         st.resume_task_id = j.task_id;
         ++plan.resumed;
+        ++resumed_tasks_;
       } else if (had_task) {
         ++plan.tasks_forgotten;  // The bundled mock is new: a submit, planned and counted as one.
       } else if (j.answer_lost) {
@@ -880,7 +881,8 @@ void session::show_plan(const quota_plan& plan, bool after_probe) {
       {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
       {"endpoint", config_.base_url},
       {"models", models}};
-  progress_.plan(fields, describe(plan, batch_model(), after_probe, held_answer_lost_));
+  progress_.plan(fields,
+                 describe(plan, batch_model(), after_probe, held_answer_lost_, resumed_tasks_));
 }
 
 /// A probe's answer (actors::batch_request::probe_first): plans the submits still needed with

@@ -112,6 +112,7 @@ error_text extract_scanned(const json_scan::document& doc, std::string_view body
     if (const auto* message = scan_string_at(doc, *it, "message")) {
       out.message = std::string(message->text());
       out.envelope = true;
+      out.origin_envelope = std::string_view(envelope) == "errors";
       scan_read_code(doc, *it, out);
       return out;
     }
@@ -169,7 +170,8 @@ void classify_status(int status, bool envelope, api_error& out) {
 }
 
 api_error classify_text(int status, error_text text) {
-  const bool envelope = text.envelope;
+  // A 5xx in the OpenAI shape may be a relay's, sent after the origin took the task.
+  const bool envelope = status >= 500 ? text.origin_envelope : text.envelope;
   auto out = from_text(status, std::move(text));
   classify_status(status, envelope, out);
   if (out.kind == error_class::malformed && out.message.empty()) {
@@ -288,6 +290,7 @@ error_text detail::extract_error_text_dom(std::string_view body) {
     if (const auto* message = string_at(*it, "message")) {
       out.message = message->get<std::string>();
       out.envelope = true;
+      out.origin_envelope = std::string_view(envelope) == "errors";
       read_code(*it, out);
       return out;
     }

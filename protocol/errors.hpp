@@ -77,6 +77,10 @@ struct error_text {
   std::string code_name;  ///< The envelope's `code` when it is a string that is not a number.
   /// The message came from an `errors` or `error` object: the service's own error shapes.
   bool envelope = false;
+  /// It came from `errors`, the image and task endpoints' own shape (protocol doc, "Errors").
+  /// OpenAI's `error` is the service's only on newer 429s; on a 5xx it is as likely a relay
+  /// that answers so after the origin created (and charged) the task (a new user's check).
+  bool origin_envelope = false;
 };
 error_text extract_error_text(std::string_view body);
 

@@ -24,11 +24,11 @@ struct fake_log {
   std::atomic<int> made{0};
 };
 
-/// The signature and IHDR chunk of a 1x1 PNG: enough for the worker's image check, which reads
-/// headers only, so the bytes after it can say which URL they came from.
+/// The signature, IHDR and IEND chunks of a 1x1 PNG: enough for the worker's image check,
+/// which reads chunk headers, not pixels; the bytes after IEND can say which URL they came from.
 std::string png_header() {
   return std::string("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0", 29) +
-         std::string(4, '\0');
+         std::string(4, '\0') + std::string("\0\0\0\0IEND\xAE\x42\x60\x82", 12);
 }
 
 class fake_backend final : public client::backend {

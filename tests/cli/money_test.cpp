@@ -261,6 +261,16 @@ TEST_F(money, an_html_page_instead_of_the_image_is_never_delivered) {
   EXPECT_NE(output_.find("not a PNG, JPEG or WebP image"), std::string::npos) << output_;
 }
 
+// A new user's check: half a PNG with a matching Content-Length was delivered (exit 0) and
+// trusted by every rerun. It is downloaded again from the same paid task.
+TEST_F(money, an_image_cut_short_is_downloaded_again_never_delivered_half) {
+  fake_.queue(test::fake::cut_image(2));
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(fake_.counts().images_served, 3);
+  expect_delivered_task_1();  // the whole file, byte for byte
+}
+
 TEST_F(money, an_image_host_outage_is_ridden_out_without_a_second_task) {
   fake_.queue(test::fake::image_host_status(503, 4));
   EXPECT_EQ(run(args(1)), 0) << output_;
@@ -276,6 +286,31 @@ TEST_F(money, an_image_of_another_size_is_not_delivered) {
   EXPECT_EQ(fake_.tasks_created(), 1);
   EXPECT_EQ(manifest()["images"][0]["status"], "pending");
   EXPECT_TRUE(image_files().empty());
+}
+
+// A new user's check: one poll of a paid task answered 404 (an nginx page) or 401 ended the
+// image as failed and the rerun paid for a second task. The service answers a known task 200.
+TEST_F(money, a_poll_answered_404_once_is_polled_past_not_paid_again) {
+  fake_.queue(test::fake::polls_refused(404, 1));
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
+TEST_F(money, polls_refused_401_stop_the_batch_and_the_rerun_polls_the_task_unpaid) {
+  fake_.queue(test::fake::polls_refused(401, 3));
+  EXPECT_NE(run(args(2, {"--strategy", "serial"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1) << "the 401s stopped the batch before the second submit";
+  auto m = manifest();
+  EXPECT_EQ(m["images"][0]["status"], "pending") << m.dump(2);
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
+  EXPECT_NE(output_.find("task task-1 is kept: the next run polls it"), std::string::npos)
+      << output_;
+  EXPECT_EQ(run(args(2, {"--strategy", "serial"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2) << "task-1 polled, only image 1 submitted";
+  m = manifest();
+  EXPECT_EQ(m["delivered"], 2) << m.dump(2);
+  EXPECT_EQ(m["images"][0]["task_id"], "task-1");
 }
 
 // ---- answers that may hide a created task ------------------------------------------------------

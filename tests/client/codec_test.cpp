@@ -53,11 +53,23 @@ TEST(Codec, SubmitAcceptedIgnoresItsTaskStatus) {
   EXPECT_EQ(accepted.value().request_id, "r1");
 }
 
+// A public sample shows a numeric id (protocol doc): it names the task, so it is read as its
+// decimal text and polled; it was "no task_id", held as possibly paid (a new user's check).
+TEST(Codec, ANumericTaskIdIsReadAsItsText) {
+  const std::string body = R"({"task_id":4003503,"request_id":"r1"})";
+  auto scanned = read_submit(answer(200, body));
+  auto dom = detail::read_submit_dom(answer(200, body));
+  ASSERT_TRUE(scanned);
+  ASSERT_TRUE(dom);
+  EXPECT_EQ(scanned.value().task_id, "4003503");
+  EXPECT_EQ(dom.value().task_id, "4003503");
+}
+
 TEST(Codec, SubmitWithoutTaskIdIsMalformedAndMayHideATask) {
   // A 200 that is not the service's answer: the origin may have created the task before
   // something cut or garbled the answer (issue 12), so it is never resubmitted blindly.
   for (const char* body :
-       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5})", R"({"task_id":""})",
+       {R"({"request_id":"r"})", "not json", "[]", R"({"task_id":5.5})", R"({"task_id":""})",
         R"({"request_id": "r", "task_status": RUNNING, )"}) {
     auto result = read_submit(answer(200, body));
     ASSERT_FALSE(result) << body;

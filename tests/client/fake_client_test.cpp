@@ -166,6 +166,20 @@ TEST_F(FakeClient, HtmlInsteadOfTheImageIsNeverDelivered) {
   expect_names_url_and_not_key(image.error(), url_);
 }
 
+TEST_F(FakeClient, AnImageCutShortIsMalformedNamingWhat) {
+  service_.queue(fake::cut_image(1));
+  auto api = backend();
+  auto image = first_download(*api);
+  ASSERT_FALSE(image);
+  EXPECT_EQ(image.error().kind, error_class::malformed);
+  EXPECT_NE(image.error().message.find("an incomplete png ("), std::string::npos)
+      << image.error().message;
+  expect_names_url_and_not_key(image.error(), url_);
+  auto again = api->download(url_);
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_TRUE(again.value().info->complete);
+}
+
 TEST_F(FakeClient, ImageHostStatusesStayClassifiedAndARetryGetsTheFile) {
   service_.queue(fake::image_host_status(503, 1));
   auto api = backend();
@@ -206,6 +220,22 @@ TEST_F(FakeClient, GatewayAnswersAfterACreatedTaskAreAmbiguous) {
     EXPECT_TRUE(result.error().from_gateway);
   }
   EXPECT_EQ(service_.tasks_created(), 3);  // each was paid, though no task id came back
+}
+
+// A new user's check: a relay's 500 in OpenAI's shape, sent after the origin created the task,
+// read as the service's own refusal and was resubmitted (3 tasks charged for 2 images).
+TEST_F(FakeClient, ARelaysOpenAiShaped5xxAfterACreatedTaskIsAmbiguous) {
+  service_.queue(fake::relay_error_after_create(500));
+  service_.queue(fake::relay_error_after_create(503));
+  auto api = backend();
+  for (int status : {500, 503}) {
+    auto result = api->submit(request());
+    ASSERT_FALSE(result) << status;
+    EXPECT_EQ(result.error().kind, error_class::server_transport);
+    EXPECT_TRUE(result.error().ambiguous) << status;
+    EXPECT_NE(result.error().message.find("upstream request timeout"), std::string::npos);
+  }
+  EXPECT_EQ(service_.tasks_created(), 2);
 }
 
 TEST_F(FakeClient, SubmitTimeOutAfterACreatedTaskIsAmbiguous) {

@@ -98,6 +98,7 @@ void expect_image(const std::string& bytes, image_format format, int width, int 
   EXPECT_EQ(info->format, format);
   EXPECT_EQ(info->width, width);
   EXPECT_EQ(info->height, height);
+  EXPECT_TRUE(info->complete);
 }
 
 TEST(ImageProbe, PngFromTheMockEncoder) {
@@ -112,6 +113,8 @@ TEST(ImageProbe, JpegFrameHeaders) {
   auto filled = tiny_jpeg(8, 8);
   filled.insert(2, "\xFF\xFF");
   expect_image(filled, image_format::jpeg, 8, 8);
+  // Some encoders pad after EOI; the file is whole.
+  expect_image(tiny_jpeg(8, 8) + std::string(3, '\0'), image_format::jpeg, 8, 8);
 }
 
 TEST(ImageProbe, WebpLossyLosslessAndExtended) {
@@ -137,6 +140,7 @@ TEST(ImageProbe, EveryTruncationIsRejectedOrReadsTheSameHeader) {
       if (info) {
         EXPECT_EQ(info->width, 64);
         EXPECT_EQ(info->height, 32);
+        EXPECT_FALSE(info->complete) << n << " of " << sample.size() << " bytes";
       } else {
         seen_reject = true;
       }

@@ -221,6 +221,11 @@ void service::on_poll(const httplib::Request& request, httplib::Response& respon
   }
   auto& t = it->second;
   const json head{{"task_id", id}, {"request_id", "req-poll-" + std::to_string(counts_.polls)}};
+  if (t.refused_polls < t.behaviour.refusals) {
+    ++t.refused_polls;
+    write(response, *t.behaviour.refusal);
+    return;
+  }
   if (t.polls++ < t.behaviour.running_polls) {
     auto running = head;
     running["task_status"] = "RUNNING";
@@ -241,6 +246,7 @@ void service::on_poll(const httplib::Request& request, httplib::Response& respon
 void service::on_image(const httplib::Request& request, httplib::Response& response) {
   const std::string id = request.matches[1];
   task copy;
+  bool cut = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++counts_.downloads;
@@ -269,10 +275,14 @@ void service::on_image(const httplib::Request& request, httplib::Response& respo
     }
     ++counts_.images_served;
     copy = it->second;
+    cut = served < image.cut_times;
   }
   const auto size = copy.image.served_size.value_or(copy.size);
-  response.set_content(mock::render_png(copy.prompt, copy.seed, size.width, size.height),
-                       "image/png");
+  auto png = mock::render_png(copy.prompt, copy.seed, size.width, size.height);
+  if (cut) {
+    png.resize(png.size() / 2);
+  }
+  response.set_content(png, "image/png");
 }
 
 // ---- behaviours --------------------------------------------------------------------------------
@@ -288,6 +298,13 @@ submit_behaviour gateway_after_create(int status, bool html, std::chrono::millis
     // API gateways answer with their own small JSON, not the service's error shape.
     out.reply = json_answer(status, R"({"message":"Endpoint request timed out"})");
   }
+  return out;
+}
+
+submit_behaviour relay_error_after_create(int status) {
+  submit_behaviour out;
+  out.reply = json_answer(
+      status, R"({"error":{"message":"upstream request timeout","type":"upstream_error"}})");
   return out;
 }
 
@@ -377,6 +394,16 @@ task_behaviour moderated_string_422() {
   return task_fails(R"("422")", protocol::texts::moderation);
 }
 
+task_behaviour polls_refused(int status, int times) {
+  task_behaviour out;
+  out.refusal = status == 404
+                    ? html_answer(404, "404 Not Found")
+                    : json_answer(status, protocol::error_body(status, "Invalid API token",
+                                                               "req-poll-refused"));
+  out.refusals = times;
+  return out;
+}
+
 task_behaviour poll_error_in_200(int code, std::string_view message) {
   task_behaviour out;
   out.terminal = json_answer(200, protocol::error_body(code, message, "req-poll-error"));
@@ -405,6 +432,12 @@ image_behaviour refused_image_host() {
 image_behaviour html_instead_of_image() {
   image_behaviour out;
   out.reply = html_answer(200, "Welcome");
+  return out;
+}
+
+image_behaviour cut_image(int times) {
+  image_behaviour out;
+  out.cut_times = times;
   return out;
 }
 

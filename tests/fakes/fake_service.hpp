@@ -65,6 +65,8 @@ struct submit_behaviour {
 struct task_behaviour {
   int running_polls = 0;           ///< RUNNING answers before the terminal one.
   std::optional<answer> terminal;  ///< nullopt: SUCCEED with the image URL.
+  std::optional<answer> refusal;   ///< The first `refusals` polls get this (a 404 page, a 401).
+  int refusals = 0;
 };
 
 /// What the task's image URL does.
@@ -76,6 +78,7 @@ struct image_behaviour {
   std::optional<answer> reply;     ///< Served instead of the PNG (text/html, 503, ...).
   int reply_times = -1;            ///< Downloads that get `reply` before the PNG; -1: all.
   std::optional<protocol::image_size> served_size;  ///< A PNG of another size than asked.
+  int cut_times = 0;  ///< Downloads that get the PNG's first half (Content-Length to match).
 };
 
 /// Counts of what the fake saw. `tasks_created` is what the user pays for.
@@ -125,6 +128,7 @@ class service {
     task_behaviour behaviour;
     image_behaviour image;
     int polls = 0;
+    int refused_polls = 0;
     int downloads = 0;
   };
 
@@ -158,6 +162,10 @@ class service {
 /// A task is created and charged, then `delay` later a gateway answers `status` (502, 504, 524)
 /// as the gateway's HTML page (`html`) or as a small JSON body without the service's shape.
 submit_behaviour gateway_after_create(int status, bool html, std::chrono::milliseconds delay = {});
+/// A task is created and charged, then a relay in front of the service (OpenAI-compatible
+/// gateways such as new-api) answers `status` in OpenAI's error shape
+/// (`{"error":{"message":"upstream request timeout","type":"upstream_error"}}`).
+submit_behaviour relay_error_after_create(int status);
 /// A task is created, then no answer ever comes (the client's read time-out fires: give the
 /// client a short one, e.g. 300 ms; the held request is released when the fake stops).
 submit_behaviour hang_after_create();
@@ -196,6 +204,9 @@ task_behaviour task_fails(std::string_view code_json, std::string_view message,
 task_behaviour moderated_text_code();
 /// Moderation with the code 422 written as the string "422".
 task_behaviour moderated_string_422();
+/// The first `times` polls of the task are answered `status` (404: nginx's HTML page; 401 and
+/// others: the service's JSON error), then the task SUCCEEDs as usual.
+task_behaviour polls_refused(int status, int times);
 /// A poll answered with HTTP 200 and an error envelope instead of a task state.
 task_behaviour poll_error_in_200(int code, std::string_view message);
 
@@ -207,6 +218,8 @@ image_behaviour redirect_loop();
 image_behaviour refused_image_host();
 /// The image URL answers 200 with a small text/html page.
 image_behaviour html_instead_of_image();
+/// The first `times` downloads get the first half of the PNG, with a Content-Length to match.
+image_behaviour cut_image(int times);
 /// The image host answers `status` (e.g. 503, 404) `times` times (-1: always), then the file.
 image_behaviour image_host_status(int status, int times = -1);
 
