@@ -159,8 +159,11 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results) {
         const std::string key = name.get<std::string>() == "submits_per_image"
                                     ? "max_submits_per_image"
                                     : "max_429_per_image";
+        // A budget raised to no value (a results file from before best was null when
+        // nothing was delivered) reads as unknown, never as an abort.
+        const auto value = number_at(hindsight, key);
         raised.push_back(name.get<std::string>() + " to " +
-                         format_decimal(hindsight.value(key, 0.0), 3));
+                         (value ? format_decimal(*value, 3) : std::string("an unknown value")));
       }
       detail += " (no entry met every budget; raised " + join(raised, " and ") + ")";
     }
@@ -362,6 +365,13 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
     return out;
   }
   const double most = chosen->most;
+  if (most <= 0) {
+    // The fastest of strategies that all failed is no choice (a new user's check: "concurrent,
+    // the fastest ... (0%)", because failing at once is fast).
+    out.push_back("No recommendation: none of the " + std::to_string(all.size()) +
+                  " strategies delivered an image.");
+    return out;
+  }
   const std::vector<candidate>& complete = chosen->complete;
   candidate pick = complete.front();
   std::string sentence;

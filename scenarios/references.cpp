@@ -61,6 +61,14 @@ hindsight_pick pick_hindsight_best(const std::vector<entry_figures>& entries,
     most = std::max(most, e.deliverable_success_rate.value_or(0));
   }
   out.success_floor = most - rules.success_tolerance;
+  if (most <= 0) {
+    // Nothing delivered anywhere: no yardstick (a makespan of failures is no speed), and the
+    // budgets per delivered image have no value to relax to (results-schema.md: best null).
+    out.verdicts.assign(entries.size(), "success");
+    out.max_submits_per_image = rules.max_submits_per_image;
+    out.max_429_per_image = rules.max_429_per_image;
+    return out;
+  }
   std::vector<std::size_t> left;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (entries[i].deliverable_success_rate.value_or(-1) >= out.success_floor - 1e-9) {

@@ -46,6 +46,18 @@ TEST(recommendation, names_the_winner_and_why_its_lead_is_beyond_the_noise) {
       << text;
 }
 
+// A new user's check: with every submit refused, "Recommendation: concurrent, the fastest
+// strategy that delivered the most deliverable images (0%)" (failing at once is fast).
+TEST(recommendation, none_when_no_strategy_delivered_anything) {
+  auto results = read_fixture("results-mixed.json");
+  for (auto& strategy : results["strategies"]) {
+    strategy["success_rate"] = 0.0;
+    strategy["deliverable_success_rate"] = 0.0;
+  }
+  const auto text = joined(recommendation(results));
+  EXPECT_EQ(text, "No recommendation: none of the 3 strategies delivered an image.") << text;
+}
+
 // A new user's check on hung-tail: "the only strategy that delivered the most deliverable
 // images" read as a contradiction.
 TEST(recommendation, a_lone_leader_short_of_every_image_is_said_plainly) {

@@ -81,6 +81,20 @@ TEST(hindsight_pick, the_fastest_entry_within_the_success_and_both_budgets) {
             (std::vector<std::string>{"eligible", "best", "success", "submits", "429s"}));
 }
 
+// A new user's check: with every submit refused, an entry that delivered nothing was "best",
+// its budgets raised to no value (null in results.json), and the run and `report render` then
+// aborted on them. No best (results-schema.md: null when no entry had a deliverable image).
+TEST(hindsight_pick, nothing_delivered_anywhere_is_no_best_and_keeps_the_budgets) {
+  const std::optional<double> none;
+  const std::vector<entry_figures> entries = {{9000, 0.0, none, none}, {3000, 0.0, none, none}};
+  const auto pick = pick_hindsight_best(entries, hindsight_rules{});
+  EXPECT_FALSE(pick.best);
+  EXPECT_TRUE(pick.relaxed.empty());
+  EXPECT_DOUBLE_EQ(pick.max_submits_per_image, 1.05);
+  EXPECT_DOUBLE_EQ(pick.max_429_per_image, 1.0);
+  EXPECT_EQ(pick.verdicts, (std::vector<std::string>{"success", "success"}));
+}
+
 TEST(hindsight_pick, a_budget_no_entry_meets_rises_to_the_least_reached_plus_its_slack) {
   const std::vector<entry_figures> entries = {
       figures(9000, 1.0, 1.10, 0.0),
