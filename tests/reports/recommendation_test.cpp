@@ -55,7 +55,7 @@ TEST(recommendation, none_when_no_strategy_delivered_anything) {
     strategy["deliverable_success_rate"] = 0.0;
   }
   const auto text = joined(recommendation(results));
-  EXPECT_EQ(text, "No recommendation: none of the 3 strategies delivered an image.") << text;
+  EXPECT_EQ(text, "No recommendation: none of the 3 strategies delivered an image.\n") << text;
 }
 
 // A new user's check on hung-tail: "the only strategy that delivered the most deliverable
