@@ -142,6 +142,14 @@ TEST(recommendation, a_pick_as_cheap_but_politer_is_called_politer_only) {
                       "per delivered image against 1.00 paid submits and 0.50"),
             std::string::npos)
       << text;
+  // The key finding agrees (a new user's check: "as fast as adaptive within the noise and
+  // cheaper" under that recommendation).
+  const auto found = joined(key_findings(results));
+  EXPECT_NE(found.find("; adaptive (6.3 s) is not distinguishable from it, and serial is the "
+                       "politer, as cheap (1.00 paid submits"),
+            std::string::npos)
+      << found;
+  EXPECT_EQ(found.find("and cheaper"), std::string::npos) << found;
 }
 
 TEST(recommendation, prefers_the_cheaper_of_two_it_cannot_tell_apart) {
