@@ -126,6 +126,37 @@ int comparison::improvements() const {
   return n;
 }
 
+namespace {
+
+/// Two runs of one scenario name may still be of different scenarios (an edited file): another
+/// profile or another number of images is no change of the strategies (a new user's check: 4
+/// free-tier images against 40 ideal ones read as 8 regressions and 11 improvements).
+status same_workload(const nlohmann::json& base, const nlohmann::json& head,
+                     const std::string& base_name, const std::string& head_name) {
+  const auto profile = [](const json& r) {
+    const json& p = r.value("profile", json());
+    return p.is_object() ? p.value("name", std::string()) : std::string();
+  };
+  if (profile(base) != profile(head)) {
+    return failed_precondition_error("profile.name differs: " + base_name + " has \"" +
+                                     profile(base) + "\", " + head_name + " has \"" +
+                                     profile(head) + "\" (compare runs of the same scenario)");
+  }
+  for (const auto& b : base["strategies"]) {
+    const json* h = find_strategy(head, b["name"].get<std::string>());
+    if (h != nullptr && b.value("images", json()) != h->value("images", json())) {
+      return failed_precondition_error(
+          "the number of images differs: " + b["name"].get<std::string>() + " ran " +
+          b.value("images", json()).dump() + " in " + base_name + " and " +
+          h->value("images", json()).dump() + " in " + head_name +
+          " (compare runs of the same workload)");
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace
+
 result<comparison> compare_results(const nlohmann::json& base, const nlohmann::json& head,
                                    const compare_options& options, const std::string& base_name,
                                    const std::string& head_name) {
@@ -144,6 +175,7 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
                                      head_name + " is " + head["mode"].get<std::string>() +
                                      " (compare runs of the same mode)");
   }
+  ZBATCH_RETURN_IF_ERROR(same_workload(base, head, base_name, head_name));
   comparison out;
   out.scenario = base_scenario;
   out.mode = mode;

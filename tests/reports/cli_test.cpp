@@ -132,6 +132,23 @@ TEST(report_cli, compare_bad_input_exits_2) {
                 dir, nullptr, &err),
             2);
   EXPECT_NE(err.find("scenario.name differs"), std::string::npos) << err;
+  // The same name over another workload: an edited scenario file (a new user's check).
+  auto bigger = read_fixture("results-mixed.json");
+  for (auto& s : bigger["strategies"]) {
+    s["images"] = 40;
+  }
+  EXPECT_EQ(run(zbatch() + " report compare " + quote(base) + " " +
+                    quote(write_json(dir, "bigger.json", bigger)),
+                dir, nullptr, &err),
+            2);
+  EXPECT_NE(err.find("the number of images differs: serial ran 4 in "), std::string::npos) << err;
+  auto ideal = read_fixture("results-mixed.json");
+  ideal["profile"]["name"] = "ideal";
+  EXPECT_EQ(run(zbatch() + " report compare " + quote(base) + " " +
+                    quote(write_json(dir, "ideal.json", ideal)),
+                dir, nullptr, &err),
+            2);
+  EXPECT_NE(err.find("profile.name differs"), std::string::npos) << err;
   auto v2 = read_fixture("results-mixed.json");
   v2["schema_version"] = 2;
   EXPECT_EQ(
