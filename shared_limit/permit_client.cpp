@@ -94,9 +94,16 @@ void permit_client::degrade(const status& why) {
   }
   degraded_ = true;
   if (options_.on_notice) {
+    // What the key may see in total: each worker last seen on its share (at least one), and
+    // the tasks already in flight finish (a new user's check counted 4 against a limit of 2).
+    const int workers = std::max(1, processes_);
     options_.on_notice("shared limit unreachable (" + why.message() +
                        "); continuing on a local share of " + std::to_string(share_locked()) +
-                       " permit(s) in flight until it answers");
+                       " permit(s) in flight until it answers (" + std::to_string(workers) +
+                       " worker(s) last seen: up to " + std::to_string(workers * share_locked()) +
+                       " new tasks in flight on the key together, against a limit of " +
+                       std::to_string(options_.guaranteed) +
+                       ", and the tasks in flight now finish)");
   }
 }
 

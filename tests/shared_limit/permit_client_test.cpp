@@ -69,6 +69,12 @@ TEST(permit_client, degraded_mode_keeps_a_bounded_local_share_and_rejoins) {
   a->tick();  // still unreachable: stays degraded, no second notice
   ASSERT_EQ(w.notices.size(), 1u);
   EXPECT_NE(w.notices[0].find("local share of 2"), std::string::npos);
+  // What the key may see in total, said (a new user's check counted more than the limit).
+  EXPECT_NE(w.notices[0].find("(2 worker(s) last seen: up to 4 new tasks in flight on the key "
+                              "together, against a limit of 4, and the tasks in flight now "
+                              "finish)"),
+            std::string::npos)
+      << w.notices[0];
 
   w.root.set_reachable(true);
   a->tick();
