@@ -776,7 +776,8 @@ void halt(coordinator_actor* self, const protocol::api_error& error) {
 }
 
 /// An answer no other image can get past: wrong key or account (401, 403; also the 401 "bind
-/// your Alibaba Cloud account"), unknown model or path (404 on a submit), a model with "no
+/// your Alibaba Cloud account"), unknown model or path (404 on a submit), a redirected submit
+/// (the base URL moved: codec's api_call_failure), a model with "no
 /// provider supported" (400 or 429; protocol doc, "What newer public material adds").
 /// Polls of a paid task refused 401 or 403 (the worker's poll_refused) say the same of the key.
 bool batch_fatal(const attempt_report& report) {
@@ -786,7 +787,7 @@ bool batch_fatal(const attempt_report& report) {
            (status == 401 || status == 403);
   }
   return report.error.kind == protocol::error_class::request_error &&
-         (status == 401 || status == 403 || status == 404 ||
+         (status == 401 || status == 403 || status == 404 || (status >= 300 && status < 400) ||
           protocol::is_no_provider_message(report.error.message));
 }
 

@@ -82,6 +82,23 @@ protocol::api_error http_failure(const protocol::wire_response& response) {
   return with_headers(protocol::classify_http_error(response.status, response.body), response);
 }
 
+/// A redirect answered to a submit or a poll: not followed (a submit sent again to another
+/// place may be paid twice), and no transient state to retry: the base URL is wrong or moved.
+/// A request error naming where it points (a new user's check: "unexpected HTTP status 307",
+/// retried 10 times).
+protocol::api_error api_call_failure(protocol::api_error error,
+                                     const protocol::wire_response& response) {
+  if (response.status >= 300 && response.status < 400) {
+    error.kind = protocol::error_class::request_error;
+    error.from_gateway = false;
+    error.message = "HTTP " + std::to_string(response.status) + " redirect to " +
+                    response.headers.get("Location").value_or("nowhere (no Location header)") +
+                    ": API calls are not followed (a submit sent again may be paid twice); if "
+                    "the API moved, give its address with --base-url";
+  }
+  return error;
+}
+
 protocol::api_error http_failure_dom(const protocol::wire_response& response) {
   return with_headers(protocol::detail::classify_http_error_dom(response.status, response.body),
                       response);
@@ -361,7 +378,7 @@ result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& r
 
 result<protocol::submit_accepted> read_submit_body(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return submit_failure(http_failure(response));
+    return submit_failure(api_call_failure(http_failure(response), response));
   }
   if (auto empty = empty_submit_answer(response)) {
     return *empty;
@@ -375,7 +392,7 @@ result<protocol::submit_accepted> read_submit_body(const protocol::wire_response
 
 result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_response& response) {
   if (!is_success(response.status)) {
-    return submit_failure(http_failure_dom(response));
+    return submit_failure(api_call_failure(http_failure_dom(response), response));
   }
   if (auto empty = empty_submit_answer(response)) {
     return *empty;
@@ -404,7 +421,7 @@ result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_resp
 result<protocol::task_state> read_poll_body(const protocol::wire_response& response,
                                             std::string_view task_id) {
   if (!is_success(response.status)) {
-    return http_failure(response);
+    return api_call_failure(http_failure(response), response);
   }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
@@ -416,7 +433,7 @@ result<protocol::task_state> read_poll_body(const protocol::wire_response& respo
 result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& response,
                                                 std::string_view task_id) {
   if (!is_success(response.status)) {
-    return http_failure_dom(response);
+    return api_call_failure(http_failure_dom(response), response);
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {

@@ -479,6 +479,27 @@ TEST_F(money, a_batch_fatal_answer_stops_the_batch_after_the_first) {
       << output_;
 }
 
+// A new user's check: a submit redirected (307) read "unexpected HTTP status 307" and was sent
+// 10 times for 2 images. A redirect is not followed (a submit sent again may pay twice): the
+// batch stops after the first, naming where it points.
+TEST_F(money, a_redirected_submit_stops_the_batch_naming_the_location) {
+  test::fake::submit_behaviour moved;
+  moved.creates_task = false;
+  moved.reply =
+      test::fake::answer{307,
+                         "text/html",
+                         "<html>Moved</html>",
+                         {{"Location", "https://elsewhere.invalid/v1/images/generations"}}};
+  fake_.set_default(moved);
+  EXPECT_EQ(run(args(3)), 1) << output_;
+  EXPECT_EQ(fake_.submits_received(), 1);
+  EXPECT_EQ(manifest()["stopped"], "halted");
+  EXPECT_NE(output_.find("HTTP 307 redirect to https://elsewhere.invalid/v1/images/generations: "
+                         "API calls are not followed"),
+            std::string::npos)
+      << output_;
+}
+
 TEST_F(money, unknown_429_texts_stop_the_batch_with_the_text_shown) {
   fake_.set_default(test::fake::rate_limited(test::fake::unknown_429_text()));
   EXPECT_EQ(run(args(2, {"--strategy", "adaptive,retry=4:exp:base=10ms:cap=20ms"})), 1) << output_;
