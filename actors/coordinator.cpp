@@ -915,6 +915,10 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       st.callbacks.on_submit_refused(index);
     }
   }
+  if (report.error.kind == protocol::error_class::task_failed && !report.task_id.empty() &&
+      st.callbacks.on_task_failed) {
+    st.callbacks.on_task_failed(index, report.task_id);
+  }
   submit_answered(self, index);
   if (st.cancelling) {
     if (!image.finished && report.submit_failed && report.error.ambiguous) {

@@ -242,6 +242,9 @@ struct batch_callbacks {
   std::function<bool(std::size_t)> on_submitting;
   /// Optional. A submit of (job index) was refused for free (an answer that created no task).
   std::function<void(std::size_t)> on_submit_refused;
+  /// Optional. An accepted task of (job index, task id) ended FAILED for a system reason (not
+  /// moderation): the service refunds such tasks (protocol doc, "Rate limits and cost").
+  std::function<void(std::size_t, const std::string&)> on_task_failed;
   /// Optional. Something the user should know at once, as (kind, text): "unreachable" (text:
   /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
   /// the coordinator's thread.

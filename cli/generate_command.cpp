@@ -250,6 +250,12 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
   if (o.submits_possibly_paid > 0) {
     out << " (+" << o.submits_possibly_paid << " possibly paid: submits whose answer was lost)";
   }
+  if (o.submits_refunded > 0) {
+    // A new user's check: 10 tasks FAILED by the service read as 10 paid, though refunded.
+    out << " (" << o.submits_refunded
+        << " of them ended FAILED for a system reason, which the service refunds: about "
+        << o.submits_paid - o.submits_refunded << " charged)";
+  }
   if (o.delivered > 0) {
     const auto per_image = [&o](int submits) {
       return static_cast<double>(submits) / static_cast<double>(o.delivered);
@@ -458,6 +464,7 @@ int run_plan(generate_plan& plan) {
       {"submit_requests", outcome.submit_requests},
       {"submits_paid", outcome.submits_paid},
       {"submits_possibly_paid", outcome.submits_possibly_paid},
+      {"submits_refunded", outcome.submits_refunded},
       {"answer_lost", outcome.answer_lost},
       {"halted_by",
        outcome.halted_by.empty() ? nlohmann::json() : nlohmann::json(outcome.halted_by)},

@@ -344,6 +344,8 @@ void journal::apply(const json& line) {
     image.task_id = line.value("task_id", "");
     image.error_class = line.value("error_class", "");
     image.message = line.value("message", "");
+  } else if (event == "task_failed") {
+    image.refunded = saturating_add(image.refunded, 1);
   } else if (event == "possibly_paid") {
     image.possibly_paid = saturating_add(image.possibly_paid, line.value("count", 1));
     image.answer_lost = true;
@@ -404,6 +406,13 @@ status journal::record_failed(int index, const std::string& task_id, const std::
                               const std::string& message, int attempts) {
   json line{{"event", "failed"},          {"index", index},     {"task_id", task_id},
             {"error_class", error_class}, {"message", message}, {"attempts", attempts}};
+  ZBATCH_RETURN_IF_ERROR(append(line));
+  apply(line);
+  return ok_status();
+}
+
+status journal::record_task_failed(int index, const std::string& task_id) {
+  json line{{"event", "task_failed"}, {"index", index}, {"task_id", task_id}};
   ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
   return ok_status();

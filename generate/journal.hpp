@@ -58,6 +58,9 @@ struct journaled_image {
   /// Submits whose answer was lost (time-out, dropped connection, a gateway's 5xx): the service
   /// may have created and charged a task that nobody knows the id of.
   int possibly_paid = 0;
+  /// Accepted tasks that ended FAILED for a system reason, across all runs: counted in
+  /// `submits`, and refunded by the service (protocol doc, "Rate limits and cost").
+  int refunded = 0;
   /// Submits written ahead and not yet closed by their answer (this run's, while it runs; an
   /// earlier run's are added to `possibly_paid` on load).
   int open_submits = 0;
@@ -125,6 +128,9 @@ class journal {
                           const std::string& sha256, std::int64_t bytes);
   status record_failed(int index, const std::string& task_id, const std::string& error_class,
                        const std::string& message, int attempts);
+  /// Task `task_id` of image `index` ended FAILED for a system reason (not moderation): a
+  /// refunded task ("task_failed" line).
+  status record_task_failed(int index, const std::string& task_id);
   /// `count` submits of image `index` ended ambiguously (see journaled_image::possibly_paid).
   status record_possibly_paid(int index, int count, const std::string& message);
   /// A submit of image `index` is about to leave (on disk before it does).

@@ -117,6 +117,7 @@ json manifest_json(const manifest_input& in) {
       {"pending", in.pending},
       {"submits_paid", in.submits_paid},
       {"submits_possibly_paid", in.submits_possibly_paid},
+      {"submits_refunded", in.submits_refunded},
       {"halted_by", or_null(!in.halted_by.empty(), in.halted_by)},
       {"submits_per_delivered_image",
        in.delivered == 0

@@ -73,7 +73,8 @@ struct manifest_input {
   std::size_t pending = 0;
   int submits_paid = 0;  ///< Over all runs.
   int submits_possibly_paid = 0;
-  std::string halted_by;                        ///< Empty unless stopped == "halted".
+  int submits_refunded = 0;  ///< Of submits_paid: tasks FAILED for a system reason (refunded).
+  std::string halted_by;     ///< Empty unless stopped == "halted".
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment as "YYYY-MM-DD HH:MM UTC+8".
   int runs = 1;                                 ///< This one included.

@@ -646,6 +646,10 @@ actors::batch_callbacks session::callbacks() {
     // Not written: the submit stays open, counted as possibly paid on load (the safe side).
     (void)journal_->record_refused(static_cast<int>(job_image_[job]));
   };
+  callbacks.on_task_failed = [this](std::size_t job, const std::string& task_id) {
+    // Not written: the task stays counted as paid (the safe side of the figure).
+    (void)journal_->record_task_failed(static_cast<int>(job_image_[job]), task_id);
+  };
   callbacks.on_ratelimit = [this](std::size_t job, const protocol::ratelimit_state& limits) {
     const auto seen = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -724,6 +728,7 @@ void session::tally(session_outcome& outcome) const {
   for (const auto& item : journal_->images()) {
     outcome.submits_paid += item.second.submits;
     outcome.submits_possibly_paid += item.second.possibly_paid;
+    outcome.submits_refunded += item.second.refunded;
   }
 }
 
@@ -927,6 +932,7 @@ void session::write_manifest(const session_outcome& outcome,
   in.pending = outcome.pending;
   in.submits_paid = outcome.submits_paid;
   in.submits_possibly_paid = outcome.submits_possibly_paid;
+  in.submits_refunded = outcome.submits_refunded;
   in.halted_by = outcome.halted_by;
   in.quota_reset = outcome.quota_reset;
   in.quota_reset_utc8 = outcome.quota_reset_utc8;

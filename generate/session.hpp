@@ -99,6 +99,9 @@ struct session_outcome {
   int submit_requests = 0;    ///< Submit attempts in this run (a refused connect included).
   int accepted_this_run = 0;  ///< Of them, accepted (tasks created in this run).
   int submits_paid = 0;       ///< Accepted submits (tasks created) over all runs.
+  /// Of them, tasks that ended FAILED for a system reason (not moderation): the service
+  /// refunds those (protocol doc, "Rate limits and cost"), so it charged about the difference.
+  int submits_refunded = 0;
   /// Submits over all runs whose answer was lost (time-out, dropped connection, a gateway's
   /// 5xx): the service may have charged them; paid is between submits_paid and the sum.
   int submits_possibly_paid = 0;

@@ -482,6 +482,22 @@ TEST_F(money, a_batch_fatal_answer_stops_the_batch_after_the_first) {
 // A new user's check: a submit redirected (307) read "unexpected HTTP status 307" and was sent
 // 10 times for 2 images. A redirect is not followed (a submit sent again may pay twice): the
 // batch stops after the first, naming where it points.
+// A new user's check: tasks the service FAILED for a system reason were summed as paid, though
+// the service refunds them (protocol doc). Kept in the journal, so a rerun says the same.
+TEST_F(money, a_task_failed_for_a_system_reason_is_counted_as_refunded) {
+  fake_.queue(test::fake::task_fails("500", "Internal algorithm error"));
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  const std::string said =
+      "paid submits over all runs 2 (1 of them ended FAILED for a system reason, which the "
+      "service refunds: about 1 charged)";
+  EXPECT_NE(output_.find(said), std::string::npos) << output_;
+  EXPECT_EQ(manifest()["submits_refunded"], 1);
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_NE(output_.find(said), std::string::npos) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+}
+
 TEST_F(money, a_redirected_submit_stops_the_batch_naming_the_location) {
   test::fake::submit_behaviour moved;
   moved.creates_task = false;

@@ -78,7 +78,7 @@ TEST(manifest, an_image_delivered_in_this_run) {
 
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "complete", "delivered": 1, "failed": 0, "remaining": 0, "pending": 0,
-    "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": 1.0,
+    "submits_paid": 1, "submits_possibly_paid": 0, "submits_refunded": 0, "submits_per_delivered_image": 1.0,
     "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": "0-7.png", "bytes": 42, "sha256": "ab12",
                 "latency_ms": 1500, "status": "delivered", "error_class": null,
@@ -109,7 +109,7 @@ TEST(manifest, a_failed_image_shows_its_class_and_no_file) {
 
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "failures", "delivered": 0, "failed": 1, "remaining": 1, "pending": 0,
-    "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
+    "submits_paid": 1, "submits_possibly_paid": 0, "submits_refunded": 0, "submits_per_delivered_image": null,
     "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "failed", "error_class": "moderation",
@@ -139,7 +139,7 @@ TEST(manifest, a_pending_image_keeps_its_task_for_the_rerun) {
 
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"j({
     "stopped": "failures", "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
-    "submits_paid": 1, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
+    "submits_paid": 1, "submits_possibly_paid": 0, "submits_refunded": 0, "submits_per_delivered_image": null,
     "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": "task-1", "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": "deadline",
@@ -168,7 +168,7 @@ TEST(manifest, a_submit_whose_answer_was_lost_is_possibly_paid_without_a_task) {
 
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "failures", "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
-    "submits_paid": 0, "submits_possibly_paid": 1, "submits_per_delivered_image": null,
+    "submits_paid": 0, "submits_possibly_paid": 1, "submits_refunded": 0, "submits_per_delivered_image": null,
     "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": null, "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": "server_transport",
@@ -195,7 +195,7 @@ TEST(manifest, a_halted_batch_names_the_answer_that_stopped_it) {
   EXPECT_EQ(manifest_json(in).dump(), expected_top(R"({
     "stopped": "halted", "halted_by": "HTTP 401: unauthorized", "runs": 2,
     "delivered": 0, "failed": 0, "remaining": 1, "pending": 1,
-    "submits_paid": 0, "submits_possibly_paid": 0, "submits_per_delivered_image": null,
+    "submits_paid": 0, "submits_possibly_paid": 0, "submits_refunded": 0, "submits_per_delivered_image": null,
     "images": [{"index": 0, "model": "m", "prompt": "a fox", "seed": 7, "size": "1024x1024",
                 "task_id": null, "file": null, "bytes": null, "sha256": null,
                 "latency_ms": null, "status": "pending", "error_class": null,
@@ -236,7 +236,7 @@ TEST(manifest, a_batch_file_image_delivered_earlier_keeps_its_measured_latency) 
   EXPECT_EQ(manifest_json(in).dump(), json::parse(R"({
     "version": 2, "model": "m", "endpoint": "http://127.0.0.1:9", "strategy": "serial",
     "max_submits": 0, "stopped": "complete", "total": 1, "delivered": 1, "failed": 0,
-    "remaining": 0, "pending": 0, "submits_paid": 1, "submits_possibly_paid": 0,
+    "remaining": 0, "pending": 0, "submits_paid": 1, "submits_possibly_paid": 0, "submits_refunded": 0,
     "halted_by": null, "submits_per_delivered_image": 1.0, "runs": 1,
     "quota_resets_at": "2025-01-31T16:00:00Z", "quota_resets_at_utc8": "2025-02-01 00:00 UTC+8",
     "images": [{"index": 0, "line": 3, "model": "m", "prompt": "a fox", "negative_prompt": "people",
