@@ -330,7 +330,14 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
                   : ")\n");
       break;
     case generate::stop_reason::interrupted:
-      out << "interrupted: " << o.remaining << " image(s) remain; tasks in flight are journaled";
+      out << "interrupted: " << o.remaining << " image(s) remain; ";
+      if (o.pending_tasks == 0) {
+        // A new user's check: "tasks in flight are journaled" when none was (the one submit on
+        // the way is held as possibly paid: answer_lost_text says so above).
+        out << "rerun the same command to go on\n";
+        break;
+      }
+      out << o.pending_tasks << " paid task(s) are journaled";
       out << (plan.use_mock ? ", but the bundled mock keeps no task past its run: a rerun with "
                               "--mock submits them again (the real service's are polled, not "
                               "paid again)\n"

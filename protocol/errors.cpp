@@ -32,14 +32,42 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-std::string trimmed_raw(std::string_view body) {
-  constexpr std::size_t max_raw = 300;
-  const auto first = body.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) {
+/// An HTML page's <title> text ("504 Gateway Time-out"), or empty when there is none.
+std::string html_title(std::string_view body) {
+  const std::string lowered = lower(body.substr(0, 4096));
+  const auto open = lowered.find("<title>");
+  const auto close = lowered.find("</title>", open == std::string::npos ? 0 : open);
+  if (open == std::string::npos || close == std::string::npos) {
     return {};
   }
-  const auto last = body.find_last_not_of(" \t\r\n");
-  std::string out(body.substr(first, last - first + 1));
+  return std::string(body.substr(open + 7, close - open - 7));
+}
+
+/// The raw body as one line: whitespace runs (a page's newlines and indents) become one space;
+/// an HTML page is its title (a new user's check: a gateway's whole page filled the event line
+/// and the manifest).
+std::string trimmed_raw(std::string_view body) {
+  constexpr std::size_t max_raw = 300;
+  if (const auto title = html_title(body); !title.empty()) {
+    return trimmed_raw(title) + " (an HTML page of " + std::to_string(body.size()) + " bytes)";
+  }
+  std::string out;
+  bool space = false;
+  for (const char c : body) {
+    const bool blank = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (blank) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) {
+      out += ' ';
+      space = false;
+    }
+    out += c;
+    if (out.size() > max_raw) {
+      break;
+    }
+  }
   if (out.size() > max_raw) {
     out.resize(max_raw);
     out += "...";

@@ -10,6 +10,18 @@
 namespace zbatch::protocol {
 namespace {
 
+// A new user's check: a gateway's whole HTML page (newlines and all) filled the event line and
+// the manifest. A page is its title; any other text one line.
+TEST(Errors, AnHtmlPageIsItsTitleAndOtherTextOneLine) {
+  const std::string page =
+      "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 "
+      "Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n";
+  EXPECT_EQ(classify_http_error(504, page).message,
+            "504 Gateway Time-out (an HTML page of " + std::to_string(page.size()) + " bytes)");
+  EXPECT_EQ(classify_http_error(502, "  upstream\n  connect error\t or disconnect  ").message,
+            "upstream connect error or disconnect");
+}
+
 TEST(ExtractErrorText, ErrorsEnvelopeWithCodeAndRequestId) {
   auto text = extract_error_text(
       R"({"errors":{"code":400,"message":"prompt is required"},"request_id":"r-1"})");
