@@ -315,6 +315,12 @@ void journal::apply(const json& line) {
     apply_ratelimit(line, ratelimits_);
     return;
   }
+  if (event == "quota_refused") {
+    auto& refused = ratelimits_[line.value("endpoint", "")].quota_refused_at_ms;
+    const auto at = line.value("seen_at_ms", std::int64_t{0});
+    refused = refused ? std::max(*refused, at) : at;
+    return;
+  }
   const int index = line.value("index", -1);
   if (index < 0) {
     return;
@@ -406,6 +412,13 @@ status journal::record_failed(int index, const std::string& task_id, const std::
                               const std::string& message, int attempts) {
   json line{{"event", "failed"},          {"index", index},     {"task_id", task_id},
             {"error_class", error_class}, {"message", message}, {"attempts", attempts}};
+  ZBATCH_RETURN_IF_ERROR(append(line));
+  apply(line);
+  return ok_status();
+}
+
+status journal::record_quota_refused(const std::string& endpoint, std::int64_t at_ms) {
+  json line{{"event", "quota_refused"}, {"endpoint", endpoint}, {"seen_at_ms", at_ms}};
   ZBATCH_RETURN_IF_ERROR(append(line));
   apply(line);
   return ok_status();

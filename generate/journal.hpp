@@ -91,6 +91,9 @@ struct journaled_ratelimit_counts {
 struct journaled_ratelimit {
   std::optional<journaled_allowance> account;
   std::map<std::string, journaled_allowance> models;
+  /// The newest time (Unix ms) a run stopped here for the quota ("quota_refused" line): a quota
+  /// 429 may come without headers, so figures seen before it may say calls are left.
+  std::optional<std::int64_t> quota_refused_at_ms;
 };
 
 class journal {
@@ -128,6 +131,8 @@ class journal {
                           const std::string& sha256, std::int64_t bytes);
   status record_failed(int index, const std::string& task_id, const std::string& error_class,
                        const std::string& message, int attempts);
+  /// A run stopped at `endpoint` for the quota at `at_ms` (Unix ms): "quota_refused" line.
+  status record_quota_refused(const std::string& endpoint, std::int64_t at_ms);
   /// Task `task_id` of image `index` ended FAILED for a system reason (not moderation): a
   /// refunded task ("task_failed" line).
   status record_task_failed(int index, const std::string& task_id);

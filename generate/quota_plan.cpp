@@ -98,6 +98,20 @@ quota_figures figures_from_journal(const std::map<std::string, journaled_ratelim
   if (const auto m = at->second.models.find(model); m != at->second.models.end()) {
     use(m->second, out.model_limit, out.model_remaining);
   }
+  if (const auto refused_ms = at->second.quota_refused_at_ms) {
+    // A quota stop newer than the figures, today: calls they said were left were not (a new
+    // user's check: the rerun planned "98 left, fits 2 of 2" right after the stop). A count
+    // of 0 stays: it already says stop.
+    const auto refused = from_unix_ms(*refused_ms);
+    if (now < next_quota_reset(refused) && (!out.seen_at || refused >= *out.seen_at)) {
+      for (auto* count : {&out.account_remaining, &out.model_remaining}) {
+        if (*count && **count > 0) {
+          count->reset();
+        }
+      }
+      out.quota_refused_at = refused;
+    }
+  }
   return out;
 }
 
@@ -258,6 +272,9 @@ std::string describe(const quota_plan& plan, const std::string& model, bool afte
       out << "; daily limit " << *f.limit();
     }
     out << ")";
+  } else if (f.quota_refused_at && !after_probe) {
+    out << "unknown (an earlier run stopped for the quota at " << iso_utc(*f.quota_refused_at)
+        << "; the service may allow calls again before the daily reset)";
   } else {
     out << (after_probe ? "unknown (the answer carried no rate-limit figures)"
                         : "unknown (no rate-limit figures for this endpoint and model yet)");

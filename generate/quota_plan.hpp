@@ -44,6 +44,9 @@ struct quota_figures {
   std::optional<long long> model_remaining;  ///< Only while valid (before the reset).
   std::optional<system_time> seen_at;        ///< The newest figure used.
   bool expired = false;  ///< Figures were journaled, but a reset came since: counts dropped.
+  /// A run stopped for the quota after the newest figures, before the next reset: counts above
+  /// 0 were dropped (the 429 may have come without headers), so the first submit goes alone.
+  std::optional<system_time> quota_refused_at;
   std::optional<long long> remaining() const;  ///< The smaller remaining count, if any.
   std::optional<long long> limit() const;      ///< The smaller daily limit, if any.
 };

@@ -757,6 +757,14 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
     outcome.halted_by = result->halted_by->describe();
   } else if (result && result->quota_exhausted) {
     outcome.reason = stop_reason::quota;
+    if (!config_.dry_run && result->counters.http_429_quota > 0) {
+      // The service refused for the quota (not the plan's own stop): figures seen before may
+      // say calls are left. Not written: the rerun plans from those (its probe is free anyway).
+      (void)journal_->record_quota_refused(config_.base_url,
+                                           std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
+    }
   } else if (result && result->submit_capped) {
     outcome.reason = stop_reason::submit_cap;
   } else if (outcome.remaining > 0) {

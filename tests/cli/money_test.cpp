@@ -536,6 +536,19 @@ TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_service
   EXPECT_NE(output_.find("as the service said"), std::string::npos) << output_;
 }
 
+// A new user's check: after a quota 429 without rate-limit headers the rerun planned from the
+// figures seen before it. The stop is journaled: the rerun's plan says so and probes alone.
+TEST_F(money, a_rerun_after_a_quota_429_plans_from_the_stop_not_older_figures) {
+  fake_.set_default(test::fake::rate_limited(test::fake::quota_429_texts().front()));
+  EXPECT_EQ(run(args(2)), 4) << output_;
+  EXPECT_EQ(run(args(2)), 4) << output_;
+  EXPECT_NE(output_.find("calls left today: unknown (an earlier run stopped for the quota at "),
+            std::string::npos)
+      << output_;
+  EXPECT_EQ(fake_.submits_received(), 2) << "one probe per run";
+  EXPECT_EQ(fake_.tasks_created(), 0);
+}
+
 // ---- errors speak at once ----------------------------------------------------------------------
 
 TEST_F(money, a_closed_port_is_named_at_once_and_stops_the_batch_unpaid) {

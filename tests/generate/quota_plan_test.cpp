@@ -90,6 +90,32 @@ TEST(quota_plan, journal_figures_count_until_the_reset_after_they_were_seen) {
   EXPECT_FALSE(figures_from_journal(kept, "https://y", "m", noon).remaining());
 }
 
+// A new user's check: a quota 429 without headers stopped a run, and the rerun planned from the
+// figures seen before it ("98 left, fits 2 of 2") and sent 2 submits at once. A journaled quota
+// stop newer than the figures makes them unknown until the reset: the first submit goes alone.
+TEST(quota_plan, a_quota_stop_after_the_figures_makes_them_unknown_until_the_reset) {
+  std::map<std::string, journaled_ratelimit> kept;
+  auto& at = kept["https://x"];
+  at.account = journaled_allowance{2000, 1990, unix_ms(noon)};
+  at.models["m"] = journaled_allowance{500, 98, unix_ms(noon)};
+  at.quota_refused_at_ms = unix_ms(noon + minutes(5));
+  const auto figures = figures_from_journal(kept, "https://x", "m", noon + minutes(6));
+  EXPECT_FALSE(figures.remaining());
+  EXPECT_EQ(figures.quota_refused_at, noon + minutes(5));
+  const auto plan = plan_quota(2, figures, false, false, noon + minutes(6), "m");
+  EXPECT_EQ(plan.decision, quota_decision::probe);
+  EXPECT_NE(describe(plan, "m").find("unknown (an earlier run stopped for the quota at "),
+            std::string::npos)
+      << describe(plan, "m");
+  // Figures newer than the stop are the service's word again; so is a count of 0.
+  at.models["m"].seen_at_ms = unix_ms(noon + minutes(7));
+  EXPECT_EQ(figures_from_journal(kept, "https://x", "m", noon + minutes(8)).remaining(), 98);
+  at.models["m"] = journaled_allowance{500, 0, unix_ms(noon)};
+  EXPECT_EQ(figures_from_journal(kept, "https://x", "m", noon + minutes(8)).remaining(), 0);
+  // After the reset the stop is forgotten with the counts.
+  EXPECT_FALSE(figures_from_journal(kept, "https://x", "m", noon + hours(5)).quota_refused_at);
+}
+
 model_quota share(std::string model, long long needed, std::optional<long long> remaining,
                   std::optional<long long> limit) {
   model_quota m;
