@@ -308,7 +308,11 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
                "what fits now, then the same again after each reset";
       } else {
         out << "; rerun the same command after that to finish";
-        if (!plan.session.fit_quota) {
+        // Only the plan's own stop leaves calls that --fit-quota could use; a quota 429 (or a
+        // long Retry-After) refused the next call already (a new user's check).
+        if (!plan.session.fit_quota && o.quota &&
+            o.quota->decision == generate::quota_decision::stop &&
+            o.quota->figures.remaining().value_or(0) > 0) {
           out << ", or with --fit-quota to make what fits now";
         }
       }

@@ -534,6 +534,8 @@ TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_service
   EXPECT_EQ(m["stopped"], "quota");
   EXPECT_FALSE(m["quota_resets_at"].is_null());
   EXPECT_NE(output_.find("as the service said"), std::string::npos) << output_;
+  // --fit-quota cannot use calls the service just refused (a new user's check).
+  EXPECT_EQ(output_.find("--fit-quota to make what fits now"), std::string::npos) << output_;
 }
 
 // A new user's check: after a quota 429 without rate-limit headers the rerun planned from the
