@@ -121,9 +121,15 @@ TEST(references_view, csv_has_the_figures_against_the_references) {
   const auto csv = render_csv(with_references()).value();
   const auto header = csv.substr(0, csv.find("\r\n"));
   EXPECT_NE(header.find(",deliverable_success_rate,dynamic_429_per_image,efficiency_vs_hindsight,"
-                        "efficiency_vs_clairvoyant,regret_ms"),
+                        "efficiency_vs_clairvoyant,regret_ms,hindsight_best"),
             std::string::npos)
       << header;
+  // Every row names what it is measured against (a new user's check: only the other formats
+  // did).
+  const auto row = csv.substr(csv.find("\r\n") + 2);
+  EXPECT_EQ(row.substr(0, row.find("\r\n")).substr(row.find("\r\n") - 23),
+            ",static-2-b100ms-p250ms")
+      << row;
   // Without references the columns are there and empty (a null is an empty field).
   const auto plain = render_csv(read_fixture("results-mixed.json")).value();
   const auto first_row = plain.substr(plain.find("\r\n") + 2);
