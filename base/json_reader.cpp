@@ -1,7 +1,9 @@
 #include "base/json_reader.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -261,7 +263,13 @@ result<json> parse_json_line(std::string_view line, const std::string& file,
 result<json> read_json_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return not_found_error(file.string() + ": cannot be read");
+    // Why, as the system says it ("No such file or directory", "Permission denied").
+    const int why = errno;
+    return not_found_error(file.string() + ": cannot be read (" + std::strerror(why) + ")");
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    return not_found_error(file.string() + ": cannot be read (it is a directory)");
   }
   std::ostringstream text;
   text << in.rdbuf();

@@ -159,7 +159,7 @@ TEST(scenario, json_syntax_error_names_line_and_column) {
 
 TEST(scenario, missing_file_is_named) {
   EXPECT_EQ(load_scenario("/nonexistent/zbatch.json").status().message(),
-            "/nonexistent/zbatch.json: cannot be read");
+            "/nonexistent/zbatch.json: cannot be read (No such file or directory)");
 }
 
 }  // namespace
