@@ -1,5 +1,8 @@
 #include "reports/results.hpp"
 
+#include <limits>
+#include <set>
+
 #include "base/json_reader.hpp"
 
 namespace zbatch::reports {
@@ -19,11 +22,16 @@ void for_each_object(const reader& array, const std::string& what, Each each) {
 }
 
 /// The metrics shared by a strategy summary and each of its runs.
+/// Counts, times and rates are never negative (a new user's check: a hand-edited makespan of
+/// -5 s compared as an improvement).
+constexpr double no_upper_bound = std::numeric_limits<double>::max();
+
 void check_metrics(reader& m) {
-  for (const char* key : {"delivered", "failed", "success_rate", "makespan_ms", "retries",
-                          "submits", "credits_used", "efficiency"}) {
-    m.field(key).number();
+  for (const char* key :
+       {"delivered", "failed", "makespan_ms", "retries", "submits", "credits_used", "efficiency"}) {
+    m.field(key).number(0, no_upper_bound);
   }
+  m.field("success_rate").number(0, 1);
   for (const char* key : {"time_to_first_image_ms", "submits_per_image"}) {
     m.field(key).number_or_null();
   }
@@ -110,6 +118,12 @@ void check_document(reader& doc) {
     strategies.fail("is empty (at least one strategy expected)");
   }
   for_each_object(strategies, "strategies", check_strategy);
+  std::set<std::string> names;
+  for (const auto& strategy : strategies.node()) {
+    if (const auto name = strategy.value("name", std::string()); !names.insert(name).second) {
+      strategies.fail("holds \"" + name + "\" twice (one entry per strategy expected)");
+    }
+  }
   if (const auto thresholds = doc.field("thresholds"); thresholds.exists()) {
     for_each_object(thresholds, "thresholds", [](reader& threshold) {
       threshold.field("expr").string_or_empty();

@@ -611,6 +611,21 @@ TEST(results, validation_errors_name_origin_and_field) {
   expect_error(nlohmann::json::array(), "(root): must be a JSON object");
 }
 
+// A new user's check: a hand-edited negative makespan compared as an improvement, and a
+// strategy given twice was taken.
+TEST(results, a_negative_figure_or_a_strategy_given_twice_is_refused) {
+  auto negative = read_fixture("results-mixed.json");
+  negative["strategies"][0]["runs"][0]["makespan_ms"] = -5000;
+  const auto why = validate_results(negative, "r.json").message();
+  EXPECT_NE(why.find("r.json: strategies[0].runs[0].makespan_ms:"), std::string::npos) << why;
+  auto twice = read_fixture("results-mixed.json");
+  twice["strategies"].push_back(twice["strategies"][0]);
+  EXPECT_NE(validate_results(twice, "r.json").message().find("holds \"serial\" twice"),
+            std::string::npos)
+      << validate_results(twice, "r.json").message();
+  EXPECT_TRUE(validate_results(read_fixture("results-mixed.json"), "r.json").ok());
+}
+
 TEST(results, load_names_the_file) {
   testing::temp_dir dir;
   const auto missing = dir.path() / "missing.json";
