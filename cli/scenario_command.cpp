@@ -250,6 +250,17 @@ int run_scenario(int argc, char** argv) {
                                     : scenarios::run_mode::live;
     options.seed = seed;
     options.repetitions = repeat;
+    // Repetition r plays seed + r: the last one must stay within the seeds a file may give
+    // (a new user's check: --seed 2^63-1 --repeat 2 wrote a run seed of 2^63).
+    const std::uint64_t first = seed.value_or(s.seed);
+    const auto reps = static_cast<std::uint64_t>(repeat.value_or(s.repetitions));
+    if (first > static_cast<std::uint64_t>(INT64_MAX) - (reps - 1)) {
+      std::cerr << "zbatch scenario: seed " << first << " with " << reps
+                << " repetitions: the last repetition's seed would pass 2^63-1 (allowed 0.."
+                << static_cast<std::uint64_t>(INT64_MAX) - (reps - 1) << " for " << reps
+                << " repetitions)\n";
+      return exit_usage;
+    }
     options.time_scale = time_scale;
     options.base_url = base_url;
     options.allow_cost = allow_cost;

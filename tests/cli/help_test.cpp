@@ -164,6 +164,11 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
       // A negative seed used to wrap to 2^64-1; a scenario file refuses it the same way.
       {{"scenario", "run", "preview-4", "--seed", "-1", "--out", "o"},
        {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
+      // The last repetition's seed passed 2^63-1 and was written to results.json.
+      {{"scenario", "run", "preview-4", "--seed", "9223372036854775807", "--repeat", "2", "--out",
+        "o"},
+       {"the last repetition's seed would pass 2^63-1 (allowed 0..9223372036854775806 for 2 "
+        "repetitions)"}},
       // The mock's seed said only "must be N", and -1 wrapped to 2^64-1 and started a mock.
       {{"mock", "--seed", "-1"}, {"--seed must be from 0 to 9223372036854775807 (got \"-1\")"}},
       {{"mock", "--seed", "1E400"},
