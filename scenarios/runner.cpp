@@ -1040,6 +1040,26 @@ result<double> live_cost_estimate(const scenario& s, const run_options& options)
 namespace {
 
 /// run_scenario's steps; a failure anywhere below raises a status_error.
+/// A threshold on a reference this run will not have fails after the whole run with "measured
+/// -" (a new user's check): refused before anything plays, saying why (invalid_argument).
+void refuse_thresholds_without_their_reference(const scenario& s, const checked_scenario& checked,
+                                               const run_options& options, bool has_clairvoyant) {
+  const bool has_hindsight = options.hindsight && options.mode != run_mode::live;
+  for (const auto& t : checked.thresholds) {
+    const std::string& metric = t.metric.empty() ? std::string() : t.metric.back();
+    if (!has_hindsight && (metric == "efficiency_vs_hindsight" || metric == "regret_ms")) {
+      zbatch::raise(invalid_argument_error(
+          "threshold \"" + t.expr + "\" needs the hindsight grid, which this run does not play" +
+          (options.mode == run_mode::live ? " (live mode)" : " (--no-hindsight)")));
+    }
+    if (!has_clairvoyant && metric == "efficiency_vs_clairvoyant") {
+      zbatch::raise(invalid_argument_error(
+          "threshold \"" + t.expr + "\" needs the clairvoyant reference, which only a profile " +
+          "whose limit is a schedule has; " + s.name + "'s is not"));
+    }
+  }
+}
+
 ordered_json run_checked_scenario(const scenario& s, const run_options& options) {
   const auto checked = check(s);
   refuse_unplayable_clients(s, options);
@@ -1053,6 +1073,7 @@ ordered_json run_checked_scenario(const scenario& s, const run_options& options)
   }
   ordered_json results = results_header(s, options, settings);
   const auto workload = prepare_workload(s, settings, limits_from_config(checked.config));
+  refuse_thresholds_without_their_reference(s, checked, options, workload.clairvoyant.has_value());
   results["bound"] = {{"makespan_ms", std::llround(workload.bound.makespan_ms)},
                       {"explanation", workload.bound.explanation}};
   // The grid plays against the mock's model: a live run has no model of the real API to play.

@@ -59,6 +59,28 @@ const ordered_json& strategy(const ordered_json& results, const std::string& nam
   throw std::runtime_error("no strategy " + name);
 }
 
+// A new user's check: a threshold on a reference the run would not have failed after the whole
+// run with "measured -" (exit 1). Refused before anything plays (exit 2).
+TEST(runner, a_threshold_on_a_reference_the_run_lacks_is_refused_before_it_plays) {
+  const auto clairvoyant = exact_scenario(1, 2, json::array({"serial"}),
+                                          json::array({"serial.efficiency_vs_clairvoyant > 0.5"}));
+  const auto refused = run_scenario(clairvoyant, run_options{});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), status_code::invalid_argument);
+  EXPECT_NE(refused.status().message().find("needs the clairvoyant reference"), std::string::npos)
+      << refused.status().message();
+  const auto regret =
+      exact_scenario(1, 2, json::array({"serial"}), json::array({"serial.regret_ms < 1000"}));
+  run_options without;
+  without.hindsight = false;
+  const auto no_grid = run_scenario(regret, without);
+  ASSERT_FALSE(no_grid.ok());
+  EXPECT_NE(no_grid.status().message().find("needs the hindsight grid, which this run does not "
+                                            "play (--no-hindsight)"),
+            std::string::npos)
+      << no_grid.status().message();
+}
+
 TEST(runner, sim_results_are_byte_identical_for_the_same_file_and_seed) {
   // flaky: random faults, retries and jitter, so any nondeterminism would show.
   const auto s = load_scenario(fs::path(ZBATCH_SCENARIO_DIR) / "flaky.json").value();
