@@ -318,6 +318,20 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
       }
       out << "\n";
       break;
+    case generate::stop_reason::unfinished: {
+      // A new user's check: "failed 0, pending 3" and stopped "failures", with no word why.
+      std::string classes;
+      for (const auto& [name, count] : o.pending_by_class) {
+        classes += (classes.empty() ? "" : ", ") + std::to_string(count) + " " + name;
+      }
+      out << "unfinished: " << o.pending << " image(s) pending after their last attempt";
+      if (!classes.empty()) {
+        out << " (" << classes << ")";
+      }
+      out << ": nothing failed for good; rerun the same command to try them again"
+          << (o.pending_tasks > 0 ? " (paid tasks are polled, not paid again)" : "") << "\n";
+      break;
+    }
     case generate::stop_reason::submit_cap:
       out << "submit cap reached (--max-submits " << plan.session.max_submits
           << "): " << o.remaining << " image(s) remain; rerun the same command to continue\n";
@@ -369,6 +383,7 @@ int exit_code(generate::stop_reason reason) {
       return exit_interrupted;
     case generate::stop_reason::halted:
     case generate::stop_reason::held:
+    case generate::stop_reason::unfinished:
       return exit_partial;
   }
   return exit_partial;

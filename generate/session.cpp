@@ -409,6 +409,8 @@ const char* to_string(stop_reason reason) {
       return "halted";
     case stop_reason::held:
       return "held";
+    case stop_reason::unfinished:
+      return "unfinished";
   }
   return "complete";
 }
@@ -714,6 +716,8 @@ void session::tally(session_outcome& outcome) const {
       ++outcome.failed;
     } else if (st.held_answer_lost || (st.ran && st.ended_ambiguous)) {
       ++outcome.answer_lost;
+    } else if (st.ran && !st.error_class.empty()) {
+      ++outcome.pending_by_class[st.error_class];
     }
   }
   for (const auto& [index, j] : journal_->images()) {
@@ -770,9 +774,9 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
   } else if (outcome.remaining > 0) {
     // Only held images left: "failures" with failed 0 read as a contradiction (a new user's
     // check); the summary says how to release them.
-    outcome.reason = outcome.failed == 0 && outcome.pending == outcome.answer_lost
-                         ? stop_reason::held
-                         : stop_reason::failures;
+    outcome.reason = outcome.failed > 0                       ? stop_reason::failures
+                     : outcome.pending == outcome.answer_lost ? stop_reason::held
+                                                              : stop_reason::unfinished;
   }
   return ok_status();
 }

@@ -82,10 +82,21 @@ struct session_config {
 /// 429 texts); nothing more was sent after it.
 /// `held`: every image left is held because its submit lost its answer (possibly paid:
 /// session_config::resubmit_possibly_paid); `failures` covers any other image left.
-enum class stop_reason { complete, failures, submit_cap, quota, interrupted, halted, held };
+/// `unfinished`: nothing failed for good, but images are pending after their last attempt (the
+/// strategy's retries for 429s or time-outs ran out): a rerun tries them again.
+enum class stop_reason {
+  complete,
+  failures,
+  submit_cap,
+  quota,
+  interrupted,
+  halted,
+  held,
+  unfinished
+};
 
 /// The manifest's spelling of a stop reason: "complete", "failures", "submit_cap", "quota",
-/// "interrupted", "halted", "held".
+/// "interrupted", "halted", "held", "unfinished".
 const char* to_string(stop_reason reason);
 
 struct session_outcome {
@@ -111,6 +122,9 @@ struct session_outcome {
   /// Pending images whose latest task was accepted (paid) and not delivered yet: a rerun polls
   /// it, so paid-per-delivered figures of a stopped run are "so far".
   std::size_t pending_tasks = 0;
+  /// Pending images ran in this run, by the error class their last attempt ended with
+  /// ("dynamic_429", "deadline", ...), in class order: what `unfinished` says.
+  std::map<std::string, std::size_t> pending_by_class;
   std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".

@@ -538,6 +538,19 @@ TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_service
   EXPECT_EQ(output_.find("--fit-quota to make what fits now"), std::string::npos) << output_;
 }
 
+// A new user's check: "failed 0, pending 1", stopped "failures" and no word why, when a
+// strategy that does not retry 429s left an image refused.
+TEST_F(money, images_left_pending_by_the_strategys_retries_are_unfinished_and_said_why) {
+  fake_.set_default(test::fake::rate_limited(test::fake::dynamic_429_text()));
+  EXPECT_EQ(run(args(1, {"--strategy", "bounded,inflight=1"})), 1) << output_;
+  EXPECT_EQ(manifest()["stopped"], "unfinished");
+  EXPECT_NE(output_.find("unfinished: 1 image(s) pending after their last attempt (1 "
+                         "dynamic_429): nothing failed for good; rerun the same command"),
+            std::string::npos)
+      << output_;
+  EXPECT_EQ(fake_.tasks_created(), 0);
+}
+
 // A new user's check: after a quota 429 without rate-limit headers the rerun planned from the
 // figures seen before it. The stop is journaled: the rerun's plan says so and probes alone.
 TEST_F(money, a_rerun_after_a_quota_429_plans_from_the_stop_not_older_figures) {
