@@ -912,7 +912,7 @@ void on_report(coordinator_actor* self, attempt_report& report) {
     --st.charged_submits;  // Refused for free: no call the quota plan counted.
     --st.submits_by_model[model_of(st, index)];
     if (st.callbacks.on_submit_refused) {
-      st.callbacks.on_submit_refused(index);
+      st.callbacks.on_submit_refused(index, report.error);
     }
   }
   if (report.error.kind == protocol::error_class::task_failed && !report.task_id.empty() &&

@@ -240,8 +240,9 @@ struct batch_callbacks {
   /// (the record could not be written) keeps the submit from leaving and cancels the batch, as
   /// `cancel_batch` does: a task nothing could record would be paid for again by a rerun.
   std::function<bool(std::size_t)> on_submitting;
-  /// Optional. A submit of (job index) was refused for free (an answer that created no task).
-  std::function<void(std::size_t)> on_submit_refused;
+  /// Optional. A submit of (job index) was refused for free (an answer that created no task),
+  /// with the refusal.
+  std::function<void(std::size_t, const protocol::api_error&)> on_submit_refused;
   /// Optional. An accepted task of (job index, task id) ended FAILED for a system reason (not
   /// moderation): the service refunds such tasks (protocol doc, "Rate limits and cost").
   std::function<void(std::size_t, const std::string&)> on_task_failed;

@@ -366,8 +366,14 @@ status journal::record_submitting(int index) {
   return ok_status();
 }
 
-status journal::record_refused(int index) {
-  json line{{"event", "refused"}, {"index", index}};
+status journal::record_refused(int index, const std::string& error_class, int http_status,
+                               const std::string& message) {
+  // Why, for a reader of the journal (a new user's check: a retry left no trace of its cause).
+  json line{{"event", "refused"},
+            {"index", index},
+            {"error_class", error_class},
+            {"http_status", http_status},
+            {"message", message}};
   ZBATCH_RETURN_IF_ERROR(append(line, false));
   apply(line);
   return ok_status();

@@ -644,9 +644,11 @@ actors::batch_callbacks session::callbacks() {
     }
     return written.ok();
   };
-  callbacks.on_submit_refused = [this](std::size_t job) {
+  callbacks.on_submit_refused = [this](std::size_t job, const protocol::api_error& error) {
     // Not written: the submit stays open, counted as possibly paid on load (the safe side).
-    (void)journal_->record_refused(static_cast<int>(job_image_[job]));
+    (void)journal_->record_refused(static_cast<int>(job_image_[job]),
+                                   std::string(protocol::to_string(error.kind)), error.http_status,
+                                   error.message);
   };
   callbacks.on_task_failed = [this](std::size_t job, const std::string& task_id) {
     // Not written: the task stays counted as paid (the safe side of the figure).

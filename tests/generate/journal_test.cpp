@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -149,7 +150,7 @@ TEST_F(journal_test, a_submit_written_ahead_without_its_answer_is_possibly_paid_
     ASSERT_TRUE(j.record_submitting(0).ok());
     ASSERT_TRUE(j.record_submitted(0, 10, "task-a").ok());
     ASSERT_TRUE(j.record_submitting(1).ok());
-    ASSERT_TRUE(j.record_refused(1).ok());
+    ASSERT_TRUE(j.record_refused(1, "dynamic_429", 429, "We have to rate limit you").ok());
     ASSERT_TRUE(j.record_submitting(1).ok());
     ASSERT_TRUE(j.record_possibly_paid(1, 1, "read time-out").ok());
     ASSERT_TRUE(j.record_submitting(2).ok());  // the process dies here
@@ -158,6 +159,13 @@ TEST_F(journal_test, a_submit_written_ahead_without_its_answer_is_possibly_paid_
   }
   auto opened = journal::open(dir_, options()).value();
   const auto& images = opened->images();
+  // A refusal says why (a new user's check: the journal could not explain a retry).
+  std::ifstream in(dir_ / "journal.jsonl");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(R"("error_class":"dynamic_429","event":"refused","http_status":429,)"
+                      R"("index":1,"message":"We have to rate limit you")"),
+            std::string::npos)
+      << text;
   EXPECT_EQ(images.at(0).submits, 1);
   EXPECT_EQ(images.at(0).possibly_paid, 0);
   EXPECT_EQ(images.at(1).submits, 0);
