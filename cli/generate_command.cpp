@@ -292,11 +292,15 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
                 : o.submit_requests > 0 ? " after the probe"
                                         : "")
             << "; ";
+      } else if (o.stopped_by_retry_after) {
+        // A new user's check: a rate-limit text with Retry-After 900 read "quota exhausted".
+        out << "the service asked to wait (Retry-After longer than a batch waits): ";
       } else {
         out << "quota exhausted: ";
       }
-      out << o.remaining << " image(s) remain; the quota resets at " << o.quota_reset.value_or("?")
-          << " (" << o.quota_reset_utc8.value_or("?") << ", "
+      out << o.remaining << " image(s) remain; "
+          << (o.stopped_by_retry_after ? "it said to come back at " : "the quota resets at ")
+          << o.quota_reset.value_or("?") << " (" << o.quota_reset_utc8.value_or("?") << ", "
           << (o.quota_reset_from_service ? "as the service said"
                                          : "assumed: midnight UTC+8, the service gave no time")
           << ")";

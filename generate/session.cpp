@@ -790,6 +790,8 @@ void session::quota_reset(session_outcome& outcome) const {
     if (st.ran && st.error_class == "quota_429" && st.retry_after_ms) {
       const auto at = st.finished_at + std::chrono::milliseconds(*st.retry_after_ms);
       reset = reset ? std::max(*reset, at) : at;
+      // A rate-limit text with a Retry-After longer than a batch waits, not the quota's.
+      outcome.stopped_by_retry_after |= !protocol::is_quota_message(st.message);
     }
   }
   outcome.quota_reset_from_service = reset.has_value();

@@ -129,6 +129,9 @@ struct session_outcome {
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".
   bool quota_reset_from_service = false;        ///< From Retry-After rather than assumed.
+  /// The quota stop came from a Retry-After longer than a batch waits on a 429 whose text is
+  /// not the quota's: the service asked to wait; nothing says the day's calls are spent.
+  bool stopped_by_retry_after = false;
   std::filesystem::path manifest;
   std::vector<std::int64_t> latencies_ms;  ///< Of the images delivered in this run.
   /// The last quota plan: before the first submit, or after the probe's answer.

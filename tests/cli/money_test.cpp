@@ -534,6 +534,12 @@ TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_service
   EXPECT_EQ(m["stopped"], "quota");
   EXPECT_FALSE(m["quota_resets_at"].is_null());
   EXPECT_NE(output_.find("as the service said"), std::string::npos) << output_;
+  // A rate-limit text, not the quota's: the service asked to wait (it read "quota exhausted").
+  EXPECT_NE(output_.find("the service asked to wait (Retry-After longer than a batch waits): 2 "
+                         "image(s) remain; it said to come back at "),
+            std::string::npos)
+      << output_;
+  EXPECT_EQ(output_.find("quota exhausted"), std::string::npos) << output_;
   // --fit-quota cannot use calls the service just refused (a new user's check).
   EXPECT_EQ(output_.find("--fit-quota to make what fits now"), std::string::npos) << output_;
 }
