@@ -269,9 +269,6 @@ void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& er
 }
 
 void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
-  if (outcome.ok()) {
-    at.refused_polls = 0;
-  }
   if (!outcome.ok()) {
     const auto& error = outcome.error();
     note_error(self, at, error);
@@ -300,10 +297,9 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
   }
   const auto& task = outcome.value();
   at.last_poll_error.clear();
-  const bool listed = task.raw_status.empty() || task.raw_status == "PENDING" ||
-                      task.raw_status == "RUNNING" || task.raw_status == "PROCESSING" ||
-                      task.raw_status == "SUCCEED" || task.raw_status == "FAILED";
-  at.unknown_status = listed ? std::string() : task.raw_status;
+  at.refused_polls = 0;
+  at.unknown_status =
+      task.status == protocol::task_status::unknown ? task.raw_status : std::string();
   note(self, at, trace_kind::poll,
        task.raw_status.empty() ? std::string(protocol::to_string(task.status)) : task.raw_status);
   if (task.status == protocol::task_status::succeed) {

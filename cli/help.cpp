@@ -390,13 +390,18 @@ std::vector<int> config_key_lines(const std::string& file, const std::string& ke
   return lines;
 }
 
+/// "--config FILE:SECOND: 'KEY' is given twice (first at line FIRST): keep one".
+std::string given_twice(const std::string& file, const std::string& key, int first, int second) {
+  return "--config " + file + ":" + std::to_string(second) + ": '" + key +
+         "' is given twice (first at line " + std::to_string(first) + "): keep one";
+}
+
 /// Why an option set once in a config file holds several values: the key is on two lines
 /// (CLI11 joins them: `count = 4` and `count = 8` read as "4 8"), or its value is not quoted.
 std::string several_values(const std::string& file, const std::string& name, std::size_t values) {
   const auto lines = config_key_lines(file, name);
   if (lines.size() > 1) {
-    return "--config " + file + ":" + std::to_string(lines[1]) + ": '" + name +
-           "' is given twice (first at line " + std::to_string(lines[0]) + "): keep one";
+    return given_twice(file, name, lines[0], lines[1]);
   }
   return "--config " + file + (lines.empty() ? "" : ":" + std::to_string(lines[0])) +
          ": the value of '" + name + "' is not quoted, so it reads as " + std::to_string(values) +
@@ -463,8 +468,7 @@ std::string config_file_error(const CLI::App& app) {
     if (const auto [first, fresh] = seen.emplace(key, number); !fresh) {
       // CLI11 keeps the first of two lines apart and joins adjacent ones ("4 8"): either way
       // one of the user's values is dropped without a word.
-      return "--config " + file + ":" + std::to_string(number) + ": '" + key +
-             "' is given twice (first at line " + std::to_string(first->second) + "): keep one";
+      return given_twice(file, key, first->second, number);
     }
     const auto value_at = line.find_first_not_of(" \t", eq + 1);
     if (value_at == std::string::npos || (line[value_at] != '"' && line[value_at] != '\'')) {

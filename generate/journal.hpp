@@ -143,8 +143,8 @@ class journal {
   /// A submit of image `index` was refused for free (nothing charged), with the refusal's class,
   /// HTTP status (0: none) and message. Not synced: if lost in a crash, the submit counts as
   /// possibly paid, the safe side.
-  status record_refused(int index, const std::string& error_class = {}, int http_status = 0,
-                        const std::string& message = {});
+  status record_refused(int index, const std::string& error_class, int http_status,
+                        const std::string& message);
   /// An answer from `endpoint` for `model` carried these rate-limit figures at `seen_at_ms`
   /// (Unix ms). Not synced: a figure lost in a crash only makes the next run read it again from
   /// its first submit's answer.

@@ -382,7 +382,6 @@ actors::quota_caps caps_of(const quota_plan& plan) {
 
 struct session::batch_plan {
   std::vector<actors::image_job> jobs;  ///< Every image not delivered before, in index order.
-  std::size_t resumed = 0;              ///< Jobs that poll a journaled task instead of submitting.
   std::size_t delivered_before = 0;
   std::size_t refused_before = 0;  ///< Moderated in an earlier run: settled, not in `jobs`.
   /// Images whose latest submit lost its answer in an earlier run, submitted again because the
@@ -430,8 +429,8 @@ result<session_outcome> session::run(const actors::backend_factory& factory) {
     tally(outcome);
     return outcome;
   }
-  progress_.start(outcome.total, outcome.delivered_before, plan.resumed,
-                  plan.jobs.size() - plan.resumed, config_.endpoint,
+  progress_.start(outcome.total, outcome.delivered_before, resumed_tasks_,
+                  plan.jobs.size() - resumed_tasks_, config_.endpoint,
                   actors::to_compact(config_.strategy), plan.refused_before,
                   config_.strategy_label);
   notice_lost_answers(plan);
@@ -508,7 +507,6 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
                             !j.task_id.empty();
       if (had_task && config_.tasks_outlive_run) {
         st.resume_task_id = j.task_id;
-        ++plan.resumed;
         ++resumed_tasks_;
       } else if (had_task) {
         ++plan.tasks_forgotten;  // The bundled mock is new: a submit, planned and counted as one.

@@ -211,7 +211,7 @@ class session {
   std::vector<std::size_t> job_image_;  ///< Job index -> image index.
   long long needed_submits_ = 0;        ///< Jobs that submit (not resumed) in this run.
   std::size_t held_answer_lost_ = 0;    ///< Images held, not submitted (answer lost).
-  std::size_t resumed_tasks_ = 0;       ///< Journaled tasks this run polls, unpaid.
+  std::size_t resumed_tasks_ = 0;       ///< Jobs that poll a journaled task, unpaid.
   /// The same per model, in the order the models first appear in the batch.
   std::vector<std::pair<std::string, long long>> needed_by_model_;
   /// The probes' answers so far, by model (empty figures: an answer without headers).
