@@ -25,6 +25,12 @@ arrival_spec parse_arrival(reader r) {
       r.fail("batches_per_second is required for " + kinds[kind] + " arrivals");
     }
     out.batches_per_second = rate.number(0.0001, 10000);
+  } else if (rate.present()) {
+    // A rate the run would ignore is a mistake in the file: say so rather than play another
+    // workload than the author meant.
+    rate.fail(
+        "applies to fixed_rate and poisson arrivals only (all_at_once starts every batch "
+        "at once): remove it or change kind");
   }
   return out;
 }
@@ -45,7 +51,11 @@ workload_spec parse_workload(reader r) {
   if (const auto prompts = r.field("prompts"); prompts.present()) {
     const auto size = prompts.array("strings", true);
     for (std::size_t i = 0; i < size; ++i) {
-      out.prompts.push_back(prompts.element(i).string());
+      const auto prompt = prompts.element(i);
+      out.prompts.push_back(prompt.string());
+      if (out.prompts.back().find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
+        prompt.fail("is empty or only whitespace (give the text of an image)");
+      }
     }
   } else {
     out.prompts.push_back("a lighthouse on a cliff at dawn, poster style");

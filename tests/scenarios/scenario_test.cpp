@@ -74,6 +74,20 @@ TEST(scenario, errors_name_the_file_and_field_path) {
   doc["workload"] = {{"arrival", {{"kind", "fixed_rate"}}}};
   EXPECT_NE(error_of(doc).find("batches_per_second is required"), std::string::npos);
 
+  // A new user's check: a rate the arrival ignores, and a prompt of nothing, were accepted.
+  doc = minimal();
+  doc["workload"] = {{"arrival", {{"kind", "all_at_once"}, {"batches_per_second", 2}}}};
+  EXPECT_NE(error_of(doc).find("t.json: workload.arrival.batches_per_second: applies to "
+                               "fixed_rate and poisson arrivals only"),
+            std::string::npos)
+      << error_of(doc);
+
+  doc = minimal();
+  doc["workload"] = {{"prompts", {"a cat", " \t "}}};
+  EXPECT_NE(error_of(doc).find("t.json: workload.prompts[1]: is empty or only whitespace"),
+            std::string::npos)
+      << error_of(doc);
+
   doc = minimal();
   doc["colour"] = "blue";
   EXPECT_NE(error_of(doc).find("t.json: colour: unknown field"), std::string::npos);
