@@ -461,6 +461,16 @@ actors::batch_result play_http_clients(caf::actor_system& system, actors::batch_
   return merge_results(parts, split, jobs.size());
 }
 
+/// No image was accepted and every one failed in transport before its request could have
+/// left (a refused connection, an unknown host: not ambiguous).
+bool reached_nothing(const actors::batch_result& result) {
+  return result.counters.accepted == 0 && !result.images.empty() &&
+         std::all_of(result.images.begin(), result.images.end(), [](const auto& image) {
+           return !image.delivered && !image.ambiguous && !image.resumed &&
+                  image.error == protocol::error_class::server_transport;
+         });
+}
+
 run_record run_over_http(const mock::mock_config& config, const shared_jobs& jobs,
                          const actors::strategy_spec& spec, std::uint64_t seed, double scale,
                          const run_options& options, const client_setup& setup) {
@@ -493,6 +503,12 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
   request.trace_limit = max_image_records;
   auto result = play_http_clients(system, std::move(request), setup, base_url, api_key,
                                   read_timeout, redis.get(), options);
+  if (live && reached_nothing(result)) {
+    // A table would rank strategies on a service nobody reached, and a failed threshold would
+    // hide it (a new user's check: exit 1, as if measured).
+    zbatch::raise(unavailable_error("live mode: no request reached " + base_url + " (" +
+                                    result.images.front().message + "); nothing was sent or paid"));
+  }
   auto record = to_record(std::move(result), *jobs, 1.0 / scale, seed);
   if (server) {
     add_model_totals(record, server->mock_model());

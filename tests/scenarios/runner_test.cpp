@@ -436,6 +436,21 @@ TEST_F(cli_test, live_mode_names_every_refusal_at_once) {
       << stderr_;
 }
 
+// A new user's check: a live run whose every connection was refused exited 1 (a threshold
+// failed on a table of nothing), as if the strategies had been measured.
+TEST_F(cli_test, live_mode_that_reaches_no_service_exits_3_naming_the_url) {
+  const auto file = write("pass.json", document({"serial.success_rate >= 0.99"}));
+  std::ofstream(dir_ / "key") << "ms-not-a-real-key\n";
+  const auto options = "--mode live --allow-cost --max-images 2 --no-hindsight --api-key-file '" +
+                       (dir_ / "key").string() + "' --base-url http://127.0.0.1:1";
+  EXPECT_EQ(run(file, options), 3) << stderr_;
+  EXPECT_NE(stderr_.find("live mode: no request reached http://127.0.0.1:1 ("), std::string::npos)
+      << stderr_;
+  EXPECT_NE(stderr_.find("nothing was sent or paid"), std::string::npos) << stderr_;
+  EXPECT_EQ(stderr_.find("ms-not-a-real-key"), std::string::npos) << "the key is never printed";
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+}
+
 TEST_F(cli_test, a_failing_threshold_exits_1) {
   const auto file =
       write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));
