@@ -28,7 +28,7 @@ std::vector<exit_code_doc> exit_codes(std::string_view command) {
   if (all || command == "scenario") {
     out.push_back({exit_partial, "scenario run: a threshold of the scenario failed"});
   }
-  if (all || command == "report") {
+  if (all || command == "report" || command == "report compare") {
     out.push_back({exit_partial, "report compare: a regression"});
   }
   out.push_back({exit_usage, "bad usage or input (an option, a file, a field): nothing was sent"});

@@ -78,7 +78,7 @@ int run_report(int argc, char** argv) {
   std::string results_file, out_dir;
   auto* render_cmd = app.add_subcommand(
       "render", "write report.md, report.html, results.csv and junit.xml from RESULTS.json");
-  render_cmd->footer(help_footer("report", {render_example}));
+  render_cmd->footer(help_footer("report render", {render_example}));
   render_cmd->add_option("results", results_file, "results.json of a scenario run")
       ->required()
       ->type_name("FILE");
@@ -91,7 +91,7 @@ int run_report(int argc, char** argv) {
   auto* compare_cmd = app.add_subcommand(
       "compare",
       "compare HEAD.json with BASE.json; exit 1 on a regression, 0 otherwise, 2 on bad input");
-  compare_cmd->footer(help_footer("report", {compare_example}));
+  compare_cmd->footer(help_footer("report compare", {compare_example}));
   compare_cmd->add_option("base", base_file, "results.json of the baseline")
       ->required()
       ->type_name("FILE");
