@@ -77,8 +77,10 @@ double best_success(const json& results) {
   return best;
 }
 
-// Within 0.5 point of the best, as the recommendation counts it.
-bool complete_enough(double success, double best) { return success >= best - 0.005 - 1e-9; }
+// Within 0.5% of the best's images (0.5 point when the best delivered all), as the
+// recommendation counts it. Relative, not in points: at 0.5% success, 0.5 point made a strategy
+// that delivered 3 images "as complete" as those that delivered 10 (a new user's check).
+bool complete_enough(double success, double best) { return success >= best * (1.0 - 0.005) - 1e-9; }
 
 }  // namespace
 
@@ -138,7 +140,7 @@ std::string winner_rule(const nlohmann::json& results) {
   const bool deliverable = std::any_of(
       results["strategies"].begin(), results["strategies"].end(),
       [](const json& s) { return number_at(s, "deliverable_success_rate").has_value(); });
-  return std::string("Only strategies within 0.5 point of the best ") +
+  return std::string("Only strategies within 0.5% of the best ") +
          (deliverable ? "deliverable success" : "success rate") + " (" +
          format_percent(best_success(results)) +
          ") can win the other metrics: losing images makes a strategy look fast and cheap.";
@@ -280,6 +282,9 @@ std::string success_noise_text(const candidate& a, const candidate& b) {
 /// 3 repetitions read as stronger evidence than 5 with p = 0.056).
 std::string lead_for(const std::string& why) {
   const bool tested = why.rfind("Mann-Whitney", 0) == 0;
+  if (why.rfind("one repetition", 0) == 0) {
+    return "a clear difference";  // `why` says it is one repetition, untested (not twice).
+  }
   return tested ? "a difference larger than the noise"
                 : "as clear a difference as these repetitions can show, untested";
 }
@@ -296,6 +301,28 @@ std::string better_text(const candidate& pick, const candidate& other) {
                             : "as cheap and polite";
 }
 
+/// What two complete-enough strategies delivered: "every deliverable image" only when both did
+/// (a new user's check: 99.7% read as every image), else each one's share.
+std::string delivered_text(double most, const candidate& a, const candidate& b) {
+  if (same(a.success, most) && same(b.success, most)) {
+    return same(most, 1.0)
+               ? "delivered every deliverable image"
+               : "delivered the most deliverable images (" + format_percent(a.success) + ")";
+  }
+  return "delivered within 0.5% of the most deliverable images (" + a.name + " " +
+         format_percent(a.success) + ", " + b.name + " " + format_percent(b.success) + ")";
+}
+
+/// Said of a pick that delivered less than the runner-up it is compared with (within 0.5%).
+std::string lost_text(const candidate& pick, const candidate& runner) {
+  if (pick.success >= runner.success - 1e-9) {
+    return {};
+  }
+  return " (within 0.5% of its images: " + pick.name + " delivered " +
+         format_percent(pick.success) + " of deliverable images, " + runner.name + " " +
+         format_percent(runner.success) + ")";
+}
+
 std::string cost_text(const candidate& c) {
   std::string out = std::isfinite(c.submits) ? format_fixed(c.submits, 2) : "-";
   out += " paid submits and ";
@@ -310,7 +337,7 @@ namespace {
 /// The recommendation's choice among the most complete strategies.
 struct choice {
   double most = 0;                  ///< The best success.
-  std::vector<candidate> complete;  ///< Within 0.5 point of it, fastest first.
+  std::vector<candidate> complete;  ///< Within 0.5% of it (complete_enough), fastest first.
   candidate pick;                   ///< The recommended one.
   bool distinct = true;             ///< Whether the fastest beats the runner-up beyond noise.
   std::string why;                  ///< The noise sentence (two or more complete ones).
@@ -387,9 +414,6 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
   const std::vector<candidate>& complete = chosen->complete;
   candidate pick = complete.front();
   std::string sentence;
-  const std::string delivered = same(most, 1.0) ? "delivered every deliverable image"
-                                                : "delivered the most deliverable images (" +
-                                                      format_percent(pick.success) + ")";
   if (complete.size() == 1) {
     // "the only strategy that delivered the most ..." read as a contradiction (a new user's check).
     sentence = same(most, 1.0)
@@ -405,6 +429,7 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
     const candidate& runner = complete[1];
     const bool distinct = chosen->distinct;
     const std::string& why = chosen->why;
+    const std::string delivered = delivered_text(most, pick, runner);
     if (distinct) {
       out.push_back("Recommendation: " + pick.name + ", the fastest strategy that " + delivered +
                     ": " + format_seconds(pick.makespan) + " against " +
@@ -412,17 +437,20 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
                     "% less time), " + lead_for(why) + " (" + why + ").");
     } else {
-      // Not distinguishable: the cheaper, then politer one (choose()).
+      // Not distinguishable: the cheaper, then politer one (choose()), set against the other
+      // of the two (a new user's check: the fastest kept was set against itself).
       const candidate faster = pick;
       pick = chosen->pick;
+      const candidate& other = pick.name == faster.name ? runner : faster;
       // Which of the two it is: a new user's check read "the cheaper and politer" of two that
       // paid the same.
-      const std::string better = better_text(pick, faster);
+      const std::string better =
+          (pick.name == faster.name ? "the faster, and " : "") + better_text(pick, other);
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
                     " and are not distinguishable (" + why + "); " + pick.name + " is " + better +
-                    " (" + cost_text(pick) + " against " + cost_text(faster) + ").");
+                    " (" + cost_text(pick) + " against " + cost_text(other) + ").");
     }
   }
   // The yardstick: the best static strategy in hindsight, and adaptive against it.
@@ -516,7 +544,7 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
   } else if (runner->makespan > pick.makespan) {
     first += ", " + format_decimal(100.0 * (1.0 - pick.makespan / runner->makespan), 0) +
              "% less time than " + runner->name + " (" + format_seconds(runner->makespan) +
-             "), the next strategy as complete" +
+             "), the next strategy as complete" + lost_text(pick, *runner) +
              (chosen->distinct ? "." : "; the two are not distinguishable.");
   } else {
     // Chosen over a faster one it cannot be told from (choose()): say so, and on what grounds.

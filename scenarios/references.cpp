@@ -60,7 +60,9 @@ hindsight_pick pick_hindsight_best(const std::vector<entry_figures>& entries,
   for (const auto& e : entries) {
     most = std::max(most, e.deliverable_success_rate.value_or(0));
   }
-  out.success_floor = most - rules.success_tolerance;
+  // A share of the best, not points: at 0.5% success, 0.5 point would admit an entry that
+  // delivered nothing.
+  out.success_floor = most * (1.0 - rules.success_tolerance);
   if (most <= 0) {
     // Nothing delivered anywhere: no yardstick (a makespan of failures is no speed), and the
     // budgets per delivered image have no value to relax to (results-schema.md: best null).

@@ -42,7 +42,8 @@ const std::vector<grid_entry>& hindsight_grid();
 
 /// The pick's thresholds.
 struct hindsight_rules {
-  double success_tolerance = 0.005;     ///< Deliverable success may trail the best by this much.
+  /// Deliverable success may trail the best by this share of it (0.5 point when it is 100%).
+  double success_tolerance = 0.005;
   double max_submits_per_image = 1.05;  ///< Paid (accepted) submits per delivered image.
   double max_429_per_image = 1.0;       ///< Dynamic 429s per delivered image (politeness).
 };

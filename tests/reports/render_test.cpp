@@ -102,7 +102,7 @@ TEST(render_markdown, mixed_fixture_has_table_winners_findings_and_thresholds) {
   EXPECT_NE(md.find("| p50 latency (lower is better) | adaptive | 3.0 s |"), std::string::npos)
       << md;
   EXPECT_EQ(md.find("| concurrent (delivered"), std::string::npos) << md;
-  EXPECT_NE(md.find("Only strategies within 0.5 point of the best success rate (100%) can win the "
+  EXPECT_NE(md.find("Only strategies within 0.5% of the best success rate (100%) can win the "
                     "other metrics"),
             std::string::npos)
       << md;
