@@ -967,8 +967,7 @@ hindsight_result play_hindsight(const scenario& s, const run_options& options,
   doc["rule"] =
       "the shortest mean makespan among the grid's static strategies that deliver as many "
       "deliverable images as any (within 0.5% of the most), pay at most 1.05 submits and draw at "
-      "most "
-      "the politeness budget of dynamic 429s per delivered image";
+      "most the politeness budget of dynamic 429s per delivered image";
   doc["success_floor"] = pick.success_floor;
   doc["max_submits_per_image"] = pick.max_submits_per_image;
   doc["max_429_per_image"] = pick.max_429_per_image;
