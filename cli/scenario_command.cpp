@@ -54,6 +54,21 @@ void note_options_the_mode_ignores(const CLI::App& run, const std::string& mode)
   }
 }
 
+/// Reports of an earlier run removed from --out (reports::remove_reports): say which, so a
+/// user who looked for them knows why they are gone.
+void note_removed_reports(const std::vector<fs::path>& removed) {
+  if (removed.empty()) {
+    return;
+  }
+  std::string names;
+  for (const auto& path : removed) {
+    names += (names.empty() ? "" : ", ") + path.filename().string();
+  }
+  std::cerr << "zbatch scenario: note: removed " << names << " of an earlier run from "
+            << removed.front().parent_path().string()
+            << " (they described other results; --report writes this run's)\n";
+}
+
 /// The directories `create_directories(dir)` is about to create, outermost first: on a run that
 /// fails they are removed again if still empty, so a failed run leaves no empty --out behind.
 std::vector<fs::path> missing_directories(const fs::path& dir) {
@@ -323,6 +338,9 @@ int run_scenario(int argc, char** argv) {
     std::cout << reports::terminal_table(results);
     if (!quiet) {
       std::cout << "\nwrote " << (fs::path(out_dir) / "results.json").string() << "\n";
+    }
+    if (!report) {
+      note_removed_reports(reports::remove_reports(out_dir));
     }
     if (report) {
       const auto written = reports::render_all(results, out_dir);

@@ -21,7 +21,21 @@ status write_file(const std::filesystem::path& path, const std::string& content)
   return ok_status();
 }
 
+/// The files render_all writes, in its order.
+constexpr const char* report_names[] = {"report.md", "report.html", "results.csv", "junit.xml"};
+
 }  // namespace
+
+std::vector<std::filesystem::path> remove_reports(const std::filesystem::path& out_dir) {
+  std::vector<std::filesystem::path> removed;
+  for (const char* name : report_names) {
+    std::error_code ec;
+    if (std::filesystem::remove(out_dir / name, ec) && !ec) {
+      removed.push_back(out_dir / name);
+    }
+  }
+  return removed;
+}
 
 result<std::vector<std::filesystem::path>> render_all(const nlohmann::json& results,
                                                       const std::filesystem::path& out_dir) {
@@ -29,10 +43,10 @@ result<std::vector<std::filesystem::path>> render_all(const nlohmann::json& resu
   // Render everything before touching the disk so bad input leaves no partial report behind.
   // Validated above, so each renderer has a value.
   const std::pair<const char*, std::string> files[] = {
-      {"report.md", render_markdown(results).value()},
-      {"report.html", render_html(results).value()},
-      {"results.csv", render_csv(results).value()},
-      {"junit.xml", render_junit(results).value()},
+      {report_names[0], render_markdown(results).value()},
+      {report_names[1], render_html(results).value()},
+      {report_names[2], render_csv(results).value()},
+      {report_names[3], render_junit(results).value()},
   };
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);

@@ -37,6 +37,12 @@ result<std::string> render_junit(const nlohmann::json& results);
 result<std::vector<std::filesystem::path>> render_all(const nlohmann::json& results,
                                                       const std::filesystem::path& out_dir);
 
+/// Removes the files `render_all` writes from `out_dir` where they exist, and returns those
+/// removed: a run that writes results.json without reports must not leave an earlier run's
+/// reports beside it, describing other results (a new user's check). Never fails: a file that
+/// cannot be removed is left and not returned.
+std::vector<std::filesystem::path> remove_reports(const std::filesystem::path& out_dir);
+
 /// The same for the runner's ordered documents (converted, then rendered).
 result<std::vector<std::filesystem::path>> render_all(const nlohmann::ordered_json& results,
                                                       const std::filesystem::path& out_dir);

@@ -451,6 +451,25 @@ TEST_F(cli_test, live_mode_that_reaches_no_service_exits_3_naming_the_url) {
   EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
 }
 
+// A new user's check: a run without --report into an --out holding an earlier run's reports
+// left them beside the new results.json (report.md of another scenario, junit.xml read by CI).
+TEST_F(cli_test, a_run_without_report_removes_an_earlier_runs_reports) {
+  const auto file = write("pass.json", document(json::array()));
+  ASSERT_EQ(run(file, "--no-hindsight --report"), 0) << stderr_;
+  ASSERT_TRUE(fs::exists(dir_ / "out" / "junit.xml"));
+  std::ofstream(dir_ / "out" / "notes.txt") << "mine";
+  EXPECT_EQ(run(file, "--no-hindsight"), 0) << stderr_;
+  for (const char* name : {"report.md", "report.html", "results.csv", "junit.xml"}) {
+    EXPECT_FALSE(fs::exists(dir_ / "out" / name)) << name;
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "results.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "notes.txt")) << "only the report files go";
+  EXPECT_NE(stderr_.find("note: removed report.md, report.html, results.csv, junit.xml of an "
+                         "earlier run from "),
+            std::string::npos)
+      << stderr_;
+}
+
 TEST_F(cli_test, a_failing_threshold_exits_1) {
   const auto file =
       write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));
