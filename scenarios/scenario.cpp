@@ -56,6 +56,13 @@ workload_spec parse_workload(reader r) {
       if (out.prompts.back().find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
         prompt.fail("is empty or only whitespace (give the text of an image)");
       }
+      // The API's own rules (length), so a run does not play prompts every request is refused
+      // for (a new user's check: 2,500 characters ran every strategy to 0%, exit 1).
+      protocol::submit_request request;
+      request.prompt = out.prompts.back();
+      if (const auto error = protocol::validate_fields(request)) {
+        prompt.fail(error->message);
+      }
     }
   } else {
     out.prompts.push_back("a lighthouse on a cliff at dawn, poster style");

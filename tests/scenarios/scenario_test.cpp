@@ -89,6 +89,13 @@ TEST(scenario, errors_name_the_file_and_field_path) {
       << error_of(doc);
 
   doc = minimal();
+  doc["workload"] = {{"prompts", {std::string(2500, 'a')}}};
+  EXPECT_NE(error_of(doc).find("t.json: workload.prompts[0]: prompt is too long (2500 characters; "
+                               "allowed fewer than 2000)"),
+            std::string::npos)
+      << error_of(doc);
+
+  doc = minimal();
   doc["colour"] = "blue";
   EXPECT_NE(error_of(doc).find("t.json: colour: unknown field"), std::string::npos);
 
