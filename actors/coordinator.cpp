@@ -102,6 +102,10 @@ struct coordinator_state {
   /// Nothing more starts for the quota (this batch stopped, or the limiter said the key did).
   bool quota_stopped = false;
   bool asking = false;  ///< A limiter_acquire is out (the coordinator awaits its answer).
+  /// Starts to ask for next (1..max_starts_per_ask): twice the last when all were granted, one
+  /// more than granted when not. Peeking the queue costs per image, and a limit of one asked
+  /// for 256 at every turn: most of a 100,000-image sim run (bench/sim_scale.sh).
+  int ask_limit = 1;
   retry_budget budget{budget_spec{}};  ///< The batch's retry budget (gRFC A6).
   jitter_rng rng;
   latency_window latencies;  ///< Accepted -> SUCCEED, for the hung give-up (bounded).
@@ -436,7 +440,7 @@ int startable(coordinator_actor* self, time_point now) {
   int submits = st.charged_submits;
   std::size_t submits_out = st.submits_out;
   std::map<std::string, int> submits_by_model;  // the peeked ones' (model_caps)
-  while (!st.pending.empty() && static_cast<int>(peeked.size()) < max_starts_per_ask) {
+  while (!st.pending.empty() && static_cast<int>(peeked.size()) < st.ask_limit) {
     const auto [at, index] = st.pending.top();
     const bool needs_submit =
         st.results[index].resumed || (*st.ctx->jobs)[index].resume_task_id.empty();
@@ -607,6 +611,11 @@ bool stop_exhausted_models(coordinator_actor* self, const std::vector<std::strin
 void on_limiter_answer(coordinator_actor* self, time_point now, const limiter_answer& answer,
                        bool announce) {
   auto& st = self->state;
+  // All granted: more may be free (a "start" verdict asks again at once, so asking for fewer
+  // changes no start, only how many turns they take).
+  st.ask_limit = answer.what == limiter_answer::verdict::start
+                     ? std::min(max_starts_per_ask, 2 * st.ask_limit)
+                     : static_cast<int>(answer.starts.size()) + 1;
   if (stop_exhausted_models(self, answer.exhausted_models)) {
     // Another process found a model out of calls: the granted starts may be its images. They
     // go back unused, and the next turn fails that model's images before asking again.
