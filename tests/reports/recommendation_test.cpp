@@ -227,6 +227,15 @@ TEST(recommendation, names_the_hindsight_best_and_adaptives_distance) {
                       "1.26× as long (6.3 s, 100% of deliverable images)."),
             std::string::npos)
       << text;
+  // A new user's check: in http mode regret held the sockets' overhead, and nothing said so.
+  results["mode"] = "http";
+  const auto http = joined(recommendation(results));
+  EXPECT_NE(http.find("100% of deliverable images); the grid plays in virtual time, the rows here "
+                      "in http mode, so their regret includes the sockets' overhead."),
+            std::string::npos)
+      << http;
+  EXPECT_NE(reference_lines(results).front().detail.find("the rows here in http mode"),
+            std::string::npos);
 }
 
 TEST(recommendation, follows_the_terminal_table_and_opens_the_html_report) {
