@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string_view>
 
 #include "reports/metric_table.hpp"
 #include "reports/results.hpp"
@@ -246,8 +247,12 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
         c.base = metric_value(m, b);
         c.head = metric_value(m, *h);
         c.change_pct = relative_change_pct(c.base, c.head);
-        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better,
-                                  options.max_regression_pct);
+        const std::string_view path = m.path;
+        const bool success = path == "success_rate" || path == "deliverable_success_rate";
+        c.margin_pct = success && c.method == "deterministic"
+                           ? std::min(options.max_regression_pct, success_margin_pct)
+                           : options.max_regression_pct;
+        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better, c.margin_pct);
         out.changes.push_back(c);
       };
       if (method != "mann-whitney") {
@@ -321,6 +326,10 @@ std::string comparison_markdown(const comparison& c) {
   out += ", " + std::to_string(improvements) + " improvement" + (improvements == 1 ? "" : "s") +
          ". Method: " + (method_text.empty() ? "none" : method_text) + "; margin " +
          format_decimal(c.options.max_regression_pct, 2) + "%";
+  if (methods.count("deterministic") > 0) {
+    out += " (" + format_decimal(std::min(c.options.max_regression_pct, success_margin_pct), 2) +
+           "% on success rates)";
+  }
   if (methods.count("mann-whitney") > 0) {
     out += ", alpha " + format_decimal(c.options.alpha, 3) + ", minimum effect " +
            format_decimal(c.options.min_effect_pct, 2) + "%";
@@ -360,7 +369,7 @@ std::string comparison_markdown(const comparison& c) {
       // margin the header shows (+6.7% is not "within" a 5% margin).
       mark = change.method == "mann-whitney"
                  ? "below the " + format_decimal(c.options.min_effect_pct, 2) + "% minimum effect"
-                 : "within the " + format_decimal(c.options.max_regression_pct, 2) + "% margin";
+                 : "within the " + format_decimal(change.margin_pct, 2) + "% margin";
     } else {
       mark = to_string(change.result);
     }

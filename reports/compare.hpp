@@ -55,8 +55,16 @@ struct metric_change {
   std::optional<double> base, head;  ///< Means, or medians for mann-whitney.
   std::optional<double> change_pct;  ///< (head - base) / |base| × 100; ±inf from a zero base.
   std::optional<double> p_value;     ///< mann-whitney only.
+  /// The margin the verdict used (deterministic and single-run): the options' margin, or the
+  /// tighter success margin (success_margin_pct) for a success rate in deterministic mode.
+  double margin_pct = 0;
   verdict result = verdict::unchanged;
 };
+
+/// In deterministic sim mode a success rate that falls by more than this (in % of its base)
+/// regresses whatever --max-regression says: every lost image is real there, and 5% was 40 of
+/// 1000 images lost in burst-1000 passing the gate (a new user's check).
+inline constexpr double success_margin_pct = 0.5;
 
 struct comparison {
   std::string scenario;

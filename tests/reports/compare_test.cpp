@@ -76,6 +76,26 @@ TEST(compare, higher_is_better_metrics_regress_downwards) {
   EXPECT_EQ(c.improvements(), 1);
 }
 
+// A new user's check: in deterministic sim a success rate 4% lower (40 of 1000 images lost)
+// was "within the 5% margin"; every lost image is real there.
+TEST(compare, a_deterministic_success_rate_regresses_beyond_half_a_percent) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  head["strategies"][2]["success_rate"] = 0.996;  // adaptive, 1.0 in base: within 0.5%
+  head["strategies"][0]["success_rate"] = 0.96;   // serial, 1.0 in base: beyond
+  const auto c = compare_results(base, head).value();
+  EXPECT_EQ(find(c, "adaptive", "success_rate")->result, verdict::within_margin);
+  EXPECT_EQ(find(c, "serial", "success_rate")->result, verdict::regression);
+  EXPECT_EQ(c.regressions(), 1);
+  const std::string md = comparison_markdown(c);
+  EXPECT_NE(md.find("Method: deterministic; margin 5% (0.5% on success rates)."), std::string::npos)
+      << md;
+  EXPECT_NE(
+      md.find("| adaptive | success rate ↑ | 100% | 99.6% | -0.4% | within the 0.5% margin |"),
+      std::string::npos)
+      << md;
+}
+
 TEST(compare, better_sim_result_is_an_improvement_and_never_fails) {
   const auto base = read_fixture("results-mixed.json");
   auto head = base;
