@@ -27,7 +27,8 @@ std::string plural(double count, const std::string& one, const std::string& many
 std::string reason_text(const std::string& key) {
   static const std::map<std::string, std::string> texts = {
       {"dynamic_429", "429 (dynamic)"},
-      {"quota_429", "429 (quota)"},
+      // Also the images never sent once the day's calls were known spent (no 429 for them).
+      {"quota_429", "the daily quota (a quota 429, or not sent once no calls were left)"},
       {"server_transport", "server or transport errors"},
       {"request_error", "request errors"},
       {"moderation", "moderation"},

@@ -86,6 +86,21 @@ double last_y(const xml_node& polyline) {
   return std::stod(points.substr(comma + 1));
 }
 
+// A new user's check: images the client never sent once the day's calls were spent read
+// "lost to 429 (quota)" beside a 429 count of 0.
+TEST(render_markdown, images_stopped_by_the_quota_are_named_as_such_not_as_429s) {
+  auto results = read_fixture("results-mixed.json");
+  auto& concurrent = results["strategies"][1];
+  for (auto& [key, value] : concurrent["failed_by_reason"].items()) {
+    value = key == "quota_429" ? concurrent["failed"] : nlohmann::json(0);
+  }
+  const auto md = render_markdown(results).value();
+  EXPECT_NE(md.find("concurrent lost 1.7 of 4 images to the daily quota (a quota 429, or not sent "
+                    "once no calls were left)"),
+            std::string::npos)
+      << md;
+}
+
 TEST(render_markdown, mixed_fixture_has_table_winners_findings_and_thresholds) {
   const std::string md = render_markdown(read_fixture("results-mixed.json")).value();
   EXPECT_NE(md.find("# Scenario preview-4"), std::string::npos);
