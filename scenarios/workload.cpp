@@ -90,8 +90,26 @@ std::string rate_and_time_text(const std::vector<planned_image>& images, const a
     why << "; submits at " << limits.submit_rate_per_s << "/s (burst " << limits.submit_burst
         << ")";
   }
-  why << "; " << std::llround(limits.image_ms(images.front().size)) << " ms per "
-      << images.front().size.to_string() << " image (median)";
+  // Every size of the workload, in order of first use (a new user's check: half the images at
+  // 2048x2048 read as "6720 ms per 1024x1024 image").
+  constexpr std::size_t named_sizes = 4;
+  std::vector<std::string> sizes;
+  why << ";";
+  for (const auto& image : images) {
+    const auto size = image.size.to_string();
+    if (std::find(sizes.begin(), sizes.end(), size) != sizes.end()) {
+      continue;
+    }
+    if (sizes.size() < named_sizes) {
+      why << (sizes.empty() ? " " : ", ") << std::llround(limits.image_ms(image.size)) << " ms per "
+          << size << " image";
+    }
+    sizes.push_back(size);
+  }
+  why << " (median)";
+  if (sizes.size() > named_sizes) {
+    why << " and " << sizes.size() - named_sizes << " more size(s)";
+  }
   if (!limits.explanation.empty()) {
     why << "; " << limits.explanation;
   }
@@ -166,7 +184,7 @@ bound_result compute_bound(const std::vector<planned_image>& images, const api_l
   }
   out.makespan_ms = finish - first_arrival;
   std::ostringstream why;
-  why << images.size() << " images; "
+  why << images.size() << (images.size() == 1 ? " image; " : " images; ")
       << (limits.in_flight_cap > 0
               ? "at most " + std::to_string(limits.in_flight_cap) + " in flight"
               : std::string("no in-flight cap"))
@@ -218,8 +236,9 @@ std::optional<bound_result> compute_clairvoyant(const std::vector<planned_image>
     highest = std::max(highest, schedule.base + w.extra);
   }
   std::ostringstream why;
-  why << images.size() << " images; as many in flight as the schedule allows (" << lowest << ".."
-      << highest << " by time of a " << schedule.period_s << " s period)"
+  why << images.size() << (images.size() == 1 ? " image" : " images")
+      << "; as many in flight as the schedule allows (" << lowest << ".." << highest
+      << " by time of a " << schedule.period_s << " s period)"
       << rate_and_time_text(images, limits);
   out.explanation = why.str();
   return out;

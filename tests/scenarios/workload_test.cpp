@@ -67,6 +67,22 @@ TEST(workload, bound_with_token_bucket) {
   EXPECT_NE(bound.explanation.find("submits at 1/s (burst 2)"), std::string::npos);
 }
 
+// A new user's check: half the images at another size read as the first size's only, and one
+// image as "1 images".
+TEST(workload, bound_explanation_names_every_size_and_counts_one_image) {
+  auto limits_by_size = limits(1, 0, 1, 0);
+  limits_by_size.image_ms = [](const protocol::image_size& size) {
+    return size.width == 1024 ? 6720.0 : 2620.0;
+  };
+  const auto both = compute_bound(plan_images(workload(1, 4), 1), limits_by_size);
+  EXPECT_NE(both.explanation.find("4 images; at most 1 in flight; 6720 ms per 1024x1024 image, "
+                                  "2620 ms per 512x512 image (median)"),
+            std::string::npos)
+      << both.explanation;
+  const auto one = compute_bound(plan_images(workload(1, 1), 1), limits_by_size);
+  EXPECT_EQ(one.explanation.rfind("1 image; at most 1 in flight", 0), 0u) << one.explanation;
+}
+
 // Arrivals every 10 s with 3 s images: the last arrival dominates.
 TEST(workload, bound_with_arrivals) {
   const auto images = plan_images(workload(3, 1, {arrival_kind::fixed_rate, 0.1}), 1);
