@@ -169,7 +169,7 @@ int run_scenario(int argc, char** argv) {
       "zbatch scenario run preview-4 --mode http --repeat 3 --out out/preview-4-http"};
   app.footer(help_footer("scenario", examples));
   auto* list = app.add_subcommand("list", "list the built-in scenarios");
-  list->footer(help_footer("scenario", {"zbatch scenario list"}));
+  list->footer(help_footer("scenario list", {"zbatch scenario list"}));
   auto* run = app.add_subcommand("run", "run a scenario file (or a built-in scenario by name)");
   run->footer(help_footer("scenario", examples));
   std::string file;

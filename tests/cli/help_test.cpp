@@ -100,13 +100,17 @@ TEST(help, every_help_shows_an_example_and_the_exit_codes) {
   }
 }
 
-// A new user's check: `report render --help` listed compare's exit 1 (render never exits 1).
-TEST(help, each_report_command_lists_only_its_own_exit_codes) {
+// A new user's check: `report render --help` listed compare's exit 1 (render never exits 1),
+// `scenario list --help` run's.
+TEST(help, each_subcommand_lists_only_its_own_exit_codes) {
   const auto render = run_zbatch({"report", "render", "--help"}).out;
   EXPECT_FALSE(has(render, "\n  1 ")) << render;
   const auto compare = run_zbatch({"report", "compare", "--help"}).out;
   EXPECT_TRUE(has(compare, "\n  1    report compare: a regression")) << compare;
   EXPECT_TRUE(has(run_zbatch({"report", "--help"}).out, "report compare: a regression"));
+  const auto list = run_zbatch({"scenario", "list", "--help"}).out;
+  EXPECT_FALSE(has(list, "\n  1 ") || has(list, "\n  3 ")) << list;
+  EXPECT_TRUE(has(run_zbatch({"scenario", "run", "--help"}).out, "\n  1    scenario run"));
 }
 
 TEST(help, numeric_options_are_named_by_what_they_take) {
