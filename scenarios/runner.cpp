@@ -540,6 +540,21 @@ struct checked_scenario {
   mock::mock_config config;
 };
 
+/// A label that is a preset's name must play that preset: the reports read "adaptive" as the
+/// preset (adaptive against the hindsight-best), and a new user's "adaptive" labelling a
+/// concurrent spec was reported as adaptive taking 0.49x the best's time.
+void refuse_a_preset_label_on_another_spec(const std::string& label,
+                                           const actors::strategy_spec& spec,
+                                           const std::string& where) {
+  const auto named = actors::preset(label);
+  if (!named.ok() || actors::to_compact(*named) == actors::to_compact(spec)) {
+    return;
+  }
+  zbatch::raise(invalid_argument_error(
+      where + "label \"" + label + "\" is a preset's name, but the spec is not that preset (" +
+      actors::to_compact(spec) + "): reports would read it as the preset; give it another label"));
+}
+
 /// Raises naming the file and the field (check_scenario's contract).
 checked_scenario check(const scenario& s) {
   const std::string origin = s.file.empty() ? s.name : s.file.string();
@@ -551,6 +566,8 @@ checked_scenario check(const scenario& s) {
       zbatch::raise(
           strategy.status().prefixed(origin + ": strategies[" + std::to_string(i) + "]: "));
     }
+    refuse_a_preset_label_on_another_spec(s.strategies[i].label, *strategy,
+                                          origin + ": strategies[" + std::to_string(i) + "]: ");
     out.strategies.push_back(*std::move(strategy));
     labels.push_back(s.strategies[i].label);
   }

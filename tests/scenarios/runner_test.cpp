@@ -470,6 +470,23 @@ TEST_F(cli_test, a_run_without_report_removes_an_earlier_runs_reports) {
       << stderr_;
 }
 
+// A new user's check: "adaptive" labelling a concurrent spec was reported as adaptive.
+TEST_F(cli_test, a_preset_name_labelling_another_spec_is_refused) {
+  auto doc = document(json::array());
+  doc["strategies"] = {json{{"label", "adaptive"}, {"spec", "concurrent"}}};
+  const auto file = write("shadow.json", doc);
+  EXPECT_EQ(run(file, "--no-hindsight"), 2) << stderr_;
+  EXPECT_NE(stderr_.find("shadow.json: strategies[0]: label \"adaptive\" is a preset's name, but "
+                         "the spec is not that preset ("),
+            std::string::npos)
+      << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+  // The preset itself under its own name, and another label on any spec, stay fine.
+  doc["strategies"] = {json{{"label", "adaptive"}, {"spec", "adaptive"}},
+                       json{{"label", "fast"}, {"spec", "concurrent"}}};
+  EXPECT_EQ(run(write("fine.json", doc), "--no-hindsight"), 0) << stderr_;
+}
+
 TEST_F(cli_test, a_failing_threshold_exits_1) {
   const auto file =
       write("fail.json", document({"serial.success_rate >= 0.99", "serial.makespan_ms < 8000"}));
