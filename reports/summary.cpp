@@ -458,8 +458,13 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
       const candidate& other = pick.name == faster.name ? runner : faster;
       // Which of the two it is: a new user's check read "the cheaper and politer" of two that
       // paid the same.
-      const std::string better =
-          (pick.name == faster.name ? "the faster, and " : "") + better_text(pick, other);
+      std::string better = better_text(pick, other);
+      if (pick.name == faster.name) {
+        // Kept for its speed; on a tie of the means (strategies failing at once alike) it is
+        // not "the faster".
+        better =
+            (same(pick.makespan, other.makespan) ? "as fast, and " : "the faster, and ") + better;
+      }
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
