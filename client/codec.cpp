@@ -176,7 +176,7 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
   accepted.request_id = scan_string_field(doc, body, "request_id");
   if (accepted.task_id.empty()) {
     if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
-      return *error;
+      return submit_failure(*error);
     }
     auto text = protocol::extract_error_text(response.body);
     return garbled_submit(response.status, "submit answer has no task_id: " + text.message,
@@ -408,7 +408,7 @@ result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_resp
     // The body may be an error envelope sent with a 200 status: classified by its content.
     if (auto error =
             protocol::detail::classify_error_in_success_dom(response.status, response.body)) {
-      return *error;
+      return submit_failure(*error);
     }
     auto text = protocol::detail::extract_error_text_dom(response.body);
     return garbled_submit(response.status, "submit answer has no task_id: " + text.message,

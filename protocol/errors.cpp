@@ -213,11 +213,14 @@ std::optional<api_error> classify_success_text(int status, error_text text) {
   if (!text.envelope && text.code == 0 && text.code_name.empty()) {
     return std::nullopt;
   }
-  const bool envelope = text.envelope;
+  const bool origin = text.origin_envelope;
   auto out = from_text(status, std::move(text));
   if (out.service_code >= 400 && out.service_code <= 599) {
-    classify_status(out.service_code, envelope, out);
-    out.from_gateway = false;  // the service's own envelope, whatever its code says
+    // OpenAI's shape with a 5xx code may be a relay's, sent after the origin took the task.
+    classify_status(out.service_code, origin, out);
+    if (origin) {
+      out.from_gateway = false;  // the service's own envelope, whatever its code says
+    }
   } else if (is_moderation(out.service_code, out.code_name, out.message)) {
     out.kind = error_class::moderation;
   } else if (is_quota_message(out.message)) {
@@ -227,6 +230,13 @@ std::optional<api_error> classify_success_text(int status, error_text text) {
   } else {
     out.kind =
         is_busy_message(out.message) ? error_class::server_transport : error_class::malformed;
+  }
+  // A 2xx answer whose error names no refusal (a limit, the quota, moderation, a request error,
+  // "Server is busy", a code) may follow a created task, as a 2xx without a task id does (a
+  // relay's "upstream connect error" in a 200 was resubmitted and paid twice: a new user's
+  // check). On a submit that makes it ambiguous (api_error::from_gateway).
+  if (out.kind == error_class::malformed) {
+    out.from_gateway = true;
   }
   out.message = "error inside HTTP " + std::to_string(status) + ": " + out.message;
   return out;

@@ -56,7 +56,8 @@ struct api_error {
   /// how often it retries it and then stop, showing the text.
   bool unknown_429 = false;
   /// The answer came from something in front of the service (HTTP 502, 504, 524, or a 5xx whose
-  /// body is not the service's JSON error and not its "Server is busy"). On a submit this makes
+  /// body is not the service's JSON error and not its "Server is busy"), or is an error inside
+  /// a 2xx answer that names no refusal (classify_error_in_success). On a submit this makes
   /// the error `ambiguous`: the origin may have created and charged the task.
   bool from_gateway = false;
   /// When Retry-After says to come back, as Unix seconds (the receive time plus the delay, or

@@ -347,6 +347,17 @@ TEST_F(money, a_relays_openai_shaped_500_after_create_is_possibly_paid_never_res
   EXPECT_EQ(m["images"][0]["possibly_paid"], 1);
 }
 
+// A new user's check: the same relay error inside a 200 was resubmitted and paid twice.
+TEST_F(money, a_relays_error_inside_a_200_after_create_is_possibly_paid_never_resubmitted) {
+  fake_.queue(test::fake::relay_error_after_create(200));
+  EXPECT_EQ(run(args(1)), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_EQ(fake_.submits_received(), 1);
+  const auto m = manifest();
+  EXPECT_EQ(m["submits_possibly_paid"], 1);
+  EXPECT_EQ(m["images"][0]["status"], "pending");
+}
+
 TEST_F(money, a_dropped_or_garbled_submit_answer_after_the_task_was_created_is_possibly_paid) {
   // The connection closes after the headers; a 200 whose body is cut JSON without a task id.
   for (const auto& behaviour :

@@ -238,6 +238,18 @@ TEST_F(FakeClient, ARelaysOpenAiShaped5xxAfterACreatedTaskIsAmbiguous) {
   EXPECT_EQ(service_.tasks_created(), 2);
 }
 
+// A new user's check: a relay's error inside a 200, after the origin created the task, was
+// resubmitted (3 tasks for 2 images, "1.00 per delivered image").
+TEST_F(FakeClient, ARelaysErrorInside200AfterACreatedTaskIsAmbiguous) {
+  service_.queue(fake::relay_error_after_create(200));
+  auto api = backend();
+  auto result = api->submit(request());
+  ASSERT_FALSE(result);
+  EXPECT_TRUE(result.error().ambiguous);
+  EXPECT_NE(result.error().message.find("upstream request timeout"), std::string::npos);
+  EXPECT_EQ(service_.tasks_created(), 1);
+}
+
 TEST_F(FakeClient, SubmitTimeOutAfterACreatedTaskIsAmbiguous) {
   service_.queue(fake::hang_after_create());
   auto api = backend(300ms);

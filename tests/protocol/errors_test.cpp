@@ -212,6 +212,19 @@ TEST(ClassifyErrorInSuccess, ClassifiedByContent) {
   EXPECT_EQ(classify_error_in_success(200, error_body(503, texts::server_busy, "r"))->kind,
             error_class::server_transport);
   EXPECT_FALSE(classify_error_in_success(200, error_body(502, "x", "r"))->from_gateway);
+  // A new user's check: a relay's error in a 200 (no code, or a 5xx code in OpenAI's shape),
+  // and an error text naming no refusal, may follow a created task: a submit holds it.
+  EXPECT_TRUE(
+      classify_error_in_success(200, openai_error_body("upstream connect error"))->from_gateway);
+  EXPECT_TRUE(
+      classify_error_in_success(200, R"({"error":{"code":504,"message":"upstream connect error"}})")
+          ->from_gateway);
+  EXPECT_TRUE(
+      classify_error_in_success(200, R"({"errors":{"message":"Internal error"}})")->from_gateway);
+  EXPECT_FALSE(classify_error_in_success(200, openai_error_body(texts::server_busy))->from_gateway);
+  EXPECT_FALSE(classify_error_in_success(200, error_body(401, "bad token", "r"))->from_gateway);
+  EXPECT_FALSE(classify_error_in_success(200, openai_error_body(texts::dynamic_rate_limit("m")))
+                   ->from_gateway);
   EXPECT_EQ(classify_error_in_success(
                 200, R"({"errors":{"code":"DataInspectionFailed","message":"Input data may )"
                      R"(contain inappropriate content."}})")
