@@ -185,6 +185,20 @@ result<protocol::submit_accepted> submit_from_scan(const protocol::json_scan::do
   return accepted;
 }
 
+/// A poll answer that names a task other than the one polled: a gateway or cache mixed answers
+/// up (a new user's check: three paid images delivered as the first one's bytes). Malformed,
+/// so the task is polled again, never taken; nullopt when it names the polled task or none.
+std::optional<protocol::api_error> names_another_task(const std::string& named,
+                                                      std::string_view polled, int status,
+                                                      const std::string& request_id) {
+  if (named.empty() || polled.empty() || named == polled) {
+    return std::nullopt;
+  }
+  return malformed(status,
+                   "task answer is for task " + named + ", not the polled " + std::string(polled),
+                   request_id);
+}
+
 /// read_poll on a body json_scan handled: the same reading as the DOM code below.
 result<protocol::task_state> poll_from_scan(const protocol::json_scan::document& doc,
                                             const protocol::wire_response& response,
@@ -192,10 +206,13 @@ result<protocol::task_state> poll_from_scan(const protocol::json_scan::document&
   const auto& body = doc.root();
   protocol::task_state state;
   state.task_id = scan_string_field(doc, body, "task_id");
+  state.request_id = scan_string_field(doc, body, "request_id");
+  if (auto other = names_another_task(state.task_id, task_id, response.status, state.request_id)) {
+    return *other;
+  }
   if (state.task_id.empty()) {
     state.task_id = std::string(task_id);
   }
-  state.request_id = scan_string_field(doc, body, "request_id");
   const auto* status = doc.find(body, "task_status");
   if (status == nullptr || !status->is_string()) {
     if (auto error = protocol::classify_error_in_success(response.status, response.body)) {
@@ -441,10 +458,13 @@ result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& r
   }
   protocol::task_state state;
   state.task_id = string_field(body, "task_id");
+  state.request_id = string_field(body, "request_id");
+  if (auto other = names_another_task(state.task_id, task_id, response.status, state.request_id)) {
+    return *other;
+  }
   if (state.task_id.empty()) {
     state.task_id = std::string(task_id);  // the failed shape carries none
   }
-  state.request_id = string_field(body, "request_id");
   auto status_it = body.find("task_status");
   if (status_it == body.end() || !status_it->is_string()) {
     if (auto error =

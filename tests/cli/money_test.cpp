@@ -297,6 +297,29 @@ TEST_F(money, a_poll_answered_404_once_is_polled_past_not_paid_again) {
   expect_delivered_task_1();
 }
 
+// A new user's check: polls answered with another task's body (a gateway or cache mixing
+// answers up) delivered that task's image for every image, and the paid tasks were never fetched.
+TEST_F(money, a_poll_answer_naming_another_task_is_polled_past_never_delivered) {
+  fake_.queue(test::fake::task_behaviour{});  // task-1
+  test::fake::task_behaviour mixed;           // task-2: its first polls answer task-1's body
+  mixed.refusal =
+      test::fake::answer{200,
+                         "application/json",
+                         R"({"task_id":"task-1","task_status":"SUCCEED","output_images":[")" +
+                             fake_.base_url() + R"(/images/task-1.png"],"request_id":"r"})",
+                         {}};
+  mixed.refusals = 2;
+  fake_.queue(mixed);
+  EXPECT_EQ(run(args(2, {"--strategy", "serial"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  const auto m = manifest();
+  ASSERT_EQ(m["delivered"], 2) << m.dump(2);
+  const auto& second = m["images"][1];
+  EXPECT_EQ(second["task_id"], "task-2");
+  EXPECT_EQ(read_all(out_ / second["file"].get<std::string>()), fake_.image_of("task-2"))
+      << "task-2's own image, not task-1's";
+}
+
 TEST_F(money, polls_refused_401_stop_the_batch_and_the_rerun_polls_the_task_unpaid) {
   fake_.queue(test::fake::polls_refused(401, 3));
   EXPECT_NE(run(args(2, {"--strategy", "serial"})), 0) << output_;
