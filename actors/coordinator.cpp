@@ -990,11 +990,16 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       self->send(st.limiter, limiter_success{image.submitted_at, std::nullopt});
     }
     if (result.resumed && result.attempts == 0 && !report.task_succeeded && !st.halted &&
+        (!report.task_kept || report.task_unknown) &&
         report.error.kind != protocol::error_class::task_failed &&
         report.error.kind != protocol::error_class::moderation) {
       // The earlier run's task is unknown here or never finished: the image's first submit
-      // follows at once (a FAILED task instead goes through the strategy like any failure).
+      // follows at once (a FAILED task instead goes through the strategy like any failure). A
+      // task kept on refused polls (a gateway's page, 401/403) stays kept: polled next run.
       record(self, index, trace_kind::retry, "resume failed: " + report.error.describe(), now);
+      notify(self, "resubmit",
+             "an earlier run's task " + report.task_id + " cannot be had (" +
+                 report.error.describe() + "): its image is submitted again, a new paid task");
       st.pending.emplace(now, index);
     } else {
       on_attempt_failed(self, index, report, now);

@@ -1,6 +1,7 @@
 #include "actors/image_worker.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 #include <utility>
 
@@ -245,6 +246,18 @@ void start_polling(worker_actor* self, attempt& at) {
 void start_download(worker_actor* self, attempt& at, duration delay);
 void retry_download(worker_actor* self, attempt& at, const protocol::api_error& error);
 
+/// The service's own answer that it does not know a task: a 404 whose text says "task not
+/// found" (the mock's "Task not found: <id>"), not a gateway's HTML page or an auth refusal.
+bool says_task_unknown(const protocol::api_error& error) {
+  if (error.http_status != 404 || error.from_gateway) {
+    return false;
+  }
+  std::string lowered = error.message;
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lowered.find("task not found") != std::string::npos;
+}
+
 /// Polls answered with an HTTP 4xx in a row after which the attempt ends with its task kept.
 constexpr int max_refused_polls = 3;
 
@@ -261,11 +274,18 @@ void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& er
   }
   auto out = error;
   out.kind = protocol::error_class::cancelled;
+  const bool unknown = says_task_unknown(error);
   out.message = "polling stopped after " + std::to_string(max_refused_polls) +
                 " answers in a row like HTTP " + std::to_string(error.http_status) + " (" +
-                error.message + "); task " + at.task_id +
-                " is kept: the next run polls it, paying nothing";
-  fail_attempt(self, at, std::move(out));
+                error.message + "); task " + at.task_id + " is kept: the next run polls it" +
+                (unknown ? " (if the service still does not know it then, the image is "
+                           "submitted again, paid)"
+                         : ", paying nothing");
+  attempt_report report;
+  report.error = std::move(out);
+  report.task_kept = true;
+  report.task_unknown = unknown;
+  finish_attempt(self, at, std::move(report));
 }
 
 void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {

@@ -96,6 +96,13 @@ struct attempt_report {
   std::optional<duration> run_latency;
   bool hung = false;  ///< Given up as hung: `task_id` was still RUNNING/PENDING (error deadline).
   bool task_succeeded = false;  ///< The task SUCCEEDed (paid) even if its image was not had.
+  /// Polling stopped on refused polls (401, 403, 404 pages), not on the task's end: the task
+  /// (`task_id`) is kept for the next run to poll, never replaced by a new, paid submit.
+  bool task_kept = false;
+  /// With `task_kept`: the last refusal was the service's own 404 "Task not found" (its JSON,
+  /// not a gateway's page): on a rerun the journaled task is unknown there, so the image gets
+  /// one fresh, paid submit (coordinator), said as such.
+  bool task_unknown = false;
   std::string task_id;
   std::string bytes;
   std::size_t bytes_size = 0;

@@ -336,6 +336,21 @@ TEST_F(money, polls_refused_401_stop_the_batch_and_the_rerun_polls_the_task_unpa
   EXPECT_EQ(m["images"][0]["task_id"], "task-1");
 }
 
+// A new user's check: a rerun whose journaled task was again answered 404 on polls dropped it
+// and paid for a new one, after saying "the next run polls it, paying nothing".
+TEST_F(money, a_kept_task_refused_again_on_the_rerun_is_kept_again_not_paid_twice) {
+  fake_.queue(test::fake::polls_refused(404, 6));
+  EXPECT_NE(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  EXPECT_NE(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1) << "the rerun paid for a new task: " << output_;
+  EXPECT_NE(output_.find("task task-1 is kept: the next run polls it"), std::string::npos)
+      << output_;
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
 // ---- answers that may hide a created task ------------------------------------------------------
 
 TEST_F(money, a_gateway_504_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
