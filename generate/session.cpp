@@ -785,7 +785,9 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
 void session::quota_reset(session_outcome& outcome) const {
   std::optional<system_time> reset;
   for (const auto& st : states_) {
-    if (st.ran && st.error_class == "quota_429" && st.retry_after_ms) {
+    // A Retry-After of 0 or a date already past names no reset (a new user's check: "resets
+    // at <now>, as the service said" under "try again tomorrow"): the assumed one applies.
+    if (st.ran && st.error_class == "quota_429" && st.retry_after_ms && *st.retry_after_ms > 0) {
       const auto at = st.finished_at + std::chrono::milliseconds(*st.retry_after_ms);
       reset = reset ? std::max(*reset, at) : at;
       // A rate-limit text with a Retry-After longer than a batch waits, not the quota's.

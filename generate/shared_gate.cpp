@@ -40,7 +40,9 @@ result<std::shared_ptr<actors::permit_gate>> connect_shared_limit(
   // Redis's TIME is Unix time: quota resets and circuit openings go there as Unix milliseconds.
   auto quota_reset = [](std::optional<actors::millis> retry_after) {
     const auto now = std::chrono::system_clock::now();
-    const auto reset = retry_after ? now + *retry_after : next_quota_reset(now);
+    // A Retry-After of 0 (or a past date, read as 0) names no reset: the assumed one applies.
+    const auto reset =
+        retry_after && retry_after->count() > 0 ? now + *retry_after : next_quota_reset(now);
     return std::chrono::duration_cast<std::chrono::milliseconds>(reset.time_since_epoch()).count();
   };
   return actors::make_shared_permit_gate(std::move(client), quota_reset, strategy.circuit.open_for);

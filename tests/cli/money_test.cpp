@@ -587,6 +587,22 @@ TEST_F(money, unknown_429_texts_stop_the_batch_with_the_text_shown) {
   EXPECT_NE(output_.find(test::fake::unknown_429_text()), std::string::npos) << output_;
 }
 
+// A new user's check: a quota 429 with "Retry-After: 0" (or a date already past) read as
+// "the quota resets at <now>, as the service said", under a text saying "tomorrow".
+TEST_F(money, a_quota_429_with_a_retry_after_of_0_names_the_assumed_reset_not_now) {
+  for (const char* after : {"0", "Wed, 21 Oct 2015 07:28:00 GMT"}) {
+    test::temp_dir other;
+    out_ = other.path() / "out";
+    fake_.set_default(test::fake::rate_limited(test::fake::quota_429_texts()[1], after));
+    EXPECT_EQ(run(args(2)), 4) << output_;
+    EXPECT_EQ(output_.find("as the service said"), std::string::npos) << after << output_;
+    const auto m = manifest();
+    EXPECT_EQ(m["stopped"], "quota");
+    EXPECT_EQ(m["quota_resets_at"].get<std::string>().substr(11), "16:00:00Z")
+        << "the assumed reset, midnight UTC+8: " << m.dump(2);
+  }
+}
+
 TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_services_time) {
   fake_.set_default(test::fake::rate_limited(test::fake::dynamic_429_text(), "7200"));
   EXPECT_EQ(run(args(2)), 4) << output_;
