@@ -40,9 +40,13 @@ void settle_429(protocol::api_error& error, const protocol::wire_response& respo
   if (!limits || !limits->remaining()) {
     return;
   }
+  const bool text_says_quota = error.kind == protocol::error_class::quota_429;
   error.kind =
       limits->exhausted() ? protocol::error_class::quota_429 : protocol::error_class::dynamic_429;
-  error.unknown_429 = false;
+  // The quota's text under headers saying calls remain: the headers decide (retried as the
+  // dynamic limit), but the two disagree, so it is bounded like an unknown text and then stops
+  // the batch showing it (a new user's check: 25 refused submits per image, then "unfinished").
+  error.unknown_429 = text_says_quota && !limits->exhausted();
 }
 
 /// Attaches the answer's rate-limit headers to what was read from it, accepted or not.

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/ratelimit.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/client/png_check.hpp"
 #include "tests/client/temp_dir.hpp"
@@ -601,6 +602,20 @@ TEST_F(money, a_quota_429_with_a_retry_after_of_0_names_the_assumed_reset_not_no
     EXPECT_EQ(m["quota_resets_at"].get<std::string>().substr(11), "16:00:00Z")
         << "the assumed reset, midnight UTC+8: " << m.dump(2);
   }
+}
+
+// A new user's check: the quota's text under headers saying 900 calls remain was retried as the
+// dynamic limit 25 times per image, then "unfinished": now bounded, then stopped with the text.
+TEST_F(money, a_quota_text_under_headers_saying_calls_remain_stops_after_a_few_tries) {
+  auto refusal = test::fake::rate_limited(test::fake::quota_429_texts()[1]);
+  refusal.reply->headers.emplace_back(std::string(protocol::ratelimit::requests_limit), "1000");
+  refusal.reply->headers.emplace_back(std::string(protocol::ratelimit::requests_remaining), "900");
+  fake_.set_default(refusal);
+  EXPECT_EQ(run(args(2, {"--strategy", "adaptive,retry=4:exp:base=10ms:cap=20ms"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 0);
+  EXPECT_EQ(fake_.submits_received(), 5) << "bounded like an unknown 429 text";
+  EXPECT_EQ(manifest()["stopped"], "halted");
+  EXPECT_NE(output_.find(test::fake::quota_429_texts()[1]), std::string::npos) << output_;
 }
 
 TEST_F(money, a_retry_after_longer_than_a_batch_waits_is_a_stop_with_the_services_time) {
