@@ -93,6 +93,10 @@ struct image_state {
 };
 
 struct coordinator_state {
+  /// Task id -> the image holding it (resumed or journaled): two submits answered with one
+  /// id are caught (holder_of). Filled on the first journaled id.
+  std::unordered_map<std::string, std::uint32_t> task_holders;
+  bool task_holders_filled = false;
   std::shared_ptr<batch_context> ctx;
   batch_callbacks callbacks;
   /// The key's limiter actor (limiter_actor.hpp): every start is asked of it, every attempt's
@@ -908,6 +912,26 @@ void settle_cancelled(coordinator_actor* self, std::uint32_t index, const std::s
   }
 }
 
+/// Another image of the batch whose task (resumed, or journaled by this run) is `task_id`;
+/// nullopt if none, and then `index` holds it from now on.
+std::optional<std::uint32_t> holder_of(coordinator_state& st, std::uint32_t index,
+                                       const std::string& task_id) {
+  if (!st.task_holders_filled) {
+    st.task_holders_filled = true;
+    const auto& jobs = *st.ctx->jobs;
+    for (std::uint32_t job = 0; job < jobs.size(); ++job) {
+      if (!jobs[job].resume_task_id.empty()) {
+        st.task_holders.emplace(jobs[job].resume_task_id, job);
+      }
+    }
+  }
+  const auto [it, inserted] = st.task_holders.emplace(task_id, index);
+  if (inserted || it->second == index) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
 void on_report(coordinator_actor* self, attempt_report& report) {
   auto& st = self->state;
   if (st.done) {
@@ -1138,6 +1162,16 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
       [self](journal_atom, std::uint32_t worker, std::uint32_t index, std::string& task_id) {
         auto& st = self->state;
         if (st.done) {
+          return;
+        }
+        if (const auto holder = holder_of(st, index, task_id)) {
+          // Two submits answered with one task id (a gateway's cache, a confused relay): the
+          // second image would deliver the first one's bytes, and its own paid task is unknown.
+          // Named by seed: job numbers are not the user's image numbers on a rerun.
+          const auto& seed = (*st.ctx->jobs)[*holder].request.seed;
+          self->send(st.workers[worker], duplicate_atom::value, index,
+                     "another image of the batch" +
+                         (seed ? " (seed " + std::to_string(*seed) + ")" : std::string()));
           return;
         }
         // Known at once, so an attempt cancelled later still names its task (for a resume).

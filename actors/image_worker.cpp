@@ -611,6 +611,20 @@ caf::behavior image_worker(worker_actor* self, std::shared_ptr<const batch_conte
           start_polling(self, it->second);
         }
       },
+      [self](duplicate_atom, std::uint32_t index, const std::string& holder) {
+        auto it = self->state.attempts.find(index);
+        if (it == self->state.attempts.end()) {
+          return;
+        }
+        auto& at = it->second;
+        protocol::api_error error;
+        error.kind = protocol::error_class::server_transport;
+        error.ambiguous = true;
+        error.message = "the submit's answer named task " + at.task_id + ", which " + holder +
+                        " holds: this submit's own task (possibly paid) is unknown";
+        at.task_id.clear();  // not this image's: never polled, journaled or resumed for it
+        fail_attempt(self, at, std::move(error), /*submit_failed=*/true);
+      },
   };
 }
 

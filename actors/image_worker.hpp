@@ -49,6 +49,10 @@ using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
 /// Worker -> coordinator: journal this task id; coordinator -> worker: `ack_atom` once it is.
 using journal_atom = caf::atom_constant<caf::atom("zb_journl")>;
 using ack_atom = caf::atom_constant<caf::atom("zb_ack")>;
+/// Coordinator -> worker, instead of `ack_atom`: the submit's answer named a task another image
+/// of the batch holds (`std::string` says which), so this submit's own task is unknown: the
+/// attempt ends as an ambiguous submit (possibly paid), never polling the other image's task.
+using duplicate_atom = caf::atom_constant<caf::atom("zb_dupid")>;
 
 /// Shared, read-only after spawn: the jobs and the strategy every worker needs.
 struct batch_context {

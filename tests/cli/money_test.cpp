@@ -352,6 +352,31 @@ TEST_F(money, a_kept_task_refused_again_on_the_rerun_is_kept_again_not_paid_twic
   expect_delivered_task_1();
 }
 
+// A new user's check: two submits answered with one task id were both "delivered" with the
+// first image's bytes, and the second submit's own task (charged) was never named.
+TEST_F(money, a_submit_answered_with_another_images_task_id_is_possibly_paid_not_delivered) {
+  fake_.queue(test::fake::submit_behaviour{});  // task-1, answered as it is
+  test::fake::submit_behaviour same_id;         // task-2 created, answered as task-1
+  same_id.reply =
+      test::fake::answer{200,
+                         "application/json",
+                         R"({"task_id":"task-1","request_id":"r","task_status":"SUCCEED"})",
+                         {}};
+  fake_.queue(same_id);
+  EXPECT_EQ(run(args(2, {"--strategy", "serial"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2);
+  EXPECT_EQ(fake_.submits_received(), 2) << "never resubmitted blindly";
+  const auto m = manifest();
+  EXPECT_EQ(m["images"][0]["status"], "delivered");
+  EXPECT_EQ(m["images"][1]["status"], "pending") << m.dump(2);
+  EXPECT_EQ(m["images"][1]["possibly_paid"], 1);
+  EXPECT_EQ(m["submits_possibly_paid"], 1);
+  EXPECT_NE(output_.find("the submit's answer named task task-1, which another image of the "
+                         "batch (seed "),
+            std::string::npos)
+      << output_;
+}
+
 // ---- answers that may hide a created task ------------------------------------------------------
 
 TEST_F(money, a_gateway_504_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
