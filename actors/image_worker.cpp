@@ -58,6 +58,10 @@ struct attempt {
   std::optional<duration> run_latency;
   std::string task_id;
   std::string url;
+  /// The task's output_images: a failed download tries the next one (rotating with each
+  /// failure), not only the first (a new user's check: a dead first URL left a paid image
+  /// undelivered on every rerun while the second one worked).
+  std::vector<std::string> urls;
   std::vector<trace_event> trace;
   time_point submitted_at;
   time_point accepted_at;
@@ -342,7 +346,8 @@ void on_polled(worker_actor* self, attempt& at, poll_outcome& outcome) {
       retry_download(self, at, error);
       return;
     }
-    at.url = task.output_images.front();
+    at.urls = task.output_images;
+    at.url = at.urls[static_cast<std::size_t>(at.download_failures) % at.urls.size()];
     start_download(self, at, duration{0});
   } else if (task.status == protocol::task_status::failed) {
     if (!at.poll_failed) {
@@ -504,8 +509,11 @@ void retry_download(worker_actor* self, attempt& at, const protocol::api_error& 
   // fresh URL.
   if (at.url.empty() || error.kind == protocol::error_class::request_error ||
       at.download_failures % downloads_per_poll == 0) {
-    start_poll(self, at, delay);
+    start_poll(self, at, delay);  // its SUCCEED picks the URL after the one that failed
   } else {
+    if (!at.urls.empty()) {
+      at.url = at.urls[static_cast<std::size_t>(at.download_failures) % at.urls.size()];
+    }
     start_download(self, at, delay);
   }
 }

@@ -377,6 +377,23 @@ TEST_F(money, a_submit_answered_with_another_images_task_id_is_possibly_paid_not
       << output_;
 }
 
+// A new user's check: only output_images[0] was ever tried; a dead first URL left the paid
+// image undelivered on every rerun while the second URL worked.
+TEST_F(money, a_dead_first_image_url_is_passed_over_for_the_next) {
+  test::fake::task_behaviour two_urls;
+  two_urls.terminal = test::fake::answer{
+      200,
+      "application/json",
+      R"({"task_id":"task-1","task_status":"SUCCEED","request_id":"r","output_images":[")" +
+          fake_.base_url() + R"(/images/gone.png",")" + fake_.base_url() +
+          R"(/images/task-1.png"]})",
+      {}};
+  fake_.queue(two_urls);
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
 // ---- answers that may hide a created task ------------------------------------------------------
 
 TEST_F(money, a_gateway_504_after_the_task_was_created_is_possibly_paid_never_resubmitted) {
