@@ -272,6 +272,13 @@ constexpr int max_refused_polls = 3;
 /// are polled past; then the attempt ends `cancelled` with its task id, which the journal keeps
 /// and the next run polls (a 401 or 403 also stops the batch: coordinator's batch_fatal).
 void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& error) {
+  if (at.own_start && says_task_unknown(error)) {
+    // This run's submit was accepted, so the service's "Task not found" is its lag, not the
+    // task's end: polled until the deadline (a new user's check: six such answers after the
+    // submit made every rerun pay for one more task).
+    keep_polling(self, at);
+    return;
+  }
   if (++at.refused_polls < max_refused_polls) {
     keep_polling(self, at);
     return;
@@ -279,12 +286,14 @@ void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& er
   auto out = error;
   out.kind = protocol::error_class::cancelled;
   const bool unknown = says_task_unknown(error);
-  out.message = "polling stopped after " + std::to_string(max_refused_polls) +
-                " answers in a row like HTTP " + std::to_string(error.http_status) + " (" +
-                error.message + "); task " + at.task_id + " is kept: the next run polls it" +
-                (unknown ? " (if the service still does not know it then, the image is "
-                           "submitted again, paid)"
-                         : ", paying nothing");
+  // Unknown: an earlier run's task (this run's own are polled past above); the coordinator
+  // submits the image again and says so.
+  out.message =
+      "polling stopped after " + std::to_string(max_refused_polls) +
+      " answers in a row like HTTP " + std::to_string(error.http_status) + " (" + error.message +
+      "); " +
+      (unknown ? "the service does not know task " + at.task_id
+               : "task " + at.task_id + " is kept: the next run polls it, paying nothing");
   attempt_report report;
   report.error = std::move(out);
   report.task_kept = true;

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocol/messages.hpp"
 #include "protocol/ratelimit.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/client/png_check.hpp"
@@ -389,6 +390,19 @@ TEST_F(money, a_dead_first_image_url_is_passed_over_for_the_next) {
           R"(/images/task-1.png"]})",
       {}};
   fake_.queue(two_urls);
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+}
+
+// A new user's check: the service's own "Task not found" for the first polls of a task just
+// accepted (its lag) stopped polling after 3, and every rerun then paid for one more task.
+TEST_F(money, the_services_task_not_found_just_after_acceptance_is_polled_past) {
+  test::fake::task_behaviour lagging;
+  lagging.refusal = test::fake::answer{
+      404, "application/json", protocol::error_body(404, "Task not found: task-1", "r"), {}};
+  lagging.refusals = 5;
+  fake_.queue(lagging);
   EXPECT_EQ(run(args(1)), 0) << output_;
   EXPECT_EQ(fake_.tasks_created(), 1);
   expect_delivered_task_1();
