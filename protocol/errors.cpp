@@ -204,6 +204,10 @@ api_error classify_text(int status, error_text text) {
   classify_status(status, envelope, out);
   if (out.kind == error_class::malformed && out.message.empty()) {
     out.message = "unexpected HTTP status " + std::to_string(status);
+  } else if (out.message.empty()) {
+    // Said, so a stop it causes names a cause (a new user's check: "after dynamic_429 (HTTP
+    // 429); " and nothing).
+    out.message = "an empty body";
   }
   return out;
 }

@@ -190,6 +190,14 @@ TEST(ClassifyHttpError, ModerationOnSubmitByCodeOrText) {
             error_class::request_error);
 }
 
+// A new user's check: five empty-bodied 429s stopped the batch naming no cause.
+TEST(ClassifyHttpError, AnEmptyBodySaysSo) {
+  const auto error = classify_http_error(429, "");
+  EXPECT_EQ(error.kind, error_class::dynamic_429);
+  EXPECT_EQ(error.message, "an empty body");
+  EXPECT_EQ(classify_http_error(503, "  ").message, "an empty body");
+}
+
 TEST(ClassifyErrorInSuccess, ClassifiedByContent) {
   auto dynamic =
       classify_error_in_success(200, error_body(429, texts::dynamic_rate_limit("m"), "r"));
