@@ -108,7 +108,8 @@ void check_document(reader& doc) {
   scenario.field("name").string_or_empty();
   doc.field("mode").one_of({"sim", "http", "live"});
   doc.field("seed").number();
-  doc.field("repetitions").number();
+  const auto repetitions = doc.field("repetitions");
+  repetitions.number(1, no_upper_bound);
   auto bound = doc.field("bound");
   bound.expect_object();
   bound.field("makespan_ms").number();
@@ -118,6 +119,15 @@ void check_document(reader& doc) {
     strategies.fail("is empty (at least one strategy expected)");
   }
   for_each_object(strategies, "strategies", check_strategy);
+  // One run per repetition: a file edited (or cut) out of step would compare means of other
+  // counts than it says (a new user's check).
+  for (std::size_t i = 0; i < strategies.node().size(); ++i) {
+    const auto runs = strategies.element(i).field("runs");
+    if (static_cast<double>(runs.node().size()) != repetitions.node().get<double>()) {
+      runs.fail("has " + std::to_string(runs.node().size()) + " entries, but repetitions is " +
+                repetitions.node().dump() + " (one run per repetition expected)");
+    }
+  }
   std::set<std::string> names;
   for (const auto& strategy : strategies.node()) {
     if (const auto name = strategy.value("name", std::string()); !names.insert(name).second) {

@@ -230,6 +230,7 @@ TEST(compare, too_few_repetitions_are_noted) {
       s["runs"].erase(s["runs"].size() - 1);
     }
   }
+  base["repetitions"] = 2;
   auto head = base;
   head["seed"] = 1;
   scale(head, 1, "/makespan_ms"_json_pointer, 2.0);

@@ -639,6 +639,14 @@ TEST(results, a_negative_figure_or_a_strategy_given_twice_is_refused) {
             std::string::npos)
       << validate_results(twice, "r.json").message();
   EXPECT_TRUE(validate_results(read_fixture("results-mixed.json"), "r.json").ok());
+  // A new user's check: runs out of step with the repetitions were compared as they were.
+  auto cut = read_fixture("results-mixed.json");
+  cut["strategies"][1]["runs"].erase(0);
+  EXPECT_NE(validate_results(cut, "r.json")
+                .message()
+                .find("r.json: strategies[1].runs: has 2 entries, but repetitions is 3"),
+            std::string::npos)
+      << validate_results(cut, "r.json").message();
 }
 
 TEST(results, load_names_the_file) {
