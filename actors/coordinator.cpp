@@ -912,10 +912,14 @@ void settle_cancelled(coordinator_actor* self, std::uint32_t index, const std::s
   }
 }
 
-/// Another image of the batch whose task (resumed, or journaled by this run) is `task_id`;
-/// nullopt if none, and then `index` holds it from now on.
-std::optional<std::uint32_t> holder_of(coordinator_state& st, std::uint32_t index,
-                                       const std::string& task_id) {
+/// The image, other than job `index`, whose task is `task_id` (an earlier run's, resumed, or
+/// journaled by this run), named for a message; nullopt if none, and then `index` holds it
+/// from now on.
+std::optional<std::string> holder_of(coordinator_state& st, std::uint32_t index,
+                                     const std::string& task_id) {
+  if (const auto held = st.ctx->held_tasks.find(task_id); held != st.ctx->held_tasks.end()) {
+    return held->second;
+  }
   if (!st.task_holders_filled) {
     st.task_holders_filled = true;
     const auto& jobs = *st.ctx->jobs;
@@ -929,7 +933,10 @@ std::optional<std::uint32_t> holder_of(coordinator_state& st, std::uint32_t inde
   if (inserted || it->second == index) {
     return std::nullopt;
   }
-  return it->second;
+  // Named by seed: job numbers are not the user's image numbers on a rerun.
+  const auto& seed = (*st.ctx->jobs)[it->second].request.seed;
+  return "another image of the batch" +
+         (seed ? " (seed " + std::to_string(*seed) + ")" : std::string());
 }
 
 void on_report(coordinator_actor* self, attempt_report& report) {
@@ -1167,11 +1174,7 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
         if (const auto holder = holder_of(st, index, task_id)) {
           // Two submits answered with one task id (a gateway's cache, a confused relay): the
           // second image would deliver the first one's bytes, and its own paid task is unknown.
-          // Named by seed: job numbers are not the user's image numbers on a rerun.
-          const auto& seed = (*st.ctx->jobs)[*holder].request.seed;
-          self->send(st.workers[worker], duplicate_atom::value, index,
-                     "another image of the batch" +
-                         (seed ? " (seed " + std::to_string(*seed) + ")" : std::string()));
+          self->send(st.workers[worker], duplicate_atom::value, index, *holder);
           return;
         }
         // Known at once, so an attempt cancelled later still names its task (for a resume).
@@ -1242,6 +1245,7 @@ caf::actor spawn_batch(caf::actor_system& system, batch_request request, backend
   ctx->model_quota_submits = std::move(request.model_quota_submits);
   ctx->probe_models = std::move(request.probe_models);
   ctx->check_image_size = request.check_image_size;
+  ctx->held_tasks = std::move(request.held_tasks);
   if (request.limiter && request.permits) {
     throw std::invalid_argument("spawn_batch: permits belong to the limiter actor given");
   }

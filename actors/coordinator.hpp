@@ -201,6 +201,10 @@ struct batch_request {
   /// Downloads must have the requested size (see image_worker.cpp); off for the simulator,
   /// whose placeholder images carry no size.
   bool check_image_size = false;
+  /// Task ids images outside `jobs` hold (an earlier run's, journaled), each with how to name
+  /// that image: a submit answered with one is another image's task, not this one's
+  /// (duplicate_atom), as one held by a job is.
+  std::map<std::string, std::string> held_tasks;
   /// The rate-limiter actor of the API key in this process (limiter_actor.hpp), shared with
   /// the other batches of the process; none: `spawn_batch` spawns one for this batch alone
   /// (over `permits` when set) and stops it when the batch ends.

@@ -72,6 +72,7 @@ struct batch_context {
   /// Downloads must match the requested size (production batches; the simulator's placeholder
   /// images carry no size).
   bool check_image_size = false;
+  std::map<std::string, std::string> held_tasks;  ///< See batch_request::held_tasks.
   /// The batch's task latencies per unit of size (actors/hung_policy.hpp `latency_summary`),
   /// from which each worker derives its task's hung give-up and fitted polls. Written by the
   /// coordinator as latencies arrive, read by the workers at each poll (atomic: they may run on

@@ -600,6 +600,25 @@ actors::batch_result session::run_batch(std::vector<actors::image_job> jobs,
   return done;
 }
 
+/// The journaled task ids of images this run does not play (delivered or settled before), so a
+/// submit answered with one is caught as another image's (a new user's check: a rerun's
+/// resubmit answered with a delivered image's id delivered that image's bytes again).
+std::map<std::string, std::string> session::held_tasks() const {
+  std::set<std::size_t> playing(job_image_.begin(), job_image_.end());
+  std::map<std::string, std::string> out;
+  for (const auto& [index, j] : journal_->images()) {
+    const auto image = static_cast<std::size_t>(index);
+    if (j.task_id.empty() || playing.count(image) > 0 || image >= config_.images.size()) {
+      continue;
+    }
+    const auto& seed = config_.images[image].request.seed;
+    out.emplace(j.task_id, "image #" + std::to_string(image) +
+                               (seed ? " (seed " + std::to_string(*seed) + ")" : "") +
+                               " of an earlier run");
+  }
+  return out;
+}
+
 actors::batch_request session::batch_request(std::vector<actors::image_job> jobs) const {
   actors::batch_request request;
   request.jobs = std::move(jobs);
@@ -610,6 +629,7 @@ actors::batch_request session::batch_request(std::vector<actors::image_job> jobs
   // memory by ~65 bytes a poll); what the manifest needs is in image_result's fields.
   request.trace = false;
   request.max_submits = config_.max_submits;
+  request.held_tasks = held_tasks();
   request.probe_first = quota_ && quota_->decision == quota_decision::probe;
   if (request.probe_first) {
     const auto models = quota_->probe_models();

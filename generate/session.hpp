@@ -192,6 +192,7 @@ class session {
   const std::string& batch_model() const;
   void write_manifest(const session_outcome& outcome, const actors::batch_result* result) const;
 
+  std::map<std::string, std::string> held_tasks() const;
   actors::batch_request batch_request(std::vector<actors::image_job> jobs) const;
   actors::batch_callbacks callbacks();
   void attach(actors::batch_runner& runner);

@@ -376,6 +376,15 @@ TEST_F(money, a_submit_answered_with_another_images_task_id_is_possibly_paid_not
                          "batch (seed "),
             std::string::npos)
       << output_;
+  // A new user's check: the rerun's knowing resubmit, answered with the task of the image the
+  // first run delivered, delivered that image's bytes again.
+  fake_.queue(same_id);
+  EXPECT_EQ(run(args(2, {"--strategy", "serial", "--resubmit-possibly-paid"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  const auto again = manifest();
+  EXPECT_EQ(again["images"][1]["status"], "pending") << again.dump(2);
+  EXPECT_NE(output_.find("which image #0 (seed "), std::string::npos) << output_;
+  EXPECT_NE(output_.find(") of an earlier run holds"), std::string::npos) << output_;
 }
 
 // A new user's check: only output_images[0] was ever tried; a dead first URL left the paid
