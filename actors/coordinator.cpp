@@ -495,7 +495,12 @@ void pump(coordinator_actor* self, bool announce = false) {
       st.pending.pop();
       protocol::api_error error;
       error.kind = protocol::error_class::cancelled;
-      error.message = "not submitted: the batch stopped after " + st.halted->describe();
+      // A journaled task waiting for its poll was not submitted either way: say what it was.
+      const auto& resume = (*st.ctx->jobs)[index].resume_task_id;
+      const bool would_poll = !st.results[index].resumed && !resume.empty();
+      error.message = (would_poll ? "not polled (task " + resume + " is kept for the next run)"
+                                  : std::string("not submitted")) +
+                      ": the batch stopped after " + st.halted->describe();
       fail_image(self, index, error, now);
       continue;
     }
