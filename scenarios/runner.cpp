@@ -1,6 +1,7 @@
 #include "scenarios/runner.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -546,7 +547,10 @@ struct checked_scenario {
 void refuse_a_preset_label_on_another_spec(const std::string& label,
                                            const actors::strategy_spec& spec,
                                            const std::string& where) {
-  const auto named = actors::preset(label);
+  std::string lowered = label;  // "Adaptive" reads as adaptive too
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const auto named = actors::preset(lowered);
   if (!named.ok() || actors::to_compact(*named) == actors::to_compact(spec)) {
     return;
   }

@@ -481,6 +481,8 @@ TEST_F(cli_test, a_preset_name_labelling_another_spec_is_refused) {
             std::string::npos)
       << stderr_;
   EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+  doc["strategies"] = {json{{"label", "Adaptive"}, {"spec", "concurrent"}}};
+  EXPECT_EQ(run(write("shadow2.json", doc), "--no-hindsight"), 2) << stderr_;
   // The preset itself under its own name, and another label on any spec, stay fine.
   doc["strategies"] = {json{{"label", "adaptive"}, {"spec", "adaptive"}},
                        json{{"label", "fast"}, {"spec", "concurrent"}}};
