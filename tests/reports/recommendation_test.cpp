@@ -221,8 +221,7 @@ TEST(recommendation, the_fastest_kept_is_set_against_the_runner_up_not_itself) {
   results["strategies"][0]["dynamic_429_per_image"] = 0.0;
   results["strategies"][2]["dynamic_429_per_image"] = 0.63;
   const auto tie = joined(recommendation(results));
-  EXPECT_NE(tie.find("; serial is as fast, and the politer, as cheap ("), std::string::npos)
-      << tie;
+  EXPECT_NE(tie.find("; serial is as fast, and the politer, as cheap ("), std::string::npos) << tie;
 }
 
 TEST(recommendation, names_the_hindsight_best_and_adaptives_distance) {
