@@ -1,7 +1,6 @@
 #include "actors/image_worker.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <unordered_map>
 #include <utility>
 
@@ -250,18 +249,6 @@ void start_polling(worker_actor* self, attempt& at) {
 void start_download(worker_actor* self, attempt& at, duration delay);
 void retry_download(worker_actor* self, attempt& at, const protocol::api_error& error);
 
-/// The service's own answer that it does not know a task: a 404 whose text says "task not
-/// found" (the mock's "Task not found: <id>"), not a gateway's HTML page or an auth refusal.
-bool says_task_unknown(const protocol::api_error& error) {
-  if (error.http_status != 404 || error.from_gateway) {
-    return false;
-  }
-  std::string lowered = error.message;
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lowered.find("task not found") != std::string::npos;
-}
-
 /// Polls answered with an HTTP 4xx in a row after which the attempt ends with its task kept.
 constexpr int max_refused_polls = 3;
 
@@ -272,7 +259,7 @@ constexpr int max_refused_polls = 3;
 /// are polled past; then the attempt ends `cancelled` with its task id, which the journal keeps
 /// and the next run polls (a 401 or 403 also stops the batch: coordinator's batch_fatal).
 void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& error) {
-  if (at.own_start && says_task_unknown(error)) {
+  if (at.own_start && protocol::is_task_unknown(error)) {
     // This run's submit was accepted, so the service's "Task not found" is its lag, not the
     // task's end: polled until the deadline (a new user's check: six such answers after the
     // submit made every rerun pay for one more task).
@@ -285,7 +272,7 @@ void poll_refused(worker_actor* self, attempt& at, const protocol::api_error& er
   }
   auto out = error;
   out.kind = protocol::error_class::cancelled;
-  const bool unknown = says_task_unknown(error);
+  const bool unknown = protocol::is_task_unknown(error);
   // Unknown: an earlier run's task (this run's own are polled past above); the coordinator
   // submits the image again and says so.
   out.message =

@@ -9,6 +9,7 @@
 
 #include "protocol/errors_detail.hpp"
 #include "protocol/json_scan.hpp"
+#include "protocol/messages.hpp"
 
 namespace zbatch::protocol {
 namespace {
@@ -247,6 +248,11 @@ std::optional<api_error> classify_success_text(int status, error_text text) {
 }
 
 }  // namespace
+
+bool is_task_unknown(const api_error& error) {
+  return error.http_status == 404 && !error.from_gateway &&
+         contains(lower(error.message), texts::task_not_found);
+}
 
 std::string_view to_string(error_class kind) {
   for (const auto& [value, name] : class_names) {

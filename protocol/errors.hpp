@@ -103,6 +103,11 @@ bool is_quota_message(std::string_view message);
 /// when it comes with status 429.
 bool is_no_provider_message(std::string_view message);
 
+/// True for the service's own answer that it does not know a task: HTTP 404 whose text says
+/// "task not found" (texts::task_not_found; the mock's "Task not found: <id>"), not a gateway's
+/// page (`from_gateway`) or an auth refusal.
+bool is_task_unknown(const api_error& error);
+
 /// True when a 429 text is the service's dynamic limit ("We have to rate limit you ...").
 bool is_dynamic_limit_message(std::string_view message);
 

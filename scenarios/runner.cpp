@@ -1,7 +1,6 @@
 #include "scenarios/runner.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -33,6 +32,7 @@
 #include "generate/shared_gate.hpp"
 #include "mock_api/model.hpp"
 #include "mock_api/server.hpp"
+#include "protocol/wire.hpp"
 #include "scenarios/metrics.hpp"
 #include "scenarios/profile.hpp"
 #include "scenarios/references.hpp"
@@ -547,11 +547,12 @@ struct checked_scenario {
 void refuse_a_preset_label_on_another_spec(const std::string& label,
                                            const actors::strategy_spec& spec,
                                            const std::string& where) {
-  std::string lowered = label;  // "Adaptive" reads as adaptive too
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  const auto named = actors::preset(lowered);
-  if (!named.ok() || actors::to_compact(*named) == actors::to_compact(spec)) {
+  const auto& names = actors::preset_names();  // "Adaptive" reads as adaptive too
+  const auto name = std::find_if(names.begin(), names.end(), [&label](const std::string& n) {
+    return protocol::iequals(n, label);
+  });
+  if (name == names.end() ||
+      actors::to_compact(actors::preset(*name).value()) == actors::to_compact(spec)) {
     return;
   }
   zbatch::raise(invalid_argument_error(

@@ -190,6 +190,15 @@ TEST(ClassifyHttpError, ModerationOnSubmitByCodeOrText) {
             error_class::request_error);
 }
 
+// The service's own "Task not found" (the mock's 404), not a gateway's 404 page or a 401.
+TEST(ClassifyHttpError, TaskUnknownIsTheServicesOwn404) {
+  EXPECT_TRUE(is_task_unknown(classify_http_error(404, error_body(404, "Task not found: t", "r"))));
+  EXPECT_FALSE(is_task_unknown(classify_http_error(
+      404, "<html><head><title>404 Not Found</title></head><body>task not found</body></html>")));
+  EXPECT_FALSE(is_task_unknown(classify_http_error(401, error_body(401, "Task not found", "r"))));
+  EXPECT_FALSE(is_task_unknown(classify_http_error(404, error_body(404, "Not Found: /x", "r"))));
+}
+
 // A new user's check: five empty-bodied 429s stopped the batch naming no cause.
 TEST(ClassifyHttpError, AnEmptyBodySaysSo) {
   const auto error = classify_http_error(429, "");
