@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "actors/strategy.hpp"
+#include "protocol/messages.hpp"
 #include "protocol/models.hpp"
 #include "protocol/size.hpp"
 
@@ -138,7 +139,7 @@ std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options)
   if (in.prompt.empty()) {
     raise_invalid("--prompt (a non-empty string) or --batch FILE.jsonl is required");
   }
-  if (in.prompt.find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
+  if (protocol::is_blank(in.prompt)) {
     raise_invalid("--prompt holds only whitespace: give the text of the image");
   }
   const int count =

@@ -5,6 +5,7 @@
 
 #include "base/json_reader.hpp"
 #include "base/rng.hpp"
+#include "protocol/messages.hpp"
 #include "protocol/models.hpp"
 #include "protocol/size.hpp"
 
@@ -120,10 +121,6 @@ std::optional<protocol::image_url_value> read_image_url(base::json_reader& in) {
   return out;
 }
 
-bool only_whitespace(const std::string& text) {
-  return text.find_first_not_of(" \t\r\n\v\f") == std::string::npos;
-}
-
 std::vector<image_spec> parse_line(base::json_reader& in, const std::string& model,
                                    std::size_t line_number) {
   in.expect_fields({"prompt", "negative_prompt", "size", "aspect", "base_size", "seed", "count",
@@ -132,7 +129,7 @@ std::vector<image_spec> parse_line(base::json_reader& in, const std::string& mod
   request.model = in.has("model") ? in.field("model").string() : model;
   const auto prompt = in.field("prompt");
   request.prompt = prompt.string();
-  if (!request.prompt.empty() && only_whitespace(request.prompt)) {
+  if (!request.prompt.empty() && protocol::is_blank(request.prompt)) {
     prompt.fail("holds only whitespace (give the text of the image)");
   }
   if (const auto negative = in.field("negative_prompt"); negative.present()) {

@@ -57,6 +57,42 @@ std::size_t utf8_length(std::string_view text) {
   return count;
 }
 
+namespace {
+
+/// The code point starting at `text[i]` (UTF-8; a malformed byte reads as itself) and its length.
+std::pair<char32_t, std::size_t> decode_utf8(std::string_view text, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char lead = byte(0);
+  const std::size_t length = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  if (length == 1 || i + length > text.size()) {
+    return {lead, 1};
+  }
+  char32_t code = lead & (0x7F >> length);
+  for (std::size_t k = 1; k < length; ++k) {
+    code = (code << 6) | (byte(k) & 0x3F);
+  }
+  return {code, length};
+}
+
+bool shows_nothing(char32_t c) {
+  return c == ' ' || (c >= 0x09 && c <= 0x0D) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200D) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x2060 || c == 0x3000 || c == 0xFEFF;
+}
+
+}  // namespace
+
+bool is_blank(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto [code, length] = decode_utf8(text, i);
+    if (!shows_nothing(code)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
 json to_json(const submit_request& request) {
   json body{{"model", request.model}, {"prompt", request.prompt}};
   if (request.negative_prompt) {

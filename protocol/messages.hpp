@@ -64,6 +64,13 @@ std::string no_provider(std::string_view model);
 /// Counts Unicode code points in UTF-8 text (the unit of the prompt limit).
 std::size_t utf8_length(std::string_view text);
 
+/// Whether UTF-8 text shows nothing: empty, or only white space (ASCII's, Unicode's White_Space
+/// set such as U+00A0 and the ideographic space U+3000) and invisible format characters (zero
+/// width space and joiners, U+2060, the BOM U+FEFF). A prompt of such text asks the service for
+/// an image of nothing, so zbatch refuses it before paying for it (a new user's check: a prompt
+/// of U+3000 alone passed).
+bool is_blank(std::string_view text);
+
 /// `loras`: one LoRA as a model id string, or an object of LoRA ids and weights summing to 1.0
 /// (protocol doc, "What newer public material adds"; at most `max_loras`, models.hpp).
 struct lora_set {

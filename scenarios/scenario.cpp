@@ -53,7 +53,7 @@ workload_spec parse_workload(reader r) {
     for (std::size_t i = 0; i < size; ++i) {
       const auto prompt = prompts.element(i);
       out.prompts.push_back(prompt.string());
-      if (out.prompts.back().find_first_not_of(" \t\r\n\v\f") == std::string::npos) {
+      if (protocol::is_blank(out.prompts.back())) {
         prompt.fail("is empty or only whitespace (give the text of an image)");
       }
       // The API's own rules (length), so a run does not play prompts every request is refused

@@ -237,6 +237,7 @@ TEST(GenerateCli, BadUsageExitsTwoNamingTheOption) {
       {{"--batch", "/nonexistent/batch.jsonl", "--prompt", "p"},
        {"--batch and --prompt are mutually exclusive"}},
       {{"--prompt", " \t  ", "--mock"}, {"--prompt holds only whitespace"}},
+      {{"--prompt", "\xE3\x80\x80", "--mock"}, {"--prompt holds only whitespace"}},
       {{"--batch", "/tmp", "--mock"}, {"--batch /tmp is a directory"}},
       {{"--prompt", "p", "--quiet", "--json"}, {"--json and --quiet cannot be used together"}},
       {{"--prompt", "p", "--config", "/nonexistent/zbatch.toml"}, {"/nonexistent/zbatch.toml"}},

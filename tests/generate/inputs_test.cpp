@@ -76,6 +76,10 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
           .message();
   EXPECT_EQ(blank.rfind(file.string() + ":2: prompt:", 0), 0u) << blank;
   EXPECT_NE(blank.find("only whitespace"), std::string::npos) << blank;
+  // Unicode's spaces too (U+3000, U+00A0): a new user's prompt of ideographic spaces passed.
+  const std::string wide =
+      batch_file_images(write("{\"prompt\": \"\u3000\u00a0\"}\n"), "m").status().message();
+  EXPECT_NE(wide.find(":1: prompt: holds only whitespace"), std::string::npos) << wide;
   // A directory is named as one.
   const std::string directory = batch_file_images(dir_, "m").status().message();
   EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;

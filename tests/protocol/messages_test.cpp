@@ -33,6 +33,18 @@ TEST(Utf8Length, CountsCodePoints) {
   EXPECT_EQ(utf8_length("\xF0\x9F\x8C\x85"), 1u);  // one emoji, 4 bytes
 }
 
+TEST(IsBlank, UnicodeSpaceAndInvisibleFormatCharactersShowNothing) {
+  EXPECT_TRUE(is_blank(""));
+  EXPECT_TRUE(is_blank(" \t\r\n"));
+  EXPECT_TRUE(is_blank("\xE3\x80\x80"));               // U+3000 ideographic space
+  EXPECT_TRUE(is_blank("\xC2\xA0 \xE2\x80\x8B"));      // no-break space, zero width space
+  EXPECT_TRUE(is_blank("\xEF\xBB\xBF\xE2\x80\xAF"));   // BOM, narrow no-break space
+  EXPECT_FALSE(is_blank("\xE3\x80\x80\xE7\x81\xAF"));  // U+3000 then 灯
+  EXPECT_FALSE(is_blank(" a "));
+  EXPECT_FALSE(is_blank("\xF0\x9F\x8C\x85"));  // an emoji shows something
+  EXPECT_FALSE(is_blank("\xE3\x80"));          // a cut sequence is not white space
+}
+
 TEST(Validate, PromptLimitIsUnder2000CodePoints) {
   auto request = valid_request();
   request.prompt = std::string(1999, 'a');

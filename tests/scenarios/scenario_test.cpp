@@ -87,6 +87,10 @@ TEST(scenario, errors_name_the_file_and_field_path) {
   EXPECT_NE(error_of(doc).find("t.json: workload.prompts[1]: is empty or only whitespace"),
             std::string::npos)
       << error_of(doc);
+  doc["workload"] = {{"prompts", {"\xE3\x80\x80\xE3\x80\x80"}}};  // U+3000 twice
+  EXPECT_NE(error_of(doc).find("t.json: workload.prompts[0]: is empty or only whitespace"),
+            std::string::npos)
+      << error_of(doc);
 
   doc = minimal();
   doc["workload"] = {{"prompts", {std::string(2500, 'a')}}};
