@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace zbatch::generate {
@@ -93,8 +94,44 @@ result<std::unique_ptr<journal>> journal::open(const std::filesystem::path& dir,
                                                const json& options, fault_hook faults) {
   std::unique_ptr<journal> out(new journal(dir / "journal.jsonl"));
   out->faults_ = std::move(faults);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return internal_error(dir.string() + ": cannot create the output directory: " + ec.message());
+  }
+  ZBATCH_RETURN_IF_ERROR(out->lock(dir));
   ZBATCH_RETURN_IF_ERROR(out->load(dir, options, true));
   return out;
+}
+
+status journal::lock(const std::filesystem::path& dir) {
+  // An advisory lock (flock) the kernel drops when the process ends, even by kill -9: two runs
+  // in one directory would each resume the other's images and pay for them twice (a new
+  // user's check: a supervisor restarted zbatch while the killed wrapper's run went on).
+  const auto path = dir / "journal.lock";
+  lock_fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) {
+    return internal_error(path.string() + ": cannot open: " + std::strerror(errno));
+  }
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    if (error != EWOULDBLOCK) {
+      return internal_error(path.string() + ": cannot lock: " + std::strerror(error));
+    }
+    std::ifstream in(path);
+    std::string pid;
+    std::getline(in, pid);
+    return failed_precondition_error(
+        dir.string() + ": another zbatch generate" + (pid.empty() ? "" : " (pid " + pid + ")") +
+        " is running in this directory (it holds " + path.string() +
+        "); wait for it to end or stop it: two runs in one directory would pay twice for its "
+        "images");
+  }
+  const auto pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
+    return internal_error(path.string() + ": cannot write: " + std::strerror(errno));
+  }
+  return ok_status();
 }
 
 result<std::unique_ptr<journal>> journal::read_only(const std::filesystem::path& dir,
@@ -187,6 +224,9 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
 journal::~journal() {
   if (fd_ >= 0) {
     ::close(fd_);
+  }
+  if (lock_fd_ >= 0) {
+    ::close(lock_fd_);  // drops the lock
   }
 }
 

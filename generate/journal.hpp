@@ -98,7 +98,10 @@ struct journaled_ratelimit {
 
 class journal {
  public:
-  /// Opens (creating if needed) `dir/journal.jsonl`. When the file exists, its header must
+  /// Opens (creating if needed) `dir/journal.jsonl`, first taking `dir/journal.lock` for the
+  /// journal's lifetime (flock, dropped when the process ends however it ends): another open
+  /// journal on `dir`, in this process or another, is failed_precondition naming its pid.
+  /// When the file exists, its header must
   /// carry the same `options`; otherwise failed_precondition names the first field that
   /// differs. A damaged line or an unknown version is data_loss naming the file (and line); a
   /// directory or file that cannot be created or opened is internal.
@@ -155,6 +158,7 @@ class journal {
 
  private:
   explicit journal(std::filesystem::path path) : path_(std::move(path)) {}
+  status lock(const std::filesystem::path& dir);
   status load(const std::filesystem::path& dir, const nlohmann::json& options, bool write);
   status append(const nlohmann::json& line, bool sync = true);
   void apply(const nlohmann::json& line);
@@ -163,6 +167,7 @@ class journal {
 
   std::filesystem::path path_;
   int fd_ = -1;
+  int lock_fd_ = -1;        ///< `dir/journal.lock`, flocked while this journal writes.
   std::uint64_t size_ = 0;  ///< Bytes of whole lines in the file.
   std::string broken_;      ///< Why no more lines may be written (a torn line could not be cut).
   fault_hook faults_;

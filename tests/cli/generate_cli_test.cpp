@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -439,6 +443,30 @@ TEST(GenerateCli, OutMustBeADirectory) {
   EXPECT_EQ(run.exit_code, 2);
   EXPECT_NE(run.err.find("--out"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("not a directory"), std::string::npos) << run.err;
+}
+
+// A new user's check: a restarted run overlapping the one its killed wrapper left running paid
+// twice for one image of four. While one run holds the directory's lock, another exits 2 naming
+// it and sends nothing (the refusal comes before any request: the base URL never answers).
+TEST(GenerateCli, ASecondRunInTheSameDirectoryExitsTwoNamingTheRunningOne) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  std::filesystem::create_directories(out);
+  const int held = ::open((out / "journal.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::write(held, "4242\n", 5), 5);
+  const auto key_file = dir.path() / "key";
+  std::ofstream(key_file) << "ms-file-key\n";
+  auto run =
+      run_zbatch({"generate", "--prompt", "p", "--count", "1", "--base-url", "https://192.0.2.1:9",
+                  "--api-key-file", key_file.string(), "--out", out.string()});
+  ::close(held);
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("another zbatch generate (pid 4242) is running in this directory"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out / "journal.jsonl")) << "nothing read or written";
 }
 
 TEST(GenerateCli, RemoteHostWithoutKeyIsRefusedBeforeAnyRequest) {

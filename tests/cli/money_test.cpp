@@ -74,7 +74,7 @@ class money : public ::testing::Test {
     std::vector<fs::path> out;
     for (const auto& item : fs::directory_iterator(out_)) {
       const auto name = item.path().filename().string();
-      if (name != "journal.jsonl" && name != "manifest.json") {
+      if (name != "journal.jsonl" && name != "journal.lock" && name != "manifest.json") {
         out.push_back(item.path());
       }
     }

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include <sys/resource.h>
+#include <unistd.h>
 #include <csignal>
 
 #include <gtest/gtest.h>
@@ -60,6 +61,23 @@ TEST_F(journal_test, records_survive_a_reopen) {
 
 // Issue 17 items 8-9: a journal that cannot be written is an error naming the path and the
 // system's own cause, not a guess. The file size limit stands in for a full disk (EFBIG).
+// A new user's check: two runs in one directory each resumed the other's images and paid twice
+// (5 tasks for 4 images). The second open is refused while the first journal lives.
+TEST_F(journal_test, a_second_run_in_the_same_directory_is_refused_while_the_first_runs) {
+  auto first = journal::open(dir_, options());
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  const auto second = journal::open(dir_, options());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), status_code::failed_precondition);
+  const std::string message{second.status().message()};
+  EXPECT_NE(message.find(dir_.string() + ": another zbatch generate (pid " +
+                         std::to_string(::getpid()) + ") is running in this directory"),
+            std::string::npos)
+      << message;
+  first->reset();
+  EXPECT_TRUE(journal::open(dir_, options()).ok()) << "the lock ends with its journal";
+}
+
 TEST_F(journal_test, a_failed_write_names_the_path_and_the_cause) {
   auto opened = journal::open(dir_, options()).value();
   rlimit before{};
@@ -200,6 +218,7 @@ TEST_F(journal_test, a_torn_last_line_is_dropped) {
   journal& j = *opened;
   EXPECT_EQ(j.images().size(), 1u);
   EXPECT_TRUE(j.record_submitted(1, 11, "task-b").ok());
+  opened.reset();
   auto again = journal::open(dir_, options()).value();
   EXPECT_EQ(again->images().at(1).task_id, "task-b");
 }
