@@ -55,6 +55,9 @@ class permit_gate {
   /// (the model-requests figures are that model's).
   virtual void on_ratelimit(const protocol::ratelimit_state& /*limits*/,
                             const std::string& /*model*/) {}
+  /// The latest quota reset (Unix ms) `acquire` reported from the store: another process's
+  /// quota stop, the service's time if it gave one. Read once the run is over (any thread).
+  virtual std::optional<std::int64_t> quota_reset_seen() const { return std::nullopt; }
 };
 
 }  // namespace zbatch::actors

@@ -1,6 +1,7 @@
 #include "actors/shared_permits.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 namespace zbatch::actors {
@@ -42,6 +43,9 @@ class shared_gate final : public permit_gate {
     const auto got = client_->acquire();
     out.permit = got.permit;
     out.quota_reset_ms = got.quota_reset_ms;
+    if (got.quota_reset_ms) {
+      seen_reset_ = *got.quota_reset_ms;
+    }
     if (!got.permit) {
       out.retry_in = std::max(millis{1}, got.retry_in);
     } else if (half_open) {
@@ -85,12 +89,17 @@ class shared_gate final : public permit_gate {
     client_->on_ratelimit(figures, clock_(std::nullopt));
   }
   void set_open_for(millis open_for) { open_for_ = open_for; }
+  std::optional<std::int64_t> quota_reset_seen() const override {
+    const auto seen = seen_reset_.load();
+    return seen > 0 ? std::optional<std::int64_t>(seen) : std::nullopt;
+  }
 
  private:
   std::unique_ptr<shared_limit::permit_client> client_;
   store_clock clock_;
   std::optional<std::uint64_t> probe_;  ///< This process's half-open probe, while out.
   millis open_for_{10'000};
+  std::atomic<std::int64_t> seen_reset_{0};  ///< 0: no quota stop seen in the store.
 };
 
 }  // namespace

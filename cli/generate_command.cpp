@@ -302,7 +302,9 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
           << (o.stopped_by_retry_after ? "it said to come back at " : "the quota resets at ")
           << o.quota_reset.value_or("?") << " (" << o.quota_reset_utc8.value_or("?") << ", "
           << (o.quota_reset_from_service ? "as the service said"
-                                         : "assumed: midnight UTC+8, the service gave no time")
+              : o.quota_reset_from_peer
+                  ? "as the service told another process on the key (--shared-limit)"
+                  : "assumed: midnight UTC+8, the service gave no time")
           << ")";
       if (o.quota && o.quota->figures.remaining() && *o.quota->figures.remaining() <= 0) {
         out << "; no call is left today: rerun the same command after the reset";

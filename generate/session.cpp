@@ -801,7 +801,21 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
   return ok_status();
 }
 
-/// The latest reset a quota 429's Retry-After named, else the assumed next midnight UTC+8.
+/// The quota reset the shared store holds (another process's stop), unless it is the assumed
+/// midnight UTC+8 (that process had no time from the service either).
+std::optional<system_time> session::store_quota_reset() const {
+  const auto ms = config_.permits ? config_.permits->quota_reset_seen() : std::nullopt;
+  if (!ms) {
+    return std::nullopt;
+  }
+  const system_time at{std::chrono::milliseconds(*ms)};
+  const auto assumed = next_quota_reset(std::chrono::system_clock::now());
+  return std::chrono::abs(at - assumed) > std::chrono::minutes(1) ? std::optional(at)
+                                                                  : std::nullopt;
+}
+
+/// The latest reset a quota 429's Retry-After named (this process's, else another's on the
+/// shared key), else the plan's, else the assumed next midnight UTC+8.
 void session::quota_reset(session_outcome& outcome) const {
   std::optional<system_time> reset;
   for (const auto& st : states_) {
@@ -815,6 +829,12 @@ void session::quota_reset(session_outcome& outcome) const {
     }
   }
   outcome.quota_reset_from_service = reset.has_value();
+  if (const auto shared = store_quota_reset(); !reset && shared) {
+    // Another process on the key met the quota (a new user's check: this one said "assumed:
+    // midnight UTC+8" and 17 h where the service had said 50 s to the other).
+    reset = shared;
+    outcome.quota_reset_from_peer = true;
+  }
   if (!reset && quota_ &&
       (quota_->decision == quota_decision::fit || quota_->decision == quota_decision::stop)) {
     reset = quota_->resets_at;  // The plan's: the reset after the figures it used were seen.

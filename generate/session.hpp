@@ -129,6 +129,8 @@ struct session_outcome {
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".
   bool quota_reset_from_service = false;        ///< From Retry-After rather than assumed.
+  /// From the shared store: the service's Retry-After to another process on the key.
+  bool quota_reset_from_peer = false;
   /// The quota stop came from a Retry-After longer than a batch waits on a 429 whose text is
   /// not the quota's: the service asked to wait; nothing says the day's calls are spent.
   bool stopped_by_retry_after = false;
@@ -181,6 +183,7 @@ class session {
   void tally(session_outcome& outcome) const;
   status decide_stop_reason(const actors::batch_result* result, session_outcome& outcome);
   void quota_reset(session_outcome& outcome) const;
+  std::optional<system_time> store_quota_reset() const;
   quota_plan plan_quota_now();
   quota_plan replan(system_time now, const std::map<std::string, int>& accepted, bool probed);
   quota_figures figures_for(const std::string& model, system_time now) const;

@@ -6,10 +6,14 @@
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "shared_limit/store.hpp"
 #include "tests/cli/process.hpp"
 #include "tests/client/temp_dir.hpp"
 #include "tests/shared_limit/redis_server.hpp"
@@ -166,6 +170,35 @@ TEST_F(shared_limit_cli, a_wrong_password_or_one_in_the_url_exits_2_without_echo
   EXPECT_EQ(in_url.wait(), 2);
   EXPECT_NE(in_url.err().find("ZBATCH_REDIS_PASSWORD"), std::string::npos) << in_url.err();
   EXPECT_EQ(in_url.err().find(password), std::string::npos);
+}
+
+// A new user's check: a process stopped because another on the key met the quota said
+// "assumed: midnight UTC+8" (17 h away) where the service had told the other 50 s. The store's
+// reset, written here as the other process would, is the one it names, and its manifest too.
+TEST_F(shared_limit_cli, a_quota_stop_from_another_process_names_the_services_reset) {
+  redisContext* c = redisConnect("127.0.0.1", server_.port());
+  ASSERT_TRUE(c != nullptr && c->err == 0);
+  freeReplyObject(redisCommand(c, "AUTH %s", password));
+  const long long reset_ms = now_ms(c) + 5400 * 1000;  // 90 minutes: not a midnight UTC+8
+  const auto quota_key = zbatch::shared_limit::key_namespace("zbatch-mock-key") + ":quota";
+  freeReplyObject(redisCommand(c, "SET %s %lld PX %d", quota_key.c_str(), reset_ms, 600000));
+  redisFree(c);
+  temp_dir io;
+  const auto out = dir_.path() / "q";
+  auto a = args(out.string(), 2);
+  a[9] = "bounded,inflight=1,quota=stop";  // --strategy's value: stop, not wait 90 minutes
+  child stopped(ZBATCH_EXE, a, io.path());
+  EXPECT_EQ(stopped.wait(), 4) << stopped.out() << stopped.err();
+  const std::time_t t = static_cast<std::time_t>(reset_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char at[32];
+  std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const auto all = stopped.out() + stopped.err();
+  EXPECT_NE(all.find(std::string("the quota resets at ") + at + " ("), std::string::npos) << all;
+  EXPECT_NE(all.find("as the service told another process on the key"), std::string::npos) << all;
+  const auto manifest = nlohmann::json::parse(zbatch::test::read_all(out / "manifest.json"));
+  EXPECT_EQ(manifest.value("quota_resets_at", ""), at) << manifest.dump(2);
 }
 
 }  // namespace
