@@ -7,42 +7,38 @@
 namespace zbatch::reports {
 namespace {
 
-// counts[u] = number of arrangements of n_x x's and n_y y's whose U equals u, computed with the
-// recurrence f(m, n, u) = f(m-1, n, u-n) + f(m, n-1, u) (the largest value is an x or a y).
-std::vector<double> u_distribution(std::size_t n_x, std::size_t n_y) {
-  // table[n][u] for the current m, built up from m = 0.
-  std::vector<std::vector<double>> previous(n_y + 1), current(n_y + 1);
-  for (std::size_t n = 0; n <= n_y; ++n) {
-    previous[n] = {1.0};  // m = 0: one arrangement, U = 0.
+// Two-sided exact permutation p-value over every split of the pooled midranks into n_x and
+// n_y values: the share of splits whose rank sum of x lies at least as far from its mean as the
+// observed one. Ties are handled exactly (the normal approximation gave p = 0.041 where this is
+// 0.079 for 5 success rates against 5, and the gate flagged noise). Ranks are doubled so that
+// midranks are integers and the comparison is exact; counts[k][s] is the number of ways to pick
+// k of the values seen so far with doubled rank sum s.
+double exact_permutation_p(const std::vector<long>& doubled_ranks, std::size_t n_x,
+                           long observed_sum) {
+  long max_sum = 0;
+  for (long r : doubled_ranks) {
+    max_sum += r;
   }
-  for (std::size_t m = 1; m <= n_x; ++m) {
-    current[0] = {1.0};  // n = 0: one arrangement, U = 0.
-    for (std::size_t n = 1; n <= n_y; ++n) {
-      std::vector<double> counts(m * n + 1, 0.0);
-      // The largest value is an x: it beats all n y's.
-      for (std::size_t u = 0; u < previous[n].size(); ++u) {
-        counts[u + n] += previous[n][u];
+  std::vector<std::vector<double>> counts(n_x + 1, std::vector<double>(max_sum + 1, 0.0));
+  counts[0][0] = 1.0;
+  for (long r : doubled_ranks) {
+    for (std::size_t k = n_x; k >= 1; --k) {
+      for (long s = max_sum; s >= r; --s) {
+        counts[k][s] += counts[k - 1][s - r];
       }
-      // The largest value is a y: it adds nothing to U.
-      for (std::size_t u = 0; u < current[n - 1].size(); ++u) {
-        counts[u] += current[n - 1][u];
-      }
-      current[n] = std::move(counts);
     }
-    std::swap(previous, current);
   }
-  return previous[n_y];
-}
-
-double exact_two_sided(double u_x, std::size_t n_x, std::size_t n_y) {
-  const auto counts = u_distribution(n_x, n_y);
-  const double total = std::accumulate(counts.begin(), counts.end(), 0.0);
-  const double u_min = std::min(u_x, static_cast<double>(n_x * n_y) - u_x);
-  double tail = 0;
-  for (std::size_t u = 0; u < counts.size() && static_cast<double>(u) <= u_min + 1e-9; ++u) {
-    tail += counts[u];
+  // The mean of the doubled rank sum of x: n_x × (n + 1).
+  const long mean = static_cast<long>(n_x) * static_cast<long>(doubled_ranks.size() + 1);
+  const long observed = std::labs(observed_sum - mean);
+  double extreme = 0, total = 0;
+  for (long s = 0; s <= max_sum; ++s) {
+    total += counts[n_x][s];
+    if (std::labs(s - mean) >= observed) {
+      extreme += counts[n_x][s];
+    }
   }
-  return std::min(1.0, 2.0 * tail / total);
+  return std::min(1.0, extreme / total);
 }
 
 }  // namespace
@@ -65,22 +61,25 @@ mann_whitney_result mann_whitney_u(const std::vector<double>& x, const std::vect
             [](const auto& a, const auto& b) { return a.first < b.first; });
   const std::size_t n = pooled.size();
   double rank_sum_x = 0;
-  double tie_term = 0;  // sum of t^3 - t over tie groups
-  bool ties = false;
+  long doubled_sum_x = 0;
+  std::vector<long> doubled_ranks;  // 2 × midrank of every pooled value
+  double tie_term = 0;              // sum of t^3 - t over tie groups
   for (std::size_t i = 0; i < n;) {
     std::size_t j = i;
     while (j + 1 < n && pooled[j + 1].first == pooled[i].first) {
       ++j;
     }
     const double group = static_cast<double>(j - i + 1);
-    const double midrank = (static_cast<double>(i + 1) + static_cast<double>(j + 1)) / 2.0;
+    const long doubled = static_cast<long>(i + 1 + j + 1);
+    const double midrank = static_cast<double>(doubled) / 2.0;
     if (group > 1) {
-      ties = true;
       tie_term += group * group * group - group;
     }
     for (std::size_t k = i; k <= j; ++k) {
+      doubled_ranks.push_back(doubled);
       if (pooled[k].second) {
         rank_sum_x += midrank;
+        doubled_sum_x += doubled;
       }
     }
     i = j + 1;
@@ -88,9 +87,9 @@ mann_whitney_result mann_whitney_u(const std::vector<double>& x, const std::vect
   const double nx = static_cast<double>(n_x), ny = static_cast<double>(n_y);
   out.u_x = rank_sum_x - nx * (nx + 1.0) / 2.0;
   out.u_y = nx * ny - out.u_x;
-  if (!ties && n_x <= exact_limit && n_y <= exact_limit) {
+  if (n_x <= exact_limit && n_y <= exact_limit) {
     out.exact = true;
-    out.p_value = exact_two_sided(out.u_x, n_x, n_y);
+    out.p_value = exact_permutation_p(doubled_ranks, n_x, doubled_sum_x);
     return out;
   }
   const double total = static_cast<double>(n);

@@ -3,6 +3,7 @@
 // whether that is beyond the noise across repetitions (preferring the cheaper and politer one
 // when it is not), and the hindsight-best with adaptive's distance from it.
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -90,6 +91,31 @@ TEST(recommendation, a_lone_leader_is_set_against_the_next_with_its_time_and_noi
   EXPECT_NE(text.find("The next, concurrent, delivered 90% in 3.2 s (2.0× faster); every "
                       "repetition of adaptive delivered more than every one of concurrent; 3 and "
                       "3 repetitions are too few for a test at 5%."),
+            std::string::npos)
+      << text;
+}
+
+// The recommendation shares the gate's Mann-Whitney test: success rates full of ties (a new
+// user's preview-4 check) get the exact permutation p = 0.079, not the approximation's 0.041
+// that called the lead larger than the noise.
+TEST(recommendation, tied_success_rates_get_the_exact_p) {
+  auto results = read_fixture("results-mixed.json");
+  const std::vector<std::vector<double>> rates = {
+      {.25, .25, .25, .25, .25}, {.25, .25, .5, .5, .25}, {.5, .75, .75, .5, .5}};
+  for (std::size_t i = 0; i < rates.size(); ++i) {
+    auto& s = results["strategies"][i];
+    while (s["runs"].size() < 5) {
+      s["runs"].push_back(s["runs"][0]);
+    }
+    double sum = 0;
+    for (std::size_t r = 0; r < 5; ++r) {
+      s["runs"][r]["success_rate"] = rates[i][r];
+      sum += rates[i][r];
+    }
+    s["success_rate"] = sum / 5;
+  }
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("a lead within the noise (Mann-Whitney p = 0.079 over 5 and 5 repetitions)"),
             std::string::npos)
       << text;
 }
