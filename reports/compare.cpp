@@ -1,6 +1,7 @@
 #include "reports/compare.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <set>
 #include <string_view>
@@ -80,6 +81,15 @@ std::vector<double> samples(const json& strategy, const metric& m) {
   return out;
 }
 
+// Changes of the independent limiters' figures are named "independent.<metric path>".
+constexpr const char* independent_prefix = "independent.";
+
+/// The metric row of a change's path, with or without the independent prefix.
+const metric* metric_of(const std::string& path) {
+  const std::string prefix = independent_prefix;
+  return find_metric(path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : path);
+}
+
 const json* find_strategy(const json& results, const std::string& name) {
   for (const auto& s : results["strategies"]) {
     if (s["name"] == name) {
@@ -107,6 +117,10 @@ const char* to_string(verdict v) {
       return "missing in head";
     case verdict::new_in_head:
       return "new in head";
+    case verdict::not_judged:
+      return "not judged (one noisy run)";
+    case verdict::slower_for_more:
+      return "slower, delivering more: not a regression";
   }
   return "?";
 }
@@ -158,6 +172,247 @@ status same_workload(const nlohmann::json& base, const nlohmann::json& head,
 
 }  // namespace
 
+namespace {
+
+/// What every strategy's judging shares: the options, the two files' names and the notes.
+struct judge_context {
+  const json& base;
+  const json& head;
+  const compare_options& options;
+  const std::string& base_name;
+  const std::string& head_name;
+  /// A single repetition in a noisy mode (http, live): differences are listed, not judged.
+  bool noisy_single = false;
+  std::set<std::string> unjudged;  ///< Metric paths whose reference moved (see reference_notes).
+  std::set<std::string> notes;
+  comparison* out;
+};
+
+/// The hindsight-best's identity (name and spec), or empty without one.
+std::string hindsight_best(const json& results) {
+  const json& h = results.value("hindsight", json());
+  const json& best = h.is_object() ? h.value("best", json()) : json();
+  return best.is_object()
+             ? best.value("name", std::string()) + " " + best.value("spec", std::string())
+             : std::string();
+}
+
+/// A metric measured against a reference that is not the same in both files (another
+/// hindsight-best, another clairvoyant makespan) compares two yardsticks, not two strategies: a
+/// new user's check flagged 8 regressions, adaptive's among them although its makespan improved.
+void reference_notes(judge_context& ctx) {
+  const std::string base_best = hindsight_best(ctx.base), head_best = hindsight_best(ctx.head);
+  if (!base_best.empty() && !head_best.empty() && base_best != head_best) {
+    const auto name = [](const json& r) { return r["hindsight"]["best"]["name"].dump(); };
+    ctx.unjudged.insert({"efficiency_vs_hindsight", "regret_ms"});
+    ctx.notes.insert("The hindsight-best moved: " + ctx.base_name + " has " + name(ctx.base) +
+                     ", " + ctx.head_name + " has " + name(ctx.head) +
+                     " (hindsight.best); efficiency vs hindsight-best and regret measure against "
+                     "different references and are not judged (the makespans are).");
+  }
+  const auto clairvoyant = [](const json& r) {
+    const json& c = r.value("clairvoyant", json());
+    return c.is_object() ? number_at(c, "makespan_ms") : std::nullopt;
+  };
+  const auto base_c = clairvoyant(ctx.base), head_c = clairvoyant(ctx.head);
+  if (base_c && head_c && *base_c != *head_c) {
+    ctx.unjudged.insert("efficiency_vs_clairvoyant");
+    ctx.notes.insert("The clairvoyant's makespan moved: " + format_seconds(base_c) + " in " +
+                     ctx.base_name + ", " + format_seconds(head_c) + " in " + ctx.head_name +
+                     " (clairvoyant.makespan_ms); efficiency vs clairvoyant is not judged.");
+  }
+}
+
+/// The method for one strategy's repetitions (see compare.hpp), noting why where it matters.
+std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t head_runs) {
+  const std::string mode = ctx.base["mode"].get<std::string>();
+  const bool same_seed = ctx.base["seed"] == ctx.head["seed"];
+  if (mode == "sim" && !same_seed) {
+    ctx.notes.insert("Seeds differ (" + ctx.base["seed"].dump() + " vs " + ctx.head["seed"].dump() +
+                     "), so sim results are not comparable value by value.");
+  }
+  if (mode == "sim" && same_seed && base_runs == head_runs) {
+    return "deterministic";
+  }
+  if (base_runs >= 2 && head_runs >= 2) {
+    const double floor = min_attainable_p(base_runs, head_runs);
+    if (floor >= ctx.options.alpha) {
+      ctx.out->untestable = true;
+      ctx.notes.insert(std::to_string(base_runs) + " and " + std::to_string(head_runs) +
+                       " repetitions cannot reach p < " + format_decimal(ctx.options.alpha, 3) +
+                       " (smallest possible p is " + format_decimal(floor, 3) +
+                       "): no metric can fail; use more repetitions (9 or more recommended).");
+    }
+    return "mann-whitney";
+  }
+  if (mode != "sim") {
+    // Two identical http runs differed by 17 "regressions": one noisy run says nothing.
+    ctx.noisy_single = true;
+    ctx.out->untestable = true;
+    ctx.notes.insert("One repetition in " + mode + " mode (runs in " + ctx.base_name + ": " +
+                     std::to_string(base_runs) + ", " + ctx.head_name + ": " +
+                     std::to_string(head_runs) +
+                     "): a single noisy run cannot be judged; the differences are listed as "
+                     "information only. Use 2 or more repetitions (9 or more recommended).");
+  } else {
+    ctx.notes.insert(
+        "One repetition outside deterministic sim mode: changes are judged on single "
+        "values by the " +
+        format_decimal(ctx.options.max_regression_pct, 2) +
+        "% margin without accounting for noise; use 2 or more repetitions.");
+  }
+  return "single-run";
+}
+
+/// The margin rule on the means, for deterministic or single runs.
+void judge_by_margin(const judge_context& ctx, const metric& m, const json& b, const json& h,
+                     metric_change& c) {
+  c.base = metric_value(m, b);
+  c.head = metric_value(m, h);
+  c.change_pct = relative_change_pct(c.base, c.head);
+  const std::string_view path = m.path;
+  const bool success = path == "success_rate" || path == "deliverable_success_rate";
+  c.margin_pct = success && c.method == "deterministic"
+                     ? std::min(ctx.options.max_regression_pct, success_margin_pct)
+                     : ctx.options.max_regression_pct;
+  c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better, c.margin_pct);
+  if (ctx.noisy_single && c.result != verdict::unchanged) {
+    c.result = verdict::not_judged;
+  }
+}
+
+/// The Mann-Whitney rule on the per-repetition values.
+void judge_by_test(const judge_context& ctx, const std::vector<double>& xs,
+                   const std::vector<double>& ys, bool higher_is_better, metric_change& c) {
+  c.base = median(xs);
+  c.head = median(ys);
+  c.change_pct = relative_change_pct(c.base, c.head);
+  const auto test = mann_whitney_u(xs, ys);
+  c.p_value = test.p_value;
+  const bool all_equal =
+      xs == ys || (std::set<double>(xs.begin(), xs.end()).size() == 1 &&
+                   std::set<double>(ys.begin(), ys.end()).size() == 1 && xs[0] == ys[0]);
+  if (all_equal) {
+    c.result = verdict::unchanged;
+  } else if (std::fabs(*c.change_pct) <= ctx.options.min_effect_pct) {
+    c.result = verdict::within_margin;
+  } else if (test.p_value >= ctx.options.alpha) {
+    c.result = verdict::not_significant;
+  } else {
+    c.result =
+        worsening(*c.change_pct, higher_is_better) > 0 ? verdict::regression : verdict::improvement;
+  }
+}
+
+/// Whether metric `m` is compared at all: a figure neither side has is skipped silently, one
+/// whose reference is absent from one file or moved is skipped with a note.
+bool comparable(judge_context& ctx, const metric& m, const json& b, const json& h) {
+  // A metric only some results carry (e.g. against the clairvoyant) is compared when either
+  // side has it: files written before it existed compare as they did.
+  if ((m.views & if_present) != 0 && !metric_value(m, b) && !metric_value(m, h)) {
+    return false;
+  }
+  // A reference one file was run without (--no-hindsight, no clairvoyant) is no change of
+  // the strategies: counted as lost, it made an unchanged run 12 regressions.
+  const bool in_base = carried_by_any(ctx.base, m), in_head = carried_by_any(ctx.head, m);
+  if ((m.views & if_present) != 0 && (!in_base || !in_head)) {
+    ctx.notes.insert(std::string(name_in(m, metric_view::compare)) + ": not compared, " +
+                     (in_base ? ctx.head_name : ctx.base_name) +
+                     " has no such figure for any strategy (its run had no such reference, e.g. "
+                     "--no-hindsight)");
+    return false;
+  }
+  return ctx.unjudged.count(m.path) == 0;
+}
+
+/// Every metric of one set of figures of strategy `name` (its summary, or its `independent`
+/// one under `prefix` "independent."), appended to ctx.out.
+void judge_figures(judge_context& ctx, const std::string& name, const std::string& prefix,
+                   const json& b, const json& h, const std::string& method) {
+  for (const auto& m : metrics_in(metric_view::compare)) {
+    if (!comparable(ctx, m, b, h)) {
+      continue;
+    }
+    metric_change c;
+    c.strategy = name;
+    c.metric = prefix + m.path;
+    c.label = (prefix.empty() ? "" : "independent ") + name_in(m, metric_view::compare);
+    c.higher_is_better = m.higher_is_better;
+    c.method = method;
+    const auto xs = samples(b, m), ys = samples(h, m);
+    if (method == "mann-whitney" && (xs.size() < 2 || ys.size() < 2)) {
+      // Too few runs with a value (e.g. runs that delivered nothing): judge the means.
+      c.method = "single-run";
+    }
+    if (c.method == "mann-whitney") {
+      judge_by_test(ctx, xs, ys, m.higher_is_better, c);
+    } else {
+      judge_by_margin(ctx, m, b, h, c);
+    }
+    ctx.out->changes.push_back(c);
+  }
+}
+
+/// The independent limiters' figures of a several-client scenario (limiter "both"): judged like
+/// the shared ones, under "independent." (the gate never looked at them: a new user halved
+/// adaptive's independent success and read "no regression").
+void judge_independent(judge_context& ctx, const std::string& name, const json& b, const json& h,
+                       const std::string& method) {
+  const auto has = [](const json& s) {
+    return s.contains("independent") && s["independent"].is_object();
+  };
+  if (has(b) && has(h)) {
+    judge_figures(ctx, name, independent_prefix, b["independent"], h["independent"], method);
+  } else if (has(b) != has(h)) {
+    ctx.notes.insert(name + ": independent figures only in " +
+                     (has(b) ? ctx.base_name : ctx.head_name) +
+                     " (limiter \"both\" on one side only): not compared.");
+  }
+}
+
+/// Whether the strategy's success rates (under `prefix`) rose beyond the noise or margin and
+/// none fell.
+bool delivers_more(const std::vector<metric_change>& changes, const std::string& strategy,
+                   const std::string& prefix) {
+  bool more = false;
+  for (const auto& c : changes) {
+    if (c.strategy != strategy ||
+        (c.metric != prefix + "success_rate" && c.metric != prefix + "deliverable_success_rate")) {
+      continue;
+    }
+    if (c.result == verdict::regression) {
+      return false;
+    }
+    more = more || c.result == verdict::improvement;
+  }
+  return more;
+}
+
+/// The reports' own rule (losing images makes a strategy look fast, docs/report-formats.md):
+/// a strategy that delivers more beyond the noise (margin when deterministic) pays for those
+/// images in time, so its longer times are no regression. A new user's token-bucket that went
+/// from 60% to 90% delivered failed the gate on makespan and regret.
+void excuse_slower_for_more(judge_context& ctx) {
+  for (auto& c : ctx.out->changes) {
+    const metric* m = metric_of(c.metric);
+    if (c.result != verdict::regression || m == nullptr || m->unit != metric_unit::milliseconds) {
+      continue;
+    }
+    const std::string prefix = c.metric.substr(0, c.metric.size() - std::strlen(m->path));
+    if (!delivers_more(ctx.out->changes, c.strategy, prefix)) {
+      continue;
+    }
+    c.result = verdict::slower_for_more;
+    ctx.notes.insert(c.strategy + (prefix.empty() ? "" : " (independent limiters)") +
+                     ": its success rate rose beyond the " +
+                     (c.method == "mann-whitney" ? "noise" : "margin") +
+                     ", so its longer times are the cost of the images it now delivers, not "
+                     "regressions (losing images is what makes a strategy fast).");
+  }
+}
+
+}  // namespace
+
 result<comparison> compare_results(const nlohmann::json& base, const nlohmann::json& head,
                                    const compare_options& options, const std::string& base_name,
                                    const std::string& head_name) {
@@ -181,9 +436,9 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
   out.scenario = base_scenario;
   out.mode = mode;
   out.options = options;
-
-  const bool same_seed = base["seed"] == head["seed"];
-  std::set<std::string> notes;
+  judge_context ctx{base, head, options, base_name, head_name};
+  ctx.out = &out;
+  reference_notes(ctx);
   for (const auto& b : base["strategies"]) {
     const std::string name = b["name"].get<std::string>();
     const json* h = find_strategy(head, name);
@@ -195,97 +450,9 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
       out.changes.push_back(missing);
       continue;
     }
-    const std::size_t base_runs = b["runs"].size(), head_runs = (*h)["runs"].size();
-    std::string method;
-    if (mode == "sim" && same_seed && base_runs == head_runs) {
-      method = "deterministic";
-    } else if (base_runs >= 2 && head_runs >= 2) {
-      method = "mann-whitney";
-      if (min_attainable_p(base_runs, head_runs) >= options.alpha) {
-        out.untestable = true;
-        notes.insert(std::to_string(base_runs) + " and " + std::to_string(head_runs) +
-                     " repetitions cannot reach p < " + format_decimal(options.alpha, 3) +
-                     " (smallest possible p is " +
-                     format_decimal(min_attainable_p(base_runs, head_runs), 3) +
-                     "): no metric can fail; use more repetitions (9 or more recommended).");
-      }
-    } else {
-      method = "single-run";
-      notes.insert(
-          "One repetition outside deterministic sim mode: changes are judged on single "
-          "values by the " +
-          format_decimal(options.max_regression_pct, 2) +
-          "% margin without accounting for noise; use 2 or more repetitions.");
-    }
-    if (mode == "sim" && !same_seed) {
-      notes.insert("Seeds differ (" + base["seed"].dump() + " vs " + head["seed"].dump() +
-                   "), so sim results are not comparable value by value.");
-    }
-    for (const auto& m : metrics_in(metric_view::compare)) {
-      // A metric only some results carry (e.g. against the clairvoyant) is compared when either
-      // side has it: files written before it existed compare as they did.
-      if ((m.views & if_present) != 0 && !metric_value(m, b) && !metric_value(m, *h)) {
-        continue;
-      }
-      // A reference one file was run without (--no-hindsight, no clairvoyant) is no change of
-      // the strategies: counted as lost, it made an unchanged run 12 regressions.
-      if ((m.views & if_present) != 0 && (!carried_by_any(base, m) || !carried_by_any(head, m))) {
-        notes.insert(std::string(name_in(m, metric_view::compare)) + ": not compared, " +
-                     (carried_by_any(base, m) ? head_name : base_name) +
-                     " has no such figure for any strategy (its run had no such reference, e.g. "
-                     "--no-hindsight)");
-        continue;
-      }
-      metric_change c;
-      c.strategy = name;
-      c.metric = m.path;
-      c.label = name_in(m, metric_view::compare);
-      c.higher_is_better = m.higher_is_better;
-      c.method = method;
-      // The margin rule on the means, for deterministic or single runs.
-      auto judge_by_margin = [&] {
-        c.base = metric_value(m, b);
-        c.head = metric_value(m, *h);
-        c.change_pct = relative_change_pct(c.base, c.head);
-        const std::string_view path = m.path;
-        const bool success = path == "success_rate" || path == "deliverable_success_rate";
-        c.margin_pct = success && c.method == "deterministic"
-                           ? std::min(options.max_regression_pct, success_margin_pct)
-                           : options.max_regression_pct;
-        c.result = margin_verdict(c.base, c.head, c.change_pct, m.higher_is_better, c.margin_pct);
-        out.changes.push_back(c);
-      };
-      if (method != "mann-whitney") {
-        judge_by_margin();
-        continue;
-      }
-      const auto xs = samples(b, m), ys = samples(*h, m);
-      if (xs.size() < 2 || ys.size() < 2) {
-        // Too few runs with a value (e.g. runs that delivered nothing): judge the means.
-        c.method = "single-run";
-        judge_by_margin();
-        continue;
-      }
-      c.base = median(xs);
-      c.head = median(ys);
-      c.change_pct = relative_change_pct(c.base, c.head);
-      const auto test = mann_whitney_u(xs, ys);
-      c.p_value = test.p_value;
-      const bool all_equal =
-          xs == ys || (std::set<double>(xs.begin(), xs.end()).size() == 1 &&
-                       std::set<double>(ys.begin(), ys.end()).size() == 1 && xs[0] == ys[0]);
-      if (all_equal) {
-        c.result = verdict::unchanged;
-      } else if (std::fabs(*c.change_pct) <= options.min_effect_pct) {
-        c.result = verdict::within_margin;
-      } else if (test.p_value >= options.alpha) {
-        c.result = verdict::not_significant;
-      } else {
-        c.result = worsening(*c.change_pct, m.higher_is_better) > 0 ? verdict::regression
-                                                                    : verdict::improvement;
-      }
-      out.changes.push_back(c);
-    }
+    const std::string method = choose_method(ctx, b["runs"].size(), (*h)["runs"].size());
+    judge_figures(ctx, name, "", b, *h, method);
+    judge_independent(ctx, name, b, *h, method);
   }
   for (const auto& h : head["strategies"]) {
     const std::string name = h["name"].get<std::string>();
@@ -297,7 +464,8 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
       out.changes.push_back(added);
     }
   }
-  out.notes.assign(notes.begin(), notes.end());
+  excuse_slower_for_more(ctx);
+  out.notes.assign(ctx.notes.begin(), ctx.notes.end());
   return out;
 }
 
@@ -346,7 +514,7 @@ std::string comparison_markdown(const comparison& c) {
       continue;
     }
     // Strategy rows (missing or new in head) name no metric and show no values.
-    const metric* m = find_metric(change.metric);
+    const metric* m = metric_of(change.metric);
     auto value_text = [&](std::optional<double> v) {
       return m != nullptr ? format_metric(*m, v, metric_view::compare) : std::string();
     };

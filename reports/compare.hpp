@@ -9,12 +9,19 @@
 /// - mann-whitney: otherwise, when both sides have at least 2 repetitions, a metric regresses
 ///   only if the two-sided Mann-Whitney U test on the per-repetition values has p < `alpha`
 ///   AND the medians moved the bad way by more than `min_effect_pct`.
-/// - single-run: otherwise (one repetition, not deterministic), the margin rule on the single
-///   values, with a note that noise is not accounted for.
+/// - single-run: otherwise (one repetition on either side, not deterministic). In sim mode the
+///   margin rule on the single values, with a note that noise is not accounted for; in a noisy
+///   mode (http, live) nothing is judged: the differences are listed as `not_judged`.
 /// A strategy of base missing from head is a regression; one new in head is reported only. The
 /// metrics include the regret against the hindsight-best (`regret_ms`), so the gate fails when a
 /// strategy's regret grows by more than the margin; a metric that neither side carries (the
-/// clairvoyant's, without a schedule) is not compared.
+/// clairvoyant's, without a schedule) is not compared, and neither is one whose reference
+/// differs between the files (another hindsight-best configuration, another clairvoyant
+/// makespan): a note names both. Several-client results with independent limiters (`limiter:
+/// both`) also compare each strategy's `independent` figures, named `independent.<metric>`.
+/// A strategy whose success rate rose beyond the noise (margin when deterministic) has its
+/// worse time metrics marked `slower_for_more`, not regressions (losing images makes a strategy
+/// fast).
 /// Improvements are reported and never fail. Pure functions.
 
 #include <optional>
@@ -41,6 +48,8 @@ enum class verdict {
   regression,
   missing_in_head,  ///< The strategy is in base only: counts as a regression.
   new_in_head,      ///< The strategy is in head only: reported, never fails.
+  not_judged,       ///< Changed, but one repetition of a noisy mode cannot be judged.
+  slower_for_more,  ///< A time metric worse while the success rate rose: not a regression.
 };
 
 const char* to_string(verdict v);
@@ -48,8 +57,9 @@ const char* to_string(verdict v);
 /// One compared metric: the compare view of reports/metric_table.hpp (success_rate, ...).
 struct metric_change {
   std::string strategy;
-  std::string metric;  ///< Path in the strategy summary, e.g. "latency_ms.p95".
-  std::string label;   ///< Human name, e.g. "p95 latency".
+  /// Path in the strategy summary, e.g. "latency_ms.p95" or "independent.makespan_ms".
+  std::string metric;
+  std::string label;  ///< Human name, e.g. "p95 latency".
   bool higher_is_better = false;
   std::string method;                ///< deterministic | mann-whitney | single-run
   std::optional<double> base, head;  ///< Means, or medians for mann-whitney.

@@ -247,15 +247,118 @@ TEST(compare, too_few_repetitions_are_noted) {
   EXPECT_EQ(text.find("✅"), std::string::npos) << text;
 }
 
-TEST(compare, single_http_runs_use_the_margin_with_a_note) {
+// A new user's check: two identical single http runs differed by 17 "regressions" (exit 1).
+TEST(compare, a_single_noisy_run_is_listed_not_judged) {
   auto base = read_fixture("results-single.json");
   base["mode"] = "http";
   auto head = base;
   head["strategies"][0]["makespan_ms"] = 7000;
   const auto c = compare_results(base, head).value();
-  EXPECT_EQ(find(c, "serial", "makespan_ms")->method, "single-run");
-  EXPECT_EQ(c.regressions(), 1);
+  const auto* m = find(c, "serial", "makespan_ms");
+  EXPECT_EQ(m->method, "single-run");
+  EXPECT_EQ(m->result, verdict::not_judged);
+  EXPECT_EQ(c.regressions(), 0);
+  EXPECT_TRUE(c.untestable);
   ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("a single noisy run cannot be judged"), std::string::npos)
+      << c.notes[0];
+  const auto text = comparison_markdown(c);
+  EXPECT_NE(text.find("| serial | makespan ↓ |"), std::string::npos) << text;
+  EXPECT_NE(text.find("not judged (one noisy run)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("✅"), std::string::npos) << text;
+  // One side with one repetition is as little: 5 noisy runs against 1 are not judged either.
+  auto five = read_fixture("results-noisy-base.json");
+  auto one = five;
+  one["repetitions"] = 1;
+  for (auto& s : one["strategies"]) {
+    s["runs"] = nlohmann::json::array({s["runs"][0]});
+    s["makespan_ms"] = s["makespan_ms"].get<double>() * 2;
+  }
+  EXPECT_EQ(compare_results(five, one).value().regressions(), 0);
+}
+
+// Deterministic sim keeps judging single runs; sim with other seeds keeps the margin rule.
+TEST(compare, single_sim_runs_are_still_judged) {
+  const auto base = read_fixture("results-single.json");
+  auto head = base;
+  head["strategies"][0]["makespan_ms"] = 7000;
+  EXPECT_EQ(compare_results(base, head).value().regressions(), 1);
+  head["seed"] = 8;
+  const auto c = compare_results(base, head).value();
+  EXPECT_EQ(find(c, "serial", "makespan_ms")->method, "single-run");
+  EXPECT_EQ(find(c, "serial", "makespan_ms")->result, verdict::regression);
+  EXPECT_FALSE(c.untestable);
+}
+
+/// results-mixed.json as a several-client run with limiter "both": every strategy carries its
+/// own figures again as the independent limiters' ones.
+nlohmann::json with_independent() {
+  auto results = read_fixture("results-mixed.json");
+  results["clients"] = 2;
+  results["limiter"] = "both";
+  for (auto& s : results["strategies"]) {
+    auto independent = s;
+    independent.erase("image_records");
+    s["independent"] = independent;
+  }
+  return results;
+}
+
+// A new user's check on four-clients: adaptive's independent success halved, "no regression".
+TEST(compare, independent_limiter_figures_are_compared_too) {
+  const auto base = with_independent();
+  auto head = base;
+  auto& independent = head["strategies"][2]["independent"];
+  independent["makespan_ms"] = independent["makespan_ms"].get<double>() * 1.5;
+  const auto c = compare_results(base, head).value();
+  EXPECT_EQ(c.regressions(), 1);
+  const auto* m = find(c, "adaptive", "independent.makespan_ms");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->result, verdict::regression);
+  EXPECT_EQ(m->label, "independent makespan");
+  EXPECT_EQ(find(c, "adaptive", "makespan_ms")->result, verdict::unchanged);
+  const auto text = comparison_markdown(c);
+  EXPECT_NE(text.find("| adaptive | independent makespan ↓ | 6.3 s | 9.45 s | +50.0% | ❌ "
+                      "**regression** |"),
+            std::string::npos)
+      << text;
+  // Figures on one side only (limiter "both" in base alone) are noted, not judged.
+  const auto one_sided = compare_results(base, read_fixture("results-mixed.json")).value();
+  EXPECT_EQ(one_sided.regressions(), 0);
+  EXPECT_EQ(find(one_sided, "adaptive", "independent.makespan_ms"), nullptr);
+  EXPECT_FALSE(one_sided.notes.empty());
+}
+
+// Sets a strategy's success rate in its summary and every run.
+void set_success(nlohmann::json& strategy, double rate) {
+  strategy["success_rate"] = rate;
+  for (auto& run : strategy["runs"]) {
+    run["success_rate"] = rate;
+  }
+}
+
+// A new user's check: token-bucket delivering more and taking longer failed on makespan.
+TEST(compare, slower_while_delivering_more_is_no_regression) {
+  const auto base = read_fixture("results-mixed.json");
+  auto head = base;
+  set_success(head["strategies"][1], 0.9);  // concurrent, from 58%
+  scale(head, 1, "/makespan_ms"_json_pointer, 1.5);
+  scale(head, 1, "/latency_ms/p95"_json_pointer, 1.5);
+  const auto c = compare_results(base, head).value();
+  EXPECT_EQ(find(c, "concurrent", "success_rate")->result, verdict::improvement);
+  EXPECT_EQ(find(c, "concurrent", "makespan_ms")->result, verdict::slower_for_more);
+  EXPECT_EQ(find(c, "concurrent", "latency_ms.p95")->result, verdict::slower_for_more);
+  EXPECT_EQ(c.regressions(), 0);
+  ASSERT_EQ(c.notes.size(), 1u);
+  EXPECT_NE(c.notes[0].find("concurrent: its success rate rose beyond the margin"),
+            std::string::npos)
+      << c.notes[0];
+  // Within the 0.5% success margin the longer makespan stays a regression.
+  head = base;
+  set_success(head["strategies"][1], 0.585);
+  scale(head, 1, "/makespan_ms"_json_pointer, 1.5);
+  EXPECT_EQ(find(compare_results(base, head).value(), "concurrent", "makespan_ms")->result,
+            verdict::regression);
 }
 
 }  // namespace

@@ -153,6 +153,47 @@ TEST(references_view, compare_fails_when_a_strategys_regret_grows) {
   EXPECT_EQ(c.regressions(), 1);
 }
 
+// A new user's check: a faster hindsight-best in head made every strategy's regret and
+// efficiency against it "regress" (8 regressions, adaptive's although its makespan improved).
+TEST(references_view, compare_does_not_judge_figures_against_a_reference_that_moved) {
+  const auto base = with_references();
+  auto head = base;
+  head["hindsight"]["best"]["name"] = "static-3-b1s-p250ms";
+  head["hindsight"]["best"]["makespan_ms"] = 3000;
+  head["clairvoyant"]["makespan_ms"] = 2500;
+  for (auto& strategy : head["strategies"]) {
+    const double makespan = strategy["makespan_ms"].get<double>();
+    strategy["regret_ms"] = makespan - 3000;
+    strategy["efficiency_vs_hindsight"] = std::min(1.0, 3000 / makespan);
+    strategy["efficiency_vs_clairvoyant"] = std::min(1.0, 2500 / makespan);
+    for (auto& run : strategy["runs"]) {
+      run["regret_ms"] = run["makespan_ms"].get<double>() - 3000;
+    }
+  }
+  const auto c = compare_results(base, head, {}, "base.json", "head.json").value();
+  EXPECT_EQ(c.regressions(), 0);
+  for (const auto& change : c.changes) {
+    EXPECT_NE(change.metric, "regret_ms");
+    EXPECT_NE(change.metric, "efficiency_vs_hindsight");
+    EXPECT_NE(change.metric, "efficiency_vs_clairvoyant");
+  }
+  std::string notes;
+  for (const auto& note : c.notes) {
+    notes += note + "\n";
+  }
+  EXPECT_NE(notes.find("The hindsight-best moved: base.json has \"static-2-b100ms-p250ms\", "
+                       "head.json has \"static-3-b1s-p250ms\""),
+            std::string::npos)
+      << notes;
+  EXPECT_NE(notes.find("The clairvoyant's makespan moved: 4.0 s in base.json, 2.5 s in head.json"),
+            std::string::npos)
+      << notes;
+  // The same reference in both: the figures against it are judged as before.
+  head["hindsight"] = base["hindsight"];
+  head["clairvoyant"] = base["clairvoyant"];
+  EXPECT_GT(compare_results(base, head).value().regressions(), 0);
+}
+
 TEST(references_view, compare_skips_a_metric_neither_file_has) {
   auto base = read_fixture("results-mixed.json");
   const auto c = compare_results(base, base).value();
