@@ -203,7 +203,15 @@ std::string hindsight_best(const json& results) {
 void reference_notes(judge_context& ctx) {
   const std::string base_best = hindsight_best(ctx.base), head_best = hindsight_best(ctx.head);
   if (!base_best.empty() && !head_best.empty() && base_best != head_best) {
-    const auto name = [](const json& r) { return r["hindsight"]["best"]["name"].dump(); };
+    // The names, or the whole identity when only the spec differs.
+    const bool same_name =
+        base_best.substr(0, base_best.find(' ')) == head_best.substr(0, head_best.find(' '));
+    const auto name = [&](const json& r) {
+      return "\"" +
+             (same_name ? hindsight_best(r)
+                        : r["hindsight"]["best"].value("name", std::string("?"))) +
+             "\"";
+    };
     ctx.unjudged.insert({"efficiency_vs_hindsight", "regret_ms"});
     ctx.notes.insert("The hindsight-best moved: " + ctx.base_name + " has " + name(ctx.base) +
                      ", " + ctx.head_name + " has " + name(ctx.head) +
@@ -436,8 +444,7 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
   out.scenario = base_scenario;
   out.mode = mode;
   out.options = options;
-  judge_context ctx{base, head, options, base_name, head_name};
-  ctx.out = &out;
+  judge_context ctx{base, head, options, base_name, head_name, false, {}, {}, &out};
   reference_notes(ctx);
   for (const auto& b : base["strategies"]) {
     const std::string name = b["name"].get<std::string>();
