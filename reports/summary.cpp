@@ -241,32 +241,34 @@ std::vector<candidate> candidates(const json& results) {
   return out;
 }
 
+/// What lets a test tell two strategies apart: 4 repetitions each reach p = 0.029.
+constexpr const char* too_few_hint = "--repeat 4 or more allows a test";
+
+/// Whether the noise sentence `why` comes from a test (else too few repetitions for one).
+bool untested(const std::string& why) { return why.rfind("Mann-Whitney", 0) != 0; }
+
 /// Whether a's and b's makespans differ by more than the noise, and the sentence saying so.
+/// Only a test at 5% counts: repetitions too few for one (3 and 3, or one each) never show a
+/// lead (a new user's check: the faster strategy won at 2 and 3 repetitions, the politer at 5
+/// with p = 0.056, and the faster again at 10: fewer repetitions were stronger evidence).
 std::pair<bool, std::string> beyond_noise(const candidate& a, const candidate& b) {
-  if (a.runs.size() >= 2 && b.runs.size() >= 2) {
-    const auto test = mann_whitney_u(a.runs, b.runs);
-    const std::string p = "Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " +
-                          std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) +
-                          " repetitions";
-    if (test.p_value < 0.05) {
-      return {true, p};
-    }
-    if (min_attainable_p(a.runs.size(), b.runs.size()) >= 0.05) {
-      // Too few repetitions for any test at 5%: runs that do not overlap at all (and means 5%
-      // apart) are the most the samples can show.
-      const bool apart = *std::max_element(a.runs.begin(), a.runs.end()) <
-                             *std::min_element(b.runs.begin(), b.runs.end()) &&
-                         a.makespan < 0.95 * b.makespan;
-      return {apart, std::string(apart ? "every" : "not every") + " repetition of " + a.name +
-                         " was faster than every one of " + b.name + "; " +
-                         std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) +
-                         " repetitions are too few for a test at 5%"};
-    }
-    return {false, p};
+  if (a.runs.size() < 2 || b.runs.size() < 2) {
+    const double gap = std::fabs(a.makespan - b.makespan) / std::max(1.0, b.makespan);
+    return {false, "one repetition, not tested: a gap of " + format_decimal(100.0 * gap, 0) +
+                       "%; " + too_few_hint};
   }
-  const double gap = std::fabs(a.makespan - b.makespan) / std::max(1.0, b.makespan);
-  return {gap >= 0.05, "one repetition, not tested: a gap of " + format_decimal(100.0 * gap, 0) +
-                           "% against the 5% under which it would count as noise"};
+  const std::string counts =
+      std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) + " repetitions";
+  if (min_attainable_p(a.runs.size(), b.runs.size()) >= 0.05) {
+    const bool apart = *std::max_element(a.runs.begin(), a.runs.end()) <
+                       *std::min_element(b.runs.begin(), b.runs.end());
+    return {false, std::string(apart ? "every" : "not every") + " repetition of " + a.name +
+                       " was faster than every one of " + b.name + "; " + counts +
+                       " are too few for a test at 5%: " + too_few_hint};
+  }
+  const auto test = mann_whitney_u(a.runs, b.runs);
+  return {test.p_value < 0.05,
+          "Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " + counts};
 }
 
 /// Whether `a` delivered more than `b` beyond the noise of their repetitions, in words.
@@ -289,18 +291,6 @@ std::string success_noise_text(const candidate& a, const candidate& b) {
   return std::string(test.p_value < 0.05 ? "a lead larger than the noise"
                                          : "a lead within the noise") +
          " (Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " + counts + ")";
-}
-
-/// How a distinct result is introduced: only a test at 5% is "larger than the noise"; runs
-/// too few for one (3 and 3, or one each) show at most a clear difference (a new user's check:
-/// 3 repetitions read as stronger evidence than 5 with p = 0.056).
-std::string lead_for(const std::string& why) {
-  const bool tested = why.rfind("Mann-Whitney", 0) == 0;
-  if (why.rfind("one repetition", 0) == 0) {
-    return "a clear difference";  // `why` says it is one repetition, untested (not twice).
-  }
-  return tested ? "a difference larger than the noise"
-                : "as clear a difference as these repetitions can show, untested";
 }
 
 /// What `pick` has over `other`, a faster strategy it cannot be told from: "the cheaper",
@@ -449,7 +439,7 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     ": " + format_seconds(pick.makespan) + " against " +
                     format_seconds(runner.makespan) + " for " + runner.name + " (" +
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
-                    "% less time), " + lead_for(why) + " (" + why + ").");
+                    "% less time), a difference larger than the noise (" + why + ").");
     } else {
       // Not distinguishable: the cheaper, then politer one (choose()), set against the other
       // of the two (a new user's check: the fastest kept was set against itself).
@@ -468,8 +458,10 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
-                    " and are not distinguishable (" + why + "); " + pick.name + " is " + better +
-                    " (" + cost_text(pick) + " against " + cost_text(other) + ").");
+                    (untested(why) ? " and cannot be told apart without a test ("
+                                   : " and are not distinguishable (") +
+                    why + "); " + pick.name + " is " + better + " (" + cost_text(pick) +
+                    " against " + cost_text(other) + ").");
     }
   }
   // The yardstick: the best static strategy in hindsight, and adaptive against it.
