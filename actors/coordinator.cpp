@@ -845,7 +845,10 @@ void screen_failure(coordinator_actor* self, const attempt_report& report,
                      " s is longer than a batch waits; stopping until then)";
     stop_for_quota(self);
     st.quota_exhausted = true;
-  } else if (hint >= notice_retry_after) {
+  } else if (hint >= notice_retry_after &&
+             !(error.kind == protocol::error_class::quota_429 && st.ctx->spec.stop_on_quota)) {
+    // A quota 429 that stops the batch waits for nothing (a new user's check: "waiting", then
+    // the stop at once).
     notify(self, "retry_after",
            "the service asked to wait " + std::to_string(hint.count() / 1000) +
                " s (Retry-After); waiting");

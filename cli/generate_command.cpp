@@ -145,6 +145,11 @@ status check_connection(const raw_options& raw, generate_plan& plan) {
     plan.http.api_key = *key;
   } else {
     plan.http.api_key = client::api_key_from_environment();
+    if (!client::api_key_is_one_token(plan.http.api_key)) {
+      return invalid_argument_error(
+          "MODELSCOPE_API_KEY: the key contains whitespace or control characters (a key is one "
+          "token)");
+    }
   }
   if (plan.http.api_key.empty() && raw.inputs.dry_run) {
     // A dry run sends nothing, so it needs no key; the placeholder never leaves the process.
@@ -433,7 +438,11 @@ int run_plan(generate_plan& plan) {
   plan.progress.colour =
       style == generate::progress_style::bar && (no_color == nullptr || *no_color == '\0');
   progress.configure(plan.progress);
-  if (plan.shared_limit) {
+  if (plan.shared_limit && plan.session.dry_run) {
+    // A dry run writes nothing, Redis included (a new user's check: it registered the process
+    // and the key's limit); its plan reads this directory's journal only.
+    progress.notice("shared_limit", "--shared-limit: not contacted by a dry run");
+  } else if (plan.shared_limit) {
     auto gate = generate::connect_shared_limit(
         *plan.shared_limit, plan.session.strategy, plan.http.api_key,
         [&progress](const std::string& text) { progress.notice("shared_limit", text); });

@@ -61,8 +61,7 @@ status check_options(const http_options& options) {
         ": set MODELSCOPE_API_KEY (or pass --api-key-file); only loopback hosts may be used "
         "without a key");
   }
-  if (std::any_of(options.api_key.begin(), options.api_key.end(),
-                  [](unsigned char c) { return c < 0x21 || c == 0x7f; })) {
+  if (!api_key_is_one_token(options.api_key)) {
     return invalid_argument_error("the API key contains whitespace or control characters");
   }
   if (options.connect_timeout.count() <= 0 || options.read_timeout.count() <= 0 ||
@@ -82,6 +81,11 @@ status check_options(const http_options& options) {
   return ok_status();
 }
 
+bool api_key_is_one_token(std::string_view key) {
+  return std::none_of(key.begin(), key.end(),
+                      [](unsigned char c) { return c < 0x21 || c == 0x7f; });
+}
+
 std::string api_key_from_environment() {
   const char* value = std::getenv("MODELSCOPE_API_KEY");
   return value == nullptr ? std::string{} : trim(value);
@@ -98,6 +102,12 @@ zbatch::result<std::string> read_api_key_file(const std::string& path) {
   if (line.empty()) {
     return invalid_argument_error("API key file " + path +
                                   " is empty (expected the key on its first line)");
+  }
+  if (!api_key_is_one_token(line)) {
+    // A new user's check: this was blamed on --base-url.
+    return invalid_argument_error("API key file " + path +
+                                  ": the key on its first line contains whitespace or control "
+                                  "characters (a key is one token)");
   }
   return line;
 }

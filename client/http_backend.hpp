@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/status.hpp"
 #include "client/backend.hpp"
@@ -45,8 +46,13 @@ status check_options(const http_options& options);
 /// The key from the MODELSCOPE_API_KEY environment variable (empty when unset).
 std::string api_key_from_environment();
 
+/// Whether `key` is one token: no whitespace or control character (a Bearer token cannot hold
+/// them; check_options refuses such a key).
+bool api_key_is_one_token(std::string_view key);
+
 /// Reads a key from a file (first line, surrounding whitespace trimmed). Fails (not_found,
-/// invalid_argument when empty) with a sentence naming the file (never its contents).
+/// invalid_argument when empty or not one token) with a sentence naming the file (never its
+/// contents).
 zbatch::result<std::string> read_api_key_file(const std::string& path);
 
 class http_backend final : public backend {

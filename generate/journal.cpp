@@ -171,9 +171,13 @@ status journal::load(const std::filesystem::path& dir, const json& options, bool
       const auto problem =
           line.is_discarded() || !line.is_object() ? std::string("not JSON") : line_problem(line);
       if (!problem.empty()) {
-        return data_loss_error(path_.string() + ":" + std::to_string(line_number) +
-                               ": not a journal line (" + problem +
-                               "; the journal is damaged; move it away to start over)");
+        return data_loss_error(
+            path_.string() + ":" + std::to_string(line_number) + ": not a journal line (" +
+            problem +
+            "; the journal is damaged: mend this line, or delete it if it is not a "
+            "\"submitted\" line, which holds a paid task's id; moving the "
+            "journal away forgets every task id, and the next run pays for "
+            "them again)");
       }
       if (line.value("event", "") == "header") {
         if (line.value("version", 0) != journal_version) {

@@ -143,6 +143,10 @@ json manifest_json(const manifest_input& in) {
 
 std::map<std::size_t, json> earlier_manifest_entries(const std::filesystem::path& path) {
   std::map<std::size_t, json> out;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return out;  // none yet (a directory in its place is refused before the run: session.cpp)
+  }
   std::ifstream in(path, std::ios::binary);
   const auto old = json::parse(in, nullptr, false);
   if (old.is_discarded() || !old.is_object() || !old.contains("images") ||

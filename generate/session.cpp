@@ -212,6 +212,15 @@ session::session(session_config config, progress_renderer& progress)
 
 result<std::unique_ptr<session>> session::create(session_config config,
                                                  progress_renderer& progress) {
+  // Refused before anything is sent: the manifest could not be written at the end (a new
+  // user's check: a directory there failed with "basic_filebuf::underflow ..." naming no file).
+  const auto manifest = config.out_dir / "manifest.json";
+  std::error_code ec;
+  if (std::filesystem::exists(manifest, ec) && !std::filesystem::is_regular_file(manifest, ec)) {
+    return failed_precondition_error(manifest.string() +
+                                     ": is not a regular file; move it away (zbatch writes the "
+                                     "batch's manifest there)");
+  }
   std::unique_ptr<session> out(new session(std::move(config), progress));
   auto opened =
       out->config_.dry_run
@@ -221,6 +230,17 @@ result<std::unique_ptr<session>> session::create(session_config config,
     return opened.status();
   }
   out->journal_ = *std::move(opened);
+  const auto count = out->config_.images.size();
+  for (const auto& [index, image] : out->journal_->images()) {
+    // The header matched this batch, so an index outside it is damage (a new user's check: a
+    // delivered line edited to index 99 of 5 passed silently).
+    if (index < 0 || static_cast<std::size_t>(index) >= count) {
+      return data_loss_error(out->journal_->path().string() + ": a line names image index " +
+                             std::to_string(index) + ", not one of this batch's " +
+                             std::to_string(count) + " images (0.." + std::to_string(count - 1) +
+                             "): the journal is damaged");
+    }
+  }
   return out;
 }
 

@@ -33,6 +33,7 @@ permit_client::permit_client(std::unique_ptr<store> backing, permit_options opti
   std::lock_guard lock(mutex_);
   if (auto seen = store_->heartbeat(options_.process_id, 3 * options_.heartbeat); seen.ok()) {
     processes_ = std::max(1, *seen);
+    processes_known_ = true;
   } else {
     degrade(seen.status());
   }
@@ -97,6 +98,17 @@ void permit_client::degrade(const status& why) {
     // What the key may see in total: each worker last seen on its share (at least one), and
     // the tasks already in flight finish (a new user's check counted 4 against a limit of 2).
     const int workers = std::max(1, processes_);
+    if (!processes_known_) {
+      // Unreachable from the start: nothing says how many workers share the key (a new user's
+      // check: "1 worker(s) last seen ... on the key together" with three running).
+      options_.on_notice("shared limit unreachable (" + why.message() +
+                         "); continuing on a local share of " + std::to_string(share_locked()) +
+                         " permit(s) in flight until it answers; other workers on the key were "
+                         "never seen, so together the key may see this share times the workers "
+                         "running, against a limit of " +
+                         std::to_string(options_.guaranteed));
+      return;
+    }
     options_.on_notice("shared limit unreachable (" + why.message() +
                        "); continuing on a local share of " + std::to_string(share_locked()) +
                        " permit(s) in flight until it answers (" + std::to_string(workers) +

@@ -131,6 +131,7 @@ class permit_client {
   bool degraded_ = false;
   int granted_share_ = 1;
   int processes_ = 1;
+  bool processes_known_ = false;  ///< The store answered a heartbeat at least once.
   double limit_ = 1;
   int lost_ = 0;
   // Heartbeat thread.

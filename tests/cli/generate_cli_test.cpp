@@ -108,6 +108,62 @@ TEST(GenerateCli, ARerunReadsAManifestWithNullFields) {
   EXPECT_NE(run.out.find("delivered 2/2"), std::string::npos) << run.out;
 }
 
+// New users' checks: a directory where the manifest goes failed with "basic_filebuf::underflow
+// error reading the file: Is a directory" (exit 1, no file named); a delivered line edited to
+// index 99 of a 2-image batch passed silently.
+TEST(GenerateCli, AManifestThatIsADirectoryOrAJournalIndexOutsideTheBatchExitsTwo) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  const auto args = two_foxes_delivered(out);
+  std::filesystem::remove(out / "manifest.json");
+  std::filesystem::create_directory(out / "manifest.json");
+  auto run = run_zbatch(args);
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find((out / "manifest.json").string() + ": is not a regular file"),
+            std::string::npos)
+      << run.err;
+  std::filesystem::remove(out / "manifest.json");
+
+  std::string journal = read_all(out / "journal.jsonl");
+  const auto found = journal.find("\"event\":\"delivered\"");
+  ASSERT_NE(found, std::string::npos) << journal;
+  const auto at = journal.rfind('\n', found) + 1;
+  auto line = nlohmann::json::parse(journal.substr(at, journal.find('\n', at) - at));
+  line["index"] = 99;
+  std::ofstream(out / "journal.jsonl", std::ios::app) << line.dump() << "\n";
+  run = run_zbatch(args);
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("journal.jsonl: a line names image index 99, not one of this batch's 2 "
+                         "images (0..1): the journal is damaged"),
+            std::string::npos)
+      << run.err;
+}
+
+// A new user's check: a key file whose key held a space was blamed on --base-url; a dry run with
+// --shared-limit registered the process in Redis while saying nothing was written.
+TEST(GenerateCli, AKeyWithASpaceNamesItsFileAndADryRunLeavesTheSharedLimitAlone) {
+  test::temp_dir dir;
+  const auto key_file = dir.path() / "key";
+  std::ofstream(key_file) << "ms-two words\n";
+  auto run =
+      run_zbatch({"generate", "--prompt", "p", "--base-url", "https://192.0.2.1:9",
+                  "--api-key-file", key_file.string(), "--out", (dir.path() / "out").string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--api-key-file: API key file " + key_file.string() +
+                         ": the key on its first line contains whitespace"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.err.find("two words"), std::string::npos) << "never the key itself";
+  EXPECT_EQ(run.err.find("--base-url"), std::string::npos) << run.err;
+
+  run = run_zbatch({"generate", "--mock", "--prompt", "p", "--dry-run", "--shared-limit",
+                    "redis://127.0.0.1:1", "--out", (dir.path() / "dry").string()});
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto all = run.out + run.err;
+  EXPECT_NE(all.find("--shared-limit: not contacted by a dry run"), std::string::npos) << all;
+  EXPECT_EQ(all.find("shared limit unreachable"), std::string::npos) << all;
+}
+
 TEST(GenerateCli, BundledMockEndToEnd) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";

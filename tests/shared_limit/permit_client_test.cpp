@@ -42,6 +42,24 @@ TEST(permit_client, two_processes_share_one_limit) {
   EXPECT_EQ(*w.root.max_held(), 2);
 }
 
+// A new user's check: with Redis down from the start, each of three workers said "1 worker(s)
+// last seen: up to 1 new tasks in flight on the key together" (the key saw 3).
+TEST(permit_client, unreachable_from_the_start_does_not_claim_to_know_the_workers) {
+  world w;
+  w.root.set_reachable(false);
+  permit_options options;
+  options.limit = 2;
+  options.guaranteed = 2;
+  auto a = w.client(options, "a");
+  EXPECT_TRUE(a->degraded());
+  ASSERT_EQ(w.notices.size(), 1u);
+  EXPECT_EQ(w.notices[0].find("worker(s) last seen"), std::string::npos) << w.notices[0];
+  EXPECT_NE(w.notices[0].find("other workers on the key were never seen, so together the key may "
+                              "see this share times the workers running, against a limit of 2"),
+            std::string::npos)
+      << w.notices[0];
+}
+
 TEST(permit_client, degraded_mode_keeps_a_bounded_local_share_and_rejoins) {
   world w;
   permit_options options;
