@@ -272,6 +272,13 @@ std::string describe(const quota_plan& plan, const std::string& model, bool afte
       out << "; daily limit " << *f.limit();
     }
     out << ")";
+  } else if (f.zero_seen_at && !after_probe) {
+    out << "unknown (an earlier run saw no call left at " << iso_utc(*f.zero_seen_at)
+        << "; daily limits move, so the service is asked again";
+    if (f.limit()) {
+      out << "; daily limit " << *f.limit();
+    }
+    out << ")";
   } else if (f.quota_refused_at && !after_probe) {
     out << "unknown (an earlier run stopped for the quota at " << iso_utc(*f.quota_refused_at)
         << "; the service may allow calls again before the daily reset)";

@@ -47,6 +47,9 @@ struct quota_figures {
   /// A run stopped for the quota after the newest figures, before the next reset: counts above
   /// 0 were dropped (the 429 may have come without headers), so the first submit goes alone.
   std::optional<system_time> quota_refused_at;
+  /// An earlier run saw no call left at this time, today: the counts were dropped, so the first
+  /// submit asks again (daily limits move).
+  std::optional<system_time> zero_seen_at;
   std::optional<long long> remaining() const;  ///< The smaller remaining count, if any.
   std::optional<long long> limit() const;      ///< The smaller daily limit, if any.
 };

@@ -888,7 +888,16 @@ quota_figures session::figures_for(const std::string& model, system_time now) co
   if (const auto it = probe_figures_.find(model); it != probe_figures_.end()) {
     return it->second;
   }
-  return figures_from_journal(journal_->ratelimits(), config_.base_url, model, now);
+  auto f = figures_from_journal(journal_->ratelimits(), config_.base_url, model, now);
+  if (f.seen_at && *f.seen_at < created_at_ && f.remaining() && *f.remaining() <= 0) {
+    // An earlier run saw no call left today, but daily limits move (protocol doc): the first
+    // submit asks again, alone; a quota 429 costs nothing (a new user's check: after the limit
+    // was raised, every rerun said "fits: 0" and sent nothing until the reset).
+    f.account_remaining.reset();
+    f.model_remaining.reset();
+    f.zero_seen_at = f.seen_at;
+  }
+  return f;
 }
 
 /// The plan for the submits still needed (`accepted`: submits accepted so far, by model), on

@@ -220,6 +220,8 @@ class session {
   std::vector<std::pair<std::string, long long>> needed_by_model_;
   /// The probes' answers so far, by model (empty figures: an answer without headers).
   std::map<std::string, quota_figures> probe_figures_;
+  /// When this session was made: journaled figures seen before it are an earlier run's.
+  system_time created_at_ = std::chrono::system_clock::now();
   std::optional<quota_plan> quota_;  ///< The plan before the run, then after the probe.
   /// Acceptances shown so far, and the probes' plan held back until the acceptance line of the
   /// answer it follows is shown (the headers reach the session before the acceptance does).

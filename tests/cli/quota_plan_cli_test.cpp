@@ -344,6 +344,25 @@ TEST_F(quota_plan_cli, fit_quota_makes_what_fits_and_the_rerun_after_the_reset_c
   EXPECT_EQ(m["stopped"], "complete");
 }
 
+// A new user's check: the service raised the daily limit after a run saw no call left, and every
+// rerun said "fits: 0" and sent nothing until the reset. Daily limits move (protocol doc): the
+// rerun's first submit asks again, alone, and the rest follow its answer.
+TEST_F(quota_plan_cli, a_limit_raised_after_an_earlier_run_saw_zero_is_asked_again) {
+  start(limited(5));
+  std::string log;
+  ASSERT_EQ(run(args(8, {"--fit-quota"}), &log), 4) << log;
+  EXPECT_EQ(manifest()["delivered"], 5);
+  server_->mock_model().replace_config(limited(10));  // the same day, a higher limit
+  ASSERT_EQ(run(args(8, {"--fit-quota"}), &log), 0) << log;
+  EXPECT_NE(log.find("an earlier run saw no call left at "), std::string::npos) << log;
+  EXPECT_NE(log.find("daily limits move, so the service is asked again"), std::string::npos) << log;
+  const auto m = manifest();
+  EXPECT_EQ(m["delivered"], 8);
+  EXPECT_EQ(m["submits_paid"], 8);
+  EXPECT_EQ(calls_by_model()[model_id], 8) << "nothing paid twice";
+  EXPECT_EQ(quota_refusals(), 0);
+}
+
 // A dynamic 429 creates no task (the mock counts no call for it): --fit-quota's cap counts the
 // submits that may have cost a call, so refusals on the way do not leave calls unused. Counting
 // every submit sent, this run stopped after 2 or 3 images with calls left (exit 4).
