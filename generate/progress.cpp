@@ -291,7 +291,7 @@ void progress_renderer::accepted(std::size_t index, std::int64_t seed, const std
 }
 
 void progress_renderer::delivered(std::size_t index, std::int64_t seed, const std::string& file,
-                                  std::size_t bytes, std::int64_t latency_ms) {
+                                  std::size_t bytes, std::optional<std::int64_t> latency_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (style_ == progress_style::json) {
     emit_json(json{{"event", "delivered"},
@@ -299,11 +299,16 @@ void progress_renderer::delivered(std::size_t index, std::int64_t seed, const st
                    {"seed", seed},
                    {"file", file},
                    {"bytes", bytes},
-                   {"latency_ms", latency_ms}});
+                   {"latency_ms", latency_ms ? json(*latency_ms) : json()}});
   } else if (per_image_lines()) {
     std::ostringstream text;
-    text << image_label(index, seed) << "delivered  " << std::fixed << std::setprecision(1)
-         << latency_ms / 1000.0 << " s  " << file << " (" << bytes << " bytes)";
+    text << image_label(index, seed) << "delivered  " << std::fixed << std::setprecision(1);
+    if (latency_ms) {
+      text << *latency_ms / 1000.0 << " s  ";
+    } else {
+      text << "(a task of an earlier run)  ";
+    }
+    text << file << " (" << bytes << " bytes)";
     line(text.str());
   }
 }

@@ -81,8 +81,9 @@ class progress_renderer {
              const std::string& endpoint, const std::string& strategy,
              std::size_t refused_before = 0, const std::string& strategy_label = {});
   void accepted(std::size_t index, std::int64_t seed, const std::string& task_id);
+  /// `latency_ms`: none for a task an earlier run submitted (its submit time is not journaled).
   void delivered(std::size_t index, std::int64_t seed, const std::string& file, std::size_t bytes,
-                 std::int64_t latency_ms);
+                 std::optional<std::int64_t> latency_ms);
   /// A settled failure: a rerun with the same strategy would meet it again (moderation, a
   /// refused request, failures past the retries).
   void failed(std::size_t index, std::int64_t seed, const std::string& error_class,

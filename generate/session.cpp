@@ -354,9 +354,13 @@ void session::on_image(actors::image_result& result) {
       return;
     }
     st.delivered = true;
-    st.latency_ms = latency_of(result);
+    // A task an earlier run submitted: its submit time is not journaled, and this run's first
+    // poll is no start (a new user's check: "delivered 0.1 s" skewed the latency summary).
+    if (!(result.resumed && result.attempts == 0)) {
+      st.latency_ms = latency_of(result);
+    }
     std::string().swap(result.bytes);  // On disk now.
-    progress_.delivered(index, seed, st.file, static_cast<std::size_t>(st.bytes), *st.latency_ms);
+    progress_.delivered(index, seed, st.file, static_cast<std::size_t>(st.bytes), st.latency_ms);
     return;
   }
   st.error_class = result.error ? std::string(protocol::to_string(*result.error)) : "unknown";
