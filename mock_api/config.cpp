@@ -600,4 +600,19 @@ result<mock_config> load_config(const std::string& profile,
   return config_from_json(*document, *file);
 }
 
+result<mock_config> patch_config(const mock_config& current, std::string_view json_text,
+                                 const std::string& source) {
+  const auto overlay = base::parse_json(json_text, source);
+  if (!overlay.ok()) {
+    return overlay.status();
+  }
+  if (const auto alone = config_from_json(*overlay, source); !alone.ok()) {
+    return alone;
+  }
+  auto document = to_json(current);
+  replace_latencies(document, *overlay);
+  document.merge_patch(*overlay);
+  return config_from_json(document, source);
+}
+
 }  // namespace zbatch::mock

@@ -225,4 +225,9 @@ std::optional<std::string_view> profile_text(std::string_view name);
 /// "--profile: "), a file that cannot be read (not_found) or a document that does not validate.
 result<mock_config> load_config(const std::string& profile, const std::optional<std::string>& file);
 
+/// `current` with a JSON merge patch applied (`PATCH /admin/config`), the patch validated on its
+/// own first so errors name `source`; a latency it gives replaces the whole latency object.
+result<mock_config> patch_config(const mock_config& current, std::string_view json_text,
+                                 const std::string& source);
+
 }  // namespace zbatch::mock

@@ -671,8 +671,13 @@ struct model::state {
       out.response = json_response(200, stats_json(now).dump(2));
     } else if (path == "/admin/config" && request.method == "GET") {
       out.response = json_response(200, to_json(config).dump(2));
-    } else if (path == "/admin/config" && request.method == "PUT") {
-      const auto parsed = parse_config(request.body, "PUT /admin/config");
+    } else if (path == "/admin/config" && (request.method == "PUT" || request.method == "PATCH")) {
+      // PUT replaces the whole configuration (absent fields take the defaults, not the
+      // profile's); PATCH merges into the current one (a new user's PUT of one daily limit
+      // silently turned off the profile's headers, limits and 429s mid-run).
+      const auto parsed = request.method == "PUT"
+                              ? parse_config(request.body, "PUT /admin/config")
+                              : patch_config(config, request.body, "PATCH /admin/config");
       if (parsed.ok()) {
         set_config(*parsed);
         out.response = json_response(200, to_json(config).dump(2));

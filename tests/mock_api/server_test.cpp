@@ -435,6 +435,20 @@ TEST_F(server_test, admin_stats_config_reset_and_metrics) {
   EXPECT_NE(error_message(res->body).find("throttle.in_flight_cap"), std::string::npos);
   EXPECT_EQ(model_->config().throttle.in_flight_cap, 1);
 
+  // PATCH merges into the running configuration (a new user's PUT of one daily limit reset
+  // everything else to the defaults mid-run); a bad patch changes nothing.
+  res = client_->Patch("/admin/config", R"({"throttle":{"daily_limits":{"account":40}}})",
+                       "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(model_->config().throttle.daily_limits.account, 40);
+  EXPECT_EQ(model_->config().throttle.in_flight_cap, 1) << "the rest is kept";
+  res = client_->Patch("/admin/config", R"({"throttle":{"in_flight_cap":-2}})", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(error_message(res->body).find("PATCH /admin/config"), std::string::npos) << res->body;
+  EXPECT_EQ(model_->config().throttle.in_flight_cap, 1);
+
   res = client_->Get("/metrics");
   ASSERT_TRUE(res);
   EXPECT_NE(res->body.find("zbatch_mock_requests_total{endpoint=\"submit\",status=\"200\"} 1"),
