@@ -230,16 +230,26 @@ std::optional<bound_result> compute_clairvoyant(const std::vector<planned_image>
   }
   bound_result out;
   out.makespan_ms = finish - static_cast<double>(images.front().arrival_ms);
-  int lowest = schedule.base, highest = schedule.base;
+  // The limit is constant between window edges: its range is what it is at each edge (a new
+  // user's check: "1..4 by time" for a window covering the whole day, whose limit is 4 always).
+  int lowest = schedule.limit_at(0), highest = lowest;
   for (const auto& w : schedule.windows) {
-    lowest = std::min(lowest, schedule.base + w.extra);
-    highest = std::max(highest, schedule.base + w.extra);
+    for (const double edge_s : {w.from_s, w.to_s}) {
+      if (edge_s >= 0 && edge_s < schedule.period_s) {
+        lowest = std::min(lowest, schedule.limit_at(edge_s * 1000.0));
+        highest = std::max(highest, schedule.limit_at(edge_s * 1000.0));
+      }
+    }
   }
   std::ostringstream why;
   why << images.size() << (images.size() == 1 ? " image" : " images")
-      << "; as many in flight as the schedule allows (" << lowest << ".." << highest
-      << " by time of a " << schedule.period_s << " s period)"
-      << rate_and_time_text(images, limits);
+      << "; as many in flight as the schedule allows (";
+  if (lowest == highest) {
+    why << lowest << " at all times)";
+  } else {
+    why << lowest << ".." << highest << " by time of a " << schedule.period_s << " s period)";
+  }
+  why << rate_and_time_text(images, limits);
   out.explanation = why.str();
   return out;
 }

@@ -191,6 +191,14 @@ TEST(clairvoyant, keeps_the_allowed_number_in_flight_through_a_step_by_hand) {
   EXPECT_DOUBLE_EQ(clairvoyant->makespan_ms, 18000);
   EXPECT_DOUBLE_EQ(compute_bound(images, limits).makespan_ms, 36000);
   EXPECT_NE(clairvoyant->explanation.find("1..4"), std::string::npos) << clairvoyant->explanation;
+  // A window over the whole period: one limit at all times (a new user's check read "1..4 by
+  // time" on off-peak, whose limit is 4 all day).
+  auto all_day = step_limits();
+  all_day.schedule->windows = {{0, 86400, 3}};
+  const auto constant = compute_clairvoyant(images, all_day);
+  ASSERT_TRUE(constant);
+  EXPECT_NE(constant->explanation.find("allows (4 at all times)"), std::string::npos)
+      << constant->explanation;
 }
 
 TEST(clairvoyant, waits_for_the_submit_rate_too) {
