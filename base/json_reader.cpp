@@ -77,6 +77,13 @@ std::string plain_parse_error(std::string text) {
   std::string out;
   if (text.rfind("unexpected end of input", 0) == 0) {
     out = "the text ends before the JSON does (a truncated file?)";
+  } else if (text.find("ill-formed UTF-8") != std::string::npos) {
+    // Never the bytes read: they are not text (a new user's check echoed them raw).
+    out = "a byte that is not UTF-8 inside a string (the file must be UTF-8 text)";
+  } else if (text.rfind("invalid string: ", 0) == 0) {
+    // nlohmann says what is wrong ("control character U+0000 (NUL) must be escaped to
+    // \u0000", a lone surrogate, ...): more use than "needs double quotes".
+    out = "invalid text in a string: " + text.substr(16);
   } else if (text.rfind("invalid literal", 0) == 0 || text.rfind("invalid string", 0) == 0 ||
              text.rfind("invalid number", 0) == 0) {
     out = "unexpected text " + (last_read.empty() ? std::string("here") : last_read) +

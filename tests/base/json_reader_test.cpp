@@ -270,6 +270,22 @@ TEST(parse_json, a_key_given_twice_in_one_object_names_its_path) {
   EXPECT_TRUE(parse_json(R"({"a": {"k": 1}, "b": {"k": 2}, "k": [{"k": 3}, {"k": 4}]})", "s").ok());
 }
 
+// New users' checks: a byte that is not UTF-8 was echoed raw under "text needs double quotes",
+// and an unescaped control character read the same.
+TEST(parse_json, bad_bytes_in_a_string_say_what_is_wrong_without_echoing_them) {
+  const std::string utf8 =
+      std::string(parse_json_line("{\"prompt\":\"a\xff\xfe\"}", "b.jsonl", 2).status().message());
+  EXPECT_NE(utf8.find("b.jsonl:2:"), std::string::npos) << utf8;
+  EXPECT_NE(utf8.find("a byte that is not UTF-8 inside a string (the file must be UTF-8 text)"),
+            std::string::npos)
+      << utf8;
+  EXPECT_EQ(utf8.find('\xff'), std::string::npos) << "never the byte itself";
+  const std::string control =
+      std::string(parse_json(std::string("{\"p\":\"a\x01\"}"), "c.json").status().message());
+  EXPECT_NE(control.find("invalid text in a string: control character U+0001"), std::string::npos)
+      << control;
+}
+
 TEST(parse_json, syntax_errors_name_line_and_column) {
   const auto parsed = parse_json("{\n  \"a\": 1,\n  }\n", "my.json");
   ASSERT_FALSE(parsed.ok());
