@@ -1083,16 +1083,20 @@ namespace {
 void refuse_thresholds_without_their_reference(const scenario& s, const checked_scenario& checked,
                                                const run_options& options, bool has_clairvoyant) {
   const bool has_hindsight = options.hindsight && options.mode != run_mode::live;
-  for (const auto& t : checked.thresholds) {
+  // Named like every other error of the file (check()): FILE: thresholds[i]: ...
+  const std::string origin = s.file.empty() ? s.name : s.file.string();
+  for (std::size_t i = 0; i < checked.thresholds.size(); ++i) {
+    const auto& t = checked.thresholds[i];
+    const std::string where = origin + ": thresholds[" + std::to_string(i) + "]: ";
     const std::string& metric = t.metric.empty() ? std::string() : t.metric.back();
     if (!has_hindsight && (metric == "efficiency_vs_hindsight" || metric == "regret_ms")) {
       zbatch::raise(invalid_argument_error(
-          "threshold \"" + t.expr + "\" needs the hindsight grid, which this run does not play" +
+          where + "\"" + t.expr + "\" needs the hindsight grid, which this run does not play" +
           (options.mode == run_mode::live ? " (live mode)" : " (--no-hindsight)")));
     }
     if (!has_clairvoyant && metric == "efficiency_vs_clairvoyant") {
       zbatch::raise(invalid_argument_error(
-          "threshold \"" + t.expr + "\" needs the clairvoyant reference, which only a profile " +
+          where + "\"" + t.expr + "\" needs the clairvoyant reference, which only a profile " +
           "whose limit is a schedule has; " + s.name + "'s is not"));
     }
   }

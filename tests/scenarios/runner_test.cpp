@@ -69,6 +69,9 @@ TEST(runner, a_threshold_on_a_reference_the_run_lacks_is_refused_before_it_plays
   EXPECT_EQ(refused.status().code(), status_code::invalid_argument);
   EXPECT_NE(refused.status().message().find("needs the clairvoyant reference"), std::string::npos)
       << refused.status().message();
+  // Named like every other error of the file: FILE (the name here: no file) and field.
+  EXPECT_EQ(refused.status().message().rfind("exact: thresholds[0]: ", 0), 0)
+      << refused.status().message();
   const auto regret =
       exact_scenario(1, 2, json::array({"serial"}), json::array({"serial.regret_ms < 1000"}));
   run_options without;
@@ -78,6 +81,8 @@ TEST(runner, a_threshold_on_a_reference_the_run_lacks_is_refused_before_it_plays
   EXPECT_NE(no_grid.status().message().find("needs the hindsight grid, which this run does not "
                                             "play (--no-hindsight)"),
             std::string::npos)
+      << no_grid.status().message();
+  EXPECT_EQ(no_grid.status().message().rfind("exact: thresholds[0]: ", 0), 0)
       << no_grid.status().message();
 }
 
