@@ -47,14 +47,18 @@ result<std::string> render_csv(const nlohmann::json& results) {
   }
   // Last, so the columns before keep their places: what efficiency_vs_hindsight and regret_ms
   // are measured against (a new user's check: only the other formats named it).
-  out += ",hindsight_best" + eol;
+  out += ",hindsight_best";
+  // Several clients: which limiter a row measures. Only then, so one-client files keep their
+  // columns (a new user's check: the independent runs of `limiter: both` were dropped).
+  const bool several = results.contains("limiter") && results["limiter"].is_string();
+  out += several ? ",limiter" + eol : eol;
   const json& hindsight = results.value("hindsight", json());
   const std::string best = hindsight.is_object() && hindsight.value("best", json()).is_object()
                                ? hindsight["best"].value("name", std::string())
                                : std::string();
   const std::string scenario = results["scenario"]["name"].get<std::string>();
   const std::string mode = results["mode"].get<std::string>();
-  for (const auto& strategy : results["strategies"]) {
+  auto rows = [&](const json& strategy, const std::string& limiter) {
     const std::string name = strategy["name"].get<std::string>();
     const std::string spec = strategy.value("spec", "");
     const auto& runs = strategy["runs"];
@@ -81,7 +85,22 @@ result<std::string> render_csv(const nlohmann::json& results) {
           out += field(column[1]);
         }
       }
-      out += ',' + csv_field(best) + eol;
+      out += ',' + csv_field(best);
+      out += several ? ',' + csv_field(limiter) + eol : eol;
+    }
+  };
+  const std::string limiter = several ? results["limiter"].get<std::string>() : "";
+  // With both, the rows are the shared limiter's and each strategy carries the independent ones.
+  for (const auto& strategy : results["strategies"]) {
+    rows(strategy, limiter == "both" ? "shared" : limiter);
+  }
+  if (limiter == "both") {
+    for (const auto& strategy : results["strategies"]) {
+      const json& independent = strategy.value("independent", json());
+      if (independent.is_object() && independent.value("runs", json()).is_array() &&
+          independent.contains("name")) {
+        rows(independent, "independent");
+      }
     }
   }
   return out;

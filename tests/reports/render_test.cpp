@@ -528,6 +528,41 @@ TEST(render_csv, one_row_per_strategy_and_repetition) {
   EXPECT_EQ(rows[9][column("spec")], "adaptive,start=2,max=4");
 }
 
+// A new user's check on four-clients: with `limiter: both` the independent limiters' runs were
+// dropped (18 rows, all shared). They follow as rows of their own, told apart by `limiter`.
+TEST(render_csv, several_clients_add_the_independent_runs_and_a_limiter_column) {
+  auto results = read_fixture("results-mixed.json");
+  const auto one_client = parse_csv(render_csv(results).value());
+  results["clients"] = 4;
+  results["limiter"] = "both";
+  for (auto& s : results["strategies"]) {
+    auto independent = s;
+    independent.erase("image_records");
+    for (auto& run : independent["runs"]) {
+      run["makespan_ms"] = 99000;
+    }
+    s["independent"] = independent;
+  }
+  const auto rows = parse_csv(render_csv(results).value());
+  ASSERT_EQ(rows.size(), 1u + 2u * 3u * 3u);
+  // The one-client columns keep their places; limiter comes last.
+  auto header = rows[0];
+  ASSERT_EQ(header.back(), "limiter");
+  header.pop_back();
+  EXPECT_EQ(header, one_client[0]);
+  const auto makespan = static_cast<std::size_t>(
+      std::find(header.begin(), header.end(), "makespan_ms") - header.begin());
+  EXPECT_EQ(rows[1].back(), "shared");
+  EXPECT_NE(rows[1][makespan], "99000");
+  EXPECT_EQ(rows[10].back(), "independent");
+  EXPECT_EQ(rows[10][2], "serial");
+  EXPECT_EQ(rows[10][makespan], "99000");
+  EXPECT_EQ(rows[18][2], "adaptive");
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.size(), rows[0].size());
+  }
+}
+
 TEST(render_csv, quotes_per_rfc_4180_and_leaves_nulls_empty) {
   auto results = read_fixture("results-single.json");
   results["strategies"][0]["name"] = "say \"hi\", twice\nplease";
