@@ -338,16 +338,51 @@ std::string cost_text(const candidate& c) {
 
 namespace {
 
-/// The recommendation's choice among the most complete strategies.
-struct choice {
-  double most = 0;                  ///< The best success.
-  std::vector<candidate> complete;  ///< Within 0.5% of it (complete_enough), fastest first.
-  candidate pick;                   ///< The recommended one.
-  bool distinct = true;             ///< Whether the fastest beats the runner-up beyond noise.
-  std::string why;                  ///< The noise sentence (two or more complete ones).
+/// The politeness budgets the hindsight rule applied (results.json `hindsight.max_*`, raised
+/// there when no grid entry met them): reports cannot read the scenario (README), so none
+/// without a hindsight grid.
+struct budgets {
+  std::optional<double> submits;  ///< Paid submits per delivered image.
+  std::optional<double> per_429;  ///< Dynamic 429s per delivered image.
 };
 
-std::optional<choice> choose(const std::vector<candidate>& all) {
+budgets budgets_of(const json& results) {
+  budgets out;
+  const json& hindsight = results.value("hindsight", json());
+  if (hindsight.is_object()) {
+    out.submits = number_at(hindsight, "max_submits_per_image");
+    out.per_429 = number_at(hindsight, "max_429_per_image");
+  }
+  return out;
+}
+
+/// What `c` exceeds of the budgets: "14.40 dynamic 429s per delivered image against at most
+/// 1.00 (13.40 over)"; empty when within them or unknown.
+std::vector<std::string> over_budget(const candidate& c, const budgets& b) {
+  std::vector<std::string> out;
+  auto check = [&](double value, const std::optional<double>& budget, const char* what) {
+    if (budget && std::isfinite(value) && value > *budget + 1e-9) {
+      out.push_back(format_fixed(value, 2) + " " + what + " against at most " +
+                    format_fixed(*budget, 2) + " (" + format_fixed(value - *budget, 2) + " over)");
+    }
+  };
+  check(c.submits, b.submits, "paid submits per delivered image");
+  check(c.per_429, b.per_429, "dynamic 429s per delivered image");
+  return out;
+}
+
+/// The recommendation's choice among the most complete strategies.
+struct choice {
+  double most = 0;                     ///< The best success.
+  std::vector<candidate> complete;     ///< Within 0.5% of it and the budgets, fastest first.
+  std::vector<candidate> left_out;     ///< Within 0.5% of it but over a budget others met.
+  candidate pick;                      ///< The recommended one.
+  std::vector<std::string> pick_over;  ///< The budgets the pick exceeds (none met them).
+  bool distinct = true;                ///< Whether the fastest beats the runner-up beyond noise.
+  std::string why;                     ///< The noise sentence (two or more complete ones).
+};
+
+std::optional<choice> choose(const std::vector<candidate>& all, const budgets& b) {
   if (all.empty()) {
     return std::nullopt;
   }
@@ -360,8 +395,26 @@ std::optional<choice> choose(const std::vector<candidate>& all) {
       c.complete.push_back(candidate);
     }
   }
-  std::stable_sort(c.complete.begin(), c.complete.end(),
-                   [](const candidate& a, const candidate& b) { return a.makespan < b.makespan; });
+  // The hindsight rule's budgets in its order (submits, then 429s): a strategy over one is left
+  // out when another as complete met it; when none did, all stay and the pick says so.
+  auto apply = [&](double candidate::*figure, const std::optional<double>& budget) {
+    if (!budget) {
+      return;
+    }
+    std::vector<candidate> kept, out;
+    for (const auto& x : c.complete) {
+      (std::isfinite(x.*figure) && x.*figure <= *budget + 1e-9 ? kept : out).push_back(x);
+    }
+    if (!kept.empty()) {
+      c.complete = std::move(kept);
+      c.left_out.insert(c.left_out.end(), out.begin(), out.end());
+    }
+  };
+  apply(&candidate::submits, b.submits);
+  apply(&candidate::per_429, b.per_429);
+  auto faster = [](const candidate& x, const candidate& y) { return x.makespan < y.makespan; };
+  std::stable_sort(c.complete.begin(), c.complete.end(), faster);
+  std::stable_sort(c.left_out.begin(), c.left_out.end(), faster);
   c.pick = c.complete.front();
   if (c.complete.size() > 1) {
     const candidate& runner = c.complete[1];
@@ -373,7 +426,39 @@ std::optional<choice> choose(const std::vector<candidate>& all) {
       c.pick = runner;
     }
   }
+  c.pick_over = over_budget(c.pick, b);
   return c;
+}
+
+/// " within the politeness budgets" when a budget left a strategy out, so "the fastest" and
+/// "the only" read true.
+std::string within_text(const choice& c) {
+  return c.left_out.empty() ? "" : " within the politeness budgets";
+}
+
+/// The budgets' part of the recommendation, shared with the key findings: who was left out and
+/// why, or that the pick itself is over (a new user's check: "hammer, the fastest" at 14.4
+/// dynamic 429s per image, where the hindsight-best may draw 1).
+std::string budget_text(const choice& c, const budgets& b) {
+  std::string out;
+  if (!c.left_out.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& x : c.left_out) {
+      parts.push_back(x.name + " (" + format_seconds(x.makespan) + ", " +
+                      join(over_budget(x, b), " and ") + ")");
+    }
+    out +=
+        " Left out over the hindsight rule's politeness budgets (a client that hammers a free "
+        "service risks its key): " +
+        join_all(parts, "; ") + ".";
+  }
+  if (!c.pick_over.empty()) {
+    out += " " + c.pick.name +
+           " is over the hindsight rule's politeness budget, and so is every "
+           "strategy that delivered as much: " +
+           join(c.pick_over, " and ") + ".";
+  }
+  return out;
 }
 
 }  // namespace
@@ -403,7 +488,8 @@ std::string next_best_text(const candidate& pick, const std::vector<candidate>& 
 std::vector<std::string> recommendation(const nlohmann::json& results) {
   std::vector<std::string> out;
   auto all = candidates(results);
-  auto chosen = choose(all);
+  const auto limits = budgets_of(results);
+  auto chosen = choose(all, limits);
   if (!chosen) {
     return out;
   }
@@ -417,29 +503,36 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
   }
   const std::vector<candidate>& complete = chosen->complete;
   candidate pick = complete.front();
+  const std::string within = within_text(*chosen);
+  const std::string budget = budget_text(*chosen, limits);
   std::string sentence;
   if (complete.size() == 1) {
     // "the only strategy that delivered the most ..." read as a contradiction (a new user's check).
-    sentence = same(most, 1.0)
-                   ? "Recommendation: " + pick.name +
-                         ", the only strategy that delivered every deliverable image (" +
-                         format_seconds(pick.makespan) + ")."
-                   : "Recommendation: " + pick.name +
-                         ", which delivered more deliverable images than any other (" +
-                         format_percent(pick.success) + ", in " + format_seconds(pick.makespan) +
-                         ")." + next_best_text(pick, all);
-    out.push_back(sentence);
+    if (same(most, 1.0)) {
+      sentence = "Recommendation: " + pick.name + ", the only strategy" + within +
+                 " that delivered every deliverable image (" + format_seconds(pick.makespan) + ").";
+    } else if (within.empty()) {
+      sentence = "Recommendation: " + pick.name +
+                 ", which delivered more deliverable images than any other (" +
+                 format_percent(pick.success) + ", in " + format_seconds(pick.makespan) + ")." +
+                 next_best_text(pick, all);
+    } else {
+      sentence = "Recommendation: " + pick.name + ", the only strategy" + within +
+                 " that delivered within 0.5% of the most deliverable images (" +
+                 format_percent(pick.success) + ", in " + format_seconds(pick.makespan) + ").";
+    }
+    out.push_back(sentence + budget);
   } else {
     const candidate& runner = complete[1];
     const bool distinct = chosen->distinct;
     const std::string& why = chosen->why;
     const std::string delivered = delivered_text(most, pick, runner);
     if (distinct) {
-      out.push_back("Recommendation: " + pick.name + ", the fastest strategy that " + delivered +
-                    ": " + format_seconds(pick.makespan) + " against " +
+      out.push_back("Recommendation: " + pick.name + ", the fastest strategy" + within + " that " +
+                    delivered + ": " + format_seconds(pick.makespan) + " against " +
                     format_seconds(runner.makespan) + " for " + runner.name + " (" +
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
-                    "% less time), a difference larger than the noise (" + why + ").");
+                    "% less time), a difference larger than the noise (" + why + ")." + budget);
     } else {
       // Not distinguishable: the cheaper, then politer one (choose()), set against the other
       // of the two (a new user's check: the fastest kept was set against itself).
@@ -461,7 +554,7 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     (untested(why) ? " and cannot be told apart without a test ("
                                    : " and are not distinguishable (") +
                     why + "); " + pick.name + " is " + better + " (" + cost_text(pick) +
-                    " against " + cost_text(other) + ").");
+                    " against " + cost_text(other) + ")." + budget);
     }
   }
   // The yardstick: the best static strategy in hindsight, and adaptive against it.
@@ -519,7 +612,9 @@ std::vector<std::string> table_notes(const nlohmann::json& results) {
 
 std::vector<std::string> key_findings(const nlohmann::json& results) {
   std::vector<std::string> out;
-  const auto chosen = choose(candidates(results));
+  const auto all = candidates(results);
+  const auto limits = budgets_of(results);
+  const auto chosen = choose(all, limits);
   if (!chosen) {
     return out;
   }
@@ -552,11 +647,11 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
     }
   }
   if (runner == nullptr) {
-    first += ", the only strategy that delivered this many.";
+    first += ", the only strategy" + within_text(*chosen) + " that delivered this many.";
   } else if (runner->makespan > pick.makespan) {
     first += ", " + format_decimal(100.0 * (1.0 - pick.makespan / runner->makespan), 0) +
              "% less time than " + runner->name + " (" + format_seconds(runner->makespan) +
-             "), the next strategy as complete" + lost_text(pick, *runner) +
+             "), the next strategy as complete" + within_text(*chosen) + lost_text(pick, *runner) +
              (chosen->distinct ? "." : "; the two are not distinguishable.");
   } else {
     // Chosen over a faster one it cannot be told from (choose()): say so, and on what grounds.
@@ -565,7 +660,8 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
              better_text(pick, *runner) + " (" + cost_text(pick) + " against " +
              cost_text(*runner) + ").";
   }
-  out.push_back(first);
+  // The recommendation's own words on the budgets, so the two agree.
+  out.push_back(first + budget_text(*chosen, limits));
 
   // 2. What the others lose against it: images, time, HTTP 429s, paid submits, credits.
   const bool quota = !without_quota(results);
@@ -648,7 +744,6 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
     best_ms = number_at(hindsight["best"], "makespan_ms").value_or(0.0);
   }
   const candidate* adaptive = nullptr;
-  const auto all = candidates(results);
   for (const auto& c : all) {
     if (c.name == "adaptive") {
       adaptive = &c;

@@ -47,7 +47,8 @@ struct reference_line {
 std::vector<reference_line> reference_lines(const nlohmann::json& results);
 
 /// The recommendation, in sentences: the strategy to run (the most deliverable images within
-/// 0.5 point, then the shortest mean makespan), by how much it beats the runner-up and whether
+/// 0.5%, then within the hindsight rule's politeness budgets when another as complete met them,
+/// then the shortest mean makespan), by how much it beats the runner-up and whether
 /// that difference is larger than the noise across repetitions (two-sided Mann-Whitney U on the
 /// runs' makespans, p < 0.05; a single run counts a difference under 5% as noise); when the two
 /// cannot be told apart it says so and prefers the cheaper, then politer one (paid submits, then

@@ -331,6 +331,49 @@ TEST(key_findings, at_most_three_sentences_of_winner_losses_and_adaptive_distanc
             "deliverable images.");
 }
 
+/// A new user's check: "hammer, the fastest ..., a difference larger than the noise" at 14.4
+/// dynamic 429s per delivered image, where the hindsight-best may draw 1.
+TEST(recommendation, applies_the_hindsight_rules_politeness_budgets) {
+  auto results = five_repetitions(read_fixture("results-mixed.json"));
+  for (auto& s : results["strategies"]) {
+    s["submits_per_image"] = 1.0;
+    s["dynamic_429_per_image"] = s["name"] == "adaptive" ? 14.4 : 0.0;
+  }
+  results["hindsight"] = json{{"max_submits_per_image", 1.05}, {"max_429_per_image", 1.0}};
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("Recommendation: serial, the only strategy within the politeness budgets "
+                      "that delivered every deliverable image (12.4 s). Left out over the "
+                      "hindsight rule's politeness budgets (a client that hammers a free service "
+                      "risks its key): adaptive (6.3 s, 14.40 dynamic 429s per delivered image "
+                      "against at most 1.00 (13.40 over))."),
+            std::string::npos)
+      << text;
+  // The key findings and so both reports agree.
+  const auto found = key_findings(results);
+  EXPECT_EQ(found.at(0).rfind("serial delivered 4 of 4 images in 12.4 s", 0), 0u) << found[0];
+  EXPECT_NE(found[0].find("the only strategy within the politeness budgets that delivered this "
+                          "many. Left out over the hindsight rule's politeness budgets"),
+            std::string::npos)
+      << found[0];
+  EXPECT_NE(render_markdown(results).value().find("**Recommendation: serial, the only strategy "
+                                                  "within the politeness budgets"),
+            std::string::npos);
+  // None within the budgets: picked as before, and said to be over, by how much.
+  results["strategies"][0]["dynamic_429_per_image"] = 2.0;  // serial
+  const auto over = joined(recommendation(results));
+  EXPECT_NE(over.find("Recommendation: adaptive, the fastest strategy that delivered every "
+                      "deliverable image: 6.3 s against 12.4 s for serial"),
+            std::string::npos)
+      << over;
+  EXPECT_NE(over.find(" adaptive is over the hindsight rule's politeness budget, and so is every "
+                      "strategy that delivered as much: 14.40 dynamic 429s per delivered image "
+                      "against at most 1.00 (13.40 over)."),
+            std::string::npos)
+      << over;
+  EXPECT_NE(joined(key_findings(results)).find("adaptive is over the hindsight rule's"),
+            std::string::npos);
+}
+
 TEST(recommendation, tolerates_results_without_figures) {
   EXPECT_TRUE(recommendation(json::object()).empty());
   EXPECT_TRUE(recommendation(json{{"strategies", json::array({json{{"name", "x"}}})}}).empty());
