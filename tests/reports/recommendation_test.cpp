@@ -320,15 +320,36 @@ TEST(key_findings, at_most_three_sentences_of_winner_losses_and_adaptive_distanc
   results["hindsight"]["best"] = json{{"name", "static-2"}, {"makespan_ms", 6200}};
   text = key_findings(results);
   ASSERT_EQ(text.size(), 3u);
-  // The worst first: the lossy ones, then serial (slower, lost nothing) among the counted.
+  // The worst first: the lossy ones; serial (slower, lost nothing) is the runner-up, the closest
+  // to the pick, so it is named last rather than counted (a new user's check on hung-tail).
   EXPECT_NE(text[1].find("): concurrent lost 1.7 of 4 images and met 1.7 HTTP 429s; lossy-0 "),
             std::string::npos)
       << text[1];
-  EXPECT_NE(text[1].find("; 3 more strategies in the details."), std::string::npos) << text[1];
-  EXPECT_EQ(text[1].find("serial"), std::string::npos) << text[1];
+  EXPECT_NE(text[1].find("; serial took 12.4 s (2.0× as long); 3 more strategies in the details."),
+            std::string::npos)
+      << text[1];
+  EXPECT_EQ(text[1].find("lossy-2"), std::string::npos) << text[1];
   EXPECT_EQ(text[2],
             "adaptive took 6.3 s, within 5% of the hindsight-best static-2 (6.2 s), with 100% of "
             "deliverable images.");
+}
+
+// A new user's check on hung-tail: the lone leader's closest competitor (retry, 93.3%) was
+// counted among "1 more strategy in the details" while four farther ones were named.
+TEST(key_findings, a_lone_leaders_runner_up_is_always_named) {
+  auto results = five_repetitions(read_fixture("results-mixed.json"));
+  results["strategies"][0]["success_rate"] = 0.9;  // serial: the next most
+  results["strategies"][0]["failed"] = 0.4;
+  const auto concurrent = results["strategies"][1];
+  for (int i = 0; i < 3; ++i) {
+    auto copy = concurrent;
+    copy["name"] = "lossy-" + std::to_string(i);
+    results["strategies"].push_back(copy);
+  }
+  const auto text = key_findings(results);
+  ASSERT_GE(text.size(), 2u);
+  EXPECT_NE(text[1].find("; serial lost 0.4 of 4 images"), std::string::npos) << text[1];
+  EXPECT_NE(text[1].find("; 1 more strategy in the details."), std::string::npos) << text[1];
 }
 
 /// A new user's check: "hammer, the fastest ..., a difference larger than the noise" at 14.4
