@@ -50,11 +50,12 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results);
 /// 0.5%, then within the hindsight rule's politeness budgets when another as complete met them,
 /// then the shortest mean makespan), by how much it beats the runner-up and whether
 /// that difference is larger than the noise across repetitions (two-sided Mann-Whitney U on the
-/// runs' makespans, p < 0.05; a single run counts a difference under 5% as noise); when the two
-/// cannot be told apart it says so and prefers the cheaper, then politer one (paid submits, then
-/// dynamic 429s per delivered image). Then the hindsight-best configuration and how far
-/// `adaptive` is from it, when the results carry them. Tolerates missing fields (the terminal
-/// table prints unvalidated results); empty when no strategy has a makespan.
+/// runs' makespans, exact for small samples, p < 0.05; repetitions too few for a test at 5%,
+/// under 4 each, never show a lead); when the two cannot be told apart it says so and prefers the
+/// cheaper, then politer one (paid submits, then dynamic 429s per delivered image). Then the
+/// hindsight-best configuration and how far `adaptive` is from it, when the results carry them.
+/// Tolerates missing fields (the terminal table prints unvalidated results); empty when no strategy
+/// has a makespan.
 std::vector<std::string> recommendation(const nlohmann::json& results);
 
 /// The notes under the strategy table: what "–" means, when a strategy delivered nothing, and
