@@ -141,10 +141,20 @@ ordered_json compute_metrics(const run_record& run, int repetition,
                      {"total", run.http_429_dynamic + run.http_429_quota}};
   out["retries"] = run.retries;
   out["submits"] = run.submits;
+  out["submits_possibly_paid"] = run.submits_possibly_paid;
   out["submits_per_image"] =
       delivered == 0 ? ordered_json(nullptr)
                      : ordered_json(round3(static_cast<double>(run.submits) / delivered));
+  // The high end: every lost answer may hide a charged task. Where the mock counted the tasks
+  // (`submits`), a lost answer it never charged only widens the range, never lowers it.
+  const std::int64_t submits_high =
+      std::max(run.submits, run.submits_accepted + run.submits_possibly_paid);
+  out["submits_per_image_high"] =
+      delivered == 0 ? ordered_json(nullptr)
+                     : ordered_json(round3(static_cast<double>(submits_high) / delivered));
   out["credits_used"] = round3(run.credits_used);
+  out["credits_used_high"] = round3(
+      run.credits_used + static_cast<double>(submits_high - run.submits) * run.credits_per_submit);
   const double success = images == 0 ? 0.0 : static_cast<double>(delivered) / images;
   out["efficiency"] = efficiency(success, references.bound_ms, makespan);
   // Moderation refusals are a correct final outcome: they are not deliverable.
@@ -269,7 +279,8 @@ ordered_json summarize(const std::string& label, const std::string& spec,
   }
   out["http_429"] = http_429;
   for (const char* key :
-       {"retries", "submits", "submits_per_image", "credits_used", "efficiency"}) {
+       {"retries", "submits", "submits_possibly_paid", "submits_per_image",
+        "submits_per_image_high", "credits_used", "credits_used_high", "efficiency"}) {
     out[key] = mean([&](const ordered_json& r) -> const ordered_json& { return r[key]; });
   }
   for (const char* key : reference_keys) {

@@ -47,7 +47,14 @@ struct run_record {
   /// Paid submits: the tasks the service created (each one costs credits), those whose answer
   /// was lost included, as the mock counts them; live mode (no stats): those seen accepted.
   std::int64_t submits = 0;
+  /// The client's own count: submits answered with a task, and submits whose answer was lost
+  /// (a reset or transport failure after the request left, a gateway 5xx, a garbled 200: the
+  /// coordinator's `ambiguous_submits`), each of which may have created a paid task.
+  std::int64_t submits_accepted = 0;
+  std::int64_t submits_possibly_paid = 0;
   double credits_used = 0;
+  double credits_per_submit = 0;  ///< The profile's cost per task (the high end's credits).
+
   std::int64_t makespan_ms = 0;  ///< From the first arrival to the last image settled.
 };
 

@@ -87,6 +87,8 @@ run_record to_record(actors::batch_result&& result, const std::vector<actors::im
   record.seed = seed;
   record.images.reserve(result.images.size());
   for (auto& image : result.images) {
+    // Per image, as `zbatch generate` counts them: a submit left unanswered by a cancel too.
+    record.submits_possibly_paid += image.ambiguous_submits;
     image_record out;
     const auto& job = jobs.at(image.index);
     out.index = static_cast<int>(image.index);
@@ -114,8 +116,14 @@ run_record to_record(actors::batch_result&& result, const std::vector<actors::im
   record.http_429_quota = result.counters.http_429_quota;
   record.retries = result.counters.retries;
   record.submits = result.counters.accepted;
+  record.submits_accepted = result.counters.accepted;
   record.makespan_ms = ms(result.makespan_ms);
   return record;
+}
+
+/// Credits the mock charges per created task: none without a quota.
+double charged_per_task(const mock::mock_config& config) {
+  return config.throttle.quota.enabled ? config.throttle.quota.cost_per_task : 0.0;
 }
 
 /// Request counts and credits from the model in process.
@@ -342,6 +350,7 @@ run_record run_sim(const mock::mock_config& config, const shared_jobs& jobs,
   record.requests = std::move(totals.requests);
   record.credits_used = totals.credits_used;
   record.submits = totals.submits;
+  record.credits_per_submit = charged_per_task(config);
   return record;
 }
 
@@ -523,6 +532,7 @@ run_record run_over_http(const mock::mock_config& config, const shared_jobs& job
     record.credits_used =
         static_cast<double>(result.counters.accepted) * config.throttle.quota.cost_per_task;
   }
+  record.credits_per_submit = live ? config.throttle.quota.cost_per_task : charged_per_task(config);
   return record;
 }
 

@@ -61,6 +61,35 @@ TEST(metrics, one_run) {
   EXPECT_DOUBLE_EQ(m["efficiency"].get<double>(), 0.5);
 }
 
+// A lost answer may hide a charged task: the cost is a range, the high end counting it paid.
+TEST(metrics, possibly_paid_submits_make_the_cost_a_range) {
+  auto run = sample_run();
+  run.submits = 3;  // live mode: what was seen accepted
+  run.submits_accepted = 3;
+  run.submits_possibly_paid = 2;
+  run.credits_used = 6;
+  run.credits_per_submit = 2;
+  const auto m = compute_metrics(run, 0, 6000);
+  EXPECT_EQ(m["submits_possibly_paid"], 2);
+  EXPECT_DOUBLE_EQ(m["submits_per_image"].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(m["submits_per_image_high"].get<double>(), 1.667) << "5 of 3, rounded";
+  EXPECT_DOUBLE_EQ(m["credits_used_high"].get<double>(), 10.0);
+  const auto summary = summarize("s", "serial", {run, sample_run()}, 6000.0);
+  EXPECT_DOUBLE_EQ(summary["submits_possibly_paid"].get<double>(), 1.0);
+}
+
+// Where the mock counted the tasks (sim, http), a lost answer it never charged widens the range
+// above its count; nothing lost: the two ends are the same figure.
+TEST(metrics, the_high_end_is_never_below_what_the_service_counted) {
+  auto run = sample_run();
+  run.submits = 4;  // the mock created 4 tasks
+  run.submits_accepted = 3;
+  run.submits_possibly_paid = 0;
+  const auto m = compute_metrics(run, 0, 6000);
+  EXPECT_EQ(m["submits_per_image_high"], m["submits_per_image"]);
+  EXPECT_EQ(m["credits_used_high"], m["credits_used"]);
+}
+
 TEST(metrics, nothing_delivered_has_null_cost_per_image) {
   run_record run;
   image_record lost;

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -179,6 +181,65 @@ TEST(runner, paid_submits_from_a_running_mock_are_its_tasks_created) {
   const auto created = server.mock_model().stats()["tasks"]["created"].get<std::int64_t>();
   EXPECT_EQ(run["submits"], created);
   EXPECT_GT(created, submit["200"].get<std::int64_t>()) << "a reset after the task was created";
+}
+
+/// The new user's live repro, made fast: 10 images against a mock (live mode, `--base-url`)
+/// that resets 40 % of submits after charging 2 credits for the task, under a strategy that
+/// resubmits a lost answer (as `retry` does) up to 2 times.
+scenario charged_resets_scenario() {
+  auto profile = exact_profile(0);
+  profile["overrides"]["faults"] = {{"submit", {{"reset", 0.4}}}, {"transport_after_accept", true}};
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 20}};
+  profile["overrides"]["throttle"]["quota"] = {
+      {"enabled", true}, {"daily_credits", 1000}, {"cost_per_task", 2}};
+  return parse_scenario(
+             json{{"version", 1},
+                  {"name", "charged-resets"},
+                  {"profile", profile},
+                  {"workload", {{"batches", 1}, {"images_per_batch", 10}}},
+                  {"strategies",
+                   {{{"label", "resubmits"},
+                     {"spec",
+                      "retry,inflight=4,retry=2:const:base=10ms:cap=10ms,poll=20ms:x1:cap=20ms"}}}},
+                  {"repetitions", 1},
+                  {"seed", 3},
+                  {"live", {{"max_images", 10}}}},
+             "charged-resets.json")
+      .value();
+}
+
+/// A live run of charged_resets_scenario against a mock on loopback; its results and the mock's
+/// stats after it.
+std::pair<ordered_json, json> live_run_against_charged_resets() {
+  const auto s = charged_resets_scenario();
+  mock::server server(resolve_profile(s).value(), 11);
+  run_options options;
+  options.mode = run_mode::live;
+  options.allow_cost = true;
+  options.api_key = "ms-test-key";
+  options.base_url = server.base_url();
+  auto results = run_scenario(s, options);
+  if (!results.ok()) {
+    throw std::runtime_error(results.status().message());
+  }
+  return {*std::move(results), server.mock_model().stats()};
+}
+
+// The new user's repro: live mode said "submits 5, 1.00 per image, 10 credits" while the mock had
+// created 8 tasks and charged 16 credits; the lost answers were counted nowhere.
+TEST(runner, a_live_run_counts_its_possibly_paid_submits_and_the_high_end_covers_the_charge) {
+  const auto [results, stats] = live_run_against_charged_resets();
+  const auto created = stats["tasks"]["created"].get<std::int64_t>();
+  const auto& run = strategy(results, "resubmits")["runs"][0];
+  const auto accepted = run["submits"].get<std::int64_t>();
+  ASSERT_GT(created, accepted) << "no charged answer was lost: no test";
+  EXPECT_GE(accepted + run.value("submits_possibly_paid", std::int64_t{0}), created);
+  const auto delivered = run["delivered"].get<double>();
+  ASSERT_GT(delivered, 0);
+  EXPECT_GE(run.value("submits_per_image_high", 0.0) * delivered, created - 0.01);
+  const double charged = stats["credits"]["used"].get<double>();
+  EXPECT_GE(run.value("credits_used_high", 0.0), charged - 1e-9);
+  EXPECT_LT(run["credits_used"].get<double>(), charged) << "the low end: what was seen accepted";
 }
 
 TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
