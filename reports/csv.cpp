@@ -47,7 +47,14 @@ result<std::string> render_csv(const nlohmann::json& results) {
   }
   // Last, so the columns before keep their places: what efficiency_vs_hindsight and regret_ms
   // are measured against (a new user's check: only the other formats named it).
+  // The possibly paid submits and the high end of the cost came later still (old files: empty).
+  const char* const high_columns[] = {"submits_possibly_paid", "submits_per_image_high",
+                                      "credits_used_high"};
   out += ",hindsight_best";
+  for (const char* column : high_columns) {
+    out += ',';
+    out += column;
+  }
   // Several clients: which limiter a row measures. Only then, so one-client files keep their
   // columns (a new user's check: the independent runs of `limiter: both` were dropped).
   const bool several = results.contains("limiter") && results["limiter"].is_string();
@@ -86,6 +93,9 @@ result<std::string> render_csv(const nlohmann::json& results) {
         }
       }
       out += ',' + csv_field(best);
+      for (const char* column : high_columns) {
+        out += ',' + field(column);
+      }
       out += several ? ',' + csv_field(limiter) + eol : eol;
     }
   };

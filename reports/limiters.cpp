@@ -22,7 +22,13 @@ std::string delivered_cell(const json& figures) {
 /// A per-delivered-image figure, or the "no images" dash when nothing was delivered.
 std::string per_image_cell(const json& figures, const char* key) {
   const auto value = number_at(figures, key);
-  return value ? format_fixed(*value, 2) : std::string(no_images);
+  if (!value) {
+    return std::string(no_images);
+  }
+  // Paid submits with possibly paid ones: the range of what was charged.
+  const auto high = number_at(figures, std::string(key) + "_high");
+  return high && *high > *value + 0.005 ? format_fixed(*value, 2) + "-" + format_fixed(*high, 2)
+                                        : format_fixed(*value, 2);
 }
 
 }  // namespace
@@ -55,8 +61,8 @@ std::optional<limiter_table> limiter_comparison(const json& results) {
   table.note =
       "Shared: one limit for every client, as zbatch generate --shared-limit keeps it; "
       "independent: each client its own limiter, as N processes without a shared store. "
-      "429s/img: dynamic 429s per delivered image; paid/img: accepted (paid) submits per "
-      "delivered image; " +
+      "429s/img: dynamic 429s per delivered image; paid/img: paid submits per delivered "
+      "image (a range when some were possibly paid: their answer lost); " +
       std::string(no_images) + ": no image delivered. Means over repetitions.";
   return table;
 }

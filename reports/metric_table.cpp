@@ -200,7 +200,17 @@ std::string metric_cell(const metric& m, const nlohmann::json& strategy,
   if (std::string(m.path) == "credits_used" && without_quota(results)) {
     return no_quota_cell;
   }
-  return format_metric(m, metric_value(m, strategy), view);
+  const std::string cell = format_metric(m, metric_value(m, strategy), view);
+  // A paid figure with possibly paid submits is a range: the service charged somewhere between.
+  const std::string path = m.path;
+  if (path == "submits_per_image" || path == "credits_used") {
+    const auto low = metric_value(m, strategy);
+    const auto high = number_at(strategy, path + "_high");
+    if (low && high && *high > *low + 0.0005) {
+      return cell + (view == metric_view::terminal ? "-" : " to ") + format_metric(m, high, view);
+    }
+  }
+  return cell;
 }
 
 }  // namespace zbatch::reports

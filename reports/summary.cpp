@@ -202,6 +202,8 @@ struct candidate {
   double success = 0;   ///< Deliverable success (success rate when the results have none).
   double makespan = 0;  ///< Mean, ms.
   double submits = std::numeric_limits<double>::infinity();  ///< Paid submits per image.
+  /// The same counting possibly paid submits (equal to `submits` when none was).
+  double submits_high = std::numeric_limits<double>::infinity();
   double per_429 = std::numeric_limits<double>::infinity();  ///< Dynamic 429s per image.
   std::vector<double> runs;                                  ///< Makespan of each repetition.
   std::vector<double> success_runs;  ///< Deliverable success of each repetition.
@@ -223,6 +225,8 @@ std::vector<candidate> candidates(const json& results) {
     c.success = number_at(s, "deliverable_success_rate")
                     .value_or(number_at(s, "success_rate").value_or(0.0));
     c.submits = number_at(s, "submits_per_image").value_or(c.submits);
+    // Files written before the high end existed have none: the range is then one figure.
+    c.submits_high = number_at(s, "submits_per_image_high").value_or(c.submits);
     c.per_429 = number_at(s, "dynamic_429_per_image").value_or(c.per_429);
     if (s.contains("runs") && s["runs"].is_array()) {
       for (const auto& run : s["runs"]) {
@@ -327,8 +331,26 @@ std::string lost_text(const candidate& pick, const candidate& runner) {
          format_percent(runner.success) + ")";
 }
 
+/// Paid submits per delivered image, "1.00" or, with possibly paid submits, "1.00 to 1.60".
+std::string paid_range(double low, double high, bool fixed_decimals = true) {
+  if (!std::isfinite(low)) {
+    return "-";
+  }
+  auto text = [fixed_decimals](double v) {
+    return fixed_decimals ? format_fixed(v, 2) : format_decimal(v, 2);
+  };
+  return std::isfinite(high) && high > low + 0.005 ? text(low) + " to " + text(high) : text(low);
+}
+
+/// A strategy's paid submits per delivered image counting possibly paid ones (old files: none).
+double high_of(const json& s) {
+  return number_at(s, "submits_per_image_high")
+      .value_or(
+          number_at(s, "submits_per_image").value_or(std::numeric_limits<double>::infinity()));
+}
+
 std::string cost_text(const candidate& c) {
-  std::string out = std::isfinite(c.submits) ? format_fixed(c.submits, 2) : "-";
+  std::string out = paid_range(c.submits, c.submits_high);
   out += " paid submits and ";
   out += std::isfinite(c.per_429) ? format_fixed(c.per_429, 2) : "-";
   return out + " dynamic 429s per delivered image";
@@ -712,8 +734,9 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
       lost.push_back("met " + plural(http_429, "HTTP 429", "HTTP 429s"));
     }
     if (auto submits = number_at(s, "submits_per_image");
-        submits && std::isfinite(pick.submits) && *submits > pick.submits + 0.005) {
-      lost.push_back("paid " + format_fixed(*submits, 2) + " submits per delivered image");
+        submits && std::isfinite(pick.submits) &&
+        (*submits > pick.submits + 0.005 || high_of(s) > pick.submits_high + 0.005)) {
+      lost.push_back("paid " + paid_range(*submits, high_of(s)) + " submits per delivered image");
     }
     const double credits = at(s, "credits_used");
     if (quota && at(*winner, "delivered") > 0 && at(s, "delivered") > 0 &&
@@ -732,7 +755,7 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
     std::string second = "Against " + pick.name + " (" +
                          plural(at(*winner, "http_429.total"), "HTTP 429", "HTTP 429s");
     if (std::isfinite(pick.submits)) {
-      second += ", " + format_fixed(pick.submits, 2) + " submits per delivered image";
+      second += ", " + paid_range(pick.submits, pick.submits_high) + " submits per delivered image";
     }
     if (quota && at(*winner, "delivered") > 0) {
       second += ", " + format_decimal(at(*winner, "credits_used") / at(*winner, "delivered"), 2) +
@@ -869,8 +892,9 @@ std::vector<std::string> findings(const nlohmann::json& results) {
       }
       detail += " and retried " + plural(retries, "time", "times");
       auto per_image = number_at(s, "submits_per_image");
-      if (per_image && *per_image > 1.0) {
-        detail += ", submitting " + format_decimal(*per_image, 2) + " times per delivered image";
+      if (per_image && high_of(s) > 1.0) {
+        detail += ", submitting " + paid_range(*per_image, high_of(s), false) +
+                  " times per delivered image";
       }
       out.push_back(detail + ".");
     }

@@ -140,6 +140,17 @@ TEST(terminal_table, shows_a_dash_for_a_missing_value) {
       << text;
 }
 
+// The new user's repro: "submits/img 1.00" while 3 of 8 submits' answers were lost after the
+// service charged them. A run with possibly paid submits shows the range of what it cost.
+TEST(terminal_table, shows_paid_submits_as_a_range_when_some_were_possibly_paid) {
+  auto results = read_fixture("results-mixed.json");
+  results["strategies"][0]["submits_per_image_high"] = 1.6;
+  const auto text = terminal_table(nlohmann::ordered_json::parse(results.dump()));
+  EXPECT_NE(text.find("1.00-1.60"), std::string::npos) << text;
+  EXPECT_NE(text.find("serial is the cheaper (1.00 to 1.60 paid submits"), std::string::npos)
+      << text;
+}
+
 TEST(metric_table, latency_has_no_value_when_nothing_was_delivered) {
   // The runner writes 0 for the latency of a run without a delivered image: that is no latency,
   // not a fast one (issue 16), so no view shows "0.0 s" and no strategy wins with it.
