@@ -44,8 +44,9 @@ const std::vector<grid_entry>& hindsight_grid();
 struct hindsight_rules {
   /// Deliverable success may trail the best by this share of it (0.5 point when it is 100%).
   double success_tolerance = 0.005;
-  double max_submits_per_image = 1.05;  ///< Paid (accepted) submits per delivered image.
-  double max_429_per_image = 1.0;       ///< Dynamic 429s per delivered image (politeness).
+  /// Paid submits per delivered image, possibly paid ones counted (the high end).
+  double max_submits_per_image = 1.05;
+  double max_429_per_image = 1.0;  ///< Dynamic 429s per delivered image (politeness).
 };
 
 /// One entry's means over the repetitions, as the pick reads them (nullopt: no value, e.g.

@@ -242,6 +242,35 @@ TEST(runner, a_live_run_counts_its_possibly_paid_submits_and_the_high_end_covers
   EXPECT_LT(run["credits_used"].get<double>(), charged) << "the low end: what was seen accepted";
 }
 
+// The hindsight-best's "at most 1.05 paid submits per delivered image" counts possibly paid
+// submits: here 30 % of submits are reset before the task was created, so the mock charges one
+// task per delivered image, but the client cannot know that a lost answer hid no task.
+TEST(runner, the_hindsight_submit_budget_counts_possibly_paid_submits) {
+  auto profile = exact_profile(0);
+  profile["overrides"]["faults"] = {{"submit", {{"reset", 0.3}}},
+                                    {"transport_after_accept", false}};
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 1000}};
+  const auto s = parse_scenario(json{{"version", 1},
+                                     {"name", "uncharged-resets"},
+                                     {"profile", profile},
+                                     {"workload", {{"batches", 1}, {"images_per_batch", 20}}},
+                                     {"strategies", {"serial"}},
+                                     {"repetitions", 1},
+                                     {"seed", 5}},
+                                "uncharged-resets.json")
+                     .value();
+  const auto results = run_scenario(s, run_options{}).value();
+  const auto& hindsight = results["hindsight"];
+  const auto& best = hindsight["best"];
+  ASSERT_TRUE(best.is_object()) << hindsight.dump();
+  EXPECT_DOUBLE_EQ(best["submits_per_image"].get<double>(), 1.0) << "the mock's count";
+  ASSERT_GT(best.value("submits_per_image_high", 0.0), 1.05) << "nothing possibly paid: no test";
+  EXPECT_GE(hindsight["max_submits_per_image"].get<double>(),
+            best["submits_per_image_high"].get<double>());
+  EXPECT_NE(hindsight["relaxed"].dump().find("submits_per_image"), std::string::npos)
+      << "no entry met 1.05 counting possibly paid submits: the budget is raised and named";
+}
+
 TEST(runner, bound_and_efficiency_of_serial_and_retry_under_a_cap_of_1_by_hand) {
   const auto s = exact_scenario(1, 4, json::array({"serial", "retry"}));
   const auto results = run_scenario(s, run_options{}).value();
