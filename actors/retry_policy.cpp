@@ -102,4 +102,10 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
   return decision;
 }
 
+int max_paid_submits_per_image(const strategy_spec& spec) {
+  // A paid submit is followed by another submit only through an error retry (deferred ones
+  // included) or a hung resubmit; a 429 beyond its own cap takes an error retry too.
+  return 1 + spec.retry.max_retries + (spec.poll.hung.enabled ? spec.poll.hung.resubmits : 0);
+}
+
 }  // namespace zbatch::actors

@@ -71,4 +71,10 @@ retry_decision decide_retry(const strategy_spec& spec, const protocol::api_error
                             image_retry_state& image, retry_budget& budget, time_point now,
                             jitter_rng& rng);
 
+/// The most submits one image can be charged for (answered with a task or possibly paid) under
+/// the rules above: the first, one per error retry (a FAILED task's or, with
+/// `resubmit_ambiguous`, a lost answer's resubmit) and the hung resubmits. 429s and refused
+/// (unambiguous) failures are free, so what they retry adds nothing.
+int max_paid_submits_per_image(const strategy_spec& spec);
+
 }  // namespace zbatch::actors

@@ -305,14 +305,21 @@ int run_scenario(int argc, char** argv) {
       } else {
         options.api_key = client::api_key_from_environment();
       }
-      const auto cost = scenarios::live_cost_estimate(s, options);
+      const auto cost = scenarios::live_cost_bound_of(s, options);
       if (!cost.ok()) {
         return fail(cost.status());
       }
-      std::cout << "live mode: a run would spend at most " << *cost << " credits ("
-                << s.workload.total_images() << " images x " << s.strategies.size()
-                << " strategies x " << repeat.value_or(s.repetitions)
-                << " repetitions), if the checks before any request pass\n";
+      // Each strategy's worst case: every resubmit its spec allows may be charged.
+      std::string per_strategy;
+      for (const auto& bound : cost->strategies) {
+        per_strategy += (per_strategy.empty() ? "" : ", ") + bound.label + " " +
+                        std::to_string(bound.submits_per_image);
+      }
+      std::cout << "live mode: a run would spend at most " << cost->credits << " credits ("
+                << s.workload.total_images() << " images x " << repeat.value_or(s.repetitions)
+                << " repetitions x the paid submits each image may take: " << per_strategy << " x "
+                << cost->cost_per_task
+                << " credits per task), if the checks before any request pass\n";
     }
     if (!quiet) {
       options.on_line = [](const std::string& line) { std::cerr << "  " << line << "\n"; };

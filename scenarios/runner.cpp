@@ -26,6 +26,7 @@
 #include "actors/backend_actor.hpp"
 #include "actors/coordinator.hpp"
 #include "actors/limiter_actor.hpp"
+#include "actors/retry_policy.hpp"
 #include "actors/shared_permits.hpp"
 #include "client/http_backend.hpp"
 #include "client/mock_admin.hpp"
@@ -1078,14 +1079,36 @@ actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor) 
   return spec;
 }
 
-result<double> live_cost_estimate(const scenario& s, const run_options& options) {
+result<live_cost_bound> live_cost_bound_of(const scenario& s, const run_options& options) {
   const int repetitions = options.repetitions.value_or(s.repetitions);
   const auto config = resolve_profile(s);
   if (!config.ok()) {
     return config.status();
   }
-  return static_cast<double>(s.workload.total_images()) * static_cast<double>(s.strategies.size()) *
-         repetitions * config->throttle.quota.cost_per_task;
+  live_cost_bound out;
+  out.cost_per_task = config->throttle.quota.cost_per_task;
+  for (const auto& entry : s.strategies) {
+    const auto spec = strategy_of(entry);
+    if (!spec.ok()) {
+      return spec.status();
+    }
+    live_cost_bound::strategy_bound bound;
+    bound.label = entry.label;
+    bound.submits_per_image = actors::max_paid_submits_per_image(*spec);
+    bound.credits = static_cast<double>(s.workload.total_images()) * repetitions *
+                    bound.submits_per_image * config->throttle.quota.cost_per_task;
+    out.credits += bound.credits;
+    out.strategies.push_back(std::move(bound));
+  }
+  return out;
+}
+
+result<double> live_cost_estimate(const scenario& s, const run_options& options) {
+  auto bound = live_cost_bound_of(s, options);
+  if (!bound.ok()) {
+    return bound.status();
+  }
+  return bound->credits;
 }
 
 namespace {

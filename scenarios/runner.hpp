@@ -22,6 +22,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -64,8 +65,25 @@ result<actors::strategy_spec> strategy_of(const strategy_entry& entry);
 /// Every duration of a strategy multiplied by `factor` (http mode's compressed clock).
 actors::strategy_spec scale_strategy(actors::strategy_spec spec, double factor);
 
-/// Credits a live run would spend at most: images × strategies × repetitions × cost per task.
-/// Fails as resolve_profile does.
+/// What a live run can cost at most, strategy by strategy: each plays images × repetitions,
+/// and each image can be charged for `actors::max_paid_submits_per_image` submits (the first,
+/// and the resubmits its spec allows after a refunded failure, a lost answer or a hung task).
+struct live_cost_bound {
+  struct strategy_bound {
+    std::string label;
+    int submits_per_image = 1;  ///< Charged (or possibly charged) submits per image at most.
+    double credits = 0;         ///< images × repetitions × submits_per_image × cost per task.
+  };
+  std::vector<strategy_bound> strategies;
+  double cost_per_task = 0;
+  double credits = 0;  ///< Their sum.
+};
+
+/// The bound above. Fails as check_scenario does for a bad strategy, as resolve_profile for a
+/// bad profile.
+result<live_cost_bound> live_cost_bound_of(const scenario& s, const run_options& options);
+
+/// Credits a live run would spend at most: live_cost_bound_of's sum.
 result<double> live_cost_estimate(const scenario& s, const run_options& options);
 
 /// Runs everything and returns results.json. Fails as check_scenario does; invalid_argument for

@@ -242,6 +242,18 @@ TEST(runner, a_live_run_counts_its_possibly_paid_submits_and_the_high_end_covers
   EXPECT_LT(run["credits_used"].get<double>(), charged) << "the low end: what was seen accepted";
 }
 
+// The same repro: "a run would spend at most 10 credits" before a run charged 16.
+TEST(runner, the_live_cost_estimate_bounds_what_the_run_was_charged) {
+  const auto s = charged_resets_scenario();
+  run_options options;
+  const double estimate = live_cost_estimate(s, options).value();
+  const auto [results, stats] = live_run_against_charged_resets();
+  const double charged = stats["credits"]["used"].get<double>();
+  ASSERT_GT(charged, 10 * 2) << "no resubmit was charged: no test";
+  EXPECT_GE(estimate, charged);
+  EXPECT_DOUBLE_EQ(estimate, 10 * 3 * 2) << "10 images x (1 + 2 resubmits) x 2 credits";
+}
+
 // The hindsight-best's "at most 1.05 paid submits per delivered image" counts possibly paid
 // submits: here 30 % of submits are reset before the task was created, so the mock charges one
 // task per delivered image, but the client cannot know that a lost answer hid no task.
