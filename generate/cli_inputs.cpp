@@ -129,6 +129,16 @@ std::int64_t base_seed_of(const cli_inputs& in, int count) {
   return base_seed;
 }
 
+/// A prompt option must be UTF-8: the journal and the request are JSON (a new user's check:
+/// `--prompt $'a\xff'` ended in nlohmann's type_error 316, exit 1, after the journal was made).
+void require_utf8(const std::string& option, const std::string& text) {
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    raise_invalid(option + " is not UTF-8 text (a byte that is not UTF-8; give the text as UTF-8)");
+  }
+}
+
 std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options) {
   if (!in.batch.empty()) {
     check_batch_alone(in);
@@ -139,6 +149,8 @@ std::vector<image_spec> images_of(const cli_inputs& in, nlohmann::json* options)
   if (in.prompt.empty()) {
     raise_invalid("--prompt (a non-empty string) or --batch FILE.jsonl is required");
   }
+  require_utf8("--prompt", in.prompt);
+  require_utf8("--negative-prompt", in.negative_prompt);
   if (protocol::is_blank(in.prompt)) {
     raise_invalid("--prompt holds only whitespace: give the text of the image");
   }
