@@ -388,7 +388,8 @@ std::vector<std::string> over_budget(const candidate& c, const budgets& b) {
                     format_fixed(*budget, 2) + " (" + format_fixed(value - *budget, 2) + " over)");
     }
   };
-  check(c.submits, b.submits, "paid submits per delivered image");
+  // The rule's own figure: possibly paid submits counted (the high end), as the grid's is.
+  check(c.submits_high, b.submits, "paid submits per delivered image (possibly paid counted)");
   check(c.per_429, b.per_429, "dynamic 429s per delivered image");
   return out;
 }
@@ -432,7 +433,7 @@ std::optional<choice> choose(const std::vector<candidate>& all, const budgets& b
       c.left_out.insert(c.left_out.end(), out.begin(), out.end());
     }
   };
-  apply(&candidate::submits, b.submits);
+  apply(&candidate::submits_high, b.submits);
   apply(&candidate::per_429, b.per_429);
   auto faster = [](const candidate& x, const candidate& y) { return x.makespan < y.makespan; };
   std::stable_sort(c.complete.begin(), c.complete.end(), faster);

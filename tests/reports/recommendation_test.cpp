@@ -393,6 +393,19 @@ TEST(recommendation, applies_the_hindsight_rules_politeness_budgets) {
       << over;
   EXPECT_NE(joined(key_findings(results)).find("adaptive is over the hindsight rule's"),
             std::string::npos);
+  // The submits budget counts possibly paid submits, as the hindsight rule does: 1.00 accepted
+  // but up to 1.20 paid is over 1.05.
+  for (auto& s : results["strategies"]) {
+    s["dynamic_429_per_image"] = 0.0;
+  }
+  results["strategies"][2]["submits_per_image_high"] = 1.2;  // adaptive
+  const auto high = joined(recommendation(results));
+  EXPECT_NE(high.find("Left out over the hindsight rule's politeness budgets (a client that "
+                      "hammers a free service risks its key): adaptive (6.3 s, 1.20 paid submits "
+                      "per delivered image (possibly paid counted) against at most 1.05 (0.15 "
+                      "over))."),
+            std::string::npos)
+      << high;
 }
 
 TEST(recommendation, tolerates_results_without_figures) {
