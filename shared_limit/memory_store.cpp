@@ -11,6 +11,9 @@ struct memory_store::state {
   bool reachable = true;
   std::map<std::string, std::int64_t> leases;     ///< id -> expiry
   std::map<std::string, std::int64_t> processes;  ///< id -> expiry
+  /// The queue for leases: waiter id -> {ticket (a counter), expiry of its place}.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> waiters;
+  std::int64_t last_ticket = 0;
   int max_held = 0;
   std::optional<std::int64_t> tat;  ///< GCRA theoretical arrival time
   std::optional<double> limit;
@@ -23,6 +26,18 @@ struct memory_store::state {
   ratelimit_figures figures;
   std::int64_t figures_until = 0;
 
+  /// Drops stale waiters; returns how many of the rest are ahead of `me` (all when not queued).
+  int waiters_ahead(const waiter& me, std::int64_t now) {
+    for (auto it = waiters.begin(); it != waiters.end();) {
+      it = it->second.second <= now ? waiters.erase(it) : std::next(it);
+    }
+    const auto mine = waiters.find(me.id);
+    int ahead = 0;
+    for (const auto& [id, times] : waiters) {
+      ahead += id != me.id && (mine == waiters.end() || times.first < mine->second.first);
+    }
+    return ahead;
+  }
   static void purge(std::map<std::string, std::int64_t>& set, std::int64_t now) {
     for (auto it = set.begin(); it != set.end();) {
       it = it->second <= now ? set.erase(it) : std::next(it);
@@ -52,7 +67,7 @@ void memory_store::set_reachable(bool reachable) {
 }
 
 result<lease_answer> memory_store::acquire(const std::string& lease_id, const lease_limit& wanted,
-                                           millis lease) {
+                                           millis lease, const waiter& queue) {
   std::lock_guard lock(state_->mutex);
   auto& s = *state_;
   if (!s.reachable) {
@@ -72,15 +87,22 @@ result<lease_answer> memory_store::acquire(const std::string& lease_id, const le
           : wanted.fixed;
   answer.limit = limit;
   const int held = static_cast<int>(s.leases.size());
-  if (held >= limit) {
+  const int ahead = s.waiters_ahead(queue, now);
+  if (held >= limit || limit - held <= ahead) {
     std::int64_t first = now + lease.count();
     for (const auto& [id, expiry] : s.leases) {
       first = std::min(first, expiry);
     }
     answer.held = held;
-    answer.retry_in = millis{first - now};
+    answer.retry_in = millis{held >= limit ? first - now : lease.count()};
+    if (!queue.id.empty()) {
+      auto [place, added] = s.waiters.try_emplace(queue.id, s.last_ticket + 1, 0);
+      s.last_ticket += added ? 1 : 0;
+      place->second.second = now + queue.ttl.count();
+    }
     return answer;
   }
+  s.waiters.erase(queue.id);
   s.leases[lease_id] = now + lease.count();
   answer.granted = true;
   answer.held = static_cast<int>(s.leases.size());

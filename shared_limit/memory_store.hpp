@@ -28,8 +28,9 @@ class memory_store final : public store {
   /// Off: every operation fails `unavailable`, as a Redis that went away (shared by all handles).
   void set_reachable(bool reachable);
 
-  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
-                               millis lease) override;
+  using store::acquire;
+  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit, millis lease,
+                               const waiter& queue) override;
   result<int> renew(const std::vector<std::string>& lease_ids, millis lease) override;
   result<int> adopt(const std::vector<std::string>& lease_ids, millis lease) override;
   status release(const std::string& lease_id) override;

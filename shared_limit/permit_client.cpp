@@ -127,7 +127,8 @@ permit_answer permit_client::acquire() {
     // An adaptive limit is read inside the acquire step: every process checks the same value.
     const lease_limit limit =
         options_.adaptive ? lease_limit(*options_.adaptive) : lease_limit(shared_limit_now());
-    auto got = store_->acquire(lease_id(permit), limit, options_.lease);
+    auto got = store_->acquire(lease_id(permit), limit, options_.lease,
+                               waiter{options_.process_id, options_.queue_ttl});
     if (got.ok()) {
       if (got->quota_reset_ms) {
         answer.quota_reset_ms = got->quota_reset_ms;

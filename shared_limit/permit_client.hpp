@@ -50,7 +50,11 @@ struct permit_options {
   millis lease{10'000};     ///< A lease not renewed expires this long after its last renewal.
   millis heartbeat{3'000};  ///< Renewal period (and rejoin attempts when degraded); < lease.
   millis retry{20};         ///< The wait suggested when every permit is taken.
-  std::string process_id;   ///< Unique per process; random when empty.
+  /// A refused process keeps its place in the key's queue (store::acquire) this long after its
+  /// last try: longer than `retry`, so a process still asking never loses it, and short, so a
+  /// process that stopped asking (its own limiter waits, or it died) holds nobody back for long.
+  millis queue_ttl{500};
+  std::string process_id;  ///< Unique per process; random when empty.
   /// Called with each notice (degraded, rejoined), possibly from the heartbeat thread.
   std::function<void(const std::string&)> on_notice;
 };
@@ -70,7 +74,8 @@ class permit_client {
   permit_client(const permit_client&) = delete;
   permit_client& operator=(const permit_client&) = delete;
 
-  /// A permit now, or when to ask again. Never blocks longer than one store call.
+  /// A permit now, or when to ask again. Never blocks longer than one store call. Processes
+  /// waiting for a permit are served first come, first served (store::acquire's queue).
   permit_answer acquire();
   /// Returns the permit (its lease in the store, unless degraded).
   void release(std::uint64_t permit);

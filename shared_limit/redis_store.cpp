@@ -34,8 +34,10 @@ enum script {
   ratelimit_s
 };
 
-// KEYS: leases, maxheld, quota, limit hash. ARGV: id, fixed limit, lease ms, adaptive initial
-// ('' for a fixed limit: else the limit is the adaptive one's floor as it stands now).
+// KEYS: leases, maxheld, quota, limit hash, waiters (id -> ticket), waiter expiries (id ->
+// expiry ms), the last ticket (a counter: tickets never tie, as times in one ms would).
+// ARGV: id, fixed limit, lease ms, adaptive initial ('' for a fixed limit: else the limit is
+// the adaptive one's floor as it stands now), waiter id ('' = not queued), waiter ttl ms.
 // Returns {granted, held, now, retry ms, quota reset or -1, limit checked}.
 constexpr const char* acquire_lua =
     "local q = redis.call('GET', KEYS[3])\n"
@@ -46,13 +48,29 @@ constexpr const char* acquire_lua =
     "  limit = math.max(1, math.floor(l + 1e-9))\n"
     "end\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
+    "for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now)) do\n"
+    "  redis.call('ZREM', KEYS[5], w)\n"
+    "end\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)\n"
+    "local me = ARGV[5]\n"
+    "local ahead = redis.call('ZCARD', KEYS[5])\n"
+    "local ticket = me ~= '' and redis.call('ZSCORE', KEYS[5], me)\n"
+    "if ticket then ahead = redis.call('ZCOUNT', KEYS[5], '-inf', '(' .. ticket) end\n"
     "local n = redis.call('ZCARD', KEYS[1])\n"
     "local lease = tonumber(ARGV[3])\n"
-    "if n >= limit then\n"
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "if n >= limit or limit - n <= ahead then\n"
     "  local wait = lease\n"
-    "  if first[2] then wait = tonumber(first[2]) - now end\n"
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  if n >= limit and first[2] then wait = tonumber(first[2]) - now end\n"
+    "  if me ~= '' then\n"
+    "    if not ticket then redis.call('ZADD', KEYS[5], redis.call('INCR', KEYS[7]), me) end\n"
+    "    redis.call('ZADD', KEYS[6], now + tonumber(ARGV[6]), me)\n"
+    "  end\n"
     "  return {0, n, now, wait, -1, limit}\n"
+    "end\n"
+    "if me ~= '' then\n"
+    "  redis.call('ZREM', KEYS[5], me)\n"
+    "  redis.call('ZREM', KEYS[6], me)\n"
     "end\n"
     "n = n + redis.call('ZADD', KEYS[1], now + lease, ARGV[1])\n"
     "local m = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
@@ -497,10 +515,13 @@ result<std::shared_ptr<redis_store::reply>> redis_store::eval(
 }
 
 result<lease_answer> redis_store::acquire(const std::string& lease_id, const lease_limit& limit,
-                                          millis lease) {
-  auto r = eval(acquire_s, {ns_ + ":leases", ns_ + ":maxheld", ns_ + ":quota", ns_ + ":limit"},
+                                          millis lease, const waiter& queue) {
+  auto r = eval(acquire_s,
+                {ns_ + ":leases", ns_ + ":maxheld", ns_ + ":quota", ns_ + ":limit",
+                 ns_ + ":waiters", ns_ + ":waiting", ns_ + ":ticket"},
                 {lease_id, std::to_string(limit.fixed), std::to_string(lease.count()),
-                 limit.adaptive ? number(limit.adaptive->initial) : std::string()});
+                 limit.adaptive ? number(limit.adaptive->initial) : std::string(), queue.id,
+                 std::to_string(queue.ttl.count())});
   if (!r.ok()) {
     return r.error();
   }

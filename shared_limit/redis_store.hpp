@@ -10,7 +10,8 @@
 /// decreased), `NS:quota` (reset ms, expiring then), `NS:circuit` (open until ms) and
 /// `NS:probe` (the half-open circuit's probe holder, expiring), `NS:ratelimit` (hash: `account`
 /// and `model:<id>`, each the lowest remaining count seen; expiring at the quota reset), `NS:procs`
-/// (sorted set: process id -> expiry ms).
+/// (sorted set: process id -> expiry ms), `NS:waiters`, `NS:waiting` and `NS:ticket` (the queue for
+/// leases: sorted sets of waiter id -> ticket and -> expiry ms, and the last ticket given).
 ///
 /// Lifetime: `connect` opens the connection (AUTH with the password if one is given, SELECT the
 /// database); a call that meets a broken connection reconnects once and fails `unavailable` if
@@ -57,8 +58,9 @@ class redis_store final : public store {
   redis_store(const redis_store&) = delete;
   redis_store& operator=(const redis_store&) = delete;
 
-  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
-                               millis lease) override;
+  using store::acquire;
+  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit, millis lease,
+                               const waiter& queue) override;
   result<int> renew(const std::vector<std::string>& lease_ids, millis lease) override;
   result<int> adopt(const std::vector<std::string>& lease_ids, millis lease) override;
   status release(const std::string& lease_id) override;

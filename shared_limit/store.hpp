@@ -53,6 +53,12 @@ struct lease_limit {
   std::optional<aimd_params> adaptive;
 };
 
+/// A caller's place in the queue for leases (store::acquire): none when `id` is empty.
+struct waiter {
+  std::string id;
+  millis ttl{0};  ///< The place is dropped when the waiter has not asked again for this long.
+};
+
 /// The answer to `acquire`.
 struct lease_answer {
   bool granted = false;
@@ -100,10 +106,23 @@ class store {
 
   // ---- in-flight permits as leases -------------------------------------------------------------
   /// Takes a lease named `lease_id` (unique per holder) that expires `lease` from now, unless
-  /// `limit` unexpired leases are held already or the quota is stopped. Expired leases are purged
-  /// first, in the same atomic step.
+  /// `limit` unexpired leases are held already, the queue holds as many waiters ahead of this
+  /// caller as there are free leases, or the quota is stopped. Expired leases and stale waiters
+  /// are purged first, in the same atomic step.
+  ///
+  /// The queue (first come, first served, per waiter): a refused caller that names itself
+  /// (`queue.id`, one per process) keeps its place while it asks again within `queue.ttl`; a
+  /// granted one leaves it. Without it a process that held permits took back each one it freed
+  /// before a waiting process's next try came (a new user's check: a second process's first
+  /// submit 26.5 s after it started, none in ten rounds of a kill loop). An unnamed caller
+  /// queues nowhere but still lets every waiter go first.
   virtual result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
-                                       millis lease) = 0;
+                                       millis lease, const waiter& queue) = 0;
+  /// `acquire` without a place in the queue.
+  result<lease_answer> acquire(const std::string& lease_id, const lease_limit& limit,
+                               millis lease) {
+    return acquire(lease_id, limit, lease, waiter{});
+  }
   /// Moves the expiry of each still unexpired lease of `lease_ids` to `lease` from now; returns
   /// how many were renewed (an expired one is gone and is not revived).
   virtual result<int> renew(const std::vector<std::string>& lease_ids, millis lease) = 0;

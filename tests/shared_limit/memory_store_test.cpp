@@ -174,6 +174,27 @@ TEST(memory_store, the_circuit_is_shared_with_one_probe_when_half_open) {
   EXPECT_TRUE(b.circuit("b", millis{1000})->probe);
 }
 
+TEST(memory_store, waiters_are_served_first_come_first_served) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  auto c = a.share();
+  test_rules::waiters_are_served_first_come_first_served(a, b, c);
+}
+
+TEST(memory_store, a_waiter_that_stops_asking_loses_its_place_after_its_ttl) {
+  fake_clock clock;
+  memory_store a(clock.fn());
+  auto b = a.share();
+  ASSERT_TRUE(a.acquire("a:1", 1, millis{60'000}, waiter{"a", millis{500}})->granted);
+  EXPECT_FALSE(b.acquire("b:1", 1, millis{60'000}, waiter{"b", millis{500}})->granted);
+  ASSERT_TRUE(a.release("a:1").ok());
+  clock.now += 499;
+  EXPECT_FALSE(a.acquire("a:2", 1, millis{60'000}, waiter{"a", millis{500}})->granted);
+  clock.now += 1;  // b last asked 500 ms ago
+  EXPECT_TRUE(a.acquire("a:3", 1, millis{60'000}, waiter{"a", millis{500}})->granted);
+}
+
 TEST(memory_store, rate_limit_figures_are_kept_per_model) {
   fake_clock clock;
   memory_store a(clock.fn());

@@ -351,6 +351,14 @@ TEST_F(redis_test, strikes_drop_the_shared_limit_to_the_level_below) {
   test_rules::strikes_drop_the_shared_limit_to_the_level_below(*a, *b, server_now(*a));
 }
 
+TEST_F(redis_test, waiters_are_served_first_come_first_served) {
+  auto a = connect("zbatch:queue");
+  auto b = connect("zbatch:queue");
+  auto c = connect("zbatch:queue");
+  ASSERT_TRUE(a && b && c);
+  test_rules::waiters_are_served_first_come_first_served(*a, *b, *c);
+}
+
 TEST_F(redis_test, rate_limit_figures_are_kept_per_model) {
   auto a = connect("zbatch:models");
   auto b = connect("zbatch:models");

@@ -110,4 +110,37 @@ inline void ratelimit_figures_are_kept_per_model(store& a, store& b, std::int64_
   EXPECT_EQ(seen->models, (std::map<std::string, std::int64_t>{{turbo, 0}, {other, 7}}));
 }
 
+/// The queue for leases (store::acquire): a holder that frees a permit does not take it back
+/// while another process waits; waiters are served in the order they first waited; an unnamed
+/// caller lets every waiter go first; a waiter that stopped asking holds nobody back once its
+/// place expires (ttl 0: at the next call).
+inline void waiters_are_served_first_come_first_served(store& a, store& b, store& c) {
+  const millis lease{60'000};
+  const waiter qa{"a", millis{60'000}};
+  const waiter qb{"b", millis{60'000}};
+  const waiter qc{"c", millis{60'000}};
+  ASSERT_TRUE(a.acquire("a:1", 1, lease, qa)->granted);
+  EXPECT_FALSE(b.acquire("b:1", 1, lease, qb)->granted);  // b waits first...
+  EXPECT_FALSE(c.acquire("c:1", 1, lease, qc)->granted);  // ...then c
+  ASSERT_TRUE(a.release("a:1").ok());
+  EXPECT_FALSE(a.acquire("a:2", 1, lease, qa)->granted) << "the holder took back what it freed";
+  EXPECT_FALSE(c.acquire("c:2", 1, lease, qc)->granted) << "b waited longer";
+  EXPECT_FALSE(a.acquire("a:3", 1, lease)->granted) << "an unnamed caller goes after waiters";
+  EXPECT_TRUE(b.acquire("b:2", 1, lease, qb)->granted);
+  ASSERT_TRUE(b.release("b:2").ok());
+  EXPECT_TRUE(c.acquire("c:3", 1, lease, qc)->granted) << "c waited before a";
+  ASSERT_TRUE(c.release("c:3").ok());
+  EXPECT_TRUE(a.acquire("a:4", 1, lease, qa)->granted);
+  // Two free permits and one waiter ahead: the second is anyone's.
+  const waiter gone{"b", millis{0}};
+  EXPECT_FALSE(b.acquire("b:3", 1, lease, gone)->granted);
+  EXPECT_TRUE(c.acquire("c:4", 2, lease, qc)->granted) << "b's place expired at once";
+  ASSERT_TRUE(a.release("a:4").ok());
+  ASSERT_TRUE(c.release("c:4").ok());
+  EXPECT_FALSE(b.acquire("b:4", 0, lease, qb)->granted);  // b waits again (a limit of 0)
+  EXPECT_TRUE(c.acquire("c:5", 2, lease, qc)->granted) << "2 free, 1 waiter ahead";
+  EXPECT_FALSE(a.acquire("a:5", 2, lease, qa)->granted) << "1 free, b ahead";
+  EXPECT_TRUE(b.acquire("b:5", 2, lease, qb)->granted);
+}
+
 }  // namespace zbatch::shared_limit::test_rules
