@@ -360,20 +360,26 @@ std::string cost_text(const candidate& c) {
 
 namespace {
 
-/// The politeness budgets the hindsight rule applied (results.json `hindsight.max_*`, raised
-/// there when no grid entry met them): reports cannot read the scenario (README), so none
-/// without a hindsight grid.
+/// The politeness budgets: those the hindsight rule applied (results.json `hindsight.max_*`,
+/// raised there when no grid entry met them), else the scenario's as set (`budgets`, a run
+/// without the grid); none in files written before `budgets` existed.
 struct budgets {
   std::optional<double> submits;  ///< Paid submits per delivered image.
   std::optional<double> per_429;  ///< Dynamic 429s per delivered image.
+  std::string whose = "the hindsight rule's";
 };
 
 budgets budgets_of(const json& results) {
   budgets out;
   const json& hindsight = results.value("hindsight", json());
-  if (hindsight.is_object()) {
-    out.submits = number_at(hindsight, "max_submits_per_image");
-    out.per_429 = number_at(hindsight, "max_429_per_image");
+  const json& scenario = results.value("budgets", json());
+  const json& from = hindsight.is_object() ? hindsight : scenario;
+  if (from.is_object()) {
+    out.submits = number_at(from, "max_submits_per_image");
+    out.per_429 = number_at(from, "max_429_per_image");
+  }
+  if (!hindsight.is_object()) {
+    out.whose = "the scenario's";
   }
   return out;
 }
@@ -471,14 +477,14 @@ std::string budget_text(const choice& c, const budgets& b) {
                       join(over_budget(x, b), " and ") + ")");
     }
     out +=
-        " Left out over the hindsight rule's politeness budgets (a client that hammers a free "
-        "service risks its key): " +
+        " Left out over " + b.whose +
+        " politeness budgets (a client that hammers a free service risks its key): " +
         join_all(parts, "; ") + ".";
   }
   if (!c.pick_over.empty()) {
     out += " " + c.pick.name +
-           " is over the hindsight rule's politeness budget, and so is every "
-           "strategy that delivered as much: " +
+           " is over " + b.whose +
+           " politeness budget, and so is every strategy that delivered as much: " +
            join(c.pick_over, " and ") + ".";
   }
   return out;

@@ -1160,6 +1160,11 @@ ordered_json run_checked_scenario(const scenario& s, const run_options& options)
     hindsight = play_hindsight(s, options, checked, settings, workload);
   }
   results["hindsight"] = std::move(hindsight.document);
+  // The scenario's budgets as set, for a run without the grid: its recommendation still leaves
+  // out a strategy that hammers (a new user's check: "hammer" recommended with --no-hindsight).
+  hindsight_rules rules;
+  results["budgets"] = {{"max_submits_per_image", rules.max_submits_per_image},
+                        {"max_429_per_image", s.max_429_per_image}};
   results["clairvoyant"] =
       workload.clairvoyant
           ? ordered_json{{"makespan_ms", std::llround(workload.clairvoyant->makespan_ms)},
