@@ -476,14 +476,12 @@ std::string budget_text(const choice& c, const budgets& b) {
       parts.push_back(x.name + " (" + format_seconds(x.makespan) + ", " +
                       join(over_budget(x, b), " and ") + ")");
     }
-    out +=
-        " Left out over " + b.whose +
-        " politeness budgets (a client that hammers a free service risks its key): " +
-        join_all(parts, "; ") + ".";
+    out += " Left out over " + b.whose +
+           " politeness budgets (a client that hammers a free service risks its key): " +
+           join_all(parts, "; ") + ".";
   }
   if (!c.pick_over.empty()) {
-    out += " " + c.pick.name +
-           " is over " + b.whose +
+    out += " " + c.pick.name + " is over " + b.whose +
            " politeness budget, and so is every strategy that delivered as much: " +
            join(c.pick_over, " and ") + ".";
   }
