@@ -8,7 +8,9 @@
 ///   `max_regression_pct` (relative to base) is a regression.
 /// - mann-whitney: otherwise, when both sides have at least 2 repetitions, a metric regresses
 ///   only if the two-sided Mann-Whitney U test on the per-repetition values has p < `alpha`
-///   AND the medians moved the bad way by more than `min_effect_pct`.
+///   AND the medians moved the bad way by more than `min_effect_pct`. The p of every change
+///   beyond the minimum effect is adjusted over all of them (Benjamini-Hochberg), so tens of
+///   metrics at 5 % do not make noise a few "regressions".
 /// - single-run: otherwise (one repetition on either side, not deterministic). In sim mode the
 ///   margin rule on the single values, with a note that noise is not accounted for; in a noisy
 ///   mode (http, live) nothing is judged: the differences are listed as `not_judged`.
@@ -64,7 +66,7 @@ struct metric_change {
   std::string method;                ///< deterministic | mann-whitney | single-run
   std::optional<double> base, head;  ///< Means, or medians for mann-whitney.
   std::optional<double> change_pct;  ///< (head - base) / |base| × 100; ±inf from a zero base.
-  std::optional<double> p_value;     ///< mann-whitney only.
+  std::optional<double> p_value;  ///< mann-whitney only; adjusted (Benjamini-Hochberg).
   /// The margin the verdict used (deterministic and single-run): the options' margin, or the
   /// tighter success margin (success_margin_pct) for a success rate in deterministic mode.
   double margin_pct = 0;
@@ -85,6 +87,7 @@ struct comparison {
   /// Some strategy was judged by a test its repetitions are too few for: no metric of it could
   /// fail, so "no regression" would claim what was not checked.
   bool untestable = false;
+  int tests = 0;  ///< Changes beyond the minimum effect whose p were adjusted together.
   int regressions() const;
   int improvements() const;
 };
