@@ -139,6 +139,23 @@ TEST(GenerateCli, AManifestThatIsADirectoryOrAJournalIndexOutsideTheBatchExitsTw
       << run.err;
 }
 
+// A new user's check: a directory where an image's file goes was found only when the image was
+// written, after its task was paid. Refused before anything is sent or written.
+TEST(GenerateCli, ADirectoryWhereAnImageGoesExitsTwoBeforeAnySubmit) {
+  test::temp_dir dir;
+  const auto out = dir.path() / "out";
+  std::filesystem::create_directories(out / "1-8.jpg");
+  const auto run = run_zbatch({"generate", "--mock", "--prompt", "a fox", "--count", "2", "--seed",
+                               "7", "--out", out.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find((out / "1-8.jpg").string() +
+                         ": is not a regular file: image 1 would be written there after its task "
+                         "was paid; move it away and rerun"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(out / "journal.jsonl"));
+}
+
 // A new user's check: a key file whose key held a space was blamed on --base-url; a dry run with
 // --shared-limit registered the process in Redis while saying nothing was written.
 TEST(GenerateCli, AKeyWithASpaceNamesItsFileAndADryRunLeavesTheSharedLimitAlone) {
