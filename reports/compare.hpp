@@ -66,7 +66,7 @@ struct metric_change {
   std::string method;                ///< deterministic | mann-whitney | single-run
   std::optional<double> base, head;  ///< Means, or medians for mann-whitney.
   std::optional<double> change_pct;  ///< (head - base) / |base| × 100; ±inf from a zero base.
-  std::optional<double> p_value;  ///< mann-whitney only; adjusted (Benjamini-Hochberg).
+  std::optional<double> p_value;     ///< mann-whitney only; adjusted (Benjamini-Hochberg).
   /// The margin the verdict used (deterministic and single-run): the options' margin, or the
   /// tighter success margin (success_margin_pct) for a success rate in deterministic mode.
   double margin_pct = 0;
