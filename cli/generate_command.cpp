@@ -421,7 +421,9 @@ int run_plan(generate_plan& plan) {
     std::cerr << "zbatch generate: --base-url: " << made.status().message() << "\n";
     return exit_usage;
   }
-  plan.session.base_url = plan.http.base_url;
+  // No endpoint for a dry run of the bundled mock: nothing was started (a new user's check: the
+  // JSON plan named "http://127.0.0.1:1"); `endpoint` says so in words.
+  plan.session.base_url = plan.use_mock && plan.session.dry_run ? "" : plan.http.base_url;
   plan.session.endpoint =
       plan.use_mock && plan.session.dry_run
           ? "bundled mock, profile " + plan.mock_profile + " (not started: --dry-run)"

@@ -973,7 +973,7 @@ void session::show_plan(const quota_plan& plan, bool after_probe) {
       {"figures_expired", f.expired},
       {"quota_resets_at", iso_utc(plan.resets_at)},
       {"quota_resets_at_utc8", utc8_text(plan.resets_at)},
-      {"endpoint", config_.base_url},
+      {"endpoint", config_.base_url.empty() ? json() : json(config_.base_url)},
       {"models", models}};
   progress_.plan(fields,
                  describe(plan, batch_model(), after_probe, held_answer_lost_, resumed_tasks_));

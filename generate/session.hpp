@@ -56,7 +56,8 @@ struct session_config {
   std::chrono::milliseconds grace{30000};
   std::string endpoint;  ///< Shown and written to the manifest (a base URL; never the key).
   /// The base URL alone: the journal's rate-limit figures are kept per base URL (another
-  /// endpoint is another service's count).
+  /// endpoint is another service's count). Empty for a dry run of the bundled mock (none
+  /// started; the plan's JSON `endpoint` is null).
   std::string base_url;
   /// Make what fits in the calls left today and leave the rest pending until the reset; without
   /// it a batch that does not fit stops before its first submit (or after the probe's answer:

@@ -579,8 +579,9 @@ TEST(GenerateCli, ADryRunNeedsNoKeyAndSaysTheRealRunDoes) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
-// A new user's check: the dry run's summary event named a manifest it never wrote.
-TEST(GenerateCli, ADryRunsJsonSummaryNamesNoManifest) {
+// New users' checks: the dry run's summary event named a manifest it never wrote, and its plan
+// event the endpoint "http://127.0.0.1:1" of a mock it never started.
+TEST(GenerateCli, ADryRunsJsonSummaryNamesNoManifestNorAnEndpoint) {
   test::temp_dir dir;
   const auto out = dir.path() / "out";
   auto run = run_zbatch(
@@ -596,6 +597,9 @@ TEST(GenerateCli, ADryRunsJsonSummaryNamesNoManifest) {
   EXPECT_EQ(summary["dry_run"], true);
   EXPECT_TRUE(summary["manifest"].is_null()) << last;
   EXPECT_FALSE(std::filesystem::exists(out));
+  const auto plan = nlohmann::json::parse(lines.substr(0, lines.find('\n')));
+  EXPECT_EQ(plan["event"], "plan") << lines;
+  EXPECT_TRUE(plan["endpoint"].is_null()) << lines;
 }
 
 TEST(GenerateCli, NoArgumentsIsUsage) {
