@@ -119,6 +119,23 @@ void permit_client::degrade(const status& why) {
   }
 }
 
+void permit_client::note_waiting(const lease_answer& refused) {
+  if (!waiting_since_ms_) {
+    waiting_since_ms_ = refused.now_ms;
+  }
+  const auto waited = refused.now_ms - *waiting_since_ms_;
+  if (wait_noticed_ || waited < options_.wait_notice.count() || !options_.on_notice) {
+    return;
+  }
+  wait_noticed_ = true;
+  const int mine = static_cast<int>(held_.size());
+  options_.on_notice("waiting " + std::to_string(waited / 1000) +
+                     " s for a permit of the shared limit (--shared-limit): " +
+                     std::to_string(refused.held) + " of " + std::to_string(refused.limit) +
+                     " in flight on the key, " + std::to_string(mine) +
+                     " of them this worker's; workers waiting are served in turn");
+}
+
 permit_answer permit_client::acquire() {
   std::lock_guard lock(mutex_);
   permit_answer answer;
@@ -136,9 +153,12 @@ permit_answer permit_client::acquire() {
         return answer;
       }
       if (!got->granted) {
+        note_waiting(*got);
         answer.retry_in = std::min(options_.retry, std::max(millis{1}, got->retry_in));
         return answer;
       }
+      waiting_since_ms_.reset();
+      wait_noticed_ = false;
       if (options_.pacing) {
         // The lease first, then the pacing slot: a slot is only spent on a submit that starts.
         const auto paced = store_->pace(options_.pacing->first, options_.pacing->second);

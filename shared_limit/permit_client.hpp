@@ -54,6 +54,9 @@ struct permit_options {
   /// last try: longer than `retry`, so a process still asking never loses it, and short, so a
   /// process that stopped asking (its own limiter waits, or it died) holds nobody back for long.
   millis queue_ttl{500};
+  /// A process refused permits this long without a grant between says so once (on_notice):
+  /// other workers hold the key's permits, and a worker that only waits looked hung.
+  millis wait_notice{10'000};
   std::string process_id;  ///< Unique per process; random when empty.
   /// Called with each notice (degraded, rejoined), possibly from the heartbeat thread.
   std::function<void(const std::string&)> on_notice;
@@ -125,6 +128,7 @@ class permit_client {
   int shared_limit_now() const;
   int share_locked() const;
   void degrade(const status& why);
+  void note_waiting(const lease_answer& refused);
 
   mutable std::mutex mutex_;
   std::unique_ptr<store> store_;
@@ -139,6 +143,8 @@ class permit_client {
   bool processes_known_ = false;  ///< The store answered a heartbeat at least once.
   double limit_ = 1;
   int lost_ = 0;
+  std::optional<std::int64_t> waiting_since_ms_;  ///< First refusal since the last grant.
+  bool wait_noticed_ = false;
   // Heartbeat thread.
   std::thread thread_;
   std::condition_variable wake_;

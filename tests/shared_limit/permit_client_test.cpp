@@ -42,6 +42,39 @@ TEST(permit_client, two_processes_share_one_limit) {
   EXPECT_EQ(*w.root.max_held(), 2);
 }
 
+// A new user's check: a worker waiting for the key's permits said nothing (it looked hung). One
+// notice per wait of 10 s or more, none for shorter waits.
+TEST(permit_client, a_long_wait_for_a_permit_is_said_once) {
+  world w;
+  permit_options options;
+  options.limit = 1;
+  options.lease = millis{600'000};  // no heartbeat runs here
+  auto a = w.client(options, "a");
+  auto b = w.client(options, "b");
+  const auto held = a->acquire();
+  ASSERT_TRUE(held.permit);
+  EXPECT_FALSE(b->acquire().permit);
+  w.now += 9'999;
+  EXPECT_FALSE(b->acquire().permit);
+  EXPECT_TRUE(w.notices.empty());
+  w.now += 1;
+  EXPECT_FALSE(b->acquire().permit);
+  w.now += 20'000;
+  EXPECT_FALSE(b->acquire().permit);
+  ASSERT_EQ(w.notices.size(), 1u);
+  EXPECT_EQ(w.notices[0],
+            "waiting 10 s for a permit of the shared limit (--shared-limit): 1 of 1 in flight on "
+            "the key, 0 of them this worker's; workers waiting are served in turn");
+  // A grant ends the wait: the next one is said again after its own 10 s.
+  a->release(*held.permit);
+  const auto next = b->acquire();
+  ASSERT_TRUE(next.permit);
+  EXPECT_FALSE(b->acquire().permit);
+  w.now += 10'000;
+  EXPECT_FALSE(b->acquire().permit);
+  EXPECT_EQ(w.notices.size(), 2u);
+}
+
 // A new user's check: with Redis down from the start, each of three workers said "1 worker(s)
 // last seen: up to 1 new tasks in flight on the key together" (the key saw 3).
 TEST(permit_client, unreachable_from_the_start_does_not_claim_to_know_the_workers) {
