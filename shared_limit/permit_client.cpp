@@ -129,11 +129,11 @@ void permit_client::note_waiting(const lease_answer& refused) {
   }
   wait_noticed_ = true;
   const int mine = static_cast<int>(held_.size());
-  options_.on_notice("waiting " + std::to_string(waited / 1000) +
-                     " s for a permit of the shared limit (--shared-limit): " +
-                     std::to_string(refused.held) + " of " + std::to_string(refused.limit) +
-                     " in flight on the key, " + std::to_string(mine) +
-                     " of them this worker's; workers waiting are served in turn");
+  options_.on_notice(
+      "waiting " + std::to_string(waited / 1000) +
+      " s for a permit of the shared limit (--shared-limit): " + std::to_string(refused.held) +
+      " of " + std::to_string(refused.limit) + " in flight on the key, " + std::to_string(mine) +
+      " of them this worker's; workers waiting are served in turn");
 }
 
 permit_answer permit_client::acquire() {
