@@ -258,6 +258,7 @@ std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t
   if (mode != "sim") {
     // Two identical http runs differed by 17 "regressions": one noisy run says nothing.
     ctx.noisy_single = true;
+    ctx.out->noisy_single = true;
     ctx.out->untestable = true;
     ctx.notes.insert("One repetition in " + mode + " mode (runs in " + ctx.base_name + ": " +
                      std::to_string(base_runs) + ", " + ctx.head_name + ": " +
@@ -544,9 +545,12 @@ std::string comparison_markdown(const comparison& c) {
              // A new user's check: "✅ no regression" over a +21% change that could not fail.
              ? std::string("**⚠️ no regression detectable** (too few repetitions: see below)")
              : std::string("**✅ no regression**");
+  // A single noisy run applies no margin (a new user's check: "margin 5%" over nothing judged).
+  const bool margin_applies = !(c.noisy_single && methods == std::set<std::string>{"single-run"});
   out += ", " + std::to_string(improvements) + " improvement" + (improvements == 1 ? "" : "s") +
-         ". Method: " + (method_text.empty() ? "none" : method_text) + "; margin " +
-         format_decimal(c.options.max_regression_pct, 2) + "%";
+         ". Method: " + (method_text.empty() ? "none" : method_text) +
+         (margin_applies ? "; margin " + format_decimal(c.options.max_regression_pct, 2) + "%"
+                         : std::string(" (one noisy run: listed, not judged)"));
   if (methods.count("deterministic") > 0) {
     out += " (" + format_decimal(std::min(c.options.max_regression_pct, success_margin_pct), 2) +
            "% on success rates)";

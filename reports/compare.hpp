@@ -87,6 +87,8 @@ struct comparison {
   /// Some strategy was judged by a test its repetitions are too few for: no metric of it could
   /// fail, so "no regression" would claim what was not checked.
   bool untestable = false;
+  /// One repetition of a noisy mode (http, live): the changes are listed, not judged.
+  bool noisy_single = false;
   int tests = 0;  ///< Changes beyond the minimum effect whose p were adjusted together.
   int regressions() const;
   int improvements() const;

@@ -306,6 +306,10 @@ TEST(compare, a_single_noisy_run_is_listed_not_judged) {
   EXPECT_NE(text.find("| serial | makespan ↓ |"), std::string::npos) << text;
   EXPECT_NE(text.find("not judged (one noisy run)"), std::string::npos) << text;
   EXPECT_EQ(text.find("✅"), std::string::npos) << text;
+  // No margin was applied, so the header names none (it said "margin 5%").
+  EXPECT_NE(text.find("Method: single-run (one noisy run: listed, not judged)."), std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("margin 5%"), std::string::npos) << text;
   // One side with one repetition is as little: 5 noisy runs against 1 are not judged either.
   auto five = read_fixture("results-noisy-base.json");
   auto one = five;
