@@ -40,7 +40,10 @@ struct session::image_state {
   int attempts = 0;
   bool resumed = false;
   bool ended_ambiguous = false;  ///< Its last submit's answer may hide a paid task.
-  bool refused_before = false;   ///< An earlier run's task was refused for moderation (settled).
+  /// A submit of this run lost its answer and no task id came after: the rerun holds it (its
+  /// last error may be another, e.g. the cancel of a halted batch).
+  bool lost_answer = false;
+  bool refused_before = false;  ///< An earlier run's task was refused for moderation (settled).
   /// Held, not submitted: its latest submit in an earlier run lost its answer (possibly paid).
   bool held_answer_lost = false;
   /// Delivered before, its file since gone or altered: its re-download must have these bytes.
@@ -269,6 +272,18 @@ void session::stop_with(std::string why) {
   }
 }
 
+void session::halt_with(std::string why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (halt_.empty()) {
+    halt_ = std::move(why);
+  }
+  if (runner_ != nullptr) {
+    runner_->cancel();
+  } else {
+    cancel_pending_ = true;
+  }
+}
+
 void session::on_accepted(std::size_t job, const std::string& task_id) {
   const auto index = job_image_[job];
   const auto& image = config_.images[index];
@@ -280,10 +295,32 @@ void session::on_accepted(std::size_t job, const std::string& task_id) {
   }
   progress_.accepted(index, seed, task_id);
   ++accepted_shown_;
+  lost_in_a_row_ = 0;
   if (plan_after_accept_) {
     show_plan(*plan_after_accept_, true);
     plan_after_accept_.reset();
   }
+}
+
+/// Every submit answer lost (a gateway that closes after forwarding, a 204, a header too long
+/// to read) made each image a paid task zbatch cannot find: a new user's server charged 20 of
+/// 20 and none was delivered. Lost answers in a row with no acceptance between stop the batch:
+/// 3 before any acceptance in this run (the service has not answered once), else 5 (a flaky
+/// gateway's few in a row stay a retry matter). What is in flight ends as it would.
+void session::halt_on_lost_answers(const actors::image_result& result) {
+  if (result.delivered || !result.ended_ambiguous || result.ambiguous_submits == 0) {
+    return;
+  }
+  const int limit = accepted_shown_ == 0 ? 3 : 5;
+  if (++lost_in_a_row_ < limit) {
+    return;
+  }
+  halt_with("the answers to " + std::to_string(lost_in_a_row_) +
+            " submits in a row were lost (the request was sent, no usable answer came; the "
+            "last: " +
+            result.message +
+            "): each may be a task the service created and charged, so no more are sent; "
+            "rerun when the service answers again (these images stay pending, possibly paid)");
 }
 
 /// Issue 17: a task delivered before and downloaded again (its file was removed or altered) must
@@ -366,6 +403,7 @@ void session::on_image(actors::image_result& result) {
   st.error_class = result.error ? std::string(protocol::to_string(*result.error)) : "unknown";
   st.message = result.message;
   st.ended_ambiguous = result.ended_ambiguous;
+  st.lost_answer = result.ambiguous_submits > 0 && st.task_id.empty();
   const bool settled = settled_failure(st.error_class, st.ended_ambiguous);
   if (settled) {
     if (const auto written = journal_->record_failed(static_cast<int>(index), st.task_id,
@@ -374,6 +412,7 @@ void session::on_image(actors::image_result& result) {
       stop_with(written.message());
     }
   }
+  halt_on_lost_answers(result);
   if (settled) {
     progress_.failed(index, seed, st.error_class, st.message);
   } else {
@@ -758,7 +797,7 @@ void session::tally(session_outcome& outcome) const {
       }
     } else if (status == image_status::failed) {
       ++outcome.failed;
-    } else if (st.held_answer_lost || (st.ran && st.ended_ambiguous)) {
+    } else if (st.held_answer_lost || (st.ran && (st.ended_ambiguous || st.lost_answer))) {
       ++outcome.answer_lost;
     } else if (st.ran && !st.error_class.empty()) {
       ++outcome.pending_by_class[st.error_class];
@@ -800,7 +839,15 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
     // away (the last answer's "0 calls left" made a complete batch exit 4).
     return ok_status();
   }
-  if (result && result->halted_by) {
+  std::string halt;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    halt = halt_;
+  }
+  if (!halt.empty()) {
+    outcome.reason = stop_reason::halted;
+    outcome.halted_by = halt;
+  } else if (result && result->halted_by) {
     outcome.reason = stop_reason::halted;
     outcome.halted_by = result->halted_by->describe();
   } else if (result && result->quota_exhausted) {

@@ -227,12 +227,18 @@ class session {
   /// Acceptances shown so far, and the probes' plan held back until the acceptance line of the
   /// answer it follows is shown (the headers reach the session before the acceptance does).
   long long accepted_shown_ = 0;
+  /// Images whose submit lost its answer since the last acceptance (halt_on_lost_answers).
+  int lost_in_a_row_ = 0;
+  void halt_on_lost_answers(const actors::image_result& result);
+  /// Cancels the batch as a halt (stop reason `halted`, the manifest written), not a failure.
+  void halt_with(std::string why);
   std::optional<quota_plan> plan_after_accept_;
   std::mutex mutex_;  ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
   bool interrupted_ = false;
   bool cancel_pending_ = false;
   std::string fatal_;
+  std::string halt_;  ///< Why the session itself halted the batch (halt_with).
 };
 
 }  // namespace zbatch::generate

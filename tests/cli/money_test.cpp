@@ -476,6 +476,45 @@ TEST_F(money, a_dropped_or_garbled_submit_answer_after_the_task_was_created_is_p
   }
 }
 
+// A new user's server answered no submit usefully (it closed every connection after reading
+// the body, having charged): zbatch paid for all 20 images and delivered none. Lost answers in
+// a row stop the batch: 3 before any acceptance, else 5.
+TEST_F(money, submit_answers_lost_in_a_row_stop_the_batch_before_paying_for_every_image) {
+  for (int i = 0; i < 20; ++i) {
+    fake_.queue(test::fake::drop_after_create());
+  }
+  EXPECT_EQ(run(args(20, {"--strategy", "bounded,inflight=1"})), 1) << output_;
+  // The third lost answer stops the batch; a fourth submit may have left before it did.
+  EXPECT_GE(fake_.tasks_created(), 3) << output_;
+  EXPECT_LE(fake_.tasks_created(), 4) << output_;
+  EXPECT_NE(output_.find("the answers to 3 submits in a row were lost"), std::string::npos)
+      << output_;
+  const auto m = manifest();
+  EXPECT_EQ(m["submits_possibly_paid"], fake_.tasks_created()) << "every one counted";
+  EXPECT_EQ(m["submits_paid"], 0);
+  EXPECT_EQ(m["stopped"], "halted") << m.dump(2);
+  // The in-flight one the halt cancelled is held by the rerun too, and said to be.
+  EXPECT_NE(output_.find(std::to_string(fake_.tasks_created()) +
+                         " image(s) pending because a submit lost its answer"),
+            std::string::npos)
+      << output_;
+}
+
+// After an acceptance the service has answered once: a few lost in a row are a flaky gateway's,
+// and only the fifth stops the batch.
+TEST_F(money, after_an_acceptance_five_lost_answers_in_a_row_stop_the_batch) {
+  fake_.queue(test::fake::submit_behaviour{});  // answered: the task is accepted
+  for (int i = 0; i < 20; ++i) {
+    fake_.queue(test::fake::drop_after_create());
+  }
+  EXPECT_EQ(run(args(20, {"--strategy", "bounded,inflight=1"})), 1) << output_;
+  EXPECT_GE(fake_.tasks_created(), 6) << output_;
+  EXPECT_LE(fake_.tasks_created(), 7) << output_;
+  EXPECT_NE(output_.find("the answers to 5 submits in a row were lost"), std::string::npos)
+      << output_;
+  EXPECT_EQ(manifest()["submits_possibly_paid"], fake_.tasks_created() - 1);
+}
+
 // A submit whose answer never comes (the service created the task, the gateway holds the
 // connection) when Ctrl-C ends the batch with no grace: after waiting for the answer the submit
 // counts as possibly paid, and it was never sent again.
