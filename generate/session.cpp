@@ -344,6 +344,27 @@ bool session::matches_journal(image_state& st, const actors::image_result& resul
   return false;
 }
 
+/// A new user's gateway answered every task with the first one's image URL: three seeds were
+/// "delivered" with one picture. Two different requests (another seed, prompt, size, ...) never
+/// give the same bytes, so the later one is held, not written: its task is paid, and a rerun
+/// polls it again. Sets the pending error when held.
+bool session::bytes_are_its_own(image_state& st, std::size_t index, const std::string& sha256) {
+  const auto [at, added] = delivered_sha_.emplace(sha256, index);
+  if (added || at->second == index ||
+      protocol::to_json(config_.images[at->second].request) ==
+          protocol::to_json(config_.images[index].request)) {
+    return true;
+  }
+  const auto& other = config_.images[at->second];
+  st.error_class = integrity_class;
+  st.message = "task " + st.task_id + "'s image is byte for byte image #" +
+               std::to_string(other.index) + "'s (seed " +
+               std::to_string(other.request.seed.value_or(0)) +
+               ", another request): the service answered two tasks with one image; not "
+               "written, the image stays pending (its task is paid: a rerun polls it again)";
+  return false;
+}
+
 void session::on_image(actors::image_result& result) {
   const auto index = job_image_[result.index];
   const auto& image = config_.images[index];
@@ -364,7 +385,8 @@ void session::on_image(actors::image_result& result) {
       stop_with(written.message());
     }
   }
-  if (result.delivered && !matches_journal(st, result)) {
+  if (result.delivered && (!matches_journal(st, result) ||
+                           !bytes_are_its_own(st, index, client::sha256_hex(result.bytes)))) {
     progress_.pending(index, seed, st.error_class, st.message, st.task_id, true);
     return;
   }
@@ -541,6 +563,7 @@ session::batch_plan session::plan_against_journal(const std::map<std::size_t, js
       st.task_id = j.task_id;
       if (j.last == journaled_image::state::delivered) {
         st.journaled_sha256 = j.sha256;
+        delivered_sha_.emplace(j.sha256, index);
       }
       if (delivered_file_intact(config_.out_dir, j)) {
         st.done_before = true;

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -229,6 +230,9 @@ class session {
   long long accepted_shown_ = 0;
   /// Images whose submit lost its answer since the last acceptance (halt_on_lost_answers).
   int lost_in_a_row_ = 0;
+  /// Delivered images by the sha256 of their bytes (this run's and earlier runs').
+  std::unordered_map<std::string, std::size_t> delivered_sha_;
+  bool bytes_are_its_own(image_state& st, std::size_t index, const std::string& sha256);
   void halt_on_lost_answers(const actors::image_result& result);
   /// Cancels the batch as a halt (stop reason `halted`, the manifest written), not a failure.
   void halt_with(std::string why);

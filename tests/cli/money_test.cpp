@@ -322,6 +322,35 @@ TEST_F(money, a_poll_answer_naming_another_task_is_polled_past_never_delivered) 
       << "task-2's own image, not task-1's";
 }
 
+// A new user's gateway answered every task with the first task's image URL: seeds 7, 8 and 9
+// were "delivered" as one picture. The later ones are held (their tasks are paid; a rerun
+// polls them again), never written, never resubmitted.
+TEST_F(money, one_image_answered_for_several_requests_is_delivered_once) {
+  test::fake::image_behaviour first;
+  first.url = fake_.base_url() + "/images/task-1.png";
+  fake_.queue(test::fake::image_behaviour{});
+  fake_.queue(first);
+  fake_.queue(first);
+  EXPECT_EQ(run(args(3, {"--strategy", "serial"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  auto m = manifest();
+  EXPECT_EQ(m["delivered"], 1) << m.dump(2);
+  for (int i : {1, 2}) {
+    const auto& image = m["images"][i];
+    EXPECT_EQ(image["status"], "pending") << m.dump(2);
+    EXPECT_EQ(image["error_class"], "integrity");
+    EXPECT_NE(image["message"].get<std::string>().find("image is byte for byte image #0's (seed "
+                                                       "7, another request)"),
+              std::string::npos)
+        << image.dump();
+  }
+  EXPECT_EQ(image_files().size(), 1u);
+  // The rerun polls the two tasks again (the gateway still answers so): nothing paid twice.
+  EXPECT_EQ(run(args(3, {"--strategy", "serial"})), 1) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 3);
+  EXPECT_EQ(manifest()["images"][2]["error_class"], "integrity");
+}
+
 TEST_F(money, polls_refused_401_stop_the_batch_and_the_rerun_polls_the_task_unpaid) {
   fake_.queue(test::fake::polls_refused(401, 3));
   EXPECT_NE(run(args(2, {"--strategy", "serial"})), 0) << output_;
