@@ -622,6 +622,9 @@ result<std::string> render_html(const nlohmann::json& results) {
   for (const auto& sentence : recommendation(results)) {
     out += "<p class=\"recommendation\"><strong>" + esc(sentence) + "</strong></p>\n";
   }
+  for (const auto& warning : run_warnings(results)) {
+    out += "<p class=\"recommendation\">" + esc(warning) + "</p>\n";
+  }
   std::string meta = "mode " + results["mode"].get<std::string>() + ", seed " +
                      results["seed"].dump() + ", " + std::to_string(strategies[0]["runs"].size()) +
                      " repetition(s); bound " +

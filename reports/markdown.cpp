@@ -19,6 +19,9 @@ result<std::string> render_markdown(const nlohmann::json& results) {
   for (const auto& sentence : recommendation(results)) {
     out += "**" + markdown_escape(sentence) + "**\n\n";
   }
+  for (const auto& warning : run_warnings(results)) {
+    out += "> ⚠️ " + markdown_escape(warning) + "\n\n";
+  }
   if (scenario.contains("description") && scenario["description"].is_string() &&
       !scenario["description"].get<std::string>().empty()) {
     out += markdown_escape(scenario["description"].get<std::string>()) + "\n\n";

@@ -532,6 +532,17 @@ std::string next_best_text(const candidate& pick, const std::vector<candidate>& 
   return out + "; " + success_noise_text(pick, *next) + ".";
 }
 
+std::vector<std::string> run_warnings(const nlohmann::json& results) {
+  std::vector<std::string> out;
+  const json& warnings = results.value("warnings", json::array());
+  for (const auto& w : warnings.is_array() ? warnings : json::array()) {
+    if (w.is_string()) {
+      out.push_back("Warning: " + w.get<std::string>() + ".");
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> recommendation(const nlohmann::json& results) {
   std::vector<std::string> out;
   auto all = candidates(results);

@@ -56,6 +56,10 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results);
 /// hindsight-best configuration and how far `adaptive` is from it, when the results carry them.
 /// Tolerates missing fields (the terminal table prints unvalidated results); empty when no strategy
 /// has a makespan.
+/// The run's warnings (results.json `warnings`, e.g. a poll deadline shorter than the images),
+/// each "Warning: ..."; none in files without them.
+std::vector<std::string> run_warnings(const nlohmann::json& results);
+
 std::vector<std::string> recommendation(const nlohmann::json& results);
 
 /// The notes under the strategy table: what "–" means, when a strategy delivered nothing, and

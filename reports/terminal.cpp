@@ -116,6 +116,9 @@ std::string terminal_table(const nlohmann::json& results) {
   for (const auto& sentence : recommendation(results)) {
     advice += sentence + "\n";
   }
+  for (const auto& warning : run_warnings(results)) {
+    advice += warning + "\n";
+  }
   return header(results) + strategy_rows(results) + limiter_rows(results) +
          (advice.empty() ? "" : "\n" + advice) + threshold_lines(results);
 }

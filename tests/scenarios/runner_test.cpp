@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "mock_api/server.hpp"
+#include "reports/terminal.hpp"
 #include "scenarios/profile.hpp"
 #include "scenarios/runner.hpp"
 #include "scenarios/scenario.hpp"
@@ -118,6 +119,43 @@ scenario lost_answers_scenario() {
                              {"seed", 5}},
                         "lost-answers.json")
       .value();
+}
+
+// A new user's scenario of 10-minute images: every preset's 5-minute deadline gave up tasks it
+// had paid for, and nothing said so. The results carry a warning naming the strategies and a
+// deadline that fits; every report shows it after the recommendation.
+TEST(runner, a_poll_deadline_shorter_than_the_images_is_warned_of) {
+  auto profile = exact_profile(2);
+  profile["overrides"]["generation"]["time"] = {{"kind", "fixed"}, {"ms", 600'000}};
+  const auto s =
+      parse_scenario(
+          json{{"version", 1},
+               {"name", "slow"},
+               {"profile", profile},
+               {"workload", {{"batches", 1}, {"images_per_batch", 2}}},
+               {"strategies",
+                {"serial", {{"label", "patient"}, {"spec", "adaptive,poll=1s:deadline=30m"}}}},
+               {"repetitions", 1},
+               {"seed", 5}},
+          "slow.json")
+          .value();
+  run_options options;
+  options.hindsight = false;
+  const auto results = run_scenario(s, options).value();
+  ASSERT_EQ(results["warnings"].size(), 1u) << results.dump(2);
+  const auto warning = results["warnings"][0].get<std::string>();
+  EXPECT_EQ(warning.rfind("serial: the poll deadline (at most 5 min) ends before a median image of "
+                          "this workload is ready (10 min): tasks are given up after they were "
+                          "paid; give the strategy a longer one (e.g. --strategy "
+                          "'adaptive,poll=1s:deadline=20m')",
+                          0),
+            0u)
+      << warning;
+  EXPECT_NE(reports::terminal_table(results).find("Warning: serial: the poll deadline"),
+            std::string::npos);
+  // Deadlines that fit: no warning, and results as before.
+  EXPECT_FALSE(
+      run_scenario(exact_scenario(2, 2, {"serial"}), options).value().contains("warnings"));
 }
 
 // The cost figures are the service's count (the brief: "every figure of cost counts what the
