@@ -328,6 +328,21 @@ int run_scenario(int argc, char** argv) {
       return fail(checked);
     }
     note_options_the_mode_ignores(*run, mode);
+    // A directory where results.json or a report goes was found after the whole run played (a
+    // new user's check: exit 3, "filesystem error: cannot rename", the table never printed).
+    for (const char* name :
+         {"results.json", "report.md", "report.html", "results.csv", "junit.xml"}) {
+      std::error_code kind_ec;
+      const auto path = fs::path(out_dir) / name;
+      const auto kind = fs::status(path, kind_ec).type();
+      if (kind != fs::file_type::not_found && kind != fs::file_type::regular &&
+          kind != fs::file_type::none) {
+        std::cerr << "zbatch scenario: --out " << out_dir << ": " << path.string()
+                  << " is not a regular file, so the run's results could not be written there; "
+                     "move it away or choose another --out\n";
+        return exit_usage;
+      }
+    }
     std::error_code ec;
     const auto created = missing_directories(out_dir);
     fs::create_directories(out_dir, ec);

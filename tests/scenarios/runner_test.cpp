@@ -476,6 +476,20 @@ TEST_F(cli_test, http_mode_with_clients_compares_a_redis_shared_limit_with_indep
       << out.str();
 }
 
+// A new user's check: a directory at DIR/results.json was found after the run played (exit 3,
+// "filesystem error: cannot rename", the table never printed). Refused before it plays.
+TEST_F(cli_test, a_directory_where_results_go_exits_2_before_the_run_plays) {
+  const auto file = write("pass.json", document(json::array()));
+  fs::create_directories(dir_ / "out" / "report.md");
+  EXPECT_EQ(run(file, "--no-hindsight"), 2);
+  EXPECT_NE(stderr_.find((dir_ / "out" / "report.md").string() +
+                         " is not a regular file, so the run's results could not be written "
+                         "there; move it away or choose another --out"),
+            std::string::npos)
+      << stderr_;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "results.json"));
+}
+
 TEST_F(cli_test, http_mode_with_clients_and_no_redis_server_exits_2_before_any_run) {
   const auto file = write("two.json", two_clients_document());
   EXPECT_EQ(run(file, "--mode http", "ZBATCH_REDIS_SERVER=/nonexistent/redis-server"), 2);
