@@ -206,7 +206,14 @@ int run_scenario(int argc, char** argv) {
       ->type_name("NUMBER");
   run->add_option("--out", out_dir, "directory for results.json (and the reports)")
       ->required()
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->check(CLI::Validator(
+          [](const std::string& dir) {
+            return dir.empty() ? std::string("empty: give the directory for results.json and "
+                                             "the reports")
+                               : std::string();
+          },
+          "DIR"));
   run->add_option("--base-url", base_url,
                   "http: an already running `zbatch mock`; live: the API (default the real one)")
       ->type_name("URL");

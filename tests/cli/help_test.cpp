@@ -164,6 +164,9 @@ TEST(help, parser_errors_are_sentences_naming_the_option) {
        {"--mode must be one of sim, http, live (got \"fast\")"}},
       {{"scenario", "run", "preview-4", "--repeat", "0", "--out", "o"},
        {"--repeat must be from 1 to 1000 (got \"0\")"}},
+      // A new user's check: "--out : Invalid argument".
+      {{"scenario", "run", "preview-4", "--out", ""},
+       {"--out: empty: give the directory for results.json and the reports"}},
       // CLI11's text had printf padding ("0.000100 to 10.000000") and called "abc" out of range.
       {{"scenario", "run", "preview-4", "--time-scale", "abc", "--out", "o"},
        {"--time-scale must be a number from 0.0001 to 10 (got \"abc\")"}},
