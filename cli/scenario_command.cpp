@@ -209,8 +209,9 @@ int run_scenario(int argc, char** argv) {
       ->type_name("DIR")
       ->check(CLI::Validator(
           [](const std::string& dir) {
-            return dir.empty() ? std::string("empty: give the directory for results.json and "
-                                             "the reports")
+            return dir.empty() ? std::string(
+                                     "empty: give the directory for results.json and "
+                                     "the reports")
                                : std::string();
           },
           "DIR"));
