@@ -963,6 +963,9 @@ void on_report(coordinator_actor* self, attempt_report& report) {
       st.callbacks.on_submit_refused(index, report.error);
     }
   }
+  if (report.submit_failed && report.error.ambiguous && st.callbacks.on_submit_lost) {
+    st.callbacks.on_submit_lost(index, report.error);
+  }
   if (report.error.kind == protocol::error_class::task_failed && !report.task_id.empty() &&
       st.callbacks.on_task_failed) {
     st.callbacks.on_task_failed(index, report.task_id);

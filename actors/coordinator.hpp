@@ -247,6 +247,9 @@ struct batch_callbacks {
   /// Optional. A submit of (job index) was refused for free (an answer that created no task),
   /// with the refusal.
   std::function<void(std::size_t, const protocol::api_error&)> on_submit_refused;
+  /// Optional. A submit of (job index) lost its answer (it left; no usable answer came: the
+  /// task may exist and be paid), with the error; once per such attempt.
+  std::function<void(std::size_t, const protocol::api_error&)> on_submit_lost;
   /// Optional. An accepted task of (job index, task id) ended FAILED for a system reason (not
   /// moderation): the service refunds such tasks (protocol doc, "Rate limits and cost").
   std::function<void(std::size_t, const std::string&)> on_task_failed;

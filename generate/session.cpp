@@ -307,18 +307,15 @@ void session::on_accepted(std::size_t job, const std::string& task_id) {
 /// 20 and none was delivered. Lost answers in a row with no acceptance between stop the batch:
 /// 3 before any acceptance in this run (the service has not answered once), else 5 (a flaky
 /// gateway's few in a row stay a retry matter). What is in flight ends as it would.
-void session::halt_on_lost_answers(const actors::image_result& result) {
-  if (result.delivered || !result.ended_ambiguous || result.ambiguous_submits == 0) {
-    return;
-  }
+void session::halt_on_lost_answer(const protocol::api_error& error) {
   const int limit = accepted_shown_ == 0 ? 3 : 5;
-  if (++lost_in_a_row_ < limit) {
+  if (++lost_in_a_row_ != limit) {  // once: the cancel is under way
     return;
   }
   halt_with("the answers to " + std::to_string(lost_in_a_row_) +
             " submits in a row were lost (the request was sent, no usable answer came; the "
             "last: " +
-            result.message +
+            error.describe() +
             "): each may be a task the service created and charged, so no more are sent; "
             "rerun when the service answers again (these images stay pending, possibly paid)");
 }
@@ -434,7 +431,6 @@ void session::on_image(actors::image_result& result) {
       stop_with(written.message());
     }
   }
-  halt_on_lost_answers(result);
   if (settled) {
     progress_.failed(index, seed, st.error_class, st.message);
   } else {
@@ -753,6 +749,9 @@ actors::batch_callbacks session::callbacks() {
     (void)journal_->record_refused(static_cast<int>(job_image_[job]),
                                    std::string(protocol::to_string(error.kind)), error.http_status,
                                    error.message);
+  };
+  callbacks.on_submit_lost = [this](std::size_t, const protocol::api_error& error) {
+    halt_on_lost_answer(error);
   };
   callbacks.on_task_failed = [this](std::size_t job, const std::string& task_id) {
     // Not written: the task stays counted as paid (the safe side of the figure).

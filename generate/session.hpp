@@ -228,12 +228,12 @@ class session {
   /// Acceptances shown so far, and the probes' plan held back until the acceptance line of the
   /// answer it follows is shown (the headers reach the session before the acceptance does).
   long long accepted_shown_ = 0;
-  /// Images whose submit lost its answer since the last acceptance (halt_on_lost_answers).
+  /// Submits that lost their answer since the last acceptance (halt_on_lost_answer).
   int lost_in_a_row_ = 0;
   /// Delivered images by the sha256 of their bytes (this run's and earlier runs').
   std::unordered_map<std::string, std::size_t> delivered_sha_;
   bool bytes_are_its_own(image_state& st, std::size_t index, const std::string& sha256);
-  void halt_on_lost_answers(const actors::image_result& result);
+  void halt_on_lost_answer(const protocol::api_error& error);
   /// Cancels the batch as a halt (stop reason `halted`, the manifest written), not a failure.
   void halt_with(std::string why);
   std::optional<quota_plan> plan_after_accept_;

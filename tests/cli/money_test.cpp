@@ -529,6 +529,18 @@ TEST_F(money, submit_answers_lost_in_a_row_stop_the_batch_before_paying_for_ever
       << output_;
 }
 
+// A strategy that resubmits a lost answer (ambiguous=resubmit) loses one per attempt: each
+// counts, so the first image's attempts stop the batch, not every image's.
+TEST_F(money, lost_answers_of_resubmitting_strategies_count_each_attempt) {
+  for (int i = 0; i < 40; ++i) {
+    fake_.queue(test::fake::drop_after_create());
+  }
+  EXPECT_EQ(run(args(8, {"--strategy", "retry"})), 1) << output_;
+  EXPECT_LE(fake_.tasks_created(), 6) << output_;
+  EXPECT_NE(output_.find("submits in a row were lost"), std::string::npos) << output_;
+  EXPECT_EQ(manifest()["submits_possibly_paid"], fake_.tasks_created());
+}
+
 // After an acceptance the service has answered once: a few lost in a row are a flaky gateway's,
 // and only the fifth stops the batch.
 TEST_F(money, after_an_acceptance_five_lost_answers_in_a_row_stop_the_batch) {
