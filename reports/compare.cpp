@@ -1,5 +1,6 @@
 #include "reports/compare.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -119,6 +120,8 @@ const char* to_string(verdict v) {
       return "new in head";
     case verdict::not_judged:
       return "not judged (one noisy run)";
+    case verdict::not_in_runs:
+      return "not judged (not in the runs)";
     case verdict::slower_for_more:
       return "slower, delivering more: not a regression";
   }
@@ -233,7 +236,11 @@ void reference_notes(judge_context& ctx) {
 }
 
 /// The method for one strategy's repetitions (see compare.hpp), noting why where it matters.
-std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t head_runs) {
+/// `common` is set to the repetitions judged when only the first ones of each side compare
+/// (sim, one seed, other repetition counts), else 0 (the summaries are judged).
+std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t head_runs,
+                          std::size_t& common) {
+  common = 0;
   const std::string mode = ctx.base["mode"].get<std::string>();
   const bool same_seed = ctx.base["seed"] == ctx.head["seed"];
   if (mode == "sim" && !same_seed) {
@@ -241,6 +248,19 @@ std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t
                      "), so sim results are not comparable value by value.");
   }
   if (mode == "sim" && same_seed && base_runs == head_runs) {
+    return "deterministic";
+  }
+  if (mode == "sim" && same_seed && base_runs > 0 && head_runs > 0) {
+    // Repetition i plays seed + i on both sides, so the first ones are the same runs: a new
+    // user's one run, byte-identical to the baseline's first, read as 25 regressions against
+    // the mean of 5.
+    common = std::min(base_runs, head_runs);
+    ctx.notes.insert("Repetition counts differ (" + std::to_string(base_runs) + " in " +
+                     ctx.base_name + ", " + std::to_string(head_runs) + " in " + ctx.head_name +
+                     ") on the same seed: repetition i plays seed + i on both sides, so each "
+                     "strategy is judged deterministically on the means of its first " +
+                     std::to_string(common) + (common == 1 ? " repetition" : " repetitions") +
+                     "; rerun with the same --repeat to compare every repetition.");
     return "deterministic";
   }
   if (base_runs >= 2 && head_runs >= 2) {
@@ -275,11 +295,11 @@ std::string choose_method(judge_context& ctx, std::size_t base_runs, std::size_t
   return "single-run";
 }
 
-/// The margin rule on the means, for deterministic or single runs.
-void judge_by_margin(const judge_context& ctx, const metric& m, const json& b, const json& h,
-                     metric_change& c) {
-  c.base = metric_value(m, b);
-  c.head = metric_value(m, h);
+/// The margin rule on the means (`b` and `h`), for deterministic or single runs.
+void judge_by_margin(const judge_context& ctx, const metric& m, std::optional<double> b,
+                     std::optional<double> h, metric_change& c) {
+  c.base = b;
+  c.head = h;
   c.change_pct = relative_change_pct(c.base, c.head);
   const std::string_view path = m.path;
   const bool success = path == "success_rate" || path == "deliverable_success_rate";
@@ -336,10 +356,53 @@ bool comparable(judge_context& ctx, const metric& m, const json& b, const json& 
   return ctx.unjudged.count(m.path) == 0;
 }
 
+/// Whether `object` has the key at the dotted `path` ("latency_ms.p95"), null or not.
+bool has_path(const json& object, const std::string& path) {
+  const json* at = &object;
+  std::size_t from = 0;
+  while (true) {
+    const std::size_t dot = path.find('.', from);
+    const std::string key = path.substr(from, dot == std::string::npos ? dot : dot - from);
+    if (!at->is_object() || !at->contains(key)) {
+      return false;
+    }
+    at = &(*at)[key];
+    if (dot == std::string::npos) {
+      return true;
+    }
+    from = dot + 1;
+  }
+}
+
+/// The mean of metric `m` over the first `count` runs of `strategy` (those with a value, as the
+/// summaries count); nullopt inside when none has one, nullopt outside when a run lacks the
+/// metric altogether (a file written before it existed).
+std::optional<std::optional<double>> mean_of_first_runs(const json& strategy, const metric& m,
+                                                        std::size_t count) {
+  const json& runs = strategy.value("runs", json::array());
+  if (!runs.is_array() || runs.size() < count) {
+    return std::nullopt;
+  }
+  double sum = 0;
+  std::size_t with_value = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!has_path(runs[i], m.path)) {
+      return std::nullopt;
+    }
+    if (auto v = metric_value(m, runs[i])) {
+      sum += *v;
+      ++with_value;
+    }
+  }
+  return with_value == 0 ? std::optional<double>()
+                         : std::optional<double>(sum / static_cast<double>(with_value));
+}
+
 /// Every metric of one set of figures of strategy `name` (its summary, or its `independent`
-/// one under `prefix` "independent."), appended to ctx.out.
+/// one under `prefix` "independent."), appended to ctx.out; on the means of the first `common`
+/// runs of each side when set (see choose_method).
 void judge_figures(judge_context& ctx, const std::string& name, const std::string& prefix,
-                   const json& b, const json& h, const std::string& method) {
+                   const json& b, const json& h, const std::string& method, std::size_t common) {
   for (const auto& m : metrics_in(metric_view::compare)) {
     if (!comparable(ctx, m, b, h)) {
       continue;
@@ -357,8 +420,21 @@ void judge_figures(judge_context& ctx, const std::string& name, const std::strin
     }
     if (c.method == "mann-whitney") {
       judge_by_test(ctx, xs, ys, m.higher_is_better, c);
+    } else if (common == 0) {
+      judge_by_margin(ctx, m, metric_value(m, b), metric_value(m, h), c);
+    } else if (auto bm = mean_of_first_runs(b, m, common), hm = mean_of_first_runs(h, m, common);
+               bm && hm) {
+      judge_by_margin(ctx, m, *bm, *hm, c);
     } else {
-      judge_by_margin(ctx, m, b, h, c);
+      // Only the common repetitions compare, and this figure is not in the runs: the summaries'
+      // values, means over other repetition counts, are shown for information.
+      c.base = metric_value(m, b);
+      c.head = metric_value(m, h);
+      c.change_pct = relative_change_pct(c.base, c.head);
+      c.result = verdict::not_in_runs;
+      ctx.notes.insert(c.label +
+                       ": not in every run, so not comparable on the common "
+                       "repetitions: listed, not judged (rerun with the same --repeat).");
     }
     ctx.out->changes.push_back(c);
   }
@@ -368,12 +444,13 @@ void judge_figures(judge_context& ctx, const std::string& name, const std::strin
 /// the shared ones, under "independent." (the gate never looked at them: a new user halved
 /// adaptive's independent success and read "no regression").
 void judge_independent(judge_context& ctx, const std::string& name, const json& b, const json& h,
-                       const std::string& method) {
+                       const std::string& method, std::size_t common) {
   const auto has = [](const json& s) {
     return s.contains("independent") && s["independent"].is_object();
   };
   if (has(b) && has(h)) {
-    judge_figures(ctx, name, independent_prefix, b["independent"], h["independent"], method);
+    judge_figures(ctx, name, independent_prefix, b["independent"], h["independent"], method,
+                  common);
   } else if (has(b) != has(h)) {
     ctx.notes.insert(name + ": independent figures only in " +
                      (has(b) ? ctx.base_name : ctx.head_name) +
@@ -503,9 +580,10 @@ result<comparison> compare_results(const nlohmann::json& base, const nlohmann::j
       out.changes.push_back(missing);
       continue;
     }
-    const std::string method = choose_method(ctx, b["runs"].size(), (*h)["runs"].size());
-    judge_figures(ctx, name, "", b, *h, method);
-    judge_independent(ctx, name, b, *h, method);
+    std::size_t common = 0;
+    const std::string method = choose_method(ctx, b["runs"].size(), (*h)["runs"].size(), common);
+    judge_figures(ctx, name, "", b, *h, method, common);
+    judge_independent(ctx, name, b, *h, method, common);
   }
   for (const auto& h : head["strategies"]) {
     const std::string name = h["name"].get<std::string>();

@@ -5,7 +5,9 @@
 /// Decision rules (docs/report-formats.md has the full text):
 /// - deterministic: both files are sim mode with the same seed and repetition count, so equal
 ///   code gives byte-identical results; a metric that got worse by more than
-///   `max_regression_pct` (relative to base) is a regression.
+///   `max_regression_pct` (relative to base) is a regression. With the same seed but other
+///   repetition counts, repetition i still plays seed + i on both sides: the means of the first
+///   min(n, m) runs are judged so (a metric the runs lack is listed as `not_in_runs`).
 /// - mann-whitney: otherwise, when both sides have at least 2 repetitions, a metric regresses
 ///   only if the two-sided Mann-Whitney U test on the per-repetition values has p < `alpha`
 ///   AND the medians moved the bad way by more than `min_effect_pct`. The p of every change
@@ -51,6 +53,7 @@ enum class verdict {
   missing_in_head,  ///< The strategy is in base only: counts as a regression.
   new_in_head,      ///< The strategy is in head only: reported, never fails.
   not_judged,       ///< Changed, but one repetition of a noisy mode cannot be judged.
+  not_in_runs,      ///< Judged on common repetitions only, and the runs lack this metric.
   slower_for_more,  ///< A time metric worse while the success rate rose: not a regression.
 };
 

@@ -334,6 +334,69 @@ TEST(compare, single_sim_runs_are_still_judged) {
   EXPECT_FALSE(c.untestable);
 }
 
+/// `results` as a run of its first repetition alone: one run, the summary its figures.
+nlohmann::json first_repetition_only(nlohmann::json results) {
+  results["repetitions"] = 1;
+  for (auto& s : results["strategies"]) {
+    auto run = s["runs"][0];
+    s["runs"] = nlohmann::json::array({run});
+    for (const char* key : {"makespan_ms", "time_to_first_image_ms", "latency_ms", "http_429",
+                            "retries", "submits_per_image", "success_rate", "efficiency"}) {
+      s[key] = run[key];
+    }
+  }
+  return results;
+}
+
+// A new user's check: one run of preview-4 (--repeat 1), byte-identical to the baseline's
+// first repetition, read as 25 regressions against the baseline's means of 5. Same seed in sim:
+// repetition i plays seed + i on both sides, so the first runs are judged deterministically.
+TEST(compare, same_seed_other_repetition_counts_judge_the_common_runs) {
+  auto base = read_fixture("results-noisy-base.json");
+  base["mode"] = "sim";
+  base["strategies"][0]["runs"][0]["makespan_ms"] = 14000;  // 12.7 s mean of 5 around it
+  const auto head = first_repetition_only(base);
+  const auto c = compare_results(base, head).value();
+  EXPECT_EQ(c.regressions(), 0) << comparison_markdown(c);
+  const auto* m = find(c, "serial", "makespan_ms");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->method, "deterministic");
+  EXPECT_EQ(m->result, verdict::unchanged);
+  EXPECT_EQ(*m->base, 14000);
+  const auto text = comparison_markdown(c);
+  EXPECT_NE(text.find("**✅ no regression**"), std::string::npos) << text;
+  EXPECT_NE(text.find("Repetition counts differ (5 in base, 1 in head) on the same seed"),
+            std::string::npos)
+      << text;
+  // Either way round, and a real change of the common run still fails.
+  EXPECT_EQ(compare_results(head, base).value().regressions(), 0);
+  auto worse = head;
+  scale(worse, 0, "/makespan_ms"_json_pointer, 1.1);
+  const auto w = compare_results(base, worse).value();
+  EXPECT_EQ(find(w, "serial", "makespan_ms")->result, verdict::regression);
+  EXPECT_EQ(w.regressions(), 1) << comparison_markdown(w);
+}
+
+// A figure the runs lack (a file written before it was in the runs) cannot be taken over the
+// common repetitions: listed, not judged.
+TEST(compare, a_figure_missing_from_the_runs_is_listed_not_judged_on_common_runs) {
+  auto base = read_fixture("results-noisy-base.json");
+  base["mode"] = "sim";
+  for (auto& s : base["strategies"]) {
+    s["dynamic_429_per_image"] = 0.5;  // in the summaries, not the runs
+  }
+  auto head = first_repetition_only(base);
+  head["strategies"][1]["dynamic_429_per_image"] = 0.9;
+  const auto c = compare_results(base, head).value();
+  const auto* m = find(c, "adaptive", "dynamic_429_per_image");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->result, verdict::not_in_runs);
+  EXPECT_EQ(c.regressions(), 0);
+  const auto text = comparison_markdown(c);
+  EXPECT_NE(text.find("not judged (not in the runs)"), std::string::npos) << text;
+  EXPECT_NE(text.find(m->label + ": not in every run"), std::string::npos) << text;
+}
+
 /// results-mixed.json as a several-client run with limiter "both": every strategy carries its
 /// own figures again as the independent limiters' ones.
 nlohmann::json with_independent() {
