@@ -248,31 +248,42 @@ std::vector<candidate> candidates(const json& results) {
 /// What lets a test tell two strategies apart: 4 repetitions each reach p = 0.029.
 constexpr const char* too_few_hint = "--repeat 4 or more allows a test";
 
-/// Whether the noise sentence `why` comes from a test (else too few repetitions for one).
-bool untested(const std::string& why) { return why.rfind("Mann-Whitney", 0) != 0; }
+/// How a's and b's makespans compare against the noise.
+struct noise_verdict {
+  bool tested = false;    ///< Repetitions enough for a test at 5% (4 or more each).
+  bool distinct = false;  ///< Tested, and the difference is larger than the noise.
+  std::string why;        ///< The sentence saying so.
+};
 
-/// Whether a's and b's makespans differ by more than the noise, and the sentence saying so.
-/// Only a test at 5% counts: repetitions too few for one (3 and 3, or one each) never show a
-/// lead (a new user's check: the faster strategy won at 2 and 3 repetitions, the politer at 5
-/// with p = 0.056, and the faster again at 10: fewer repetitions were stronger evidence).
-std::pair<bool, std::string> beyond_noise(const candidate& a, const candidate& b) {
-  if (a.runs.size() < 2 || b.runs.size() < 2) {
-    const double gap = std::fabs(a.makespan - b.makespan) / std::max(1.0, b.makespan);
-    return {false, "one repetition, not tested: a gap of " + format_decimal(100.0 * gap, 0) +
-                       "%; " + too_few_hint};
+/// "3 repetitions each", "one repetition each", "2 and 3 repetitions".
+std::string repetitions_text(std::size_t a, std::size_t b) {
+  if (a == b) {
+    return a == 1 ? "one repetition each" : std::to_string(a) + " repetitions each";
   }
-  const std::string counts =
-      std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) + " repetitions";
+  return std::to_string(a) + " and " + std::to_string(b) + " repetitions";
+}
+
+/// Whether a's and b's makespans differ by more than the noise. Only a test at 5% can call two
+/// strategies alike: repetitions too few for one (3 and 3, or one each) leave the faster mean
+/// as the best estimate, its lead untested (a new user's check: off-peak recommended retry as
+/// indistinguishable from adaptive, which was 3× faster in every repetition).
+noise_verdict beyond_noise(const candidate& a, const candidate& b) {
   if (min_attainable_p(a.runs.size(), b.runs.size()) >= 0.05) {
-    const bool apart = *std::max_element(a.runs.begin(), a.runs.end()) <
-                       *std::min_element(b.runs.begin(), b.runs.end());
-    return {false, std::string(apart ? "every" : "not every") + " repetition of " + a.name +
-                       " was faster than every one of " + b.name + "; " + counts +
-                       " are too few for a test at 5%: " + too_few_hint};
+    std::string why =
+        "a lead untested with " + repetitions_text(a.runs.size(), b.runs.size()) + " (";
+    if (a.runs.size() >= 2 && b.runs.size() >= 2) {
+      const bool apart = *std::max_element(a.runs.begin(), a.runs.end()) <
+                         *std::min_element(b.runs.begin(), b.runs.end());
+      why += std::string(apart ? "every" : "not every") + " repetition of " + a.name +
+             " was faster than every one of " + b.name + "; ";
+    }
+    return {false, false, why + too_few_hint + ")"};
   }
   const auto test = mann_whitney_u(a.runs, b.runs);
-  return {test.p_value < 0.05,
-          "Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " + counts};
+  return {true, test.p_value < 0.05,
+          "Mann-Whitney p = " + format_fixed(test.p_value, 3) + " over " +
+              std::to_string(a.runs.size()) + " and " + std::to_string(b.runs.size()) +
+              " repetitions"};
 }
 
 /// Whether `a` delivered more than `b` beyond the noise of their repetitions, in words.
@@ -407,6 +418,7 @@ struct choice {
   std::vector<candidate> left_out;     ///< Within 0.5% of it but over a budget others met.
   candidate pick;                      ///< The recommended one.
   std::vector<std::string> pick_over;  ///< The budgets the pick exceeds (none met them).
+  bool tested = true;                  ///< Whether a test compared the fastest and runner-up.
   bool distinct = true;                ///< Whether the fastest beats the runner-up beyond noise.
   std::string why;                     ///< The noise sentence (two or more complete ones).
 };
@@ -447,9 +459,12 @@ std::optional<choice> choose(const std::vector<candidate>& all, const budgets& b
   c.pick = c.complete.front();
   if (c.complete.size() > 1) {
     const candidate& runner = c.complete[1];
-    std::tie(c.distinct, c.why) = beyond_noise(c.pick, runner);
-    // Not distinguishable: the cheaper, then politer one.
-    if (!c.distinct &&
+    const auto noise = beyond_noise(c.pick, runner);
+    c.tested = noise.tested;
+    c.distinct = noise.distinct;
+    c.why = noise.why;
+    // Found alike by a test: the cheaper, then politer one. Untested, the faster stays.
+    if (c.tested && !c.distinct &&
         (runner.submits < c.pick.submits - 1e-9 ||
          (same(runner.submits, c.pick.submits) && runner.per_429 < c.pick.per_429 - 1e-9))) {
       c.pick = runner;
@@ -582,15 +597,16 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
     out.push_back(sentence + budget);
   } else {
     const candidate& runner = complete[1];
-    const bool distinct = chosen->distinct;
     const std::string& why = chosen->why;
     const std::string delivered = delivered_text(most, pick, runner);
-    if (distinct) {
+    if (chosen->distinct || !chosen->tested) {
       out.push_back("Recommendation: " + pick.name + ", the fastest strategy" + within + " that " +
                     delivered + ": " + format_seconds(pick.makespan) + " against " +
                     format_seconds(runner.makespan) + " for " + runner.name + " (" +
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
-                    "% less time), a difference larger than the noise (" + why + ")." + budget);
+                    "% less time), " +
+                    (chosen->tested ? "a difference larger than the noise (" + why + ")" : why) +
+                    "." + budget);
     } else {
       // Not distinguishable: the cheaper, then politer one (choose()), set against the other
       // of the two (a new user's check: the fastest kept was set against itself).
@@ -609,10 +625,8 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
       out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
-                    (untested(why) ? " and cannot be told apart without a test ("
-                                   : " and are not distinguishable (") +
-                    why + "); " + pick.name + " is " + better + " (" + cost_text(pick) +
-                    " against " + cost_text(other) + ")." + budget);
+                    " and are not distinguishable (" + why + "); " + pick.name + " is " + better +
+                    " (" + cost_text(pick) + " against " + cost_text(other) + ")." + budget);
     }
   }
   // The yardstick: the best static strategy in hindsight, and adaptive against it.
@@ -706,11 +720,13 @@ std::vector<std::string> key_findings(const nlohmann::json& results) {
   }
   if (runner == nullptr) {
     first += ", the only strategy" + within_text(*chosen) + " that delivered this many.";
-  } else if (runner->makespan > pick.makespan) {
+  } else if (runner->makespan > pick.makespan || !chosen->tested) {
     first += ", " + format_decimal(100.0 * (1.0 - pick.makespan / runner->makespan), 0) +
              "% less time than " + runner->name + " (" + format_seconds(runner->makespan) +
              "), the next strategy as complete" + within_text(*chosen) + lost_text(pick, *runner) +
-             (chosen->distinct ? "." : "; the two are not distinguishable.");
+             (chosen->distinct ? "."
+              : chosen->tested ? "; the two are not distinguishable."
+                               : "; " + chosen->why + ".");
   } else {
     // Chosen over a faster one it cannot be told from (choose()): say so, and on what grounds.
     first += "; " + runner->name + " (" + format_seconds(runner->makespan) +

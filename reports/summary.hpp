@@ -50,9 +50,10 @@ std::vector<reference_line> reference_lines(const nlohmann::json& results);
 /// 0.5%, then within the hindsight rule's politeness budgets when another as complete met them,
 /// then the shortest mean makespan), by how much it beats the runner-up and whether
 /// that difference is larger than the noise across repetitions (two-sided Mann-Whitney U on the
-/// runs' makespans, exact for small samples, p < 0.05; repetitions too few for a test at 5%,
-/// under 4 each, never show a lead); when the two cannot be told apart it says so and prefers the
-/// cheaper, then politer one (paid submits, then dynamic 429s per delivered image). Then the
+/// runs' makespans, exact for small samples, p < 0.05). When a test finds the two alike it says
+/// so and prefers the cheaper, then politer one (paid submits, then dynamic 429s per delivered
+/// image); with repetitions too few for a test at 5% (under 4 each) the faster stays the pick and
+/// its lead is called untested, with the repetitions a test needs. Then the
 /// hindsight-best configuration and how far `adaptive` is from it, when the results carry them.
 /// Tolerates missing fields (the terminal table prints unvalidated results); empty when no strategy
 /// has a makespan.

@@ -13,6 +13,7 @@
 namespace zbatch::reports {
 namespace {
 
+using testing::five_repetitions;
 using testing::read_fixture;
 
 std::vector<std::string> names(metric_view view) {
@@ -115,12 +116,10 @@ TEST(terminal_table, prints_the_header_one_row_per_strategy_and_the_thresholds) 
       "      0.95\n"
       // Issue 13: the recommendation follows the table.
       "\n"
-      "Recommendation: serial. adaptive (6.3 s) and serial (12.4 s) both delivered every "
-      "deliverable image and cannot be told apart without a test (every repetition of adaptive "
-      "was faster than every one of serial; 3 and 3 repetitions are too few for a test at 5%: "
-      "--repeat 4 or more allows a test); serial is the cheaper (1.00 paid submits and - "
-      "dynamic 429s per delivered image against 1.08 paid submits and - dynamic 429s per "
-      "delivered image).\n"
+      "Recommendation: adaptive, the fastest strategy that delivered every deliverable image: "
+      "6.3 s against 12.4 s for serial (49% less time), a lead untested with 3 repetitions "
+      "each (every repetition of adaptive was faster than every one of serial; --repeat 4 or "
+      "more allows a test).\n"
       "\n"
       "thresholds:\n"
       "  pass  adaptive.success_rate >= 0.99  (measured 1.000)\n"
@@ -143,7 +142,13 @@ TEST(terminal_table, shows_a_dash_for_a_missing_value) {
 // The new user's repro: "submits/img 1.00" while 3 of 8 submits' answers were lost after the
 // service charged them. A run with possibly paid submits shows the range of what it cost.
 TEST(terminal_table, shows_paid_submits_as_a_range_when_some_were_possibly_paid) {
-  auto results = read_fixture("results-mixed.json");
+  // serial as fast as adaptive within the noise of 5 repetitions: the cheaper is the pick.
+  auto results = five_repetitions(read_fixture("results-mixed.json"));
+  for (std::size_t i = 0; i < 5; ++i) {
+    results["strategies"][0]["runs"][i]["makespan_ms"] =
+        results["strategies"][2]["runs"][i]["makespan_ms"].get<double>() + 30;
+  }
+  results["strategies"][0]["makespan_ms"] = 6330;
   results["strategies"][0]["submits_per_image_high"] = 1.6;
   const auto text = terminal_table(nlohmann::ordered_json::parse(results.dump()));
   EXPECT_NE(text.find("1.00-1.60"), std::string::npos) << text;
