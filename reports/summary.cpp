@@ -199,6 +199,7 @@ namespace {
 /// What the recommendation reads of one strategy; absent figures are worst.
 struct candidate {
   std::string name;
+  std::string spec;     ///< The compact spec, as results.json has it; empty when absent.
   double success = 0;   ///< Deliverable success (success rate when the results have none).
   double makespan = 0;  ///< Mean, ms.
   double submits = std::numeric_limits<double>::infinity();  ///< Paid submits per image.
@@ -221,6 +222,9 @@ std::vector<candidate> candidates(const json& results) {
     }
     candidate c;
     c.name = s["name"].get<std::string>();
+    if (s.contains("spec") && s["spec"].is_string()) {
+      c.spec = s["spec"].get<std::string>();
+    }
     c.makespan = *makespan;
     c.success = number_at(s, "deliverable_success_rate")
                     .value_or(number_at(s, "success_rate").value_or(0.0));
@@ -558,6 +562,23 @@ std::vector<std::string> run_warnings(const nlohmann::json& results) {
   return out;
 }
 
+namespace {
+
+/// The recommended strategy as the user can run it: a scenario's label (e.g. "bounded-3") is no
+/// preset `zbatch generate --strategy` knows, so its compact spec follows. A label that is a
+/// preset's name plays that preset (the runner refuses one on another spec). The names are
+/// actors::preset_names(), which the reports do not link.
+std::string runnable_name(const candidate& c) {
+  static const std::vector<std::string> presets = {"serial", "concurrent",   "bounded",
+                                                   "retry",  "token-bucket", "adaptive"};
+  if (c.spec.empty() || std::find(presets.begin(), presets.end(), c.name) != presets.end()) {
+    return c.name;
+  }
+  return c.name + " (--strategy '" + c.spec + "')";
+}
+
+}  // namespace
+
 std::vector<std::string> recommendation(const nlohmann::json& results) {
   std::vector<std::string> out;
   auto all = candidates(results);
@@ -582,15 +603,15 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
   if (complete.size() == 1) {
     // "the only strategy that delivered the most ..." read as a contradiction (a new user's check).
     if (same(most, 1.0)) {
-      sentence = "Recommendation: " + pick.name + ", the only strategy" + within +
+      sentence = "Recommendation: " + runnable_name(pick) + ", the only strategy" + within +
                  " that delivered every deliverable image (" + format_seconds(pick.makespan) + ").";
     } else if (within.empty()) {
-      sentence = "Recommendation: " + pick.name +
+      sentence = "Recommendation: " + runnable_name(pick) +
                  ", which delivered more deliverable images than any other (" +
                  format_percent(pick.success) + ", in " + format_seconds(pick.makespan) + ")." +
                  next_best_text(pick, all);
     } else {
-      sentence = "Recommendation: " + pick.name + ", the only strategy" + within +
+      sentence = "Recommendation: " + runnable_name(pick) + ", the only strategy" + within +
                  " that delivered within 0.5% of the most deliverable images (" +
                  format_percent(pick.success) + ", in " + format_seconds(pick.makespan) + ").";
     }
@@ -600,8 +621,8 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
     const std::string& why = chosen->why;
     const std::string delivered = delivered_text(most, pick, runner);
     if (chosen->distinct || !chosen->tested) {
-      out.push_back("Recommendation: " + pick.name + ", the fastest strategy" + within + " that " +
-                    delivered + ": " + format_seconds(pick.makespan) + " against " +
+      out.push_back("Recommendation: " + runnable_name(pick) + ", the fastest strategy" + within +
+                    " that " + delivered + ": " + format_seconds(pick.makespan) + " against " +
                     format_seconds(runner.makespan) + " for " + runner.name + " (" +
                     format_decimal(100.0 * (1.0 - pick.makespan / runner.makespan), 0) +
                     "% less time), " +
@@ -622,7 +643,7 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
         better =
             (same(pick.makespan, other.makespan) ? "as fast, and " : "the faster, and ") + better;
       }
-      out.push_back("Recommendation: " + pick.name + ". " + faster.name + " (" +
+      out.push_back("Recommendation: " + runnable_name(pick) + ". " + faster.name + " (" +
                     format_seconds(faster.makespan) + ") and " + runner.name + " (" +
                     format_seconds(runner.makespan) + ") both " + delivered +
                     " and are not distinguishable (" + why + "); " + pick.name + " is " + better +

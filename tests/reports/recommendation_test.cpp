@@ -217,6 +217,22 @@ TEST(recommendation, prefers_the_cheaper_of_two_it_cannot_tell_apart) {
       << text;
 }
 
+// A new user's check: "Recommendation: bounded-3", a scenario's label that `zbatch generate
+// --strategy bounded-3` refuses. A pick that is no preset says how to run it.
+TEST(recommendation, a_labelled_pick_says_how_to_run_it) {
+  auto results = five_repetitions(read_fixture("results-mixed.json"));
+  const auto preset = joined(recommendation(results));
+  EXPECT_NE(preset.find("Recommendation: adaptive, the fastest"), std::string::npos) << preset;
+  EXPECT_EQ(preset.find("--strategy"), std::string::npos) << preset;
+  results["strategies"][2]["name"] = "bounded-3";
+  results["strategies"][2]["spec"] = "inflight=3,pace=none";
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("Recommendation: bounded-3 (--strategy 'inflight=3,pace=none'), the "
+                      "fastest strategy"),
+            std::string::npos)
+      << text;
+}
+
 // A new user's check: a strategy at 99.7% was "the fastest strategy that delivered every
 // deliverable image", and the findings called it "as complete" without a word of its loss.
 TEST(recommendation, a_pick_that_lost_images_within_the_tolerance_says_so) {
