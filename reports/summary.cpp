@@ -577,6 +577,17 @@ std::string runnable_name(const candidate& c) {
   return c.name + " (--strategy '" + c.spec + "')";
 }
 
+/// Said of a pick that resubmits after a lost submit answer: the sim charged what the mock
+/// created, but in production the lost answer may hide a paid task.
+std::string resubmit_text(const candidate& c) {
+  if (c.spec.find("ambiguous=resubmit") == std::string::npos) {
+    return {};
+  }
+  return " " + c.name +
+         " resubmits an image whose submit answer was lost (ambiguous=resubmit): in production "
+         "that image may be paid twice (zbatch generate holds it by default).";
+}
+
 }  // namespace
 
 std::vector<std::string> recommendation(const nlohmann::json& results) {
@@ -650,6 +661,7 @@ std::vector<std::string> recommendation(const nlohmann::json& results) {
                     " (" + cost_text(pick) + " against " + cost_text(other) + ")." + budget);
     }
   }
+  out.front() += resubmit_text(chosen->pick);
   // The yardstick: the best static strategy in hindsight, and adaptive against it.
   const json& hindsight = results.value("hindsight", json());
   if (hindsight.is_object() && hindsight.value("best", json()).is_object()) {

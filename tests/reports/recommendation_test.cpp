@@ -233,6 +233,23 @@ TEST(recommendation, a_labelled_pick_says_how_to_run_it) {
       << text;
 }
 
+// A pick that resubmits after a lost submit answer was recommended without a word that in
+// production such an image may be paid twice (the sim charges only what the mock created).
+TEST(recommendation, a_pick_that_resubmits_ambiguous_submits_says_it_may_pay_twice) {
+  auto results = five_repetitions(read_fixture("results-mixed.json"));
+  const std::string warning =
+      " adaptive resubmits an image whose submit answer was lost (ambiguous=resubmit): in "
+      "production that image may be paid twice (zbatch generate holds it by default).";
+  EXPECT_EQ(joined(recommendation(results)).find("ambiguous=resubmit"), std::string::npos);
+  results["strategies"][2]["spec"] = "inflight=1,ambiguous=resubmit";
+  const auto text = joined(recommendation(results));
+  EXPECT_NE(text.find("repetitions)." + warning + "\n"), std::string::npos) << text;
+  // Not for a pick that holds such an image, whoever else resubmits.
+  results["strategies"][2]["spec"] = "inflight=1,ambiguous=fail";
+  results["strategies"][0]["spec"] = "inflight=1,ambiguous=resubmit";
+  EXPECT_EQ(joined(recommendation(results)).find("ambiguous=resubmit"), std::string::npos);
+}
+
 // A new user's check: a strategy at 99.7% was "the fastest strategy that delivered every
 // deliverable image", and the findings called it "as complete" without a word of its loss.
 TEST(recommendation, a_pick_that_lost_images_within_the_tolerance_says_so) {
