@@ -203,6 +203,34 @@ std::optional<protocol::api_error> names_another_task(const std::string& named,
                    request_id);
 }
 
+/// The service's 404 "Task not found: <id>" naming another id than the polled one is no proof
+/// that ours does not exist: the server read another task out of the URL (or mixed answers up).
+/// Malformed, so it is polled past and never taken as the task's end (a rerun would pay again).
+/// The error unchanged when it names no id or ours.
+protocol::api_error unknown_names_another_task(protocol::api_error error, std::string_view polled) {
+  if (!protocol::is_task_unknown(error)) {
+    return error;
+  }
+  const std::string_view phrase = protocol::texts::task_not_found;
+  const auto at =
+      std::search(error.message.begin(), error.message.end(), phrase.begin(), phrase.end(),
+                  [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  std::string_view named(error.message);
+  named.remove_prefix(static_cast<std::size_t>(at - error.message.begin()) + phrase.size());
+  const auto first = named.find_first_not_of(": \t");
+  if (first == std::string_view::npos) {
+    return error;
+  }
+  named = named.substr(first, named.find_last_not_of(" \t") + 1 - first);
+  if (named == polled) {
+    return error;
+  }
+  error.kind = protocol::error_class::malformed;
+  error.message = "HTTP 404 names task " + std::string(named) + ", not the polled " +
+                  std::string(polled) + " (" + error.message + ")";
+  return error;
+}
+
 /// read_poll on a body json_scan handled: the same reading as the DOM code below.
 result<protocol::task_state> poll_from_scan(const protocol::json_scan::document& doc,
                                             const protocol::wire_response& response,
@@ -378,7 +406,9 @@ protocol::wire_request make_submit(const protocol::submit_request& request,
 protocol::wire_request make_poll(std::string_view task_id, std::string_view api_key) {
   protocol::wire_request out;
   out.method = "GET";
-  out.target = std::string(protocol::task_path_prefix) + std::string(task_id);
+  // One path segment whatever the id holds: "id?0" sent raw was read as task "id" (a query
+  // after it), and its 404 made the rerun pay for the task again (a new user's check).
+  out.target = std::string(protocol::task_path_prefix) + protocol::encode_path_segment(task_id);
   add_auth(out.headers, api_key);
   out.headers.set(std::string(protocol::task_type_header), std::string(protocol::task_type_image));
   return out;
@@ -442,7 +472,7 @@ result<protocol::submit_accepted> read_submit_dom_body(const protocol::wire_resp
 result<protocol::task_state> read_poll_body(const protocol::wire_response& response,
                                             std::string_view task_id) {
   if (!is_success(response.status)) {
-    return api_call_failure(http_failure(response), response);
+    return unknown_names_another_task(api_call_failure(http_failure(response), response), task_id);
   }
   protocol::json_scan::document doc;
   if (doc.parse(response.body)) {
@@ -454,7 +484,8 @@ result<protocol::task_state> read_poll_body(const protocol::wire_response& respo
 result<protocol::task_state> read_poll_dom_body(const protocol::wire_response& response,
                                                 std::string_view task_id) {
   if (!is_success(response.status)) {
-    return api_call_failure(http_failure_dom(response), response);
+    return unknown_names_another_task(api_call_failure(http_failure_dom(response), response),
+                                      task_id);
   }
   auto body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded() || !body.is_object()) {

@@ -526,7 +526,8 @@ struct model::state {
       out.response = refused(*why, model_id, request_id, now);
       return;
     }
-    const std::string id = path.substr(protocol::task_path_prefix.size());
+    // The client percent-encodes the id as one path segment (codec's make_poll).
+    const std::string id = protocol::decode_percent(path.substr(protocol::task_path_prefix.size()));
     auto it = tasks.find(id);
     if (id.empty() || it == tasks.end()) {
       out.response = error_response(404, "Task not found: " + id, request_id);

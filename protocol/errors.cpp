@@ -250,8 +250,8 @@ std::optional<api_error> classify_success_text(int status, error_text text) {
 }  // namespace
 
 bool is_task_unknown(const api_error& error) {
-  return error.http_status == 404 && !error.from_gateway &&
-         contains(lower(error.message), texts::task_not_found);
+  return error.http_status == 404 && error.kind == error_class::request_error &&
+         !error.from_gateway && contains(lower(error.message), texts::task_not_found);
 }
 
 std::string_view to_string(error_class kind) {

@@ -104,8 +104,9 @@ bool is_quota_message(std::string_view message);
 bool is_no_provider_message(std::string_view message);
 
 /// True for the service's own answer that it does not know a task: HTTP 404 whose text says
-/// "task not found" (texts::task_not_found; the mock's "Task not found: <id>"), not a gateway's
-/// page (`from_gateway`) or an auth refusal.
+/// "task not found" (texts::task_not_found; the mock's "Task not found: <id>"), classified a
+/// request_error: not a gateway's page (`from_gateway`), an auth refusal, or an answer the codec
+/// found naming another task (malformed).
 bool is_task_unknown(const api_error& error);
 
 /// True when a 429 text is the service's dynamic limit ("We have to rate limit you ...").

@@ -57,6 +57,14 @@ struct parsed_url {
 /// Parses an absolute http(s) URL; nullopt (and a reason in `error`) when it is not one.
 std::optional<parsed_url> parse_url(std::string_view url, std::string* error = nullptr);
 
+/// `text` as one URL path segment: every byte but RFC 3986's unreserved characters
+/// (A-Z a-z 0-9 - . _ ~) percent-encoded, so an opaque id ("id?0", "a/b", "50%") cannot end the
+/// path, start a query or fragment, or add segments.
+std::string encode_path_segment(std::string_view text);
+/// Undoes percent-encoding: each "%XX" (hex digits, either case) becomes its byte; a '%' not
+/// followed by two hex digits stays as it is, and '+' is not a space (a path, not a form).
+std::string decode_percent(std::string_view text);
+
 /// True for 127.0.0.0/8, ::1 and "localhost": addresses where a missing API key is acceptable.
 bool is_loopback_host(std::string_view host);
 

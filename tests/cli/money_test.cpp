@@ -367,6 +367,28 @@ TEST_F(money, polls_refused_401_stop_the_batch_and_the_rerun_polls_the_task_unpa
   EXPECT_EQ(m["images"][0]["task_id"], "task-1");
 }
 
+// A new user's check: task ids are opaque text, and one holding '?', '#', '/' or a space was
+// polled unencoded ("GET /v1/tasks/id?0": the server read task "id"), so the task looked unknown
+// and the rerun paid for it again. Task 1 is left to the rerun (its polls refused 401).
+TEST_F(money, task_ids_with_url_characters_are_polled_as_themselves_and_paid_once) {
+  const std::string prefix = "a b?x=1#frag/../../%2F";
+  fake_.set_task_id_prefix(prefix);
+  fake_.queue(test::fake::polls_refused(401, 3));
+  EXPECT_NE(run(args(2, {"--strategy", "serial"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1) << output_;
+  EXPECT_EQ(manifest()["images"][0]["task_id"], prefix + "1");
+  EXPECT_EQ(run(args(2, {"--strategy", "serial"})), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 2) << "one paid task per image: " << output_;
+  const auto m = manifest();
+  ASSERT_EQ(m["delivered"], 2) << m.dump(2);
+  for (int i : {0, 1}) {
+    const auto& image = m["images"][i];
+    const std::string id = prefix + std::to_string(i + 1);
+    EXPECT_EQ(image["task_id"], id);
+    EXPECT_EQ(read_all(out_ / image["file"].get<std::string>()), fake_.image_of(id));
+  }
+}
+
 // A new user's check: a rerun whose journaled task was again answered 404 on polls dropped it
 // and paid for a new one, after saying "the next run polls it, paying nothing".
 TEST_F(money, a_kept_task_refused_again_on_the_rerun_is_kept_again_not_paid_twice) {

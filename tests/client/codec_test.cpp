@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include "mock_api/png.hpp"
+#include "protocol/errors.hpp"
+#include "protocol/messages.hpp"
 #include "tests/client/wire_answers.hpp"
 
 namespace zbatch::client {
@@ -43,6 +45,45 @@ TEST(Codec, PollAndDownload) {
   EXPECT_EQ(download.target, "/images/x.png?sig=1");
   EXPECT_FALSE(download.headers.has("Authorization"));  // the key stays with the API host
   EXPECT_EQ(make_download("").target, "/");
+}
+
+// Task ids are opaque text (protocol doc): "id?0" sent raw was read by the server as task "id"
+// with a query, answered 404, and the rerun paid for the task again (a new user's check).
+TEST(Codec, APollEncodesTheTaskIdAsOnePathSegment) {
+  EXPECT_EQ(make_poll("id?0", "k").target, "/v1/tasks/id%3F0");
+  EXPECT_EQ(make_poll("a b?x=1#frag/../../2", "k").target,
+            "/v1/tasks/a%20b%3Fx%3D1%23frag%2F..%2F..%2F2");
+  EXPECT_EQ(make_poll("50%", "k").target, "/v1/tasks/50%25");
+  EXPECT_EQ(make_poll("\xE4\xBB\xBB+", "k").target, "/v1/tasks/%E4%BB%BB%2B");
+  // RFC 3986's unreserved characters stay as they are: UUIDs and numbers look as before.
+  EXPECT_EQ(make_poll("Az09-._~", "k").target, "/v1/tasks/Az09-._~");
+  for (const std::string id : {"id?0", "a b?x=1#frag/../../2", "50%", "%zz%4", "+", ""}) {
+    const auto target = make_poll(id, "k").target;
+    EXPECT_EQ(protocol::decode_percent(target.substr(protocol::task_path_prefix.size())), id);
+  }
+}
+
+// A 404 "Task not found: id" to the poll of "id?0" is about another task than ours: no proof
+// that ours does not exist (the rerun resubmitted, paying again), so not read as task unknown.
+TEST(Codec, A404NamingAnotherTaskIsNotOursUnknown) {
+  auto other = read_poll(answer(404, protocol::error_body(404, "Task not found: id", "r")), "id?0");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().kind, error_class::malformed);
+  EXPECT_EQ(other.error().http_status, 404);
+  EXPECT_FALSE(protocol::is_task_unknown(other.error()));
+  EXPECT_NE(other.error().message.find("names task id, not the polled id?0"), std::string::npos)
+      << other.error().message;
+  auto dom = detail::read_poll_dom(
+      answer(404, protocol::error_body(404, "Task not found: id", "r")), "id?0");
+  ASSERT_FALSE(dom);
+  EXPECT_FALSE(protocol::is_task_unknown(dom.error()));
+
+  // Naming ours, or no task at all, is still the service's "task not found".
+  for (const char* text : {"Task not found: id?0", "task not found", "Task not found:  id?0 "}) {
+    auto ours = read_poll(answer(404, protocol::error_body(404, text, "r")), "id?0");
+    ASSERT_FALSE(ours);
+    EXPECT_TRUE(protocol::is_task_unknown(ours.error())) << text;
+  }
 }
 
 TEST(Codec, SubmitAcceptedIgnoresItsTaskStatus) {

@@ -76,9 +76,10 @@ service::service() : http_(std::make_unique<httplib::Server>()) {
   http_->set_keep_alive_timeout(1);
   http_->Post(std::string(protocol::submit_path),
               [this](const httplib::Request& req, httplib::Response& res) { on_submit(req, res); });
-  http_->Get(R"(/v1/tasks/([^/]+))",
+  // httplib matches the decoded path: an id may hold '/' (set_task_id_prefix).
+  http_->Get(R"(/v1/tasks/(.+))",
              [this](const httplib::Request& req, httplib::Response& res) { on_poll(req, res); });
-  http_->Get(R"(/images/([^/]+)\.png)",
+  http_->Get(R"(/images/(.+)\.png)",
              [this](const httplib::Request& req, httplib::Response& res) { on_image(req, res); });
   port_ = http_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) {
@@ -110,6 +111,11 @@ void service::stop() {
 }
 
 std::string service::base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+void service::set_task_id_prefix(std::string prefix) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  task_id_prefix_ = std::move(prefix);
+}
 
 void service::set_default(submit_behaviour behaviour) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -157,7 +163,7 @@ void service::wait_for(std::chrono::milliseconds how_long) {
 }
 
 std::string service::create_task(const std::string& body) {
-  const std::string id = "task-" + std::to_string(++counts_.tasks_created);
+  const std::string id = task_id_prefix_ + std::to_string(++counts_.tasks_created);
   task created;
   auto parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_object()) {
@@ -203,7 +209,7 @@ void service::on_submit(const httplib::Request& request, httplib::Response& resp
 }
 
 std::string service::image_url(const std::string& id, const image_behaviour& image) const {
-  return image.url.value_or(base_url() + "/images/" + id + ".png");
+  return image.url.value_or(base_url() + "/images/" + protocol::encode_path_segment(id) + ".png");
 }
 
 void service::on_poll(const httplib::Request& request, httplib::Response& response) {
@@ -260,7 +266,7 @@ void service::on_image(const httplib::Request& request, httplib::Response& respo
     }
     auto& image = it->second.image;
     const int hop = request.has_param("hop") ? std::stoi(request.get_param_value("hop")) : 0;
-    const std::string path = "/images/" + id + ".png";
+    const std::string path = "/images/" + protocol::encode_path_segment(id) + ".png";
     if (image.redirect_loop || hop < image.redirects) {
       const std::string next = path + "?hop=" + std::to_string(image.redirect_loop ? 0 : hop + 1);
       response.status = 302;

@@ -7,7 +7,9 @@
 /// `{"task_id","request_id","task_status":"SUCCEED"}`; `GET /v1/tasks/{id}` answers RUNNING for
 /// the task's `running_polls`, then SUCCEED with `output_images` on this server (or the scripted
 /// terminal answer); `GET /images/{id}.png` serves a real PNG of the size the submit asked for
-/// (1024x1024 when it named none). Task ids are "task-1", "task-2", ... in creation order.
+/// (1024x1024 when it named none). Task ids are "task-1", "task-2", ... in creation order, or
+/// another prefix (`set_task_id_prefix`: opaque text such as "a b?x=1#frag/../../"); the poll and
+/// image routes take the id percent-decoded from the path, the image URL carries it encoded.
 ///
 /// Scripting: submits, tasks and images each have a default behaviour and a queue of one-shot
 /// behaviours taken in order (the first submit takes the first queued `submit_behaviour`, the
@@ -101,6 +103,8 @@ class service {
   int port() const { return port_; }
   std::string base_url() const;  ///< "http://127.0.0.1:41234"
 
+  /// What the ids of tasks created from now on start with ("task-" until set).
+  void set_task_id_prefix(std::string prefix);
   /// Defaults for requests the queues do not cover.
   void set_default(submit_behaviour behaviour);
   void set_default(task_behaviour behaviour);
@@ -148,6 +152,7 @@ class service {
   bool stopping_ = false;
   bool stopped_ = false;
   counters counts_;
+  std::string task_id_prefix_ = "task-";
   submit_behaviour default_submit_;
   task_behaviour default_task_;
   image_behaviour default_image_;

@@ -259,6 +259,26 @@ TEST(model_routes, processing_label_and_simulator_base_url) {
             "http://sim.invalid/images/" + id.get<std::string>() + ".png");
 }
 
+// The client percent-encodes a task id as one path segment (ids are opaque text): the mock
+// decodes it, so an id encoded byte for byte is the same task.
+TEST(model_routes, a_polled_task_id_is_percent_decoded) {
+  auto clock = std::make_shared<manual_clock>();
+  model m(quiet_config(), clock, 1);
+  const std::string id = json::parse(m.handle(submit_request()).response.body).at("task_id");
+  std::string encoded;
+  for (const unsigned char c : id) {
+    static constexpr char hex[] = "0123456789abcdef";
+    encoded += {'%', hex[c >> 4], hex[c & 0x0F]};
+  }
+  const auto polled = m.handle(poll_request(encoded));
+  ASSERT_EQ(polled.response.status, 200) << polled.response.body;
+  EXPECT_EQ(json::parse(polled.response.body).at("task_id"), id);
+  const auto other = m.handle(poll_request(id + "%3F0"));
+  EXPECT_EQ(other.response.status, 404);
+  EXPECT_NE(other.response.body.find("Task not found: " + id + "?0"), std::string::npos)
+      << other.response.body;
+}
+
 TEST(model_routes, key_label_never_contains_the_key) {
   const auto label = key_label("ms-very-secret-token");
   EXPECT_EQ(label.find("secret"), std::string::npos);
