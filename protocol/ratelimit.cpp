@@ -28,6 +28,16 @@ std::optional<long long> count_of(const header_list& headers, std::string_view n
   return n;
 }
 
+/// A remaining count above its own limit is not believed (a server answered "remaining 500" of
+/// a limit of 10, and the plan said "calls left today: 500"): which of the two is wrong cannot
+/// be told, so the pair is dropped.
+void drop_contradiction(std::optional<long long>& limit, std::optional<long long>& remaining) {
+  if (limit && remaining && *remaining > *limit) {
+    limit.reset();
+    remaining.reset();
+  }
+}
+
 }  // namespace
 
 std::optional<long long> ratelimit_state::remaining() const {
@@ -43,6 +53,8 @@ std::optional<ratelimit_state> read_ratelimit(const header_list& headers) {
   state.account_remaining = count_of(headers, ratelimit::requests_remaining);
   state.model_limit = count_of(headers, ratelimit::model_requests_limit);
   state.model_remaining = count_of(headers, ratelimit::model_requests_remaining);
+  drop_contradiction(state.account_limit, state.account_remaining);
+  drop_contradiction(state.model_limit, state.model_remaining);
   if (!state.account_limit && !state.account_remaining && !state.model_limit &&
       !state.model_remaining) {
     return std::nullopt;

@@ -25,7 +25,8 @@ inline constexpr std::string_view model_requests_remaining =
 }  // namespace ratelimit
 
 /// What one answer's rate-limit headers said; a field is nullopt when its header was absent or
-/// not a plain non-negative decimal number.
+/// not a plain non-negative decimal number, and both of a pair when its remaining count is above
+/// its limit (the two contradict each other).
 struct ratelimit_state {
   std::optional<long long> account_limit;
   std::optional<long long> account_remaining;
