@@ -154,7 +154,16 @@ class budget_stream final : public httplib::Stream {
   /// Counts `n` bytes of the status line and headers; false (and the budget marked) once over.
   bool spend_on_headers(const char* data, std::size_t n) {
     budget_.header_bytes += n;
-    budget_.header_lines += static_cast<int>(std::count(data, data + n, '\n'));
+    for (std::size_t i = 0; i < n; ++i) {
+      ++budget_.header_line_bytes;
+      if (data[i] == '\n') {
+        if (budget_.header_lines++ > 0) {  // the status line is not a header line
+          budget_.longest_header_line =
+              std::max(budget_.longest_header_line, budget_.header_line_bytes);
+        }
+        budget_.header_line_bytes = 0;
+      }
+    }
     if (budget_.header_bytes > budget_.max_header_bytes ||
         budget_.header_lines > budget_.max_header_lines) {
       budget_.headers_too_large = true;
@@ -509,6 +518,12 @@ class budgeted_client final : public Base {
 };
 
 }  // namespace
+
+std::string header_line_text(const answer_budget& budget) {
+  return "an answer header line of " + std::to_string(budget.longest_header_line) +
+         " bytes, longer than cpp-httplib 0.11 reads (" +
+         std::to_string(CPPHTTPLIB_HEADER_MAX_LENGTH / 1024) + " KiB): the answer was dropped";
+}
 
 std::string connect_failure_reason(httplib::Error error) {
   return error == httplib::Error::ConnectionTimeout ? "no answer to the connect within its time-out"

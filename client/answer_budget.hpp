@@ -65,6 +65,12 @@ struct answer_budget {
   /// The deadline passed before the connection (TCP, and TLS for https) was made: nothing sent.
   bool too_late_to_connect = false;
   bool headers_too_large = false;  ///< The headers ran over a header limit: the read was refused.
+  /// The longest whole header line read (after the status line), its CRLF included, and the
+  /// bytes of the line being read. cpp-httplib 0.11 fails the read of an answer with a header
+  /// line over CPPHTTPLIB_HEADER_MAX_LENGTH (8192) bytes; Debian ships it compiled, so that
+  /// limit cannot be raised here, only named (`header_line_refused`).
+  std::size_t longest_header_line = 0;
+  std::size_t header_line_bytes = 0;
   /// cancel_connects() ended this request's connect or handshake: nothing was sent.
   bool connect_cancelled = false;
 
@@ -77,8 +83,13 @@ struct answer_budget {
     too_late = false;
     too_late_to_connect = false;
     headers_too_large = false;
+    longest_header_line = 0;
+    header_line_bytes = 0;
     connect_cancelled = false;
   }
+
+  /// A whole header line was longer than cpp-httplib reads: why its read failed.
+  bool header_line_refused() const { return longest_header_line > CPPHTTPLIB_HEADER_MAX_LENGTH; }
 
   /// From another thread (http_backend::abort): shuts down the socket being connected, which ends
   /// its connect or TLS handshake at once, and refuses every later connect of this budget.
@@ -104,6 +115,8 @@ inline std::string deadline_text(std::chrono::milliseconds span) {
 
 /// What a failure below HTTP was, in words (cpp-httplib's names are one word: "Connection").
 std::string transport_text(httplib::Error error);
+/// Why an answer with a header line over cpp-httplib's limit was dropped, naming the line's size.
+std::string header_line_text(const answer_budget& budget);
 /// Why a connect failed (Connection or ConnectionTimeout), without "could not connect".
 std::string connect_failure_reason(httplib::Error error);
 

@@ -246,6 +246,12 @@ struct http_backend::impl {
           "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +
               std::to_string(budget.max_header_lines) + " lines: connection closed");
     }
+    if (error == httplib::Error::Read && !got_headers && budget.header_line_refused()) {
+      // Not a reset: the library read the line whole and refused it (a new user's server).
+      auto refused = transport_error(transport_failure::reset, submit);
+      refused.message = header_line_text(budget);
+      return refused;
+    }
     if (budget.connect_cancelled) {
       return transport_error(transport_failure::connect, false,
                              "stopped before the connection was made; nothing was sent");

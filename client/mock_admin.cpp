@@ -34,6 +34,9 @@ std::string failure_text(int status, httplib::Error error, bool too_large, bool 
     return "answer headers longer than " + std::to_string(budget.max_header_bytes) + " bytes or " +
            std::to_string(budget.max_header_lines) + " lines";
   }
+  if (status == 0 && error == httplib::Error::Read && budget.header_line_refused()) {
+    return header_line_text(budget);
+  }
   if (budget.too_late) {
     return "no complete answer within " + deadline_text(limits.deadline);
   }

@@ -93,6 +93,56 @@ TEST(HeaderFlood, EndlessHeaderLinesOnTheImageHostFailTheDownloadNamingTheUrl) {
   EXPECT_FALSE(image.error().ambiguous);
 }
 
+// cpp-httplib 0.11, compiled as Debian ships it, refuses an answer with one header line over
+// 8192 bytes (CRLF included), whatever zbatch's 64 KiB cap allows. A new user's server sent a
+// 9000-byte line and zbatch said "connection reset or closed": now it says what happened, and a
+// submit so answered is still possibly paid. The boundary pins the compiled library's limit.
+TEST(HeaderFlood, AHeaderLineOverCppHttplibsLimitIsNamedNotAReset) {
+  httplib::Server server;
+  server.set_tcp_nodelay(true);
+  const std::string name = "X-Junk";
+  auto line_of = [&name](std::size_t bytes) {  // "X-Junk: jjj...\r\n" of `bytes` in all
+    return std::string(bytes - name.size() - 4, 'j');
+  };
+  const std::string task = R"({"task_id":"t1","task_status":"RUNNING","request_id":"r1"})";
+  server.Get("/v1/tasks/t1", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header(name.c_str(), line_of(8192));
+    res.set_content(task, "application/json");
+  });
+  server.Get("/v1/tasks/t2", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header(name.c_str(), line_of(8193));
+    res.set_content(task, "application/json");
+  });
+  server.Post("/v1/images/generations", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_header(name.c_str(), line_of(9000));
+    res.set_content(task, "application/json");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&server] { server.listen_after_bind(); });
+  auto backend = backend_at("http://127.0.0.1:" + std::to_string(port), http_options{});
+  auto fits = backend->poll("t1");
+  auto over = backend->poll("t2");
+  protocol::submit_request request;
+  request.prompt = "a fox";
+  auto submitted = backend->submit(request);
+  backend.reset();
+  server.stop();
+  serving.join();
+
+  ASSERT_TRUE(fits) << fits.error().describe();
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().kind, protocol::error_class::server_transport);
+  EXPECT_NE(over.error().message.find("an answer header line of 8193 bytes, longer than "
+                                      "cpp-httplib 0.11 reads (8 KiB): the answer was dropped"),
+            std::string::npos)
+      << over.error().message;
+  EXPECT_EQ(over.error().message.find("reset"), std::string::npos) << over.error().message;
+  ASSERT_FALSE(submitted);
+  EXPECT_NE(submitted.error().message.find("header line of 9000 bytes"), std::string::npos)
+      << submitted.error().message;
+  EXPECT_TRUE(submitted.error().ambiguous) << "the service may have created the task";
+}
+
 TEST(HeaderFlood, TrickledHeaderLinesEndAtTheRequestDeadlineNotTheIdleTimeOut) {
   // A header line every 20 ms never trips the 60 s idle time-out nor the 256-line cap within the
   // 200 ms deadline; the deadline must end it, as it ends a trickled body.
