@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <unordered_map>
 
 #include "base/json_reader.hpp"
 #include "base/rng.hpp"
@@ -235,6 +236,10 @@ result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& f
     return not_found_error("--batch " + file.string() + ": cannot be read (no such file?)");
   }
   std::vector<image_spec> out;
+  // Each image's request body to the line that first asked for it: a second line asking for the
+  // same body would pay for the same picture again (a new user's check: two equal lines, two
+  // paid tasks, not a word).
+  std::unordered_map<std::string, std::size_t> first_line_of;
   std::string text;
   std::size_t line_number = 0;
   while (std::getline(in, text)) {
@@ -267,6 +272,15 @@ result<std::vector<image_spec>> batch_file_images(const std::filesystem::path& f
       return images.status();
     }
     for (auto& image : *images) {
+      const auto [first, inserted] =
+          first_line_of.emplace(protocol::to_json(image.request).dump(), line_number);
+      if (!inserted) {
+        return invalid_argument_error(
+            where + ": the same image as line " + std::to_string(first->second) +
+            " (same prompt, seed " + std::to_string(image.request.seed.value_or(0)) +
+            ", size and model): it would be paid twice for one picture; remove it or give it "
+            "another seed");
+      }
       image.index = out.size();
       out.push_back(std::move(image));
       if (out.size() > max_images) {

@@ -10,7 +10,9 @@
 /// the allowed range, worded as every JSON input of the project words them (base/json_reader.hpp),
 /// e.g. `b.jsonl:2: seed: -3 is out of range (allowed 0..2147483647)`; null counts as absent. A
 /// line without `seed` gets one derived from its prompt and line number (stable across reruns, so a
-/// resume finds the same images). Pure functions; no threading concerns.
+/// resume finds the same images). Two lines asking for the same image (equal requests, seed
+/// included, e.g. through overlapping `count`s) are an error naming both lines: the second would
+/// be paid for the same picture. Pure functions; no threading concerns.
 
 #include <cstdint>
 #include <filesystem>

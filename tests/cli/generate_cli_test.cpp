@@ -156,6 +156,37 @@ TEST(GenerateCli, ADirectoryWhereAnImageGoesExitsTwoBeforeAnySubmit) {
   EXPECT_FALSE(std::filesystem::exists(out / "journal.jsonl"));
 }
 
+// A new user's check: `{"prompt":"a","seed":1}` twice in a batch file made two paid tasks for one
+// picture, and --dry-run said nothing. Refused before anything is sent or written, a rerun into
+// a journaled directory too (its journal left as it was).
+TEST(GenerateCli, TwoBatchLinesForTheSameImageExitTwoNamingBothLines) {
+  test::temp_dir dir;
+  const auto batch = dir.path() / "prompts.jsonl";
+  const auto out = dir.path() / "out";
+  std::ofstream(batch) << "{\"prompt\":\"a\",\"seed\":1}\n{\"prompt\":\"b\",\"seed\":1}\n";
+  auto run = run_zbatch({"generate", "--mock", "--batch", batch.string(), "--out", out.string()});
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const auto journal = read_all(out / "journal.jsonl");
+  std::ofstream(batch, std::ios::app)
+      << "{\"prompt\":\"a\",\"seed\":2}\n{\"prompt\":\"a\",\"seed\":1}\n";
+  const std::string expected =
+      batch.string() +
+      ":4: the same image as line 1 (same prompt, seed 1, size and model): it would be paid "
+      "twice for one picture; remove it or give it another seed";
+  for (const auto& extra : {std::string("--dry-run"), std::string("--quiet")}) {
+    run =
+        run_zbatch({"generate", "--mock", "--batch", batch.string(), "--out", out.string(), extra});
+    EXPECT_EQ(run.exit_code, 2) << extra << run.out << run.err;
+    EXPECT_NE(run.err.find(expected), std::string::npos) << extra << run.err;
+    EXPECT_EQ(read_all(out / "journal.jsonl"), journal) << extra;
+  }
+  const auto fresh = dir.path() / "fresh";
+  run = run_zbatch({"generate", "--mock", "--batch", batch.string(), "--out", fresh.string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find(expected), std::string::npos) << run.err;
+  EXPECT_FALSE(std::filesystem::exists(fresh));
+}
+
 // A new user's check: a key file whose key held a space was blamed on --base-url; a dry run with
 // --shared-limit registered the process in Redis while saying nothing was written.
 TEST(GenerateCli, AKeyWithASpaceNamesItsFileAndADryRunLeavesTheSharedLimitAlone) {

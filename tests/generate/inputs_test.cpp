@@ -85,6 +85,34 @@ TEST_F(inputs_test, errors_name_file_line_and_field) {
   EXPECT_NE(directory.find("is a directory"), std::string::npos) << directory;
 }
 
+// A new user's check: two equal lines made two paid tasks for one picture, without a word.
+TEST_F(inputs_test, two_lines_asking_for_the_same_image_name_both_lines) {
+  auto file = write(
+      "{\"prompt\": \"a\", \"seed\": 1}\n{\"prompt\": \"b\", \"seed\": 1}\n\n"
+      "{\"prompt\": \"a\", \"seed\": 1}\n");
+  EXPECT_EQ(batch_file_images(file, "m").status().message(),
+            file.string() +
+                ":4: the same image as line 1 (same prompt, seed 1, size and model): it would be "
+                "paid twice for one picture; remove it or give it another seed");
+  // Through overlapping counts too (seeds 3..5 and 5), and the same size written another way.
+  file = write(
+      "{\"prompt\": \"a\", \"seed\": 3, \"count\": 3}\n"
+      "{\"prompt\": \"a\", \"seed\": 5, \"aspect\": \"1:1\"}\n");
+  const std::string overlap = batch_file_images(file, "m").status().message();
+  EXPECT_NE(overlap.find(":2: the same image as line 1 (same prompt, seed 5,"), std::string::npos)
+      << overlap;
+  // Any other field differing is another image; lines without a seed get their own.
+  file = write(
+      "{\"prompt\": \"a\", \"seed\": 1}\n{\"prompt\": \"a\", \"seed\": 1, \"steps\": 9}\n"
+      "{\"prompt\": \"a\", \"seed\": 1, \"size\": \"768x1024\"}\n"
+      "{\"prompt\": \"a\", \"seed\": 1, \"model\": \"other/model\"}\n"
+      "{\"prompt\": \"a\", \"seed\": 1, \"negative_prompt\": \"x\"}\n"
+      "{\"prompt\": \"a\"}\n{\"prompt\": \"a\"}\n");
+  const auto images = batch_file_images(file, "m");
+  ASSERT_TRUE(images.ok()) << images.status().message();
+  EXPECT_EQ(images->size(), 7u);
+}
+
 // A new user's check: "0x0" said only "has a side of 0 pixels" and "99999999999x1024" "is not
 // of the form WIDTHxHEIGHT": both of the right form, out of the model's range, which is named.
 TEST_F(inputs_test, a_size_of_zero_or_too_many_digits_names_the_models_range) {
