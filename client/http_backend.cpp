@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -92,6 +93,14 @@ std::string api_key_from_environment() {
 }
 
 zbatch::result<std::string> read_api_key_file(const std::string& path) {
+  // A directory opens as a stream that reads nothing, which read as "is empty" (a new user's
+  // check). Only directories: a pipe such as <(pass show key) is a fine key file.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return invalid_argument_error("API key file " + path +
+                                  " is a directory, not a regular file (give the file that holds "
+                                  "the key on its first line)");
+  }
   std::ifstream in(path);
   if (!in) {
     return not_found_error("cannot read API key file " + path);

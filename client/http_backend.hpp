@@ -51,8 +51,8 @@ std::string api_key_from_environment();
 bool api_key_is_one_token(std::string_view key);
 
 /// Reads a key from a file (first line, surrounding whitespace trimmed). Fails (not_found,
-/// invalid_argument when empty or not one token) with a sentence naming the file (never its
-/// contents).
+/// invalid_argument when a directory, empty or not one token) with a sentence naming the file
+/// (never its contents).
 zbatch::result<std::string> read_api_key_file(const std::string& path);
 
 class http_backend final : public backend {

@@ -203,6 +203,15 @@ TEST(GenerateCli, AKeyWithASpaceNamesItsFileAndADryRunLeavesTheSharedLimitAlone)
       << run.err;
   EXPECT_EQ(run.err.find("two words"), std::string::npos) << "never the key itself";
   EXPECT_EQ(run.err.find("--base-url"), std::string::npos) << run.err;
+  // A directory given as the key file read as "is empty" (a new user's check).
+  run = run_zbatch({"generate", "--prompt", "p", "--base-url", "https://192.0.2.1:9",
+                    "--api-key-file", dir.path().string(), "--out", (dir.path() / "out").string()});
+  EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
+  EXPECT_NE(run.err.find("--api-key-file: API key file " + dir.path().string() +
+                         " is a directory, not a regular file"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "out"));
 
   run = run_zbatch({"generate", "--mock", "--prompt", "p", "--dry-run", "--shared-limit",
                     "redis://127.0.0.1:1", "--out", (dir.path() / "dry").string()});

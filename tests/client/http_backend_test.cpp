@@ -69,6 +69,12 @@ TEST(ApiKey, FromFileTrimmed) {
   const auto none = read_api_key_file((dir.path() / "none").string());
   EXPECT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("none"), std::string::npos);
+  // A directory is named as one, not as an empty file (a new user's check).
+  const auto folder = read_api_key_file(dir.path().string());
+  EXPECT_EQ(folder.status().message(),
+            "API key file " + dir.path().string() +
+                " is a directory, not a regular file (give the file that holds the key on its "
+                "first line)");
 }
 
 TEST(ApiKey, FromEnvironment) {
