@@ -353,10 +353,17 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
       out << "stopped: nothing more was sent after " << o.halted_by << "; " << o.remaining
           << " image(s) remain; fix the cause and rerun the same command (a fix that changes an "
              "input, such as --model or --size, needs another --out directory: "
-          << plan.session.out_dir.string() << " holds this batch"
-          << (o.submits_paid == 0 && o.submits_possibly_paid == 0
-                  ? ", and nothing in it was paid, so it can be deleted)\n"
-                  : ")\n");
+          << plan.session.out_dir.string() << " holds this batch";
+      if (o.submits_paid == 0 && o.submits_possibly_paid == 0) {
+        // A redirected submit is not known to be unpaid, only to have left no task id (a new
+        // user's check: the server had made the task it redirected away from).
+        out << (o.halted_by_redirect
+                    ? " and no task id, so it can be deleted; whether the server made a task "
+                      "before redirecting the submit, zbatch cannot know)\n"
+                    : ", and nothing in it was paid, so it can be deleted)\n");
+      } else {
+        out << ")\n";
+      }
       break;
     case generate::stop_reason::interrupted:
       out << "interrupted: " << o.remaining << " image(s) remain; ";

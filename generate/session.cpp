@@ -872,6 +872,8 @@ status session::decide_stop_reason(const actors::batch_result* result, session_o
   } else if (result && result->halted_by) {
     outcome.reason = stop_reason::halted;
     outcome.halted_by = result->halted_by->describe();
+    const auto status = result->halted_by->http_status;
+    outcome.halted_by_redirect = status >= 300 && status < 400;
   } else if (result && result->quota_exhausted) {
     outcome.reason = stop_reason::quota;
     if (!config_.dry_run && result->counters.http_429_quota > 0) {

@@ -128,6 +128,9 @@ struct session_outcome {
   /// ("dynamic_429", "deadline", ...), in class order: what `unfinished` says.
   std::map<std::string, std::size_t> pending_by_class;
   std::string halted_by;  ///< With stop_reason::halted: the answer that stopped the batch.
+  /// The halt was a submit answered with a redirect (3xx, not followed): whether the server
+  /// made a task before redirecting is unknown, so "nothing was paid" cannot be said.
+  bool halted_by_redirect = false;
   std::optional<std::string> quota_reset;       ///< ISO 8601 UTC, when the quota stopped the run.
   std::optional<std::string> quota_reset_utc8;  ///< The same moment in UTC+8, "YYYY-MM-DD HH:MM".
   bool quota_reset_from_service = false;        ///< From Retry-After rather than assumed.
