@@ -1148,6 +1148,11 @@ caf::behavior batch_coordinator(coordinator_actor* self, std::shared_ptr<batch_c
           observe_ratelimit(self, limits, true, index);
         }
       },
+      [self](download_trouble_atom, std::uint32_t, const std::string& text) {
+        if (!self->state.done) {
+          notify(self, "download", text);
+        }
+      },
       [self](accepted_atom, std::uint32_t, std::uint32_t index) {
         auto& st = self->state;
         if (st.done) {

@@ -254,8 +254,8 @@ struct batch_callbacks {
   /// moderation): the service refunds such tasks (protocol doc, "Rate limits and cost").
   std::function<void(std::size_t, const std::string&)> on_task_failed;
   /// Optional. Something the user should know at once, as (kind, text): "unreachable" (text:
-  /// the transport failure; the caller knows the URL), "retry_after" (a sentence). Called on
-  /// the coordinator's thread.
+  /// the transport failure; the caller knows the URL), "retry_after", "download" (a paid task's
+  /// image could not be had yet; a sentence). Called on the coordinator's thread.
   std::function<void(const std::string&, const std::string&)> on_notice;
   /// Optional. A submit answer carried rate-limit headers (each one, in arrival order), as
   /// (job index, headers): the job names the model whose figures they are (the headers do not).

@@ -501,6 +501,16 @@ void retry_download(worker_actor* self, attempt& at, const protocol::api_error& 
   ++at.download_failures;
   const auto delay =
       std::min(download_wait(self->state.ctx->spec.poll, at.download_failures), at.deadline - now);
+  if (at.download_failures == 1) {
+    // A new user's check: an empty image or an empty output_images was tried again for a minute
+    // and more without a line saying so.
+    const auto left = std::chrono::duration_cast<std::chrono::seconds>(at.deadline - now);
+    self->send(self->state.coordinator, download_trouble_atom::value, at.index,
+               "task " + at.task_id + " SUCCEEDED (paid), but its image could not be had (" +
+                   error.describe() + "); trying again for up to " + std::to_string(left.count()) +
+                   " s, asking the task for a fresh link every " +
+                   std::to_string(downloads_per_poll) + " failures, never paying again");
+  }
   // No link yet, a refused or expired one (4xx), or repeated failures: the task may hand out a
   // fresh URL.
   if (at.url.empty() || error.kind == protocol::error_class::request_error ||

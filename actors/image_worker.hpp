@@ -44,6 +44,10 @@ using ratelimit_atom = caf::atom_constant<caf::atom("zb_rlimit")>;
 /// Coordinator -> worker: submit image `index` again after a hung give-up on task `old`, and keep
 /// polling `old` beside the new task (whichever SUCCEEDs first is taken).
 using rerun_atom = caf::atom_constant<caf::atom("zb_rerun")>;
+/// Worker -> coordinator: a SUCCEEDed task's image could not be had (`std::string` says why);
+/// sent once per attempt, at its first failure, since the tries that follow may last until the
+/// poll deadline with nothing else to show for them.
+using download_trouble_atom = caf::atom_constant<caf::atom("zb_dltrbl")>;
 /// Worker -> coordinator: a submit was accepted (the limiter's signal).
 using accepted_atom = caf::atom_constant<caf::atom("zb_accept")>;
 /// Worker -> coordinator: journal this task id; coordinator -> worker: `ack_atom` once it is.

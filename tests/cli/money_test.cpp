@@ -108,6 +108,25 @@ TEST_F(money, a_redirected_image_is_followed_and_paid_once) {
   EXPECT_EQ(fake_.counts().downloads_with_authorization, 0);
 }
 
+// A new user's check: an image URL answering 200 with no bytes was tried again for a minute and
+// more without a line saying so. The first failure of a paid task's download says what
+// happens; the next try delivers, paying nothing more.
+TEST_F(money, an_empty_image_is_announced_once_and_fetched_again_without_paying) {
+  test::fake::image_behaviour empty;
+  empty.reply = test::fake::answer{200, "image/png", ""};
+  empty.reply_times = 2;
+  fake_.queue(empty);
+  EXPECT_EQ(run(args(1)), 0) << output_;
+  EXPECT_EQ(fake_.tasks_created(), 1);
+  expect_delivered_task_1();
+  const std::string notice = "task task-1 SUCCEEDED (paid), but its image could not be had (";
+  const auto at = output_.find(notice);
+  ASSERT_NE(at, std::string::npos) << output_;
+  EXPECT_EQ(output_.find(notice, at + 1), std::string::npos) << "once per attempt: " << output_;
+  EXPECT_NE(output_.find("empty body", at), std::string::npos) << output_;
+  EXPECT_NE(output_.find("never paying again", at), std::string::npos) << output_;
+}
+
 // A stopped run's paid-per-delivered figure counts tasks a rerun will still deliver: it said
 // "= 2.00 per delivered image" for a batch that will cost 1.00.
 TEST_F(money, paid_per_delivered_image_of_a_stopped_run_is_so_far_and_says_why) {
