@@ -260,22 +260,16 @@ void session::interrupt() {
   }
 }
 
-void session::stop_with(std::string why) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (fatal_.empty()) {
-    fatal_ = std::move(why);
-  }
-  if (runner_ != nullptr) {
-    runner_->cancel();
-  } else {
-    cancel_pending_ = true;
-  }
-}
+void session::stop_with(std::string why) { cancel_keeping(fatal_, std::move(why)); }
 
-void session::halt_with(std::string why) {
+void session::halt_with(std::string why) { cancel_keeping(halt_, std::move(why)); }
+
+/// Keeps the first reason in `slot` (fatal_ or halt_) and cancels the batch, or marks it to be
+/// cancelled when it starts.
+void session::cancel_keeping(std::string& slot, std::string why) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (halt_.empty()) {
-    halt_ = std::move(why);
+  if (slot.empty()) {
+    slot = std::move(why);
   }
   if (runner_ != nullptr) {
     runner_->cancel();
@@ -738,6 +732,14 @@ actors::batch_callbacks session::callbacks() {
     on_accepted(job, task_id);
   };
   callbacks.on_submitting = [this](std::size_t job) {
+    {
+      // A halt is under way (its cancel is a message the coordinator has yet to read): this
+      // submit must not leave (a new user's check: a fourth paid after "3 in a row").
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!halt_.empty()) {
+        return false;
+      }
+    }
     const auto written = journal_->record_submitting(static_cast<int>(job_image_[job]));
     if (!written.ok()) {
       stop_with(written.message());  // and the submit is not sent: nothing would record it

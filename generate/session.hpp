@@ -239,6 +239,7 @@ class session {
   void halt_on_lost_answer(const protocol::api_error& error);
   /// Cancels the batch as a halt (stop reason `halted`, the manifest written), not a failure.
   void halt_with(std::string why);
+  void cancel_keeping(std::string& slot, std::string why);
   std::optional<quota_plan> plan_after_accept_;
   std::mutex mutex_;  ///< Guards runner_ and the flags below.
   actors::batch_runner* runner_ = nullptr;
