@@ -222,15 +222,24 @@ std::string dry_run_submits_text(const std::optional<generate::quota_plan>& quot
   return std::to_string(needed) + " image(s) would be submitted";
 }
 
-/// The images a rerun holds because a submit lost its answer, and how to release them.
-std::string answer_lost_text(const generate::session_outcome& o) {
+/// The images whose submit lost its answer, and what a rerun does with them: holds them, unless
+/// --resubmit-possibly-paid or the strategy's ambiguous=resubmit submits them again (a new
+/// user's check: the summary said "holds" under `retry`, and the rerun paid again).
+std::string answer_lost_text(const generate::session_outcome& o, const generate_plan& plan) {
   if (o.answer_lost == 0) {
     return {};
   }
-  return std::to_string(o.answer_lost) +
-         " image(s) pending because a submit lost its answer: the service may have created (and "
-         "charged) a task zbatch cannot find, so a rerun holds them unless given "
-         "--resubmit-possibly-paid (each may then be paid twice)\n";
+  const std::string head =
+      std::to_string(o.answer_lost) +
+      " image(s) pending because a submit lost its answer: the service may have created (and "
+      "charged) a task zbatch cannot find, so a rerun ";
+  if (plan.session.resubmit_possibly_paid || plan.session.strategy.retry.resubmit_ambiguous) {
+    return head + "submits them again, as " +
+           (plan.session.resubmit_possibly_paid ? "--resubmit-possibly-paid"
+                                                : "the strategy's ambiguous=resubmit") +
+           " says (each may then be paid twice)\n";
+  }
+  return head + "holds them unless given --resubmit-possibly-paid (each may then be paid twice)\n";
 }
 
 std::string summary_text(const generate::session_outcome& o, const generate_plan& plan) {
@@ -239,7 +248,7 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     out << "dry run: nothing was sent or written; " << o.delivered << "/" << o.total
         << " delivered in earlier runs, " << dry_run_submits_text(o.quota) << " (endpoint "
         << plan.session.endpoint << ")\n";
-    out << answer_lost_text(o);
+    out << answer_lost_text(o, plan);
     if (plan.dry_run_without_key) {
       out << "no API key was given: the real run needs MODELSCOPE_API_KEY (or --api-key-file)\n";
     }
@@ -284,7 +293,7 @@ std::string summary_text(const generate::session_outcome& o, const generate_plan
     out << "; latency min/median/max " << seconds(latencies.front()) << " / "
         << seconds(latencies[latencies.size() / 2]) << " / " << seconds(latencies.back());
   }
-  out << "\n" << answer_lost_text(o);
+  out << "\n" << answer_lost_text(o, plan);
   switch (o.reason) {
     case generate::stop_reason::quota:
       if (o.quota && o.quota->decision == generate::quota_decision::stop) {
