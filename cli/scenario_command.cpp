@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
@@ -338,8 +339,10 @@ int run_scenario(int argc, char** argv) {
     note_options_the_mode_ignores(*run, mode);
     // A directory where results.json or a report goes was found after the whole run played (a
     // new user's check: exit 3, "filesystem error: cannot rename", the table never printed).
-    for (const char* name :
-         {"results.json", "report.md", "report.html", "results.csv", "junit.xml"}) {
+    std::vector<std::string> outputs{"results.json"};
+    outputs.insert(outputs.end(), std::begin(reports::report_names),
+                   std::end(reports::report_names));
+    for (const auto& name : outputs) {
       std::error_code kind_ec;
       const auto path = fs::path(out_dir) / name;
       const auto kind = fs::status(path, kind_ec).type();

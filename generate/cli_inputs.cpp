@@ -253,29 +253,6 @@ std::string allowed_list(const std::vector<std::string>& items) {
 
 namespace {
 
-/// An image's file (`INDEX-SEED.EXT`, its extension known only from the downloaded bytes) that
-/// exists as something else than a file (a directory, say) fails the write after the task was
-/// paid (a new user's check): refused before anything is sent.
-void refuse_blocked_image_paths(const std::filesystem::path& out,
-                                const std::vector<image_spec>& images) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(out, ec)) {
-    return;  // nothing there yet
-  }
-  for (const auto& image : images) {
-    for (const char* extension : {"png", "jpg", "webp", "bin"}) {
-      const auto path = out / image_file_name(image, extension);
-      const auto kind = std::filesystem::status(path, ec).type();
-      if (kind != std::filesystem::file_type::not_found &&
-          kind != std::filesystem::file_type::regular && kind != std::filesystem::file_type::none) {
-        raise_invalid(path.string() + ": is not a regular file: image " +
-                      std::to_string(image.index) +
-                      " would be written there after its task was paid; move it away and rerun");
-      }
-    }
-  }
-}
-
 session_config read_session_config(const cli_inputs& in) {
   if (in.out.empty()) {
     raise_invalid("--out is required: the directory for the images and manifest.json");
@@ -287,7 +264,6 @@ session_config read_session_config(const cli_inputs& in) {
   session_config config;
   config.out_dir = in.out;
   config.images = images_of(in, &config.options);
-  refuse_blocked_image_paths(config.out_dir, config.images);
   config.strategy = strategy_of(in);
   config.strategy_label = strategy_label(in);
   config.max_submits =

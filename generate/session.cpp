@@ -213,16 +213,37 @@ std::string iso_utc(system_time at) {
 session::session(session_config config, progress_renderer& progress)
     : config_(std::move(config)), progress_(progress) {}
 
+namespace {
+
+/// Something other than a file (a directory, say) at `path`: failed_precondition naming it and
+/// `advice`. Nothing there, or a file, is fine.
+status refuse_non_file(const std::filesystem::path& path, const std::string& advice) {
+  std::error_code ec;
+  const auto kind = std::filesystem::status(path, ec).type();
+  if (kind == std::filesystem::file_type::not_found || kind == std::filesystem::file_type::none ||
+      kind == std::filesystem::file_type::regular) {
+    return ok_status();
+  }
+  return failed_precondition_error(path.string() + ": is not a regular file; " + advice);
+}
+
+}  // namespace
+
 result<std::unique_ptr<session>> session::create(session_config config,
                                                  progress_renderer& progress) {
   // Refused before anything is sent: the manifest could not be written at the end (a new
-  // user's check: a directory there failed with "basic_filebuf::underflow ..." naming no file).
-  const auto manifest = config.out_dir / "manifest.json";
-  std::error_code ec;
-  if (std::filesystem::exists(manifest, ec) && !std::filesystem::is_regular_file(manifest, ec)) {
-    return failed_precondition_error(manifest.string() +
-                                     ": is not a regular file; move it away (zbatch writes the "
-                                     "batch's manifest there)");
+  // user's check: a directory there failed with "basic_filebuf::underflow ..." naming no file),
+  // nor an image after its task was paid (another check: found only then). An image's name
+  // takes its extension from the downloaded bytes, so each one it may take is checked.
+  ZBATCH_RETURN_IF_ERROR(refuse_non_file(
+      config.out_dir / "manifest.json", "move it away (zbatch writes the batch's manifest there)"));
+  for (const auto& image : config.images) {
+    for (const char* extension : {"png", "jpg", "webp", "bin"}) {
+      ZBATCH_RETURN_IF_ERROR(refuse_non_file(
+          config.out_dir / image_file_name(image, extension),
+          "image " + std::to_string(image.index) +
+              " would be written there after its task was paid; move it away and rerun"));
+    }
   }
   std::unique_ptr<session> out(new session(std::move(config), progress));
   auto opened =

@@ -21,9 +21,6 @@ status write_file(const std::filesystem::path& path, const std::string& content)
   return ok_status();
 }
 
-/// The files render_all writes, in its order.
-constexpr const char* report_names[] = {"report.md", "report.html", "results.csv", "junit.xml"};
-
 }  // namespace
 
 std::vector<std::filesystem::path> remove_reports(const std::filesystem::path& out_dir) {

@@ -37,6 +37,10 @@ result<std::string> render_junit(const nlohmann::json& results);
 result<std::vector<std::filesystem::path>> render_all(const nlohmann::json& results,
                                                       const std::filesystem::path& out_dir);
 
+/// The files render_all writes, in its order.
+inline constexpr const char* report_names[] = {"report.md", "report.html", "results.csv",
+                                               "junit.xml"};
+
 /// Removes the files `render_all` writes from `out_dir` where they exist, and returns those
 /// removed: a run that writes results.json without reports must not leave an earlier run's
 /// reports beside it, describing other results (a new user's check). Never fails: a file that

@@ -149,7 +149,7 @@ TEST(GenerateCli, ADirectoryWhereAnImageGoesExitsTwoBeforeAnySubmit) {
                                "7", "--out", out.string()});
   EXPECT_EQ(run.exit_code, 2) << run.out << run.err;
   EXPECT_NE(run.err.find((out / "1-8.jpg").string() +
-                         ": is not a regular file: image 1 would be written there after its task "
+                         ": is not a regular file; image 1 would be written there after its task "
                          "was paid; move it away and rerun"),
             std::string::npos)
       << run.err;
